@@ -1,0 +1,274 @@
+//! The command line: parses arguments, runs one command, maps every outcome to an exit code
+//! (0 ok, 1 deploy failed, 2 bad input or config, 130 interrupted).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Config, ConfigError};
+use crate::deploy::{self, DeployError};
+use crate::plan::{self, Format, Inputs, TransportKind};
+use crate::progress::Reporter;
+use crate::revision::{self, RevisionError};
+use crate::secrets::{SecretEnv, SecretError};
+use crate::transport::LocalTransport;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hoist",
+    version,
+    about = "Deploy containers to EC2 through SSM: \
+    reviewable plans, ephemeral secrets, no SSH"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check hoist.yaml and print every problem found.
+    Validate(ConfigArgs),
+    /// Print what a deploy would do, without touching Docker, AWS or the network.
+    Plan(PlanArgs),
+    /// Build the image and roll it out.
+    Deploy(DeployArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// The config file.
+    #[arg(short = 'f', long = "file", default_value = config::DEFAULT_FILE)]
+    file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Write the plan to this file instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Plan for the local transport (this machine is the host).
+    #[arg(long)]
+    local: bool,
+    /// Release id to use instead of the commit's short SHA.
+    #[arg(long)]
+    release: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct DeployArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Deploy to this machine with its Docker engine instead of EC2 instances over SSM.
+    #[arg(long)]
+    local: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Release id to use instead of the commit's short SHA.
+    #[arg(long)]
+    release: Option<String>,
+    /// Output format of the result (and of the plan with --dry-run).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Revision(#[from] RevisionError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+    #[error("cannot connect to the Docker engine: {0}")]
+    Docker(#[source] bollard::errors::Error),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the SSM transport is not available in this version of hoist; deploy to this \
+         machine with `hoist deploy --local`"
+    )]
+    NoSsm,
+    #[error("deploy failed")]
+    Failed,
+    #[error("interrupted {0}")]
+    Interrupted(&'static str),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_)
+            | CliError::Revision(_)
+            | CliError::Secret(_)
+            | CliError::Plan(_)
+            | CliError::NoSsm
+            | CliError::Write { .. } => 2,
+            CliError::Interrupted(_) => 130,
+            CliError::Deploy(DeployError::Plan(_)) => 2,
+            CliError::Deploy(_) | CliError::Docker(_) | CliError::Failed => 1,
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            match &err {
+                CliError::Config(e) => eprint!("{}", e.render(color())),
+                CliError::Failed => {}
+                e => eprintln!("error: {e}"),
+            }
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+fn color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Validate(args) => {
+            let config = config::load(&args.file)?;
+            println!(
+                "{} is valid: app {}, {} strategy",
+                args.file.display(),
+                config.app,
+                config.strategy.as_str()
+            );
+            Ok(())
+        }
+        Command::Plan(args) => {
+            let transport = if args.local {
+                TransportKind::Local
+            } else {
+                TransportKind::Ssm
+            };
+            let (config, inputs) = prepare(&args.config.file, transport, args.release)?;
+            let plan = plan::build(&config, &inputs)?;
+            let text = plan.render(args.format);
+            match args.out {
+                Some(path) => {
+                    std::fs::write(&path, text).map_err(|source| CliError::Write { path, source })
+                }
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
+        Command::Deploy(args) => deploy(args).await,
+    }
+}
+
+fn prepare(
+    file: &Path,
+    transport: TransportKind,
+    release: Option<String>,
+) -> Result<(Config, Inputs), CliError> {
+    let config = config::load(file)?;
+    let revision = revision::resolve(&config.image.context)?;
+    Ok((
+        config,
+        Inputs {
+            revision,
+            release,
+            transport,
+            image_id: None,
+            hoist_version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+    ))
+}
+
+async fn deploy(args: DeployArgs) -> Result<(), CliError> {
+    if !args.local && !args.dry_run {
+        return Err(CliError::NoSsm);
+    }
+    let transport = if args.local {
+        TransportKind::Local
+    } else {
+        TransportKind::Ssm
+    };
+    let (config, inputs) = prepare(&args.config.file, transport, args.release)?;
+    // Every input is checked before anything changes: config, revision, secrets, plan.
+    let secrets = SecretEnv::from_env(&config.env.secret)?;
+    let draft = plan::build(&config, &inputs)?;
+    if args.dry_run {
+        print!("{}", draft.render(args.format));
+        return Ok(());
+    }
+    let progress = if args.format == Format::Json {
+        Reporter::plain()
+    } else {
+        Reporter::new()
+    };
+    let docker = bollard::Docker::connect_with_local_defaults().map_err(CliError::Docker)?;
+    docker.ping().await.map_err(CliError::Docker)?;
+
+    let cancel = CancellationToken::new();
+    let interrupted = cancel.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        interrupted.cancel();
+    });
+
+    let transport = LocalTransport::default();
+    let report = deploy::build_and_run(
+        &config, inputs, &docker, &transport, &secrets, &progress, cancel,
+    )
+    .await
+    .map_err(|e| match e {
+        DeployError::Interrupted => CliError::Interrupted("before any host was changed"),
+        e => CliError::Deploy(e),
+    })?;
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("a report serializes")
+        ),
+        _ => print!("{}", deploy::summary(&report)),
+    }
+    if report.cancelled {
+        Err(CliError::Interrupted(
+            "during the rollout: the script was stopped and rolled back (see above)",
+        ))
+    } else if report.ok() {
+        Ok(())
+    } else {
+        Err(CliError::Failed)
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

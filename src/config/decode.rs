@@ -1,0 +1,1006 @@
+//! The `hoist.yaml` schema: walks the YAML tree, checks every field, fills in defaults, and
+//! collects *all* problems (unknown keys, wrong types, bad values) with their locations.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use super::duration;
+use super::error::Issue;
+use super::schema::*;
+use super::yaml::{Loc, Node, Value};
+
+/// Decodes a parsed document. `base_dir` is the config file's directory (contexts resolve
+/// against it). Returns the config only when there is no issue at all.
+pub fn decode(root: &Node, base_dir: &Path) -> Result<Config, Vec<Issue>> {
+    let mut d = Decoder::default();
+    let config = d.config(root, base_dir);
+    match config {
+        Some(config) if d.issues.is_empty() => Ok(config),
+        _ => {
+            d.issues.sort_by_key(|i| i.loc.map(|l| (l.line, l.column)));
+            Err(d.issues)
+        }
+    }
+}
+
+const TOP_KEYS: &[&str] = &[
+    "app",
+    "region",
+    "image",
+    "targets",
+    "container",
+    "healthcheck",
+    "env",
+    "strategy",
+    "retain",
+];
+const IMAGE_KEYS: &[&str] = &[
+    "repository",
+    "context",
+    "dockerfile",
+    "target",
+    "build_args",
+    "platform",
+    "tags",
+];
+const TARGET_KEYS: &[&str] = &["instance_ids", "tags", "max_concurrency", "max_errors"];
+const CONTAINER_KEYS: &[&str] = &[
+    "port",
+    "publish",
+    "command",
+    "volumes",
+    "memory",
+    "cpus",
+    "restart",
+    "labels",
+    "stop_timeout",
+];
+const HEALTH_KEYS: &[&str] = &[
+    "path",
+    "expect_status",
+    "interval",
+    "timeout",
+    "start_period",
+];
+const ENV_KEYS: &[&str] = &["clear", "secret"];
+
+/// SSM accepts at most 5 tag filters per `SendCommand`, and 50 values each.
+const MAX_TAG_KEYS: usize = 5;
+const MAX_TAG_VALUES: usize = 50;
+
+#[derive(Default)]
+struct Decoder {
+    issues: Vec<Issue>,
+}
+
+/// A mapping being read: tracks which keys were consumed so leftovers are reported.
+struct Fields<'n> {
+    path: String,
+    loc: Loc,
+    entries: Vec<(&'n str, &'n Node, &'n Node)>,
+    used: Vec<bool>,
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+impl<'n> Fields<'n> {
+    fn get(&mut self, key: &str) -> Option<&'n Node> {
+        let i = self.entries.iter().position(|(k, _, _)| *k == key)?;
+        self.used[i] = true;
+        Some(self.entries[i].2).filter(|n| n.value != Value::Null)
+    }
+}
+
+impl Decoder {
+    fn issue(&mut self, field: &str, loc: Loc, message: impl Into<String>) {
+        self.issues.push(Issue {
+            field: field.to_owned(),
+            loc: Some(loc),
+            message: message.into(),
+            help: None,
+        });
+    }
+
+    fn issue_help(&mut self, field: &str, loc: Loc, message: impl Into<String>, help: String) {
+        self.issues.push(Issue {
+            field: field.to_owned(),
+            loc: Some(loc),
+            message: message.into(),
+            help: Some(help),
+        });
+    }
+
+    fn wrong_type(&mut self, field: &str, node: &Node, expected: &str) {
+        self.issue(
+            field,
+            node.loc,
+            format!("expected {expected}, found {}", node.value.kind()),
+        );
+    }
+
+    fn fields<'n>(&mut self, node: &'n Node, path: &str) -> Option<Fields<'n>> {
+        let Value::Map(entries) = &node.value else {
+            self.wrong_type(path, node, "a mapping");
+            return None;
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            match &k.value {
+                Value::Str(key) => out.push((key.as_str(), k, v)),
+                _ => self.wrong_type(path, k, "a string key"),
+            }
+        }
+        let used = vec![false; out.len()];
+        Some(Fields {
+            path: path.to_owned(),
+            loc: node.loc,
+            entries: out,
+            used,
+        })
+    }
+
+    /// Reports every key of `f` that was not read, suggesting the closest known key.
+    fn finish(&mut self, f: Fields<'_>, known: &[&str]) {
+        for (i, (key, knode, _)) in f.entries.iter().enumerate() {
+            if f.used[i] {
+                continue;
+            }
+            let field = join(&f.path, key);
+            let help = match closest(key, known) {
+                Some(k) => format!("did you mean `{k}`? Known keys here: {}", known.join(", ")),
+                None => format!("known keys here: {}", known.join(", ")),
+            };
+            self.issue_help(&field, knode.loc, format!("unknown key `{key}`"), help);
+        }
+    }
+
+    fn required<'n>(&mut self, f: &mut Fields<'n>, key: &str, what: &str) -> Option<&'n Node> {
+        let node = f.get(key);
+        if node.is_none() {
+            let loc = f.loc;
+            let field = join(&f.path, key);
+            self.issue(
+                &field,
+                loc,
+                format!("missing required field `{key}` ({what})"),
+            );
+        }
+        node
+    }
+
+    fn string(&mut self, node: &Node, field: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) => Some(s.clone()),
+            _ => {
+                self.wrong_type(field, node, "a string");
+                None
+            }
+        }
+    }
+
+    /// A scalar read as text: strings, numbers and booleans (env values, labels, build args).
+    fn scalar_text(&mut self, node: &Node, field: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Float(x) => Some(x.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => {
+                self.wrong_type(field, node, "a string, number or boolean");
+                None
+            }
+        }
+    }
+
+    fn int_in(&mut self, node: &Node, field: &str, lo: i128, hi: i128) -> Option<i128> {
+        match node.value {
+            Value::Int(i) if (lo..=hi).contains(&i) => Some(i),
+            Value::Int(i) => {
+                self.issue(field, node.loc, format!("{i} is out of range ({lo}-{hi})"));
+                None
+            }
+            _ => {
+                self.wrong_type(field, node, &format!("an integer ({lo}-{hi})"));
+                None
+            }
+        }
+    }
+
+    fn port(&mut self, node: &Node, field: &str) -> Option<u16> {
+        self.int_in(node, field, 1, 65535).map(|p| p as u16)
+    }
+
+    fn duration(&mut self, node: &Node, field: &str) -> Option<Duration> {
+        let text = match &node.value {
+            Value::Str(s) => s.clone(),
+            Value::Int(i) => i.to_string(),
+            _ => {
+                self.wrong_type(field, node, "a duration such as \"30s\" or \"2m\"");
+                return None;
+            }
+        };
+        match duration::parse(&text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.issue(field, node.loc, e);
+                None
+            }
+        }
+    }
+
+    fn string_list(&mut self, node: &Node, field: &str) -> Vec<(String, Loc)> {
+        let Value::Seq(items) = &node.value else {
+            self.wrong_type(field, node, "a list of strings");
+            return Vec::new();
+        };
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                let f = format!("{field}[{i}]");
+                self.string(item, &f).map(|s| (s, item.loc))
+            })
+            .collect()
+    }
+
+    /// A mapping of names to scalar values (`build_args`, `labels`, `env.clear`).
+    fn text_map(&mut self, node: &Node, field: &str) -> Vec<(String, Loc, String, Loc)> {
+        let Some(mut f) = self.fields(node, field) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for i in 0..f.entries.len() {
+            f.used[i] = true;
+            let (key, knode, vnode) = f.entries[i];
+            let vfield = join(field, key);
+            if vnode.value == Value::Null {
+                self.issue(&vfield, knode.loc, format!("`{key}` has no value"));
+                continue;
+            }
+            if let Some(value) = self.scalar_text(vnode, &vfield) {
+                out.push((key.to_owned(), knode.loc, value, vnode.loc));
+            }
+        }
+        out
+    }
+
+    fn config(&mut self, root: &Node, base_dir: &Path) -> Option<Config> {
+        if root.value == Value::Null {
+            self.issues.push(Issue {
+                field: String::new(),
+                loc: None,
+                message: "the file is empty: a hoist.yaml needs at least `app`, `targets` \
+                          and `container`"
+                    .into(),
+                help: None,
+            });
+            return None;
+        }
+        let mut f = self.fields(root, "")?;
+        let app = self
+            .required(&mut f, "app", "the application's name")
+            .and_then(|n| self.app_name(n));
+        let region = f.get("region").and_then(|n| self.region(n));
+        let image = self.image(f.get("image"), app.as_deref(), base_dir, root.loc);
+        let targets = match self.required(&mut f, "targets", "which instances to deploy to") {
+            Some(n) => self.targets(n),
+            None => None,
+        };
+        let container = match f.get("container") {
+            Some(n) => self.container(n),
+            None => self.container(&empty_map(root.loc)),
+        };
+        let healthcheck = match f.get("healthcheck") {
+            Some(n) => self.healthcheck(n),
+            None => self.healthcheck(&empty_map(root.loc)),
+        };
+        let env = match f.get("env") {
+            Some(n) => self.env(n),
+            None => Some(Env::default()),
+        };
+        let strategy = match f.get("strategy") {
+            Some(n) => self.strategy(n),
+            None => Some(Strategy::Recreate),
+        };
+        let retain = match f.get("retain") {
+            Some(n) => self.int_in(n, "retain", 0, 50).map(|r| r as u32),
+            None => Some(3),
+        };
+        self.finish(f, TOP_KEYS);
+        Some(Config {
+            app: app?,
+            region,
+            image: image?,
+            targets: targets?,
+            container: container?,
+            healthcheck: healthcheck?,
+            env: env?,
+            strategy: strategy?,
+            retain: retain?,
+        })
+    }
+
+    fn app_name(&mut self, node: &Node) -> Option<String> {
+        let name = self.string(node, "app")?;
+        if is_app_name(&name) {
+            Some(name)
+        } else {
+            self.issue_help(
+                "app",
+                node.loc,
+                format!("`{name}` is not a valid app name"),
+                "use 1-32 lowercase letters, digits and hyphens, starting with a letter and \
+                 not ending with a hyphen (it names containers, locks and paths on the host)"
+                    .into(),
+            );
+            None
+        }
+    }
+
+    fn region(&mut self, node: &Node) -> Option<String> {
+        let region = self.string(node, "region")?;
+        let ok = {
+            let parts: Vec<&str> = region.split('-').collect();
+            parts.len() >= 3
+                && parts[..parts.len() - 1]
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+                && parts[parts.len() - 1].parse::<u8>().is_ok()
+        };
+        if ok {
+            Some(region)
+        } else {
+            self.issue(
+                "region",
+                node.loc,
+                format!("`{region}` is not an AWS region name (e.g. us-east-1)"),
+            );
+            None
+        }
+    }
+
+    fn image(
+        &mut self,
+        node: Option<&Node>,
+        app: Option<&str>,
+        base_dir: &Path,
+        root_loc: Loc,
+    ) -> Option<Image> {
+        let empty = empty_map(root_loc);
+        let mut f = self.fields(node.unwrap_or(&empty), "image")?;
+        let repository = match f.get("repository") {
+            Some(n) => self.string(n, "image.repository").and_then(|r| {
+                if is_repository_name(&r) {
+                    Some(r)
+                } else {
+                    self.issue(
+                        "image.repository",
+                        n.loc,
+                        format!(
+                            "`{r}` is not a valid ECR repository name (lowercase letters, \
+                             digits, and . _ - / separators, 2-256 characters)"
+                        ),
+                    );
+                    None
+                }
+            }),
+            None => app.map(str::to_owned),
+        };
+        let context = match f.get("context") {
+            Some(n) => self.string(n, "image.context").map(|c| base_dir.join(c)),
+            None => Some(base_dir.to_path_buf()),
+        };
+        let dockerfile = match f.get("dockerfile") {
+            Some(n) => self.string(n, "image.dockerfile"),
+            None => Some("Dockerfile".to_owned()),
+        };
+        let target = f.get("target").and_then(|n| self.string(n, "image.target"));
+        let build_args = match f.get("build_args") {
+            Some(n) => self
+                .text_map(n, "image.build_args")
+                .into_iter()
+                .map(|(k, _, v, _)| (k, v))
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        let platform = f.get("platform").and_then(|n| {
+            let p = self.string(n, "image.platform")?;
+            let parts: Vec<&str> = p.split('/').collect();
+            if (2..=3).contains(&parts.len()) && parts.iter().all(|s| !s.is_empty()) {
+                Some(p)
+            } else {
+                self.issue(
+                    "image.platform",
+                    n.loc,
+                    format!("`{p}` is not a platform (os/arch[/variant], e.g. linux/amd64)"),
+                );
+                None
+            }
+        });
+        let mut tags = Vec::new();
+        if let Some(n) = f.get("tags") {
+            for (i, (tag, loc)) in self.string_list(n, "image.tags").into_iter().enumerate() {
+                if is_tag(&tag) {
+                    tags.push(tag);
+                } else {
+                    self.issue(
+                        &format!("image.tags[{i}]"),
+                        loc,
+                        format!(
+                            "`{tag}` is not a valid image tag (letters, digits, _ . -, at most \
+                             128 characters, not starting with . or -)"
+                        ),
+                    );
+                }
+            }
+        }
+        self.finish(f, IMAGE_KEYS);
+        Some(Image {
+            repository: repository?,
+            context: context?,
+            dockerfile: dockerfile?,
+            target,
+            build_args,
+            platform,
+            tags,
+        })
+    }
+
+    fn targets(&mut self, node: &Node) -> Option<Targets> {
+        let mut f = self.fields(node, "targets")?;
+        let mut instance_ids = Vec::new();
+        if let Some(n) = f.get("instance_ids") {
+            for (i, (id, loc)) in self
+                .string_list(n, "targets.instance_ids")
+                .into_iter()
+                .enumerate()
+            {
+                if is_instance_id(&id) {
+                    if !instance_ids.contains(&id) {
+                        instance_ids.push(id);
+                    }
+                } else {
+                    self.issue(
+                        &format!("targets.instance_ids[{i}]"),
+                        loc,
+                        format!(
+                            "`{id}` is not an EC2 instance id (i- followed by 8 or 17 \
+                             lowercase hex digits)"
+                        ),
+                    );
+                }
+            }
+        }
+        let mut tags = BTreeMap::new();
+        if let Some(n) = f.get("tags")
+            && let Some(mut tf) = self.fields(n, "targets.tags")
+        {
+            if tf.entries.len() > MAX_TAG_KEYS {
+                self.issue(
+                    "targets.tags",
+                    n.loc,
+                    format!(
+                        "{} tag keys given; SSM accepts at most {MAX_TAG_KEYS}",
+                        tf.entries.len()
+                    ),
+                );
+            }
+            for i in 0..tf.entries.len() {
+                tf.used[i] = true;
+                let (key, knode, vnode) = tf.entries[i];
+                let field = format!("targets.tags.{key}");
+                if key.is_empty() || key.len() > 128 {
+                    self.issue(&field, knode.loc, "tag keys are 1-128 characters");
+                    continue;
+                }
+                let values: Vec<String> = match &vnode.value {
+                    Value::Seq(_) => self
+                        .string_list(vnode, &field)
+                        .into_iter()
+                        .map(|(v, _)| v)
+                        .collect(),
+                    Value::Null => Vec::new(),
+                    _ => self.scalar_text(vnode, &field).into_iter().collect(),
+                };
+                if values.is_empty() {
+                    self.issue(&field, vnode.loc, format!("tag `{key}` lists no value"));
+                } else if values.len() > MAX_TAG_VALUES {
+                    self.issue(
+                        &field,
+                        vnode.loc,
+                        format!(
+                            "{} values given; SSM accepts at most {MAX_TAG_VALUES} per tag",
+                            values.len()
+                        ),
+                    );
+                } else {
+                    tags.insert(key.to_owned(), values);
+                }
+            }
+        }
+        let max_concurrency = match f.get("max_concurrency") {
+            Some(n) => self.rate(n, "targets.max_concurrency", 1),
+            None => Some(Rate::Count(50)),
+        };
+        let max_errors = match f.get("max_errors") {
+            Some(n) => self.rate(n, "targets.max_errors", 0),
+            None => Some(Rate::Count(0)),
+        };
+        let had_issue_here = self.issues.iter().any(|i| {
+            i.field.starts_with("targets.instance_ids") || i.field.starts_with("targets.tags")
+        });
+        if instance_ids.is_empty() && tags.is_empty() && !had_issue_here {
+            self.issue_help(
+                "targets",
+                node.loc,
+                "no targets: give `instance_ids`, `tags`, or both",
+                "e.g. `tags: {Env: [staging]}` or `instance_ids: [i-0123456789abcdef0]`".into(),
+            );
+        }
+        self.finish(f, TARGET_KEYS);
+        Some(Targets {
+            instance_ids,
+            tags,
+            max_concurrency: max_concurrency?,
+            max_errors: max_errors?,
+        })
+    }
+
+    /// SSM's MaxConcurrency / MaxErrors: an integer, or a percentage string `"10%"`.
+    fn rate(&mut self, node: &Node, field: &str, min: u32) -> Option<Rate> {
+        let bad = |d: &mut Self| {
+            d.issue(
+                field,
+                node.loc,
+                format!(
+                    "expected a number ({min} or more) or a percentage such as \"10%\", \
+                     found {}",
+                    describe(node)
+                ),
+            );
+            None
+        };
+        match &node.value {
+            Value::Int(i) if *i >= min as i128 && *i <= 100_000 => Some(Rate::Count(*i as u32)),
+            Value::Str(s) => {
+                if let Some(p) = s.strip_suffix('%') {
+                    match p.parse::<u8>() {
+                        Ok(p) if p <= 100 && u32::from(p) >= min => Some(Rate::Percent(p)),
+                        _ => bad(self),
+                    }
+                } else {
+                    match s.parse::<u32>() {
+                        Ok(n) if n >= min => Some(Rate::Count(n)),
+                        _ => bad(self),
+                    }
+                }
+            }
+            _ => bad(self),
+        }
+    }
+
+    fn container(&mut self, node: &Node) -> Option<Container> {
+        let mut f = self.fields(node, "container")?;
+        let port = match f.get("port") {
+            Some(n) => self.port(n, "container.port"),
+            None => Some(80),
+        };
+        let publish = f
+            .get("publish")
+            .and_then(|n| self.port(n, "container.publish"));
+        let command = match f.get("command") {
+            None => Vec::new(),
+            Some(n) => match &n.value {
+                Value::Str(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
+                _ => self
+                    .string_list(n, "container.command")
+                    .into_iter()
+                    .map(|(s, _)| s)
+                    .collect(),
+            },
+        };
+        let mut volumes = Vec::new();
+        if let Some(n) = f.get("volumes") {
+            for (i, (v, loc)) in self
+                .string_list(n, "container.volumes")
+                .into_iter()
+                .enumerate()
+            {
+                match check_volume(&v) {
+                    Ok(()) => volumes.push(v),
+                    Err(e) => self.issue(&format!("container.volumes[{i}]"), loc, e),
+                }
+            }
+        }
+        let memory = f.get("memory").and_then(|n| {
+            let m = self.scalar_text(n, "container.memory")?;
+            if is_memory(&m) {
+                Some(m)
+            } else {
+                self.issue(
+                    "container.memory",
+                    n.loc,
+                    format!("`{m}` is not a memory size (e.g. 256m, 1g; at least 6m)"),
+                );
+                None
+            }
+        });
+        let cpus = f.get("cpus").and_then(|n| match n.value {
+            Value::Int(i) if i > 0 && i <= 1024 => Some(i.to_string()),
+            Value::Float(x) if x > 0.0 && x <= 1024.0 => Some(x.to_string()),
+            _ => {
+                self.issue(
+                    "container.cpus",
+                    n.loc,
+                    format!(
+                        "expected a positive number of CPUs (e.g. 0.5), found {}",
+                        describe(n)
+                    ),
+                );
+                None
+            }
+        });
+        let restart = match f.get("restart") {
+            Some(n) => self.string(n, "container.restart").and_then(|r| {
+                if is_restart_policy(&r) {
+                    Some(r)
+                } else {
+                    self.issue(
+                        "container.restart",
+                        n.loc,
+                        format!(
+                            "`{r}` is not a restart policy (no, always, unless-stopped, \
+                             on-failure, on-failure:N)"
+                        ),
+                    );
+                    None
+                }
+            }),
+            None => Some("unless-stopped".into()),
+        };
+        let mut labels = BTreeMap::new();
+        if let Some(n) = f.get("labels") {
+            for (k, kloc, v, _) in self.text_map(n, "container.labels") {
+                if k.starts_with("hoist.") {
+                    self.issue(
+                        &format!("container.labels.{k}"),
+                        kloc,
+                        "labels starting with `hoist.` are reserved for hoist's own bookkeeping",
+                    );
+                } else {
+                    labels.insert(k, v);
+                }
+            }
+        }
+        let stop_timeout = match f.get("stop_timeout") {
+            Some(n) => self.duration(n, "container.stop_timeout"),
+            None => Some(Duration::from_secs(10)),
+        };
+        self.finish(f, CONTAINER_KEYS);
+        Some(Container {
+            port: port?,
+            publish,
+            command,
+            volumes,
+            memory,
+            cpus,
+            restart: restart?,
+            labels,
+            stop_timeout: stop_timeout?,
+        })
+    }
+
+    fn healthcheck(&mut self, node: &Node) -> Option<Healthcheck> {
+        let mut f = self.fields(node, "healthcheck")?;
+        let path = f.get("path").and_then(|n| {
+            let p = self.string(n, "healthcheck.path")?;
+            if p.starts_with('/') && !p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                Some(p)
+            } else {
+                self.issue(
+                    "healthcheck.path",
+                    n.loc,
+                    format!("`{p}` is not a URL path (it must start with / and hold no spaces)"),
+                );
+                None
+            }
+        });
+        let expect_status = match f.get("expect_status") {
+            Some(n) => self
+                .int_in(n, "healthcheck.expect_status", 100, 599)
+                .map(|s| s as u16),
+            None => Some(200),
+        };
+        let mut dur = |d: &mut Self, key: &str, default: u64| match f.get(key) {
+            Some(n) => d
+                .duration(n, &format!("healthcheck.{key}"))
+                .map(|v| (v, Some(n.loc))),
+            None => Some((Duration::from_secs(default), None)),
+        };
+        let interval = dur(self, "interval", 2);
+        let timeout = dur(self, "timeout", 60);
+        let start_period = dur(self, "start_period", 0);
+        if let (Some((i, iloc)), Some((t, tloc))) = (interval, timeout) {
+            if i.is_zero() {
+                self.issue(
+                    "healthcheck.interval",
+                    iloc.unwrap_or(node.loc),
+                    "must be more than 0s",
+                );
+            } else if i > t {
+                self.issue(
+                    "healthcheck.timeout",
+                    tloc.or(iloc).unwrap_or(node.loc),
+                    format!(
+                        "the overall budget ({}) is shorter than one probe interval ({})",
+                        duration::format(t),
+                        duration::format(i)
+                    ),
+                );
+            }
+        }
+        self.finish(f, HEALTH_KEYS);
+        Some(Healthcheck {
+            path,
+            expect_status: expect_status?,
+            interval: interval?.0,
+            timeout: timeout?.0,
+            start_period: start_period?.0,
+        })
+    }
+
+    fn env(&mut self, node: &Node) -> Option<Env> {
+        let mut f = self.fields(node, "env")?;
+        let mut clear = BTreeMap::new();
+        if let Some(n) = f.get("clear") {
+            for (k, kloc, v, vloc) in self.text_map(n, "env.clear") {
+                let field = format!("env.clear.{k}");
+                if !is_env_name(&k) {
+                    self.issue(&field, kloc, not_env_name(&k));
+                } else if v.contains(['\n', '\r', '\0']) {
+                    self.issue(
+                        &field,
+                        vloc,
+                        "env values cannot contain line breaks (Docker env files hold one \
+                         NAME=value per line)",
+                    );
+                } else {
+                    clear.insert(k, v);
+                }
+            }
+        }
+        let mut secret: Vec<String> = Vec::new();
+        if let Some(n) = f.get("secret") {
+            for (i, (name, loc)) in self.string_list(n, "env.secret").into_iter().enumerate() {
+                let field = format!("env.secret[{i}]");
+                if !is_env_name(&name) {
+                    self.issue(&field, loc, not_env_name(&name));
+                } else if clear.contains_key(&name) {
+                    self.issue(
+                        &field,
+                        loc,
+                        format!("`{name}` is listed in both env.clear and env.secret"),
+                    );
+                } else if secret.contains(&name) {
+                    self.issue(&field, loc, format!("`{name}` is listed twice"));
+                } else {
+                    secret.push(name);
+                }
+            }
+        }
+        self.finish(f, ENV_KEYS);
+        Some(Env { clear, secret })
+    }
+
+    fn strategy(&mut self, node: &Node) -> Option<Strategy> {
+        let s = self.string(node, "strategy")?;
+        match s.as_str() {
+            "recreate" => Some(Strategy::Recreate),
+            "blue-green" => {
+                self.issue_help(
+                    "strategy",
+                    node.loc,
+                    "strategy `blue-green` is not available in this version of hoist",
+                    "use `recreate` for now (stop the old container, start the new one, \
+                     health-gate it, roll back on failure)"
+                        .into(),
+                );
+                None
+            }
+            other => {
+                self.issue(
+                    "strategy",
+                    node.loc,
+                    format!("unknown strategy `{other}` (known: recreate, blue-green)"),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn empty_map(loc: Loc) -> Node {
+    Node {
+        value: Value::Map(Vec::new()),
+        loc,
+    }
+}
+
+fn describe(node: &Node) -> String {
+    match &node.value {
+        Value::Str(s) => format!("`{s}`"),
+        Value::Int(i) => i.to_string(),
+        Value::Float(x) => x.to_string(),
+        other => other.kind().to_owned(),
+    }
+}
+
+fn not_env_name(name: &str) -> String {
+    format!(
+        "`{name}` is not a valid environment variable name (letters, digits and _, not \
+         starting with a digit)"
+    )
+}
+
+pub fn is_app_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    (1..=32).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b[b.len() - 1] != b'-'
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+pub fn is_env_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && !b[0].is_ascii_digit()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+pub fn is_instance_id(s: &str) -> bool {
+    s.strip_prefix("i-").is_some_and(|hex| {
+        (hex.len() == 8 || hex.len() == 17)
+            && hex
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    })
+}
+
+pub fn is_tag(s: &str) -> bool {
+    let b = s.as_bytes();
+    (1..=128).contains(&b.len())
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+fn is_repository_name(s: &str) -> bool {
+    (2..=256).contains(&s.len())
+        && s.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(&c))
+                && part.as_bytes()[0].is_ascii_alphanumeric()
+                && part.as_bytes()[part.len() - 1].is_ascii_alphanumeric()
+        })
+}
+
+fn is_memory(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    let (digits, mult) = match lower.strip_suffix(['b', 'k', 'm', 'g']) {
+        Some(d) => (
+            d,
+            match lower.as_bytes()[lower.len() - 1] {
+                b'k' => 1u64 << 10,
+                b'm' => 1 << 20,
+                b'g' => 1 << 30,
+                _ => 1,
+            },
+        ),
+        None => (lower.as_str(), 1),
+    };
+    // Docker refuses less than 6 MiB.
+    digits
+        .parse::<u64>()
+        .is_ok_and(|n| n.saturating_mul(mult) >= 6 << 20)
+}
+
+fn is_restart_policy(s: &str) -> bool {
+    match s.split_once(':') {
+        None => matches!(s, "no" | "always" | "unless-stopped" | "on-failure"),
+        Some(("on-failure", n)) => n.parse::<u32>().is_ok(),
+        Some(_) => false,
+    }
+}
+
+fn check_volume(v: &str) -> Result<(), String> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let usage = "write host-path-or-volume:/container/path[:ro|rw]";
+    if !(2..=3).contains(&parts.len()) || parts[0].is_empty() {
+        return Err(format!("`{v}` is not a volume mapping ({usage})"));
+    }
+    if !parts[1].starts_with('/') {
+        return Err(format!(
+            "`{v}`: the container path must be absolute ({usage})"
+        ));
+    }
+    if parts.len() == 3 && !matches!(parts[2], "ro" | "rw") {
+        return Err(format!("`{v}`: unknown mode `{}` ({usage})", parts[2]));
+    }
+    Ok(())
+}
+
+/// The known key closest to `key` by edit distance, if it is close enough to be a typo.
+fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    // Optimal string alignment: insertions, deletions, substitutions and transpositions.
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(is_app_name("hello"));
+        assert!(is_app_name("web-2"));
+        assert!(!is_app_name("Hello"));
+        assert!(!is_app_name("2web"));
+        assert!(!is_app_name("web-"));
+        assert!(!is_app_name(&"a".repeat(33)));
+        assert!(is_instance_id("i-0123456789abcdef0"));
+        assert!(is_instance_id("i-01234567"));
+        assert!(!is_instance_id("i-0123456789ABCDEF0"));
+        assert!(!is_instance_id("0123456789abcdef0"));
+        assert!(is_env_name("API_TOKEN"));
+        assert!(!is_env_name("1TOKEN"));
+        assert!(!is_env_name("API-TOKEN"));
+        assert!(is_memory("64m") && is_memory("1G") && !is_memory("1m") && !is_memory("lots"));
+        assert!(is_restart_policy("on-failure:3") && !is_restart_policy("sometimes"));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(closest("prot", CONTAINER_KEYS), Some("port"));
+        assert_eq!(closest("healthchek", TOP_KEYS), Some("healthcheck"));
+        assert_eq!(closest("zzzzzz", TOP_KEYS), None);
+        assert_eq!(closest("retian", TOP_KEYS), Some("retain"));
+    }
+}

@@ -1,0 +1,101 @@
+//! Durations as people write them in YAML: `30s`, `2m`, `1m30s`, `500ms`, `1h`.
+
+use std::time::Duration;
+
+/// Parses a duration. A bare integer is refused: the unit must be explicit.
+pub fn parse(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty duration".into());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!(
+                "`{text}` is not a duration (write e.g. 30s, 2m, 1m30s, 500ms)"
+            ));
+        }
+        let number: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("`{text}`: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.saturating_mul(60)),
+            "h" => Duration::from_secs(number.saturating_mul(3600)),
+            "" => {
+                return Err(format!(
+                    "`{text}` has no unit (write e.g. {number}s or {number}m)"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "`{text}`: unknown unit `{other}` (use ms, s, m or h)"
+                ));
+            }
+        };
+        total = total.saturating_add(part);
+    }
+    Ok(total)
+}
+
+/// Formats a duration in the form `parse` reads: `90s` → `1m30s`, `0` → `0s`.
+pub fn format(d: Duration) -> String {
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_common_forms() {
+        assert_eq!(parse("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn refuses_missing_or_unknown_units() {
+        assert!(parse("30").unwrap_err().contains("no unit"));
+        assert!(parse("3 days").is_err());
+        assert!(parse("5d").unwrap_err().contains("unknown unit"));
+        assert!(parse("").is_err());
+        assert!(parse("s").is_err());
+    }
+
+    #[test]
+    fn format_round_trips() {
+        for text in ["0s", "30s", "1m30s", "2h", "1h1m1s", "250ms"] {
+            assert_eq!(format(parse(text).unwrap()), text);
+        }
+    }
+}

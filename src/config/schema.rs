@@ -1,0 +1,123 @@
+//! The validated `hoist.yaml`: every field already checked, every default filled in.
+//!
+//! These types are the only way the rest of hoist sees configuration; they are produced by
+//! [`super::decode`] and serialize into the plan.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub app: String,
+    pub region: Option<String>,
+    pub image: Image,
+    pub targets: Targets,
+    pub container: Container,
+    pub healthcheck: Healthcheck,
+    pub env: Env,
+    pub strategy: Strategy,
+    pub retain: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Image {
+    /// ECR repository name (default: the app name).
+    pub repository: String,
+    /// Build context, resolved against the config file's directory.
+    pub context: PathBuf,
+    /// Dockerfile path relative to the context.
+    pub dockerfile: String,
+    pub target: Option<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub platform: Option<String>,
+    /// Tags to push; empty means "the git commit SHA".
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Targets {
+    pub instance_ids: Vec<String>,
+    pub tags: BTreeMap<String, Vec<String>>,
+    pub max_concurrency: Rate,
+    pub max_errors: Rate,
+}
+
+/// SSM's "a number or a percentage" form, used by `MaxConcurrency` and `MaxErrors`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rate {
+    Count(u32),
+    Percent(u8),
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rate::Count(n) => write!(f, "{n}"),
+            Rate::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Container {
+    pub port: u16,
+    pub publish: Option<u16>,
+    pub command: Vec<String>,
+    pub volumes: Vec<String>,
+    pub memory: Option<String>,
+    pub cpus: Option<String>,
+    pub restart: String,
+    pub labels: BTreeMap<String, String>,
+    #[serde(with = "secs")]
+    pub stop_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Healthcheck {
+    pub path: Option<String>,
+    pub expect_status: u16,
+    #[serde(with = "secs")]
+    pub interval: Duration,
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+    #[serde(with = "secs")]
+    pub start_period: Duration,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Env {
+    pub clear: BTreeMap<String, String>,
+    pub secret: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    Recreate,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Recreate => "recreate",
+        }
+    }
+}
+
+/// Durations serialize as whole seconds (`"30s"`), the same form the config accepts.
+pub mod secs {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&crate::config::duration::format(*d))
+    }
+}

@@ -1,0 +1,219 @@
+//! The build context as Docker's CLI sends it: a tar of the context directory, minus what
+//! `.dockerignore` excludes (with `!` exceptions, `**`, and parent-directory matches; the
+//! last matching pattern wins). The Dockerfile and `.dockerignore` are always sent.
+
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobBuilder, GlobMatcher};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("build context {} does not exist or is not a directory", .0.display())]
+    Missing(PathBuf),
+    #[error("Dockerfile {} not found in the build context", .0.display())]
+    NoDockerfile(PathBuf),
+    #[error("{}:{line}: bad .dockerignore pattern `{pattern}`: {source}", file.display())]
+    Pattern {
+        file: PathBuf,
+        line: usize,
+        pattern: String,
+        #[source]
+        source: globset::Error,
+    },
+    #[error("reading the build context failed at {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+struct Rule {
+    matcher: GlobMatcher,
+    /// Matches everything below a matching directory too.
+    below: GlobMatcher,
+    include: bool,
+}
+
+/// Parsed `.dockerignore` rules.
+#[derive(Default)]
+pub struct DockerIgnore {
+    rules: Vec<Rule>,
+}
+
+impl DockerIgnore {
+    pub fn parse(text: &str, file: &Path) -> Result<Self, ContextError> {
+        let mut rules = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (include, pattern) = match line.strip_prefix('!') {
+                Some(p) => (true, p.trim()),
+                None => (false, line),
+            };
+            let pattern = clean(pattern);
+            if pattern.is_empty() {
+                continue;
+            }
+            let glob = |p: &str| -> Result<GlobMatcher, ContextError> {
+                GlobBuilder::new(p)
+                    .literal_separator(true)
+                    .build()
+                    .map(|g: Glob| g.compile_matcher())
+                    .map_err(|source| ContextError::Pattern {
+                        file: file.to_path_buf(),
+                        line: i + 1,
+                        pattern: raw.to_owned(),
+                        source,
+                    })
+            };
+            rules.push(Rule {
+                matcher: glob(&pattern)?,
+                below: glob(&format!("{pattern}/**"))?,
+                include,
+            });
+        }
+        Ok(DockerIgnore { rules })
+    }
+
+    /// Whether `rel` (relative to the context, `/`-separated) is excluded.
+    pub fn excludes(&self, rel: &str) -> bool {
+        let mut excluded = false;
+        for rule in &self.rules {
+            if rule.matcher.is_match(rel) || rule.below.is_match(rel) {
+                excluded = !rule.include;
+            }
+        }
+        excluded
+    }
+
+    fn has_exceptions(&self) -> bool {
+        self.rules.iter().any(|r| r.include)
+    }
+}
+
+/// Docker cleans patterns like Go's `filepath.Clean` and drops a leading `/`.
+fn clean(pattern: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in pattern.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+/// Tars the context directory. Returns the archive and the number of files in it.
+pub fn pack(context: &Path, dockerfile: &str) -> Result<(Vec<u8>, usize), ContextError> {
+    if !context.is_dir() {
+        return Err(ContextError::Missing(context.to_path_buf()));
+    }
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ContextError::Io { path, source }
+    };
+    let dockerfile_rel = clean(dockerfile);
+    if !context.join(&dockerfile_rel).is_file() {
+        return Err(ContextError::NoDockerfile(context.join(dockerfile)));
+    }
+    let ignore_path = context.join(".dockerignore");
+    let ignore = match std::fs::read_to_string(&ignore_path) {
+        Ok(text) => DockerIgnore::parse(&text, &ignore_path)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerIgnore::default(),
+        Err(e) => return Err(io(&ignore_path)(e)),
+    };
+    let always = |rel: &str| rel == dockerfile_rel || rel == ".dockerignore";
+
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.follow_symlinks(false);
+    let mut count = 0;
+    let mut walker = walkdir::WalkDir::new(context)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter();
+    while let Some(entry) = walker.next() {
+        let entry = entry.map_err(|e| ContextError::Io {
+            path: e.path().unwrap_or(context).to_path_buf(),
+            source: e.into(),
+        })?;
+        let rel_path = entry
+            .path()
+            .strip_prefix(context)
+            .expect("below the context");
+        if rel_path.as_os_str().is_empty() {
+            continue;
+        }
+        let rel = rel_path.to_string_lossy().replace('\\', "/");
+        if ignore.excludes(&rel) && !always(&rel) {
+            // Nothing below an excluded directory can come back without a `!` rule.
+            if entry.file_type().is_dir() && !ignore.has_exceptions() {
+                walker.skip_current_dir();
+            }
+            continue;
+        }
+        tar.append_path_with_name(entry.path(), rel_path)
+            .map_err(io(entry.path()))?;
+        if !entry.file_type().is_dir() {
+            count += 1;
+        }
+    }
+    let bytes = tar.into_inner().map_err(io(context))?;
+    Ok((bytes, count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(text: &str) -> DockerIgnore {
+        DockerIgnore::parse(text, Path::new(".dockerignore")).unwrap()
+    }
+
+    #[test]
+    fn docker_semantics() {
+        let ig = rules("# comment\n*.md\n!README.md\nsecrets/\n/build\n**/*.tmp\n");
+        assert!(ig.excludes("NOTES.md"));
+        assert!(!ig.excludes("README.md"));
+        assert!(!ig.excludes("docs/NOTES.md"), "* does not cross /");
+        assert!(ig.excludes("secrets"));
+        assert!(ig.excludes("secrets/key.pem"), "below an excluded dir");
+        assert!(ig.excludes("build/out.bin"));
+        assert!(ig.excludes("a/b/c.tmp"));
+        assert!(!ig.excludes("src/main.rs"));
+    }
+
+    #[test]
+    fn packs_context_without_ignored_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(root.join(".dockerignore"), "secrets\nDockerfile\n").unwrap();
+        std::fs::create_dir(root.join("secrets")).unwrap();
+        std::fs::write(root.join("secrets/key"), "k").unwrap();
+        std::fs::write(root.join("app.txt"), "hi").unwrap();
+        let (bytes, count) = pack(root, "Dockerfile").unwrap();
+        let mut names: Vec<String> = tar::Archive::new(bytes.as_slice())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".dockerignore", "Dockerfile", "app.txt"]);
+        assert_eq!(count, 3);
+    }
+
+    #[test]
+    fn missing_dockerfile_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            pack(dir.path(), "Dockerfile"),
+            Err(ContextError::NoDockerfile(_))
+        ));
+    }
+}

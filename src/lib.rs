@@ -1,0 +1,14 @@
+//! hoist: build a container image, push it, and roll it out to hosts through a plan you can
+//! read before it runs.
+
+pub mod cli;
+pub mod config;
+pub mod deploy;
+pub mod image;
+pub mod outcome;
+pub mod plan;
+pub mod progress;
+pub mod revision;
+pub mod script;
+pub mod secrets;
+pub mod transport;

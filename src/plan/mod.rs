@@ -1,0 +1,376 @@
+//! The plan: a pure function of (config, revision, options, resolved inputs) to data.
+//!
+//! `hoist plan` prints it; `hoist deploy` executes it. Nothing here does I/O, so the same
+//! inputs always give byte-identical output, and the script a host runs is the one shown.
+
+mod render;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::{Config, Rate};
+use crate::revision::Revision;
+use crate::script::{self, Body, Param, Script};
+
+pub use render::Format;
+
+/// The JSON schema identifier; bump on any incompatible change to the serialized plan.
+pub const SCHEMA: &str = "hoist.plan/v1";
+
+/// Which transport carries the script to the hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportKind {
+    /// This machine is the host.
+    Local,
+    /// AWS SSM Run Command.
+    Ssm,
+}
+
+impl TransportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Local => "local",
+            TransportKind::Ssm => "ssm",
+        }
+    }
+}
+
+/// Inputs resolved outside the plan (git, the image build, the CLI).
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub revision: Revision,
+    /// `--release`: overrides the release id derived from the revision.
+    pub release: Option<String>,
+    pub transport: TransportKind,
+    /// The built image's id (`sha256:…`) once known; `None` while only planning.
+    pub image_id: Option<String>,
+    pub hoist_version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub schema: &'static str,
+    pub hoist_version: String,
+    pub app: String,
+    pub release: String,
+    pub revision: Revision,
+    pub strategy: &'static str,
+    pub transport: TransportKind,
+    pub image: ImagePlan,
+    pub targets: TargetsPlan,
+    pub env: EnvPlan,
+    pub steps: Vec<Step>,
+    pub script: Script,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImagePlan {
+    pub repository: String,
+    pub tags: Vec<String>,
+    /// The name the image is built and tagged under.
+    pub name: String,
+    /// What hosts run: a digest or image id once known, otherwise the tag.
+    pub reference: String,
+    /// True when `reference` is content-addressed (cannot change under the deploy).
+    pub pinned: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetsPlan {
+    pub instance_ids: Vec<String>,
+    pub tags: BTreeMap<String, Vec<String>>,
+    pub max_concurrency: Rate,
+    pub max_errors: Rate,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvPlan {
+    /// Clear values are shown: they are part of the reviewed config.
+    pub clear: BTreeMap<String, String>,
+    /// Secret names only; values are read from hoist's environment at deploy time and
+    /// never appear in a plan, script, log or command.
+    pub secret: Vec<String>,
+    /// How secret values reach the host.
+    pub delivery: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Step {
+    /// Build the image with the Docker engine hoist talks to.
+    Build {
+        context: String,
+        dockerfile: String,
+        target: Option<String>,
+        platform: Option<String>,
+        build_args: BTreeMap<String, String>,
+        labels: BTreeMap<String, String>,
+        tags: Vec<String>,
+    },
+    /// Run the rendered script on every target through the transport.
+    Run {
+        transport: TransportKind,
+        on: String,
+        script: &'static str,
+        sha256: String,
+        /// Hard limit for one host's run of the script.
+        #[serde(with = "crate::config::secs")]
+        timeout: std::time::Duration,
+    },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    #[error("--release `{0}` is not a valid release id (letters, digits, _ . -, at most 64)")]
+    BadRelease(String),
+}
+
+/// Builds the plan. Pure: no clock, no environment, no file system.
+pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
+    let release = match &inputs.release {
+        Some(r) if is_release_id(r) => r.clone(),
+        Some(r) => return Err(PlanError::BadRelease(r.clone())),
+        None => inputs.revision.release_id(),
+    };
+    let mut warnings = Vec::new();
+    if inputs.revision.dirty {
+        warnings.push(format!(
+            "the build context has uncommitted changes: the image is not exactly commit {} \
+             (release {release})",
+            short(&inputs.revision.sha)
+        ));
+    }
+
+    let tags = if config.image.tags.is_empty() {
+        vec![inputs.revision.default_tag()]
+    } else {
+        config.image.tags.clone()
+    };
+    if tags.iter().any(|t| t == "latest") {
+        warnings.push(
+            "image tag `latest` is mutable: hosts run the pinned digest, but `latest` in the \
+             registry will move"
+                .into(),
+        );
+    }
+    let name = format!("{}:{}", config.image.repository, tags[0]);
+    let (reference, pinned) = match &inputs.image_id {
+        Some(id) => (id.clone(), true),
+        None => (name.clone(), false),
+    };
+
+    let health = &config.healthcheck;
+    if health.path.is_none() {
+        warnings.push(
+            "no healthcheck.path: hoist uses the image's own HEALTHCHECK if it has one, \
+             otherwise only checks that the container keeps running"
+                .into(),
+        );
+    }
+    if config.container.publish.is_none() {
+        warnings.push(
+            "container.publish is not set: the app is reachable only on the Docker network \
+             of the host"
+                .into(),
+        );
+    }
+    if inputs.transport == TransportKind::Local {
+        warnings.push("local transport: `targets` is ignored, this machine is the host".into());
+    }
+
+    let delivery = match (inputs.transport, config.env.secret.is_empty()) {
+        (_, true) => "none",
+        (TransportKind::Local, false) => "stdin",
+        (TransportKind::Ssm, false) => "ssm-parameter",
+    };
+    let env = EnvPlan {
+        clear: config.env.clear.clone(),
+        secret: config.env.secret.clone(),
+        delivery,
+    };
+
+    let mut labels = BTreeMap::new();
+    labels.insert(
+        "org.opencontainers.image.revision".to_owned(),
+        inputs.revision.sha.clone(),
+    );
+    labels.insert("hoist.app".to_owned(), config.app.clone());
+    labels.insert("hoist.release".to_owned(), release.clone());
+
+    let script = render_script(config, &release, &name, &reference, inputs, &env);
+    // The script's own budget: pull + stop + health gate + slack for prune.
+    let run_timeout = config.healthcheck.timeout
+        + config.healthcheck.start_period
+        + config.container.stop_timeout
+        + std::time::Duration::from_secs(600);
+
+    let on = match inputs.transport {
+        TransportKind::Local => "this machine".to_owned(),
+        TransportKind::Ssm => describe_targets(config),
+    };
+    let steps = vec![
+        Step::Build {
+            context: config.image.context.display().to_string(),
+            dockerfile: config.image.dockerfile.clone(),
+            target: config.image.target.clone(),
+            platform: config.image.platform.clone(),
+            build_args: config.image.build_args.clone(),
+            labels,
+            tags: tags
+                .iter()
+                .map(|t| format!("{}:{t}", config.image.repository))
+                .collect(),
+        },
+        Step::Run {
+            transport: inputs.transport,
+            on,
+            script: script.body,
+            sha256: script.sha256.clone(),
+            timeout: run_timeout,
+        },
+    ];
+
+    Ok(Plan {
+        schema: SCHEMA,
+        hoist_version: inputs.hoist_version.clone(),
+        app: config.app.clone(),
+        release,
+        revision: inputs.revision.clone(),
+        strategy: config.strategy.as_str(),
+        transport: inputs.transport,
+        image: ImagePlan {
+            repository: config.image.repository.clone(),
+            tags,
+            name,
+            reference,
+            pinned,
+        },
+        targets: TargetsPlan {
+            instance_ids: config.targets.instance_ids.clone(),
+            tags: config.targets.tags.clone(),
+            max_concurrency: config.targets.max_concurrency,
+            max_errors: config.targets.max_errors,
+        },
+        env,
+        steps,
+        script,
+        warnings,
+    })
+}
+
+fn render_script(
+    config: &Config,
+    release: &str,
+    image_name: &str,
+    reference: &str,
+    inputs: &Inputs,
+    env: &EnvPlan,
+) -> Script {
+    let c = &config.container;
+    let h = &config.healthcheck;
+    let mut run_opts: Vec<String> = Vec::new();
+    if let Some(m) = &c.memory {
+        run_opts.extend(["--memory".into(), m.clone()]);
+    }
+    if let Some(cpus) = &c.cpus {
+        run_opts.extend(["--cpus".into(), cpus.clone()]);
+    }
+    run_opts.extend(["--restart".into(), c.restart.clone()]);
+    run_opts.extend([
+        "--stop-timeout".into(),
+        c.stop_timeout.as_secs().to_string(),
+    ]);
+    for v in &c.volumes {
+        run_opts.extend(["--volume".into(), v.clone()]);
+    }
+    for (k, v) in &c.labels {
+        run_opts.extend(["--label".into(), format!("{k}={v}")]);
+    }
+    let secs = |d: std::time::Duration| d.as_secs().max(u64::from(!d.is_zero())).to_string();
+    let params: Vec<(&str, Param)> = vec![
+        ("HOIST_APP", config.app.as_str().into()),
+        ("HOIST_RELEASE", release.into()),
+        ("HOIST_IMAGE", reference.into()),
+        ("HOIST_IMAGE_LABEL", image_name.into()),
+        (
+            "HOIST_PULL",
+            match inputs.transport {
+                TransportKind::Local => "never",
+                TransportKind::Ssm => "if-missing",
+            }
+            .into(),
+        ),
+        ("HOIST_CONTAINER_PORT", c.port.to_string().into()),
+        (
+            "HOIST_PUBLISH",
+            c.publish.map(|p| p.to_string()).unwrap_or_default().into(),
+        ),
+        ("HOIST_RUN_OPTS", run_opts.into()),
+        ("HOIST_COMMAND", c.command.clone().into()),
+        (
+            "HOIST_STOP_TIMEOUT",
+            c.stop_timeout.as_secs().to_string().into(),
+        ),
+        (
+            "HOIST_HEALTH_PATH",
+            h.path.clone().unwrap_or_default().into(),
+        ),
+        ("HOIST_HEALTH_STATUS", h.expect_status.to_string().into()),
+        ("HOIST_HEALTH_INTERVAL", secs(h.interval).into()),
+        ("HOIST_HEALTH_TIMEOUT", secs(h.timeout).into()),
+        (
+            "HOIST_HEALTH_START_PERIOD",
+            h.start_period.as_secs().to_string().into(),
+        ),
+        (
+            "HOIST_ENV_CLEAR",
+            env.clear
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .into(),
+        ),
+        ("HOIST_ENV_SECRETS", env.secret.clone().into()),
+        ("HOIST_ENV_SOURCE", env.delivery.into()),
+        ("HOIST_RETAIN", config.retain.to_string().into()),
+        ("HOIST_RUN_DIR", "/run/hoist".into()),
+        ("HOIST_STATE_DIR", "/var/lib/hoist".into()),
+    ];
+    let comment = vec![
+        format!(
+            "hoist {} — {} deploy of app {} release {}",
+            inputs.hoist_version,
+            config.strategy.as_str(),
+            config.app,
+            release
+        ),
+        format!("source revision {}", inputs.revision.sha),
+    ];
+    script::render(Body::Recreate, &comment, &params)
+}
+
+fn describe_targets(config: &Config) -> String {
+    let mut parts = Vec::new();
+    if !config.targets.instance_ids.is_empty() {
+        parts.push(config.targets.instance_ids.join(", "));
+    }
+    for (k, vs) in &config.targets.tags {
+        parts.push(format!("instances tagged {k}={}", vs.join("|")));
+    }
+    parts.join(" and ")
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+pub fn is_release_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    (1..=64).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}

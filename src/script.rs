@@ -1,0 +1,160 @@
+//! Remote scripts: a static body from `src/scripts/` behind a rendered header of quoted
+//! parameters. The rendered text is what the plan shows, hashes, and a transport runs.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// The static bodies, compiled in. Each is a real shell file in the repository, checked by
+/// shellcheck; the header only assigns variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Body {
+    Recreate,
+}
+
+impl Body {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Body::Recreate => "recreate.sh",
+        }
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            Body::Recreate => include_str!("scripts/recreate.sh"),
+        }
+    }
+}
+
+/// One header parameter: a scalar or a bash array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Param {
+    Str(String),
+    Array(Vec<String>),
+}
+
+impl From<&str> for Param {
+    fn from(s: &str) -> Self {
+        Param::Str(s.to_owned())
+    }
+}
+impl From<String> for Param {
+    fn from(s: String) -> Self {
+        Param::Str(s)
+    }
+}
+impl From<Vec<String>> for Param {
+    fn from(v: Vec<String>) -> Self {
+        Param::Array(v)
+    }
+}
+
+/// A rendered script: exactly the bytes a host executes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Script {
+    /// The body it was rendered from (`recreate.sh`).
+    pub body: &'static str,
+    pub sha256: String,
+    pub text: String,
+}
+
+/// Quotes a word for POSIX shells: single quotes, with `'` written as `'\''`.
+pub fn quote(word: &str) -> String {
+    let mut out = String::with_capacity(word.len() + 2);
+    out.push('\'');
+    for c in word.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Renders header + body. `comment` lines describe the script for a human reader.
+pub fn render(body: Body, comment: &[String], params: &[(&str, Param)]) -> Script {
+    let mut text = String::from("#!/bin/bash\n");
+    for line in comment {
+        let _ = writeln!(text, "# {}", line.replace('\n', " "));
+    }
+    let _ = writeln!(
+        text,
+        "# Parameters rendered by hoist; the body below is src/scripts/{} verbatim.",
+        body.file_name()
+    );
+    for (name, value) in params {
+        debug_assert!(name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'));
+        match value {
+            Param::Str(s) => {
+                let _ = writeln!(text, "{name}={}", quote(s));
+            }
+            Param::Array(items) => {
+                let words: Vec<String> = items.iter().map(|s| quote(s)).collect();
+                let _ = writeln!(text, "{name}=({})", words.join(" "));
+            }
+        }
+    }
+    text.push('\n');
+    text.push_str(strip_shebang(body.text()));
+    Script {
+        body: body.file_name(),
+        sha256: sha256_hex(text.as_bytes()),
+        text,
+    }
+}
+
+fn strip_shebang(body: &str) -> &str {
+    if body.starts_with("#!") {
+        body.split_once('\n').map_or("", |(_, rest)| rest)
+    } else {
+        body
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    #[test]
+    fn quoting_survives_a_real_shell() {
+        let nasty = [
+            "plain",
+            "it's",
+            "$(touch /tmp/pwned) `id` $HOME",
+            "back\\slash \"double\"",
+            "new\nline",
+            "",
+            "''",
+            "*?[a]",
+        ];
+        for word in nasty {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf '%s' {}", quote(word)))
+                .output()
+                .expect("sh runs");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), word);
+        }
+    }
+
+    #[test]
+    fn arrays_render_as_bash_arrays() {
+        let s = render(
+            Body::Recreate,
+            &["test".into()],
+            &[("HOIST_X", Param::Array(vec!["a b".into(), "c'd".into()]))],
+        );
+        assert!(s.text.starts_with("#!/bin/bash\n# test\n"));
+        assert!(s.text.contains("HOIST_X=('a b' 'c'\\''d')\n"));
+        assert_eq!(s.sha256, sha256_hex(s.text.as_bytes()));
+    }
+}

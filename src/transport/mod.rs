@@ -1,0 +1,136 @@
+//! Transports carry a rendered script to hosts and bring back what happened there.
+//!
+//! The deploy code sees only this trait: `local` runs the script on this machine, `ssm`
+//! (AWS SSM Run Command) on EC2 instances. Both report one [`Invocation`] per target.
+
+pub mod local;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::outcome::ScriptResult;
+use crate::script::Script;
+use crate::secrets::SecretEnv;
+
+pub use local::LocalTransport;
+
+/// What to run and how.
+pub struct Job<'a> {
+    pub script: &'a Script,
+    /// Secret env values for the script's secret channel, when it has one.
+    pub secrets: Option<&'a SecretEnv>,
+    /// Hard limit for one host's run.
+    pub timeout: Duration,
+    /// A human-readable label (SSM's command comment): app and release.
+    pub comment: String,
+}
+
+/// How one target's run ended, in SSM's vocabulary so both transports judge alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum InvocationStatus {
+    Success,
+    Failed,
+    TimedOut,
+    Cancelled,
+    Undeliverable,
+    Terminated,
+    DeliveryTimedOut,
+    ExecutionTimedOut,
+}
+
+/// One target's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Invocation {
+    pub target: String,
+    pub status: InvocationStatus,
+    pub exit_code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// The transport cut the output (SSM returns at most 24,000 / 8,000 characters).
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    #[serde(with = "millis")]
+    pub duration: Duration,
+    /// The script's `HOIST-RESULT` line, when it printed one.
+    pub result: Option<ScriptResult>,
+}
+
+impl Invocation {
+    /// A target counts as deployed only when the transport says the script succeeded *and*
+    /// the script itself reported a deployed release. Anything else is a failure.
+    pub fn deployed(&self) -> bool {
+        self.status == InvocationStatus::Success
+            && self.exit_code == Some(0)
+            && self.result.as_ref().is_some_and(|r| r.status == "deployed")
+    }
+
+    /// Why this target failed, in one line.
+    pub fn failure_reason(&self) -> Option<String> {
+        if self.deployed() {
+            return None;
+        }
+        if let Some(r) = &self.result
+            && !r.reason.is_empty()
+        {
+            return Some(r.reason.clone());
+        }
+        Some(match self.status {
+            InvocationStatus::Success if self.result.is_none() => {
+                "the script printed no HOIST-RESULT line".to_owned()
+            }
+            InvocationStatus::Cancelled => "cancelled".to_owned(),
+            InvocationStatus::TimedOut | InvocationStatus::ExecutionTimedOut => {
+                "the script ran past its timeout".to_owned()
+            }
+            InvocationStatus::Undeliverable | InvocationStatus::DeliveryTimedOut => {
+                "the command never reached the host".to_owned()
+            }
+            InvocationStatus::Terminated => "the host stopped the command".to_owned(),
+            _ => match self.exit_code {
+                Some(code) => format!("the script exited with status {code}"),
+                None => "the script did not finish".to_owned(),
+            },
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot run the script locally with {shell}: {source}")]
+    Spawn {
+        shell: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("i/o with the local script failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Receives output as it arrives, for live progress.
+pub trait OutputSink: Send + Sync {
+    fn line(&self, target: &str, line: &str);
+}
+
+#[async_trait]
+pub trait Transport: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// Runs the job on every target. Returns when every target finished, failed, or was
+    /// cancelled through `cancel`; one invocation per target.
+    async fn run(
+        &self,
+        job: &Job<'_>,
+        cancel: CancellationToken,
+        sink: &dyn OutputSink,
+    ) -> Result<Vec<Invocation>, TransportError>;
+}
+
+mod millis {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+}

@@ -1,0 +1,104 @@
+//! Shared helpers for hoist's integration tests: run the real binary, make scratch apps.
+#![allow(dead_code)]
+
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn hoist() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hoist"))
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// A fake Docker endpoint: a unix socket nobody answers on. Tests point `DOCKER_HOST` at it
+/// and then check that hoist never connected.
+pub struct DockerTrap {
+    pub listener: UnixListener,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl DockerTrap {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        DockerTrap {
+            listener,
+            url: format!("unix://{}", path.display()),
+            _dir: dir,
+        }
+    }
+
+    pub fn was_called(&self) -> bool {
+        self.listener.accept().is_ok()
+    }
+}
+
+/// Runs `git` in `dir`, panicking with its output on failure.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=hoist-test",
+            "-c",
+            "user.email=test@hoist.invalid",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+/// A scratch directory holding a git repository with the given files committed.
+pub fn repo_with(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    for (name, text) in files {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    git(&root, &["init", "-q", "-b", "main"]);
+    git(&root, &["add", "-A"]);
+    git(&root, &["commit", "-q", "-m", "test"]);
+    (dir, root)
+}
+
+/// Whether a prerequisite is there. Without it a test skips with a printed reason on a
+/// developer machine, and fails loudly in CI (`CI=true`), where everything must run.
+pub fn prerequisite(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI requires {what}, and it is missing");
+    }
+    eprintln!("SKIPPED: {what} is missing on this machine");
+    false
+}
+
+pub fn have_command(name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}

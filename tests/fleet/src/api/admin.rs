@@ -1,0 +1,167 @@
+//! The world's admin API (`/_fleet/...`): health, and faults on demand.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::App;
+use crate::faults::{Offline, Throttle};
+use crate::world::Kind;
+use crate::{instance, sys};
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Fault {
+    Throttle {
+        operation: String,
+        next: Option<u32>,
+        rate: Option<f64>,
+    },
+    Latency {
+        operation: String,
+        ms: u64,
+    },
+    Offline {
+        instance: String,
+        mode: Option<Offline>,
+    },
+    Online {
+        instance: String,
+    },
+    Disk {
+        instance: String,
+        mode: String,
+    },
+    Engine {
+        instance: String,
+        mode: String,
+    },
+    Clear,
+}
+
+pub async fn handle(app: &Arc<App>, path: &str, body: &[u8]) -> (u16, Value) {
+    match path {
+        "health" => (200, json!({"ok": true})),
+        "faults" => {
+            let f = app.faults.lock().expect("faults");
+            (200, serde_json::to_value(&*f).unwrap_or_default())
+        }
+        "fault" => match serde_json::from_slice::<Fault>(body) {
+            Ok(fault) => {
+                let app = app.clone();
+                // Disk and engine faults run tools; keep them off the reactor.
+                match tokio::task::spawn_blocking(move || apply(&app, fault)).await {
+                    Ok(Ok(v)) => (200, v),
+                    Ok(Err(e)) => (400, json!({"error": e})),
+                    Err(e) => (500, json!({"error": e.to_string()})),
+                }
+            }
+            Err(e) => (400, json!({"error": format!("bad fault: {e}")})),
+        },
+        _ => (404, json!({"error": format!("no admin route {path}")})),
+    }
+}
+
+fn apply(app: &App, fault: Fault) -> Result<Value, String> {
+    let find = |id: &str| {
+        app.world
+            .instances
+            .iter()
+            .find(|i| i.id == id)
+            .ok_or_else(|| format!("no instance {id}"))
+    };
+    let mut faults = app.faults.lock().expect("faults");
+    match fault {
+        Fault::Throttle {
+            operation,
+            next,
+            rate,
+        } => {
+            faults.throttle.insert(
+                operation,
+                Throttle {
+                    next: next.unwrap_or(0),
+                    rate,
+                    ..Default::default()
+                },
+            );
+        }
+        Fault::Latency { operation, ms } => {
+            faults.latency_ms.insert(operation, ms);
+        }
+        Fault::Offline { instance, mode } => {
+            find(&instance)?;
+            faults
+                .offline
+                .insert(instance, mode.unwrap_or(Offline::Timeout));
+        }
+        Fault::Online { instance } => {
+            faults.offline.remove(&instance);
+        }
+        Fault::Clear => {
+            faults.throttle.clear();
+            faults.latency_ms.clear();
+            faults.offline.clear();
+        }
+        Fault::Disk { instance, mode } => {
+            let inst = find(&instance)?;
+            if inst.kind != Kind::Full {
+                return Err("disk faults need a full instance".into());
+            }
+            let holder = inst.holder_pid.ok_or("instance has no namespace holder")?;
+            let staging = inst.root.join("disk-fault");
+            let script = match mode.as_str() {
+                "full" => format!(
+                    "set -e; mkdir -p '{s}'; kb=$(du -sk /var/lib/hoist | cut -f1); \
+                     mount -t tmpfs -o size=$((kb + 128))k hoist-fleet-disk '{s}'; \
+                     cp -a /var/lib/hoist/. '{s}/'; \
+                     dd if=/dev/zero of='{s}/.hoist-fleet-filler' bs=4k 2>/dev/null || true; \
+                     mount --move '{s}' /var/lib/hoist",
+                    s = staging.display()
+                ),
+                "readonly" => "mount -o remount,bind,ro /var/lib/hoist".to_string(),
+                "ok" => "if grep -q ' /var/lib/hoist tmpfs ' /proc/self/mounts; then umount /var/lib/hoist; \
+                         else mount -o remount,bind,rw /var/lib/hoist; fi"
+                    .to_string(),
+                m => return Err(format!("disk mode {m}: use full, readonly or ok")),
+            };
+            sys::run(
+                "nsenter",
+                &["-t", &holder.to_string(), "-m", "--", "/bin/sh", "-c", &script],
+            )
+            .map_err(|e| e.to_string())?;
+            faults.disk.insert(instance, mode);
+        }
+        Fault::Engine { instance, mode } => {
+            let inst = find(&instance)?.clone();
+            if inst.kind != Kind::Full {
+                return Err("engine faults need a full instance".into());
+            }
+            let pid = faults
+                .dockerd_pids
+                .get(&instance)
+                .copied()
+                .or(inst.dockerd_pid)
+                .ok_or("instance has no engine")?;
+            match mode.as_str() {
+                "down" => sys::stop(pid, std::time::Duration::from_secs(5)),
+                "hang" => sys::signal(pid, libc::SIGSTOP),
+                "ok" => {
+                    if sys::alive(pid) {
+                        sys::signal(pid, libc::SIGCONT);
+                    } else {
+                        let new = instance::start_dockerd(&app.world, &inst).map_err(|e| e.to_string())?;
+                        faults.dockerd_pids.insert(instance.clone(), new);
+                        drop(faults);
+                        instance::wait_engine(&inst).map_err(|e| e.to_string())?;
+                        return Ok(json!({"ok": true, "dockerd": new}));
+                    }
+                }
+                m => return Err(format!("engine mode {m}: use down, hang or ok")),
+            }
+            faults.engine.insert(instance, mode);
+        }
+    }
+    Ok(json!({"ok": true}))
+}

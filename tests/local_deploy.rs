@@ -1,0 +1,413 @@
+//! End to end on a real Docker engine: `hoist deploy --local` builds examples/hello and rolls
+//! it out on this machine with the same script an EC2 instance runs.
+//!
+//! Needs root and a Docker engine: skipped with a reason on a laptop without them, required
+//! in CI. Every test uses its own app name and port and removes its containers and images
+//! when it ends, also when it fails.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Run, git, hoist};
+
+const SECRET: &str = "hoist-e2e-secret-value-7d1f";
+
+fn docker_ready() -> bool {
+    let root = unsafe { libc::geteuid() } == 0;
+    let docker = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !common::prerequisite(root && docker, "root and a running Docker engine") {
+        return false;
+    }
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/base-image.sh");
+    let out = Command::new("bash").arg(&base).output().expect("bash runs");
+    assert!(out.status.success(), "base image: {out:?}");
+    true
+}
+
+/// A scratch copy of examples/hello as its own git repository, under a unique app name.
+struct App {
+    name: String,
+    port: u16,
+    root: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    fn new(tag: &str) -> Self {
+        let name = format!("e2e-{tag}-{}", std::process::id() % 100_000);
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+        for entry in walkdir::WalkDir::new(&src) {
+            let entry = entry.unwrap();
+            let rel = entry.path().strip_prefix(&src).unwrap();
+            if entry.file_type().is_dir() {
+                std::fs::create_dir_all(root.join(rel)).unwrap();
+            } else {
+                std::fs::copy(entry.path(), root.join(rel)).unwrap();
+            }
+        }
+        git(&root, &["init", "-q", "-b", "main"]);
+        let app = App {
+            name,
+            port,
+            root,
+            _dir: dir,
+        };
+        app.configure("1.0.0", "/healthz", 3, "0s");
+        app
+    }
+
+    /// Rewrites hoist.yaml for this test and commits it (a new commit is a new release).
+    fn configure(&self, version: &str, health: &str, retain: u32, start_period: &str) {
+        let yaml = format!(
+            "app: {name}\n\
+             image:\n  repository: hoist-e2e/{name}\n  build_args:\n    VERSION: \"{version}\"\n\
+             targets:\n  tags:\n    Env: [test]\n\
+             container:\n  port: 8080\n  publish: {port}\n  stop_timeout: 2s\n\
+             healthcheck:\n  path: {health}\n  interval: 1s\n  timeout: 8s\n  start_period: {start_period}\n\
+             env:\n  clear:\n    GREETING: hi\n  secret: [HELLO_API_TOKEN]\n\
+             retain: {retain}\n",
+            name = self.name,
+            port = self.port,
+        );
+        std::fs::write(self.root.join("hoist.yaml"), yaml).unwrap();
+        git(&self.root, &["add", "-A"]);
+        git(
+            &self.root,
+            &["commit", "-qm", &format!("{version} {health}")],
+        );
+    }
+
+    fn deploy(&self) -> Run {
+        self.deploy_cmd().output().expect("hoist runs").into()
+    }
+
+    fn deploy_cmd(&self) -> Command {
+        let mut cmd = hoist();
+        cmd.current_dir(&self.root)
+            .args(["deploy", "--local"])
+            .env("HELLO_API_TOKEN", SECRET)
+            .env("CI", "true");
+        cmd
+    }
+
+    fn get(&self, path: &str) -> Option<String> {
+        let out = Command::new("curl")
+            .args(["-fsS", "--max-time", "3"])
+            .arg(format!("http://127.0.0.1:{}{path}", self.port))
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// `name state release` of every container of this app, newest first.
+    fn containers(&self) -> Vec<(String, String, String)> {
+        let out = Command::new("docker")
+            .args(["ps", "-a", "--filter"])
+            .arg(format!("label=hoist.app={}", self.name))
+            .args([
+                "--format",
+                "{{.Names}} {{.State}} {{.Label \"hoist.release\"}}",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                let mut p = l.split_whitespace().map(str::to_owned);
+                (
+                    p.next().unwrap_or_default(),
+                    p.next().unwrap_or_default(),
+                    p.next().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    fn running(&self) -> Vec<(String, String, String)> {
+        self.containers()
+            .into_iter()
+            .filter(|c| c.1 == "running")
+            .collect()
+    }
+
+    fn run_dir_is_empty(&self) -> bool {
+        let dir = Path::new("/run/hoist").join(&self.name);
+        std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_none())
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let ids = Command::new("docker")
+            .args(["ps", "-aq", "--filter"])
+            .arg(format!("label=hoist.app={}", self.name))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for id in ids.split_whitespace() {
+            let _ = Command::new("docker").args(["rm", "-f", id]).output();
+        }
+        let images = Command::new("docker")
+            .args(["images", "-q", &format!("hoist-e2e/{}", self.name)])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for id in images.split_whitespace() {
+            let _ = Command::new("docker").args(["rmi", "-f", id]).output();
+        }
+        let _ = std::fs::remove_dir_all(Path::new("/var/lib/hoist").join(&self.name));
+        let _ = std::fs::remove_file(Path::new("/run/hoist").join(format!("{}.lock", self.name)));
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn assert_ok(run: &Run) {
+    assert_eq!(
+        run.code, 0,
+        "deploy failed\nstdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+}
+
+fn assert_no_secret(run: &Run) {
+    assert!(
+        !run.stdout.contains(SECRET),
+        "secret in stdout:\n{}",
+        run.stdout
+    );
+    assert!(
+        !run.stderr.contains(SECRET),
+        "secret in stderr:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn deploys_v1_then_v2_keeping_v1_stopped_and_secrets_ephemeral() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("upgrade");
+    let v1 = app.deploy();
+    assert_ok(&v1);
+    assert_no_secret(&v1);
+    assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
+    assert!(app.run_dir_is_empty(), "env file left on tmpfs");
+
+    // The container does receive the secret and the clear value.
+    let running = app.running();
+    assert_eq!(running.len(), 1, "{running:?}");
+    let env = Command::new("docker")
+        .args(["exec", &running[0].0, "env"])
+        .output()
+        .unwrap();
+    let env = String::from_utf8_lossy(&env.stdout);
+    assert!(env.contains(&format!("HELLO_API_TOKEN={SECRET}")));
+    assert!(env.contains("GREETING=hi"));
+
+    app.configure("2.0.0", "/healthz", 3, "0s");
+    let v2 = app.deploy();
+    assert_ok(&v2);
+    assert_no_secret(&v2);
+    assert_eq!(app.get("/version").as_deref(), Some("2.0.0"));
+    assert!(app.run_dir_is_empty());
+    let all = app.containers();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(app.running().len(), 1);
+    assert!(
+        all.iter().any(|c| c.1 == "exited" && c.0 == running[0].0),
+        "v1 kept stopped for rollback: {all:?}"
+    );
+
+    // History: one JSON line per deploy.
+    let history = std::fs::read_to_string(
+        Path::new("/var/lib/hoist")
+            .join(&app.name)
+            .join("history.jsonl"),
+    )
+    .unwrap();
+    let lines: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["status"] == "deployed"));
+    assert!(!history.contains(SECRET));
+}
+
+#[test]
+fn retain_prunes_old_releases() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("retain");
+    for v in ["1", "2", "3"] {
+        app.configure(v, "/healthz", 1, "0s");
+        assert_ok(&app.deploy());
+    }
+    assert_eq!(app.get("/version").as_deref(), Some("3"));
+    let all = app.containers();
+    assert_eq!(all.len(), 2, "one running + retain 1 stopped: {all:?}");
+}
+
+#[test]
+fn a_failing_health_check_leaves_v1_serving_and_exits_1() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("health");
+    assert_ok(&app.deploy());
+    let before = app.running();
+
+    app.configure("2.0.0", "/does-not-exist", 3, "0s");
+    let bad = app.deploy();
+    assert_eq!(
+        bad.code, 1,
+        "stdout:\n{}\nstderr:\n{}",
+        bad.stdout, bad.stderr
+    );
+    assert_no_secret(&bad);
+    let all_output = format!("{}{}", bad.stdout, bad.stderr);
+    assert!(
+        all_output.contains("health"),
+        "names the reason:\n{all_output}"
+    );
+    assert!(all_output.contains("rolled back"), "{all_output}");
+    assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
+    assert_eq!(app.running(), before, "v1 still the one running");
+    assert_eq!(app.containers().len(), 1, "the failed container is removed");
+    assert!(app.run_dir_is_empty());
+}
+
+#[test]
+fn a_port_conflict_on_first_deploy_fails_cleanly() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("port");
+    let _squatter = TcpListener::bind(("0.0.0.0", app.port)).unwrap();
+    let run = app.deploy();
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(app.running().is_empty());
+    assert!(app.run_dir_is_empty());
+}
+
+#[test]
+fn concurrent_deploys_never_interleave() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("lock");
+    assert_ok(&app.deploy());
+    app.configure("2.0.0", "/healthz", 3, "4s");
+    let release = {
+        let out = hoist()
+            .current_dir(&app.root)
+            .args(["plan", "--local", "--format", "json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["release"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let first = app
+        .deploy_cmd()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first deploy holds the host lock.
+    let lock = Path::new("/run/hoist").join(format!("{}.lock", app.name));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&lock).is_ok_and(|s| s.contains(&release)) {
+        assert!(
+            Instant::now() < deadline,
+            "first deploy never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = app.deploy();
+    let first: Run = first.wait_with_output().unwrap().into();
+    assert_ok(&first);
+    assert_eq!(second.code, 1, "{}\n{}", second.stdout, second.stderr);
+    let text = format!("{}{}", second.stdout, second.stderr);
+    assert!(text.contains("lock"), "{text}");
+    assert!(
+        text.contains(&release),
+        "names the release holding the lock:\n{text}"
+    );
+    assert_eq!(app.get("/version").as_deref(), Some("2.0.0"));
+    assert_eq!(app.running().len(), 1);
+}
+
+#[test]
+fn the_script_executed_is_byte_identical_to_the_plan() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("bytes");
+    let copy = app.root.join("executed.sh");
+    let wrapper = app.root.join("shell.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncp \"$1\" '{}'\nexec bash \"$@\"\n",
+            copy.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+
+    let config = hoist::config::load(&app.root.join("hoist.yaml")).unwrap();
+    let inputs = hoist::plan::Inputs {
+        revision: hoist::revision::resolve(&app.root).unwrap(),
+        release: None,
+        transport: hoist::plan::TransportKind::Local,
+        image_id: None,
+        hoist_version: "test".into(),
+    };
+    let secrets =
+        hoist::secrets::SecretEnv::resolve(&config.env.secret, |_| Some(SECRET.into())).unwrap();
+    let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+    let transport = hoist::transport::LocalTransport::with_shell(&wrapper);
+    let report = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(hoist::deploy::build_and_run(
+            &config,
+            inputs,
+            &docker,
+            &transport,
+            &secrets,
+            &hoist::progress::Reporter::plain(),
+            tokio_util::sync::CancellationToken::new(),
+        ))
+        .unwrap();
+    assert!(report.ok(), "{}", hoist::deploy::summary(&report));
+    let executed = std::fs::read(&copy).unwrap();
+    assert_eq!(executed, report.plan.script.text.as_bytes());
+    assert!(!report.plan.script.text.contains(SECRET));
+}

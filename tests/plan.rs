@@ -1,0 +1,135 @@
+//! `hoist plan`: deterministic, complete, secret-free, and offline.
+
+mod common;
+
+use common::{DockerTrap, Run, hoist};
+use sha2::{Digest, Sha256};
+
+fn example_repo() -> (tempfile::TempDir, std::path::PathBuf) {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let rel = entry
+                .path()
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            files.push((rel, std::fs::read_to_string(entry.path()).unwrap()));
+        }
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    common::repo_with(&refs)
+}
+
+fn plan(root: &std::path::Path, trap: &DockerTrap, args: &[&str]) -> Run {
+    hoist()
+        .current_dir(root)
+        .arg("plan")
+        .args(args)
+        .env("DOCKER_HOST", &trap.url)
+        .env("HELLO_API_TOKEN", "s3cr3t-never-printed")
+        .output()
+        .unwrap()
+        .into()
+}
+
+#[test]
+fn json_plan_holds_the_script_and_its_hash_and_is_byte_identical() {
+    let (_tmp, root) = example_repo();
+    let trap = DockerTrap::new();
+    let first = plan(&root, &trap, &["-f", "hoist.yaml", "--format", "json"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let second = plan(&root, &trap, &["-f", "hoist.yaml", "--format", "json"]);
+    assert_eq!(first.stdout, second.stdout, "same inputs, same bytes");
+
+    let json: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+    assert_eq!(json["schema"], "hoist.plan/v1");
+    assert_eq!(json["app"], "hello");
+    let script = json["script"]["text"].as_str().unwrap();
+    let sha = json["script"]["sha256"].as_str().unwrap();
+    assert_eq!(sha, hex::encode(Sha256::digest(script.as_bytes())));
+    assert!(script.starts_with("#!/bin/bash\n"));
+    assert!(script.contains("HOIST_APP='hello'"));
+    assert_eq!(json["env"]["secret"][0], "HELLO_API_TOKEN");
+    let steps: Vec<&str> = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["build", "run"]);
+    assert!(!first.stdout.contains("s3cr3t-never-printed"));
+    assert!(!trap.was_called(), "planning never talks to Docker");
+}
+
+#[test]
+fn text_and_markdown_show_the_same_script_hash() {
+    let (_tmp, root) = example_repo();
+    let trap = DockerTrap::new();
+    let json = plan(&root, &trap, &["--format", "json"]);
+    let sha = serde_json::from_str::<serde_json::Value>(&json.stdout).unwrap()["script"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let text = plan(&root, &trap, &[]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stdout.contains(&sha));
+    assert!(text.stdout.contains("HELLO_API_TOKEN=<secret"));
+    let md = plan(&root, &trap, &["--format", "markdown"]);
+    assert!(md.stdout.contains(&format!("sha256 `{sha}`")));
+    assert!(md.stdout.contains("```bash\n#!/bin/bash\n"));
+}
+
+#[test]
+fn out_writes_the_plan_to_a_file() {
+    let (_tmp, root) = example_repo();
+    let trap = DockerTrap::new();
+    let run = plan(&root, &trap, &["--format", "json", "--out", "plan.json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(saved["app"], "hello");
+}
+
+#[test]
+fn a_new_commit_is_a_new_release_and_a_dirty_tree_is_flagged() {
+    let (_tmp, root) = example_repo();
+    let trap = DockerTrap::new();
+    let release = |r: &Run| -> String {
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["release"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let a = release(&plan(&root, &trap, &["--format", "json"]));
+    std::fs::write(root.join("extra.txt"), "x").unwrap();
+    common::git(&root, &["add", "extra.txt"]);
+    common::git(&root, &["commit", "-qm", "more"]);
+    let b = release(&plan(&root, &trap, &["--format", "json"]));
+    assert_ne!(a, b);
+    assert_eq!(b.len(), 12);
+    std::fs::write(root.join("extra.txt"), "changed").unwrap();
+    let dirty = plan(&root, &trap, &["--format", "json"]);
+    assert_eq!(release(&dirty), format!("{b}-dirty"));
+    assert!(dirty.stdout.contains("uncommitted changes"));
+}
+
+#[test]
+fn a_bad_release_override_is_exit_2() {
+    let (_tmp, root) = example_repo();
+    let trap = DockerTrap::new();
+    let run = plan(&root, &trap, &["--release", "../etc"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("not a valid release id"),
+        "{}",
+        run.stderr
+    );
+}
