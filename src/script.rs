@@ -86,6 +86,8 @@ pub fn render(body: Body, comment: &[String], params: &[(&str, Param)]) -> Scrip
         "# Parameters rendered by hoist; the body below is src/scripts/{} verbatim.",
         body.file_name()
     );
+    // Values are single-quoted literals on purpose; `$` in them must not expand.
+    text.push_str("# shellcheck disable=SC2016\n");
     for (name, value) in params {
         debug_assert!(name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'));
         match value {
