@@ -95,7 +95,10 @@ pub fn environment(world: &World, inst: &Instance) -> Vec<(String, String)> {
         ("AWS_REGION".into(), world.region.clone()),
         ("AWS_DEFAULT_REGION".into(), world.region.clone()),
         ("AWS_ACCESS_KEY_ID".into(), world.access_key_id.clone()),
-        ("AWS_SECRET_ACCESS_KEY".into(), world.secret_access_key.clone()),
+        (
+            "AWS_SECRET_ACCESS_KEY".into(),
+            world.secret_access_key.clone(),
+        ),
         ("AWS_SESSION_TOKEN".into(), world.session_token.clone()),
         ("AWS_ENDPOINT_URL".into(), world.endpoint()),
         ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
@@ -114,7 +117,10 @@ fn read_prefix(path: &Path, max_chars: usize) -> String {
     if let Ok(f) = std::fs::File::open(path) {
         let _ = f.take((max_chars * 4) as u64).read_to_end(&mut buf);
     }
-    String::from_utf8_lossy(&buf).chars().take(max_chars).collect()
+    String::from_utf8_lossy(&buf)
+        .chars()
+        .take(max_chars)
+        .collect()
 }
 
 pub async fn run(world: &World, inst: &Instance, job: &Job, cancel: Arc<Notify>) -> Outcome {
@@ -127,7 +133,9 @@ pub async fn run(world: &World, inst: &Instance, job: &Job, cancel: Arc<Notify>)
         stderr: msg,
     };
     if let Err(e) = std::fs::create_dir_all(&host) {
-        return failed(format!("failed to create orchestrationDir directory, {inside}: {e}"));
+        return failed(format!(
+            "failed to create orchestrationDir directory, {inside}: {e}"
+        ));
     }
     let script = host.join("_script.sh");
     let mut text = job.commands.join("\n");
@@ -161,7 +169,12 @@ pub async fn run(world: &World, inst: &Instance, job: &Job, cancel: Arc<Notify>)
         }
         Kind::Light => {
             let stub = world.dir.join("run/stub/docker");
-            let binds = bind_script(world.docker_cli.as_deref().map(|real| (stub.as_path(), real)));
+            let binds = bind_script(
+                world
+                    .docker_cli
+                    .as_deref()
+                    .map(|real| (stub.as_path(), real)),
+            );
             let mut c = tokio::process::Command::new("unshare");
             c.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
                 .arg(format!(

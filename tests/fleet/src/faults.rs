@@ -40,6 +40,16 @@ pub struct Faults {
     pub dockerd_pids: HashMap<String, u32>,
 }
 
+impl Throttle {
+    pub fn new(next: u32, rate: Option<f64>) -> Throttle {
+        Throttle {
+            next,
+            rate,
+            recent: VecDeque::new(),
+        }
+    }
+}
+
 impl Faults {
     /// Called for every API call: `None` to throttle it, else the latency to add.
     pub fn before_call(&mut self, op: &str) -> Option<u64> {

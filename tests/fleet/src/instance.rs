@@ -73,7 +73,9 @@ pub fn create_network(world: &World, index: usize, ledger: &Ledger) -> Result<(S
     let host_end = format!("hf{k}-{index}h");
     let peer = format!("hf{k}-{index}c");
     let address = format!("10.213.{k}.{}", 10 + index);
-    ledger.record(Resource::Netns { name: netns.clone() })?;
+    ledger.record(Resource::Netns {
+        name: netns.clone(),
+    })?;
     sys::run("ip", &["netns", "add", &netns])?;
     if let Some(ino) = std::fs::metadata(format!("/var/run/netns/{netns}"))
         .ok()
@@ -84,10 +86,20 @@ pub fn create_network(world: &World, index: usize, ledger: &Ledger) -> Result<(S
             inode: ino,
         })?;
     }
-    ledger.record(Resource::Link { name: host_end.clone() })?;
-    sys::run("ip", &["link", "add", &host_end, "type", "veth", "peer", "name", &peer])?;
+    ledger.record(Resource::Link {
+        name: host_end.clone(),
+    })?;
+    sys::run(
+        "ip",
+        &[
+            "link", "add", &host_end, "type", "veth", "peer", "name", &peer,
+        ],
+    )?;
     sys::run("ip", &["link", "set", &peer, "netns", &netns])?;
-    sys::run("ip", &["link", "set", &host_end, "master", &world.bridge, "up"])?;
+    sys::run(
+        "ip",
+        &["link", "set", &host_end, "master", &world.bridge, "up"],
+    )?;
     let ns = |args: &[&str]| -> Result<String> {
         let mut all = vec!["-n", netns.as_str()];
         all.extend_from_slice(args);
@@ -114,7 +126,16 @@ pub fn start_holder(inst: &Instance, ledger: &Ledger) -> Result<u32> {
     );
     let child = Command::new("nsenter")
         .arg(format!("--net=/var/run/netns/{netns}"))
-        .args(["--", "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+        .args([
+            "--",
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "/bin/sh",
+            "-c",
+        ])
         .arg(script)
         .arg("hoist-fleet-instance")
         .arg(&inst.root)
@@ -125,7 +146,11 @@ pub fn start_holder(inst: &Instance, ledger: &Ledger) -> Result<u32> {
         .spawn()
         .map_err(FleetError::io("starting the namespace holder"))?;
     let pid = child.id();
-    ledger.process(pid, &format!("holder {}", inst.id), Duration::from_millis(0))?;
+    ledger.process(
+        pid,
+        &format!("holder {}", inst.id),
+        Duration::from_millis(0),
+    )?;
     sys::wait_until(
         &format!("instance {} mounts", inst.id),
         Duration::from_secs(15),
@@ -151,7 +176,9 @@ pub fn start_holder(inst: &Instance, ledger: &Ledger) -> Result<u32> {
 /// Starts the instance's own engine inside its namespaces; its socket is
 /// /var/run/docker.sock there, `ROOT/run/docker.sock` on the host.
 pub fn start_dockerd(world: &World, inst: &Instance) -> Result<u32> {
-    let holder = inst.holder_pid.ok_or_else(|| FleetError::Invalid("no holder".into()))?;
+    let holder = inst
+        .holder_pid
+        .ok_or_else(|| FleetError::Invalid("no holder".into()))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -189,7 +216,9 @@ fn ping(socket: &Path) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n").is_err() {
+    if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut buf = String::new();

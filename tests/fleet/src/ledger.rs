@@ -16,18 +16,35 @@ pub const LEDGER_FILE: &str = "resources.jsonl";
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Resource {
     /// A directory this world owns; removed with everything in it.
-    Files { path: PathBuf },
+    Files {
+        path: PathBuf,
+    },
     /// A directory created on the host outside DIR (a mount point); removed when empty.
-    HostDir { path: PathBuf },
+    HostDir {
+        path: PathBuf,
+    },
     /// A file created on the host outside DIR (a registry CA for the host's engine).
-    HostFile { path: PathBuf },
+    HostFile {
+        path: PathBuf,
+    },
     /// A cgroup (relative to each hierarchy) holding the world's processes.
-    Cgroup { name: String },
-    Bridge { name: String },
-    Link { name: String },
-    Netns { name: String },
+    Cgroup {
+        name: String,
+    },
+    Bridge {
+        name: String,
+    },
+    Link {
+        name: String,
+    },
+    Netns {
+        name: String,
+    },
     /// A namespace by inode: any process still inside is killed.
-    Namespace { ns: String, inode: u64 },
+    Namespace {
+        ns: String,
+        inode: u64,
+    },
     Process {
         pid: u32,
         start: Option<u64>,
@@ -46,7 +63,8 @@ impl Ledger {
         if path.exists() {
             return Err(FleetError::AlreadyUp(dir.to_path_buf()));
         }
-        std::fs::write(&path, "").map_err(FleetError::io(format!("creating {}", path.display())))?;
+        std::fs::write(&path, "")
+            .map_err(FleetError::io(format!("creating {}", path.display())))?;
         Ok(Ledger { path })
     }
 
@@ -97,7 +115,10 @@ pub fn teardown(dir: &Path) -> Vec<String> {
     // 1. Daemons, gracefully (dockerd stops its containers), newest first.
     for r in resources.iter().rev() {
         if let Resource::Process {
-            pid, start, grace_ms, ..
+            pid,
+            start,
+            grace_ms,
+            ..
         } = r
             && *pid != me
             && sys::alive(*pid)
@@ -140,19 +161,17 @@ pub fn teardown(dir: &Path) -> Vec<String> {
     // 3. Network: namespaces (their veth ends go with them), links, the bridge.
     for r in resources.iter().rev() {
         match r {
-            Resource::Netns { name } => {
+            Resource::Netns { name }
                 if Path::new("/var/run/netns").join(name).exists()
-                    && !sys::run_quiet("ip", &["netns", "delete", name])
-                {
-                    problems.push(format!("network namespace {name}"));
-                }
+                    && !sys::run_quiet("ip", &["netns", "delete", name]) =>
+            {
+                problems.push(format!("network namespace {name}"));
             }
-            Resource::Link { name } | Resource::Bridge { name } => {
+            Resource::Link { name } | Resource::Bridge { name }
                 if Path::new("/sys/class/net").join(name).exists()
-                    && !sys::run_quiet("ip", &["link", "delete", name])
-                {
-                    problems.push(format!("link {name}"));
-                }
+                    && !sys::run_quiet("ip", &["link", "delete", name]) =>
+            {
+                problems.push(format!("link {name}"));
             }
             _ => {}
         }
@@ -178,24 +197,34 @@ pub fn teardown(dir: &Path) -> Vec<String> {
     }
     for r in resources.iter().rev() {
         match r {
-            Resource::HostFile { path } => {
-                if path.exists() && std::fs::remove_file(path).is_err() {
-                    problems.push(format!("file {}", path.display()));
-                }
+            Resource::HostFile { path } if path.exists() && std::fs::remove_file(path).is_err() => {
+                problems.push(format!("file {}", path.display()));
             }
             Resource::HostDir { path } => {
                 let _ = std::fs::remove_dir(path);
             }
-            Resource::Files { path } => {
-                if path.exists() && std::fs::remove_dir_all(path).is_err() {
-                    problems.push(format!("directory {}", path.display()));
-                }
+            Resource::Files { path } if path.exists() && std::fs::remove_dir_all(path).is_err() => {
+                problems.push(format!("directory {}", path.display()));
             }
             _ => {}
         }
     }
-    for name in [LEDGER_FILE, crate::world::WORLD_FILE] {
+    for name in [
+        crate::world::WORLD_FILE,
+        "world.json.tmp",
+        "env.sh",
+        "env.json",
+    ] {
         let _ = std::fs::remove_file(dir.join(name));
+    }
+    // The ledger goes last, and DIR itself when `up` made it.
+    let _ = std::fs::remove_file(dir.join(LEDGER_FILE));
+    for r in &resources {
+        if let Resource::HostDir { path } = r
+            && path == dir
+        {
+            let _ = std::fs::remove_dir(path);
+        }
     }
     problems
 }

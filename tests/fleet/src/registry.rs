@@ -1,8 +1,8 @@
 //! The world's image registry: Debian's `docker-registry` (distribution) over
 //! HTTPS with basic auth, and read access to its storage for the ECR API.
 
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde::Serialize;
@@ -15,9 +15,11 @@ pub const BINARY: &str = "/usr/bin/docker-registry";
 /// Writes the registry's config and password file, returns the config path.
 pub fn configure(dir: &Path, listen: &str, tls: &Tls, password: &str) -> Result<PathBuf> {
     let data = dir.join("data");
-    std::fs::create_dir_all(&data).map_err(FleetError::io(format!("creating {}", data.display())))?;
+    std::fs::create_dir_all(&data)
+        .map_err(FleetError::io(format!("creating {}", data.display())))?;
     // bcrypt as htpasswd expects ("$2y$"/"$2b$" both accepted by distribution).
-    let hash = bcrypt::hash(password, 5).map_err(|e| FleetError::Invalid(format!("bcrypt: {e}")))?;
+    let hash =
+        bcrypt::hash(password, 5).map_err(|e| FleetError::Invalid(format!("bcrypt: {e}")))?;
     let htpasswd = dir.join("htpasswd");
     std::fs::write(&htpasswd, format!("AWS:{hash}\n"))
         .map_err(FleetError::io("writing htpasswd"))?;
@@ -96,7 +98,9 @@ pub fn repositories(data: &Path) -> Vec<String> {
 }
 
 fn read_link(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 fn blob(data: &Path, digest: &str) -> Option<Vec<u8>> {
@@ -104,7 +108,14 @@ fn blob(data: &Path, digest: &str) -> Option<Vec<u8>> {
     if hex.len() < 2 {
         return None;
     }
-    std::fs::read(v2(data).join("blobs/sha256").join(&hex[..2]).join(hex).join("data")).ok()
+    std::fs::read(
+        v2(data)
+            .join("blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data"),
+    )
+    .ok()
 }
 
 fn mtime(path: &Path) -> f64 {
@@ -124,8 +135,12 @@ pub fn images(data: &Path, repo: &str) -> Vec<StoredImage> {
     if let Ok(entries) = std::fs::read_dir(&revisions) {
         for e in entries.flatten() {
             let link = e.path().join("link");
-            let Some(digest) = read_link(&link) else { continue };
-            let Some(raw) = blob(data, &digest) else { continue };
+            let Some(digest) = read_link(&link) else {
+                continue;
+            };
+            let Some(raw) = blob(data, &digest) else {
+                continue;
+            };
             let manifest = String::from_utf8_lossy(&raw).into_owned();
             let parsed: serde_json::Value = serde_json::from_str(&manifest).unwrap_or_default();
             let media_type = parsed["mediaType"]
@@ -170,7 +185,11 @@ pub fn images(data: &Path, repo: &str) -> Vec<StoredImage> {
 /// Removes a tag (the manifest stays, untagged), as BatchDeleteImage by tag does
 /// when the image has other tags; the caller decides.
 pub fn delete_tag(data: &Path, repo: &str, tag: &str) -> bool {
-    let dir = v2(data).join("repositories").join(repo).join("_manifests/tags").join(tag);
+    let dir = v2(data)
+        .join("repositories")
+        .join(repo)
+        .join("_manifests/tags")
+        .join(tag);
     dir.is_dir() && std::fs::remove_dir_all(dir).is_ok()
 }
 

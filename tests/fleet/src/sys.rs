@@ -44,7 +44,10 @@ pub fn alive(pid: u32) -> bool {
     // A zombie still "exists" for kill(0); read the state instead.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
-            let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next());
             !matches!(state, Some("Z") | Some("X") | None)
         }
         Err(_) => false,
@@ -126,7 +129,9 @@ pub fn cgroup_root() -> Option<PathBuf> {
         return Some(v1.to_path_buf());
     }
     let v2 = Path::new("/sys/fs/cgroup");
-    v2.join("cgroup.controllers").exists().then(|| v2.to_path_buf())
+    v2.join("cgroup.controllers")
+        .exists()
+        .then(|| v2.to_path_buf())
 }
 
 /// Every pid in a cgroup and its descendants.
@@ -194,7 +199,10 @@ pub fn join_cgroup(dir: &Path) -> Result<()> {
 /// Kills every process in a cgroup tree until it is empty (bounded).
 pub fn kill_cgroup(dir: &Path, skip: u32) {
     for _ in 0..50 {
-        let pids: Vec<u32> = cgroup_pids(dir).into_iter().filter(|p| *p != skip).collect();
+        let pids: Vec<u32> = cgroup_pids(dir)
+            .into_iter()
+            .filter(|p| *p != skip)
+            .collect();
         if pids.is_empty() {
             return;
         }

@@ -23,7 +23,13 @@ pub fn make(dir: &Path, ip: &str) -> Result<Tls> {
         p("server.crt"),
         p("server.ext"),
     );
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     let mut args = vec!["req", "-x509"];
     args.extend(ec);
     args.extend([
@@ -43,7 +49,14 @@ pub fn make(dir: &Path, ip: &str) -> Result<Tls> {
     run("openssl", &args)?;
     let mut args = vec!["req"];
     args.extend(ec);
-    args.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=hoist-fleet registry"]);
+    args.extend([
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+        "-subj",
+        "/CN=hoist-fleet registry",
+    ]);
     run("openssl", &args)?;
     std::fs::write(
         &ext,
@@ -58,8 +71,21 @@ pub fn make(dir: &Path, ip: &str) -> Result<Tls> {
     run(
         "openssl",
         &[
-            "x509", "-req", "-in", &csr, "-CA", &ca_cert, "-CAkey", &ca_key, "-CAcreateserial",
-            "-out", &cert, "-days", "7", "-extfile", &ext,
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_cert,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "7",
+            "-extfile",
+            &ext,
         ],
     )?;
     Ok(Tls {

@@ -16,7 +16,8 @@ pub struct UpOptions {
     pub dir: PathBuf,
     pub instances: usize,
     pub light: usize,
-    pub index: u8,
+    /// Which 10.213.K.0/24 subnet and names to use; the first free one when `None`.
+    pub index: Option<u8>,
     pub api_port: u16,
     pub registry_port: u16,
     pub region: String,
@@ -35,6 +36,7 @@ pub fn up(opts: &UpOptions) -> Result<World> {
         ));
     }
     let dir = absolute(&opts.dir)?;
+    check_dir(&dir)?;
     let created_dir = !dir.exists();
     std::fs::create_dir_all(&dir).map_err(FleetError::io(format!("creating {}", dir.display())))?;
     let ledger = Ledger::create(&dir)?;
@@ -62,6 +64,49 @@ pub fn up(opts: &UpOptions) -> Result<World> {
     }
 }
 
+/// Creates the world's bridge `hfleetK`: the given K, or the first free one.
+/// Creating the link is the atomic claim, so two `up`s never share a subnet;
+/// it is recorded right after (recording first would let a failed claim
+/// delete another world's bridge).
+fn claim_bridge(wanted: Option<u8>, ledger: &Ledger) -> Result<(u8, String)> {
+    let candidates: Vec<u8> = match wanted {
+        Some(k) if (1..=99).contains(&k) => vec![k],
+        Some(k) => return Err(FleetError::Invalid(format!("--index {k}: use 1 to 99"))),
+        None => (1..=99).collect(),
+    };
+    for k in candidates {
+        let bridge = format!("hfleet{k}");
+        if Path::new("/sys/class/net").join(&bridge).exists() {
+            continue;
+        }
+        if sys::run("ip", &["link", "add", &bridge, "type", "bridge"]).is_ok() {
+            ledger.record(Resource::Bridge {
+                name: bridge.clone(),
+            })?;
+            return Ok((k, bridge));
+        }
+    }
+    Err(FleetError::Invalid(match wanted {
+        Some(k) => format!("bridge hfleet{k} exists: another world uses index {k}"),
+        None => "no free world index (bridges hfleet1..hfleet99 all exist)".into(),
+    }))
+}
+
+/// DIR must stay visible inside the instances, so it cannot live under a
+/// directory they get their own copy of.
+fn check_dir(dir: &Path) -> Result<()> {
+    for (_, target) in instance::BOUND {
+        if dir.starts_with(target) || (*target == "/run" && dir.starts_with("/var/run")) {
+            return Err(FleetError::Invalid(format!(
+                "--dir {}: it must not be under {target}, which each instance has its own copy of \
+                 (use e.g. /var/tmp or the cargo target directory)",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn absolute(p: &Path) -> Result<PathBuf> {
     if p.is_absolute() {
         Ok(p.to_path_buf())
@@ -81,9 +126,9 @@ fn parse_tags(specs: &[String], index: usize) -> Result<Vec<(String, String)>> {
             }
             _ => (None, spec.as_str()),
         };
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| FleetError::Invalid(format!("tag {spec}: use KEY=VALUE or N:KEY=VALUE")))?;
+        let (k, v) = kv.split_once('=').ok_or_else(|| {
+            FleetError::Invalid(format!("tag {spec}: use KEY=VALUE or N:KEY=VALUE"))
+        })?;
         if target.is_none_or(|t| t == index) {
             out.push((k.to_string(), v.to_string()));
         }
@@ -95,14 +140,8 @@ fn build(opts: &UpOptions, dir: &Path, ledger: &Ledger) -> Result<World> {
     let run = dir.join("run");
     ledger.record(Resource::Files { path: run.clone() })?;
     std::fs::create_dir_all(&run).map_err(FleetError::io("creating run/"))?;
-    let k = opts.index;
+    let (k, bridge) = claim_bridge(opts.index, ledger)?;
     let gateway = format!("10.213.{k}.1");
-    let bridge = format!("hfleet{k}");
-    if Path::new("/sys/class/net").join(&bridge).exists() {
-        return Err(FleetError::Invalid(format!(
-            "bridge {bridge} exists: another world uses index {k} (pick --index)"
-        )));
-    }
 
     // Every process of the world lives in one cgroup, so `down` finds them all.
     let cgroup = sys::cgroup_root().map(|root| root.join(format!("hoist-fleet-{k}")));
@@ -110,16 +149,18 @@ fn build(opts: &UpOptions, dir: &Path, ledger: &Ledger) -> Result<World> {
         ledger.record(Resource::Cgroup {
             name: format!("hoist-fleet-{k}"),
         })?;
-        std::fs::create_dir_all(cg).map_err(FleetError::io(format!("creating {}", cg.display())))?;
+        std::fs::create_dir_all(cg)
+            .map_err(FleetError::io(format!("creating {}", cg.display())))?;
         sys::join_cgroup(cg)?;
     }
 
     let tls = tls::make(&run.join("tls"), &gateway)?;
     let registry_addr = format!("{gateway}:{}", opts.registry_port);
 
-    ledger.record(Resource::Bridge { name: bridge.clone() })?;
-    sys::run("ip", &["link", "add", &bridge, "type", "bridge"])?;
-    sys::run("ip", &["addr", "add", &format!("{gateway}/24"), "dev", &bridge])?;
+    sys::run(
+        "ip",
+        &["addr", "add", &format!("{gateway}/24"), "dev", &bridge],
+    )?;
     sys::run("ip", &["link", "set", &bridge, "up"])?;
 
     instance::ensure_mount_points(ledger)?;
@@ -178,7 +219,11 @@ fn build(opts: &UpOptions, dir: &Path, ledger: &Ledger) -> Result<World> {
         };
         inst.holder_pid = Some(instance::start_holder(&inst, ledger)?);
         let pid = instance::start_dockerd(&world, &inst)?;
-        ledger.process(pid, &format!("dockerd {}", inst.id), Duration::from_secs(10))?;
+        ledger.process(
+            pid,
+            &format!("dockerd {}", inst.id),
+            Duration::from_secs(10),
+        )?;
         inst.dockerd_pid = Some(pid);
         world.instances.push(inst);
     }
@@ -230,7 +275,8 @@ fn build(opts: &UpOptions, dir: &Path, ledger: &Ledger) -> Result<World> {
             stderr: log,
         });
     }
-    std::fs::write(dir.join("env.sh"), world.exports()).map_err(FleetError::io("writing env.sh"))?;
+    std::fs::write(dir.join("env.sh"), world.exports())
+        .map_err(FleetError::io("writing env.sh"))?;
     std::fs::write(
         dir.join("env.json"),
         serde_json::to_string_pretty(&world.env_json()).expect("json"),
@@ -245,7 +291,9 @@ fn trust_on_host(ledger: &Ledger, registry: &str, ca: &Path) -> Result<()> {
     let dir = certs.join(registry);
     for d in [Path::new("/etc/docker"), certs, dir.as_path()] {
         if !d.exists() {
-            ledger.record(Resource::HostDir { path: d.to_path_buf() })?;
+            ledger.record(Resource::HostDir {
+                path: d.to_path_buf(),
+            })?;
             std::fs::create_dir(d).map_err(FleetError::io(format!("creating {}", d.display())))?;
         }
     }
@@ -264,14 +312,15 @@ fn write_docker_stub(run: &Path, sleep_ms: u64) -> Result<()> {
         "#!/bin/sh\n\
          # hoist-fleet light instance: no engine. Records the call, sleeps, succeeds.\n\
          echo \"$(date +%s.%N) docker $*\" >> {log}\n\
-         sleep {secs}\n\
+         sleep {secs}.{ms:03}\n\
          case \"$1\" in\n\
            version) echo 'Docker version 20.10.24 (hoist-fleet stub)' ;;\n\
            inspect|ps|images) echo '[]' ;;\n\
          esac\n\
          exit 0\n",
         log = crate::agent::DOCKER_CALLS_LOG,
-        secs = format!("{}.{:03}", sleep_ms / 1000, sleep_ms % 1000),
+        secs = sleep_ms / 1000,
+        ms = sleep_ms % 1000,
     );
     std::fs::write(&path, script).map_err(FleetError::io("writing the docker stub"))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
@@ -289,16 +338,33 @@ fn write_busybox_tar(run: &Path) -> Result<()> {
     };
     let rootfs = run.join("busybox-rootfs");
     let bin = rootfs.join("bin");
-    for d in ["bin", "tmp", "etc", "proc", "sys", "dev", "root", "var/run", "usr/share/nginx/html"] {
+    for d in [
+        "bin",
+        "tmp",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "root",
+        "var/run",
+        "usr/share/nginx/html",
+    ] {
         std::fs::create_dir_all(rootfs.join(d)).map_err(FleetError::io("creating the rootfs"))?;
     }
     std::fs::copy(busybox, bin.join("busybox")).map_err(FleetError::io("copying busybox"))?;
     let list = sys::run(busybox, &["--list"])?;
-    for applet in list.lines().map(str::trim).filter(|a| !a.is_empty() && *a != "busybox") {
+    for applet in list
+        .lines()
+        .map(str::trim)
+        .filter(|a| !a.is_empty() && *a != "busybox")
+    {
         let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
     }
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
-        .map_err(FleetError::io("writing /etc/passwd"))?;
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    )
+    .map_err(FleetError::io("writing /etc/passwd"))?;
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")
         .map_err(FleetError::io("writing /etc/group"))?;
     sys::run(
@@ -316,7 +382,8 @@ fn write_busybox_tar(run: &Path) -> Result<()> {
 
 fn spawn_server(dir: &Path, run: &Path) -> Result<u32> {
     let exe = std::env::current_exe().map_err(FleetError::io("finding hoist-fleet"))?;
-    let log = std::fs::File::create(run.join("server.log")).map_err(FleetError::io("server.log"))?;
+    let log =
+        std::fs::File::create(run.join("server.log")).map_err(FleetError::io("server.log"))?;
     let child = Command::new(exe)
         .arg("serve")
         .arg("--dir")

@@ -94,31 +94,54 @@ impl World {
         let tmp = self.dir.join("world.json.tmp");
         let text = serde_json::to_string_pretty(self).expect("world serializes");
         std::fs::write(&tmp, text).map_err(FleetError::io(format!("writing {}", tmp.display())))?;
-        std::fs::rename(&tmp, &path).map_err(FleetError::io(format!("renaming to {}", path.display())))
+        std::fs::rename(&tmp, &path)
+            .map_err(FleetError::io(format!("renaming to {}", path.display())))
     }
 
     /// The variables a client (hoist, the AWS CLI, an SDK) needs.
     pub fn client_env(&self) -> Vec<(String, String)> {
-        let full: Vec<&Instance> = self.instances.iter().filter(|i| i.kind == Kind::Full).collect();
-        let light: Vec<&Instance> = self.instances.iter().filter(|i| i.kind == Kind::Light).collect();
-        let ids = |v: &[&Instance]| v.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(" ");
+        let full: Vec<&Instance> = self
+            .instances
+            .iter()
+            .filter(|i| i.kind == Kind::Full)
+            .collect();
+        let light: Vec<&Instance> = self
+            .instances
+            .iter()
+            .filter(|i| i.kind == Kind::Light)
+            .collect();
+        let ids = |v: &[&Instance]| {
+            v.iter()
+                .map(|i| i.id.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         vec![
             ("AWS_ENDPOINT_URL".into(), self.endpoint()),
             ("AWS_REGION".into(), self.region.clone()),
             ("AWS_DEFAULT_REGION".into(), self.region.clone()),
             ("AWS_ACCESS_KEY_ID".into(), self.access_key_id.clone()),
-            ("AWS_SECRET_ACCESS_KEY".into(), self.secret_access_key.clone()),
+            (
+                "AWS_SECRET_ACCESS_KEY".into(),
+                self.secret_access_key.clone(),
+            ),
             ("AWS_SESSION_TOKEN".into(), self.session_token.clone()),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
             ("HOIST_FLEET_DIR".into(), self.dir.display().to_string()),
             ("HOIST_FLEET_REGISTRY".into(), self.registry()),
             ("HOIST_FLEET_ACCOUNT".into(), self.account.clone()),
             ("HOIST_FLEET_CA".into(), self.ca_cert.display().to_string()),
-            ("HOIST_FLEET_BUSYBOX_TAR".into(), self.busybox_tar.display().to_string()),
+            (
+                "HOIST_FLEET_BUSYBOX_TAR".into(),
+                self.busybox_tar.display().to_string(),
+            ),
             ("HOIST_FLEET_INSTANCES".into(), ids(&full)),
             (
                 "HOIST_FLEET_ADDRESSES".into(),
-                full.iter().map(|i| i.address.as_str()).collect::<Vec<_>>().join(" "),
+                full.iter()
+                    .map(|i| i.address.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ),
             ("HOIST_FLEET_LIGHT_INSTANCES".into(), ids(&light)),
         ]
@@ -165,8 +188,7 @@ impl World {
 
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
     {
         s.to_string()

@@ -78,14 +78,9 @@ fn apply(app: &App, fault: Fault) -> Result<Value, String> {
             next,
             rate,
         } => {
-            faults.throttle.insert(
-                operation,
-                Throttle {
-                    next: next.unwrap_or(0),
-                    rate,
-                    ..Default::default()
-                },
-            );
+            faults
+                .throttle
+                .insert(operation, Throttle::new(next.unwrap_or(0), rate));
         }
         Fault::Latency { operation, ms } => {
             faults.latency_ms.insert(operation, ms);
@@ -128,7 +123,15 @@ fn apply(app: &App, fault: Fault) -> Result<Value, String> {
             };
             sys::run(
                 "nsenter",
-                &["-t", &holder.to_string(), "-m", "--", "/bin/sh", "-c", &script],
+                &[
+                    "-t",
+                    &holder.to_string(),
+                    "-m",
+                    "--",
+                    "/bin/sh",
+                    "-c",
+                    &script,
+                ],
             )
             .map_err(|e| e.to_string())?;
             faults.disk.insert(instance, mode);
@@ -151,8 +154,14 @@ fn apply(app: &App, fault: Fault) -> Result<Value, String> {
                     if sys::alive(pid) {
                         sys::signal(pid, libc::SIGCONT);
                     } else {
-                        let new = instance::start_dockerd(&app.world, &inst).map_err(|e| e.to_string())?;
+                        let new = instance::start_dockerd(&app.world, &inst)
+                            .map_err(|e| e.to_string())?;
                         faults.dockerd_pids.insert(instance.clone(), new);
+                        let _ = crate::ledger::Ledger::open(&app.world.dir).process(
+                            new,
+                            &format!("dockerd {}", inst.id),
+                            std::time::Duration::from_secs(10),
+                        );
                         drop(faults);
                         instance::wait_engine(&inst).map_err(|e| e.to_string())?;
                         return Ok(json!({"ok": true, "dockerd": new}));

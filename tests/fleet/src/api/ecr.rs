@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::{AwsError, ApiResult, App, required, str_field};
+use super::{ApiResult, App, AwsError, required, str_field};
 use crate::clock;
 use crate::registry::{self, StoredImage};
 
@@ -85,13 +85,16 @@ pub fn get_authorization_token(app: &Arc<App>, _p: &Value) -> ApiResult {
 
 fn valid_repo_name(name: &str) -> bool {
     (2..=256).contains(&name.len())
-        && name
-            .split('/')
-            .all(|part| {
-                !part.is_empty()
-                    && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-                    && part.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            })
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+                && part
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
+        })
 }
 
 pub fn create_repository(app: &Arc<App>, p: &Value) -> ApiResult {
@@ -99,7 +102,7 @@ pub fn create_repository(app: &Arc<App>, p: &Value) -> ApiResult {
     if !valid_repo_name(name) {
         return Err(AwsError::new(
             "InvalidParameterException",
-            format!("Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*''"),
+            "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*''".to_string(),
         ));
     }
     let mutability = str_field(p, "imageTagMutability").unwrap_or("MUTABLE");
@@ -109,7 +112,9 @@ pub fn create_repository(app: &Arc<App>, p: &Value) -> ApiResult {
             format!("Invalid parameter at 'imageTagMutability': {mutability}"),
         ));
     }
-    let scan = p["imageScanningConfiguration"]["scanOnPush"].as_bool().unwrap_or(false);
+    let scan = p["imageScanningConfiguration"]["scanOnPush"]
+        .as_bool()
+        .unwrap_or(false);
     let mut repos = app.ecr.repos.lock().expect("ecr");
     if repos.contains_key(name) {
         return Err(AwsError::new(
@@ -153,7 +158,10 @@ pub fn delete_repository(app: &Arc<App>, p: &Value) -> ApiResult {
     if !images.is_empty() && !force {
         return Err(AwsError::new(
             "RepositoryNotEmptyException",
-            format!("The repository with name '{name}' in registry with id '{}' cannot be deleted because it still contains images", app.world.account),
+            format!(
+                "The repository with name '{name}' in registry with id '{}' cannot be deleted because it still contains images",
+                app.world.account
+            ),
         ));
     }
     for img in &images {

@@ -120,10 +120,20 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>,
     };
     if let Some(rest) = path.strip_prefix("/_fleet/") {
         let (status, v) = admin::handle(&app, rest, &body).await;
-        return Ok(response(status, "application/json", v.to_string().into_bytes()));
+        return Ok(response(
+            status,
+            "application/json",
+            v.to_string().into_bytes(),
+        ));
     }
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let authorized = header("authorization").is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256 ") && a.contains("Credential="))
+    let header = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let authorized = header("authorization")
+        .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256 ") && a.contains("Credential="))
         && header("x-amz-date").is_some();
 
     if let Some(target) = header("x-amz-target") {
@@ -155,16 +165,24 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>,
         } else {
             dispatch(&app, service, op, &params).await
         };
-        app.journal.write(service, op, &params, result.as_ref().err().map(|e| e.code));
+        app.journal
+            .write(service, op, &params, result.as_ref().err().map(|e| e.code));
         return Ok(match result {
-            Ok(v) => response(200, "application/x-amz-json-1.1", v.to_string().into_bytes()),
+            Ok(v) => response(
+                200,
+                "application/x-amz-json-1.1",
+                v.to_string().into_bytes(),
+            ),
             Err(e) => json_error(&e),
         });
     }
 
     // The query protocol (STS as the SDKs and the CLI speak it).
     let form = parse_form(&body);
-    let action = form.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone());
+    let action = form
+        .iter()
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v.clone());
     let params = Value::Object(
         form.iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
@@ -175,21 +193,36 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>,
     };
     let decision = app.faults.lock().expect("faults").before_call(&action);
     let result = if !authorized {
-        Err(AwsError::new("MissingAuthenticationToken", "Missing Authentication Token"))
+        Err(AwsError::new(
+            "MissingAuthenticationToken",
+            "Missing Authentication Token",
+        ))
     } else if let Some(ms) = decision {
         if ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
         match action.as_str() {
             "GetCallerIdentity" => Ok(()),
-            _ => Err(AwsError::new("InvalidAction", format!("Could not find operation {action}"))),
+            _ => Err(AwsError::new(
+                "InvalidAction",
+                format!("Could not find operation {action}"),
+            )),
         }
     } else {
         Err(AwsError::new("Throttling", "Rate exceeded"))
     };
-    app.journal.write("sts", &action, &params, result.as_ref().err().map(|e| e.code));
+    app.journal.write(
+        "sts",
+        &action,
+        &params,
+        result.as_ref().err().map(|e| e.code),
+    );
     Ok(match result {
-        Ok(()) => response(200, "text/xml", sts::caller_identity_xml(&app.world).into_bytes()),
+        Ok(()) => response(
+            200,
+            "text/xml",
+            sts::caller_identity_xml(&app.world).into_bytes(),
+        ),
         Err(e) => response(e.status, "text/xml", sts::error_xml(&e).into_bytes()),
     })
 }
@@ -289,12 +322,21 @@ pub fn lower_first(s: &str) -> String {
 pub fn string_list(p: &Value, name: &str) -> Vec<String> {
     p.get(name)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Offset-based pagination with an opaque-looking token.
-pub fn page<T: Clone>(items: &[T], p: &Value, default_max: usize, max_cap: usize) -> Result<(Vec<T>, Option<String>), AwsError> {
+pub fn page<T: Clone>(
+    items: &[T],
+    p: &Value,
+    default_max: usize,
+    max_cap: usize,
+) -> Result<(Vec<T>, Option<String>), AwsError> {
     let max = p
         .get("MaxResults")
         .or_else(|| p.get("maxResults"))

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::{AwsError, ApiResult, App, page, required, str_field, string_list};
+use super::{ApiResult, App, AwsError, page, required, str_field, string_list};
 use crate::clock;
 
 #[derive(Clone)]
@@ -154,7 +154,9 @@ fn lookup(store: &BTreeMap<String, Param>, full: &str) -> Result<(String, Param)
 }
 
 fn decrypt(p: &Value) -> bool {
-    p.get("WithDecryption").and_then(Value::as_bool).unwrap_or(false)
+    p.get("WithDecryption")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 pub fn get(app: &Arc<App>, p: &Value) -> ApiResult {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore};
 
-use super::{AwsError, ApiResult, App, page, required, str_field, string_list};
+use super::{ApiResult, App, AwsError, page, required, str_field, string_list};
 use crate::agent::{self, Ending, Job};
 use crate::clock;
 use crate::faults::Offline;
@@ -155,7 +155,11 @@ impl Command {
 
     fn json(&self, region: &str) -> Value {
         let (status, details) = self.status();
-        let completed = self.invocations.iter().filter(|i| i.phase.terminal()).count();
+        let completed = self
+            .invocations
+            .iter()
+            .filter(|i| i.phase.terminal())
+            .count();
         let delivery = self
             .invocations
             .iter()
@@ -247,7 +251,10 @@ impl Command {
 }
 
 fn host_name(inst: &Instance, region: &str) -> String {
-    format!("ip-{}.{region}.compute.internal", inst.address.replace('.', "-"))
+    format!(
+        "ip-{}.{region}.compute.internal",
+        inst.address.replace('.', "-")
+    )
 }
 
 /// "50", "10%": concurrency rounds a percentage up (at least 1), errors down.
@@ -416,7 +423,11 @@ pub fn send_command(app: &Arc<App>, p: &Value) -> ApiResult {
                 "InvalidInstanceId",
                 format!(
                     "Instances [{}] not in a valid state for account {}",
-                    unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                    unknown
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     app.world.account
                 ),
             ));
@@ -438,7 +449,9 @@ pub fn send_command(app: &Arc<App>, p: &Value) -> ApiResult {
     let command = Command {
         id: crate::random::uuid(),
         comment,
-        document_version: str_field(p, "DocumentVersion").unwrap_or("$DEFAULT").to_string(),
+        document_version: str_field(p, "DocumentVersion")
+            .unwrap_or("$DEFAULT")
+            .to_string(),
         parameters: params.clone(),
         instance_ids: ids.clone(),
         targets: Value::Array(targets.clone()),
@@ -495,7 +508,9 @@ async fn dispatch(app: Arc<App>, id: String, window: usize) {
     let sem = Arc::new(Semaphore::new(window));
     let count = {
         let cmds = app.ssm.commands.lock().expect("ssm");
-        cmds.iter().find(|c| c.id == id).map_or(0, |c| c.invocations.len())
+        cmds.iter()
+            .find(|c| c.id == id)
+            .map_or(0, |c| c.invocations.len())
     };
     let mut tasks = Vec::new();
     for idx in 0..count {
@@ -504,7 +519,9 @@ async fn dispatch(app: Arc<App>, id: String, window: usize) {
         };
         {
             let mut cmds = app.ssm.commands.lock().expect("ssm");
-            let Some(cmd) = find(&mut cmds, &id) else { return };
+            let Some(cmd) = find(&mut cmds, &id) else {
+                return;
+            };
             let stop = if cmd.cancel_all {
                 Some(Phase::Cancelled)
             } else if cmd.errors() > cmd.max_errors_n {
@@ -545,7 +562,9 @@ async fn dispatch(app: Arc<App>, id: String, window: usize) {
 async fn run_invocation(app: &Arc<App>, id: &str, idx: usize) {
     let (instance_id, deadline, job, cancel) = {
         let cmds = app.ssm.commands.lock().expect("ssm");
-        let Some(cmd) = cmds.iter().find(|c| c.id == id) else { return };
+        let Some(cmd) = cmds.iter().find(|c| c.id == id) else {
+            return;
+        };
         let inv = &cmd.invocations[idx];
         (
             inv.instance_id.clone(),
@@ -616,7 +635,9 @@ async fn run_invocation(app: &Arc<App>, id: &str, idx: usize) {
     tokio::time::sleep(Duration::from_millis(DELIVERY_MS)).await;
     {
         let mut cmds = app.ssm.commands.lock().expect("ssm");
-        let Some(cmd) = find(&mut cmds, id) else { return };
+        let Some(cmd) = find(&mut cmds, id) else {
+            return;
+        };
         let inv = &mut cmd.invocations[idx];
         if inv.phase.terminal() {
             return;
@@ -710,7 +731,11 @@ pub fn list_command_invocations(app: &Arc<App>, p: &Value) -> ApiResult {
     let cmds = app.ssm.commands.lock().expect("ssm");
     let region = &app.world.region;
     let mut items = Vec::new();
-    for c in cmds.iter().rev().filter(|c| wanted.is_none_or(|w| c.id == w)) {
+    for c in cmds
+        .iter()
+        .rev()
+        .filter(|c| wanted.is_none_or(|w| c.id == w))
+    {
         for inv in &c.invocations {
             if inv.visible_at > now || instance.is_some_and(|i| i != inv.instance_id) {
                 continue;
@@ -811,14 +836,23 @@ pub fn describe_instance_information(app: &Arc<App>, p: &Value) -> ApiResult {
     if let Some(fs) = p.get("Filters").and_then(Value::as_array) {
         for f in fs {
             if let Some(k) = str_field(f, "Key") {
-                filters.entry(k.to_string()).or_default().extend(string_list(f, "Values"));
+                filters
+                    .entry(k.to_string())
+                    .or_default()
+                    .extend(string_list(f, "Values"));
             }
         }
     }
-    if let Some(fs) = p.get("InstanceInformationFilterList").and_then(Value::as_array) {
+    if let Some(fs) = p
+        .get("InstanceInformationFilterList")
+        .and_then(Value::as_array)
+    {
         for f in fs {
             if let Some(k) = str_field(f, "key") {
-                filters.entry(k.to_string()).or_default().extend(string_list(f, "valueSet"));
+                filters
+                    .entry(k.to_string())
+                    .or_default()
+                    .extend(string_list(f, "valueSet"));
             }
         }
     }

@@ -9,7 +9,10 @@ fn identity(world: &World) -> (String, String, String) {
     (
         format!("AIDA{}", &world.access_key_id[4..].to_string()),
         world.account.clone(),
-        format!("arn:aws:sts::{}:assumed-role/hoist-fleet/hoist", world.account),
+        format!(
+            "arn:aws:sts::{}:assumed-role/hoist-fleet/hoist",
+            world.account
+        ),
     )
 }
 
