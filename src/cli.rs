@@ -8,13 +8,16 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+use crate::aws;
 use crate::config::{self, Config, ConfigError};
 use crate::deploy::{self, DeployError};
+use crate::ecr::Ecr;
 use crate::plan::{self, Format, Inputs, TransportKind};
 use crate::progress::Reporter;
 use crate::revision::{self, RevisionError};
 use crate::secrets::{SecretEnv, SecretError};
 use crate::transport::LocalTransport;
+use crate::transport::ssm::{self, SsmTransport};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -79,6 +82,10 @@ struct DeployArgs {
     /// Output format of the result (and of the plan with --dry-run).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Deploy this existing image (`registry/repository:tag` or `…@sha256:…`) without
+    /// building or pushing.
+    #[arg(long, value_name = "URI")]
+    image: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,11 +108,8 @@ enum CliError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "the SSM transport is not available in this version of hoist; deploy to this \
-         machine with `hoist deploy --local`"
-    )]
-    NoSsm,
+    #[error(transparent)]
+    Preflight(crate::transport::ssm::SsmError),
     #[error("deploy failed")]
     Failed,
     #[error("interrupted {0}")]
@@ -119,11 +123,14 @@ impl CliError {
             | CliError::Revision(_)
             | CliError::Secret(_)
             | CliError::Plan(_)
-            | CliError::NoSsm
             | CliError::Write { .. } => 2,
             CliError::Interrupted(_) => 130,
             CliError::Deploy(DeployError::Plan(_)) => 2,
-            CliError::Deploy(_) | CliError::Docker(_) | CliError::Failed => 1,
+            CliError::Deploy(DeployError::BadImage(..)) => 2,
+            CliError::Deploy(_)
+            | CliError::Docker(_)
+            | CliError::Preflight(_)
+            | CliError::Failed => 1,
         }
     }
 }
@@ -200,21 +207,26 @@ fn prepare(
             release,
             transport,
             image_id: None,
+            registry: None,
+            prebuilt: None,
             hoist_version: env!("CARGO_PKG_VERSION").to_owned(),
         },
     ))
 }
 
 async fn deploy(args: DeployArgs) -> Result<(), CliError> {
-    if !args.local && !args.dry_run {
-        return Err(CliError::NoSsm);
-    }
     let transport = if args.local {
         TransportKind::Local
     } else {
         TransportKind::Ssm
     };
-    let (config, inputs) = prepare(&args.config.file, transport, args.release)?;
+    let (config, mut inputs) = prepare(&args.config.file, transport, args.release)?;
+    if let Some(uri) = &args.image {
+        inputs.prebuilt = Some(uri.clone());
+        if args.local {
+            inputs.image_id = Some(uri.clone());
+        }
+    }
     // Every input is checked before anything changes: config, revision, secrets, plan.
     let secrets = SecretEnv::from_env(&config.env.secret)?;
     let draft = plan::build(&config, &inputs)?;
@@ -228,7 +240,9 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         Reporter::new()
     };
     let docker = bollard::Docker::connect_with_local_defaults().map_err(CliError::Docker)?;
-    docker.ping().await.map_err(CliError::Docker)?;
+    if args.local || args.image.is_none() {
+        docker.ping().await.map_err(CliError::Docker)?;
+    }
 
     let cancel = CancellationToken::new();
     let interrupted = cancel.clone();
@@ -237,12 +251,38 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         interrupted.cancel();
     });
 
-    let transport = LocalTransport::default();
-    let report = deploy::build_and_run(
-        &config, inputs, &docker, &transport, &secrets, &progress, cancel,
-    )
-    .await
-    .map_err(|e| match e {
+    let result = if args.local {
+        let transport = LocalTransport::default();
+        if args.image.is_some() {
+            deploy::run(draft, &transport, &secrets, &progress, cancel).await
+        } else {
+            deploy::build_and_run(
+                &config, inputs, &docker, &transport, &secrets, &progress, cancel,
+            )
+            .await
+        }
+    } else {
+        let sdk = aws::sdk_config(config.region.as_deref()).await;
+        let ssm = aws::ssm(&sdk);
+        progress.activity("preflight: asking SSM about the targets");
+        let ids = tokio::select! {
+            ids = ssm::preflight(&ssm, &config.targets) => ids.map_err(CliError::Preflight)?,
+            () = cancel.cancelled() => return Err(CliError::Interrupted("before any host was changed")),
+        };
+        progress.done(&format!(
+            "preflight: {} instance{} online: {}",
+            ids.len(),
+            if ids.len() == 1 { "" } else { "s" },
+            ids.join(", ")
+        ));
+        let ecr = Ecr::new(aws::ecr(&sdk));
+        let transport = SsmTransport::new(ssm, ids, &config.targets);
+        deploy::publish_and_run(
+            &config, inputs, &docker, &ecr, &transport, &secrets, &progress, cancel,
+        )
+        .await
+    };
+    let report = result.map_err(|e| match e {
         DeployError::Interrupted => CliError::Interrupted("before any host was changed"),
         e => CliError::Deploy(e),
     })?;

@@ -8,7 +8,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::image::{self, BuildError, BuildRequest};
+use crate::ecr::{self, Ecr, EcrError};
+use crate::image::{self, BuildError, BuildRequest, PushError};
 use crate::plan::{self, Inputs, Plan, Step};
 use crate::progress::Reporter;
 use crate::secrets::SecretEnv;
@@ -22,8 +23,23 @@ pub enum DeployError {
     Transport(#[from] TransportError),
     #[error(transparent)]
     Plan(#[from] plan::PlanError),
+    #[error(transparent)]
+    Ecr(#[from] EcrError),
+    #[error(transparent)]
+    Push(#[from] PushError),
+    #[error("--image {0}: {1}")]
+    BadImage(String, String),
     #[error("interrupted before any host was changed")]
     Interrupted,
+}
+
+/// The image hosts run, as the SSM path resolved it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteImage {
+    /// `registry/repository@sha256:…` (or an `--image` URI outside the account's registry).
+    pub reference: String,
+    /// The registry hosts log in to with their own role; `None` when no login is needed.
+    pub registry: Option<String>,
 }
 
 /// What happened, for the summary table and `--format json`.
@@ -96,6 +112,7 @@ pub async fn run(
     let job = Job {
         script: &plan.script,
         secrets: (!secrets.is_empty()).then_some(secrets),
+        secret_parameter: plan.env.parameter.clone(),
         timeout,
         comment: format!("hoist deploy {} release {}", plan.app, plan.release),
     };
@@ -153,6 +170,184 @@ pub async fn build_and_run(
         },
     )?;
     run(plan, transport, secrets, progress, cancel).await
+}
+
+/// The SSM path: plan → image in ECR (built and pushed only when needed) → re-plan pinned to
+/// the pushed digest → run on every instance.
+#[allow(clippy::too_many_arguments)]
+pub async fn publish_and_run(
+    config: &Config,
+    inputs: Inputs,
+    docker: &Docker,
+    ecr: &Ecr,
+    transport: &dyn Transport,
+    secrets: &SecretEnv,
+    progress: &Reporter,
+    cancel: CancellationToken,
+) -> Result<Report, DeployError> {
+    let draft = plan::build(config, &inputs)?;
+    let image = tokio::select! {
+        image = publish_image(config, &draft, inputs.prebuilt.as_deref(), docker, ecr, progress) => image?,
+        () = cancel.cancelled() => return Err(DeployError::Interrupted),
+    };
+    let plan = plan::build(
+        config,
+        &Inputs {
+            image_id: Some(image.reference),
+            registry: image.registry,
+            ..inputs
+        },
+    )?;
+    run(plan, transport, secrets, progress, cancel).await
+}
+
+/// Makes sure the image is in ECR and learns its digest. Builds only when the registry does
+/// not already hold this commit's image, pushes only tags that do not already hold it.
+pub async fn publish_image(
+    config: &Config,
+    draft: &Plan,
+    prebuilt: Option<&str>,
+    docker: &Docker,
+    ecr: &Ecr,
+    progress: &Reporter,
+) -> Result<RemoteImage, DeployError> {
+    progress.activity("logging in to ECR");
+    let login = ecr.login().await?;
+    if let Some(uri) = prebuilt {
+        return resolve_prebuilt(uri, &login.registry, ecr, progress).await;
+    }
+    let repository = &config.image.repository;
+    let repo = ecr
+        .ensure_repository(
+            repository,
+            config.image.immutable_tags,
+            config.image.scan_on_push,
+        )
+        .await?;
+    if repo.created {
+        progress.done(&format!(
+            "created ECR repository {repository} (tags {})",
+            if repo.immutable {
+                "immutable"
+            } else {
+                "mutable"
+            }
+        ));
+    }
+    let repo_path = format!("{}/{repository}", login.registry);
+    let tags = &draft.image.tags;
+    let primary = &tags[0];
+
+    // The same commit again: its image is already in the registry under the commit's tag.
+    let commit_tagged = config.image.tags.is_empty() && !draft.revision.dirty;
+    if commit_tagged && let Some(content) = ecr.tag_content(repository, primary).await? {
+        progress.done(&format!(
+            "{repo_path}:{} already holds commit {}'s image ({}): no build, no push",
+            short_tag(primary),
+            short_id(&draft.revision.sha),
+            short_digest(&content.digest)
+        ));
+        return Ok(RemoteImage {
+            reference: format!("{repo_path}@{}", content.digest),
+            registry: Some(login.registry),
+        });
+    }
+
+    let image_id = build_image(docker, draft, progress).await?;
+    let creds = image::Credentials {
+        registry: &login.registry,
+        username: &login.username,
+        password: &login.password,
+    };
+    for tag in tags {
+        match ecr.tag_content(repository, tag).await? {
+            Some(c) if c.config_digest.as_deref() == Some(image_id.as_str()) => {
+                progress.done(&format!(
+                    "{repo_path}:{} already holds this image ({}): push skipped",
+                    short_tag(tag),
+                    short_digest(&c.digest)
+                ));
+                continue;
+            }
+            Some(c) if repo.immutable => {
+                return Err(EcrError::ImmutableTagTaken {
+                    repository: repository.clone(),
+                    tag: tag.clone(),
+                    digest: c.digest,
+                }
+                .into());
+            }
+            Some(_) => progress.info(&format!(
+                "{repo_path}:{} holds a different image; it will point at the new one",
+                short_tag(tag)
+            )),
+            None => {}
+        }
+        image::push(docker, &image_id, &repo_path, tag, &creds, progress).await?;
+        progress.done(&format!("pushed {repo_path}:{}", short_tag(tag)));
+    }
+    // bollard does not hand back the daemon's digest message: ask the registry.
+    let content = ecr
+        .tag_content(repository, primary)
+        .await?
+        .ok_or_else(|| PushError::Failed {
+            name: format!("{repo_path}:{primary}"),
+            message: "the registry does not show the tag after the push".into(),
+        })?;
+    Ok(RemoteImage {
+        reference: format!("{repo_path}@{}", content.digest),
+        registry: Some(login.registry),
+    })
+}
+
+async fn resolve_prebuilt(
+    uri: &str,
+    registry: &str,
+    ecr: &Ecr,
+    progress: &Reporter,
+) -> Result<RemoteImage, DeployError> {
+    let bad = |why: &str| DeployError::BadImage(uri.to_owned(), why.to_owned());
+    let Some((host, repo, reference)) = ecr::split_uri(uri) else {
+        return Err(bad(
+            "expected registry/repository:tag or registry/repository@sha256:…",
+        ));
+    };
+    if host != registry {
+        progress.info(&format!(
+            "{uri} is not in this account's registry ({registry}): hosts pull it without              logging in"
+        ));
+        return Ok(RemoteImage {
+            reference: uri.to_owned(),
+            registry: None,
+        });
+    }
+    let digest = match reference {
+        ecr::Reference::Digest(d) => d.to_owned(),
+        ecr::Reference::Tag(tag) => match ecr.tag_content(repo, tag).await? {
+            Some(c) => c.digest,
+            None => return Err(bad(&format!("tag {tag} is not in repository {repo}"))),
+        },
+    };
+    progress.done(&format!(
+        "deploying existing image {host}/{repo}@{}",
+        short_digest(&digest)
+    ));
+    Ok(RemoteImage {
+        reference: format!("{host}/{repo}@{digest}"),
+        registry: Some(host.to_owned()),
+    })
+}
+
+fn short_tag(tag: &str) -> &str {
+    if tag.len() == 40 && tag.bytes().all(|b| b.is_ascii_hexdigit()) {
+        &tag[..12]
+    } else {
+        tag
+    }
+}
+
+fn short_digest(digest: &str) -> String {
+    format!("sha256:{}", short_id(digest))
 }
 
 struct Sink<'a> {

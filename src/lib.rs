@@ -1,9 +1,11 @@
 //! hoist: build a container image, push it, and roll it out to hosts through a plan you can
 //! read before it runs.
 
+pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod deploy;
+pub mod ecr;
 pub mod image;
 pub mod outcome;
 pub mod plan;

@@ -11,6 +11,14 @@ pub struct Revision {
     pub sha: String,
     /// True when tracked files differ from the commit (the image may not match the SHA).
     pub dirty: bool,
+    /// The commit's time (RFC 3339): the image's `org.opencontainers.image.created`, so a
+    /// rebuild of the same commit gives the same image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committed_at: Option<String>,
+    /// Where the source lives (`GITHUB_SERVER_URL/GITHUB_REPOSITORY`, else the `origin`
+    /// remote): the image's `org.opencontainers.image.source`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl Revision {
@@ -65,5 +73,46 @@ pub fn resolve(dir: &Path) -> Result<Revision, RevisionError> {
         .args(["status", "--porcelain", "--untracked-files=no", "--", "."])
         .output()?;
     let dirty = !status.status.success() || !status.stdout.is_empty();
-    Ok(Revision { sha, dirty })
+    let git_out = |args: &[&str]| -> Option<String> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (out.status.success() && !text.is_empty()).then_some(text)
+    };
+    let committed_at = git_out(&["show", "-s", "--format=%cI", "HEAD"]);
+    let source = match (
+        std::env::var("GITHUB_SERVER_URL"),
+        std::env::var("GITHUB_REPOSITORY"),
+    ) {
+        (Ok(server), Ok(repo)) if !server.is_empty() && !repo.is_empty() => {
+            Some(format!("{server}/{repo}"))
+        }
+        _ => git_out(&["config", "--get", "remote.origin.url"]).map(|u| strip_userinfo(&u)),
+    };
+    Ok(Revision {
+        sha,
+        dirty,
+        committed_at,
+        source,
+    })
+}
+
+/// Drops credentials from a remote URL (`https://user:token@host/x` → `https://host/x`).
+fn strip_userinfo(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host))
+                if !rest[..rest.find('/').unwrap_or(rest.len())].is_empty()
+                    && rest.find('@') < rest.find('/') =>
+            {
+                format!("{scheme}://{host}")
+            }
+            _ => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }

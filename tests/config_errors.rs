@@ -184,6 +184,13 @@ const CASES: &[(&str, &str, u32, &str, &str)] = &[
         "not available",
     ),
     (
+        "immutable_tags not a boolean",
+        "app: web\nimage:\n  immutable_tags: yes please\ntargets:\n  tags: {Env: [a]}\n",
+        3,
+        "image.immutable_tags",
+        "true or false",
+    ),
+    (
         "unknown strategy",
         "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: yolo\n",
         4,

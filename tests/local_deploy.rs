@@ -388,6 +388,8 @@ fn the_script_executed_is_byte_identical_to_the_plan() {
         release: None,
         transport: hoist::plan::TransportKind::Local,
         image_id: None,
+        registry: None,
+        prebuilt: None,
         hoist_version: "test".into(),
     };
     let secrets =

@@ -63,7 +63,16 @@ fn json_plan_holds_the_script_and_its_hash_and_is_byte_identical() {
         .iter()
         .map(|s| s["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(steps, ["build", "run"]);
+    assert_eq!(
+        steps,
+        ["build", "push", "run"],
+        "the SSM plan pushes to ECR"
+    );
+    // Secrets travel in a SecureString parameter the plan names; the value never appears.
+    assert_eq!(json["env"]["delivery"], "ssm-parameter");
+    let parameter = json["env"]["parameter"].as_str().unwrap();
+    assert!(parameter.starts_with("/hoist/hello/"), "{parameter}");
+    assert!(script.contains(&format!("HOIST_SECRET_PARAMETER='{parameter}'")));
     assert!(!first.stdout.contains("s3cr3t-never-printed"));
     assert!(!trap.was_called(), "planning never talks to Docker");
 }

@@ -40,10 +40,14 @@ fn render(extra: &str, transport: TransportKind) -> String {
         revision: Revision {
             sha: "0123456789abcdef0123456789abcdef01234567".into(),
             dirty: false,
+            committed_at: None,
+            source: None,
         },
         release: None,
         transport,
         image_id: Some(format!("sha256:{}", "ab".repeat(32))),
+        registry: None,
+        prebuilt: None,
         hoist_version: "test".into(),
     };
     plan::build(&config, &inputs).unwrap().script.text

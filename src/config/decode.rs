@@ -43,6 +43,8 @@ const IMAGE_KEYS: &[&str] = &[
     "build_args",
     "platform",
     "tags",
+    "immutable_tags",
+    "scan_on_push",
 ];
 const TARGET_KEYS: &[&str] = &["instance_ids", "tags", "max_concurrency", "max_errors"];
 const CONTAINER_KEYS: &[&str] = &[
@@ -180,6 +182,16 @@ impl Decoder {
             Value::Str(s) => Some(s.clone()),
             _ => {
                 self.wrong_type(field, node, "a string");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, node: &Node, field: &str) -> Option<bool> {
+        match node.value {
+            Value::Bool(b) => Some(b),
+            _ => {
+                self.wrong_type(field, node, "true or false");
                 None
             }
         }
@@ -441,8 +453,18 @@ impl Decoder {
                 }
             }
         }
+        let immutable_tags = f
+            .get("immutable_tags")
+            .and_then(|n| self.boolean(n, "image.immutable_tags"))
+            .unwrap_or(false);
+        let scan_on_push = f
+            .get("scan_on_push")
+            .and_then(|n| self.boolean(n, "image.scan_on_push"))
+            .unwrap_or(false);
         self.finish(f, IMAGE_KEYS);
         Some(Image {
+            immutable_tags,
+            scan_on_push,
             repository: repository?,
             context: context?,
             dockerfile: dockerfile?,

@@ -35,6 +35,10 @@ pub struct Image {
     pub platform: Option<String>,
     /// Tags to push; empty means "the git commit SHA".
     pub tags: Vec<String>,
+    /// Create the ECR repository with IMMUTABLE tags (applies when hoist creates it).
+    pub immutable_tags: bool,
+    /// Create the ECR repository with scan on push (applies when hoist creates it).
+    pub scan_on_push: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

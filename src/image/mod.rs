@@ -2,6 +2,8 @@
 
 mod build;
 mod context;
+mod push;
 
 pub use build::{BuildError, BuildRequest, build};
 pub use context::{ContextError, DockerIgnore, pack};
+pub use push::{Credentials, PushError, push};

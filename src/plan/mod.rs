@@ -44,8 +44,14 @@ pub struct Inputs {
     /// `--release`: overrides the release id derived from the revision.
     pub release: Option<String>,
     pub transport: TransportKind,
-    /// The built image's id (`sha256:…`) once known; `None` while only planning.
+    /// What hosts run, once known: the built image's id (`sha256:…`, local transport) or
+    /// `registry/repository@sha256:…` after the push. `None` while only planning.
     pub image_id: Option<String>,
+    /// The registry hosts pull from (the account's ECR host), once known; hosts log in to it
+    /// with their own role. `None` for local deploys and images that need no login.
+    pub registry: Option<String>,
+    /// `--image URI`: deploy this existing image; the plan has no build and no push.
+    pub prebuilt: Option<String>,
     pub hoist_version: String,
 }
 
@@ -95,11 +101,21 @@ pub struct EnvPlan {
     pub secret: Vec<String>,
     /// How secret values reach the host.
     pub delivery: &'static str,
+    /// With `ssm-parameter`: the SecureString parameter that carries them for the deploy's
+    /// duration (deleted when it ends).
+    pub parameter: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Step {
+    /// Push the built image to the registry (ECR) under each tag.
+    Push {
+        repository: String,
+        /// The registry host, when known (resolved from ECR at deploy time).
+        registry: Option<String>,
+        tags: Vec<String>,
+    },
     /// Build the image with the Docker engine hoist talks to.
     Build {
         context: String,
@@ -156,7 +172,14 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
                 .into(),
         );
     }
-    let name = format!("{}:{}", config.image.repository, tags[0]);
+    let repo_path = match &inputs.registry {
+        Some(r) => format!("{r}/{}", config.image.repository),
+        None => config.image.repository.clone(),
+    };
+    let name = match &inputs.prebuilt {
+        Some(uri) => uri.clone(),
+        None => format!("{repo_path}:{}", tags[0]),
+    };
     let (reference, pinned) = match &inputs.image_id {
         Some(id) => (id.clone(), true),
         None => (name.clone(), false),
@@ -186,10 +209,12 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         (TransportKind::Local, false) => "stdin",
         (TransportKind::Ssm, false) => "ssm-parameter",
     };
+    let parameter = (delivery == "ssm-parameter").then(|| secret_parameter(config, &release));
     let env = EnvPlan {
         clear: config.env.clear.clone(),
         secret: config.env.secret.clone(),
         delivery,
+        parameter,
     };
 
     let mut labels = BTreeMap::new();
@@ -197,6 +222,15 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         "org.opencontainers.image.revision".to_owned(),
         inputs.revision.sha.clone(),
     );
+    if let Some(created) = &inputs.revision.committed_at {
+        labels.insert(
+            "org.opencontainers.image.created".to_owned(),
+            created.clone(),
+        );
+    }
+    if let Some(source) = &inputs.revision.source {
+        labels.insert("org.opencontainers.image.source".to_owned(), source.clone());
+    }
     labels.insert("hoist.app".to_owned(), config.app.clone());
     labels.insert("hoist.release".to_owned(), release.clone());
 
@@ -211,8 +245,9 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         TransportKind::Local => "this machine".to_owned(),
         TransportKind::Ssm => describe_targets(config),
     };
-    let steps = vec![
-        Step::Build {
+    let mut steps = Vec::new();
+    if inputs.prebuilt.is_none() {
+        steps.push(Step::Build {
             context: config.image.context.display().to_string(),
             dockerfile: config.image.dockerfile.clone(),
             target: config.image.target.clone(),
@@ -223,15 +258,22 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
                 .iter()
                 .map(|t| format!("{}:{t}", config.image.repository))
                 .collect(),
-        },
-        Step::Run {
-            transport: inputs.transport,
-            on,
-            script: script.body,
-            sha256: script.sha256.clone(),
-            timeout: run_timeout,
-        },
-    ];
+        });
+        if inputs.transport == TransportKind::Ssm {
+            steps.push(Step::Push {
+                repository: config.image.repository.clone(),
+                registry: inputs.registry.clone(),
+                tags: tags.clone(),
+            });
+        }
+    }
+    steps.push(Step::Run {
+        transport: inputs.transport,
+        on,
+        script: script.body,
+        sha256: script.sha256.clone(),
+        timeout: run_timeout,
+    });
 
     Ok(Plan {
         schema: SCHEMA,
@@ -336,6 +378,18 @@ fn render_script(
         ("HOIST_ENV_SECRETS", env.secret.clone().into()),
         ("HOIST_ENV_SOURCE", env.delivery.into()),
         ("HOIST_RETAIN", config.retain.to_string().into()),
+        (
+            "HOIST_SECRET_PARAMETER",
+            env.parameter.clone().unwrap_or_default().into(),
+        ),
+        (
+            "HOIST_REGION",
+            config.region.clone().unwrap_or_default().into(),
+        ),
+        (
+            "HOIST_REGISTRY",
+            inputs.registry.clone().unwrap_or_default().into(),
+        ),
         ("HOIST_RUN_DIR", "/run/hoist".into()),
         ("HOIST_STATE_DIR", "/var/lib/hoist".into()),
     ];
@@ -350,6 +404,12 @@ fn render_script(
         format!("source revision {}", inputs.revision.sha),
     ];
     script::render(Body::Recreate, &comment, &params)
+}
+
+/// The SecureString parameter carrying one deploy's secret env. Named by app and release so
+/// a reviewer sees it in the plan; hoist deletes it when the deploy ends.
+pub fn secret_parameter(config: &Config, release: &str) -> String {
+    format!("/hoist/{}/{release}/env", config.app)
 }
 
 fn describe_targets(config: &Config) -> String {

@@ -72,6 +72,15 @@ impl Plan {
                     let _ = write!(s, ", tag {}", tags.join(", "));
                     s
                 }
+                Step::Push {
+                    repository,
+                    registry,
+                    tags,
+                } => format!(
+                    "push to {} repository {repository} as {}",
+                    registry.as_deref().unwrap_or("the account's ECR registry"),
+                    tags.join(", ")
+                ),
                 Step::Run {
                     transport,
                     on,

@@ -4,6 +4,7 @@
 //! (AWS SSM Run Command) on EC2 instances. Both report one [`Invocation`] per target.
 
 pub mod local;
+pub mod ssm;
 
 use std::time::Duration;
 
@@ -16,12 +17,16 @@ use crate::script::Script;
 use crate::secrets::SecretEnv;
 
 pub use local::LocalTransport;
+pub use ssm::SsmTransport;
 
 /// What to run and how.
 pub struct Job<'a> {
     pub script: &'a Script,
     /// Secret env values for the script's secret channel, when it has one.
     pub secrets: Option<&'a SecretEnv>,
+    /// Where a transport without a stdin channel (SSM) puts the secret env for the hosts
+    /// to fetch: the SecureString parameter the script reads (`HOIST_SECRET_PARAMETER`).
+    pub secret_parameter: Option<String>,
     /// Hard limit for one host's run.
     pub timeout: Duration,
     /// A human-readable label (SSM's command comment): app and release.
@@ -39,6 +44,11 @@ pub enum InvocationStatus {
     Terminated,
     DeliveryTimedOut,
     ExecutionTimedOut,
+    AccessDenied,
+    /// Not finished when hoist stopped waiting (after a cancel): the last state seen.
+    Pending,
+    InProgress,
+    Cancelling,
 }
 
 /// One target's result.
@@ -89,6 +99,17 @@ impl Invocation {
                 "the command never reached the host".to_owned()
             }
             InvocationStatus::Terminated => "the host stopped the command".to_owned(),
+            InvocationStatus::AccessDenied => {
+                "SSM denied access to the instance (check the caller's IAM permissions)".to_owned()
+            }
+            InvocationStatus::Pending
+            | InvocationStatus::InProgress
+            | InvocationStatus::Cancelling => {
+                format!(
+                    "still {:?} when hoist stopped waiting: the instance may be mid-deploy",
+                    self.status
+                )
+            }
             _ => match self.exit_code {
                 Some(code) => format!("the script exited with status {code}"),
                 None => "the script did not finish".to_owned(),
@@ -107,6 +128,8 @@ pub enum TransportError {
     },
     #[error("i/o with the local script failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Ssm(#[from] ssm::SsmError),
 }
 
 /// Receives output as it arrives, for live progress.

@@ -1,0 +1,30 @@
+//! AWS clients from the standard credential chain (env, profile/SSO, web identity such as
+//! GitHub OIDC, instance profile). `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_SSM` /
+//! `AWS_ENDPOINT_URL_ECR` are honoured by the SDK itself.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// Loads the shared config. The config file's `region` wins over the environment's.
+pub async fn sdk_config(region: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(
+        // Throttling is expected on busy accounts: retry it patiently.
+        RetryConfig::standard()
+            .with_max_attempts(6)
+            .with_initial_backoff(Duration::from_millis(200)),
+    );
+    if let Some(r) = region {
+        loader = loader.region(Region::new(r.to_owned()));
+    }
+    loader.load().await
+}
+
+pub fn ssm(config: &SdkConfig) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::new(config)
+}
+
+pub fn ecr(config: &SdkConfig) -> aws_sdk_ecr::Client {
+    aws_sdk_ecr::Client::new(config)
+}
