@@ -162,7 +162,7 @@ pub async fn run(world: &World, inst: &Instance, job: &Job, cancel: Arc<Notify>)
             let mut c = tokio::process::Command::new("nsenter");
             c.arg("-t")
                 .arg(inst.holder_pid.unwrap_or(0).to_string())
-                .args(["-m", "-n", "--", "/bin/sh", "-c"])
+                .args(["-m", "-n", "-u", "--", "/bin/sh", "-c"])
                 .arg("cd \"$1\" || exit 1; exec sh -c \"$2\"")
                 .args(["ssm-agent-worker", &workdir, &script_inside]);
             c

@@ -113,6 +113,11 @@ pub fn create_network(world: &World, index: usize, ledger: &Ledger) -> Result<(S
     Ok((netns, address))
 }
 
+/// An EC2-style host name: `ip-10-213-1-10`.
+pub fn hostname(address: &str) -> String {
+    format!("ip-{}", address.replace('.', "-"))
+}
+
 /// Starts the process that holds the instance's mount namespace.
 pub fn start_holder(inst: &Instance, ledger: &Ledger) -> Result<u32> {
     let netns = inst.netns.as_deref().unwrap_or_default();
@@ -121,7 +126,7 @@ pub fn start_holder(inst: &Instance, ledger: &Ledger) -> Result<u32> {
     let log = std::fs::File::create(inst.root.join("holder.log"))
         .map_err(FleetError::io("creating holder.log"))?;
     let script = format!(
-        "{}touch \"$R/ready\"\nexec sleep 2147483647\n",
+        "{}hostname \"$2\"\ntouch \"$R/ready\"\nexec sleep 2147483647\n",
         crate::agent::bind_script(None)
     );
     let child = Command::new("nsenter")
@@ -130,6 +135,7 @@ pub fn start_holder(inst: &Instance, ledger: &Ledger) -> Result<u32> {
             "--",
             "unshare",
             "--mount",
+            "--uts",
             "--propagation",
             "private",
             "--",
@@ -139,6 +145,7 @@ pub fn start_holder(inst: &Instance, ledger: &Ledger) -> Result<u32> {
         .arg(script)
         .arg("hoist-fleet-instance")
         .arg(&inst.root)
+        .arg(hostname(&inst.address))
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(FleetError::io("holder log"))?)
         .stderr(log)
@@ -187,7 +194,7 @@ pub fn start_dockerd(world: &World, inst: &Instance) -> Result<u32> {
     let data_root = inst.root.join("docker-data");
     let cgroup_parent = format!("/hoist-fleet-{}/i{}", world.index, inst.index);
     let child = Command::new("nsenter")
-        .args(["-t", &holder.to_string(), "-m", "-n", "--", "dockerd"])
+        .args(["-t", &holder.to_string(), "-m", "-n", "-u", "--", "dockerd"])
         .arg("--data-root")
         .arg(&data_root)
         .args([

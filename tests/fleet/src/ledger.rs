@@ -112,21 +112,37 @@ pub fn teardown(dir: &Path) -> Vec<String> {
     let me = std::process::id();
     let cgroup_root = sys::cgroup_root();
 
-    // 1. Daemons, gracefully (dockerd stops its containers), newest first.
-    for r in resources.iter().rev() {
-        if let Resource::Process {
-            pid,
-            start,
-            grace_ms,
-            ..
-        } = r
-            && *pid != me
-            && sys::alive(*pid)
-            && (start.is_none() || sys::start_time(*pid) == *start)
-        {
-            sys::stop(*pid, Duration::from_millis(*grace_ms));
-        }
+    // 1. Daemons, gracefully (dockerd stops its containers): the API server
+    //    first so no new command starts, then every other process at once, so
+    //    `down` takes the longest grace period, not their sum.
+    let live: Vec<(u32, u64, bool)> = resources
+        .iter()
+        .rev()
+        .filter_map(|r| match r {
+            Resource::Process {
+                pid,
+                start,
+                grace_ms,
+                label,
+            } if *pid != me
+                && sys::alive(*pid)
+                && (start.is_none() || sys::start_time(*pid) == *start) =>
+            {
+                Some((*pid, *grace_ms, label == "api server"))
+            }
+            _ => None,
+        })
+        .collect();
+    for (pid, grace, _) in live.iter().filter(|p| p.2) {
+        sys::stop(*pid, Duration::from_millis(*grace));
     }
+    sys::stop_all(
+        &live
+            .iter()
+            .filter(|p| !p.2)
+            .map(|(pid, grace, _)| (*pid, Duration::from_millis(*grace)))
+            .collect::<Vec<_>>(),
+    );
     // 2. Anything left in the world's cgroups or namespaces.
     for r in &resources {
         if let (Resource::Cgroup { name }, Some(root)) = (r, &cgroup_root) {

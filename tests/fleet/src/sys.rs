@@ -90,6 +90,32 @@ pub fn stop(pid: u32, grace: Duration) {
     reap(pid);
 }
 
+/// Like [`stop`] for many processes at once: all get SIGTERM together, and
+/// each gets SIGKILL (with its group) when its own grace period is over.
+pub fn stop_all(procs: &[(u32, Duration)]) {
+    let started = Instant::now();
+    for (pid, _) in procs {
+        signal(*pid, libc::SIGTERM);
+    }
+    let mut pending: Vec<(u32, Duration)> = procs.to_vec();
+    while !pending.is_empty() {
+        pending.retain(|(pid, grace)| {
+            if !alive(*pid) {
+                reap(*pid);
+                return false;
+            }
+            if started.elapsed() >= *grace {
+                signal_group(*pid, libc::SIGKILL);
+                signal(*pid, libc::SIGKILL);
+                reap(*pid);
+                return false;
+            }
+            true
+        });
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Collects a child that has exited so it does not linger as a zombie.
 pub fn reap(pid: u32) {
     let mut status = 0;

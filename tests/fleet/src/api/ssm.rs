@@ -78,6 +78,14 @@ struct Invocation {
     cancel: Arc<Notify>,
 }
 
+impl Invocation {
+    /// Invisible (InvocationDoesNotExist) for a short window after SendCommand,
+    /// unless it has already ended.
+    fn visible(&self, now: f64) -> bool {
+        self.visible_at <= now || self.phase.terminal()
+    }
+}
+
 struct Command {
     id: String,
     comment: String,
@@ -737,7 +745,7 @@ pub fn list_command_invocations(app: &Arc<App>, p: &Value) -> ApiResult {
         .filter(|c| wanted.is_none_or(|w| c.id == w))
     {
         for inv in &c.invocations {
-            if inv.visible_at > now || instance.is_some_and(|i| i != inv.instance_id) {
+            if !inv.visible(now) || instance.is_some_and(|i| i != inv.instance_id) {
                 continue;
             }
             if passes(&filters, inv.phase.names().0, DOCUMENT) {
@@ -767,7 +775,7 @@ pub fn get_command_invocation(app: &Arc<App>, p: &Value) -> ApiResult {
     let Some((cmd, inv)) = cmds.iter().find(|c| c.id == id).and_then(|c| {
         c.invocations
             .iter()
-            .find(|i| i.instance_id == instance && i.visible_at <= now)
+            .find(|i| i.instance_id == instance && i.visible(now))
             .map(|i| (c, i))
     }) else {
         return Err(AwsError::new("InvocationDoesNotExist", ""));

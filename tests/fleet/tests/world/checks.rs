@@ -1,0 +1,912 @@
+//! The checks, each a function of the shared world. Instances: full 0-2;
+//! light 0-3 carry the tag Role=batch; light 4 is for faults and the stub;
+//! light 5 is offline for the delivery-timeout check.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
+use aws_sdk_ssm::error::ProvideErrorMetadata;
+use aws_sdk_ssm::types::{CommandInvocation, InstanceInformationStringFilter, ParameterType, Target};
+use base64::Engine;
+use serde_json::Value;
+
+use crate::support::{Ctx, assert_success, describe, status_of, stdout_of};
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    (a.to_string(), b.to_string())
+}
+
+fn secret() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("s3cr3t-{t:x}-{}", std::process::id())
+}
+
+/// The host's `docker` CLI; panics with its stderr on failure.
+fn docker(args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let mut child = Command::new("docker")
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running docker");
+    if let Some(input) = stdin {
+        let _ = child.stdin.take().expect("stdin").write_all(input.as_bytes());
+    }
+    let out = child.wait_with_output().expect("docker");
+    assert!(
+        out.status.success(),
+        "docker {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The registry password the emulated GetAuthorizationToken hands out.
+fn registry_password(ctx: &Ctx) -> String {
+    let out = ctx
+        .rt
+        .block_on(ctx.ecr.get_authorization_token().send())
+        .expect("GetAuthorizationToken");
+    let token = out.authorization_data()[0]
+        .authorization_token()
+        .expect("token");
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .expect("base64 token");
+    let text = String::from_utf8(raw).expect("utf-8 token");
+    text.strip_prefix("AWS:").expect("AWS:password").to_string()
+}
+
+/// Pushes the world's busybox image from the host's engine as REPO:TAG.
+fn host_push(ctx: &Ctx, repo: &str, tag: &str) {
+    let base = ctx.host_image();
+    if Command::new("docker")
+        .args(["image", "inspect", &base])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| !s.success())
+    {
+        docker(&["import", &ctx.var("HOIST_FLEET_BUSYBOX_TAR"), &base], None);
+    }
+    let password = registry_password(ctx);
+    docker(
+        &["login", "--username", "AWS", "--password-stdin", &ctx.registry],
+        Some(&password),
+    );
+    let target = format!("{}/{repo}:{tag}", ctx.registry);
+    docker(&["tag", &base, &target], None);
+    docker(&["push", &target], None);
+    docker(&["rmi", &target], None);
+}
+
+// ---------------------------------------------------------------- AWS CLI
+
+pub fn cli_send_command(ctx: &Ctx) {
+    let i0 = &ctx.full[0];
+    let params = serde_json::json!({"commands": [
+        "ip -4 -o addr show eth0",
+        "docker info --format 'engine={{.DockerRootDir}}'",
+        "echo \"instance=$AWS_SSM_INSTANCE_ID\"",
+        "echo \"host=$(hostname)\"",
+    ]})
+    .to_string();
+    let id = ctx.aws_ok(&[
+        "ssm", "send-command", "--instance-ids", &i0.id, "--document-name",
+        "AWS-RunShellScript", "--comment", "from the AWS CLI", "--parameters", &params,
+        "--query", "Command.CommandId", "--output", "text",
+    ]);
+    let id = id.trim();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let invocation: Value = loop {
+        let out = ctx.aws(&[
+            "ssm", "get-command-invocation", "--command-id", id, "--instance-id", &i0.id,
+            "--output", "json",
+        ]);
+        if out.status.success() {
+            let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+            if !["Pending", "InProgress", "Delayed"].contains(&v["Status"].as_str().unwrap_or("")) {
+                break v;
+            }
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("InvocationDoesNotExist"), "aws failed: {err}");
+        }
+        assert!(Instant::now() < deadline, "the command did not finish");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(invocation["Status"], "Success", "{invocation}");
+    assert_eq!(invocation["ResponseCode"], 0);
+    let stdout = invocation["StandardOutputContent"].as_str().unwrap_or_default();
+    assert!(stdout.contains(&format!("inet {}/24", i0.address)), "{stdout}");
+    let engine_root = i0.root.join("docker-data");
+    assert!(
+        stdout.contains(&format!("engine={}", engine_root.display())),
+        "not the instance's own engine: {stdout}"
+    );
+    assert!(stdout.contains(&format!("instance={}", i0.id)), "{stdout}");
+    let name = format!("ip-{}", i0.address.replace('.', "-"));
+    assert!(stdout.contains(&format!("host={name}\n")), "{stdout}");
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    assert_ne!(host_name.trim(), name, "the host's own name changed");
+    for other in &ctx.full[1..] {
+        assert!(!stdout.contains(&other.address), "{stdout}");
+    }
+    let listed = ctx.aws_ok(&[
+        "ssm", "list-command-invocations", "--command-id", id, "--details", "--output", "json",
+    ]);
+    let listed: Value = serde_json::from_str(&listed).expect("json");
+    let inv = &listed["CommandInvocations"][0];
+    assert_eq!(inv["InstanceId"], i0.id.as_str());
+    assert_eq!(inv["CommandPlugins"][0]["Name"], "aws:runShellScript");
+    assert!(inv["CommandPlugins"][0]["Output"].as_str().unwrap_or_default().contains(&i0.address));
+    let commands = ctx.aws_ok(&["ssm", "list-commands", "--command-id", id, "--output", "json"]);
+    let commands: Value = serde_json::from_str(&commands).expect("json");
+    assert_eq!(commands["Commands"][0]["Status"], "Success", "{commands}");
+    assert_eq!(commands["Commands"][0]["Comment"], "from the AWS CLI");
+    let info = ctx.aws_ok(&["ssm", "describe-instance-information", "--output", "json"]);
+    let info: Value = serde_json::from_str(&info).expect("json");
+    let list = info["InstanceInformationList"].as_array().expect("list");
+    assert_eq!(list.len(), ctx.full.len() + ctx.light.len());
+    assert!(list.iter().all(|i| i["PlatformType"] == "Linux"));
+}
+
+pub fn cli_ecr_inside_instances(ctx: &Ctx) {
+    let reg = &ctx.registry;
+    let tar = ctx.var("HOIST_FLEET_BUSYBOX_TAR");
+    ctx.aws_ok(&["ecr", "create-repository", "--repository-name", "fleet-test/app"]);
+    let login = format!("aws ecr get-login-password | docker login --username AWS --password-stdin {reg}");
+    let image = format!("{reg}/fleet-test/app:v1");
+    let push = ctx.run(
+        &ctx.full[0].id,
+        &[
+            "set -e",
+            &format!("docker import {tar} fleet-test/base:1 >/dev/null"),
+            &login,
+            &format!("docker tag fleet-test/base:1 {image}"),
+            &format!("docker push {image}"),
+        ],
+    );
+    let out = assert_success(&push);
+    assert!(out.contains("Login Succeeded"), "{out}");
+    assert!(out.contains("v1: digest: sha256:"), "{out}");
+    let pull = ctx.run(
+        &ctx.full[1].id,
+        &[
+            "set -e",
+            &login,
+            &format!("docker pull {image}"),
+            &format!("docker run --rm {image} echo pulled-and-ran"),
+        ],
+    );
+    let out = assert_success(&pull);
+    assert!(out.contains("pulled-and-ran"), "{out}");
+    let images = ctx.aws_ok(&["ecr", "describe-images", "--repository-name", "fleet-test/app"]);
+    assert!(images.contains("\"v1\""), "{images}");
+    // A wrong password is refused by the registry.
+    let refused = ctx.run(
+        &ctx.full[1].id,
+        &[&format!("echo wrong | docker login --username AWS --password-stdin {reg}")],
+    );
+    assert_eq!(status_of(&refused).0, "Failed", "{}", describe(&refused));
+}
+
+pub fn host_engine_push(ctx: &Ctx) {
+    let ca = std::path::Path::new("/etc/docker/certs.d").join(&ctx.registry).join("ca.crt");
+    assert!(ca.is_file(), "{} missing", ca.display());
+    host_push(ctx, "fleet-test/host", "v1");
+    let image = format!("{}/fleet-test/host:v1", ctx.registry);
+    docker(&["pull", "-q", &image], None);
+    docker(&["rmi", &image], None);
+    let images = ctx.aws_ok(&["ecr", "describe-images", "--repository-name", "fleet-test/host"]);
+    assert!(images.contains("\"v1\""), "{images}");
+}
+
+pub fn cli_parameter_store(ctx: &Ctx) {
+    let secret = secret();
+    let name = "/fleet-test/cli/db-password";
+    let on_instance = ctx.run(
+        &ctx.full[2].id,
+        &[
+            "set -e",
+            &format!("aws ssm put-parameter --name {name} --type SecureString --value '{secret}' >/dev/null"),
+            &format!("aws ssm get-parameter --name {name} --with-decryption --query Parameter.Value --output text"),
+        ],
+    );
+    assert_eq!(assert_success(&on_instance).trim(), secret);
+    let plain = ctx.aws_ok(&["ssm", "get-parameter", "--name", name, "--output", "json"]);
+    let plain: Value = serde_json::from_str(&plain).expect("json");
+    assert_eq!(plain["Parameter"]["Type"], "SecureString");
+    assert!(!plain.to_string().contains(&secret), "value shown without decryption");
+    let clear = ctx.aws_ok(&[
+        "ssm", "get-parameter", "--name", name, "--with-decryption", "--query",
+        "Parameter.Value", "--output", "text",
+    ]);
+    assert_eq!(clear.trim(), secret);
+    let again = ctx.aws(&[
+        "ssm", "put-parameter", "--name", name, "--type", "SecureString", "--value", "x",
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("ParameterAlreadyExists"));
+    let over = ctx.aws_ok(&[
+        "ssm", "put-parameter", "--name", name, "--type", "SecureString", "--value", "y",
+        "--overwrite", "--query", "Version", "--output", "text",
+    ]);
+    assert_eq!(over.trim(), "2");
+    ctx.aws_ok(&["ssm", "delete-parameter", "--name", name]);
+}
+
+pub fn isolation(ctx: &Ctx) {
+    let tar = ctx.var("HOIST_FLEET_BUSYBOX_TAR");
+    let first = ctx.run(
+        &ctx.full[0].id,
+        &[
+            "set -e",
+            &format!("docker import {tar} iso:1 >/dev/null"),
+            "docker run -d --name only-on-0 iso:1 sleep 600 >/dev/null",
+            "echo mark > /run/only-on-0",
+            "echo mark > /var/lib/hoist/only-on-0",
+            "echo mark > /etc/nginx/only-on-0",
+            "docker ps --format 'name={{.Names}}'",
+        ],
+    );
+    assert!(assert_success(&first).contains("name=only-on-0"));
+    for other in &ctx.full[1..] {
+        let out = ctx.run(
+            &other.id,
+            &[
+                "for f in /run/only-on-0 /var/lib/hoist/only-on-0 /etc/nginx/only-on-0; do test -e $f && echo visible:$f; done",
+                "docker ps -a --format 'name={{.Names}}'",
+                "true",
+            ],
+        );
+        let out = assert_success(&out);
+        assert!(!out.contains("visible:"), "{}: {out}", other.id);
+        assert!(!out.contains("name=only-on-0"), "{}: {out}", other.id);
+    }
+    assert!(!std::path::Path::new("/run/only-on-0").exists());
+    assert!(!std::path::Path::new("/var/lib/hoist/only-on-0").exists());
+    assert!(!docker(&["ps", "-a", "--format", "{{.Names}}"], None).contains("only-on-0"));
+}
+
+// ---------------------------------------------------------------- SDK
+
+pub fn sdk_ssm_run_command(ctx: &Ctx) {
+    let i0 = &ctx.full[0];
+    // Targets by tag, with the optional fields AWS accepts.
+    let id = ctx.send(&[], &["echo targeted; hostname -I 2>/dev/null || true"], |r| {
+        r.targets(Target::builder().key("tag:Name").values("fleet-0").build())
+            .comment("sdk")
+            .timeout_seconds(60)
+            .max_concurrency("50%")
+            .max_errors("0")
+            .parameters("executionTimeout", vec!["120".into()])
+            .cloud_watch_output_config(
+                aws_sdk_ssm::types::CloudWatchOutputConfig::builder()
+                    .cloud_watch_output_enabled(true)
+                    .build(),
+            )
+    });
+    let got = ctx.wait(&id, &i0.id, Duration::from_secs(60));
+    assert!(assert_success(&got).contains("targeted"));
+    assert_eq!(got.plugin_name(), Some("aws:runShellScript"));
+    assert!(got.execution_start_date_time().is_some_and(|s| s.ends_with('Z')));
+    let listed = ctx
+        .rt
+        .block_on(ctx.ssm.list_commands().command_id(&id).send())
+        .expect("ListCommands");
+    let cmd = &listed.commands()[0];
+    assert_eq!(cmd.status().map(|s| s.as_str()), Some("Success"));
+    assert_eq!(cmd.target_count(), 1);
+    assert_eq!(cmd.completed_count(), 1);
+    assert_eq!(cmd.comment(), Some("sdk"));
+    assert_eq!(cmd.targets().len(), 1);
+    assert!(cmd.cloud_watch_output_config().is_some_and(|c| c.cloud_watch_output_enabled()));
+    let invs = ctx
+        .rt
+        .block_on(
+            ctx.ssm
+                .list_command_invocations()
+                .command_id(&id)
+                .details(true)
+                .send(),
+        )
+        .expect("ListCommandInvocations");
+    let inv = &invs.command_invocations()[0];
+    assert_eq!(inv.instance_id(), Some(i0.id.as_str()));
+    assert!(inv.instance_name().is_some_and(|n| n.contains(&i0.address.replace('.', "-"))));
+    let plugin = &inv.command_plugins()[0];
+    assert!(plugin.output().is_some_and(|o| o.contains("targeted")));
+    assert!(plugin.response_start_date_time().is_some());
+    // All commands, paginated.
+    let all = ctx
+        .rt
+        .block_on(ctx.ssm.list_commands().max_results(1).send())
+        .expect("ListCommands");
+    assert_eq!(all.commands().len(), 1);
+    assert!(all.next_token().is_some());
+    // Cancelling a finished command is accepted and changes nothing.
+    ctx.rt
+        .block_on(ctx.ssm.cancel_command().command_id(&id).send())
+        .expect("CancelCommand");
+    // Errors in AWS's shape, parsed by the SDK.
+    let err = |r: Result<_, aws_sdk_ssm::error::SdkError<_, _>>| -> String {
+        let e: aws_sdk_ssm::error::SdkError<aws_sdk_ssm::operation::send_command::SendCommandError, _> =
+            r.err().expect("an error");
+        e.code().unwrap_or_default().to_string()
+    };
+    let base = || {
+        ctx.ssm
+            .send_command()
+            .document_name("AWS-RunShellScript")
+            .parameters("commands", vec!["true".into()])
+    };
+    assert_eq!(
+        err(ctx.rt.block_on(base().instance_ids("i-0123456789abcdef0").send())),
+        "InvalidInstanceId"
+    );
+    assert_eq!(
+        err(ctx.rt.block_on(
+            base()
+                .document_name("AWS-RunPowerShellScript")
+                .instance_ids(&i0.id)
+                .send()
+        )),
+        "InvalidDocument"
+    );
+    let mut many = base();
+    for n in 0..51 {
+        many = many.instance_ids(format!("i-0{n:016x}"));
+    }
+    assert_eq!(err(ctx.rt.block_on(many.send())), "ValidationException");
+    assert_eq!(
+        err(ctx.rt.block_on(base().instance_ids(&i0.id).max_concurrency("0").send())),
+        "ValidationException"
+    );
+    assert_eq!(
+        err(ctx.rt.block_on(
+            base()
+                .instance_ids(&i0.id)
+                .parameters("executionTimeout", vec!["soon".into()])
+                .send()
+        )),
+        "InvalidParameters"
+    );
+    let cancel = ctx.rt.block_on(
+        ctx.ssm
+            .cancel_command()
+            .command_id("00000000-0000-4000-8000-000000000000")
+            .send(),
+    );
+    assert_eq!(cancel.err().and_then(|e| e.code().map(str::to_string)).as_deref(), Some("InvalidCommandId"));
+    // DescribeInstanceInformation, all and filtered.
+    let info = ctx
+        .rt
+        .block_on(ctx.ssm.describe_instance_information().send())
+        .expect("DescribeInstanceInformation");
+    let list = info.instance_information_list();
+    assert_eq!(list.len(), ctx.full.len() + ctx.light.len());
+    let me = list
+        .iter()
+        .find(|i| i.instance_id() == Some(i0.id.as_str()))
+        .expect("instance 0 listed");
+    assert_eq!(me.ping_status().map(|p| p.as_str()), Some("Online"));
+    assert_eq!(me.platform_type().map(|p| p.as_str()), Some("Linux"));
+    assert_eq!(me.ip_address(), Some(i0.address.as_str()));
+    let filtered = ctx
+        .rt
+        .block_on(
+            ctx.ssm
+                .describe_instance_information()
+                .filters(
+                    InstanceInformationStringFilter::builder()
+                        .key("tag:Role")
+                        .values("batch")
+                        .build()
+                        .expect("filter"),
+                )
+                .send(),
+        )
+        .expect("DescribeInstanceInformation");
+    assert_eq!(filtered.instance_information_list().len(), 4);
+}
+
+pub fn sdk_parameters(ctx: &Ctx) {
+    let secret = secret();
+    let code = |e: &dyn ProvideErrorMetadata| e.code().unwrap_or_default().to_string();
+    let put = |name: &str, kind: ParameterType, value: &str, overwrite: bool| {
+        ctx.rt.block_on(
+            ctx.ssm
+                .put_parameter()
+                .name(name)
+                .r#type(kind)
+                .value(value)
+                .overwrite(overwrite)
+                .send(),
+        )
+    };
+    let plain = "/fleet-test/sdk/plain";
+    let hidden = "/fleet-test/sdk/hidden";
+    assert_eq!(put(plain, ParameterType::String, "one", false).expect("put").version(), 1);
+    let exists = put(plain, ParameterType::String, "two", false).expect_err("exists");
+    assert_eq!(code(&exists), "ParameterAlreadyExists");
+    assert_eq!(put(plain, ParameterType::String, "two", true).expect("put").version(), 2);
+    put(hidden, ParameterType::SecureString, &secret, false).expect("put secure");
+    let get = |name: &str, decrypt: bool| {
+        ctx.rt.block_on(
+            ctx.ssm
+                .get_parameter()
+                .name(name)
+                .with_decryption(decrypt)
+                .send(),
+        )
+    };
+    let p = get(plain, false).expect("get");
+    let p = p.parameter().expect("parameter");
+    assert_eq!((p.value(), p.version()), (Some("two"), 2));
+    let enc = get(hidden, false).expect("get");
+    let enc = enc.parameter().expect("parameter");
+    assert_eq!(enc.r#type(), Some(&ParameterType::SecureString));
+    assert_ne!(enc.value(), Some(secret.as_str()));
+    let dec = get(hidden, true).expect("get");
+    assert_eq!(dec.parameter().and_then(|p| p.value()), Some(secret.as_str()));
+    let many = ctx
+        .rt
+        .block_on(
+            ctx.ssm
+                .get_parameters()
+                .names(plain)
+                .names(hidden)
+                .names("/fleet-test/sdk/missing")
+                .with_decryption(true)
+                .send(),
+        )
+        .expect("GetParameters");
+    assert_eq!(many.parameters().len(), 2);
+    assert_eq!(many.invalid_parameters(), ["/fleet-test/sdk/missing".to_string()]);
+    assert!(many.parameters().iter().any(|p| p.value() == Some(secret.as_str())));
+    let bad = put("/aws/reserved", ParameterType::String, "x", false).expect_err("reserved");
+    assert_eq!(code(&bad), "ValidationException");
+    for name in [plain, hidden] {
+        ctx.rt
+            .block_on(ctx.ssm.delete_parameter().name(name).send())
+            .expect("DeleteParameter");
+    }
+    let gone = get(plain, false).expect_err("deleted");
+    assert_eq!(code(&gone), "ParameterNotFound");
+    let again = ctx
+        .rt
+        .block_on(ctx.ssm.delete_parameter().name(plain).send())
+        .expect_err("deleted twice");
+    assert_eq!(code(&again), "ParameterNotFound");
+}
+
+pub fn sdk_ecr_sts(ctx: &Ctx) {
+    let who = ctx
+        .rt
+        .block_on(ctx.sts.get_caller_identity().send())
+        .expect("GetCallerIdentity");
+    assert_eq!(who.account(), Some(ctx.var("HOIST_FLEET_ACCOUNT").as_str()));
+    assert!(who.arn().is_some_and(|a| a.starts_with("arn:aws:sts::")));
+
+    let auth = ctx
+        .rt
+        .block_on(ctx.ecr.get_authorization_token().send())
+        .expect("GetAuthorizationToken");
+    let data = &auth.authorization_data()[0];
+    assert_eq!(
+        data.proxy_endpoint(),
+        Some(format!("https://{}", ctx.registry).as_str())
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    let expires = data.expires_at().expect("expiresAt").secs();
+    assert!((expires - now - 12 * 3600).abs() < 120, "expiresAt {expires}, now {now}");
+
+    let code = |e: &dyn aws_sdk_ecr::error::ProvideErrorMetadata| e.code().unwrap_or_default().to_string();
+    let repo = "fleet-test/sdk";
+    let created = ctx
+        .rt
+        .block_on(
+            ctx.ecr
+                .create_repository()
+                .repository_name(repo)
+                .image_tag_mutability(ImageTagMutability::Immutable)
+                .image_scanning_configuration(
+                    ImageScanningConfiguration::builder().scan_on_push(true).build(),
+                )
+                .send(),
+        )
+        .expect("CreateRepository");
+    let r = created.repository().expect("repository");
+    assert_eq!(r.repository_uri(), Some(format!("{}/{repo}", ctx.registry).as_str()));
+    assert_eq!(r.image_tag_mutability(), Some(&ImageTagMutability::Immutable));
+    assert!(r.image_scanning_configuration().is_some_and(|c| c.scan_on_push()));
+    let dup = ctx
+        .rt
+        .block_on(ctx.ecr.create_repository().repository_name(repo).send())
+        .expect_err("exists");
+    assert_eq!(code(&dup), "RepositoryAlreadyExistsException");
+    let described = ctx
+        .rt
+        .block_on(ctx.ecr.describe_repositories().repository_names(repo).send())
+        .expect("DescribeRepositories");
+    assert_eq!(described.repositories().len(), 1);
+    let missing = ctx
+        .rt
+        .block_on(
+            ctx.ecr
+                .describe_repositories()
+                .repository_names("fleet-test/none")
+                .send(),
+        )
+        .expect_err("missing");
+    assert_eq!(code(&missing), "RepositoryNotFoundException");
+
+    host_push(ctx, repo, "v1");
+    host_push(ctx, repo, "v2");
+    let images = |ids: Vec<ImageIdentifier>| {
+        ctx.rt.block_on(
+            ctx.ecr
+                .describe_images()
+                .repository_name(repo)
+                .set_image_ids(if ids.is_empty() { None } else { Some(ids) })
+                .send(),
+        )
+    };
+    let tag = |t: &str| ImageIdentifier::builder().image_tag(t).build();
+    let all = images(vec![]).expect("DescribeImages");
+    assert_eq!(all.image_details().len(), 1, "{all:?}");
+    let detail = &all.image_details()[0];
+    assert_eq!(detail.image_tags(), ["v1".to_string(), "v2".to_string()]);
+    assert!(detail.image_size_in_bytes().unwrap_or(0) > 100_000);
+    assert!(detail.image_digest().is_some_and(|d| d.starts_with("sha256:")));
+    let nothing = images(vec![tag("v9")]).expect_err("no such tag");
+    assert_eq!(code(&nothing), "ImageNotFoundException");
+    let got = ctx
+        .rt
+        .block_on(
+            ctx.ecr
+                .batch_get_image()
+                .repository_name(repo)
+                .image_ids(tag("v1"))
+                .image_ids(tag("v9"))
+                .send(),
+        )
+        .expect("BatchGetImage");
+    assert_eq!(got.images().len(), 1);
+    assert_eq!(got.failures().len(), 1);
+    let manifest: Value =
+        serde_json::from_str(got.images()[0].image_manifest().expect("manifest")).expect("json");
+    assert_eq!(manifest["schemaVersion"], 2);
+    let deleted = ctx
+        .rt
+        .block_on(
+            ctx.ecr
+                .batch_delete_image()
+                .repository_name(repo)
+                .image_ids(tag("v2"))
+                .send(),
+        )
+        .expect("BatchDeleteImage");
+    assert_eq!(deleted.image_ids().len(), 1);
+    let left = images(vec![]).expect("DescribeImages");
+    assert_eq!(left.image_details()[0].image_tags(), ["v1".to_string()]);
+    ctx.rt
+        .block_on(
+            ctx.ecr
+                .batch_delete_image()
+                .repository_name(repo)
+                .image_ids(tag("v1"))
+                .send(),
+        )
+        .expect("BatchDeleteImage");
+    assert!(images(vec![]).expect("DescribeImages").image_details().is_empty());
+}
+
+// ---------------------------------------------------------------- behaviour
+
+pub fn statuses(ctx: &Ctx) {
+    let i = &ctx.full[2].id;
+    let ok = ctx.run(i, &["echo fine"]);
+    assert_eq!(assert_success(&ok).trim(), "fine");
+
+    let failed = ctx.run(i, &["echo about to fail >&2", "exit 3"]);
+    assert_eq!(status_of(&failed), pair("Failed", "Failed"), "{}", describe(&failed));
+    assert_eq!(failed.response_code(), 3);
+    assert!(failed.standard_error_content().is_some_and(|e| e.contains("about to fail")));
+
+    let slow = ctx.send(&[i], &["echo started", "sleep 30"], |r| {
+        r.parameters("executionTimeout", vec!["2".into()])
+    });
+    let t = Instant::now();
+    let timed = ctx.wait(&slow, i, Duration::from_secs(30));
+    assert_eq!(status_of(&timed), pair("TimedOut", "ExecutionTimedOut"), "{}", describe(&timed));
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(stdout_of(&timed).contains("started"));
+
+    let long = ctx.send(&[i], &["sleep 30"], |r| r);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = ctx
+            .rt
+            .block_on(ctx.ssm.get_command_invocation().command_id(&long).instance_id(i).send());
+        if got.is_ok_and(|g| status_of(&g).0 == "InProgress") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never InProgress");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ctx.rt
+        .block_on(ctx.ssm.cancel_command().command_id(&long).send())
+        .expect("CancelCommand");
+    let cancelled = ctx.wait(&long, i, Duration::from_secs(20));
+    assert_eq!(status_of(&cancelled), pair("Cancelled", "Cancelled"), "{}", describe(&cancelled));
+    let cmd = ctx
+        .rt
+        .block_on(ctx.ssm.list_commands().command_id(&long).send())
+        .expect("ListCommands");
+    assert_eq!(cmd.commands()[0].status().map(|s| s.as_str()), Some("Cancelled"));
+
+    // An instance that is gone: Undeliverable at once, ResponseCode -1.
+    let gone = &ctx.light[4].id;
+    ctx.fault(&["offline", gone, "--mode", "undeliverable"]);
+    let info = ctx
+        .rt
+        .block_on(ctx.ssm.describe_instance_information().send())
+        .expect("DescribeInstanceInformation");
+    let ping = info
+        .instance_information_list()
+        .iter()
+        .find(|x| x.instance_id() == Some(gone.as_str()))
+        .and_then(|x| x.ping_status().map(|p| p.as_str().to_string()));
+    assert_eq!(ping.as_deref(), Some("ConnectionLost"));
+    let lost = ctx.run(gone, &["echo never"]);
+    ctx.fault(&["online", gone]);
+    assert_eq!(status_of(&lost), pair("Failed", "Undeliverable"), "{}", describe(&lost));
+    assert_eq!(lost.response_code(), -1);
+}
+
+pub fn invocation_window(ctx: &Ctx) {
+    let i = &ctx.light[1].id;
+    let id = ctx.send(&[i], &["true"], |r| r);
+    let early = ctx
+        .rt
+        .block_on(ctx.ssm.get_command_invocation().command_id(&id).instance_id(i).send())
+        .expect_err("not visible yet");
+    assert_eq!(early.code(), Some("InvocationDoesNotExist"));
+    let listed = ctx
+        .rt
+        .block_on(ctx.ssm.list_command_invocations().command_id(&id).send())
+        .expect("ListCommandInvocations");
+    assert!(listed.command_invocations().is_empty());
+    assert_success(&ctx.wait(&id, i, Duration::from_secs(30)));
+}
+
+fn invocations(ctx: &Ctx, id: &str) -> Vec<CommandInvocation> {
+    ctx.rt
+        .block_on(
+            ctx.ssm
+                .list_command_invocations()
+                .command_id(id)
+                .details(true)
+                .send(),
+        )
+        .expect("ListCommandInvocations")
+        .command_invocations()
+        .to_vec()
+}
+
+fn wait_command(ctx: &Ctx, id: &str) -> aws_sdk_ssm::types::Command {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = ctx
+            .rt
+            .block_on(ctx.ssm.list_commands().command_id(id).send())
+            .expect("ListCommands");
+        let cmd = out.commands()[0].clone();
+        let status = cmd.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+        if !["Pending", "InProgress", "Cancelling"].contains(&status.as_str()) {
+            return cmd;
+        }
+        assert!(Instant::now() < deadline, "command {id} still {status}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn details(invs: &[CommandInvocation]) -> Vec<String> {
+    let mut v: Vec<String> = invs
+        .iter()
+        .map(|i| i.status_details().unwrap_or_default().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn concurrency_and_errors(ctx: &Ctx) {
+    let batch = || Target::builder().key("tag:Role").values("batch").build();
+    // MaxConcurrency 2 over four instances: never more than two at once.
+    let id = ctx.send(&[], &["sleep 1"], |r| r.targets(batch()).max_concurrency("2"));
+    let cmd = wait_command(ctx, &id);
+    assert_eq!(cmd.status().map(|s| s.as_str()), Some("Success"));
+    assert_eq!((cmd.target_count(), cmd.completed_count()), (4, 4));
+    let invs = invocations(ctx, &id);
+    let spans: Vec<(f64, f64)> = invs
+        .iter()
+        .map(|i| {
+            let p = &i.command_plugins()[0];
+            (
+                p.response_start_date_time().expect("start").as_secs_f64(),
+                p.response_finish_date_time().expect("finish").as_secs_f64(),
+            )
+        })
+        .collect();
+    let overlap = spans
+        .iter()
+        .map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count())
+        .max()
+        .unwrap_or(0);
+    assert_eq!(overlap, 2, "at most (and up to) two at once: {spans:?}");
+
+    // MaxErrors 1, one at a time: the second failure stops further sends.
+    let id = ctx.send(&[], &["exit 1"], |r| {
+        r.targets(batch()).max_concurrency("1").max_errors("1")
+    });
+    let cmd = wait_command(ctx, &id);
+    assert_eq!(cmd.status().map(|s| s.as_str()), Some("Failed"));
+    assert_eq!(cmd.error_count(), 2);
+    assert_eq!(
+        details(&invocations(ctx, &id)),
+        ["Failed", "Failed", "Terminated", "Terminated"]
+    );
+
+    // Undeliverable does not count as an error.
+    let gone = &ctx.light[4].id;
+    ctx.fault(&["offline", gone, "--mode", "undeliverable"]);
+    let id = ctx.send(&[gone, &ctx.light[0].id, &ctx.light[1].id], &["true"], |r| {
+        r.max_errors("0").max_concurrency("1")
+    });
+    let cmd = wait_command(ctx, &id);
+    ctx.fault(&["online", gone]);
+    assert_eq!(cmd.status().map(|s| s.as_str()), Some("Success"), "{cmd:?}");
+    assert_eq!(
+        details(&invocations(ctx, &id)),
+        ["Success", "Success", "Undeliverable"]
+    );
+}
+
+pub fn truncation(ctx: &Ctx) {
+    let i = &ctx.light[4].id;
+    let id = ctx.send(
+        &[i],
+        &[
+            "head -c 30000 /dev/zero | tr '\\0' o",
+            "head -c 10000 /dev/zero | tr '\\0' e >&2",
+        ],
+        |r| r,
+    );
+    let got = ctx.wait(&id, i, Duration::from_secs(30));
+    let out = assert_success(&got);
+    assert_eq!(out.len(), 24_000);
+    assert_eq!(got.standard_error_content().unwrap_or_default().len(), 8_000);
+    let invs = invocations(ctx, &id);
+    let output = invs[0].command_plugins()[0].output().unwrap_or_default();
+    assert_eq!(output.chars().count(), 2_500);
+}
+
+pub fn light_instances(ctx: &Ctx) {
+    let light = &ctx.light[4];
+    let out = ctx.run(
+        &light.id,
+        &["docker version", "docker run --rm example:1 echo hi", "echo light > /run/light-marker"],
+    );
+    assert!(assert_success(&out).contains("hoist-fleet stub"));
+    let calls = std::fs::read_to_string(light.root.join("run/hoist-fleet-docker-calls.log"))
+        .expect("the stub's call log");
+    assert!(calls.contains("docker run --rm example:1 echo hi"), "{calls}");
+    assert!(light.root.join("run/light-marker").exists());
+    assert!(!std::path::Path::new("/run/light-marker").exists());
+}
+
+pub fn faults(ctx: &Ctx) {
+    // Throttling of the next call, parsed by the SDKs.
+    ctx.fault(&["throttle", "SendCommand", "--next", "1"]);
+    let throttled = ctx.rt.block_on(
+        ctx.ssm
+            .send_command()
+            .document_name("AWS-RunShellScript")
+            .instance_ids(&ctx.light[0].id)
+            .parameters("commands", vec!["true".into()])
+            .send(),
+    );
+    assert_eq!(
+        throttled.err().and_then(|e| e.code().map(str::to_string)).as_deref(),
+        Some("ThrottlingException")
+    );
+    assert_success(&ctx.run(&ctx.light[0].id, &["true"]));
+    ctx.fault(&["throttle", "GetCallerIdentity", "--next", "1"]);
+    let sts = ctx.rt.block_on(ctx.sts.get_caller_identity().send());
+    assert_eq!(
+        sts.err().and_then(|e| e.code().map(str::to_string)).as_deref(),
+        Some("Throttling")
+    );
+    // Latency.
+    ctx.fault(&["latency", "DescribeInstanceInformation", "400"]);
+    let t = Instant::now();
+    ctx.rt
+        .block_on(ctx.ssm.describe_instance_information().send())
+        .expect("DescribeInstanceInformation");
+    assert!(t.elapsed() >= Duration::from_millis(400));
+    ctx.fault(&["clear"]);
+
+    // A read-only disk and a stopped engine on an instance, then repaired.
+    let i = &ctx.full[1].id;
+    ctx.fault(&["disk", i, "readonly"]);
+    let ro = ctx.run(i, &["touch /var/lib/hoist/x"]);
+    assert_eq!(status_of(&ro).0, "Failed", "{}", describe(&ro));
+    ctx.fault(&["disk", i, "ok"]);
+    assert_success(&ctx.run(i, &["touch /var/lib/hoist/x"]));
+    ctx.fault(&["engine", i, "down"]);
+    let down = ctx.run(i, &["docker info >/dev/null"]);
+    assert_eq!(status_of(&down).0, "Failed", "{}", describe(&down));
+    ctx.fault(&["engine", i, "ok"]);
+    assert_success(&ctx.run(i, &["docker info >/dev/null"]));
+
+    // The journal: one JSON line per call.
+    let journal = std::fs::read_to_string(ctx.dir.join("run/journal.jsonl")).expect("journal");
+    let lines: Vec<Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let sends = lines.iter().filter(|l| l["operation"] == "SendCommand").count();
+    assert!(sends >= 10, "{sends} SendCommand lines");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["operation"] == "SendCommand" && l["error"] == "ThrottlingException")
+    );
+    assert!(lines.iter().all(|l| l["service"].is_string() && l["time"].is_number()));
+}
+
+/// Takes light 5 offline (agent stopped) and sends it a command with the
+/// shortest TimeoutSeconds; the last check sees it end DeliveryTimedOut.
+pub fn delivery_timeout_start(ctx: &Ctx) {
+    let i = ctx.light[5].id.clone();
+    ctx.fault(&["offline", &i]);
+    let id = ctx.send(&[&i], &["echo never"], |r| r.timeout_seconds(30));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = ctx
+            .rt
+            .block_on(ctx.ssm.get_command_invocation().command_id(&id).instance_id(&i).send());
+        if let Ok(g) = got {
+            if status_of(&g) == pair("Delayed", "Delayed") {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "never Delayed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    *ctx.delivery.lock().expect("lock") = Some((id, i, Instant::now()));
+}
+
+pub fn delivery_timeout_finish(ctx: &Ctx) {
+    let Some((id, i, sent)) = ctx.delivery.lock().expect("lock").take() else {
+        panic!("the start of this check did not run or failed");
+    };
+    let left = Duration::from_secs(31).saturating_sub(sent.elapsed());
+    std::thread::sleep(left);
+    let got = ctx.wait(&id, &i, Duration::from_secs(20));
+    ctx.fault(&["online", &i]);
+    assert_eq!(status_of(&got), pair("TimedOut", "DeliveryTimedOut"), "{}", describe(&got));
+    assert_eq!(got.response_code(), -1);
+}

@@ -1,0 +1,129 @@
+//! The world's own tests: one world (3 full and 6 light instances) shared by
+//! every check, brought up with the built `hoist-fleet` binary and always
+//! taken down again (a drop guard runs `down`, also after a panic).
+//!
+//! A custom harness (`harness = false`) so the world is made once and its
+//! teardown is itself checked. `cargo test -p hoist-fleet --test world -- NAME`
+//! runs only the checks whose name contains NAME.
+//!
+//! Needs root, a running Docker engine, `ip`, `nsenter`, `openssl`,
+//! Debian's `docker-registry` and the AWS CLI: when one is missing the checks
+//! are skipped with a reason, or fail when `CI=true`.
+
+mod support;
+
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use support::{Ctx, Guard, prerequisites_missing};
+
+type Check = fn(&Ctx);
+
+/// Run in this order: the first starts a command that a later one checks
+/// (a delivery timeout needs TimeoutSeconds, at least 30 s, to pass).
+const CHECKS: &[(&str, Check)] = &[
+    ("offline_agent_delays_then_delivery_times_out::start", checks::delivery_timeout_start),
+    ("cli_send_command_shows_the_instances_own_stdout", checks::cli_send_command),
+    ("cli_ecr_login_push_and_pull_inside_instances", checks::cli_ecr_inside_instances),
+    ("host_engine_logs_in_and_pushes_to_the_registry", checks::host_engine_push),
+    ("cli_parameter_store_round_trip", checks::cli_parameter_store),
+    ("isolation_between_instances", checks::isolation),
+    ("sdk_ssm_run_command_operations", checks::sdk_ssm_run_command),
+    ("sdk_parameter_store_operations_and_errors", checks::sdk_parameters),
+    ("sdk_ecr_and_sts_operations_and_errors", checks::sdk_ecr_sts),
+    ("statuses_and_status_details", checks::statuses),
+    ("invocation_does_not_exist_right_after_send", checks::invocation_window),
+    ("max_concurrency_ramps_and_max_errors_stops", checks::concurrency_and_errors),
+    ("output_truncation", checks::truncation),
+    ("light_instances_record_docker_calls", checks::light_instances),
+    ("offline_agent_delays_then_delivery_times_out", checks::delivery_timeout_finish),
+    ("faults_throttle_latency_disk_engine_and_journal", checks::faults),
+];
+
+mod checks;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filter = args.iter().find(|a| !a.starts_with('-')).cloned();
+    if args.iter().any(|a| a == "--list") {
+        for (name, _) in CHECKS {
+            println!("{name}: test");
+        }
+        println!("down_leaves_nothing_behind: test");
+        println!("down_after_a_crashed_up: test");
+        return;
+    }
+    if let Some(reason) = prerequisites_missing() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("the fleet tests need {reason} (CI=true: not skipping)");
+        }
+        println!("skipping the fleet tests: {reason}");
+        return;
+    }
+    let selected = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    let mut failed: Vec<String> = Vec::new();
+    let mut passed = 0;
+    let mut run = |name: &str, f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(f));
+        let secs = t.elapsed().as_secs_f64();
+        match outcome {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({secs:.1}s)");
+            }
+            Err(_) => {
+                failed.push(name.to_string());
+                println!("test {name} ... FAILED ({secs:.1}s)");
+            }
+        }
+    };
+
+    let started = Instant::now();
+    let wanted: Vec<&(&str, Check)> = CHECKS
+        .iter()
+        .filter(|(n, _)| selected(n))
+        .collect();
+    if !wanted.is_empty() || selected("down_leaves_nothing_behind") {
+        let t = Instant::now();
+        let mut guard = Guard::up(
+            "main",
+            &[
+                "--instances", "3", "--light", "6", "--tag", "3:Role=batch", "--tag",
+                "4:Role=batch", "--tag", "5:Role=batch", "--tag", "6:Role=batch",
+            ],
+        );
+        let up_secs = t.elapsed().as_secs_f64();
+        println!("hoist-fleet up (3 full, 6 light instances) took {up_secs:.1}s");
+        let ctx = Ctx::new(&guard);
+        run("up_takes_under_a_minute", &mut || {
+            assert!(up_secs < 60.0, "up took {up_secs:.1}s")
+        });
+        for (name, check) in &wanted {
+            run(name, &mut || check(&ctx));
+        }
+        drop(ctx);
+        let t = Instant::now();
+        let leftovers = guard.down();
+        println!("hoist-fleet down took {:.1}s", t.elapsed().as_secs_f64());
+        run("down_leaves_nothing_behind", &mut || {
+            support::assert_nothing_left(&leftovers)
+        });
+    }
+    if selected("down_after_a_crashed_up") {
+        run("down_after_a_crashed_up", &mut support::crashed_up_then_down);
+    }
+
+    println!(
+        "\ntest result: {}. {passed} passed; {} failed; finished in {:.1}s",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        for f in &failed {
+            println!("    {f}");
+        }
+        std::process::exit(101);
+    }
+}
