@@ -2,12 +2,17 @@
 //! light 0-3 carry the tag Role=batch; light 4 is for faults and the stub;
 //! light 5 is offline for the delivery-timeout check.
 
+// The SDK's error types are large; these closures only return them to assert on.
+#![allow(clippy::result_large_err)]
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
 use aws_sdk_ssm::error::ProvideErrorMetadata;
-use aws_sdk_ssm::types::{CommandInvocation, InstanceInformationStringFilter, ParameterType, Target};
+use aws_sdk_ssm::types::{
+    CommandInvocation, InstanceInformationStringFilter, ParameterType, Target,
+};
 use base64::Engine;
 use serde_json::Value;
 
@@ -30,13 +35,21 @@ fn docker(args: &[&str], stdin: Option<&str>) -> String {
     use std::io::Write;
     let mut child = Command::new("docker")
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("running docker");
     if let Some(input) = stdin {
-        let _ = child.stdin.take().expect("stdin").write_all(input.as_bytes());
+        let _ = child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes());
     }
     let out = child.wait_with_output().expect("docker");
     assert!(
@@ -74,11 +87,20 @@ fn host_push(ctx: &Ctx, repo: &str, tag: &str) {
         .status()
         .is_ok_and(|s| !s.success())
     {
-        docker(&["import", &ctx.var("HOIST_FLEET_BUSYBOX_TAR"), &base], None);
+        docker(
+            &["import", &ctx.var("HOIST_FLEET_BUSYBOX_TAR"), &base],
+            None,
+        );
     }
     let password = registry_password(ctx);
     docker(
-        &["login", "--username", "AWS", "--password-stdin", &ctx.registry],
+        &[
+            "login",
+            "--username",
+            "AWS",
+            "--password-stdin",
+            &ctx.registry,
+        ],
         Some(&password),
     );
     let target = format!("{}/{repo}:{tag}", ctx.registry);
@@ -99,16 +121,33 @@ pub fn cli_send_command(ctx: &Ctx) {
     ]})
     .to_string();
     let id = ctx.aws_ok(&[
-        "ssm", "send-command", "--instance-ids", &i0.id, "--document-name",
-        "AWS-RunShellScript", "--comment", "from the AWS CLI", "--parameters", &params,
-        "--query", "Command.CommandId", "--output", "text",
+        "ssm",
+        "send-command",
+        "--instance-ids",
+        &i0.id,
+        "--document-name",
+        "AWS-RunShellScript",
+        "--comment",
+        "from the AWS CLI",
+        "--parameters",
+        &params,
+        "--query",
+        "Command.CommandId",
+        "--output",
+        "text",
     ]);
     let id = id.trim();
     let deadline = Instant::now() + Duration::from_secs(60);
     let invocation: Value = loop {
         let out = ctx.aws(&[
-            "ssm", "get-command-invocation", "--command-id", id, "--instance-id", &i0.id,
-            "--output", "json",
+            "ssm",
+            "get-command-invocation",
+            "--command-id",
+            id,
+            "--instance-id",
+            &i0.id,
+            "--output",
+            "json",
         ]);
         if out.status.success() {
             let v: Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -124,8 +163,13 @@ pub fn cli_send_command(ctx: &Ctx) {
     };
     assert_eq!(invocation["Status"], "Success", "{invocation}");
     assert_eq!(invocation["ResponseCode"], 0);
-    let stdout = invocation["StandardOutputContent"].as_str().unwrap_or_default();
-    assert!(stdout.contains(&format!("inet {}/24", i0.address)), "{stdout}");
+    let stdout = invocation["StandardOutputContent"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        stdout.contains(&format!("inet {}/24", i0.address)),
+        "{stdout}"
+    );
     let engine_root = i0.root.join("docker-data");
     assert!(
         stdout.contains(&format!("engine={}", engine_root.display())),
@@ -140,14 +184,32 @@ pub fn cli_send_command(ctx: &Ctx) {
         assert!(!stdout.contains(&other.address), "{stdout}");
     }
     let listed = ctx.aws_ok(&[
-        "ssm", "list-command-invocations", "--command-id", id, "--details", "--output", "json",
+        "ssm",
+        "list-command-invocations",
+        "--command-id",
+        id,
+        "--details",
+        "--output",
+        "json",
     ]);
     let listed: Value = serde_json::from_str(&listed).expect("json");
     let inv = &listed["CommandInvocations"][0];
     assert_eq!(inv["InstanceId"], i0.id.as_str());
     assert_eq!(inv["CommandPlugins"][0]["Name"], "aws:runShellScript");
-    assert!(inv["CommandPlugins"][0]["Output"].as_str().unwrap_or_default().contains(&i0.address));
-    let commands = ctx.aws_ok(&["ssm", "list-commands", "--command-id", id, "--output", "json"]);
+    assert!(
+        inv["CommandPlugins"][0]["Output"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&i0.address)
+    );
+    let commands = ctx.aws_ok(&[
+        "ssm",
+        "list-commands",
+        "--command-id",
+        id,
+        "--output",
+        "json",
+    ]);
     let commands: Value = serde_json::from_str(&commands).expect("json");
     assert_eq!(commands["Commands"][0]["Status"], "Success", "{commands}");
     assert_eq!(commands["Commands"][0]["Comment"], "from the AWS CLI");
@@ -161,8 +223,14 @@ pub fn cli_send_command(ctx: &Ctx) {
 pub fn cli_ecr_inside_instances(ctx: &Ctx) {
     let reg = &ctx.registry;
     let tar = ctx.var("HOIST_FLEET_BUSYBOX_TAR");
-    ctx.aws_ok(&["ecr", "create-repository", "--repository-name", "fleet-test/app"]);
-    let login = format!("aws ecr get-login-password | docker login --username AWS --password-stdin {reg}");
+    ctx.aws_ok(&[
+        "ecr",
+        "create-repository",
+        "--repository-name",
+        "fleet-test/app",
+    ]);
+    let login =
+        format!("aws ecr get-login-password | docker login --username AWS --password-stdin {reg}");
     let image = format!("{reg}/fleet-test/app:v1");
     let push = ctx.run(
         &ctx.full[0].id,
@@ -188,24 +256,38 @@ pub fn cli_ecr_inside_instances(ctx: &Ctx) {
     );
     let out = assert_success(&pull);
     assert!(out.contains("pulled-and-ran"), "{out}");
-    let images = ctx.aws_ok(&["ecr", "describe-images", "--repository-name", "fleet-test/app"]);
+    let images = ctx.aws_ok(&[
+        "ecr",
+        "describe-images",
+        "--repository-name",
+        "fleet-test/app",
+    ]);
     assert!(images.contains("\"v1\""), "{images}");
     // A wrong password is refused by the registry.
     let refused = ctx.run(
         &ctx.full[1].id,
-        &[&format!("echo wrong | docker login --username AWS --password-stdin {reg}")],
+        &[&format!(
+            "echo wrong | docker login --username AWS --password-stdin {reg}"
+        )],
     );
     assert_eq!(status_of(&refused).0, "Failed", "{}", describe(&refused));
 }
 
 pub fn host_engine_push(ctx: &Ctx) {
-    let ca = std::path::Path::new("/etc/docker/certs.d").join(&ctx.registry).join("ca.crt");
+    let ca = std::path::Path::new("/etc/docker/certs.d")
+        .join(&ctx.registry)
+        .join("ca.crt");
     assert!(ca.is_file(), "{} missing", ca.display());
     host_push(ctx, "fleet-test/host", "v1");
     let image = format!("{}/fleet-test/host:v1", ctx.registry);
     docker(&["pull", "-q", &image], None);
     docker(&["rmi", &image], None);
-    let images = ctx.aws_ok(&["ecr", "describe-images", "--repository-name", "fleet-test/host"]);
+    let images = ctx.aws_ok(&[
+        "ecr",
+        "describe-images",
+        "--repository-name",
+        "fleet-test/host",
+    ]);
     assert!(images.contains("\"v1\""), "{images}");
 }
 
@@ -224,20 +306,48 @@ pub fn cli_parameter_store(ctx: &Ctx) {
     let plain = ctx.aws_ok(&["ssm", "get-parameter", "--name", name, "--output", "json"]);
     let plain: Value = serde_json::from_str(&plain).expect("json");
     assert_eq!(plain["Parameter"]["Type"], "SecureString");
-    assert!(!plain.to_string().contains(&secret), "value shown without decryption");
+    assert!(
+        !plain.to_string().contains(&secret),
+        "value shown without decryption"
+    );
     let clear = ctx.aws_ok(&[
-        "ssm", "get-parameter", "--name", name, "--with-decryption", "--query",
-        "Parameter.Value", "--output", "text",
+        "ssm",
+        "get-parameter",
+        "--name",
+        name,
+        "--with-decryption",
+        "--query",
+        "Parameter.Value",
+        "--output",
+        "text",
     ]);
     assert_eq!(clear.trim(), secret);
     let again = ctx.aws(&[
-        "ssm", "put-parameter", "--name", name, "--type", "SecureString", "--value", "x",
+        "ssm",
+        "put-parameter",
+        "--name",
+        name,
+        "--type",
+        "SecureString",
+        "--value",
+        "x",
     ]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("ParameterAlreadyExists"));
     let over = ctx.aws_ok(&[
-        "ssm", "put-parameter", "--name", name, "--type", "SecureString", "--value", "y",
-        "--overwrite", "--query", "Version", "--output", "text",
+        "ssm",
+        "put-parameter",
+        "--name",
+        name,
+        "--type",
+        "SecureString",
+        "--value",
+        "y",
+        "--overwrite",
+        "--query",
+        "Version",
+        "--output",
+        "text",
     ]);
     assert_eq!(over.trim(), "2");
     ctx.aws_ok(&["ssm", "delete-parameter", "--name", name]);
@@ -281,23 +391,30 @@ pub fn isolation(ctx: &Ctx) {
 pub fn sdk_ssm_run_command(ctx: &Ctx) {
     let i0 = &ctx.full[0];
     // Targets by tag, with the optional fields AWS accepts.
-    let id = ctx.send(&[], &["echo targeted; hostname -I 2>/dev/null || true"], |r| {
-        r.targets(Target::builder().key("tag:Name").values("fleet-0").build())
-            .comment("sdk")
-            .timeout_seconds(60)
-            .max_concurrency("50%")
-            .max_errors("0")
-            .parameters("executionTimeout", vec!["120".into()])
-            .cloud_watch_output_config(
-                aws_sdk_ssm::types::CloudWatchOutputConfig::builder()
-                    .cloud_watch_output_enabled(true)
-                    .build(),
-            )
-    });
+    let id = ctx.send(
+        &[],
+        &["echo targeted; hostname -I 2>/dev/null || true"],
+        |r| {
+            r.targets(Target::builder().key("tag:Name").values("fleet-0").build())
+                .comment("sdk")
+                .timeout_seconds(60)
+                .max_concurrency("50%")
+                .max_errors("0")
+                .parameters("executionTimeout", vec!["120".into()])
+                .cloud_watch_output_config(
+                    aws_sdk_ssm::types::CloudWatchOutputConfig::builder()
+                        .cloud_watch_output_enabled(true)
+                        .build(),
+                )
+        },
+    );
     let got = ctx.wait(&id, &i0.id, Duration::from_secs(60));
     assert!(assert_success(&got).contains("targeted"));
     assert_eq!(got.plugin_name(), Some("aws:runShellScript"));
-    assert!(got.execution_start_date_time().is_some_and(|s| s.ends_with('Z')));
+    assert!(
+        got.execution_start_date_time()
+            .is_some_and(|s| s.ends_with('Z'))
+    );
     let listed = ctx
         .rt
         .block_on(ctx.ssm.list_commands().command_id(&id).send())
@@ -308,7 +425,10 @@ pub fn sdk_ssm_run_command(ctx: &Ctx) {
     assert_eq!(cmd.completed_count(), 1);
     assert_eq!(cmd.comment(), Some("sdk"));
     assert_eq!(cmd.targets().len(), 1);
-    assert!(cmd.cloud_watch_output_config().is_some_and(|c| c.cloud_watch_output_enabled()));
+    assert!(
+        cmd.cloud_watch_output_config()
+            .is_some_and(|c| c.cloud_watch_output_enabled())
+    );
     let invs = ctx
         .rt
         .block_on(
@@ -321,7 +441,10 @@ pub fn sdk_ssm_run_command(ctx: &Ctx) {
         .expect("ListCommandInvocations");
     let inv = &invs.command_invocations()[0];
     assert_eq!(inv.instance_id(), Some(i0.id.as_str()));
-    assert!(inv.instance_name().is_some_and(|n| n.contains(&i0.address.replace('.', "-"))));
+    assert!(
+        inv.instance_name()
+            .is_some_and(|n| n.contains(&i0.address.replace('.', "-")))
+    );
     let plugin = &inv.command_plugins()[0];
     assert!(plugin.output().is_some_and(|o| o.contains("targeted")));
     assert!(plugin.response_start_date_time().is_some());
@@ -338,8 +461,10 @@ pub fn sdk_ssm_run_command(ctx: &Ctx) {
         .expect("CancelCommand");
     // Errors in AWS's shape, parsed by the SDK.
     let err = |r: Result<_, aws_sdk_ssm::error::SdkError<_, _>>| -> String {
-        let e: aws_sdk_ssm::error::SdkError<aws_sdk_ssm::operation::send_command::SendCommandError, _> =
-            r.err().expect("an error");
+        let e: aws_sdk_ssm::error::SdkError<
+            aws_sdk_ssm::operation::send_command::SendCommandError,
+            _,
+        > = r.expect_err("an error");
         e.code().unwrap_or_default().to_string()
     };
     let base = || {
@@ -349,7 +474,9 @@ pub fn sdk_ssm_run_command(ctx: &Ctx) {
             .parameters("commands", vec!["true".into()])
     };
     assert_eq!(
-        err(ctx.rt.block_on(base().instance_ids("i-0123456789abcdef0").send())),
+        err(ctx
+            .rt
+            .block_on(base().instance_ids("i-0123456789abcdef0").send())),
         "InvalidInstanceId"
     );
     assert_eq!(
@@ -367,7 +494,9 @@ pub fn sdk_ssm_run_command(ctx: &Ctx) {
     }
     assert_eq!(err(ctx.rt.block_on(many.send())), "ValidationException");
     assert_eq!(
-        err(ctx.rt.block_on(base().instance_ids(&i0.id).max_concurrency("0").send())),
+        err(ctx
+            .rt
+            .block_on(base().instance_ids(&i0.id).max_concurrency("0").send())),
         "ValidationException"
     );
     assert_eq!(
@@ -385,7 +514,13 @@ pub fn sdk_ssm_run_command(ctx: &Ctx) {
             .command_id("00000000-0000-4000-8000-000000000000")
             .send(),
     );
-    assert_eq!(cancel.err().and_then(|e| e.code().map(str::to_string)).as_deref(), Some("InvalidCommandId"));
+    assert_eq!(
+        cancel
+            .err()
+            .and_then(|e| e.code().map(str::to_string))
+            .as_deref(),
+        Some("InvalidCommandId")
+    );
     // DescribeInstanceInformation, all and filtered.
     let info = ctx
         .rt
@@ -434,10 +569,20 @@ pub fn sdk_parameters(ctx: &Ctx) {
     };
     let plain = "/fleet-test/sdk/plain";
     let hidden = "/fleet-test/sdk/hidden";
-    assert_eq!(put(plain, ParameterType::String, "one", false).expect("put").version(), 1);
+    assert_eq!(
+        put(plain, ParameterType::String, "one", false)
+            .expect("put")
+            .version(),
+        1
+    );
     let exists = put(plain, ParameterType::String, "two", false).expect_err("exists");
     assert_eq!(code(&exists), "ParameterAlreadyExists");
-    assert_eq!(put(plain, ParameterType::String, "two", true).expect("put").version(), 2);
+    assert_eq!(
+        put(plain, ParameterType::String, "two", true)
+            .expect("put")
+            .version(),
+        2
+    );
     put(hidden, ParameterType::SecureString, &secret, false).expect("put secure");
     let get = |name: &str, decrypt: bool| {
         ctx.rt.block_on(
@@ -456,7 +601,10 @@ pub fn sdk_parameters(ctx: &Ctx) {
     assert_eq!(enc.r#type(), Some(&ParameterType::SecureString));
     assert_ne!(enc.value(), Some(secret.as_str()));
     let dec = get(hidden, true).expect("get");
-    assert_eq!(dec.parameter().and_then(|p| p.value()), Some(secret.as_str()));
+    assert_eq!(
+        dec.parameter().and_then(|p| p.value()),
+        Some(secret.as_str())
+    );
     let many = ctx
         .rt
         .block_on(
@@ -470,8 +618,15 @@ pub fn sdk_parameters(ctx: &Ctx) {
         )
         .expect("GetParameters");
     assert_eq!(many.parameters().len(), 2);
-    assert_eq!(many.invalid_parameters(), ["/fleet-test/sdk/missing".to_string()]);
-    assert!(many.parameters().iter().any(|p| p.value() == Some(secret.as_str())));
+    assert_eq!(
+        many.invalid_parameters(),
+        ["/fleet-test/sdk/missing".to_string()]
+    );
+    assert!(
+        many.parameters()
+            .iter()
+            .any(|p| p.value() == Some(secret.as_str()))
+    );
     let bad = put("/aws/reserved", ParameterType::String, "x", false).expect_err("reserved");
     assert_eq!(code(&bad), "ValidationException");
     for name in [plain, hidden] {
@@ -510,9 +665,13 @@ pub fn sdk_ecr_sts(ctx: &Ctx) {
         .unwrap_or_default()
         .as_secs() as i64;
     let expires = data.expires_at().expect("expiresAt").secs();
-    assert!((expires - now - 12 * 3600).abs() < 120, "expiresAt {expires}, now {now}");
+    assert!(
+        (expires - now - 12 * 3600).abs() < 120,
+        "expiresAt {expires}, now {now}"
+    );
 
-    let code = |e: &dyn aws_sdk_ecr::error::ProvideErrorMetadata| e.code().unwrap_or_default().to_string();
+    let code =
+        |e: &dyn aws_sdk_ecr::error::ProvideErrorMetadata| e.code().unwrap_or_default().to_string();
     let repo = "fleet-test/sdk";
     let created = ctx
         .rt
@@ -522,15 +681,26 @@ pub fn sdk_ecr_sts(ctx: &Ctx) {
                 .repository_name(repo)
                 .image_tag_mutability(ImageTagMutability::Immutable)
                 .image_scanning_configuration(
-                    ImageScanningConfiguration::builder().scan_on_push(true).build(),
+                    ImageScanningConfiguration::builder()
+                        .scan_on_push(true)
+                        .build(),
                 )
                 .send(),
         )
         .expect("CreateRepository");
     let r = created.repository().expect("repository");
-    assert_eq!(r.repository_uri(), Some(format!("{}/{repo}", ctx.registry).as_str()));
-    assert_eq!(r.image_tag_mutability(), Some(&ImageTagMutability::Immutable));
-    assert!(r.image_scanning_configuration().is_some_and(|c| c.scan_on_push()));
+    assert_eq!(
+        r.repository_uri(),
+        Some(format!("{}/{repo}", ctx.registry).as_str())
+    );
+    assert_eq!(
+        r.image_tag_mutability(),
+        Some(&ImageTagMutability::Immutable)
+    );
+    assert!(
+        r.image_scanning_configuration()
+            .is_some_and(|c| c.scan_on_push())
+    );
     let dup = ctx
         .rt
         .block_on(ctx.ecr.create_repository().repository_name(repo).send())
@@ -538,7 +708,12 @@ pub fn sdk_ecr_sts(ctx: &Ctx) {
     assert_eq!(code(&dup), "RepositoryAlreadyExistsException");
     let described = ctx
         .rt
-        .block_on(ctx.ecr.describe_repositories().repository_names(repo).send())
+        .block_on(
+            ctx.ecr
+                .describe_repositories()
+                .repository_names(repo)
+                .send(),
+        )
         .expect("DescribeRepositories");
     assert_eq!(described.repositories().len(), 1);
     let missing = ctx
@@ -569,7 +744,11 @@ pub fn sdk_ecr_sts(ctx: &Ctx) {
     let detail = &all.image_details()[0];
     assert_eq!(detail.image_tags(), ["v1".to_string(), "v2".to_string()]);
     assert!(detail.image_size_in_bytes().unwrap_or(0) > 100_000);
-    assert!(detail.image_digest().is_some_and(|d| d.starts_with("sha256:")));
+    assert!(
+        detail
+            .image_digest()
+            .is_some_and(|d| d.starts_with("sha256:"))
+    );
     let nothing = images(vec![tag("v9")]).expect_err("no such tag");
     assert_eq!(code(&nothing), "ImageNotFoundException");
     let got = ctx
@@ -610,7 +789,12 @@ pub fn sdk_ecr_sts(ctx: &Ctx) {
                 .send(),
         )
         .expect("BatchDeleteImage");
-    assert!(images(vec![]).expect("DescribeImages").image_details().is_empty());
+    assert!(
+        images(vec![])
+            .expect("DescribeImages")
+            .image_details()
+            .is_empty()
+    );
 }
 
 // ---------------------------------------------------------------- behaviour
@@ -621,25 +805,43 @@ pub fn statuses(ctx: &Ctx) {
     assert_eq!(assert_success(&ok).trim(), "fine");
 
     let failed = ctx.run(i, &["echo about to fail >&2", "exit 3"]);
-    assert_eq!(status_of(&failed), pair("Failed", "Failed"), "{}", describe(&failed));
+    assert_eq!(
+        status_of(&failed),
+        pair("Failed", "Failed"),
+        "{}",
+        describe(&failed)
+    );
     assert_eq!(failed.response_code(), 3);
-    assert!(failed.standard_error_content().is_some_and(|e| e.contains("about to fail")));
+    assert!(
+        failed
+            .standard_error_content()
+            .is_some_and(|e| e.contains("about to fail"))
+    );
 
     let slow = ctx.send(&[i], &["echo started", "sleep 30"], |r| {
         r.parameters("executionTimeout", vec!["2".into()])
     });
     let t = Instant::now();
     let timed = ctx.wait(&slow, i, Duration::from_secs(30));
-    assert_eq!(status_of(&timed), pair("TimedOut", "ExecutionTimedOut"), "{}", describe(&timed));
+    assert_eq!(
+        status_of(&timed),
+        pair("TimedOut", "ExecutionTimedOut"),
+        "{}",
+        describe(&timed)
+    );
     assert!(t.elapsed() < Duration::from_secs(10));
     assert!(stdout_of(&timed).contains("started"));
 
     let long = ctx.send(&[i], &["sleep 30"], |r| r);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let got = ctx
-            .rt
-            .block_on(ctx.ssm.get_command_invocation().command_id(&long).instance_id(i).send());
+        let got = ctx.rt.block_on(
+            ctx.ssm
+                .get_command_invocation()
+                .command_id(&long)
+                .instance_id(i)
+                .send(),
+        );
         if got.is_ok_and(|g| status_of(&g).0 == "InProgress") {
             break;
         }
@@ -650,12 +852,20 @@ pub fn statuses(ctx: &Ctx) {
         .block_on(ctx.ssm.cancel_command().command_id(&long).send())
         .expect("CancelCommand");
     let cancelled = ctx.wait(&long, i, Duration::from_secs(20));
-    assert_eq!(status_of(&cancelled), pair("Cancelled", "Cancelled"), "{}", describe(&cancelled));
+    assert_eq!(
+        status_of(&cancelled),
+        pair("Cancelled", "Cancelled"),
+        "{}",
+        describe(&cancelled)
+    );
     let cmd = ctx
         .rt
         .block_on(ctx.ssm.list_commands().command_id(&long).send())
         .expect("ListCommands");
-    assert_eq!(cmd.commands()[0].status().map(|s| s.as_str()), Some("Cancelled"));
+    assert_eq!(
+        cmd.commands()[0].status().map(|s| s.as_str()),
+        Some("Cancelled")
+    );
 
     // An instance that is gone: Undeliverable at once, ResponseCode -1.
     let gone = &ctx.light[4].id;
@@ -672,7 +882,12 @@ pub fn statuses(ctx: &Ctx) {
     assert_eq!(ping.as_deref(), Some("ConnectionLost"));
     let lost = ctx.run(gone, &["echo never"]);
     ctx.fault(&["online", gone]);
-    assert_eq!(status_of(&lost), pair("Failed", "Undeliverable"), "{}", describe(&lost));
+    assert_eq!(
+        status_of(&lost),
+        pair("Failed", "Undeliverable"),
+        "{}",
+        describe(&lost)
+    );
     assert_eq!(lost.response_code(), -1);
 }
 
@@ -681,7 +896,13 @@ pub fn invocation_window(ctx: &Ctx) {
     let id = ctx.send(&[i], &["true"], |r| r);
     let early = ctx
         .rt
-        .block_on(ctx.ssm.get_command_invocation().command_id(&id).instance_id(i).send())
+        .block_on(
+            ctx.ssm
+                .get_command_invocation()
+                .command_id(&id)
+                .instance_id(i)
+                .send(),
+        )
         .expect_err("not visible yet");
     assert_eq!(early.code(), Some("InvocationDoesNotExist"));
     let listed = ctx
@@ -714,7 +935,10 @@ fn wait_command(ctx: &Ctx, id: &str) -> aws_sdk_ssm::types::Command {
             .block_on(ctx.ssm.list_commands().command_id(id).send())
             .expect("ListCommands");
         let cmd = out.commands()[0].clone();
-        let status = cmd.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+        let status = cmd
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default();
         if !["Pending", "InProgress", "Cancelling"].contains(&status.as_str()) {
             return cmd;
         }
@@ -735,7 +959,9 @@ fn details(invs: &[CommandInvocation]) -> Vec<String> {
 pub fn concurrency_and_errors(ctx: &Ctx) {
     let batch = || Target::builder().key("tag:Role").values("batch").build();
     // MaxConcurrency 2 over four instances: never more than two at once.
-    let id = ctx.send(&[], &["sleep 1"], |r| r.targets(batch()).max_concurrency("2"));
+    let id = ctx.send(&[], &["sleep 1"], |r| {
+        r.targets(batch()).max_concurrency("2")
+    });
     let cmd = wait_command(ctx, &id);
     assert_eq!(cmd.status().map(|s| s.as_str()), Some("Success"));
     assert_eq!((cmd.target_count(), cmd.completed_count()), (4, 4));
@@ -772,9 +998,11 @@ pub fn concurrency_and_errors(ctx: &Ctx) {
     // Undeliverable does not count as an error.
     let gone = &ctx.light[4].id;
     ctx.fault(&["offline", gone, "--mode", "undeliverable"]);
-    let id = ctx.send(&[gone, &ctx.light[0].id, &ctx.light[1].id], &["true"], |r| {
-        r.max_errors("0").max_concurrency("1")
-    });
+    let id = ctx.send(
+        &[gone, &ctx.light[0].id, &ctx.light[1].id],
+        &["true"],
+        |r| r.max_errors("0").max_concurrency("1"),
+    );
     let cmd = wait_command(ctx, &id);
     ctx.fault(&["online", gone]);
     assert_eq!(cmd.status().map(|s| s.as_str()), Some("Success"), "{cmd:?}");
@@ -797,7 +1025,10 @@ pub fn truncation(ctx: &Ctx) {
     let got = ctx.wait(&id, i, Duration::from_secs(30));
     let out = assert_success(&got);
     assert_eq!(out.len(), 24_000);
-    assert_eq!(got.standard_error_content().unwrap_or_default().len(), 8_000);
+    assert_eq!(
+        got.standard_error_content().unwrap_or_default().len(),
+        8_000
+    );
     let invs = invocations(ctx, &id);
     let output = invs[0].command_plugins()[0].output().unwrap_or_default();
     assert_eq!(output.chars().count(), 2_500);
@@ -807,12 +1038,19 @@ pub fn light_instances(ctx: &Ctx) {
     let light = &ctx.light[4];
     let out = ctx.run(
         &light.id,
-        &["docker version", "docker run --rm example:1 echo hi", "echo light > /run/light-marker"],
+        &[
+            "docker version",
+            "docker run --rm example:1 echo hi",
+            "echo light > /run/light-marker",
+        ],
     );
     assert!(assert_success(&out).contains("hoist-fleet stub"));
     let calls = std::fs::read_to_string(light.root.join("run/hoist-fleet-docker-calls.log"))
         .expect("the stub's call log");
-    assert!(calls.contains("docker run --rm example:1 echo hi"), "{calls}");
+    assert!(
+        calls.contains("docker run --rm example:1 echo hi"),
+        "{calls}"
+    );
     assert!(light.root.join("run/light-marker").exists());
     assert!(!std::path::Path::new("/run/light-marker").exists());
 }
@@ -829,14 +1067,19 @@ pub fn faults(ctx: &Ctx) {
             .send(),
     );
     assert_eq!(
-        throttled.err().and_then(|e| e.code().map(str::to_string)).as_deref(),
+        throttled
+            .err()
+            .and_then(|e| e.code().map(str::to_string))
+            .as_deref(),
         Some("ThrottlingException")
     );
     assert_success(&ctx.run(&ctx.light[0].id, &["true"]));
     ctx.fault(&["throttle", "GetCallerIdentity", "--next", "1"]);
     let sts = ctx.rt.block_on(ctx.sts.get_caller_identity().send());
     assert_eq!(
-        sts.err().and_then(|e| e.code().map(str::to_string)).as_deref(),
+        sts.err()
+            .and_then(|e| e.code().map(str::to_string))
+            .as_deref(),
         Some("Throttling")
     );
     // Latency.
@@ -867,14 +1110,21 @@ pub fn faults(ctx: &Ctx) {
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
-    let sends = lines.iter().filter(|l| l["operation"] == "SendCommand").count();
+    let sends = lines
+        .iter()
+        .filter(|l| l["operation"] == "SendCommand")
+        .count();
     assert!(sends >= 10, "{sends} SendCommand lines");
     assert!(
         lines
             .iter()
             .any(|l| l["operation"] == "SendCommand" && l["error"] == "ThrottlingException")
     );
-    assert!(lines.iter().all(|l| l["service"].is_string() && l["time"].is_number()));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["service"].is_string() && l["time"].is_number())
+    );
 }
 
 /// Takes light 5 offline (agent stopped) and sends it a command with the
@@ -885,13 +1135,17 @@ pub fn delivery_timeout_start(ctx: &Ctx) {
     let id = ctx.send(&[&i], &["echo never"], |r| r.timeout_seconds(30));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let got = ctx
-            .rt
-            .block_on(ctx.ssm.get_command_invocation().command_id(&id).instance_id(&i).send());
-        if let Ok(g) = got {
-            if status_of(&g) == pair("Delayed", "Delayed") {
-                break;
-            }
+        let got = ctx.rt.block_on(
+            ctx.ssm
+                .get_command_invocation()
+                .command_id(&id)
+                .instance_id(&i)
+                .send(),
+        );
+        if let Ok(g) = got
+            && status_of(&g) == pair("Delayed", "Delayed")
+        {
+            break;
         }
         assert!(Instant::now() < deadline, "never Delayed");
         std::thread::sleep(Duration::from_millis(200));
@@ -907,6 +1161,11 @@ pub fn delivery_timeout_finish(ctx: &Ctx) {
     std::thread::sleep(left);
     let got = ctx.wait(&id, &i, Duration::from_secs(20));
     ctx.fault(&["online", &i]);
-    assert_eq!(status_of(&got), pair("TimedOut", "DeliveryTimedOut"), "{}", describe(&got));
+    assert_eq!(
+        status_of(&got),
+        pair("TimedOut", "DeliveryTimedOut"),
+        "{}",
+        describe(&got)
+    );
     assert_eq!(got.response_code(), -1);
 }

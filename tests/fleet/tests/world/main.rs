@@ -22,22 +22,58 @@ type Check = fn(&Ctx);
 /// Run in this order: the first starts a command that a later one checks
 /// (a delivery timeout needs TimeoutSeconds, at least 30 s, to pass).
 const CHECKS: &[(&str, Check)] = &[
-    ("offline_agent_delays_then_delivery_times_out::start", checks::delivery_timeout_start),
-    ("cli_send_command_shows_the_instances_own_stdout", checks::cli_send_command),
-    ("cli_ecr_login_push_and_pull_inside_instances", checks::cli_ecr_inside_instances),
-    ("host_engine_logs_in_and_pushes_to_the_registry", checks::host_engine_push),
-    ("cli_parameter_store_round_trip", checks::cli_parameter_store),
+    (
+        "offline_agent_delays_then_delivery_times_out::start",
+        checks::delivery_timeout_start,
+    ),
+    (
+        "cli_send_command_shows_the_instances_own_stdout",
+        checks::cli_send_command,
+    ),
+    (
+        "cli_ecr_login_push_and_pull_inside_instances",
+        checks::cli_ecr_inside_instances,
+    ),
+    (
+        "host_engine_logs_in_and_pushes_to_the_registry",
+        checks::host_engine_push,
+    ),
+    (
+        "cli_parameter_store_round_trip",
+        checks::cli_parameter_store,
+    ),
     ("isolation_between_instances", checks::isolation),
-    ("sdk_ssm_run_command_operations", checks::sdk_ssm_run_command),
-    ("sdk_parameter_store_operations_and_errors", checks::sdk_parameters),
+    (
+        "sdk_ssm_run_command_operations",
+        checks::sdk_ssm_run_command,
+    ),
+    (
+        "sdk_parameter_store_operations_and_errors",
+        checks::sdk_parameters,
+    ),
     ("sdk_ecr_and_sts_operations_and_errors", checks::sdk_ecr_sts),
     ("statuses_and_status_details", checks::statuses),
-    ("invocation_does_not_exist_right_after_send", checks::invocation_window),
-    ("max_concurrency_ramps_and_max_errors_stops", checks::concurrency_and_errors),
+    (
+        "invocation_does_not_exist_right_after_send",
+        checks::invocation_window,
+    ),
+    (
+        "max_concurrency_ramps_and_max_errors_stops",
+        checks::concurrency_and_errors,
+    ),
     ("output_truncation", checks::truncation),
-    ("light_instances_record_docker_calls", checks::light_instances),
-    ("offline_agent_delays_then_delivery_times_out", checks::delivery_timeout_finish),
-    ("faults_throttle_latency_disk_engine_and_journal", checks::faults),
+    (
+        "light_instances_record_docker_calls",
+        checks::light_instances,
+    ),
+    (
+        "offline_agent_delays_then_delivery_times_out",
+        checks::delivery_timeout_finish,
+    ),
+    (
+        "faults_throttle_latency_disk_engine_and_journal",
+        checks::faults,
+    ),
 ];
 
 mod checks;
@@ -80,17 +116,24 @@ fn main() {
     };
 
     let started = Instant::now();
-    let wanted: Vec<&(&str, Check)> = CHECKS
-        .iter()
-        .filter(|(n, _)| selected(n))
-        .collect();
+    let wanted: Vec<&(&str, Check)> = CHECKS.iter().filter(|(n, _)| selected(n)).collect();
     if !wanted.is_empty() || selected("down_leaves_nothing_behind") {
         let t = Instant::now();
         let mut guard = Guard::up(
             "main",
             &[
-                "--instances", "3", "--light", "6", "--tag", "3:Role=batch", "--tag",
-                "4:Role=batch", "--tag", "5:Role=batch", "--tag", "6:Role=batch",
+                "--instances",
+                "3",
+                "--light",
+                "6",
+                "--tag",
+                "3:Role=batch",
+                "--tag",
+                "4:Role=batch",
+                "--tag",
+                "5:Role=batch",
+                "--tag",
+                "6:Role=batch",
             ],
         );
         let up_secs = t.elapsed().as_secs_f64();
@@ -111,7 +154,10 @@ fn main() {
         });
     }
     if selected("down_after_a_crashed_up") {
-        run("down_after_a_crashed_up", &mut support::crashed_up_then_down);
+        run(
+            "down_after_a_crashed_up",
+            &mut support::crashed_up_then_down,
+        );
     }
 
     println!(

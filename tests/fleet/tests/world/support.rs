@@ -26,7 +26,9 @@ pub fn prerequisites_missing() -> Option<String> {
     if unsafe { libc::geteuid() } != 0 {
         return Some("root (namespaces, links and mounts)".into());
     }
-    for tool in ["ip", "nsenter", "unshare", "openssl", "dockerd", "docker", "aws"] {
+    for tool in [
+        "ip", "nsenter", "unshare", "openssl", "dockerd", "docker", "aws",
+    ] {
         if !on_path(tool) {
             return Some(format!("`{tool}` on PATH"));
         }
@@ -111,7 +113,9 @@ pub fn assert_nothing_left(made: &Made) {
         }
     }
     for c in &made.cgroups {
-        for h in ["pids", "memory", "cpu", "devices", "freezer", "systemd", "unified", ""] {
+        for h in [
+            "pids", "memory", "cpu", "devices", "freezer", "systemd", "unified", "",
+        ] {
             let p = Path::new("/sys/fs/cgroup").join(h).join(c);
             if p.exists() {
                 left.push(format!("cgroup {}", p.display()));
@@ -147,7 +151,11 @@ pub fn assert_nothing_left(made: &Made) {
     if made.dir.exists() {
         left.push(format!("directory {}", made.dir.display()));
     }
-    assert!(left.is_empty(), "down left behind:\n  {}", left.join("\n  "));
+    assert!(
+        left.is_empty(),
+        "down left behind:\n  {}",
+        left.join("\n  ")
+    );
 }
 
 /// A world that is taken down when this is dropped (also on panic).
@@ -425,7 +433,12 @@ impl Ctx {
     }
 
     /// GetCommandInvocation until the invocation ends (InvocationDoesNotExist is retried).
-    pub fn wait(&self, command: &str, instance: &str, limit: Duration) -> GetCommandInvocationOutput {
+    pub fn wait(
+        &self,
+        command: &str,
+        instance: &str,
+        limit: Duration,
+    ) -> GetCommandInvocationOutput {
         let deadline = Instant::now() + limit;
         loop {
             let got = self.rt.block_on(
@@ -437,7 +450,10 @@ impl Ctx {
             );
             match got {
                 Ok(out) => {
-                    let status = out.status().map(|s| s.as_str().to_string()).unwrap_or_default();
+                    let status = out
+                        .status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default();
                     if ["Success", "Failed", "TimedOut", "Cancelled"].contains(&status.as_str()) {
                         return out;
                     }
@@ -467,13 +483,17 @@ impl Ctx {
 }
 
 pub fn stdout_of(out: &GetCommandInvocationOutput) -> String {
-    out.standard_output_content().unwrap_or_default().to_string()
+    out.standard_output_content()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Status and StatusDetails of an invocation.
 pub fn status_of(out: &GetCommandInvocationOutput) -> (String, String) {
     (
-        out.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        out.status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         out.status_details().unwrap_or_default().to_string(),
     )
 }
