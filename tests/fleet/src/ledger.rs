@@ -96,6 +96,17 @@ impl Ledger {
     }
 }
 
+/// Whether another world's bridge (`hfleetK`) exists; ours is gone by then.
+fn other_world_up() -> bool {
+    std::fs::read_dir("/sys/class/net")
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("hfleet"))
+        })
+        .unwrap_or(false)
+}
+
 fn read(dir: &Path) -> Vec<Resource> {
     let text = std::fs::read_to_string(dir.join(LEDGER_FILE)).unwrap_or_default();
     // A line cut short by a crash is skipped; everything before it still counts.
@@ -231,7 +242,9 @@ pub fn teardown(dir: &Path) -> Vec<String> {
             Resource::HostFile { path } if path.exists() && std::fs::remove_file(path).is_err() => {
                 problems.push(format!("file {}", path.display()));
             }
-            Resource::HostDir { path } => {
+            // A host directory may be another world's mount point: removing it
+            // would detach that world's bind mounts, so it stays while one is up.
+            Resource::HostDir { path } if path == dir || !other_world_up() => {
                 let _ = std::fs::remove_dir(path);
             }
             Resource::Files { path } if path.exists() && std::fs::remove_dir_all(path).is_err() => {

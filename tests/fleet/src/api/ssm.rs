@@ -661,6 +661,10 @@ async fn run_invocation(app: &Arc<App>, id: &str, idx: usize) {
         i.stderr = outcome.stderr.clone();
         i.phase = match outcome.ending {
             Ending::Exited if outcome.code == 0 => Phase::Success,
+            // The agent maps exit code 137 to TimedOut whatever killed the
+            // script (pluginutil.GetStatus), so a script that exits 137 itself
+            // (e.g. a container killed by SIGKILL) is reported TimedOut too.
+            Ending::Exited if outcome.code == agent::STOPPED_EXIT_CODE => Phase::ExecutionTimedOut,
             Ending::Exited => Phase::Failed,
             Ending::TimedOut => Phase::ExecutionTimedOut,
             Ending::Cancelled => Phase::Cancelled,

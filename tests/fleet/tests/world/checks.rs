@@ -818,6 +818,15 @@ pub fn statuses(ctx: &Ctx) {
             .is_some_and(|e| e.contains("about to fail"))
     );
 
+    // As the agent does: exit code 137 reads as a timeout.
+    let killed = ctx.run(i, &["exit 137"]);
+    assert_eq!(
+        status_of(&killed),
+        pair("TimedOut", "ExecutionTimedOut"),
+        "{}",
+        describe(&killed)
+    );
+
     let slow = ctx.send(&[i], &["echo started", "sleep 30"], |r| {
         r.parameters("executionTimeout", vec!["2".into()])
     });
@@ -831,6 +840,7 @@ pub fn statuses(ctx: &Ctx) {
     );
     assert!(t.elapsed() < Duration::from_secs(10));
     assert!(stdout_of(&timed).contains("started"));
+    assert_eq!(timed.response_code(), 137);
 
     let long = ctx.send(&[i], &["sleep 30"], |r| r);
     let deadline = Instant::now() + Duration::from_secs(20);
