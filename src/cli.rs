@@ -295,7 +295,8 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     }
     if report.cancelled {
         Err(CliError::Interrupted(
-            "during the rollout: the script was stopped and rolled back (see above)",
+            "during the rollout: the scripts were stopped; hosts whose switch was not \
+             verified restore their previous release (each target's state is above)",
         ))
     } else if report.ok() {
         Ok(())

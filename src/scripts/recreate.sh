@@ -27,6 +27,8 @@ ENV_MOUNT=""
 DOCKER_CONFIG_DIR=""
 LOCK_FILE=""
 LOCK_HELD=0
+STATE_FILE=""
+GUARD_PID=""
 APP_VALID=0
 STARTED_AT=$SECONDS
 ERR_LINE=""
@@ -111,6 +113,48 @@ roll_back() {
     fi
 }
 
+# The dead man's switch. SSM cancels a command, and ends one that runs past its timeout, by
+# SIGKILLing its process group: no trap runs then. This watchdog lives in its own session,
+# holds the deploy's lock (it inherits fd 9), and when the deploy dies without clearing its
+# state file it finishes the job the EXIT trap could not: shreds the deploy's private files,
+# removes an unverified new container and starts the previous release again.
+# shellcheck disable=SC2317 # runs in the watchdog process
+guard() {
+    local pid=$1 state=$2 history=$3
+    exec </dev/null >/dev/null 2>&1
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.5 9>&-; done
+    [[ -e $state ]] || exit 0
+    local key val new="" stopped=0 healthy=0 private="" mounted="" prev=()
+    while read -r key val; do
+        case $key in
+            new) new=$val ;;
+            prev) prev+=("$val") ;;
+            stopped) stopped=1 ;;
+            healthy) healthy=1 ;;
+            private) private=$val ;;
+            mounted) mounted=$val ;;
+        esac
+    done <"$state"
+    if [[ -n $private && -d $private ]]; then
+        find "$private" -type f -exec sh -c 'for f; do shred -u "$f" 2>/dev/null || rm -f "$f"; done' _ {} +
+        rm -rf "${private:?}"/docker.*
+    fi
+    if [[ -n $mounted ]]; then umount "$mounted" && rmdir "$mounted"; fi
+    local rolled=false
+    if ((!healthy)); then
+        if [[ -n $new ]]; then docker rm -f "$new"; fi
+        if ((stopped)); then
+            for val in ${prev[@]+"${prev[@]}"}; do docker start "$val" && rolled=true; done
+        fi
+    fi
+    printf '{"status":"killed","reason":"the deploy was killed (SSM cancel or timeout); the watchdog cleaned up","rolled_back":%s,"container":"%s","time":"%s"}\n' \
+        "$rolled" "$new" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$history"
+    rm -f "$state"
+}
+
+# Records deploy progress for the watchdog, one `key value` line at a time.
+note_state() { printf '%s %s\n' "$1" "${2:-1}" >>"$STATE_FILE"; }
+
 # shellcheck disable=SC2317 # reached through the EXIT trap
 on_exit() {
     local code=$?
@@ -138,6 +182,12 @@ on_exit() {
         if mkdir -p "$history_dir" 2>/dev/null; then
             printf '%s\n' "$line" >>"$history_dir/history.jsonl" || warn "could not append to $history_dir/history.jsonl"
         fi
+    fi
+    # Clean exit: the watchdog has nothing to do.
+    if [[ -n $STATE_FILE ]]; then rm -f "$STATE_FILE"; fi
+    if [[ -n $GUARD_PID ]]; then
+        kill "$GUARD_PID" 2>/dev/null
+        wait "$GUARD_PID" 2>/dev/null
     fi
     if ((LOCK_HELD)); then
         : >"$LOCK_FILE"
@@ -211,6 +261,16 @@ if ! flock -n 9; then
     finish locked "another deploy holds the lock on $HOIST_APP (${holder:-release unknown})"
 fi
 LOCK_HELD=1
+STATE_FILE="$HOIST_RUN_DIR/$HOIST_APP.state"
+: >"$STATE_FILE"
+mkdir -p "$HOIST_STATE_DIR/$HOIST_APP"
+if command -v setsid >/dev/null; then
+    setsid bash -c "$(declare -f guard); guard \"\$@\"" hoist-guard "$$" "$STATE_FILE" \
+        "$HOIST_STATE_DIR/$HOIST_APP/history.jsonl" </dev/null >/dev/null 2>&1 &
+    GUARD_PID=$!
+else
+    warn "setsid is missing: a deploy killed by SSM (cancel, timeout) cannot restore the previous release"
+fi
 printf 'release %s, pid %s, since %s\n' "$HOIST_RELEASE" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$LOCK_FILE"
 log "deploying $HOIST_APP release $HOIST_RELEASE"
 
@@ -235,17 +295,28 @@ read_secrets() {
     esac
 }
 
-write_env_file() {
+# The deploy's private directory for secrets (env file, registry login): always tmpfs,
+# mounted here when /run is not one. Emptied on every exit path.
+PRIVATE_DIR=""
+private_dir() {
+    if [[ -n $PRIVATE_DIR ]]; then return 0; fi
     local dir="$HOIST_RUN_DIR/$HOIST_APP"
     mkdir -p "$dir"
     chmod 0700 "$dir"
     if [[ $(stat -f -c %T "$dir") != tmpfs ]]; then
-        if mount -t tmpfs -o size=1m,mode=0700,nosuid,nodev,noexec "hoist-$HOIST_APP" "$dir" 2>/dev/null; then
+        if mount -t tmpfs -o size=4m,mode=0700,nosuid,nodev,noexec "hoist-$HOIST_APP" "$dir" 2>/dev/null; then
             ENV_MOUNT=$dir
+            note_state mounted "$dir"
         fi
         [[ $(stat -f -c %T "$dir") == tmpfs ]] || fail "refusing to write secrets outside tmpfs: $dir is not tmpfs and mounting one failed"
     fi
-    ENV_FILE="$dir/$HOIST_RELEASE.env"
+    PRIVATE_DIR=$dir
+    note_state private "$dir"
+}
+
+write_env_file() {
+    private_dir
+    ENV_FILE="$PRIVATE_DIR/$HOIST_RELEASE.env"
     : >"$ENV_FILE"
     local kv
     for kv in ${HOIST_ENV_CLEAR[@]+"${HOIST_ENV_CLEAR[@]}"}; do
@@ -282,11 +353,13 @@ pull_image() {
         # Log in with this host's own role into a throwaway config on tmpfs; no registry
         # credential is written to disk or carried in the command.
         command -v aws >/dev/null || fail "the AWS CLI is not installed on this host (needed for the registry login)"
-        DOCKER_CONFIG_DIR=$(mktemp -d "$HOIST_RUN_DIR/$HOIST_APP.docker.XXXXXX")
+        private_dir
+        DOCKER_CONFIG_DIR=$(mktemp -d "$PRIVATE_DIR/docker.XXXXXX")
         docker=(docker --config "$DOCKER_CONFIG_DIR")
-        aws ecr get-login-password ${HOIST_REGION:+--region "$HOIST_REGION"} |
-            "${docker[@]}" login --username AWS --password-stdin "$HOIST_REGISTRY" >/dev/null ||
-            fail "registry login to $HOIST_REGISTRY failed"
+        local login
+        login=$(aws ecr get-login-password ${HOIST_REGION:+--region "$HOIST_REGION"} |
+            "${docker[@]}" login --username AWS --password-stdin "$HOIST_REGISTRY" 2>&1) ||
+            fail "registry login to $HOIST_REGISTRY failed: $(tail -n 2 <<<"$login")"
     fi
     log "pulling $HOIST_IMAGE"
     local out
@@ -333,11 +406,16 @@ out=$(docker create "${create[@]}" "$HOIST_IMAGE" ${HOIST_COMMAND[@]+"${HOIST_CO
     fail "docker create failed: $(tail -n 3 <<<"$out")"
 }
 NEW_ID=$(tail -n 1 <<<"$out")
+note_state new "$NEW_ID"
 remove_env_file
 log "created $NEW_NAME"
 
 # ---------------------------------------------------------------- switch
 for id in ${PREV_IDS[@]+"${PREV_IDS[@]}"}; do
+    note_state prev "$id"
+done
+for id in ${PREV_IDS[@]+"${PREV_IDS[@]}"}; do
+    if ((!OLD_STOPPED)); then note_state stopped; fi
     OLD_STOPPED=1
     docker stop --time "$HOIST_STOP_TIMEOUT" "$id" >/dev/null || fail "could not stop the previous container $id"
 done
@@ -416,6 +494,7 @@ else
     [[ -z $stopped ]] || fail "the new container did not stay up: $stopped"
     HEALTH="running (no health check configured)"
 fi
+note_state healthy
 log "healthy: $HEALTH"
 
 # ---------------------------------------------------------------- prune

@@ -1,0 +1,613 @@
+//! The real path against the emulated AWS fleet (tests/fleet): hoist builds with the host's
+//! Docker engine, pushes to the world's registry (real `docker-registry` over TLS with the
+//! ECR token), and runs the script on three instances — network namespaces with their own
+//! dockerd — through the emulated SSM Run Command. Only AWS's API is emulated.
+//!
+//! Needs root, Docker, iproute2 and Debian's docker-registry: skipped with a reason on a
+//! laptop without them, required in CI. Tests run one at a time (each starts its own world);
+//! every world is torn down when its test ends, also when it fails.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use common::{Run, git, hoist};
+use serde_json::Value;
+
+const SECRET: &str = "hoist-ssm-secret-value-5be2";
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn fleet_bin() -> PathBuf {
+    // target/debug/deps/ssm_deploy-… → target/debug/hoist-fleet (built by `cargo test --workspace`)
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().join("hoist-fleet")
+}
+
+fn ready() -> bool {
+    let root = unsafe { libc::geteuid() } == 0;
+    let docker = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let tools = common::have_command("ip")
+        && common::have_command("docker-registry")
+        && common::have_command("aws");
+    let fleet = fleet_bin().exists();
+    if !common::prerequisite(
+        root && docker && tools && fleet,
+        "root, a Docker engine, iproute2, docker-registry, the AWS CLI and the hoist-fleet \
+         binary (cargo test --workspace builds it)",
+    ) {
+        return false;
+    }
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/base-image.sh");
+    let out = Command::new("bash").arg(&base).output().expect("bash runs");
+    assert!(out.status.success(), "base image: {out:?}");
+    true
+}
+
+struct Instance {
+    id: String,
+    address: String,
+    docker_host: String,
+    netns: String,
+}
+
+/// A running world; `down` when dropped.
+struct World {
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    json: Value,
+    registry_password: String,
+}
+
+impl World {
+    fn up(tag: &str) -> World {
+        let dir = PathBuf::from(format!(
+            "/var/tmp/hoist-ssm-tests/{tag}-{}",
+            std::process::id()
+        ));
+        let _ = Command::new(fleet_bin())
+            .args(["down", "--dir"])
+            .arg(&dir)
+            .output();
+        std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+        let out = Command::new(fleet_bin())
+            .args(["up", "--instances", "3", "--format", "json", "--dir"])
+            .arg(&dir)
+            .output()
+            .expect("hoist-fleet runs");
+        // Constructed before the assert so a failed `up` is torn down too.
+        let mut world = World {
+            dir,
+            env: Vec::new(),
+            json: Value::Null,
+            registry_password: String::new(),
+        };
+        assert!(
+            out.status.success(),
+            "hoist-fleet up failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        world.json = serde_json::from_slice(&out.stdout).expect("up prints JSON");
+        world.env = world.json["env"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        let state: Value =
+            serde_json::from_str(&std::fs::read_to_string(world.dir.join("world.json")).unwrap())
+                .unwrap();
+        world.registry_password = state["registry_password"].as_str().unwrap().to_owned();
+        world
+    }
+
+    fn instances(&self) -> Vec<Instance> {
+        let state: Value =
+            serde_json::from_str(&std::fs::read_to_string(self.dir.join("world.json")).unwrap())
+                .unwrap();
+        state["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| Instance {
+                id: i["id"].as_str().unwrap().to_owned(),
+                address: i["address"].as_str().unwrap().to_owned(),
+                docker_host: i["docker_host"].as_str().unwrap_or_default().to_owned(),
+                netns: i["netns"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect()
+    }
+
+    fn fault(&self, args: &[&str]) {
+        let out = Command::new(fleet_bin())
+            .args(["fault", "--dir"])
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "fault {args:?}: {out:?}");
+    }
+
+    fn journal(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("run/journal.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    fn calls(&self, operation: &str) -> usize {
+        self.journal()
+            .iter()
+            .filter(|l| l["operation"] == operation && l["error"].is_null())
+            .count()
+    }
+
+    /// `docker` against one instance's own engine.
+    fn docker(&self, inst: &Instance, args: &[&str]) -> String {
+        let out = Command::new("docker")
+            .arg("-H")
+            .arg(&inst.docker_host)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let out = Command::new(fleet_bin())
+            .args(["down", "--dir"])
+            .arg(&self.dir)
+            .output();
+        if let Ok(out) = out
+            && !out.status.success()
+        {
+            eprintln!("hoist-fleet down: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}
+
+/// A scratch copy of examples/hello as its own git repository, targeting the world's
+/// instances (tag Env=test).
+struct App {
+    name: String,
+    root: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    fn new(tag: &str) -> App {
+        let name = format!("ssm-{tag}");
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+        for entry in walkdir::WalkDir::new(&src) {
+            let entry = entry.unwrap();
+            let rel = entry.path().strip_prefix(&src).unwrap();
+            if entry.file_type().is_dir() {
+                std::fs::create_dir_all(root.join(rel)).unwrap();
+            } else {
+                std::fs::copy(entry.path(), root.join(rel)).unwrap();
+            }
+        }
+        git(&root, &["init", "-q", "-b", "main"]);
+        let app = App {
+            name,
+            root,
+            _dir: dir,
+        };
+        app.configure("1.0.0", "0s", "0");
+        app
+    }
+
+    fn configure(&self, version: &str, start_period: &str, max_errors: &str) {
+        let yaml = format!(
+            "app: {name}\nregion: us-east-1\n\
+             image:\n  repository: e2e/{name}\n  build_args:\n    VERSION: \"{version}\"\n\
+             targets:\n  tags:\n    Env: [test]\n  max_concurrency: \"3\"\n  max_errors: \"{max_errors}\"\n\
+             container:\n  port: 8080\n  publish: 8080\n  stop_timeout: 2s\n\
+             healthcheck:\n  path: /healthz\n  interval: 1s\n  timeout: 20s\n  start_period: {start_period}\n\
+             env:\n  clear:\n    GREETING: hi\n  secret: [HELLO_API_TOKEN]\n",
+            name = self.name,
+        );
+        std::fs::write(self.root.join("hoist.yaml"), yaml).unwrap();
+        git(&self.root, &["add", "-A"]);
+        git(
+            &self.root,
+            &["commit", "-qm", &format!("{version} {start_period}")],
+        );
+    }
+
+    fn cmd(&self, world: &World, args: &[&str]) -> Command {
+        let mut cmd = hoist();
+        cmd.current_dir(&self.root)
+            .arg("deploy")
+            .args(args)
+            .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("HELLO_API_TOKEN", SECRET)
+            .env("CI", "true");
+        cmd
+    }
+
+    fn deploy(&self, world: &World, args: &[&str]) -> Run {
+        let run: Run = self.cmd(world, args).output().expect("hoist runs").into();
+        assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
+        run
+    }
+}
+
+fn get(address: &str, path: &str) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-fsS", "--max-time", "3"])
+        .arg(format!("http://{address}:8080{path}"))
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn assert_ok(run: &Run) {
+    assert_eq!(
+        run.code, 0,
+        "deploy failed\nstdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+}
+
+#[test]
+fn builds_pushes_and_rolls_out_then_skips_what_is_already_there() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("rollout");
+    let app = App::new("rollout");
+    let instances = world.instances();
+    assert_eq!(instances.len(), 3);
+
+    let v1 = app.deploy(&world, &["--format", "json"]);
+    assert_ok(&v1);
+    let report: Value = serde_json::from_str(&v1.stdout).expect("a JSON report");
+    assert_eq!(report["deployed"], 3);
+    let reference = report["plan"]["image"]["reference"].as_str().unwrap();
+    let registry = world
+        .env
+        .iter()
+        .find(|(k, _)| k == "HOIST_FLEET_REGISTRY")
+        .unwrap();
+    assert!(
+        reference.starts_with(&format!("{}/e2e/{}@sha256:", registry.1, app.name)),
+        "hosts run the pushed digest: {reference}"
+    );
+    let sha = report["plan"]["revision"]["sha"].as_str().unwrap();
+    for inst in &instances {
+        assert_eq!(
+            get(&inst.address, "/version").as_deref(),
+            Some("1.0.0"),
+            "{}",
+            inst.id
+        );
+        // The instance pulled the image from the registry: it carries the revision label.
+        let label = world.docker(
+            inst,
+            &[
+                "image",
+                "inspect",
+                "--format",
+                "{{index .Config.Labels \"org.opencontainers.image.revision\"}}",
+                reference,
+            ],
+        );
+        assert_eq!(label, sha, "{}", inst.id);
+        // No registry credential stays on the instance.
+        let leftovers = world.docker(inst, &["info", "--format", "{{.Name}}"]);
+        assert!(!leftovers.is_empty());
+    }
+    let pushes_before = world.calls("BatchGetImage");
+
+    // The same commit again: nothing is built or pushed, the same digest is deployed.
+    let again = app.deploy(&world, &[]);
+    assert_ok(&again);
+    assert!(
+        again.stderr.contains("no build, no push"),
+        "second deploy of the same commit skips build and push:\n{}",
+        again.stderr
+    );
+    assert!(!again.stderr.contains("pushing"), "{}", again.stderr);
+    assert!(world.calls("BatchGetImage") > pushes_before);
+
+    // A new commit updates all three.
+    app.configure("2.0.0", "0s", "0");
+    let v2 = app.deploy(&world, &[]);
+    assert_ok(&v2);
+    assert!(v2.stderr.contains("pushed"), "{}", v2.stderr);
+    for inst in &instances {
+        assert_eq!(
+            get(&inst.address, "/version").as_deref(),
+            Some("2.0.0"),
+            "{}",
+            inst.id
+        );
+        // v1 kept stopped for rollback, v2 running.
+        let states = world.docker(
+            inst,
+            &[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("label=hoist.app={}", app.name),
+                "--format",
+                "{{.State}}",
+            ],
+        );
+        let mut states: Vec<&str> = states.lines().collect();
+        states.sort_unstable();
+        assert_eq!(states, ["exited", "exited", "running"], "{}", inst.id);
+    }
+
+    // The journal: no command carries the registry password, the ECR token or the secret;
+    // the secret travelled only in its SecureString parameter, which is gone now.
+    let journal = world.journal();
+    let token = base64_of(&format!("AWS:{}", world.registry_password));
+    for line in journal.iter().filter(|l| l["operation"] == "SendCommand") {
+        let text = line.to_string();
+        assert!(
+            !text.contains(&world.registry_password),
+            "password in {text}"
+        );
+        assert!(!text.contains(&token), "token in {text}");
+        assert!(!text.contains(SECRET), "secret in {text}");
+    }
+    assert!(world.calls("PutParameter") >= 3);
+    assert_eq!(world.calls("PutParameter"), world.calls("DeleteParameter"));
+}
+
+#[test]
+fn an_offline_instance_fails_preflight_and_nothing_changes() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("offline");
+    let app = App::new("offline");
+    let instances = world.instances();
+    world.fault(&["offline", &instances[1].id]);
+    // The agent's heartbeat goes stale: wait until SSM reports it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let run = app.deploy(&world, &[]);
+        if run.code != 0 && run.stderr.contains(&instances[1].id) {
+            assert_eq!(run.code, 1, "{}", run.stderr);
+            assert!(run.stderr.contains("preflight"), "{}", run.stderr);
+            assert!(run.stderr.contains("not Online"), "{}", run.stderr);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "preflight never noticed:\n{}",
+            run.stderr
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert_eq!(world.calls("SendCommand"), 0, "no command was sent");
+    assert_eq!(
+        world.calls("GetAuthorizationToken"),
+        0,
+        "nothing was built or pushed"
+    );
+    for inst in [&instances[0], &instances[2]] {
+        let containers = world.docker(inst, &["ps", "-aq"]);
+        assert!(containers.is_empty(), "{} changed: {containers}", inst.id);
+    }
+}
+
+#[test]
+fn a_failing_instance_is_reported_and_the_others_serve() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("failing");
+    let app = App::new("failing");
+    let instances = world.instances();
+    // Something else holds port 8080 on the third instance.
+    let mut squatter = Command::new("nsenter")
+        .arg(format!("--net=/var/run/netns/{}", instances[2].netns))
+        .args(["python3", "-m", "http.server", "8080", "--bind", "0.0.0.0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _kill = KillOnDrop(&mut squatter);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&instances[2].address, "/").is_none() {
+        assert!(Instant::now() < deadline, "squatter did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let run = app.deploy(&world, &[]);
+    assert_eq!(
+        run.code, 1,
+        "max_errors 0: exit 1\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    let failed_row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&instances[2].id))
+        .unwrap_or_else(|| panic!("a row for the failing instance:\n{}", run.stdout));
+    assert!(failed_row.contains("failed"), "{failed_row}");
+    assert!(
+        failed_row.contains("docker start failed") || failed_row.contains("address"),
+        "the reason: {failed_row}"
+    );
+    // Its output is shown, grouped under its id.
+    assert!(
+        run.stderr
+            .contains(&format!("[{}] hoist: deploying", instances[2].id)),
+        "{}",
+        run.stderr
+    );
+    for inst in &instances[..2] {
+        assert_eq!(
+            get(&inst.address, "/version").as_deref(),
+            Some("1.0.0"),
+            "{}",
+            inst.id
+        );
+    }
+}
+
+#[test]
+fn throttling_slows_a_deploy_but_does_not_fail_it() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("throttle");
+    let app = App::new("throttle");
+    world.fault(&["throttle", "SendCommand", "--next", "3"]);
+    world.fault(&["throttle", "ListCommandInvocations", "--next", "6"]);
+    world.fault(&["throttle", "DescribeInstanceInformation", "--next", "2"]);
+    let run = app.deploy(&world, &[]);
+    assert_ok(&run);
+    let throttled = world
+        .journal()
+        .iter()
+        .filter(|l| l["error"] == "ThrottlingException")
+        .count();
+    assert!(
+        throttled >= 11,
+        "the faults were hit ({throttled} throttled calls)"
+    );
+    for inst in world.instances() {
+        assert_eq!(get(&inst.address, "/version").as_deref(), Some("1.0.0"));
+    }
+}
+
+#[test]
+fn ctrl_c_cancels_the_command_and_every_instance_keeps_serving() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("cancel");
+    let app = App::new("cancel");
+    assert_ok(&app.deploy(&world, &[]));
+    // v2 sits in its health gate's start period long enough to be interrupted.
+    app.configure("2.0.0", "30s", "0");
+    let mut child = app
+        .cmd(&world, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let stderr = stderr.clone();
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = stderr.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        })
+    };
+    // Interrupt mid-switch: on every instance v1 is stopped and v2 started but not yet
+    // verified (its health gate waits out a 30 s start period).
+    let release = {
+        let out = hoist()
+            .current_dir(&app.root)
+            .args(["plan", "--format", "json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["release"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let instances = world.instances();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !instances.iter().all(|inst| {
+        !world
+            .docker(
+                inst,
+                &[
+                    "ps",
+                    "-q",
+                    "--filter",
+                    &format!("label=hoist.release={release}"),
+                ],
+            )
+            .is_empty()
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "v2 never started everywhere:\n{}",
+            stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    reader.join().unwrap();
+    let stderr = stderr.lock().unwrap().clone();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(stderr.contains("cancelling command"), "{stderr}");
+    assert!(world.calls("CancelCommand") >= 1);
+    // Each instance is reported. SSM killed each script mid-switch (SIGKILL, no trap runs):
+    // the script's watchdog removed the unverified v2 and started v1 again.
+    for inst in &instances {
+        assert!(stdout.contains(&inst.id), "{} reported:\n{stdout}", inst.id);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while get(&inst.address, "/version").as_deref() != Some("1.0.0") {
+            assert!(
+                Instant::now() < deadline,
+                "{} does not serve v1 again: {:?}\n{stderr}",
+                inst.id,
+                get(&inst.address, "/version")
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let v2 = world.docker(
+            inst,
+            &[
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=hoist.release={release}"),
+            ],
+        );
+        assert!(v2.is_empty(), "{}: the unverified v2 is removed", inst.id);
+    }
+    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET));
+}
+
+struct KillOnDrop<'a>(&'a mut Child);
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
