@@ -35,6 +35,12 @@ pub fn up(opts: &UpOptions) -> Result<World> {
             "at most 200 full and 5000 light instances".into(),
         ));
     }
+    if let Some(k) = opts.index
+        && !(1..=99).contains(&k)
+    {
+        return Err(FleetError::Invalid(format!("--index {k}: use 1 to 99")));
+    }
+    parse_tags(&opts.tags, 0)?;
     let dir = absolute(&opts.dir)?;
     check_dir(&dir)?;
     let created_dir = !dir.exists();

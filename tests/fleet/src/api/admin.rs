@@ -134,7 +134,11 @@ fn apply(app: &App, fault: Fault) -> Result<Value, String> {
                 ],
             )
             .map_err(|e| e.to_string())?;
-            faults.disk.insert(instance, mode);
+            if mode == "ok" {
+                faults.disk.remove(&instance);
+            } else {
+                faults.disk.insert(instance, mode);
+            }
         }
         Fault::Engine { instance, mode } => {
             let inst = find(&instance)?.clone();
@@ -169,7 +173,11 @@ fn apply(app: &App, fault: Fault) -> Result<Value, String> {
                 }
                 m => return Err(format!("engine mode {m}: use down, hang or ok")),
             }
-            faults.engine.insert(instance, mode);
+            if mode == "ok" {
+                faults.engine.remove(&instance);
+            } else {
+                faults.engine.insert(instance, mode);
+            }
         }
     }
     Ok(json!({"ok": true}))

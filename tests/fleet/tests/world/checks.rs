@@ -1108,6 +1108,23 @@ pub fn faults(ctx: &Ctx) {
     assert_eq!(status_of(&ro).0, "Failed", "{}", describe(&ro));
     ctx.fault(&["disk", i, "ok"]);
     assert_success(&ctx.run(i, &["touch /var/lib/hoist/x"]));
+    ctx.fault(&["disk", i, "full"]);
+    let full = ctx.run(
+        i,
+        &["dd if=/dev/zero of=/var/lib/hoist/big bs=64k count=10"],
+    );
+    assert_eq!(status_of(&full).0, "Failed", "{}", describe(&full));
+    assert!(
+        full.standard_error_content()
+            .is_some_and(|e| e.contains("No space left")),
+        "{}",
+        describe(&full)
+    );
+    ctx.fault(&["disk", i, "ok"]);
+    assert_success(&ctx.run(
+        i,
+        &["dd if=/dev/zero of=/var/lib/hoist/big bs=64k count=10"],
+    ));
     ctx.fault(&["engine", i, "down"]);
     let down = ctx.run(i, &["docker info >/dev/null"]);
     assert_eq!(status_of(&down).0, "Failed", "{}", describe(&down));
@@ -1178,4 +1195,124 @@ pub fn delivery_timeout_finish(ctx: &Ctx) {
         describe(&got)
     );
     assert_eq!(got.response_code(), -1);
+}
+
+/// Bad input is an error with a message and exit code 1, never a panic.
+pub fn bad_input(ctx: &Ctx) {
+    let d = ctx.dir.to_string_lossy().into_owned();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["up", "--dir", "/tmp/hoist-fleet-bad"],
+            "must not be under /tmp",
+        ),
+        (&["up", "--dir", &d], "already up"),
+        (
+            &["up", "--dir", "/var/tmp/hoist-fleet-bad", "--index", "0"],
+            "use 1 to 99",
+        ),
+        (&["env", "--dir", "/var/tmp/hoist-fleet-none"], "no world"),
+        (
+            &["fault", "--dir", &d, "offline", "i-0000000000000000a"],
+            "no instance",
+        ),
+        (
+            &["fault", "--dir", &d, "disk", &ctx.light[0].id, "full"],
+            "full instance",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = Command::new(crate::support::BIN)
+            .args(*args)
+            .output()
+            .expect("hoist-fleet");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    assert!(!std::path::Path::new("/var/tmp/hoist-fleet-bad").exists());
+    let env = Command::new(crate::support::BIN)
+        .args(["env", "--dir", &d])
+        .output()
+        .expect("hoist-fleet env");
+    let text = String::from_utf8_lossy(&env.stdout);
+    assert!(
+        text.contains("export AWS_ENDPOINT_URL=http://10.213."),
+        "{text}"
+    );
+    assert!(text.contains("export HOIST_FLEET_REGISTRY="), "{text}");
+}
+
+/// A second world of 200 light instances: one command to all of them by tag,
+/// 50 at a time, and the paginated listings.
+pub fn light_scale() {
+    let mut guard = crate::support::Guard::up(
+        "light",
+        &[
+            "--instances",
+            "0",
+            "--light",
+            "200",
+            "--light-docker-sleep-ms",
+            "50",
+        ],
+    );
+    let ctx = Ctx::new(&guard);
+    assert_eq!(ctx.light.len(), 200);
+    let t = Instant::now();
+    let id = ctx.send(&[], &["docker pull app:1", "docker run -d app:1"], |r| {
+        r.targets(Target::builder().key("tag:Env").values("light").build())
+            .max_concurrency("50")
+    });
+    let cmd = wait_command(&ctx, &id);
+    let secs = t.elapsed().as_secs_f64();
+    println!("    200 light invocations took {secs:.1}s");
+    assert_eq!(cmd.status().map(|s| s.as_str()), Some("Success"), "{cmd:?}");
+    assert_eq!((cmd.target_count(), cmd.completed_count()), (200, 200));
+    let mut seen = 0;
+    let mut token = None;
+    loop {
+        let page = ctx
+            .rt
+            .block_on(
+                ctx.ssm
+                    .list_command_invocations()
+                    .command_id(&id)
+                    .set_next_token(token.clone())
+                    .send(),
+            )
+            .expect("ListCommandInvocations");
+        seen += page.command_invocations().len();
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, 200);
+    let mut listed = 0;
+    let mut token = None;
+    loop {
+        let page = ctx
+            .rt
+            .block_on(
+                ctx.ssm
+                    .describe_instance_information()
+                    .set_next_token(token.clone())
+                    .send(),
+            )
+            .expect("DescribeInstanceInformation");
+        listed += page.instance_information_list().len();
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(listed, 200);
+    let calls =
+        std::fs::read_to_string(ctx.light[199].root.join("run/hoist-fleet-docker-calls.log"))
+            .expect("call log");
+    assert_eq!(calls.lines().count(), 2, "{calls}");
+    drop(ctx);
+    let made = guard.down();
+    crate::support::assert_nothing_left(&made);
 }

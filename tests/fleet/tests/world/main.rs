@@ -74,6 +74,7 @@ const CHECKS: &[(&str, Check)] = &[
         "faults_throttle_latency_disk_engine_and_journal",
         checks::faults,
     ),
+    ("bad_input_is_an_error_not_a_panic", checks::bad_input),
 ];
 
 mod checks;
@@ -86,6 +87,7 @@ fn main() {
             println!("{name}: test");
         }
         println!("down_leaves_nothing_behind: test");
+        println!("light_instances_at_scale: test");
         println!("down_after_a_crashed_up: test");
         return;
     }
@@ -152,6 +154,9 @@ fn main() {
         run("down_leaves_nothing_behind", &mut || {
             support::assert_nothing_left(&leftovers)
         });
+    }
+    if selected("light_instances_at_scale") {
+        run("light_instances_at_scale", &mut checks::light_scale);
     }
     if selected("down_after_a_crashed_up") {
         run(
