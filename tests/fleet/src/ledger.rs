@@ -96,6 +96,13 @@ impl Ledger {
     }
 }
 
+/// A host directory instances bind over (or one above such a directory).
+fn is_mount_point_dir(path: &Path) -> bool {
+    crate::instance::BOUND
+        .iter()
+        .any(|(_, target)| Path::new(target).starts_with(path))
+}
+
 /// Whether another world's bridge (`hfleetK`) exists; ours is gone by then.
 fn other_world_up() -> bool {
     std::fs::read_dir("/sys/class/net")
@@ -244,7 +251,7 @@ pub fn teardown(dir: &Path) -> Vec<String> {
             }
             // A host directory may be another world's mount point: removing it
             // would detach that world's bind mounts, so it stays while one is up.
-            Resource::HostDir { path } if path == dir || !other_world_up() => {
+            Resource::HostDir { path } if !is_mount_point_dir(path) || !other_world_up() => {
                 let _ = std::fs::remove_dir(path);
             }
             Resource::Files { path } if path.exists() && std::fs::remove_dir_all(path).is_err() => {

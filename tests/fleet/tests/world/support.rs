@@ -147,6 +147,13 @@ pub fn assert_nothing_left(made: &Made) {
         if f.exists() {
             left.push(format!("file {}", f.display()));
         }
+        // The registry's own directory in /etc/docker/certs.d goes with its CA.
+        if let Some(parent) = f.parent()
+            && parent.starts_with("/etc/docker/certs.d/")
+            && parent.exists()
+        {
+            left.push(format!("directory {}", parent.display()));
+        }
     }
     if made.dir.exists() {
         left.push(format!("directory {}", made.dir.display()));
