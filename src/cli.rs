@@ -64,6 +64,10 @@ struct PlanArgs {
     /// Release id to use instead of the commit's short SHA.
     #[arg(long)]
     release: Option<String>,
+    /// Ask SSM which instances the targets are now (needs AWS credentials), and check them
+    /// as a deploy's preflight would. Without it the plan is made offline.
+    #[arg(long, conflicts_with = "local")]
+    resolve_targets: bool,
 }
 
 #[derive(Debug, Args)]
@@ -176,7 +180,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             } else {
                 TransportKind::Ssm
             };
-            let (config, inputs) = prepare(&args.config.file, transport, args.release)?;
+            let (config, mut inputs) = prepare(&args.config.file, transport, args.release)?;
+            if args.resolve_targets {
+                let sdk = aws::sdk_config(config.region.as_deref()).await;
+                let ids = ssm::preflight(&aws::ssm(&sdk), &config.targets)
+                    .await
+                    .map_err(CliError::Preflight)?;
+                inputs.instances = Some(ids);
+            }
             let plan = plan::build(&config, &inputs)?;
             let text = plan.render(args.format);
             match args.out {
@@ -209,6 +220,7 @@ fn prepare(
             image_id: None,
             registry: None,
             prebuilt: None,
+            instances: None,
             hoist_version: env!("CARGO_PKG_VERSION").to_owned(),
         },
     ))
@@ -276,7 +288,11 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
             ids.join(", ")
         ));
         let ecr = Ecr::new(aws::ecr(&sdk));
-        let transport = SsmTransport::new(ssm, ids, &config.targets);
+        let transport = SsmTransport::new(ssm, ids.clone(), &config.targets);
+        let inputs = Inputs {
+            instances: Some(ids),
+            ..inputs
+        };
         deploy::publish_and_run(
             &config, inputs, &docker, &ecr, &transport, &secrets, &progress, cancel,
         )

@@ -390,6 +390,7 @@ fn the_script_executed_is_byte_identical_to_the_plan() {
         image_id: None,
         registry: None,
         prebuilt: None,
+        instances: None,
         hoist_version: "test".into(),
     };
     let secrets =

@@ -48,6 +48,7 @@ fn render(extra: &str, transport: TransportKind) -> String {
         image_id: Some(format!("sha256:{}", "ab".repeat(32))),
         registry: None,
         prebuilt: None,
+        instances: None,
         hoist_version: "test".into(),
     };
     plan::build(&config, &inputs).unwrap().script.text

@@ -279,6 +279,28 @@ fn builds_pushes_and_rolls_out_then_skips_what_is_already_there() {
     let instances = world.instances();
     assert_eq!(instances.len(), 3);
 
+    // The plan resolves the tag filter to the instances when asked to (and stays offline
+    // otherwise).
+    let planned = {
+        let mut cmd = hoist();
+        cmd.current_dir(&app.root)
+            .args(["plan", "--resolve-targets", "--format", "json"])
+            .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let run: Run = cmd.output().unwrap().into();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        serde_json::from_str::<Value>(&run.stdout).unwrap()
+    };
+    let mut resolved: Vec<&str> = planned["targets"]["resolved"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    resolved.sort_unstable();
+    let mut ids: Vec<&str> = instances.iter().map(|i| i.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(resolved, ids);
+
     let v1 = app.deploy(&world, &["--format", "json"]);
     assert_ok(&v1);
     let report: Value = serde_json::from_str(&v1.stdout).expect("a JSON report");

@@ -52,6 +52,9 @@ pub struct Inputs {
     pub registry: Option<String>,
     /// `--image URI`: deploy this existing image; the plan has no build and no push.
     pub prebuilt: Option<String>,
+    /// The instance ids SSM resolved the targets to, when hoist asked (deploy, or
+    /// `plan --resolve-targets`); `None` offline.
+    pub instances: Option<Vec<String>>,
     pub hoist_version: String,
 }
 
@@ -90,6 +93,9 @@ pub struct TargetsPlan {
     pub tags: BTreeMap<String, Vec<String>>,
     pub max_concurrency: Rate,
     pub max_errors: Rate,
+    /// The instances the targets resolved to, when SSM was asked; absent offline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -295,6 +301,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
             tags: config.targets.tags.clone(),
             max_concurrency: config.targets.max_concurrency,
             max_errors: config.targets.max_errors,
+            resolved: inputs.instances.clone(),
         },
         env,
         steps,

@@ -40,8 +40,12 @@ impl Plan {
         for (k, v) in &self.targets.tags {
             parts.push(format!("tag {k} in [{}]", v.join(", ")));
         }
+        let resolved = match &self.targets.resolved {
+            Some(ids) => format!(" = {} instance(s): {}", ids.len(), ids.join(", ")),
+            None => String::new(),
+        };
         format!(
-            "{} (max concurrency {}, max errors {})",
+            "{}{resolved} (max concurrency {}, max errors {})",
             parts.join(" + "),
             self.targets.max_concurrency,
             self.targets.max_errors
