@@ -425,6 +425,10 @@ impl SsmTransport {
                         })
                         .unwrap_or(InvocationStatus::Failed);
                     let code = r.response_code();
+                    let duration = r
+                        .execution_elapsed_time()
+                        .and_then(parse_elapsed)
+                        .unwrap_or_else(|| started.elapsed());
                     return Invocation {
                         target: id.to_owned(),
                         status,
@@ -434,7 +438,7 @@ impl SsmTransport {
                         result: outcome::parse(&stdout),
                         stdout,
                         stderr,
-                        duration: started.elapsed(),
+                        duration,
                     };
                 }
                 Err(e) => {
@@ -665,6 +669,29 @@ impl SsmTransport {
     }
 }
 
+/// SSM's `ExecutionElapsedTime` (ISO 8601, e.g. `PT1M2.5S`).
+pub fn parse_elapsed(text: &str) -> Option<Duration> {
+    let rest = text.strip_prefix("PT")?;
+    let mut total = 0f64;
+    let mut number = String::new();
+    for c in rest.chars() {
+        match c {
+            '0'..='9' | '.' => number.push(c),
+            'H' | 'M' | 'S' => {
+                let n: f64 = number.parse().ok()?;
+                number.clear();
+                total += n * match c {
+                    'H' => 3600.0,
+                    'M' => 60.0,
+                    _ => 1.0,
+                };
+            }
+            _ => return None,
+        }
+    }
+    (number.is_empty() && total.is_finite()).then(|| Duration::from_secs_f64(total))
+}
+
 fn not_finished(id: &str, state: &str, started: Instant) -> Invocation {
     Invocation {
         target: id.to_owned(),
@@ -820,6 +847,18 @@ mod tests {
                 .unwrap()
                 .contains("never reached")
         );
+    }
+
+    #[test]
+    fn elapsed_times_parse() {
+        assert_eq!(parse_elapsed("PT0.013S"), Some(Duration::from_millis(13)));
+        assert_eq!(
+            parse_elapsed("PT1M2.5S"),
+            Some(Duration::from_millis(62_500))
+        );
+        assert_eq!(parse_elapsed("PT1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_elapsed("1.5"), None);
+        assert_eq!(parse_elapsed("PT1.5"), None);
     }
 
     #[test]
