@@ -132,8 +132,9 @@ pub fn teardown(dir: &Path) -> Vec<String> {
 
     // 1. Daemons, gracefully (dockerd stops its containers): the API server
     //    first so no new command starts, then every other process at once, so
-    //    `down` takes the longest grace period, not their sum.
-    let live: Vec<(u32, u64, bool)> = resources
+    //    `down` takes the longest grace period, not their sum. The namespace
+    //    holders stay until step 2 has swept their namespaces.
+    let live: Vec<(u32, u64, &str)> = resources
         .iter()
         .rev()
         .filter_map(|r| match r {
@@ -146,12 +147,13 @@ pub fn teardown(dir: &Path) -> Vec<String> {
                 && sys::alive(*pid)
                 && (start.is_none() || sys::start_time(*pid) == *start) =>
             {
-                Some((*pid, *grace_ms, label == "api server"))
+                Some((*pid, *grace_ms, label.as_str()))
             }
             _ => None,
         })
         .collect();
-    for (pid, grace, _) in live.iter().filter(|p| p.2) {
+    let is_holder = |label: &str| label.starts_with("holder ");
+    for (pid, grace, _) in live.iter().filter(|p| p.2 == "api server") {
         sys::stop(*pid, Duration::from_millis(*grace));
     }
     // Containers live in sub-cgroups (dockerd's --cgroup-parent); killing them
@@ -162,7 +164,7 @@ pub fn teardown(dir: &Path) -> Vec<String> {
                 && let Ok(entries) = std::fs::read_dir(root.join(name))
             {
                 for e in entries.flatten() {
-                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) && e.file_name() != sys::WORLD_LEAF {
                         sys::kill_cgroup(&e.path(), me);
                     }
                 }
@@ -172,30 +174,46 @@ pub fn teardown(dir: &Path) -> Vec<String> {
     sys::stop_all(
         &live
             .iter()
-            .filter(|p| !p.2)
+            .filter(|p| p.2 != "api server" && !is_holder(p.2))
             .map(|(pid, grace, _)| (*pid, Duration::from_millis(*grace)))
             .collect::<Vec<_>>(),
     );
-    // 2. Anything left in the world's cgroups or namespaces.
-    for r in &resources {
-        if let (Resource::Cgroup { name }, Some(root)) = (r, &cgroup_root) {
-            // Leave the cgroup first if we are in it (a failed `up` tears itself down).
-            let _ = std::fs::write(root.join("cgroup.procs"), me.to_string());
-            sys::kill_cgroup(&root.join(name), me);
-        }
-    }
-    for ns in ["mnt", "net"] {
+    // 2. Anything left in the instances' namespaces. A namespace's inode
+    //    number is reused once it is gone, so only namespaces still pinned are
+    //    swept: mount namespaces by their live holders, network namespaces by
+    //    their /var/run/netns files.
+    let holders: Vec<u32> = live
+        .iter()
+        .filter(|p| is_holder(p.2))
+        .map(|p| p.0)
+        .collect();
+    let pinned_mnt: Vec<u64> = holders
+        .iter()
+        .filter_map(|pid| sys::ns_inode(*pid, "mnt"))
+        .collect();
+    let pinned_net: Vec<u64> = resources
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Netns { name } => std::fs::metadata(Path::new("/var/run/netns").join(name))
+                .ok()
+                .map(|m| std::os::unix::fs::MetadataExt::ino(&m)),
+            _ => None,
+        })
+        .collect();
+    for (ns, pinned) in [("mnt", &pinned_mnt), ("net", &pinned_net)] {
         let inodes: Vec<u64> = resources
             .iter()
             .filter_map(|r| match r {
-                Resource::Namespace { ns: k, inode } if k == ns => Some(*inode),
+                Resource::Namespace { ns: k, inode } if k == ns && pinned.contains(inode) => {
+                    Some(*inode)
+                }
                 _ => None,
             })
             .collect();
         for _ in 0..20 {
             let pids: Vec<u32> = sys::pids_in_namespaces(ns, &inodes)
                 .into_iter()
-                .filter(|p| *p != me)
+                .filter(|p| *p != me && !holders.contains(p))
                 .collect();
             if pids.is_empty() {
                 break;
@@ -205,6 +223,19 @@ pub fn teardown(dir: &Path) -> Vec<String> {
                 sys::reap(p);
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    for pid in &holders {
+        sys::signal_group(*pid, libc::SIGKILL);
+        sys::signal(*pid, libc::SIGKILL);
+        sys::reap(*pid);
+    }
+    // Then whatever is left in the world's cgroups (light instances' commands).
+    for r in &resources {
+        if let (Resource::Cgroup { name }, Some(root)) = (r, &cgroup_root) {
+            // Leave the cgroup first if we are in it (a failed `up` tears itself down).
+            let _ = std::fs::write(root.join("cgroup.procs"), me.to_string());
+            sys::kill_cgroup(&root.join(name), me);
         }
     }
     // 3. Network: namespaces (their veth ends go with them), links, the bridge.

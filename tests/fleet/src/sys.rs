@@ -160,6 +160,10 @@ pub fn cgroup_root() -> Option<PathBuf> {
         .then(|| v2.to_path_buf())
 }
 
+/// The cgroup (below the world's) of the world's own processes; the
+/// engines' containers are in its siblings.
+pub const WORLD_LEAF: &str = "world";
+
 /// Every pid in a cgroup and its descendants.
 pub fn cgroup_pids(dir: &Path) -> Vec<u32> {
     let mut pids = Vec::new();

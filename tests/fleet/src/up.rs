@@ -157,7 +157,13 @@ fn build(opts: &UpOptions, dir: &Path, ledger: &Ledger) -> Result<World> {
         })?;
         std::fs::create_dir_all(cg)
             .map_err(FleetError::io(format!("creating {}", cg.display())))?;
-        sys::join_cgroup(cg)?;
+        // The processes sit in a leaf below it: on cgroup v2 a cgroup with
+        // processes of its own cannot hand controllers to children, and the
+        // engines put their containers in siblings (`i0`, `i1`, ...).
+        let leaf = cg.join(sys::WORLD_LEAF);
+        std::fs::create_dir_all(&leaf)
+            .map_err(FleetError::io(format!("creating {}", leaf.display())))?;
+        sys::join_cgroup(&leaf)?;
     }
 
     let tls = tls::make(&run.join("tls"), &gateway)?;
