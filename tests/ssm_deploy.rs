@@ -129,6 +129,24 @@ impl World {
             .collect()
     }
 
+    /// Each instance's own directory on the host (its /run, its SSM agent directory, ...).
+    fn roots(&self) -> std::collections::HashMap<String, PathBuf> {
+        let state: Value =
+            serde_json::from_str(&std::fs::read_to_string(self.dir.join("world.json")).unwrap())
+                .unwrap();
+        state["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["id"].as_str().unwrap().to_owned(),
+                    PathBuf::from(i["root"].as_str().unwrap()),
+                )
+            })
+            .collect()
+    }
+
     fn fault(&self, args: &[&str]) {
         let out = Command::new(fleet_bin())
             .args(["fault", "--dir"])
@@ -316,6 +334,8 @@ fn builds_pushes_and_rolls_out_then_skips_what_is_already_there() {
         "hosts run the pushed digest: {reference}"
     );
     let sha = report["plan"]["revision"]["sha"].as_str().unwrap();
+    let script = report["plan"]["script"]["text"].as_str().unwrap();
+    let roots = world.roots();
     for inst in &instances {
         assert_eq!(
             get(&inst.address, "/version").as_deref(),
@@ -335,9 +355,32 @@ fn builds_pushes_and_rolls_out_then_skips_what_is_already_there() {
             ],
         );
         assert_eq!(label, sha, "{}", inst.id);
-        // No registry credential stays on the instance.
-        let leftovers = world.docker(inst, &["info", "--format", "{{.Name}}"]);
-        assert!(!leftovers.is_empty());
+        // The agent ran exactly the plan's script: its `_script.sh` is byte-identical.
+        let orchestration = roots[&inst.id]
+            .join("ssm")
+            .join(&inst.id)
+            .join("document/orchestration");
+        let executed: Vec<Vec<u8>> = walkdir::WalkDir::new(&orchestration)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name() == "_script.sh")
+            .map(|e| std::fs::read(e.path()).unwrap())
+            .collect();
+        assert_eq!(executed.len(), 1, "{}", orchestration.display());
+        assert_eq!(executed[0], script.as_bytes(), "{}", inst.id);
+        // No registry credential or env file stays on the instance.
+        let private = roots[&inst.id].join("run/hoist").join(&app.name);
+        let left: Vec<_> = walkdir::WalkDir::new(&private)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.path().display().to_string())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{}: left on the instance: {left:?}",
+            inst.id
+        );
     }
     let pushes_before = world.calls("BatchGetImage");
 

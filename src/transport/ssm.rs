@@ -344,12 +344,21 @@ impl SsmTransport {
     async fn send(&self, job: &Job<'_>, ids: &[String]) -> Result<String, SsmError> {
         let exec = job.timeout.as_secs().max(1);
         let comment: String = job.comment.chars().take(100).collect();
+        // The agent writes `_script.sh` as the commands joined by "\n" plus a final "\n":
+        // one element without the script's own last newline makes that file byte-identical
+        // to the plan's script.
+        let commands = job
+            .script
+            .text
+            .strip_suffix('\n')
+            .unwrap_or(&job.script.text)
+            .to_owned();
         let resp = retry_throttled(|| {
             self.client
                 .send_command()
                 .document_name("AWS-RunShellScript")
                 .set_instance_ids(Some(ids.to_vec()))
-                .parameters("commands", vec![job.script.text.clone()])
+                .parameters("commands", vec![commands.clone()])
                 .parameters("executionTimeout", vec![exec.to_string()])
                 .timeout_seconds(DELIVERY_TIMEOUT.as_secs() as i32)
                 .comment(comment.clone())
