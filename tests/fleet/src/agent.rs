@@ -58,16 +58,10 @@ fn host_path(inst: &Instance, inside: &str) -> PathBuf {
 /// The mounts that give a process the instance's view of the host (shared by
 /// the full instances' namespace holder and the light instances' commands).
 pub fn bind_script(with_docker_stub: Option<(&Path, &str)>) -> String {
-    let mut s = String::from(
-        "set -e\nR=\"$1\"\n\
-         mount --bind \"$R/run\" /run\n\
-         mount --bind \"$R/tmp\" /tmp\n\
-         mount --bind \"$R/etc-docker\" /etc/docker\n\
-         mount --bind \"$R/hoist\" /var/lib/hoist\n\
-         mount --bind \"$R/ssm\" /var/lib/amazon/ssm\n\
-         mount --bind \"$R/nginx\" /etc/nginx\n\
-         mount --bind \"$R/dotdocker\" /root/.docker\n",
-    );
+    let mut s = String::from("set -e\nR=\"$1\"\n");
+    for (dir, target) in crate::instance::BOUND {
+        s.push_str(&format!("mount --bind \"$R/{dir}\" {target}\n"));
+    }
     if let Some((stub, real)) = with_docker_stub {
         s.push_str(&format!("mount --bind '{}' '{}'\n", stub.display(), real));
     }

@@ -1,6 +1,7 @@
 //! One instance: its directories, its network namespace on the world's
 //! bridge, the process that holds its mount namespace (with the bind mounts
-//! that give it its own /run, /tmp, /var/lib/hoist, /etc/nginx, /etc/docker,
+//! that give it its own /run, /tmp, /var/lib/hoist, /etc/nginx, nginx's log
+//! and state directories, /etc/docker,
 //! /root/.docker and SSM agent directory) and its own `dockerd`.
 
 use std::io::{Read, Write};
@@ -22,6 +23,8 @@ pub const BOUND: &[(&str, &str)] = &[
     ("hoist", "/var/lib/hoist"),
     ("ssm", "/var/lib/amazon/ssm"),
     ("nginx", "/etc/nginx"),
+    ("nginx-log", "/var/log/nginx"),
+    ("nginx-lib", "/var/lib/nginx"),
     ("dotdocker", "/root/.docker"),
 ];
 

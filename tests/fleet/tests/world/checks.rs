@@ -364,6 +364,7 @@ pub fn isolation(ctx: &Ctx) {
             "echo mark > /run/only-on-0",
             "echo mark > /var/lib/hoist/only-on-0",
             "echo mark > /etc/nginx/only-on-0",
+            "echo mark > /var/log/nginx/only-on-0",
             "docker ps --format 'name={{.Names}}'",
         ],
     );
@@ -372,7 +373,7 @@ pub fn isolation(ctx: &Ctx) {
         let out = ctx.run(
             &other.id,
             &[
-                "for f in /run/only-on-0 /var/lib/hoist/only-on-0 /etc/nginx/only-on-0; do test -e $f && echo visible:$f; done",
+                "for f in /run/only-on-0 /var/lib/hoist/only-on-0 /etc/nginx/only-on-0 /var/log/nginx/only-on-0; do test -e $f && echo visible:$f; done",
                 "docker ps -a --format 'name={{.Names}}'",
                 "true",
             ],
@@ -382,7 +383,13 @@ pub fn isolation(ctx: &Ctx) {
         assert!(!out.contains("name=only-on-0"), "{}: {out}", other.id);
     }
     assert!(!std::path::Path::new("/run/only-on-0").exists());
-    assert!(!std::path::Path::new("/var/lib/hoist/only-on-0").exists());
+    for f in [
+        "/var/lib/hoist/only-on-0",
+        "/etc/nginx/only-on-0",
+        "/var/log/nginx/only-on-0",
+    ] {
+        assert!(!std::path::Path::new(f).exists(), "{f} on the host");
+    }
     assert!(!docker(&["ps", "-a", "--format", "{{.Names}}"], None).contains("only-on-0"));
 }
 
@@ -903,7 +910,8 @@ pub fn statuses(ctx: &Ctx) {
 
 pub fn invocation_window(ctx: &Ctx) {
     let i = &ctx.light[1].id;
-    let id = ctx.send(&[i], &["true"], |r| r);
+    // Long enough not to have ended (an ended invocation is visible at once).
+    let id = ctx.send(&[i], &["sleep 1"], |r| r);
     let early = ctx
         .rt
         .block_on(
@@ -1246,6 +1254,7 @@ pub fn bad_input(ctx: &Ctx) {
 /// A second world of 200 light instances: one command to all of them by tag,
 /// 50 at a time, and the paginated listings.
 pub fn light_scale() {
+    let t = Instant::now();
     let mut guard = crate::support::Guard::up(
         "light",
         &[
@@ -1256,6 +1265,10 @@ pub fn light_scale() {
             "--light-docker-sleep-ms",
             "50",
         ],
+    );
+    println!(
+        "    up of 200 light instances took {:.1}s",
+        t.elapsed().as_secs_f64()
     );
     let ctx = Ctx::new(&guard);
     assert_eq!(ctx.light.len(), 200);
@@ -1313,6 +1326,8 @@ pub fn light_scale() {
             .expect("call log");
     assert_eq!(calls.lines().count(), 2, "{calls}");
     drop(ctx);
+    let t = Instant::now();
     let made = guard.down();
+    println!("    down took {:.1}s", t.elapsed().as_secs_f64());
     crate::support::assert_nothing_left(&made);
 }
