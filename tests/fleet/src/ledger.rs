@@ -134,7 +134,7 @@ pub fn teardown(dir: &Path) -> Vec<String> {
     //    first so no new command starts, then every other process at once, so
     //    `down` takes the longest grace period, not their sum. The namespace
     //    holders stay until step 2 has swept their namespaces.
-    let live: Vec<(u32, u64, &str)> = resources
+    let live: Vec<(sys::Proc, u64, &str)> = resources
         .iter()
         .rev()
         .filter_map(|r| match r {
@@ -147,14 +147,21 @@ pub fn teardown(dir: &Path) -> Vec<String> {
                 && sys::alive(*pid)
                 && (start.is_none() || sys::start_time(*pid) == *start) =>
             {
-                Some((*pid, *grace_ms, label.as_str()))
+                Some((
+                    sys::Proc {
+                        pid: *pid,
+                        start: start.or_else(|| sys::start_time(*pid)),
+                    },
+                    *grace_ms,
+                    label.as_str(),
+                ))
             }
             _ => None,
         })
         .collect();
     let is_holder = |label: &str| label.starts_with("holder ");
-    for (pid, grace, _) in live.iter().filter(|p| p.2 == "api server") {
-        sys::stop(*pid, Duration::from_millis(*grace));
+    for (p, grace, _) in live.iter().filter(|p| p.2 == "api server") {
+        sys::stop(*p, Duration::from_millis(*grace));
     }
     // Containers live in sub-cgroups (dockerd's --cgroup-parent); killing them
     // first spares each dockerd a slow stop of its containers.
@@ -175,21 +182,21 @@ pub fn teardown(dir: &Path) -> Vec<String> {
         &live
             .iter()
             .filter(|p| p.2 != "api server" && !is_holder(p.2))
-            .map(|(pid, grace, _)| (*pid, Duration::from_millis(*grace)))
+            .map(|(p, grace, _)| (*p, Duration::from_millis(*grace)))
             .collect::<Vec<_>>(),
     );
     // 2. Anything left in the instances' namespaces. A namespace's inode
     //    number is reused once it is gone, so only namespaces still pinned are
     //    swept: mount namespaces by their live holders, network namespaces by
     //    their /var/run/netns files.
-    let holders: Vec<u32> = live
+    let holders: Vec<sys::Proc> = live
         .iter()
-        .filter(|p| is_holder(p.2))
+        .filter(|p| is_holder(p.2) && p.0.alive())
         .map(|p| p.0)
         .collect();
     let pinned_mnt: Vec<u64> = holders
         .iter()
-        .filter_map(|pid| sys::ns_inode(*pid, "mnt"))
+        .filter_map(|p| sys::ns_inode(p.pid, "mnt"))
         .collect();
     let pinned_net: Vec<u64> = resources
         .iter()
@@ -213,7 +220,7 @@ pub fn teardown(dir: &Path) -> Vec<String> {
         for _ in 0..20 {
             let pids: Vec<u32> = sys::pids_in_namespaces(ns, &inodes)
                 .into_iter()
-                .filter(|p| *p != me && !holders.contains(p))
+                .filter(|p| *p != me && !holders.iter().any(|h| h.pid == *p))
                 .collect();
             if pids.is_empty() {
                 break;
@@ -225,10 +232,8 @@ pub fn teardown(dir: &Path) -> Vec<String> {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    for pid in &holders {
-        sys::signal_group(*pid, libc::SIGKILL);
-        sys::signal(*pid, libc::SIGKILL);
-        sys::reap(*pid);
+    for h in &holders {
+        h.kill();
     }
     // Then whatever is left in the world's cgroups (light instances' commands).
     for r in &resources {

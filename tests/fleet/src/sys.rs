@@ -75,44 +75,69 @@ pub fn signal_group(pgid: u32, sig: i32) {
     }
 }
 
-/// SIGTERM, then SIGKILL after `grace`, for a process and its group.
-pub fn stop(pid: u32, grace: Duration) {
-    if !alive(pid) {
-        return;
-    }
-    signal(pid, libc::SIGTERM);
-    let deadline = Instant::now() + grace;
-    while alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    signal_group(pid, libc::SIGKILL);
-    signal(pid, libc::SIGKILL);
-    reap(pid);
+/// A process known by its pid and start time, so a pid the kernel has
+/// reused for another process is never signalled (pids wrap fast on a busy
+/// machine with a small pid_max).
+#[derive(Debug, Clone, Copy)]
+pub struct Proc {
+    pub pid: u32,
+    pub start: Option<u64>,
 }
 
-/// Like [`stop`] for many processes at once: all get SIGTERM together, and
-/// each gets SIGKILL (with its group) when its own grace period is over.
-pub fn stop_all(procs: &[(u32, Duration)]) {
-    let started = Instant::now();
-    for (pid, _) in procs {
-        signal(*pid, libc::SIGTERM);
+impl Proc {
+    /// The process with this pid now.
+    pub fn now(pid: u32) -> Proc {
+        Proc {
+            pid,
+            start: start_time(pid),
+        }
     }
-    let mut pending: Vec<(u32, Duration)> = procs.to_vec();
+
+    /// Still the same process, and not a zombie.
+    pub fn alive(self) -> bool {
+        alive(self.pid) && self.start.is_none_or(|s| start_time(self.pid) == Some(s))
+    }
+
+    /// SIGKILL to it and its process group (it leads its group), if it is still it.
+    pub fn kill(self) {
+        if self.alive() {
+            signal_group(self.pid, libc::SIGKILL);
+            signal(self.pid, libc::SIGKILL);
+        }
+        reap(self.pid);
+    }
+}
+
+/// SIGTERM, then SIGKILL after `grace`, for a process and its group.
+pub fn stop(p: Proc, grace: Duration) {
+    stop_all(&[(p, grace)]);
+}
+
+/// SIGTERM to every process at once; each gets SIGKILL (with its group) when
+/// its own grace period is over.
+pub fn stop_all(procs: &[(Proc, Duration)]) {
+    let started = Instant::now();
+    for (p, _) in procs {
+        if p.alive() {
+            signal(p.pid, libc::SIGTERM);
+        }
+    }
+    let mut pending: Vec<(Proc, Duration)> = procs.to_vec();
     while !pending.is_empty() {
-        pending.retain(|(pid, grace)| {
-            if !alive(*pid) {
-                reap(*pid);
+        pending.retain(|(p, grace)| {
+            if !p.alive() {
+                reap(p.pid);
                 return false;
             }
             if started.elapsed() >= *grace {
-                signal_group(*pid, libc::SIGKILL);
-                signal(*pid, libc::SIGKILL);
-                reap(*pid);
+                p.kill();
                 return false;
             }
             true
         });
-        std::thread::sleep(Duration::from_millis(50));
+        if !pending.is_empty() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

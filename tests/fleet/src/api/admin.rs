@@ -152,7 +152,7 @@ fn apply(app: &App, fault: Fault) -> Result<Value, String> {
                 .or(inst.dockerd_pid)
                 .ok_or("instance has no engine")?;
             match mode.as_str() {
-                "down" => sys::stop(pid, std::time::Duration::from_secs(5)),
+                "down" => sys::stop(sys::Proc::now(pid), std::time::Duration::from_secs(5)),
                 "hang" => sys::signal(pid, libc::SIGSTOP),
                 "ok" => {
                     if sys::alive(pid) {

@@ -462,6 +462,22 @@ pub fn sdk_ssm_run_command(ctx: &Ctx) {
         .expect("ListCommands");
     assert_eq!(all.commands().len(), 1);
     assert!(all.next_token().is_some());
+    // As the agent runs it: a _script.sh under the orchestration directory,
+    // run through sh (a shebang is honoured), in workingDirectory if given.
+    let script = ctx.send(
+        &[&i0.id],
+        &[
+            "#!/bin/bash",
+            "echo \"shell=${BASH_VERSION:+bash} script=$0 pwd=$(pwd)\"",
+        ],
+        |r| r.parameters("workingDirectory", vec!["/var/lib/hoist".into()]),
+    );
+    let out = assert_success(&ctx.wait(&script, &i0.id, Duration::from_secs(30)));
+    let expected = format!(
+        "shell=bash script=/var/lib/amazon/ssm/{}/document/orchestration/{script}/awsrunShellScript/0.awsrunShellScript/_script.sh pwd=/var/lib/hoist",
+        i0.id
+    );
+    assert_eq!(out.trim(), expected);
     // Cancelling a finished command is accepted and changes nothing.
     ctx.rt
         .block_on(ctx.ssm.cancel_command().command_id(&id).send())
@@ -882,6 +898,28 @@ pub fn statuses(ctx: &Ctx) {
     assert_eq!(
         cmd.commands()[0].status().map(|s| s.as_str()),
         Some("Cancelled")
+    );
+
+    // An agent that comes back before the delivery timeout gets the command.
+    let late = &ctx.light[3].id;
+    ctx.fault(&["offline", late]);
+    let id = ctx.send(&[late], &["echo late"], |r| r);
+    std::thread::sleep(Duration::from_millis(800));
+    let delayed = ctx
+        .rt
+        .block_on(
+            ctx.ssm
+                .get_command_invocation()
+                .command_id(&id)
+                .instance_id(late)
+                .send(),
+        )
+        .expect("GetCommandInvocation");
+    ctx.fault(&["online", late]);
+    assert_eq!(status_of(&delayed), pair("Delayed", "Delayed"));
+    assert_eq!(
+        assert_success(&ctx.wait(&id, late, Duration::from_secs(30))).trim(),
+        "late"
     );
 
     // An instance that is gone: Undeliverable at once, ResponseCode -1.
