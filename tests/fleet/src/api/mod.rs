@@ -165,8 +165,12 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>,
         } else {
             dispatch(&app, service, op, &params).await
         };
-        app.journal
-            .write(service, op, &params, result.as_ref().err().map(|e| e.code));
+        app.journal.write(
+            service,
+            op,
+            &redacted(op, &params),
+            result.as_ref().err().map(|e| e.code),
+        );
         return Ok(match result {
             Ok(v) => response(
                 200,
@@ -260,6 +264,21 @@ async fn dispatch(app: &Arc<App>, service: &str, op: &str, p: &Value) -> ApiResu
             format!("hoist-fleet does not emulate {service} {op}"),
         )),
     }
+}
+
+/// The request as the journal keeps it: a SecureString's value is replaced,
+/// so a sweep of the journal for a secret finds only real leaks (e.g. in
+/// SendCommand parameters), not the PutParameter that stored it.
+fn redacted(op: &str, params: &Value) -> Value {
+    let mut p = params.clone();
+    let plain = matches!(
+        str_field(params, "Type"),
+        Some("String") | Some("StringList")
+    );
+    if op == "PutParameter" && !plain && p.get("Value").is_some() {
+        p["Value"] = json!("**redacted SecureString**");
+    }
+    p
 }
 
 fn parse_form(body: &[u8]) -> Vec<(String, String)> {

@@ -294,11 +294,14 @@ pub fn host_engine_push(ctx: &Ctx) {
 pub fn cli_parameter_store(ctx: &Ctx) {
     let secret = secret();
     let name = "/fleet-test/cli/db-password";
+    // The secret reaches the instance through a file, not the command (which the journal keeps).
+    let file = ctx.dir.join("run/cli-secret");
+    std::fs::write(&file, &secret).expect("writing the secret file");
     let on_instance = ctx.run(
         &ctx.full[2].id,
         &[
             "set -e",
-            &format!("aws ssm put-parameter --name {name} --type SecureString --value '{secret}' >/dev/null"),
+            &format!("aws ssm put-parameter --name {name} --type SecureString --value \"$(cat {})\" >/dev/null", file.display()),
             &format!("aws ssm get-parameter --name {name} --with-decryption --query Parameter.Value --output text"),
         ],
     );
@@ -351,6 +354,10 @@ pub fn cli_parameter_store(ctx: &Ctx) {
     ]);
     assert_eq!(over.trim(), "2");
     ctx.aws_ok(&["ssm", "delete-parameter", "--name", name]);
+    // The journal keeps the PutParameter calls, not the SecureString's value.
+    let journal = std::fs::read_to_string(ctx.dir.join("run/journal.jsonl")).expect("journal");
+    assert!(journal.contains(name));
+    assert!(!journal.contains(&secret), "the journal holds the secret");
 }
 
 pub fn isolation(ctx: &Ctx) {
