@@ -67,6 +67,7 @@ pub async fn build_image(
     progress: &Reporter,
 ) -> Result<String, BuildError> {
     let Some(Step::Build {
+        builder,
         context,
         dockerfile,
         target,
@@ -79,6 +80,7 @@ pub async fn build_image(
         unreachable!("every plan builds");
     };
     let req = BuildRequest {
+        builder: *builder,
         context: context.into(),
         dockerfile: dockerfile.clone(),
         target: target.clone(),

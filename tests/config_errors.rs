@@ -191,6 +191,13 @@ const CASES: &[(&str, &str, u32, &str, &str)] = &[
         "true or false",
     ),
     (
+        "unknown builder",
+        "app: web\nimage:\n  builder: kaniko\ntargets:\n  tags: {Env: [a]}\n",
+        3,
+        "image.builder",
+        "unknown builder",
+    ),
+    (
         "unknown strategy",
         "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: yolo\n",
         4,

@@ -414,3 +414,63 @@ fn the_script_executed_is_byte_identical_to_the_plan() {
     assert_eq!(executed, report.plan.script.text.as_bytes());
     assert!(!report.plan.script.text.contains(SECRET));
 }
+
+/// Both of the engine's builders: BuildKit-only Dockerfile syntax builds with
+/// `builder: buildkit`, and with either builder a failing step exits 1 showing that step's
+/// output, before anything runs on the host.
+#[test]
+fn builds_with_either_builder_and_a_failed_build_shows_its_output() {
+    if !docker_ready() {
+        return;
+    }
+    for builder in ["buildkit", "classic"] {
+        let app = App::new(&format!("build-{builder}"));
+        let set_builder = |extra_run: &str, message: &str| {
+            let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
+            let yaml = yaml.replace("image:\n", &format!("image:\n  builder: {builder}\n"));
+            std::fs::write(app.root.join("hoist.yaml"), yaml).unwrap();
+            let mut dockerfile = std::fs::read_to_string(app.root.join("Dockerfile")).unwrap();
+            dockerfile.push_str(extra_run);
+            std::fs::write(app.root.join("Dockerfile"), dockerfile).unwrap();
+            git(&app.root, &["commit", "-qam", message]);
+        };
+        if builder == "buildkit" {
+            // A cache mount exists only in BuildKit's Dockerfile syntax.
+            set_builder(
+                "RUN --mount=type=cache,target=/cache touch /cache/stamp\n",
+                "buildkit",
+            );
+            let run = app.deploy();
+            assert_ok(&run);
+            assert!(run.stderr.contains("--mount=type=cache"), "{}", run.stderr);
+            assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
+        } else {
+            set_builder("", "classic");
+        }
+        let before = app.containers();
+        std::fs::write(
+            app.root.join("Dockerfile"),
+            std::fs::read_to_string(app.root.join("Dockerfile")).unwrap()
+                + "RUN echo step-output-before-failing && exit 3\n",
+        )
+        .unwrap();
+        git(&app.root, &["commit", "-qam", "broken"]);
+        let run = app.deploy();
+        assert_eq!(run.code, 1, "{builder}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("build failed"),
+            "{builder}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("step-output-before-failing"),
+            "{builder}: the failing step's output is shown:\n{}",
+            run.stderr
+        );
+        assert_eq!(
+            app.containers(),
+            before,
+            "{builder}: nothing ran on the host"
+        );
+    }
+}

@@ -43,6 +43,7 @@ const IMAGE_KEYS: &[&str] = &[
     "build_args",
     "platform",
     "tags",
+    "builder",
     "immutable_tags",
     "scan_on_push",
 ];
@@ -453,6 +454,24 @@ impl Decoder {
                 }
             }
         }
+        let builder = match f.get("builder") {
+            None => Some(Builder::Auto),
+            Some(n) => self
+                .string(n, "image.builder")
+                .and_then(|b| match b.as_str() {
+                    "auto" => Some(Builder::Auto),
+                    "buildkit" => Some(Builder::Buildkit),
+                    "classic" => Some(Builder::Classic),
+                    other => {
+                        self.issue(
+                            "image.builder",
+                            n.loc,
+                            format!("unknown builder `{other}` (auto, buildkit or classic)"),
+                        );
+                        None
+                    }
+                }),
+        };
         let immutable_tags = f
             .get("immutable_tags")
             .and_then(|n| self.boolean(n, "image.immutable_tags"))
@@ -463,6 +482,7 @@ impl Decoder {
             .unwrap_or(false);
         self.finish(f, IMAGE_KEYS);
         Some(Image {
+            builder: builder?,
             immutable_tags,
             scan_on_push,
             repository: repository?,

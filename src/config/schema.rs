@@ -35,10 +35,32 @@ pub struct Image {
     pub platform: Option<String>,
     /// Tags to push; empty means "the git commit SHA".
     pub tags: Vec<String>,
+    /// Which of the engine's builders builds the image.
+    pub builder: Builder,
     /// Create the ECR repository with IMMUTABLE tags (applies when hoist creates it).
     pub immutable_tags: bool,
     /// Create the ECR repository with scan on push (applies when hoist creates it).
     pub scan_on_push: bool,
+}
+
+/// The engine's image builder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Builder {
+    /// BuildKit when the engine uses it by default (Docker 23 and later), else classic.
+    Auto,
+    Buildkit,
+    Classic,
+}
+
+impl Builder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Builder::Auto => "auto",
+            Builder::Buildkit => "buildkit",
+            Builder::Classic => "classic",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

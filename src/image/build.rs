@@ -4,10 +4,12 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 
 use bollard::Docker;
-use bollard::query_parameters::BuildImageOptions;
+use bollard::models::BuildInfoAux;
+use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
 use futures_util::StreamExt;
 
 use super::context::{self, ContextError};
+use crate::config::Builder;
 use crate::progress::Reporter;
 
 /// Lines of build output kept to show when a build fails.
@@ -15,6 +17,7 @@ const TAIL: usize = 25;
 
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
+    pub builder: Builder,
     pub context: PathBuf,
     pub dockerfile: String,
     pub target: Option<String>,
@@ -42,6 +45,11 @@ pub async fn build(
     progress: &Reporter,
 ) -> Result<String, BuildError> {
     let (tar, files) = context::pack(&req.context, &req.dockerfile)?;
+    let buildkit = match req.builder {
+        Builder::Buildkit => true,
+        Builder::Classic => false,
+        Builder::Auto => engine_defaults_to_buildkit(docker).await,
+    };
     progress.activity(&format!(
         "building {} from {} ({files} files, {} KiB context)",
         req.tags[0],
@@ -57,12 +65,20 @@ pub async fn build(
         platform: req.platform.clone().unwrap_or_default(),
         rm: true,
         forcerm: true,
+        version: if buildkit {
+            BuilderVersion::BuilderBuildKit
+        } else {
+            BuilderVersion::BuilderV1
+        },
+        session: buildkit.then(session_id),
         ..Default::default()
     };
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(tar.into())));
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL);
     let mut partial = String::new();
     let mut image_id = None;
+    let mut steps_seen = std::collections::HashSet::new();
+    let mut vertex_error = None;
     let keep = |line: &str, tail: &mut VecDeque<String>| {
         if tail.len() == TAIL {
             tail.pop_front();
@@ -93,9 +109,48 @@ pub async fn build(
         if let Some(detail) = info.error_detail {
             return Err(failed(detail.message.unwrap_or_default(), tail, &partial));
         }
-        if let Some(id) = info.aux.and_then(|aux| aux.id) {
-            image_id = Some(id);
+        match info.aux {
+            Some(BuildInfoAux::Default(aux)) => {
+                if let Some(id) = aux.id {
+                    image_id = Some(id);
+                }
+            }
+            // BuildKit reports a graph of steps (vertexes) and their logs.
+            Some(BuildInfoAux::BuildKit(status)) => {
+                for v in &status.vertexes {
+                    if v.started.is_some()
+                        && !v.name.is_empty()
+                        && steps_seen.insert(v.digest.clone())
+                    {
+                        let line = if v.cached {
+                            format!("{} (cached)", v.name)
+                        } else {
+                            v.name.clone()
+                        };
+                        if tail.len() == TAIL {
+                            tail.pop_front();
+                        }
+                        tail.push_back(line.clone());
+                        progress.detail(&line);
+                    }
+                    if !v.error.is_empty() {
+                        vertex_error = Some(format!("{}: {}", v.name, v.error));
+                    }
+                }
+                for log in &status.logs {
+                    for line in String::from_utf8_lossy(&log.msg).lines() {
+                        if tail.len() == TAIL {
+                            tail.pop_front();
+                        }
+                        tail.push_back(line.trim_end().to_owned());
+                    }
+                }
+            }
+            None => {}
         }
+    }
+    if let Some(message) = vertex_error {
+        return Err(failed(message, tail, &partial));
     }
     let image_id = match image_id {
         Some(id) => id,
@@ -120,6 +175,25 @@ pub async fn build(
             .map_err(BuildError::Engine)?;
     }
     Ok(image_id)
+}
+
+/// A fresh BuildKit session id (the session serves the build its context and credentials).
+fn session_id() -> String {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 12];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    format!("hoist-{}", hex::encode(bytes))
+}
+
+/// Docker 23 and later build with BuildKit by default; older engines with the classic builder.
+async fn engine_defaults_to_buildkit(docker: &Docker) -> bool {
+    docker
+        .version()
+        .await
+        .ok()
+        .and_then(|v| v.version)
+        .and_then(|v| v.split('.').next().and_then(|m| m.parse::<u32>().ok()))
+        .is_some_and(|major| major >= 23)
 }
 
 fn failed(message: String, tail: VecDeque<String>, partial: &str) -> BuildError {

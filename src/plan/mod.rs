@@ -124,6 +124,7 @@ pub enum Step {
     },
     /// Build the image with the Docker engine hoist talks to.
     Build {
+        builder: crate::config::Builder,
         context: String,
         dockerfile: String,
         target: Option<String>,
@@ -254,6 +255,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
     let mut steps = Vec::new();
     if inputs.prebuilt.is_none() {
         steps.push(Step::Build {
+            builder: config.image.builder,
             context: config.image.context.display().to_string(),
             dockerfile: config.image.dockerfile.clone(),
             target: config.image.target.clone(),

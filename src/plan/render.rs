@@ -57,6 +57,7 @@ impl Plan {
             .iter()
             .map(|step| match step {
                 Step::Build {
+                    builder,
                     context,
                     dockerfile,
                     target,
@@ -65,6 +66,9 @@ impl Plan {
                     ..
                 } => {
                     let mut s = format!("build {dockerfile} in {context}");
+                    if *builder != crate::config::Builder::Auto {
+                        let _ = write!(s, " with {}", builder.as_str());
+                    }
                     if let Some(t) = target {
                         let _ = write!(s, " (target {t})");
                     }
