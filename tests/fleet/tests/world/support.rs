@@ -173,8 +173,20 @@ pub struct Guard {
     done: bool,
 }
 
+/// A world's directory: in cargo's target directory, unless that lies where
+/// a world's directory may not (under /tmp or /run, which instances get their
+/// own copies of), then in /var/tmp.
 pub fn world_dir(label: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("fleet-{label}-{}", std::process::id()))
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let base = if ["/tmp", "/run", "/var/run"]
+        .iter()
+        .any(|p| target.starts_with(p))
+    {
+        PathBuf::from("/var/tmp")
+    } else {
+        target
+    };
+    base.join(format!("fleet-{label}-{}", std::process::id()))
 }
 
 fn fleet(args: &[&str]) -> Output {
