@@ -921,6 +921,77 @@ mod tests {
         }
     }
 
+    /// SSM takes at most 50 instance ids per SendCommand: 120 targets go out as 50 + 50 + 20,
+    /// and every instance of every command is waited for and judged.
+    #[tokio::test]
+    async fn sends_at_most_50_instances_per_command() {
+        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = sizes.clone();
+        let send = mock!(aws_sdk_ssm::Client::send_command).then_compute_output(move |r| {
+            let mut sizes = seen.lock().unwrap();
+            sizes.push(r.instance_ids().len());
+            SendCommandOutput::builder()
+                .command(
+                    Command::builder()
+                        .command_id(format!("cmd-{}", sizes.len()))
+                        .set_instance_ids(r.instance_ids.clone())
+                        .build(),
+                )
+                .build()
+        });
+        let ids: Vec<String> = (0..120).map(|n| format!("i-{n:017x}")).collect();
+        let chunks: Vec<Vec<String>> = ids.chunks(50).map(<[String]>::to_vec).collect();
+        let list = mock!(aws_sdk_ssm::Client::list_command_invocations).then_compute_output(
+            move |r| {
+                let n: usize = r.command_id().unwrap()[4..].parse().unwrap();
+                let rows = chunks[n - 1]
+                    .iter()
+                    .map(|id| {
+                        CommandInvocation::builder()
+                            .instance_id(id)
+                            .status(CommandInvocationStatus::Success)
+                            .status_details("Success")
+                            .build()
+                    })
+                    .collect();
+                ListCommandInvocationsOutput::builder()
+                    .set_command_invocations(Some(rows))
+                    .build()
+            },
+        );
+        let get = mock!(aws_sdk_ssm::Client::get_command_invocation).then_compute_output(|r| {
+            GetCommandInvocationOutput::builder()
+                .instance_id(r.instance_id().unwrap_or_default())
+                .status("Success".into())
+                .status_details("Success")
+                .response_code(0)
+                .standard_output_content(DEPLOYED)
+                .build()
+        });
+        let client = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[&send, &list, &get]);
+        let transport = SsmTransport::new(client, ids.clone(), &targets()).with_poll(Poll {
+            first: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+        });
+        let script = render(Body::Recreate, &[], &[]);
+        let job = Job {
+            script: &script,
+            secrets: None,
+            secret_parameter: None,
+            timeout: Duration::from_secs(60),
+            comment: "test".into(),
+        };
+        let out = transport
+            .run(&job, CancellationToken::new(), &Lines(Default::default()))
+            .await
+            .unwrap();
+        assert_eq!(*sizes.lock().unwrap(), [50, 50, 20]);
+        assert_eq!(out.len(), 120);
+        assert!(out.iter().all(Invocation::deployed));
+        let targets: Vec<&str> = out.iter().map(|i| i.target.as_str()).collect();
+        assert_eq!(targets, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
     /// Three instances: SSM's overall command would say Success (undeliverable instances do
     /// not count as errors), but hoist judges each one: only `a` deployed.
     #[tokio::test]
