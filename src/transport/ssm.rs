@@ -941,8 +941,8 @@ mod tests {
         });
         let ids: Vec<String> = (0..120).map(|n| format!("i-{n:017x}")).collect();
         let chunks: Vec<Vec<String>> = ids.chunks(50).map(<[String]>::to_vec).collect();
-        let list = mock!(aws_sdk_ssm::Client::list_command_invocations).then_compute_output(
-            move |r| {
+        let list =
+            mock!(aws_sdk_ssm::Client::list_command_invocations).then_compute_output(move |r| {
                 let n: usize = r.command_id().unwrap()[4..].parse().unwrap();
                 let rows = chunks[n - 1]
                     .iter()
@@ -957,8 +957,7 @@ mod tests {
                 ListCommandInvocationsOutput::builder()
                     .set_command_invocations(Some(rows))
                     .build()
-            },
-        );
+            });
         let get = mock!(aws_sdk_ssm::Client::get_command_invocation).then_compute_output(|r| {
             GetCommandInvocationOutput::builder()
                 .instance_id(r.instance_id().unwrap_or_default())
