@@ -439,7 +439,10 @@ fn builds_pushes_and_rolls_out_then_skips_what_is_already_there() {
     }
     // The world's journal redacts SecureString values, so the secret appears nowhere.
     let everything: String = journal.iter().map(Value::to_string).collect();
-    assert!(!everything.contains(SECRET), "the secret leaked into an API call");
+    assert!(
+        !everything.contains(SECRET),
+        "the secret leaked into an API call"
+    );
     assert!(world.calls("PutParameter") >= 3);
     assert_eq!(world.calls("PutParameter"), world.calls("DeleteParameter"));
 }
