@@ -682,3 +682,86 @@ fn base64_of(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
+
+#[test]
+fn immutable_tags_refuse_new_content_and_an_existing_image_deploys_without_a_build() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("immutable");
+    let app = App::new("immutable");
+    let pin = |app: &App| {
+        let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
+        let yaml = yaml.replace(
+            "image:\n",
+            "image:\n  tags: [stable]\n  immutable_tags: true\n",
+        );
+        std::fs::write(app.root.join("hoist.yaml"), yaml).unwrap();
+        git(&app.root, &["commit", "-qam", "pin the tag"]);
+    };
+    pin(&app);
+    let v1 = app.deploy(&world, &[]);
+    assert_ok(&v1);
+    assert!(
+        v1.stderr.contains("created ECR repository") && v1.stderr.contains("immutable"),
+        "{}",
+        v1.stderr
+    );
+    let registry = &world
+        .env
+        .iter()
+        .find(|(k, _)| k == "HOIST_FLEET_REGISTRY")
+        .unwrap()
+        .1;
+
+    // New content under the same tag of an immutable repository: refused before any host
+    // is touched.
+    app.configure("2.0.0", "0s", "0");
+    pin(&app);
+    let sends = world.calls("SendCommand");
+    let refused = app.deploy(&world, &[]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("immutable repository") && refused.stderr.contains("stable"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(world.calls("SendCommand"), sends, "no host was touched");
+    for inst in world.instances() {
+        assert_eq!(get(&inst.address, "/version").as_deref(), Some("1.0.0"));
+    }
+
+    // `--image` deploys what the registry holds, without building or pushing, pinned by
+    // digest.
+    let uri = format!("{registry}/e2e/{}:stable", app.name);
+    let existing = app.deploy(&world, &["--image", &uri, "--format", "json"]);
+    assert_ok(&existing);
+    assert!(!existing.stderr.contains("building"), "{}", existing.stderr);
+    let report: Value = serde_json::from_str(&existing.stdout).unwrap();
+    let reference = report["plan"]["image"]["reference"].as_str().unwrap();
+    assert!(
+        reference.starts_with(&format!("{registry}/e2e/{}@sha256:", app.name)),
+        "{reference}"
+    );
+    let steps: Vec<&str> = report["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["run"], "no build, no push");
+    for inst in world.instances() {
+        assert_eq!(get(&inst.address, "/version").as_deref(), Some("1.0.0"));
+    }
+
+    // A tag the repository does not have is bad input: exit 2, nothing sent.
+    let sends = world.calls("SendCommand");
+    let missing = app.deploy(
+        &world,
+        &["--image", &format!("{registry}/e2e/{}:nope", app.name)],
+    );
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(missing.stderr.contains("nope"), "{}", missing.stderr);
+    assert_eq!(world.calls("SendCommand"), sends);
+}
