@@ -142,3 +142,35 @@ fn a_bad_release_override_is_exit_2() {
         run.stderr
     );
 }
+
+/// `deploy --dry-run` prints the plan and touches nothing: no Docker engine, no AWS (the
+/// endpoint points at a port that answers nothing), with either transport.
+#[test]
+fn deploy_dry_run_prints_the_plan_and_changes_nothing() {
+    let (_tmp, root) = example_repo();
+    let trap = DockerTrap::new();
+    let aws = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    aws.set_nonblocking(true).unwrap();
+    for extra in [&[][..], &["--local"][..]] {
+        let run: Run = hoist()
+            .current_dir(&root)
+            .args(["deploy", "--dry-run", "--format", "json"])
+            .args(extra)
+            .env("DOCKER_HOST", &trap.url)
+            .env(
+                "AWS_ENDPOINT_URL",
+                format!("http://{}", aws.local_addr().unwrap()),
+            )
+            .env("AWS_REGION", "us-east-1")
+            .env("HELLO_API_TOKEN", "s3cr3t-never-printed")
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(run.code, 0, "{extra:?}: {}", run.stderr);
+        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(json["schema"], "hoist.plan/v1");
+        assert!(!run.stdout.contains("s3cr3t-never-printed"));
+    }
+    assert!(!trap.was_called(), "no Docker call");
+    assert!(aws.accept().is_err(), "no AWS call");
+}
