@@ -28,3 +28,27 @@ pub fn ssm(config: &SdkConfig) -> aws_sdk_ssm::Client {
 pub fn ecr(config: &SdkConfig) -> aws_sdk_ecr::Client {
     aws_sdk_ecr::Client::new(config)
 }
+
+/// One line for an SDK error that carries no service error code: its source chain, with the
+/// common causes (no credentials, endpoint unreachable) said plainly.
+pub fn describe_error(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    let chain = parts.join(": ");
+    if chain.contains("no providers in chain provided credentials") {
+        "no AWS credentials found (environment, profile or SSO, web identity, instance \
+         profile); in GitHub Actions configure them with an OIDC role"
+            .to_owned()
+    } else if chain.contains("io error") || chain.contains("Connection refused") {
+        format!("cannot reach the AWS endpoint: {chain}")
+    } else {
+        chain
+    }
+}

@@ -35,7 +35,7 @@ fn api_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static
     let message = match (err.code(), err.message()) {
         (Some(code), Some(msg)) => format!("{code}: {msg}"),
         (Some(code), None) => code.to_owned(),
-        _ => aws_sdk_ecr::error::DisplayErrorContext(err).to_string(),
+        _ => crate::aws::describe_error(err),
     };
     EcrError::Api { operation, message }
 }

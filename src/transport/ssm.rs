@@ -69,11 +69,10 @@ fn api_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static
     operation: &'static str,
     err: &aws_sdk_ssm::error::SdkError<E>,
 ) -> SsmError {
-    use aws_sdk_ssm::error::DisplayErrorContext;
     let message = match (err.code(), err.message()) {
         (Some(code), Some(msg)) => format!("{code}: {msg}"),
         (Some(code), None) => code.to_owned(),
-        _ => DisplayErrorContext(err).to_string(),
+        _ => crate::aws::describe_error(err),
     };
     SsmError::Api { operation, message }
 }
