@@ -29,6 +29,20 @@ pub fn ecr(config: &SdkConfig) -> aws_sdk_ecr::Client {
     aws_sdk_ecr::Client::new(config)
 }
 
+/// One line for any SDK error: the service's code and message when it sent them, else
+/// [`describe_error`].
+pub fn error_message<E>(err: &aws_sdk_ssm::error::SdkError<E>) -> String
+where
+    E: aws_sdk_ssm::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use aws_sdk_ssm::error::ProvideErrorMetadata as _;
+    match (err.code(), err.message()) {
+        (Some(code), Some(msg)) => format!("{code}: {msg}"),
+        (Some(code), None) => code.to_owned(),
+        _ => describe_error(err),
+    }
+}
+
 /// One line for an SDK error that carries no service error code: its source chain, with the
 /// common causes (no credentials, endpoint unreachable) said plainly.
 pub fn describe_error(err: &(dyn std::error::Error + 'static)) -> String {

@@ -32,12 +32,10 @@ fn api_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static
     operation: &'static str,
     err: &aws_sdk_ecr::error::SdkError<E>,
 ) -> EcrError {
-    let message = match (err.code(), err.message()) {
-        (Some(code), Some(msg)) => format!("{code}: {msg}"),
-        (Some(code), None) => code.to_owned(),
-        _ => crate::aws::describe_error(err),
-    };
-    EcrError::Api { operation, message }
+    EcrError::Api {
+        operation,
+        message: crate::aws::error_message(err),
+    }
 }
 
 /// Credentials for the account's registry, valid for 12 hours.

@@ -43,19 +43,7 @@ impl App {
     fn new(tag: &str) -> Self {
         let name = format!("e2e-{tag}-{}", std::process::id() % 100_000);
         let port = free_port();
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
-        for entry in walkdir::WalkDir::new(&src) {
-            let entry = entry.unwrap();
-            let rel = entry.path().strip_prefix(&src).unwrap();
-            if entry.file_type().is_dir() {
-                std::fs::create_dir_all(root.join(rel)).unwrap();
-            } else {
-                std::fs::copy(entry.path(), root.join(rel)).unwrap();
-            }
-        }
-        git(&root, &["init", "-q", "-b", "main"]);
+        let (dir, root) = common::example_app();
         let app = App {
             name,
             port,

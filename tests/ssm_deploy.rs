@@ -209,19 +209,7 @@ struct App {
 impl App {
     fn new(tag: &str) -> App {
         let name = format!("ssm-{tag}");
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
-        for entry in walkdir::WalkDir::new(&src) {
-            let entry = entry.unwrap();
-            let rel = entry.path().strip_prefix(&src).unwrap();
-            if entry.file_type().is_dir() {
-                std::fs::create_dir_all(root.join(rel)).unwrap();
-            } else {
-                std::fs::copy(entry.path(), root.join(rel)).unwrap();
-            }
-        }
-        git(&root, &["init", "-q", "-b", "main"]);
+        let (dir, root) = common::example_app();
         let app = App {
             name,
             root,
@@ -276,6 +264,16 @@ fn get(address: &str, path: &str) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn assert_serves(inst: &Instance, version: &str) {
+    assert_eq!(
+        get(&inst.address, "/version").as_deref(),
+        Some(version),
+        "{} ({})",
+        inst.id,
+        inst.address
+    );
 }
 
 fn assert_ok(run: &Run) {
@@ -337,12 +335,7 @@ fn builds_pushes_and_rolls_out_then_skips_what_is_already_there() {
     let script = report["plan"]["script"]["text"].as_str().unwrap();
     let roots = world.roots();
     for inst in &instances {
-        assert_eq!(
-            get(&inst.address, "/version").as_deref(),
-            Some("1.0.0"),
-            "{}",
-            inst.id
-        );
+        assert_serves(inst, "1.0.0");
         // The instance pulled the image from the registry: it carries the revision label.
         let label = world.docker(
             inst,
@@ -401,12 +394,7 @@ fn builds_pushes_and_rolls_out_then_skips_what_is_already_there() {
     assert_ok(&v2);
     assert!(v2.stderr.contains("pushed"), "{}", v2.stderr);
     for inst in &instances {
-        assert_eq!(
-            get(&inst.address, "/version").as_deref(),
-            Some("2.0.0"),
-            "{}",
-            inst.id
-        );
+        assert_serves(inst, "2.0.0");
         // v1 kept stopped for rollback, v2 running.
         let states = world.docker(
             inst,
@@ -534,12 +522,7 @@ fn a_failing_instance_is_reported_and_the_others_serve() {
         run.stderr
     );
     for inst in &instances[..2] {
-        assert_eq!(
-            get(&inst.address, "/version").as_deref(),
-            Some("1.0.0"),
-            "{}",
-            inst.id
-        );
+        assert_serves(inst, "1.0.0");
     }
 }
 
@@ -566,7 +549,7 @@ fn throttling_slows_a_deploy_but_does_not_fail_it() {
         "the faults were hit ({throttled} throttled calls)"
     );
     for inst in world.instances() {
-        assert_eq!(get(&inst.address, "/version").as_deref(), Some("1.0.0"));
+        assert_serves(&inst, "1.0.0");
     }
 }
 
@@ -729,7 +712,7 @@ fn immutable_tags_refuse_new_content_and_an_existing_image_deploys_without_a_bui
     );
     assert_eq!(world.calls("SendCommand"), sends, "no host was touched");
     for inst in world.instances() {
-        assert_eq!(get(&inst.address, "/version").as_deref(), Some("1.0.0"));
+        assert_serves(&inst, "1.0.0");
     }
 
     // `--image` deploys what the registry holds, without building or pushing, pinned by
@@ -752,7 +735,7 @@ fn immutable_tags_refuse_new_content_and_an_existing_image_deploys_without_a_bui
         .collect();
     assert_eq!(steps, ["run"], "no build, no push");
     for inst in world.instances() {
-        assert_eq!(get(&inst.address, "/version").as_deref(), Some("1.0.0"));
+        assert_serves(&inst, "1.0.0");
     }
 
     // A tag the repository does not have is bad input: exit 2, nothing sent.

@@ -69,12 +69,10 @@ fn api_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static
     operation: &'static str,
     err: &aws_sdk_ssm::error::SdkError<E>,
 ) -> SsmError {
-    let message = match (err.code(), err.message()) {
-        (Some(code), Some(msg)) => format!("{code}: {msg}"),
-        (Some(code), None) => code.to_owned(),
-        _ => crate::aws::describe_error(err),
-    };
-    SsmError::Api { operation, message }
+    SsmError::Api {
+        operation,
+        message: crate::aws::error_message(err),
+    }
 }
 
 fn is_throttling<E: ProvideErrorMetadata>(err: &aws_sdk_ssm::error::SdkError<E>) -> bool {
@@ -911,6 +909,16 @@ mod tests {
         }
     }
 
+    fn job(script: &crate::script::Script) -> Job<'_> {
+        Job {
+            script,
+            secrets: None,
+            secret_parameter: None,
+            timeout: Duration::from_secs(60),
+            comment: "test".into(),
+        }
+    }
+
     fn targets() -> Targets {
         Targets {
             instance_ids: vec![],
@@ -972,13 +980,7 @@ mod tests {
             max: Duration::from_millis(5),
         });
         let script = render(Body::Recreate, &[], &[]);
-        let job = Job {
-            script: &script,
-            secrets: None,
-            secret_parameter: None,
-            timeout: Duration::from_secs(60),
-            comment: "test".into(),
-        };
+        let job = job(&script);
         let out = transport
             .run(&job, CancellationToken::new(), &Lines(Default::default()))
             .await
@@ -1077,13 +1079,7 @@ mod tests {
             max: Duration::from_millis(20),
         });
         let script = render(Body::Recreate, &[], &[]);
-        let job = Job {
-            script: &script,
-            secrets: None,
-            secret_parameter: None,
-            timeout: Duration::from_secs(60),
-            comment: "test".into(),
-        };
+        let job = job(&script);
         let sink = Lines(Default::default());
         let out = transport
             .run(&job, CancellationToken::new(), &sink)

@@ -83,6 +83,24 @@ pub fn repo_with(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     (dir, root)
 }
 
+/// A scratch copy of `examples/hello` as a fresh git repository (nothing committed yet).
+pub fn example_app() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(&src).unwrap();
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(root.join(rel)).unwrap();
+        } else {
+            std::fs::copy(entry.path(), root.join(rel)).unwrap();
+        }
+    }
+    git(&root, &["init", "-q", "-b", "main"]);
+    (dir, root)
+}
+
 /// Whether a prerequisite is there. Without it a test skips with a printed reason on a
 /// developer machine, and fails loudly in CI (`CI=true`), where everything must run.
 pub fn prerequisite(ok: bool, what: &str) -> bool {
