@@ -172,6 +172,29 @@ impl World {
             .count()
     }
 
+    /// A shell command inside an instance's mount and network namespaces (as its root sees
+    /// the machine).
+    fn on_instance(&self, inst: &Instance, script: &str) -> String {
+        let state: Value =
+            serde_json::from_str(&std::fs::read_to_string(self.dir.join("world.json")).unwrap())
+                .unwrap();
+        let holder = state["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == inst.id.as_str())
+            .and_then(|i| i["holder_pid"].as_u64())
+            .expect("a full instance has a namespace holder");
+        let out = Command::new("nsenter")
+            .arg(format!("--mount=/proc/{holder}/ns/mnt"))
+            .arg(format!("--net=/proc/{holder}/ns/net"))
+            .args(["sh", "-c", script])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `docker` against one instance's own engine.
     fn docker(&self, inst: &Instance, args: &[&str]) -> String {
         let out = Command::new("docker")
@@ -361,17 +384,16 @@ fn builds_pushes_and_rolls_out_then_skips_what_is_already_there() {
             .collect();
         assert_eq!(executed.len(), 1, "{}", orchestration.display());
         assert_eq!(executed[0], script.as_bytes(), "{}", inst.id);
-        // No registry credential or env file stays on the instance.
-        let private = roots[&inst.id].join("run/hoist").join(&app.name);
-        let left: Vec<_> = walkdir::WalkDir::new(&private)
-            .into_iter()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_file())
-            .map(|e| e.path().display().to_string())
-            .collect();
+        // No registry credential or env file stays on the instance, as the instance itself
+        // sees its /run (inside its mount namespace, where the script mounts its tmpfs).
+        let left = world.on_instance(
+            inst,
+            "find /run/hoist -type f ! -name '*.lock' ! -name '*.state' 2>/dev/null; \
+             grep -s ' /run/hoist' /proc/mounts || true",
+        );
         assert!(
-            left.is_empty(),
-            "{}: left on the instance: {left:?}",
+            left.trim().is_empty(),
+            "{}: left on the instance: {left}",
             inst.id
         );
     }
