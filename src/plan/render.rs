@@ -112,12 +112,16 @@ impl Plan {
             .iter()
             .map(|(k, v)| format!("{k}={v}  (clear)"))
             .collect();
-        lines.extend(self.env.secret.iter().map(|k| {
-            format!(
-                "{k}=<secret, from hoist's environment, delivered by {}>",
-                self.env.delivery
-            )
-        }));
+        let via = match &self.env.parameter {
+            Some(name) => format!("SecureString parameter {name}, deleted after the deploy"),
+            None => self.env.delivery.to_owned(),
+        };
+        lines.extend(
+            self.env
+                .secret
+                .iter()
+                .map(|k| format!("{k}=<secret, from hoist's environment, delivered by {via}>")),
+        );
         lines
     }
 
