@@ -261,6 +261,8 @@ pub async fn publish_image(
         username: &login.username,
         password: &login.password,
     };
+    // The primary tag's digest, when it already held this image (no push, no need to ask).
+    let mut primary_digest = None;
     for tag in tags {
         match ecr.tag_content(repository, tag).await? {
             Some(c) if c.config_digest.as_deref() == Some(image_id.as_str()) => {
@@ -269,6 +271,9 @@ pub async fn publish_image(
                     short_tag(tag),
                     short_digest(&c.digest)
                 ));
+                if tag == primary {
+                    primary_digest = Some(c.digest);
+                }
                 continue;
             }
             Some(c) if repo.immutable => {
@@ -289,15 +294,20 @@ pub async fn publish_image(
         progress.done(&format!("pushed {repo_path}:{}", short_tag(tag)));
     }
     // bollard does not hand back the daemon's digest message: ask the registry.
-    let content = ecr
-        .tag_content(repository, primary)
-        .await?
-        .ok_or_else(|| PushError::Failed {
-            name: format!("{repo_path}:{primary}"),
-            message: "the registry does not show the tag after the push".into(),
-        })?;
+    let digest = match primary_digest {
+        Some(d) => d,
+        None => {
+            ecr.tag_content(repository, primary)
+                .await?
+                .ok_or_else(|| PushError::Failed {
+                    name: format!("{repo_path}:{primary}"),
+                    message: "the registry does not show the tag after the push".into(),
+                })?
+                .digest
+        }
+    };
     Ok(RemoteImage {
-        reference: format!("{repo_path}@{}", content.digest),
+        reference: format!("{repo_path}@{digest}"),
         registry: Some(login.registry),
     })
 }

@@ -17,18 +17,7 @@ use common::{Run, git, hoist};
 const SECRET: &str = "hoist-e2e-secret-value-7d1f";
 
 fn docker_ready() -> bool {
-    let root = unsafe { libc::geteuid() } == 0;
-    let docker = Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !common::prerequisite(root && docker, "root and a running Docker engine") {
-        return false;
-    }
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/base-image.sh");
-    let out = Command::new("bash").arg(&base).output().expect("bash runs");
-    assert!(out.status.success(), "base image: {out:?}");
-    true
+    common::docker_with_base_image(true, "root and a running Docker engine")
 }
 
 /// A scratch copy of examples/hello as its own git repository, under a unique app name.

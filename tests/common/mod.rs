@@ -101,6 +101,23 @@ pub fn example_app() -> (tempfile::TempDir, PathBuf) {
     (dir, root)
 }
 
+/// Root and a running Docker engine (required in CI, else skipped with a reason), plus the
+/// example's base image, made locally by `tests/support/base-image.sh`.
+pub fn docker_with_base_image(also: bool, what: &str) -> bool {
+    let root = unsafe { libc::geteuid() } == 0;
+    let docker = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !prerequisite(root && docker && also, what) {
+        return false;
+    }
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/base-image.sh");
+    let out = Command::new("bash").arg(&base).output().expect("bash runs");
+    assert!(out.status.success(), "base image: {out:?}");
+    true
+}
+
 /// Whether a prerequisite is there. Without it a test skips with a printed reason on a
 /// developer machine, and fails loudly in CI (`CI=true`), where everything must run.
 pub fn prerequisite(ok: bool, what: &str) -> bool {
