@@ -478,6 +478,49 @@ impl SsmTransport {
         }
     }
 
+    /// Past `max_errors` (counted by hoist, Undeliverable included): stop what has not
+    /// started, as SSM's own MaxErrors does, and let running invocations finish — cancelling
+    /// a script mid-switch would only cost a host its working release.
+    async fn cancel_pending(
+        &self,
+        commands: &[(String, Vec<String>)],
+        states: &BTreeMap<String, (CommandInvocationStatus, Option<InvocationStatus>)>,
+        sink: &dyn OutputSink,
+    ) {
+        for (command_id, ids) in commands {
+            let pending: Vec<String> = ids
+                .iter()
+                .filter(|id| {
+                    states.get(*id).is_none_or(|(s, _)| {
+                        matches!(
+                            s,
+                            CommandInvocationStatus::Pending | CommandInvocationStatus::Delayed
+                        )
+                    })
+                })
+                .cloned()
+                .collect();
+            if pending.is_empty() {
+                continue;
+            }
+            sink.line(
+                "ssm",
+                &format!("not starting {} pending instance(s)", pending.len()),
+            );
+            if let Err(e) = retry_throttled(|| {
+                self.client
+                    .cancel_command()
+                    .command_id(command_id)
+                    .set_instance_ids(Some(pending.clone()))
+                    .send()
+            })
+            .await
+            {
+                sink.line("ssm", &api_error("CancelCommand", &e).to_string());
+            }
+        }
+    }
+
     /// Waits until every instance of every command is terminal (or `deadline`), reporting
     /// status changes. Returns when done, cancelled, or too many instances failed.
     async fn wait(
@@ -609,7 +652,7 @@ impl SsmTransport {
         let mut states = BTreeMap::new();
         let deadline = Instant::now() + DELIVERY_TIMEOUT + job.timeout + Duration::from_secs(60);
         let allowed = allowed_errors(self.max_errors, self.instance_ids.len());
-        let end = if commands.is_empty() {
+        let mut end = if commands.is_empty() {
             WaitEnd::Cancelled
         } else {
             self.wait(
@@ -622,16 +665,24 @@ impl SsmTransport {
             )
             .await
         };
+        if let WaitEnd::TooManyErrors(n) = end {
+            sink.line(
+                "ssm",
+                &format!(
+                    "{n} instance(s) failed, more than max_errors ({allowed}): stopping the \
+                     rollout; instances already deploying finish"
+                ),
+            );
+            self.cancel_pending(&commands, &states, sink).await;
+            end = self
+                .wait(&commands, &mut states, cancel, deadline, None, sink)
+                .await;
+        }
         match end {
-            WaitEnd::Done => {}
-            WaitEnd::Cancelled | WaitEnd::TooManyErrors(_) | WaitEnd::Deadline => {
-                match end {
-                    WaitEnd::TooManyErrors(n) => sink.line(
-                        "ssm",
-                        &format!("{n} instance(s) failed, more than max_errors ({allowed}): stopping the rollout"),
-                    ),
-                    WaitEnd::Deadline => sink.line("ssm", "the command ran past its deadline"),
-                    _ => {}
+            WaitEnd::Done | WaitEnd::TooManyErrors(_) => {}
+            WaitEnd::Cancelled | WaitEnd::Deadline => {
+                if let WaitEnd::Deadline = end {
+                    sink.line("ssm", "the command ran past its deadline");
                 }
                 self.cancel_all(&commands, sink).await;
                 let settle = Instant::now() + CANCEL_SETTLE;
@@ -990,6 +1041,99 @@ mod tests {
         assert!(out.iter().all(Invocation::deployed));
         let targets: Vec<&str> = out.iter().map(|i| i.target.as_str()).collect();
         assert_eq!(targets, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    /// Past max_errors hoist stops only what has not started: the pending instance is
+    /// cancelled, the one mid-deploy finishes (cancelling it would cost it its release).
+    #[tokio::test]
+    async fn past_max_errors_only_pending_instances_are_cancelled() {
+        use aws_sdk_ssm::operation::cancel_command::CancelCommandOutput;
+        let ids = [
+            "i-0000000000000000a",
+            "i-0000000000000000b",
+            "i-0000000000000000c",
+        ];
+        let send = mock!(aws_sdk_ssm::Client::send_command).then_output(|| {
+            SendCommandOutput::builder()
+                .command(Command::builder().command_id("cmd-1").build())
+                .build()
+        });
+        let cancelled = Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
+        let seen = cancelled.clone();
+        let cancel = mock!(aws_sdk_ssm::Client::cancel_command).then_compute_output(move |r| {
+            seen.lock().unwrap().push(r.instance_ids().to_vec());
+            CancelCommandOutput::builder().build()
+        });
+        let after_cancel = cancelled.clone();
+        let list =
+            mock!(aws_sdk_ssm::Client::list_command_invocations).then_compute_output(move |_| {
+                let row = |id: &str, s: &str| {
+                    CommandInvocation::builder()
+                        .instance_id(id)
+                        .status(CommandInvocationStatus::from(s))
+                        .status_details(s)
+                        .build()
+                };
+                let rows = if after_cancel.lock().unwrap().is_empty() {
+                    vec![
+                        row(ids[0], "Failed"),
+                        row(ids[1], "InProgress"),
+                        row(ids[2], "Pending"),
+                    ]
+                } else {
+                    vec![
+                        row(ids[0], "Failed"),
+                        row(ids[1], "Success"),
+                        row(ids[2], "Cancelled"),
+                    ]
+                };
+                ListCommandInvocationsOutput::builder()
+                    .set_command_invocations(Some(rows))
+                    .build()
+            });
+        let get = mock!(aws_sdk_ssm::Client::get_command_invocation).then_compute_output(|r| {
+            let id = r.instance_id().unwrap_or_default();
+            let (status, code, out) = match id {
+                "i-0000000000000000a" => ("Failed", 1, ""),
+                "i-0000000000000000b" => ("Success", 0, DEPLOYED),
+                _ => ("Cancelled", -1, ""),
+            };
+            GetCommandInvocationOutput::builder()
+                .instance_id(id)
+                .status(status.into())
+                .status_details(status)
+                .response_code(code)
+                .standard_output_content(out)
+                .build()
+        });
+        let client = mock_client!(
+            aws_sdk_ssm,
+            RuleMode::MatchAny,
+            &[&send, &cancel, &list, &get]
+        );
+        let mut t = targets();
+        t.max_errors = Rate::Count(0);
+        let transport = SsmTransport::new(client, ids.iter().map(|s| s.to_string()).collect(), &t)
+            .with_poll(Poll {
+                first: Duration::from_millis(5),
+                max: Duration::from_millis(20),
+            });
+        let script = render(Body::Recreate, &[], &[]);
+        let out = transport
+            .run(
+                &job(&script),
+                CancellationToken::new(),
+                &Lines(Default::default()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(*cancelled.lock().unwrap(), [vec![ids[2].to_owned()]]);
+        assert_eq!(out[0].status, InvocationStatus::Failed);
+        assert!(
+            out[1].deployed(),
+            "the running instance finished its deploy"
+        );
+        assert_eq!(out[2].status, InvocationStatus::Cancelled);
     }
 
     /// Three instances: SSM's overall command would say Success (undeliverable instances do
