@@ -451,3 +451,300 @@ fn builds_with_either_builder_and_a_failed_build_shows_its_output() {
         );
     }
 }
+
+/// The release the current commit plans to (what the script records and labels).
+fn planned_release(app: &App) -> String {
+    let out = hoist()
+        .current_dir(&app.root)
+        .args(["plan", "--local", "--format", "json"])
+        .output()
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["release"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Waits until a container of `release` runs (the deploy is in its health gate).
+fn wait_running(app: &App, release: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !app.running().iter().any(|c| c.2 == release) {
+        assert!(
+            Instant::now() < deadline,
+            "release {release} never started: {:?}",
+            app.containers()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The pid the script wrote into the host lock (`release R, pid N, since T`).
+fn script_pid(app: &App) -> i32 {
+    let lock = std::fs::read_to_string(Path::new("/run/hoist").join(format!("{}.lock", app.name)))
+        .unwrap();
+    lock.split("pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|pid| pid.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid in the lock: {lock:?}"))
+}
+
+fn history(app: &App) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(
+        Path::new("/var/lib/hoist")
+            .join(&app.name)
+            .join("history.jsonl"),
+    )
+    .unwrap_or_default()
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect()
+}
+
+fn docker_out(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A container somebody ran by hand from the app's image (a migration, a debug shell) is
+/// not a release: the deploy neither stops it, nor counts it against `retain`, nor prunes
+/// it. Images no longer carry `hoist.app`, and a container from an older image that does
+/// (inherited labels) is still left alone.
+#[test]
+fn a_container_run_by_hand_from_the_apps_image_is_not_a_release() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("byhand");
+    assert_ok(&app.deploy());
+    let v1 = app.running();
+    assert_eq!(v1.len(), 1, "{v1:?}");
+    let image = docker_out(&["inspect", "--format", "{{.Image}}", &v1[0].0]);
+    let labels = docker_out(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        &image,
+    ]);
+    assert!(
+        labels.contains("hoist.build.app") && !labels.contains("\"hoist.app\""),
+        "image labels: {labels}"
+    );
+    // As an image built by an older hoist would make it: `hoist.app` inherited.
+    let by_hand = format!("{}-migration", app.name);
+    let out = Command::new("docker")
+        .args(["run", "-d", "--name", &by_hand, "--label"])
+        .arg(format!("hoist.app={}", app.name))
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    app.configure("2.0.0", "/healthz", 0, "0s");
+    let v2 = app.deploy();
+    assert_ok(&v2);
+    assert_eq!(app.get("/version").as_deref(), Some("2.0.0"));
+    let state = docker_out(&["inspect", "--format", "{{.State.Status}}", &by_hand]);
+    assert_eq!(state, "running", "the hand-run container keeps running");
+    let all = app.containers();
+    assert_eq!(
+        all.len(),
+        2,
+        "v2 and the hand-run container; v1 pruned (retain 0): {all:?}"
+    );
+    let result = history(&app).pop().unwrap();
+    assert_eq!(result["previous"], v1[0].0.as_str(), "{result}");
+}
+
+/// `healthcheck.path` reaches curl literally: `[]` and `{}` are not URL globs.
+#[test]
+fn a_health_path_with_brackets_and_braces_is_probed_literally() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("globs");
+    app.configure("1.0.0", "'/healthz?probe[0]={x}'", 3, "0s");
+    let run = app.deploy();
+    assert_ok(&run);
+    assert!(run.stdout.contains("http 200"), "{}", run.stdout);
+}
+
+/// A release is created without a restart policy and gets its configured one only once it
+/// is healthy; a release that is stopped and retained gets none, so that a daemon restart
+/// or a reboot never brings it back beside the live one.
+#[test]
+fn retained_releases_lose_their_restart_policy_and_the_live_one_keeps_it() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("restart");
+    let set_always = || {
+        let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
+        std::fs::write(
+            app.root.join("hoist.yaml"),
+            yaml.replace(
+                "  stop_timeout: 2s\n",
+                "  stop_timeout: 2s\n  restart: always\n",
+            ),
+        )
+        .unwrap();
+        git(&app.root, &["commit", "-qam", "restart: always"]);
+    };
+    set_always();
+    assert_ok(&app.deploy());
+    app.configure("2.0.0", "/healthz", 3, "0s");
+    set_always();
+    let release = planned_release(&app);
+    assert_ok(&app.deploy());
+    let policy = |name: &str| {
+        docker_out(&[
+            "inspect",
+            "--format",
+            "{{.HostConfig.RestartPolicy.Name}}",
+            name,
+        ])
+    };
+    for (name, state, rel) in app.containers() {
+        let expected = if rel == release { "always" } else { "no" };
+        assert_eq!(policy(&name), expected, "{name} ({state}, release {rel})");
+    }
+}
+
+/// Watching a deploy in its health gate: the unverified container has no restart policy yet.
+#[test]
+fn an_unverified_release_has_no_restart_policy() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("gatepolicy");
+    app.configure("1.0.0", "/healthz", 3, "4s");
+    let release = planned_release(&app);
+    let child = app
+        .deploy_cmd()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_running(&app, &release);
+    let name = app.running()[0].0.clone();
+    let during = docker_out(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.RestartPolicy.Name}}",
+        &name,
+    ]);
+    let run: Run = child.wait_with_output().unwrap().into();
+    assert_ok(&run);
+    assert_eq!(during, "no", "in the gate");
+    let after = docker_out(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.RestartPolicy.Name}}",
+        &name,
+    ]);
+    assert_eq!(after, "unless-stopped", "after the gate");
+}
+
+/// SIGTERM to the script, then SIGTERM and SIGINT again while it rolls back (an impatient
+/// operator, a CI runner escalating): the rollback runs to the end, the script itself
+/// reports it, and history records the failure, not a kill.
+#[test]
+fn more_signals_during_the_rollback_do_not_cut_it_short() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("signals");
+    assert_ok(&app.deploy());
+    app.configure("2.0.0", "/healthz", 3, "20s");
+    let release = planned_release(&app);
+    let child = app
+        .deploy_cmd()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_running(&app, &release);
+    let pid = script_pid(&app);
+    for (signal, pause) in [
+        (libc::SIGTERM, 150),
+        (libc::SIGTERM, 150),
+        (libc::SIGINT, 150),
+        (libc::SIGTERM, 0),
+    ] {
+        unsafe { libc::kill(pid, signal) };
+        std::thread::sleep(Duration::from_millis(pause));
+    }
+    let run: Run = child.wait_with_output().unwrap().into();
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("rolled back"), "{}", run.stdout);
+    assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
+    assert_eq!(app.running().len(), 1, "{:?}", app.containers());
+    let last = history(&app).pop().unwrap();
+    assert_eq!(last["status"], "failed", "{last}");
+    assert_eq!(last["rolled_back"], true, "{last}");
+    assert!(
+        last["reason"].as_str().unwrap().contains("SIGTERM"),
+        "{last}"
+    );
+}
+
+/// A deploy that dies with its watchdog (a host crash, a power cut) leaves its state file
+/// under /var/lib/hoist: the next deploy finds it, removes the unverified container, brings
+/// the previous release back, records what it did, and then deploys.
+#[test]
+fn an_interrupted_deploy_is_reconciled_by_the_next_one() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("crash");
+    assert_ok(&app.deploy());
+    let v1 = app.running()[0].0.clone();
+    app.configure("2.0.0", "/healthz", 3, "30s");
+    let v2_release = planned_release(&app);
+    let mut child = app
+        .deploy_cmd()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_running(&app, &v2_release);
+    // The crash: the watchdog, the script and hoist die at once, no trap runs.
+    let watchdog = format!("/var/lib/hoist/{}/watchdog.sh", app.name);
+    let pkill = Command::new("pkill")
+        .args(["-KILL", "-f", &watchdog])
+        .status()
+        .unwrap();
+    assert!(pkill.success(), "the watchdog ran");
+    unsafe { libc::kill(script_pid(&app), libc::SIGKILL) };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        Path::new("/var/lib/hoist")
+            .join(&app.name)
+            .join("deploy.state")
+            .exists(),
+        "the state survives on disk"
+    );
+
+    app.configure("3.0.0", "/healthz", 3, "0s");
+    let run = app.deploy();
+    assert_ok(&run);
+    let output = format!("{}{}", run.stdout, run.stderr);
+    assert!(output.contains("interrupted"), "{output}");
+    assert_eq!(app.get("/version").as_deref(), Some("3.0.0"));
+    let all = app.containers();
+    assert!(
+        !all.iter().any(|c| c.2 == v2_release),
+        "the unverified v2 is gone: {all:?}"
+    );
+    assert!(all.iter().any(|c| c.0 == v1 && c.1 == "exited"), "{all:?}");
+    let records = history(&app);
+    let reconciled = records
+        .iter()
+        .find(|r| r["status"] == "interrupted")
+        .unwrap_or_else(|| panic!("{records:?}"));
+    assert_eq!(reconciled["release"], v2_release.as_str());
+    assert_eq!(reconciled["rolled_back"], true, "{reconciled}");
+    assert_eq!(records.last().unwrap()["status"], "deployed");
+}

@@ -210,11 +210,23 @@ impl App {
     }
 
     fn configure(&self, version: &str, start_period: &str, max_errors: &str) {
+        self.configure_with(version, start_period, max_errors, "2s", "");
+    }
+
+    /// `container_extra`: more `container:` lines, each indented by two spaces.
+    fn configure_with(
+        &self,
+        version: &str,
+        start_period: &str,
+        max_errors: &str,
+        stop_timeout: &str,
+        container_extra: &str,
+    ) {
         let yaml = format!(
             "app: {name}\nregion: us-east-1\n\
              image:\n  repository: e2e/{name}\n  build_args:\n    VERSION: \"{version}\"\n\
              targets:\n  tags:\n    Env: [test]\n  max_concurrency: \"3\"\n  max_errors: \"{max_errors}\"\n\
-             container:\n  port: 8080\n  publish: 8080\n  stop_timeout: 2s\n\
+             container:\n  port: 8080\n  publish: 8080\n  stop_timeout: {stop_timeout}\n{container_extra}\
              healthcheck:\n  path: /healthz\n  interval: 1s\n  timeout: 20s\n  start_period: {start_period}\n\
              env:\n  clear:\n    GREETING: hi\n  secret: [HELLO_API_TOKEN]\n",
             name = self.name,
@@ -735,4 +747,184 @@ fn immutable_tags_refuse_new_content_and_an_existing_image_deploys_without_a_bui
     assert_eq!(missing.code, 2, "{}", missing.stderr);
     assert!(missing.stderr.contains("nope"), "{}", missing.stderr);
     assert_eq!(world.calls("SendCommand"), sends);
+}
+
+/// The release the app's current commit plans to.
+fn planned_release(app: &App) -> String {
+    let out = hoist()
+        .current_dir(&app.root)
+        .args(["plan", "--format", "json"])
+        .output()
+        .unwrap();
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()["release"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Waits until every instance in `on` has a container of `release` (`ps_flag`: `-q` for
+/// running ones, `-aq` for any).
+fn wait_for_release(world: &World, on: &[&Instance], release: &str, ps_flag: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !on.iter().all(|inst| {
+        !world
+            .docker(
+                inst,
+                &[
+                    "ps",
+                    ps_flag,
+                    "--filter",
+                    &format!("label=hoist.release={release}"),
+                ],
+            )
+            .is_empty()
+    }) {
+        assert!(Instant::now() < deadline, "{release} never appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The last record of the app's history on an instance.
+fn last_history(world: &World, inst: &Instance, app: &App) -> Value {
+    let text = world.on_instance(
+        inst,
+        &format!("cat /var/lib/hoist/{}/history.jsonl", app.name),
+    );
+    serde_json::from_str(text.lines().last().expect("a history record")).unwrap()
+}
+
+/// `name release` of the containers running on an instance.
+fn running_releases(world: &World, inst: &Instance) -> Vec<String> {
+    world
+        .docker(
+            inst,
+            &["ps", "--format", "{{.Names}} {{.Label \"hoist.release\"}}"],
+        )
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The host must never go dark because a cancel landed while the old release was stopping:
+/// SSM SIGKILLs the script while `docker stop` of v1 is in flight (busybox httpd ignores
+/// SIGTERM, so the stop takes the whole 10 s timeout), the engine finishes that stop after
+/// the client died, and the watchdog must wait for it before starting v1 again — and only
+/// then say it rolled back. 20 s after hoist exits, every host serves v1, answers its health
+/// check, and its history says so.
+#[test]
+fn a_cancel_while_the_old_release_stops_leaves_every_host_serving_it() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("stopcancel");
+    let app = App::new("stopcancel");
+    app.configure_with("1.0.0", "0s", "0", "10s", "");
+    assert_ok(&app.deploy(&world, &[]));
+    app.configure_with("2.0.0", "30s", "0", "10s", "");
+    let release = planned_release(&app);
+    let child = app
+        .cmd(&world, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let instances: Vec<&Instance> = world.instances().iter().collect();
+    // v2 is created everywhere: the scripts are now stopping v1 (10 s each).
+    wait_for_release(&world, &instances, &release, "-aq");
+    std::thread::sleep(Duration::from_millis(1500));
+    for inst in &instances {
+        let v1_state = world.docker(inst, &["ps", "-q", "--filter", "status=running"]);
+        assert!(!v1_state.is_empty(), "{}: v1 is still stopping", inst.id);
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+
+    std::thread::sleep(Duration::from_secs(20));
+    for inst in &instances {
+        assert_serves(inst, "1.0.0");
+        assert_eq!(get(&inst.address, "/healthz").as_deref(), Some("ok"));
+        let running = running_releases(&world, inst);
+        assert_eq!(running.len(), 1, "{}: {running:?}", inst.id);
+        let record = last_history(&world, inst, &app);
+        assert_eq!(record["status"], "killed", "{}: {record}", inst.id);
+        assert_eq!(record["rolled_back"], true, "{}: {record}", inst.id);
+        assert_eq!(record["release"], release.as_str(), "{record}");
+        assert!(
+            running[0].starts_with(record["previous"].as_str().unwrap()),
+            "{}: history names the release that runs: {record} / {running:?}",
+            inst.id
+        );
+    }
+}
+
+/// A daemon restart mid-deploy: on one host the engine goes down while v3 sits in its
+/// health gate and comes back seconds later. The unverified v3 (created without a restart
+/// policy) does not come back; hoist reports that host failed and rolled back once v2 was
+/// observed serving again; the other hosts deploy v3. Before that, a daemon restart on a
+/// host with `restart: always` brings back only the live release, never a retained one.
+#[test]
+fn a_daemon_restart_never_revives_an_unverified_or_a_retained_release() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("daemon");
+    let app = App::new("daemon");
+    let always = "  restart: always\n";
+    app.configure_with("1.0.0", "0s", "1", "2s", always);
+    assert_ok(&app.deploy(&world, &[]));
+    app.configure_with("2.0.0", "0s", "1", "2s", always);
+    assert_ok(&app.deploy(&world, &[]));
+    let v2_release = planned_release(&app);
+    let instances: Vec<&Instance> = world.instances().iter().collect();
+
+    // A daemon restart with v1 retained (stopped): only v2 comes back.
+    world.fault(&["engine", &instances[0].id, "down"]);
+    world.fault(&["engine", &instances[0].id, "ok"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&instances[0].address, "/version").as_deref() != Some("2.0.0") {
+        assert!(Instant::now() < deadline, "v2 came back after the restart");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let running = running_releases(&world, instances[0]);
+    assert_eq!(running.len(), 1, "only the live release: {running:?}");
+    assert!(running[0].ends_with(&v2_release), "{running:?}");
+
+    // The engine goes away during v3's health gate on instance 1.
+    app.configure_with("3.0.0", "6s", "1", "2s", always);
+    let v3_release = planned_release(&app);
+    let child = app
+        .cmd(&world, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_release(&world, &[instances[1]], &v3_release, "-q");
+    world.fault(&["engine", &instances[1].id, "down"]);
+    std::thread::sleep(Duration::from_secs(3));
+    world.fault(&["engine", &instances[1].id, "ok"]);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with(&instances[1].id))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(row.contains("rolled back"), "{row}");
+
+    std::thread::sleep(Duration::from_secs(20));
+    assert_serves(instances[0], "3.0.0");
+    assert_serves(instances[2], "3.0.0");
+    assert_serves(instances[1], "2.0.0");
+    let running = running_releases(&world, instances[1]);
+    assert_eq!(running.len(), 1, "{running:?}");
+    assert!(running[0].ends_with(&v2_release), "{running:?}");
+    let record = last_history(&world, instances[1], &app);
+    assert_eq!(record["status"], "failed", "{record}");
+    assert_eq!(record["rolled_back"], true, "{record}");
 }

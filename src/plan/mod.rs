@@ -238,8 +238,10 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
     if let Some(source) = &inputs.revision.source {
         labels.insert("org.opencontainers.image.source".to_owned(), source.clone());
     }
-    labels.insert("hoist.app".to_owned(), config.app.clone());
-    labels.insert("hoist.release".to_owned(), release.clone());
+    // Not `hoist.app`/`hoist.release`: containers inherit their image's labels, and those
+    // keys (with `hoist.deployed-at`, which only hoist's `docker create` sets) mark releases.
+    labels.insert("hoist.build.app".to_owned(), config.app.clone());
+    labels.insert("hoist.build.release".to_owned(), release.clone());
 
     let script = render_script(config, &release, &name, &reference, inputs, &env);
     // The script's own budget: pull + stop + health gate + slack for prune.
@@ -329,7 +331,6 @@ fn render_script(
     if let Some(cpus) = &c.cpus {
         run_opts.extend(["--cpus".into(), cpus.clone()]);
     }
-    run_opts.extend(["--restart".into(), c.restart.clone()]);
     run_opts.extend([
         "--stop-timeout".into(),
         c.stop_timeout.as_secs().to_string(),
@@ -360,6 +361,7 @@ fn render_script(
             c.publish.map(|p| p.to_string()).unwrap_or_default().into(),
         ),
         ("HOIST_RUN_OPTS", run_opts.into()),
+        ("HOIST_RESTART", c.restart.clone().into()),
         ("HOIST_COMMAND", c.command.clone().into()),
         (
             "HOIST_STOP_TIMEOUT",

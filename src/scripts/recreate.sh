@@ -2,12 +2,13 @@
 # hoist: recreate strategy. Replaces the app's running container on this host with a new
 # release: lock, env file on tmpfs, pull, create, stop old, start new, health gate, prune.
 # On any failure after the old container stopped, the new one is removed and the old one is
-# started again.
+# started again, and it is reported restored only once it is observed running and healthy.
 #
 # Parameters (HOIST_*) are assigned by the header hoist renders above this body; see
 # src/plan/mod.rs. Contract with hoist: stdout carries a few short progress lines and ends
 # with one `HOIST-RESULT {json}` line; details go to stderr. Exit 0 only when deployed.
 # Never `set -x`: the env file's contents must not reach any log.
+set +x
 set -eEuo pipefail
 umask 077
 export LC_ALL=C
@@ -16,12 +17,16 @@ export LC_ALL=C
 STATUS=failed
 REASON=""
 HEALTH=""
+PROBE_WHY=""
 NEW_ID=""
 NEW_NAME=""
 PREV_IDS=()
 PREV_NAME=""
-OLD_STOPPED=0
+# 1 once the previous release's stop was asked for: from then on a failure must restore it.
+STOPPING=0
+HEALTHY=0
 ROLLED_BACK=false
+RESTORE_NOTE=""
 ENV_FILE=""
 ENV_MOUNT=""
 DOCKER_CONFIG_DIR=""
@@ -30,9 +35,14 @@ LOCK_HELD=0
 STATE_FILE=""
 GUARD_PID=""
 APP_VALID=0
-STARTED_AT=$SECONDS
+STARTED_EPOCH=$(date +%s)
 ERR_LINE=""
 ERR_CMD=""
+# How long a restore waits for an engine that does not answer (a daemon restart).
+ENGINE_WAIT=120
+# Only containers hoist's own `docker create` labelled are releases: images carry no
+# `hoist.deployed-at`, so a container run by hand from the app's image is never one.
+RELEASE_LABEL=hoist.deployed-at
 
 log() { printf 'hoist: %s\n' "$*"; }
 warn() { printf 'hoist: %s\n' "$*" >&2; }
@@ -50,13 +60,22 @@ json_str() {
     printf '"%s"' "$s"
 }
 
+# The one record shape of history.jsonl and of the HOIST-RESULT line.
 # shellcheck disable=SC2317 # reached through the EXIT trap
 result_json() {
     printf '{"app":%s,"release":%s,"status":%s,"container":%s,"previous":%s,"image":%s,"reason":%s,"rolled_back":%s,"health":%s,"seconds":%d,"time":%s}' \
         "$(json_str "${HOIST_APP:-}")" "$(json_str "${HOIST_RELEASE:-}")" "$(json_str "$STATUS")" \
         "$(json_str "$NEW_NAME")" "$(json_str "$PREV_NAME")" "$(json_str "${HOIST_IMAGE:-}")" \
         "$(json_str "$REASON")" "$ROLLED_BACK" "$(json_str "$HEALTH")" \
-        "$((SECONDS - STARTED_AT))" "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")"
+        "$(($(date +%s) - STARTED_EPOCH))" "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")"
+}
+
+# shellcheck disable=SC2317 # reached through the EXIT trap and the watchdog
+append_history() {
+    local dir="$HOIST_STATE_DIR/$HOIST_APP"
+    if mkdir -p "$dir" 2>/dev/null; then
+        printf '%s\n' "$1" >>"$dir/history.jsonl" || warn "could not append to $dir/history.jsonl"
+    fi
 }
 
 # Ends the deploy with a status and a reason; the EXIT trap does the rest.
@@ -72,93 +91,262 @@ finish() {
 }
 fail() { finish failed "$1"; }
 
+# Sleeps in the background and waits for it, so that a signal's trap runs at once instead of
+# after the sleep (bash runs traps only between foreground commands).
+snooze() {
+    sleep "$1" 9>&- &
+    wait $! || true
+}
+
+shred_file() { shred -u "$1" 2>/dev/null || rm -f "$1"; }
+
 remove_env_file() {
     if [[ -n $ENV_FILE && -e $ENV_FILE ]]; then
-        shred -u "$ENV_FILE" 2>/dev/null || rm -f "$ENV_FILE"
+        shred_file "$ENV_FILE"
     fi
     ENV_FILE=""
 }
 
 remove_docker_config() {
     if [[ -n $DOCKER_CONFIG_DIR && -d $DOCKER_CONFIG_DIR ]]; then
-        find "$DOCKER_CONFIG_DIR" -type f -exec sh -c 'shred -u "$1" 2>/dev/null || rm -f "$1"' _ {} \;
+        local f
+        while IFS= read -r -d '' f; do shred_file "$f"; done < <(find "$DOCKER_CONFIG_DIR" -type f -print0)
         rm -rf "$DOCKER_CONFIG_DIR"
     fi
     DOCKER_CONFIG_DIR=""
 }
 
-# Restores the previous release after a failure: the new container goes, the old one starts.
-# shellcheck disable=SC2317 # reached through the EXIT trap
-roll_back() {
-    if [[ -n $NEW_ID ]]; then
-        warn "last log lines of $NEW_NAME:"
-        docker logs --tail 20 "$NEW_ID" 2>&1 | sed 's/^/  | /' >&2 || true
-        docker rm -f "$NEW_ID" >/dev/null 2>&1 || warn "could not remove $NEW_NAME"
-    fi
-    if ((OLD_STOPPED)); then
-        local id
-        for id in "${PREV_IDS[@]}"; do
-            if docker start "$id" >/dev/null; then
-                ROLLED_BACK=true
-            else
-                warn "could not start the previous container $id again"
-            fi
-        done
-        if [[ $ROLLED_BACK == true ]]; then
-            REASON="$REASON; rolled back to $PREV_NAME"
-            log "rolled back to $PREV_NAME"
-        else
-            REASON="$REASON; rolling back to $PREV_NAME FAILED"
-        fi
-    fi
+# ---------------------------------------------------------------- engine and health
+# Waits up to $1 seconds for the Docker engine to answer (a daemon restart, a hung engine).
+# shellcheck disable=SC2317 # reached through the EXIT trap and the watchdog
+wait_engine() {
+    local deadline=$((SECONDS + $1))
+    until timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || return 1
+        sleep 1
+    done
 }
 
-# The dead man's switch. SSM cancels a command, and ends one that runs past its timeout, by
-# SIGKILLing its process group: no trap runs then. This watchdog lives in its own session,
-# holds the deploy's lock (it inherits fd 9), and when the deploy dies without clearing its
-# state file it finishes the job the EXIT trap could not: shreds the deploy's private files,
-# removes an unverified new container and starts the previous release again.
-# shellcheck disable=SC2317 # runs in the watchdog process
-guard() {
-    local pid=$1 state=$2 history=$3
-    exec </dev/null >/dev/null 2>&1
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.5 9>&-; done
-    [[ -e $state ]] || exit 0
-    local key val new="" stopped=0 healthy=0 private="" mounted="" prev=()
-    while read -r key val; do
-        case $key in
-            new) new=$val ;;
-            prev) prev+=("$val") ;;
-            stopped) stopped=1 ;;
-            healthy) healthy=1 ;;
-            private) private=$val ;;
-            mounted) mounted=$val ;;
-        esac
-    done <"$state"
-    if [[ -n $private && -d $private ]]; then
-        find "$private" -type f -exec sh -c 'for f; do shred -u "$f" 2>/dev/null || rm -f "$f"; done' _ {} +
-        rm -rf "${private:?}"/docker.*
+# `running`, `exited`, … of a container, or nothing when the engine cannot say (unknown).
+# shellcheck disable=SC2317 # reached through the EXIT trap and the watchdog
+container_status() {
+    timeout 10 docker inspect --format '{{.State.Status}}' "$1" 2>/dev/null || true
+}
+
+# Probes container $1 until it is healthy or $2 seconds pass, with the check the container
+# was created with (its `hoist.health-*`, `hoist.publish` and `hoist.port` labels, so a
+# rolled-back release is judged by its own check, not the failed release's): HTTP on the
+# health path when it has one (to its published port, else its own address), else the
+# image's own HEALTHCHECK, else "still running at the next look". A container that stops
+# fails at once; one the engine cannot inspect (a daemon restarting) is unknown and probing
+# goes on until the deadline — healthy is only ever what was observed. Sets HEALTH (the last
+# observation) and PROBE_WHY (why it is not healthy).
+# shellcheck disable=SC2317 # reached through the EXIT trap and the watchdog
+probe_health() {
+    local id=$1 budget=$2 deadline state seen_running=0
+    local status exit_code docker_health want publish port addresses path url code
+    deadline=$((SECONDS + budget))
+    HEALTH=""
+    PROBE_WHY=""
+    while :; do
+        state=$(timeout 10 docker inspect --format '{{.State.Status}}|{{.State.ExitCode}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}|{{index .Config.Labels "hoist.health-status"}}|{{index .Config.Labels "hoist.publish"}}|{{index .Config.Labels "hoist.port"}}|{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}|{{index .Config.Labels "hoist.health-path"}}' "$id" 2>/dev/null || true)
+        IFS='|' read -r status exit_code docker_health want publish port addresses path <<<"$state" || true
+        if [[ -z $status ]]; then
+            HEALTH="unknown: the Docker engine does not answer"
+        elif [[ $status != running ]]; then
+            HEALTH="container $status"
+            PROBE_WHY="container stopped ($status, exit code $exit_code)"
+            return 1
+        elif [[ -n $path ]]; then
+            url=""
+            if [[ -n $publish ]]; then
+                url="http://127.0.0.1:$publish$path"
+            elif [[ -n ${addresses%% *} ]]; then
+                url="http://${addresses%% *}:$port$path"
+            fi
+            if [[ -z $url ]]; then
+                HEALTH="no address to probe yet"
+            else
+                code=$(curl --globoff -s -o /dev/null -w '%{http_code}' \
+                    --max-time "$((HOIST_HEALTH_INTERVAL + 2))" "$url" || true)
+                HEALTH="http ${code:-000} from $path"
+                if [[ $code == "${want:-200}" ]]; then return 0; fi
+                PROBE_WHY="$url answered ${code:-000} (expected ${want:-200}) for ${budget}s"
+            fi
+        elif [[ -n $docker_health ]]; then
+            HEALTH="docker $docker_health"
+            case $docker_health in
+                healthy) return 0 ;;
+                unhealthy)
+                    PROBE_WHY="Docker reports the container unhealthy"
+                    return 1
+                    ;;
+            esac
+            PROBE_WHY="not healthy after ${budget}s (Docker status: $docker_health)"
+        else
+            # No check at all: running now and still running at the next look.
+            if ((seen_running)); then
+                HEALTH="running (no health check configured)"
+                return 0
+            fi
+            seen_running=1
+            HEALTH="running"
+        fi
+        if ((SECONDS >= deadline)); then
+            [[ -n $PROBE_WHY ]] || PROBE_WHY="no healthy answer for ${budget}s ($HEALTH)"
+            return 1
+        fi
+        snooze "$HOIST_HEALTH_INTERVAL"
+    done
+}
+
+# ---------------------------------------------------------------- restore
+# Puts the previous release back after an unfinished deploy, for every path that can end one
+# (the EXIT trap, the watchdog after a SIGKILL, the next deploy after a crash): removes the
+# unverified new container, waits for a stop of the previous one that may still be in flight
+# (the engine finishes a `docker stop` whose client was killed), starts it, restores its
+# restart policy, and calls it restored only once it is observed running and healthy. Sets
+# ROLLED_BACK and RESTORE_NOTE; returns non-zero when the previous release is not serving.
+# shellcheck disable=SC2317 # reached through the EXIT trap and the watchdog
+restore() {
+    ROLLED_BACK=false
+    RESTORE_NOTE=""
+    # A release that passed its gate is the live one: there is nothing to put back.
+    if ((HEALTHY)); then return 0; fi
+    if ! wait_engine "$ENGINE_WAIT"; then
+        RESTORE_NOTE="the Docker engine did not answer for ${ENGINE_WAIT}s"
+        return 1
     fi
-    if [[ -n $mounted ]]; then umount "$mounted" && rmdir "$mounted"; fi
-    local rolled=false
-    if ((!healthy)); then
-        if [[ -n $new ]]; then docker rm -f "$new"; fi
-        if ((stopped)); then
-            for val in ${prev[@]+"${prev[@]}"}; do docker start "$val" && rolled=true; done
+    if [[ -n $NEW_ID ]] && ((!HEALTHY)); then
+        if ! docker rm -f "$NEW_ID" >/dev/null 2>&1 && [[ -n $(container_status "$NEW_ID") ]]; then
+            warn "could not remove the new container $NEW_NAME"
         fi
     fi
-    printf '{"status":"killed","reason":"the deploy was killed (SSM cancel or timeout); the watchdog cleaned up","rolled_back":%s,"container":"%s","time":"%s"}\n' \
-        "$rolled" "$new" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$history"
+    if ((!STOPPING || ${#PREV_IDS[@]} == 0)); then
+        return 0
+    fi
+    local id deadline policy
+    for id in "${PREV_IDS[@]}"; do
+        deadline=$((SECONDS + HOIST_STOP_TIMEOUT + 5))
+        while [[ $(container_status "$id") == running ]] && ((SECONDS < deadline)); do
+            sleep 0.5
+        done
+        policy=$(docker inspect --format '{{index .Config.Labels "hoist.restart"}}' "$id" 2>/dev/null || true)
+        if [[ -n $policy ]]; then
+            docker update --restart "$policy" "$id" >/dev/null 2>&1 || warn "could not restore the restart policy of $id"
+        fi
+        if [[ $(container_status "$id") != running ]] && ! docker start "$id" >/dev/null 2>&1; then
+            RESTORE_NOTE="could not start the previous container $PREV_NAME ($id) again"
+            return 1
+        fi
+    done
+    if probe_health "${PREV_IDS[0]}" "$((HOIST_HEALTH_START_PERIOD + HOIST_HEALTH_TIMEOUT))"; then
+        ROLLED_BACK=true
+        RESTORE_NOTE="$PREV_NAME runs again ($HEALTH)"
+        return 0
+    fi
+    RESTORE_NOTE="$PREV_NAME was started again but is not healthy: $PROBE_WHY"
+    return 1
+}
+
+# The deploy's progress, kept on persistent disk (not tmpfs) so that a watchdog — or after a
+# crash, the next deploy — knows what to put back. One `key value` line at a time.
+note_state() { printf '%s %s\n' "$1" "${2:-1}" >>"$STATE_FILE"; }
+
+# Reads a state file written by note_state into the restore variables.
+# shellcheck disable=SC2317 # runs in the watchdog and at the next deploy
+load_state() {
+    local key val
+    NEW_ID=""
+    NEW_NAME=""
+    PREV_IDS=()
+    PREV_NAME=""
+    STOPPING=0
+    HEALTHY=0
+    while read -r key val; do
+        case $key in
+            started) STARTED_EPOCH=$val ;;
+            release) HOIST_RELEASE=$val ;;
+            image) HOIST_IMAGE=$val ;;
+            new) NEW_ID=$val ;;
+            new_name) NEW_NAME=$val ;;
+            prev) PREV_IDS+=("$val") ;;
+            prev_name) PREV_NAME=$val ;;
+            stopping) STOPPING=1 ;;
+            healthy) HEALTHY=1 ;;
+            private) STATE_PRIVATE=$val ;;
+            mounted) STATE_MOUNTED=$val ;;
+        esac
+    done <"$1"
+}
+
+# Shreds what a dead deploy left in its private tmpfs directory and unmounts it.
+# shellcheck disable=SC2317 # runs in the watchdog and at the next deploy
+sweep_private() {
+    if [[ -n ${STATE_PRIVATE:-} && -d $STATE_PRIVATE ]]; then
+        local f
+        while IFS= read -r -d '' f; do shred_file "$f"; done < <(find "$STATE_PRIVATE" -type f -print0)
+        rm -rf "${STATE_PRIVATE:?}"/docker.*
+    fi
+    if [[ -n ${STATE_MOUNTED:-} ]]; then umount "$STATE_MOUNTED" && rmdir "$STATE_MOUNTED"; fi
+    STATE_PRIVATE=""
+    STATE_MOUNTED=""
+}
+
+# Finishes a deploy that died without its EXIT trap, from its state file: private files
+# shredded, the previous release restored unless the new one had passed its gate, and one
+# history record. $1 is the status to record (`killed`, `interrupted`), $2 what happened.
+# shellcheck disable=SC2317 # runs in the watchdog and at the next deploy
+recover() {
+    local state=$1 status=$2 what=$3
+    load_state "$state"
+    sweep_private
+    STATUS=$status
+    if ((HEALTHY)); then
+        ROLLED_BACK=false
+        REASON="$what after the new release passed its health gate; it stays"
+    elif restore; then
+        REASON="$what; ${RESTORE_NOTE:-nothing had changed}"
+    else
+        REASON="$what; restoring the previous release FAILED: $RESTORE_NOTE"
+    fi
+    append_history "$(result_json)"
     rm -f "$state"
 }
 
-# Records deploy progress for the watchdog, one `key value` line at a time.
-note_state() { printf '%s %s\n' "$1" "${2:-1}" >>"$STATE_FILE"; }
+# The dead man's switch. A transport cancels a command, and ends one that runs past its
+# timeout, by SIGKILLing its process group (SSM always does): no trap runs then. This watchdog
+# lives in its own session, holds the deploy's lock (it inherits fd 9), and when the deploy
+# dies without clearing its state file it finishes the job the EXIT trap could not.
+# shellcheck disable=SC2317 # runs in the watchdog process
+guard() {
+    local pid=$1 state=$2
+    exec </dev/null >/dev/null 2>&1
+    trap '' INT TERM HUP
+    while kill -0 "$pid" 2>/dev/null && [[ -e $state ]]; do sleep 0.5 9>&-; done
+    [[ -s $state ]] || exit 0
+    recover "$state" killed "the deploy was killed (cancelled or timed out) and its watchdog cleaned up"
+}
+
+# Everything the watchdog needs, as a self-contained program: this script's own parameters
+# and functions, nothing else (no secret is ever in a variable here).
+watchdog_program() {
+    declare -p HOIST_APP HOIST_RELEASE HOIST_IMAGE HOIST_HEALTH_INTERVAL HOIST_HEALTH_TIMEOUT \
+        HOIST_HEALTH_START_PERIOD HOIST_STOP_TIMEOUT HOIST_STATE_DIR ENGINE_WAIT
+    printf 'STATUS=killed REASON="" HEALTH="" PROBE_WHY="" ROLLED_BACK=false RESTORE_NOTE=""\n'
+    printf 'STATE_PRIVATE="" STATE_MOUNTED="" STARTED_EPOCH=%s\n' "$STARTED_EPOCH"
+    declare -f log warn json_str result_json append_history snooze shred_file wait_engine \
+        container_status probe_health restore load_state sweep_private recover guard
+    # shellcheck disable=SC2016 # the watchdog's own "$@", not this shell's
+    printf 'guard "$@"\n'
+}
 
 # shellcheck disable=SC2317 # reached through the EXIT trap
 on_exit() {
     local code=$?
-    trap - EXIT INT TERM
+    # A second Ctrl-C or SIGTERM must not cut the rollback short.
+    trap '' INT TERM
+    trap - EXIT
     set +e
     if [[ $STATUS != deployed && -z $REASON ]]; then
         if [[ -n $ERR_CMD ]]; then
@@ -169,8 +357,21 @@ on_exit() {
     fi
     remove_env_file
     remove_docker_config
-    if [[ $STATUS == failed ]]; then
-        roll_back
+    if [[ $STATUS == failed ]] && ((HEALTHY)); then
+        REASON="$REASON; the new release had passed its health gate and stays"
+    elif [[ $STATUS == failed ]]; then
+        if [[ -n $NEW_ID ]]; then
+            warn "last log lines of $NEW_NAME:"
+            timeout 10 docker logs --tail 20 "$NEW_ID" 2>&1 | sed 's/^/  | /' >&2
+        fi
+        if restore; then
+            if [[ $ROLLED_BACK == true ]]; then
+                REASON="$REASON; rolled back: $RESTORE_NOTE"
+                log "rolled back: $RESTORE_NOTE"
+            fi
+        else
+            REASON="$REASON; rolling back to ${PREV_NAME:-the previous release} FAILED: $RESTORE_NOTE"
+        fi
     fi
     if [[ -n $ENV_MOUNT ]]; then
         umount "$ENV_MOUNT" 2>/dev/null && rmdir "$ENV_MOUNT" 2>/dev/null
@@ -178,15 +379,14 @@ on_exit() {
     local line
     line=$(result_json)
     if ((APP_VALID)) && [[ $STATUS != invalid ]]; then
-        local history_dir="$HOIST_STATE_DIR/$HOIST_APP"
-        if mkdir -p "$history_dir" 2>/dev/null; then
-            printf '%s\n' "$line" >>"$history_dir/history.jsonl" || warn "could not append to $history_dir/history.jsonl"
-        fi
+        append_history "$line"
     fi
-    # Clean exit: the watchdog has nothing to do.
+    # Settled (deployed, or restored, or reported as not restored): the watchdog stands down.
     if [[ -n $STATE_FILE ]]; then rm -f "$STATE_FILE"; fi
     if [[ -n $GUARD_PID ]]; then
-        kill "$GUARD_PID" 2>/dev/null
+        # It ignores TERM (so that it outlives whatever kills the deploy); with the state
+        # file gone it has nothing left to do.
+        kill -KILL "$GUARD_PID" 2>/dev/null
         wait "$GUARD_PID" 2>/dev/null
     fi
     if ((LOCK_HELD)); then
@@ -217,7 +417,7 @@ need() {
 }
 for p in HOIST_APP HOIST_RELEASE HOIST_IMAGE HOIST_PULL HOIST_CONTAINER_PORT HOIST_STOP_TIMEOUT \
     HOIST_HEALTH_STATUS HOIST_HEALTH_INTERVAL HOIST_HEALTH_TIMEOUT HOIST_HEALTH_START_PERIOD \
-    HOIST_ENV_SOURCE HOIST_RETAIN HOIST_RUN_DIR HOIST_STATE_DIR; do
+    HOIST_ENV_SOURCE HOIST_RETAIN HOIST_RUN_DIR HOIST_STATE_DIR HOIST_RESTART; do
     need "$p"
 done
 [[ $HOIST_APP =~ ^[a-z][a-z0-9-]{0,31}$ ]] || finish invalid "app name '$HOIST_APP' is not valid"
@@ -230,6 +430,7 @@ done
 [[ -z ${HOIST_PUBLISH:-} || $HOIST_PUBLISH =~ ^[0-9]+$ ]] || finish invalid "parameter HOIST_PUBLISH is not a port"
 case $HOIST_PULL in never | if-missing | always) ;; *) finish invalid "parameter HOIST_PULL is '$HOIST_PULL'" ;; esac
 case $HOIST_ENV_SOURCE in none | stdin | ssm-parameter) ;; *) finish invalid "parameter HOIST_ENV_SOURCE is '$HOIST_ENV_SOURCE'" ;; esac
+[[ $HOIST_RESTART =~ ^(no|always|unless-stopped|on-failure(:[0-9]+)?)$ ]] || finish invalid "parameter HOIST_RESTART is '$HOIST_RESTART'"
 HOIST_PUBLISH=${HOIST_PUBLISH:-}
 HOIST_HEALTH_PATH=${HOIST_HEALTH_PATH:-}
 HOIST_IMAGE_LABEL=${HOIST_IMAGE_LABEL:-$HOIST_IMAGE}
@@ -243,10 +444,10 @@ if ! declare -p HOIST_COMMAND >/dev/null 2>&1; then HOIST_COMMAND=(); fi
 if ! declare -p HOIST_ENV_CLEAR >/dev/null 2>&1; then HOIST_ENV_CLEAR=(); fi
 if ! declare -p HOIST_ENV_SECRETS >/dev/null 2>&1; then HOIST_ENV_SECRETS=(); fi
 
-for tool in docker flock; do
+for tool in docker flock timeout; do
     command -v "$tool" >/dev/null || fail "$tool is not installed on this host"
 done
-docker version --format '{{.Server.Version}}' >/dev/null 2>&1 || fail "cannot reach the Docker engine on this host"
+timeout 20 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 || fail "cannot reach the Docker engine on this host"
 if [[ -n $HOIST_HEALTH_PATH ]]; then
     command -v curl >/dev/null || fail "curl is not installed on this host (needed by healthcheck.path)"
 fi
@@ -261,17 +462,31 @@ if ! flock -n 9; then
     finish locked "another deploy holds the lock on $HOIST_APP (${holder:-release unknown})"
 fi
 LOCK_HELD=1
-STATE_FILE="$HOIST_RUN_DIR/$HOIST_APP.state"
-: >"$STATE_FILE"
+printf 'release %s, pid %s, since %s\n' "$HOIST_RELEASE" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$LOCK_FILE"
 mkdir -p "$HOIST_STATE_DIR/$HOIST_APP"
+chmod 0700 "$HOIST_STATE_DIR/$HOIST_APP"
+STATE_FILE="$HOIST_STATE_DIR/$HOIST_APP/deploy.state"
+
+# A state file left behind means a deploy here died with neither its EXIT trap nor its
+# watchdog finishing (the host crashed, or the engine stayed down): put things right first.
+if [[ -s $STATE_FILE ]]; then
+    log "a previous deploy on this host was interrupted; reconciling it first"
+    (recover "$STATE_FILE" interrupted "the deploy was interrupted (host crash or reboot) and the next deploy reconciled it") ||
+        fail "could not reconcile the interrupted deploy recorded in $STATE_FILE"
+    warn "reconciled: $(tail -n 1 "$HOIST_STATE_DIR/$HOIST_APP/history.jsonl" 2>/dev/null || true)"
+fi
+{
+    printf 'started %s\nrelease %s\nimage %s\n' "$STARTED_EPOCH" "$HOIST_RELEASE" "$HOIST_IMAGE"
+} >"$STATE_FILE"
+
 if command -v setsid >/dev/null; then
-    setsid bash -c "$(declare -f guard); guard \"\$@\"" hoist-guard "$$" "$STATE_FILE" \
-        "$HOIST_STATE_DIR/$HOIST_APP/history.jsonl" </dev/null >/dev/null 2>&1 &
+    WATCHDOG="$HOIST_STATE_DIR/$HOIST_APP/watchdog.sh"
+    watchdog_program >"$WATCHDOG"
+    setsid bash "$WATCHDOG" "$$" "$STATE_FILE" </dev/null >/dev/null 2>&1 &
     GUARD_PID=$!
 else
-    warn "setsid is missing: a deploy killed by SSM (cancel, timeout) cannot restore the previous release"
+    warn "setsid is missing: a deploy killed by its transport (cancel, timeout) cannot restore the previous release"
 fi
-printf 'release %s, pid %s, since %s\n' "$HOIST_RELEASE" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$LOCK_FILE"
 log "deploying $HOIST_APP release $HOIST_RELEASE"
 
 # ---------------------------------------------------------------- env file on tmpfs
@@ -374,7 +589,8 @@ case $HOIST_PULL in
 esac
 
 # ---------------------------------------------------------------- create
-mapfile -t PREV_IDS < <(docker ps --filter "label=hoist.app=$HOIST_APP" --filter status=running --format '{{.ID}}')
+mapfile -t PREV_IDS < <(docker ps --filter "label=hoist.app=$HOIST_APP" --filter "label=$RELEASE_LABEL" \
+    --filter status=running --format '{{.ID}}')
 if ((${#PREV_IDS[@]})); then
     PREV_NAME=$(docker inspect --format '{{.Name}}' "${PREV_IDS[0]}")
     PREV_NAME=${PREV_NAME#/}
@@ -388,20 +604,32 @@ while docker container inspect "$NEW_NAME" >/dev/null 2>&1; do
     NEW_NAME="$HOIST_APP-$HOIST_RELEASE-$stamp-$n"
 done
 
+# The new container starts with no restart policy: until it passes the health gate, a daemon
+# restart must not bring an unverified release back. Its configured policy (kept in a label)
+# is applied once it is healthy.
 create=(
     --name "$NEW_NAME"
+    --restart no
     --label "hoist.app=$HOIST_APP"
     --label "hoist.release=$HOIST_RELEASE"
     --label "hoist.image=$HOIST_IMAGE_LABEL"
     --label "hoist.image-ref=$HOIST_IMAGE"
-    --label "hoist.deployed-at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    --label "hoist.restart=$HOIST_RESTART"
+    --label "hoist.port=$HOIST_CONTAINER_PORT"
+    --label "hoist.publish=$HOIST_PUBLISH"
+    --label "hoist.health-path=$HOIST_HEALTH_PATH"
+    --label "hoist.health-status=$HOIST_HEALTH_STATUS"
+    --label "$RELEASE_LABEL=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 )
 if [[ -n $ENV_FILE ]]; then create+=(--env-file "$ENV_FILE"); fi
 if [[ -n $HOIST_PUBLISH ]]; then create+=(--publish "$HOIST_PUBLISH:$HOIST_CONTAINER_PORT"); fi
 create+=(${HOIST_RUN_OPTS[@]+"${HOIST_RUN_OPTS[@]}"})
 
+note_state new_name "$NEW_NAME"
 out=$(docker create "${create[@]}" "$HOIST_IMAGE" ${HOIST_COMMAND[@]+"${HOIST_COMMAND[@]}"} 2>&1) || {
     remove_env_file
+    # A create that failed half-way may have left the name taken: remove it.
+    docker rm -f "$NEW_NAME" >/dev/null 2>&1 || true
     NEW_NAME=""
     fail "docker create failed: $(tail -n 3 <<<"$out")"
 }
@@ -414,91 +642,39 @@ log "created $NEW_NAME"
 for id in ${PREV_IDS[@]+"${PREV_IDS[@]}"}; do
     note_state prev "$id"
 done
+if ((${#PREV_IDS[@]})); then
+    note_state prev_name "$PREV_NAME"
+    note_state stopping
+    STOPPING=1
+fi
 for id in ${PREV_IDS[@]+"${PREV_IDS[@]}"}; do
-    if ((!OLD_STOPPED)); then note_state stopped; fi
-    OLD_STOPPED=1
     docker stop --time "$HOIST_STOP_TIMEOUT" "$id" >/dev/null || fail "could not stop the previous container $id"
 done
-if ((OLD_STOPPED)); then log "stopped $PREV_NAME"; fi
+if ((STOPPING)); then log "stopped $PREV_NAME"; fi
 
 out=$(docker start "$NEW_ID" 2>&1) || fail "docker start failed: $(tail -n 3 <<<"$out")"
 
 # ---------------------------------------------------------------- health gate
-container_state() { docker inspect --format "$1" "$NEW_ID" 2>/dev/null || true; }
-
-exited_reason() {
-    local state
-    state=$(container_state '{{.State.Status}} {{.State.ExitCode}}')
-    if [[ $state != running* ]]; then
-        printf 'container stopped (%s)' "$state"
-    fi
-}
-
-health_http() {
-    local host port url code deadline
-    if [[ -n $HOIST_PUBLISH ]]; then
-        host=127.0.0.1
-        port=$HOIST_PUBLISH
-    else
-        host=$(container_state '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}')
-        host=${host%% *}
-        port=$HOIST_CONTAINER_PORT
-        [[ -n $host ]] || fail "health check failed: the container has no IP address to probe"
-    fi
-    url="http://$host:$port$HOIST_HEALTH_PATH"
-    deadline=$((SECONDS + HOIST_HEALTH_TIMEOUT))
-    log "health check: GET $url expecting $HOIST_HEALTH_STATUS (budget ${HOIST_HEALTH_TIMEOUT}s)"
-    while :; do
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time "$((HOIST_HEALTH_INTERVAL + 2))" "$url" || true)
-        if [[ $code == "$HOIST_HEALTH_STATUS" ]]; then
-            HEALTH="http $code from $HOIST_HEALTH_PATH"
-            return 0
-        fi
-        HEALTH="http ${code:-000} from $HOIST_HEALTH_PATH"
-        local stopped
-        stopped=$(exited_reason)
-        [[ -z $stopped ]] || fail "health check failed: $stopped"
-        ((SECONDS < deadline)) || fail "health check failed: $url answered ${code:-000} (expected $HOIST_HEALTH_STATUS) for ${HOIST_HEALTH_TIMEOUT}s"
-        sleep "$HOIST_HEALTH_INTERVAL"
-    done
-}
-
-health_docker() {
-    local status deadline=$((SECONDS + HOIST_HEALTH_TIMEOUT))
-    log "health check: the image's HEALTHCHECK (budget ${HOIST_HEALTH_TIMEOUT}s)"
-    while :; do
-        status=$(container_state '{{.State.Health.Status}}')
-        HEALTH="docker $status"
-        case $status in
-            healthy) return 0 ;;
-            unhealthy) fail "health check failed: Docker reports the container unhealthy" ;;
-        esac
-        local stopped
-        stopped=$(exited_reason)
-        [[ -z $stopped ]] || fail "health check failed: $stopped"
-        ((SECONDS < deadline)) || fail "health check failed: not healthy after ${HOIST_HEALTH_TIMEOUT}s (Docker status: $status)"
-        sleep "$HOIST_HEALTH_INTERVAL"
-    done
-}
-
 if ((HOIST_HEALTH_START_PERIOD > 0)); then
-    sleep "$HOIST_HEALTH_START_PERIOD"
+    snooze "$HOIST_HEALTH_START_PERIOD"
 fi
 if [[ -n $HOIST_HEALTH_PATH ]]; then
-    health_http
-elif [[ -n $(container_state '{{if .State.Health}}yes{{end}}') ]]; then
-    health_docker
-else
-    sleep 1
-    stopped=$(exited_reason)
-    [[ -z $stopped ]] || fail "the new container did not stay up: $stopped"
-    HEALTH="running (no health check configured)"
+    log "health check: GET $HOIST_HEALTH_PATH expecting $HOIST_HEALTH_STATUS (budget ${HOIST_HEALTH_TIMEOUT}s)"
 fi
+probe_health "$NEW_ID" "$HOIST_HEALTH_TIMEOUT" || fail "health check failed: $PROBE_WHY"
+# Verified: the new release gets its restart policy, the previous ones none, so that a daemon
+# restart or a reboot never brings a retained release back beside the live one.
+docker update --restart "$HOIST_RESTART" "$NEW_ID" >/dev/null || fail "could not set the restart policy of $NEW_NAME"
+for id in ${PREV_IDS[@]+"${PREV_IDS[@]}"}; do
+    docker update --restart no "$id" >/dev/null || warn "could not clear the restart policy of $id"
+done
+HEALTHY=1
 note_state healthy
 log "healthy: $HEALTH"
 
 # ---------------------------------------------------------------- prune
-mapfile -t stopped_ids < <(docker ps -a --filter "label=hoist.app=$HOIST_APP" --format '{{.ID}} {{.State}}' |
+mapfile -t stopped_ids < <(docker ps -a --filter "label=hoist.app=$HOIST_APP" --filter "label=$RELEASE_LABEL" \
+    --format '{{.ID}} {{.State}}' |
     awk -v new="${NEW_ID:0:12}" 'substr($1, 1, 12) != new && $2 != "running" { print $1 }')
 if ((${#stopped_ids[@]} > HOIST_RETAIN)); then
     for id in "${stopped_ids[@]:HOIST_RETAIN}"; do
