@@ -140,6 +140,7 @@ impl CliError {
 }
 
 pub fn main() -> ExitCode {
+    no_core_dumps();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -155,6 +156,19 @@ pub fn main() -> ExitCode {
             }
             ExitCode::from(err.exit_code())
         }
+    }
+}
+
+/// Sets the core file size limit to 0 (soft and hard) for hoist and everything it starts, so
+/// a crash never writes secret values (hoist's environment, the script's stdin) to disk.
+fn no_core_dumps() {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit(2) reads the struct we pass; no other memory is involved.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_CORE, &zero);
     }
 }
 
@@ -235,13 +249,10 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     let (config, mut inputs) = prepare(&args.config.file, transport, args.release)?;
     if let Some(uri) = &args.image {
         inputs.prebuilt = Some(uri.clone());
-        if args.local {
-            inputs.image_id = Some(uri.clone());
-        }
     }
     // Every input is checked before anything changes: config, revision, secrets, plan.
     let secrets = SecretEnv::from_env(&config.env.secret)?;
-    let draft = plan::build(&config, &inputs)?;
+    let mut draft = plan::build(&config, &inputs)?;
     if args.dry_run {
         print!("{}", draft.render(args.format));
         return Ok(());
@@ -254,6 +265,14 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     let docker = bollard::Docker::connect_with_local_defaults().map_err(CliError::Docker)?;
     if args.local || args.image.is_none() {
         docker.ping().await.map_err(CliError::Docker)?;
+    }
+    if args.local
+        && let Some(uri) = &args.image
+    {
+        // Hosts run the image id, not a tag that could move under the deploy.
+        let id = deploy::resolve_local_image(&docker, uri, &progress).await?;
+        inputs.image_id = Some(id);
+        draft = plan::build(&config, &inputs)?;
     }
 
     let cancel = CancellationToken::new();

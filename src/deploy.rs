@@ -29,6 +29,8 @@ pub enum DeployError {
     Push(#[from] PushError),
     #[error("--image {0}: {1}")]
     BadImage(String, String),
+    #[error("the Docker engine failed: {0}")]
+    Docker(#[source] bollard::errors::Error),
     #[error("interrupted before any host was changed")]
     Interrupted,
 }
@@ -51,6 +53,8 @@ pub struct Report {
     pub invocations: Vec<Invocation>,
     pub deployed: usize,
     pub failed: usize,
+    /// A cancel (Ctrl-C, SIGTERM) interrupted at least one target's run. A cancel that came
+    /// after every target had finished does not count: the report is then the deploy's.
     pub cancelled: bool,
 }
 
@@ -138,6 +142,7 @@ pub async fn run(
         invocations.len(),
         if invocations.len() == 1 { "" } else { "s" }
     ));
+    let cancelled = cancel.is_cancelled() && invocations.iter().any(Invocation::interrupted);
     Ok(Report {
         app: plan.app.clone(),
         release: plan.release.clone(),
@@ -145,7 +150,7 @@ pub async fn run(
         invocations,
         deployed,
         failed,
-        cancelled: cancel.is_cancelled(),
+        cancelled,
     })
 }
 
@@ -216,7 +221,7 @@ pub async fn publish_image(
     progress.activity("logging in to ECR");
     let login = ecr.login().await?;
     if let Some(uri) = prebuilt {
-        return resolve_prebuilt(uri, &login.registry, ecr, progress).await;
+        return resolve_prebuilt(uri, &login.registry, ecr, docker, progress).await;
     }
     let repository = &config.image.repository;
     let repo = ecr
@@ -312,10 +317,37 @@ pub async fn publish_image(
     })
 }
 
+/// The image id `--image` names in the local engine (local transport): hosts run the id,
+/// so the deploy is pinned even when the name is a tag that moves afterwards.
+pub async fn resolve_local_image(
+    docker: &Docker,
+    uri: &str,
+    progress: &Reporter,
+) -> Result<String, DeployError> {
+    let image = docker.inspect_image(uri).await.map_err(|e| match e {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        } => DeployError::BadImage(
+            uri.to_owned(),
+            "no such image in the local Docker engine (see `docker images`)".into(),
+        ),
+        e => DeployError::Docker(e),
+    })?;
+    let id = image.id.ok_or_else(|| {
+        DeployError::BadImage(uri.to_owned(), "the engine reports no image id".into())
+    })?;
+    progress.done(&format!("deploying existing image {uri} = {id}"));
+    Ok(id)
+}
+
+/// How long hoist waits for the engine to ask a foreign registry what a tag points to.
+const DIGEST_LOOKUP_TIMEOUT: Duration = Duration::from_secs(30);
+
 async fn resolve_prebuilt(
     uri: &str,
     registry: &str,
     ecr: &Ecr,
+    docker: &Docker,
     progress: &Reporter,
 ) -> Result<RemoteImage, DeployError> {
     let bad = |why: &str| DeployError::BadImage(uri.to_owned(), why.to_owned());
@@ -325,19 +357,23 @@ async fn resolve_prebuilt(
         ));
     };
     if host != registry {
-        progress.info(&format!(
-            "{uri} is not in this account's registry ({registry}): hosts pull it without              logging in"
-        ));
-        return Ok(RemoteImage {
-            reference: uri.to_owned(),
-            registry: None,
-        });
+        let lookup = match reference {
+            ecr::Reference::Digest(_) => None,
+            ecr::Reference::Tag(_) => Some(registry_digest(docker, uri).await),
+        };
+        let (image, message) = foreign_image(uri, host, repo, registry, lookup);
+        progress.info(&message);
+        return Ok(image);
     }
     let digest = match reference {
         ecr::Reference::Digest(d) => d.to_owned(),
-        ecr::Reference::Tag(tag) => match ecr.tag_content(repo, tag).await? {
-            Some(c) => c.digest,
-            None => return Err(bad(&format!("tag {tag} is not in repository {repo}"))),
+        ecr::Reference::Tag(tag) => match ecr.tag_content(repo, tag).await {
+            Ok(Some(c)) => c.digest,
+            Ok(None) => return Err(bad(&format!("tag {tag} is not in repository {repo}"))),
+            Err(EcrError::RepositoryNotFound { .. }) => {
+                return Err(bad(&format!("repository {repo} does not exist in {host}")));
+            }
+            Err(e) => return Err(e.into()),
         },
     };
     progress.done(&format!(
@@ -348,6 +384,65 @@ async fn resolve_prebuilt(
         reference: format!("{host}/{repo}@{digest}"),
         registry: Some(host.to_owned()),
     })
+}
+
+/// What a tag in a registry points to, asked through the engine's distribution endpoint
+/// (`GET /distribution/{name}/json`; anonymous, so it answers for public images).
+async fn registry_digest(docker: &Docker, uri: &str) -> Result<String, String> {
+    let asked = tokio::time::timeout(
+        DIGEST_LOOKUP_TIMEOUT,
+        docker.inspect_registry_image(uri, None),
+    )
+    .await
+    .map_err(|_| format!("no answer in {}s", DIGEST_LOOKUP_TIMEOUT.as_secs()))?;
+    let found = asked.map_err(|e| e.to_string())?;
+    found
+        .descriptor
+        .digest
+        .filter(|d| plan::is_content_addressed(d))
+        .ok_or_else(|| "the registry sent no sha256 digest".to_owned())
+}
+
+/// An `--image` outside the account's registry: hosts pull it without logging in. A tag is
+/// pinned to the digest the registry gave (`lookup`), else deployed as the tag, which the
+/// plan then marks unpinned and has every host pull. Returns the image and what to tell
+/// the user.
+fn foreign_image(
+    uri: &str,
+    host: &str,
+    repo: &str,
+    registry: &str,
+    lookup: Option<Result<String, String>>,
+) -> (RemoteImage, String) {
+    let not_ours = format!("{uri} is not in this account's registry ({registry})");
+    let (reference, message) = match lookup {
+        None => (
+            uri.to_owned(),
+            format!("{not_ours}: hosts pull it without logging in"),
+        ),
+        Some(Ok(digest)) => (
+            format!("{host}/{repo}@{digest}"),
+            format!(
+                "{not_ours}: the tag points to {}; hosts pull that digest without logging in",
+                short_digest(&digest)
+            ),
+        ),
+        Some(Err(why)) => (
+            uri.to_owned(),
+            format!(
+                "warning: {not_ours}, and hoist could not learn its digest ({why}): hosts pull \
+                 the tag {uri} without logging in, every deploy, and run whatever it points to \
+                 when they pull, which may differ between hosts and from the image you tested"
+            ),
+        ),
+    };
+    (
+        RemoteImage {
+            reference,
+            registry: None,
+        },
+        message,
+    )
 }
 
 fn short_tag(tag: &str) -> &str {
@@ -440,4 +535,195 @@ pub fn summary(report: &Report) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+    use crate::outcome::ScriptResult;
+    use crate::plan::TransportKind;
+    use crate::revision::Revision;
+    use crate::transport::InvocationStatus;
+
+    const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+    fn plan() -> Plan {
+        let yaml = "app: web\nimage:\n  repository: web\ntargets:\n  tags:\n    Env: [prod]\n\
+                    container:\n  port: 8080\n";
+        let config = crate::config::parse(yaml, "hoist.yaml".as_ref(), ".".as_ref()).unwrap();
+        let inputs = Inputs {
+            revision: Revision {
+                sha: "0123456789abcdef0123456789abcdef01234567".into(),
+                dirty: false,
+                committed_at: None,
+                source: None,
+            },
+            release: None,
+            transport: TransportKind::Local,
+            image_id: Some(format!("sha256:{}", "a".repeat(64))),
+            registry: None,
+            prebuilt: None,
+            instances: None,
+            hoist_version: "test".into(),
+        };
+        plan::build(&config, &inputs).unwrap()
+    }
+
+    fn invocation(status: InvocationStatus, result: &str) -> Invocation {
+        Invocation {
+            target: "local".into(),
+            status,
+            exit_code: Some(if result == "deployed" { 0 } else { 1 }),
+            stdout: String::new(),
+            stderr: String::new(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            duration: Duration::from_secs(1),
+            result: Some(ScriptResult {
+                status: result.into(),
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// A transport whose targets end as given; the cancel (a Ctrl-C) arrives after they
+    /// ended, before the transport returns.
+    struct CancelledAfter(Mutex<Vec<Invocation>>);
+
+    #[async_trait]
+    impl Transport for CancelledAfter {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+
+        async fn run(
+            &self,
+            _job: &Job<'_>,
+            cancel: CancellationToken,
+            _sink: &dyn OutputSink,
+        ) -> Result<Vec<Invocation>, crate::transport::TransportError> {
+            let finished = std::mem::take(&mut *self.0.lock().unwrap());
+            cancel.cancel();
+            Ok(finished)
+        }
+    }
+
+    async fn run_with(invocations: Vec<Invocation>) -> Report {
+        let secrets = SecretEnv::resolve(&[], |_| None).unwrap();
+        run(
+            plan(),
+            &CancelledAfter(Mutex::new(invocations)),
+            &secrets,
+            &Reporter::plain(),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_cancel_after_every_target_finished_reports_the_finished_deploy() {
+        let report = run_with(vec![invocation(InvocationStatus::Success, "deployed")]).await;
+        assert!(!report.cancelled, "nothing was interrupted");
+        assert!(report.ok());
+        assert_eq!(report.deployed, 1);
+    }
+
+    #[tokio::test]
+    async fn a_cancel_that_stopped_a_running_target_is_an_interruption() {
+        let report = run_with(vec![
+            invocation(InvocationStatus::Success, "deployed"),
+            invocation(InvocationStatus::Cancelled, "failed"),
+        ])
+        .await;
+        assert!(report.cancelled);
+        assert!(!report.ok());
+    }
+
+    #[test]
+    fn a_foreign_tag_is_pinned_to_the_digest_the_registry_gave() {
+        let digest = format!("sha256:{}", "b".repeat(64));
+        let (image, message) = foreign_image(
+            "r.example.com/team/web:v1",
+            "r.example.com",
+            "team/web",
+            REGISTRY,
+            Some(Ok(digest.clone())),
+        );
+        assert_eq!(image.reference, format!("r.example.com/team/web@{digest}"));
+        assert_eq!(
+            image.registry, None,
+            "no login to a registry not the account's"
+        );
+        assert!(message.contains("sha256:bbbbbbbbbbbb"), "{message}");
+    }
+
+    #[test]
+    fn a_foreign_tag_without_a_digest_stays_a_tag_with_a_warning() {
+        let uri = "r.example.com/team/web:v1";
+        let (image, message) = foreign_image(
+            uri,
+            "r.example.com",
+            "team/web",
+            REGISTRY,
+            Some(Err("unauthorized".into())),
+        );
+        assert_eq!(image.reference, uri);
+        assert!(message.starts_with("warning:"), "{message}");
+        assert!(
+            message.contains("unauthorized") && message.contains("pull the tag"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn image_messages_have_no_runs_of_spaces() {
+        for lookup in [
+            None,
+            Some(Ok(format!("sha256:{}", "b".repeat(64)))),
+            Some(Err("no answer".to_owned())),
+        ] {
+            let (_, message) = foreign_image(
+                "r.example.com/web:v1",
+                "r.example.com",
+                "web",
+                REGISTRY,
+                lookup,
+            );
+            assert!(!message.contains("  "), "{message:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_repository_is_bad_input_like_an_unknown_tag() {
+        use aws_sdk_ecr::operation::batch_get_image::BatchGetImageError;
+        use aws_sdk_ecr::types::error::RepositoryNotFoundException;
+        let missing = mock!(aws_sdk_ecr::Client::batch_get_image).then_error(|| {
+            BatchGetImageError::RepositoryNotFoundException(
+                RepositoryNotFoundException::builder()
+                    .message("The repository with name 'nope' does not exist")
+                    .build(),
+            )
+        });
+        let ecr = Ecr::new(mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &[&missing]));
+        let docker = Docker::connect_with_local_defaults().unwrap();
+        let err = resolve_prebuilt(
+            &format!("{REGISTRY}/nope:v1"),
+            REGISTRY,
+            &ecr,
+            &docker,
+            &Reporter::plain(),
+        )
+        .await
+        .unwrap_err();
+        match err {
+            DeployError::BadImage(_, why) => assert!(why.contains("nope"), "{why}"),
+            e => panic!("expected bad input, got {e:?}"),
+        }
+    }
 }

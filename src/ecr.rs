@@ -15,6 +15,8 @@ pub enum EcrError {
         operation: &'static str,
         message: String,
     },
+    #[error("ECR repository {repository} does not exist")]
+    RepositoryNotFound { repository: String },
     #[error("ECR returned an authorization token hoist cannot read: {0}")]
     BadToken(String),
     #[error(
@@ -174,7 +176,8 @@ impl Ecr {
         }
     }
 
-    /// What `tag` holds in `repository`, or `None` when the tag does not exist.
+    /// What `tag` holds in `repository`, or `None` when the tag does not exist
+    /// ([`EcrError::RepositoryNotFound`] when the repository does not).
     pub async fn tag_content(
         &self,
         repository: &str,
@@ -189,7 +192,17 @@ impl Ecr {
             .accepted_media_types("application/vnd.oci.image.manifest.v1+json")
             .send()
             .await
-            .map_err(|e| api_error("BatchGetImage", &e))?;
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_not_found_exception())
+                {
+                    EcrError::RepositoryNotFound {
+                        repository: repository.to_owned(),
+                    }
+                } else {
+                    api_error("BatchGetImage", &e)
+                }
+            })?;
         let Some(image) = resp.images().first() else {
             return Ok(None);
         };

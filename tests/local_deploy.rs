@@ -68,6 +68,19 @@ impl App {
         self.deploy_cmd().output().expect("hoist runs").into()
     }
 
+    /// The release the next deploy gets (from the plan).
+    fn next_release(&self) -> String {
+        let out = hoist()
+            .current_dir(&self.root)
+            .args(["plan", "--local", "--format", "json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["release"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     fn deploy_cmd(&self) -> Command {
         let mut cmd = hoist();
         cmd.current_dir(&self.root)
@@ -296,17 +309,7 @@ fn concurrent_deploys_never_interleave() {
     let app = App::new("lock");
     assert_ok(&app.deploy());
     app.configure("2.0.0", "/healthz", 3, "4s");
-    let release = {
-        let out = hoist()
-            .current_dir(&app.root)
-            .args(["plan", "--local", "--format", "json"])
-            .output()
-            .unwrap();
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["release"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let release = app.next_release();
     let first = app
         .deploy_cmd()
         .stdout(std::process::Stdio::piped())
@@ -452,32 +455,6 @@ fn builds_with_either_builder_and_a_failed_build_shows_its_output() {
     }
 }
 
-/// The release the current commit plans to (what the script records and labels).
-fn planned_release(app: &App) -> String {
-    let out = hoist()
-        .current_dir(&app.root)
-        .args(["plan", "--local", "--format", "json"])
-        .output()
-        .unwrap();
-    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["release"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// Waits until a container of `release` runs (the deploy is in its health gate).
-fn wait_running(app: &App, release: &str) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !app.running().iter().any(|c| c.2 == release) {
-        assert!(
-            Instant::now() < deadline,
-            "release {release} never started: {:?}",
-            app.containers()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The pid the script wrote into the host lock (`release R, pid N, since T`).
 fn script_pid(app: &App) -> i32 {
     let lock = std::fs::read_to_string(Path::new("/run/hoist").join(format!("{}.lock", app.name)))
@@ -595,7 +572,7 @@ fn retained_releases_lose_their_restart_policy_and_the_live_one_keeps_it() {
     assert_ok(&app.deploy());
     app.configure("2.0.0", "/healthz", 3, "0s");
     set_always();
-    let release = planned_release(&app);
+    let release = app.next_release();
     assert_ok(&app.deploy());
     let policy = |name: &str| {
         docker_out(&[
@@ -619,14 +596,14 @@ fn an_unverified_release_has_no_restart_policy() {
     }
     let app = App::new("gatepolicy");
     app.configure("1.0.0", "/healthz", 3, "4s");
-    let release = planned_release(&app);
-    let child = app
+    let release = app.next_release();
+    let mut child = app
         .deploy_cmd()
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_running(&app, &release);
+    wait_for_release(&app, &release, &mut child);
     let name = app.running()[0].0.clone();
     let during = docker_out(&[
         "inspect",
@@ -657,14 +634,14 @@ fn more_signals_during_the_rollback_do_not_cut_it_short() {
     let app = App::new("signals");
     assert_ok(&app.deploy());
     app.configure("2.0.0", "/healthz", 3, "20s");
-    let release = planned_release(&app);
-    let child = app
+    let release = app.next_release();
+    let mut child = app
         .deploy_cmd()
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_running(&app, &release);
+    wait_for_release(&app, &release, &mut child);
     let pid = script_pid(&app);
     for (signal, pause) in [
         (libc::SIGTERM, 150),
@@ -701,14 +678,14 @@ fn an_interrupted_deploy_is_reconciled_by_the_next_one() {
     assert_ok(&app.deploy());
     let v1 = app.running()[0].0.clone();
     app.configure("2.0.0", "/healthz", 3, "30s");
-    let v2_release = planned_release(&app);
+    let v2_release = app.next_release();
     let mut child = app
         .deploy_cmd()
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_running(&app, &v2_release);
+    wait_for_release(&app, &v2_release, &mut child);
     // The crash: the watchdog, the script and hoist die at once, no trap runs.
     let watchdog = format!("/var/lib/hoist/{}/watchdog.sh", app.name);
     let pkill = Command::new("pkill")
@@ -747,4 +724,189 @@ fn an_interrupted_deploy_is_reconciled_by_the_next_one() {
     assert_eq!(reconciled["release"], v2_release.as_str());
     assert_eq!(reconciled["rolled_back"], true, "{reconciled}");
     assert_eq!(records.last().unwrap()["status"], "deployed");
+}
+
+/// Waits until the app has a running container of `release` (the script started it).
+fn wait_for_release(app: &App, release: &str, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !app.running().iter().any(|c| c.2 == release) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("hoist ended ({status}) before release {release} started");
+        }
+        assert!(Instant::now() < deadline, "release {release} never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A terminal's Ctrl-C goes to hoist's whole process group. Only hoist gets it: the script,
+/// in a group of its own, gets one SIGTERM from hoist and rolls back to v1 undisturbed.
+#[test]
+fn ctrl_c_during_the_health_gate_rolls_back_to_v1_and_exits_130() {
+    use std::os::unix::process::CommandExt;
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("sigint");
+    assert_ok(&app.deploy());
+    let v1 = app.running();
+
+    app.configure("2.0.0", "/healthz", 3, "4s");
+    let release = app.next_release();
+    let mut child = app
+        .deploy_cmd()
+        .args(["--format", "json"])
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_release(&app, &release, &mut child);
+    std::thread::sleep(Duration::from_secs(1));
+    // As the terminal does: SIGINT to every process in the foreground group.
+    // SAFETY: kill(2) on the group of the child we spawned.
+    unsafe {
+        libc::kill(-(child.id() as libc::pid_t), libc::SIGINT);
+    }
+    let run: Run = child.wait_with_output().unwrap().into();
+    assert_eq!(
+        run.code, 130,
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    assert_no_secret(&run);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let result = &report["invocations"][0]["result"];
+    assert_eq!(report["cancelled"], true);
+    assert_eq!(result["rolled_back"], true, "{result}");
+    let reason = result["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("SIGTERM") && !reason.contains("SIGINT"),
+        "the script got hoist's SIGTERM only: {reason}"
+    );
+    assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
+    assert_eq!(app.running(), v1, "v1 is the one container running");
+    assert!(app.run_dir_is_empty());
+}
+
+/// Core dumps are off for hoist and the script it runs, even when the caller allows them:
+/// a crash must not write secret values to disk.
+#[test]
+fn the_deploy_script_runs_with_core_dumps_disabled() {
+    use std::os::unix::process::CommandExt;
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("core");
+    app.configure("1.0.0", "/healthz", 3, "3s");
+    let release = app.next_release();
+    let mut cmd = app.deploy_cmd();
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: setrlimit(2) between fork and exec touches no shared state.
+    unsafe {
+        cmd.pre_exec(|| {
+            let unlimited = libc::rlimit {
+                rlim_cur: libc::RLIM_INFINITY,
+                rlim_max: libc::RLIM_INFINITY,
+            };
+            if libc::setrlimit(libc::RLIMIT_CORE, &unlimited) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    wait_for_release(&app, &release, &mut child);
+    let script = script_of(child.id()).expect("the deploy script runs");
+    let limits = std::fs::read_to_string(format!("/proc/{script}/limits")).unwrap();
+    let run: Run = child.wait_with_output().unwrap().into();
+    assert_ok(&run);
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    let soft = core
+        .trim_start_matches("Max core file size")
+        .split_whitespace()
+        .next();
+    assert_eq!(soft, Some("0"), "{core}");
+}
+
+/// The pid of the script a hoist process runs (its child running `…/_script.sh`).
+fn script_of(hoist_pid: u32) -> Option<u32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …: comm may hold spaces, so split after its ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if ppid == Some(hoist_pid) && String::from_utf8_lossy(&cmdline).contains("_script.sh") {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// `--image name:tag` with the local transport deploys the image id the tag names now, so a
+/// tag that moves later cannot change what this deploy runs; the plan shows both.
+#[test]
+fn a_local_image_tag_deploys_the_image_id_it_names() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("image");
+    assert_ok(&app.deploy());
+    let running = app.running();
+    let id = Command::new("docker")
+        .args(["inspect", "--format", "{{.Image}}", &running[0].0])
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_owned();
+    assert!(id.starts_with("sha256:"), "{id}");
+    let uri = format!("hoist-e2e/{}:stable", app.name);
+    let tagged = Command::new("docker")
+        .args(["tag", &id, &uri])
+        .status()
+        .unwrap();
+    assert!(tagged.success());
+
+    let run: Run = app
+        .deploy_cmd()
+        .args(["--image", &uri, "--release", "stable1", "--format", "json"])
+        .output()
+        .unwrap()
+        .into();
+    assert_ok(&run);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let image = &report["plan"]["image"];
+    assert_eq!(image["pinned"], true, "{image}");
+    assert_eq!(image["reference"], id.as_str(), "hosts run the id: {image}");
+    assert_eq!(image["name"], uri.as_str(), "{image}");
+    assert!(
+        report["plan"]["script"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("HOIST_IMAGE='{id}'"))
+    );
+    let now = app.running();
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_eq!(now[0].2, "stable1");
+
+    // A name the engine does not have is bad input, before anything changes.
+    let missing: Run = app
+        .deploy_cmd()
+        .args(["--image", &format!("hoist-e2e/{}:nope", app.name)])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(missing.stderr.contains("nope"), "{}", missing.stderr);
+    assert_eq!(app.running(), now);
 }

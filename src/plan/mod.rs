@@ -44,8 +44,10 @@ pub struct Inputs {
     /// `--release`: overrides the release id derived from the revision.
     pub release: Option<String>,
     pub transport: TransportKind,
-    /// What hosts run, once known: the built image's id (`sha256:…`, local transport) or
-    /// `registry/repository@sha256:…` after the push. `None` while only planning.
+    /// What hosts run, once known: the built (or `--image`) image's id (`sha256:…`, local
+    /// transport), `registry/repository@sha256:…` after the push or a digest lookup, or an
+    /// `--image` tag hoist could not resolve to a digest (not pinned: hosts pull it every
+    /// time). `None` while only planning.
     pub image_id: Option<String>,
     /// The registry hosts pull from (the account's ECR host), once known; hosts log in to it
     /// with their own role. `None` for local deploys and images that need no login.
@@ -188,9 +190,19 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         None => format!("{repo_path}:{}", tags[0]),
     };
     let (reference, pinned) = match &inputs.image_id {
-        Some(id) => (id.clone(), true),
+        Some(id) => (id.clone(), is_content_addressed(id)),
         None => (name.clone(), false),
     };
+    // A tag hosts resolve themselves: pulled on every deploy, so that a host that cached an
+    // older image under the tag does not keep running it.
+    let pull_tag = inputs.transport == TransportKind::Ssm && inputs.image_id.is_some() && !pinned;
+    if pull_tag {
+        warnings.push(format!(
+            "image {reference} is a tag, not a digest: every host pulls it when the deploy \
+             runs and gets whatever the tag points to then, which may differ between hosts \
+             and from the image you tested; deploy `repository@sha256:…` to pin it"
+        ));
+    }
 
     let health = &config.healthcheck;
     if health.path.is_none() {
@@ -243,7 +255,12 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
     labels.insert("hoist.build.app".to_owned(), config.app.clone());
     labels.insert("hoist.build.release".to_owned(), release.clone());
 
-    let script = render_script(config, &release, &name, &reference, inputs, &env);
+    let pull = match inputs.transport {
+        TransportKind::Local => "never",
+        TransportKind::Ssm if pull_tag => "always",
+        TransportKind::Ssm => "if-missing",
+    };
+    let script = render_script(config, &release, &name, &reference, pull, inputs, &env);
     // The script's own budget: pull + stop + health gate + slack for prune.
     let run_timeout = config.healthcheck.timeout
         + config.healthcheck.start_period
@@ -319,6 +336,7 @@ fn render_script(
     release: &str,
     image_name: &str,
     reference: &str,
+    pull: &str,
     inputs: &Inputs,
     env: &EnvPlan,
 ) -> Script {
@@ -347,14 +365,7 @@ fn render_script(
         ("HOIST_RELEASE", release.into()),
         ("HOIST_IMAGE", reference.into()),
         ("HOIST_IMAGE_LABEL", image_name.into()),
-        (
-            "HOIST_PULL",
-            match inputs.transport {
-                TransportKind::Local => "never",
-                TransportKind::Ssm => "if-missing",
-            }
-            .into(),
-        ),
+        ("HOIST_PULL", pull.into()),
         ("HOIST_CONTAINER_PORT", c.port.to_string().into()),
         (
             "HOIST_PUBLISH",
@@ -438,10 +449,120 @@ fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
 
+/// True when `reference` names content rather than a tag: an image id (`sha256:<64 hex>`) or
+/// a digest reference (`name@sha256:<64 hex>`). Only such a reference is pinned.
+pub fn is_content_addressed(reference: &str) -> bool {
+    let digest = reference
+        .rsplit_once('@')
+        .map_or(reference, |(_, digest)| digest);
+    digest
+        .strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 pub fn is_release_id(s: &str) -> bool {
     let b = s.as_bytes();
     (1..=64).contains(&b.len())
         && b[0].is_ascii_alphanumeric()
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945";
+
+    fn config() -> Config {
+        let yaml = "app: web\nimage:\n  repository: web\ntargets:\n  tags:\n    Env: [prod]\n\
+                    container:\n  port: 8080\n";
+        crate::config::parse(yaml, "hoist.yaml".as_ref(), ".".as_ref()).unwrap()
+    }
+
+    fn inputs(transport: TransportKind, prebuilt: &str, image_id: Option<&str>) -> Inputs {
+        Inputs {
+            revision: Revision {
+                sha: "0123456789abcdef0123456789abcdef01234567".into(),
+                dirty: false,
+                committed_at: None,
+                source: None,
+            },
+            release: None,
+            transport,
+            image_id: image_id.map(str::to_owned),
+            registry: None,
+            prebuilt: Some(prebuilt.to_owned()),
+            instances: None,
+            hoist_version: "test".into(),
+        }
+    }
+
+    fn pull_of(plan: &Plan) -> &str {
+        let line = plan
+            .script
+            .text
+            .lines()
+            .find(|l| l.starts_with("HOIST_PULL="))
+            .expect("the header sets HOIST_PULL");
+        line.trim_start_matches("HOIST_PULL=").trim_matches('\'')
+    }
+
+    #[test]
+    fn only_digests_and_image_ids_are_content_addressed() {
+        assert!(is_content_addressed(DIGEST));
+        assert!(is_content_addressed(&format!(
+            "r.example.com/team/web@{DIGEST}"
+        )));
+        assert!(!is_content_addressed("r.example.com/team/web:v1"));
+        assert!(!is_content_addressed("web:latest"));
+        assert!(!is_content_addressed("r.example.com/web@sha256:abc"));
+    }
+
+    #[test]
+    fn a_foreign_tag_over_ssm_is_unpinned_pulled_always_and_warned_about() {
+        let uri = "r.example.com/team/web:v1";
+        let plan = build(&config(), &inputs(TransportKind::Ssm, uri, Some(uri))).unwrap();
+        assert!(!plan.image.pinned, "a tag can move under the deploy");
+        assert_eq!(plan.image.reference, uri);
+        assert_eq!(
+            pull_of(&plan),
+            "always",
+            "a host's cached copy of the tag may be stale"
+        );
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.contains(uri) && w.contains("pulls it")),
+            "{:?}",
+            plan.warnings
+        );
+    }
+
+    #[test]
+    fn a_foreign_digest_over_ssm_is_pinned_and_pulled_only_when_missing() {
+        let uri = format!("r.example.com/team/web@{DIGEST}");
+        let plan = build(&config(), &inputs(TransportKind::Ssm, &uri, Some(&uri))).unwrap();
+        assert!(plan.image.pinned);
+        assert_eq!(pull_of(&plan), "if-missing");
+        assert!(!plan.warnings.iter().any(|w| w.contains("pulls it")));
+    }
+
+    #[test]
+    fn a_local_image_resolved_to_its_id_is_pinned_and_shows_name_and_id() {
+        let plan = build(
+            &config(),
+            &inputs(TransportKind::Local, "web:stable", Some(DIGEST)),
+        )
+        .unwrap();
+        assert!(plan.image.pinned);
+        assert_eq!(plan.image.name, "web:stable");
+        assert_eq!(plan.image.reference, DIGEST);
+        assert_eq!(pull_of(&plan), "never");
+        let text = plan.render(Format::Text);
+        assert!(
+            text.contains("web:stable") && text.contains(DIGEST),
+            "{text}"
+        );
+    }
 }

@@ -1,8 +1,17 @@
 //! The local transport: this machine is the host. The script is written to a private file
 //! and run by bash, with the secret env lines on its standard input — the same bytes the
 //! plan shows, never secrets in the script text or command line.
+//!
+//! The script runs in its own process group, so a terminal's Ctrl-C (sent to the whole
+//! foreground group) reaches only hoist, which decides what the script gets: one SIGTERM
+//! (the script rolls back), SIGKILL to the group only after a grace period.
+//!
+//! Its file lives in a random private directory (`$TMPDIR/hoist-XXXXXX`, mode 0700) with a
+//! `pid` file locked (`flock`) for as long as the hoist that made it lives. Each run first
+//! removes the directories whose lock nobody holds: left by a hoist that was SIGKILLed.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -52,8 +61,9 @@ impl Transport for LocalTransport {
         cancel: CancellationToken,
         sink: &dyn OutputSink,
     ) -> Result<Vec<Invocation>, TransportError> {
-        let dir = tempfile_dir()?;
-        let path = dir.join("_script.sh");
+        sweep_stale(&std::env::temp_dir());
+        let dir = RunDir::create()?;
+        let path = dir.path().join("_script.sh");
         write_private(&path, job.script.text.as_bytes())?;
 
         let started = Instant::now();
@@ -62,6 +72,9 @@ impl Transport for LocalTransport {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group: signals to hoist's group (a terminal's Ctrl-C) do not
+            // reach it; only `stop` does.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .map_err(|source| TransportError::Spawn {
@@ -82,6 +95,8 @@ impl Transport for LocalTransport {
         let pid = child.id();
         let waited = async {
             let status = tokio::select! {
+                // A script that already ended is reported as it ended, cancel or not.
+                biased;
                 status = child.wait() => (status?, InvocationStatus::Success),
                 () = cancel.cancelled() => {
                     (stop(&mut child, pid).await?, InvocationStatus::Cancelled)
@@ -93,7 +108,12 @@ impl Transport for LocalTransport {
             Ok::<_, std::io::Error>(status)
         };
         let ((), out, err, waited) = tokio::join!(feed, stdout, stderr, waited);
-        let _ = std::fs::remove_dir_all(&dir);
+        // Whatever the script left running in its group goes with it (its watchdog runs in
+        // a session of its own and is not hit).
+        if let Some(pid) = pid {
+            kill_group(pid, libc::SIGKILL);
+        }
+        drop(dir);
         let (exit, mut status) = waited?;
         let exit_code = exit.code();
         if status == InvocationStatus::Success && exit_code != Some(0) {
@@ -114,7 +134,8 @@ impl Transport for LocalTransport {
     }
 }
 
-/// SIGTERM (the script traps it and rolls back), then SIGKILL after the grace period.
+/// One SIGTERM to the script (it traps it and rolls back; the commands it runs meanwhile are
+/// left alone), then SIGKILL to its whole process group after the grace period.
 async fn stop(
     child: &mut tokio::process::Child,
     pid: Option<u32>,
@@ -128,9 +149,21 @@ async fn stop(
     match tokio::time::timeout(GRACE, child.wait()).await {
         Ok(status) => status,
         Err(_) => {
+            if let Some(pid) = pid {
+                kill_group(pid, libc::SIGKILL);
+            }
             child.start_kill()?;
             child.wait().await
         }
+    }
+}
+
+/// Signals the process group the script leads. Its id stays taken while any member lives,
+/// so it cannot name another group then; once the group is empty this finds nothing.
+fn kill_group(pgid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) with a negative pid signals the process group; no memory involved.
+    unsafe {
+        libc::kill(-(pgid as libc::pid_t), signal);
     }
 }
 
@@ -151,32 +184,181 @@ async fn collect(
     Ok(all)
 }
 
-fn tempfile_dir() -> std::io::Result<PathBuf> {
-    let base = std::env::temp_dir();
-    for attempt in 0..100u32 {
-        let dir = base.join(format!("hoist-{}-{attempt}", std::process::id()));
-        match std::fs::create_dir(&dir) {
-            Ok(()) => {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-                return Ok(dir);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other(
-        "cannot create a private temporary directory",
-    ))
+const DIR_PREFIX: &str = "hoist-";
+/// In every run directory: the owning hoist's pid, locked while that hoist lives.
+const PID_FILE: &str = "pid";
+
+/// A run's private directory (random name, 0700), removed when dropped.
+struct RunDir {
+    dir: tempfile::TempDir,
+    /// Holds the `pid` file's lock: released by the kernel when this process ends, however
+    /// it ends, which is what tells a later sweep that the directory is stale.
+    _lock: File,
 }
 
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+impl RunDir {
+    fn create() -> std::io::Result<Self> {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix(DIR_PREFIX)
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()?;
+        // Locked before it gets its name, so a sweep never sees an unlocked pid file of a
+        // live run. (Opened close-on-exec: the script does not inherit the lock.)
+        let staged = dir.path().join(".pid");
+        let mut lock = create_private(&staged, 0o600)?;
+        lock.try_lock().map_err(std::io::Error::other)?;
+        writeln!(lock, "{}", std::process::id())?;
+        std::fs::rename(&staged, dir.path().join(PID_FILE))?;
+        Ok(RunDir { dir, _lock: lock })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Removes the run directories in `base` that a hoist no longer holds: ours (same owner),
+/// named `hoist-*`, with a `pid` file whose lock can be taken. A directory without a `pid`
+/// file (being created, or not hoist's) or with a held lock is left alone. Returns how many
+/// were removed.
+fn sweep_stale(base: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return 0;
+    };
+    // SAFETY: geteuid(2) has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        use std::os::unix::fs::MetadataExt;
+        if !entry.file_name().to_string_lossy().starts_with(DIR_PREFIX) {
+            continue;
+        }
+        let path = entry.path();
+        // Not followed: a symlink is not a run directory.
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.is_dir() || meta.uid() != me {
+            continue;
+        }
+        let Ok(pid_file) = File::open(path.join(PID_FILE)) else {
+            continue;
+        };
+        if pid_file.try_lock().is_ok() && std::fs::remove_dir_all(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    create_private(path, 0o700)?.write_all(bytes)
+}
+
+fn create_private(path: &Path, mode: u32) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o700)
-        .open(path)?;
-    f.write_all(bytes)
+        .mode(mode)
+        .open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::Script;
+
+    struct Quiet;
+
+    impl OutputSink for Quiet {
+        fn line(&self, _target: &str, _line: &str) {}
+    }
+
+    async fn run_script(text: &str) -> Invocation {
+        let script = Script {
+            body: "recreate.sh",
+            sha256: String::new(),
+            text: text.to_owned(),
+        };
+        let job = Job {
+            script: &script,
+            secrets: None,
+            secret_parameter: None,
+            timeout: Duration::from_secs(30),
+            comment: "test".into(),
+        };
+        let mut out = LocalTransport::default()
+            .run(&job, CancellationToken::new(), &Quiet)
+            .await
+            .unwrap();
+        assert_eq!(out[0].exit_code, Some(0), "{out:?}");
+        out.remove(0)
+    }
+
+    #[tokio::test]
+    async fn each_run_gets_its_own_unpredictable_private_directory() {
+        let script = "echo \"$0\"; stat -c %a \"$(dirname \"$0\")\"\n";
+        let first = run_script(script).await;
+        let second = run_script(script).await;
+        let (path_1, mode_1) = first.stdout.trim().split_once('\n').unwrap();
+        let (path_2, _) = second.stdout.trim().split_once('\n').unwrap();
+        assert_ne!(path_1, path_2, "two runs, two names");
+        let dir = Path::new(path_1).parent().unwrap();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("hoist-"), "{name}");
+        assert!(
+            !name.contains(&std::process::id().to_string()),
+            "the name does not derive from the pid: {name}"
+        );
+        assert_eq!(mode_1, "700");
+        assert!(!dir.exists(), "removed after the run");
+    }
+
+    #[tokio::test]
+    async fn a_run_removes_directories_left_by_gone_hoists_and_keeps_live_ones() {
+        use std::io::Write;
+        let new_dir = || {
+            tempfile::Builder::new()
+                .prefix(DIR_PREFIX)
+                .tempdir()
+                .unwrap()
+        };
+        // Left by a hoist that was SIGKILLed: a pid file nobody holds locked.
+        let stale = new_dir().keep();
+        writeln!(File::create(stale.join(PID_FILE)).unwrap(), "999999999").unwrap();
+        // A live hoist's: its pid file is locked.
+        let live = new_dir();
+        let held = File::create(live.path().join(PID_FILE)).unwrap();
+        held.lock().unwrap();
+        // Being created (no pid file yet), or not hoist's at all.
+        let unknown = new_dir();
+
+        run_script("true\n").await;
+
+        let left = stale.exists();
+        let _ = std::fs::remove_dir_all(&stale);
+        assert!(!left, "{} was not swept", stale.display());
+        assert!(
+            live.path().join(PID_FILE).exists(),
+            "a live run's directory is kept"
+        );
+        assert!(
+            unknown.path().exists(),
+            "a directory without a pid file is kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_script_runs_in_a_process_group_of_its_own() {
+        let out = run_script("echo \"$$ $(cut -d' ' -f5 /proc/$$/stat)\"\n").await;
+        let (pid, pgid) = out.stdout.trim().split_once(' ').unwrap();
+        assert_eq!(pid, pgid, "the script leads its own group");
+        // SAFETY: getpgrp(2) has no preconditions.
+        let ours = unsafe { libc::getpgrp() };
+        assert_ne!(pgid, ours.to_string(), "not in the caller's group");
+    }
 }

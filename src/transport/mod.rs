@@ -77,6 +77,18 @@ impl Invocation {
             && self.result.as_ref().is_some_and(|r| r.status == "deployed")
     }
 
+    /// The run did not end on its own: it was stopped (cancelled), or it had not finished
+    /// when hoist stopped waiting. A target that finished, even failed, is not interrupted.
+    pub fn interrupted(&self) -> bool {
+        matches!(
+            self.status,
+            InvocationStatus::Cancelled
+                | InvocationStatus::Cancelling
+                | InvocationStatus::Pending
+                | InvocationStatus::InProgress
+        )
+    }
+
     /// Why this target failed, in one line.
     pub fn failure_reason(&self) -> Option<String> {
         if self.deployed() {
