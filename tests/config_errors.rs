@@ -967,3 +967,20 @@ fn a_syntax_error_after_multibyte_characters_points_at_its_column() {
         run.stderr
     );
 }
+
+#[test]
+fn an_image_flag_with_hidden_characters_or_ssm_references_is_refused() {
+    let (_tmp, root) = scratch(MINIMAL);
+    let trap = DockerTrap::new();
+    for (uri, why) in [
+        ("reg/app:{{ssm:/tag}}", "is an SSM parameter reference"),
+        ("reg/app:v1\u{1b}[8m", "contains U+001B (ESC)"),
+    ] {
+        let run = run_in(&root, &trap, &["deploy", "--dry-run", "--image", uri]);
+        assert_eq!(run.code, 2, "{uri:?}: {}", run.stderr);
+        assert!(run.stderr.contains(why), "{uri:?}: {}", run.stderr);
+        assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    assert!(!trap.was_called());
+}

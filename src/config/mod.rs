@@ -137,10 +137,7 @@ fn parse_checked(
         invalid(vec![Issue {
             field: String::new(),
             loc: yaml::Loc::of_error(&e, text),
-            message: format!(
-                "YAML syntax: {}",
-                first_line(&e.without_snippet().to_string())
-            ),
+            message: syntax_message(&e),
             help: None,
         }])
     })?;
@@ -227,6 +224,19 @@ fn check_files(config: &Config, origins: &decode::Origins, files: Files) -> Vec<
     issues
 }
 
+fn syntax_message(e: &serde_saphyr::Error) -> String {
+    let text = e.without_snippet().to_string();
+    let line = first_line(&text);
+    if line.starts_with("budget breached: Depth") {
+        format!(
+            "YAML syntax: collections nested more than {} levels deep (a hoist.yaml needs 4)",
+            yaml::MAX_DEPTH
+        )
+    } else {
+        format!("YAML syntax: {line}")
+    }
+}
+
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s).trim()
 }
@@ -278,6 +288,17 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .contains("did you mean `port`")
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_a_syntax_error_in_plain_words() {
+        let text = format!("x: {}1{}\n", "[".repeat(30), "]".repeat(30));
+        let found = issues(&text);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].message.contains("nested more than 24 levels deep"),
+            "{found:?}"
         );
     }
 
