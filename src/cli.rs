@@ -179,7 +179,7 @@ fn color() -> bool {
 async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Validate(args) => {
-            let config = config::load(&args.file)?;
+            let config = config::load_checked(&args.file, config::Files::Context)?;
             println!(
                 "{} is valid: app {}, {} strategy",
                 args.file.display(),
@@ -194,7 +194,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             } else {
                 TransportKind::Ssm
             };
-            let (config, mut inputs) = prepare(&args.config.file, transport, args.release)?;
+            let (config, mut inputs) = prepare(
+                &args.config.file,
+                config::Files::ContextAndDockerfile,
+                transport,
+                args.release,
+            )?;
             if args.resolve_targets {
                 let sdk = aws::sdk_config(config.region.as_deref()).await;
                 let ids = ssm::preflight(&aws::ssm(&sdk), &config.targets)
@@ -218,12 +223,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// Loads the config and checks the files it names (`files`), then reads the revision.
 fn prepare(
     file: &Path,
+    files: config::Files,
     transport: TransportKind,
     release: Option<String>,
 ) -> Result<(Config, Inputs), CliError> {
-    let config = config::load(file)?;
+    let config = config::load_checked(file, files)?;
     let revision = revision::resolve(&config.image.context)?;
     Ok((
         config,
@@ -246,12 +253,21 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     } else {
         TransportKind::Ssm
     };
-    let (config, mut inputs) = prepare(&args.config.file, transport, args.release)?;
+    // With --image nothing is built: no Dockerfile is needed.
+    let files = match args.image {
+        Some(_) => config::Files::Context,
+        None => config::Files::ContextAndDockerfile,
+    };
+    let (config, mut inputs) = prepare(&args.config.file, files, transport, args.release)?;
     if let Some(uri) = &args.image {
+        check_image_flag(uri)?;
         inputs.prebuilt = Some(uri.clone());
     }
     // Every input is checked before anything changes: config, revision, secrets, plan.
     let secrets = SecretEnv::from_env(&config.env.secret)?;
+    if transport == TransportKind::Ssm {
+        secrets.check_parameter_size()?;
+    }
     let mut draft = plan::build(&config, &inputs)?;
     if args.dry_run {
         print!("{}", draft.render(args.format));
@@ -338,6 +354,28 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     } else {
         Err(CliError::Failed)
     }
+}
+
+/// `--image` reaches the script a host runs: the same rules as config values apply.
+fn check_image_flag(uri: &str) -> Result<(), CliError> {
+    let bad = |why: String| {
+        CliError::Deploy(DeployError::BadImage(
+            config::text::escape(uri, false).into_owned(),
+            why,
+        ))
+    };
+    if let Some(c) = uri.chars().find(|&c| config::text::is_hidden(c)) {
+        return Err(bad(format!(
+            "contains {}, which a plan cannot show",
+            config::text::describe(c)
+        )));
+    }
+    if let Some(reference) = config::text::ssm_reference(uri) {
+        return Err(bad(format!(
+            "`{reference}` is an SSM parameter reference, which SSM would replace on its side"
+        )));
+    }
+    Ok(())
 }
 
 async fn wait_for_signal() {

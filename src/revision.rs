@@ -45,17 +45,30 @@ impl Revision {
 #[derive(Debug, thiserror::Error)]
 pub enum RevisionError {
     #[error(
+        "the build context {} (image.context) does not exist or is not a directory",
+        dir.display()
+    )]
+    NoDirectory { dir: std::path::PathBuf },
+    #[error(
         "{} is not inside a git repository, so hoist cannot name the release and image tag \
          after a commit; put the app under git (`git init && git add -A && git commit`)",
         dir.display()
     )]
     NotGit { dir: std::path::PathBuf },
+    #[error("git named HEAD `{0}`, which is not a commit id (40 or 64 hex digits)")]
+    BadHead(String),
     #[error("cannot run git: {0}")]
     Git(#[from] std::io::Error),
 }
 
 /// Reads HEAD and whether tracked files are modified, in the repository holding `dir`.
 pub fn resolve(dir: &Path) -> Result<Revision, RevisionError> {
+    if !dir.is_dir() {
+        // git would only say "not a git repository", which sends people looking elsewhere.
+        return Err(RevisionError::NoDirectory {
+            dir: dir.to_path_buf(),
+        });
+    }
     let head = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -67,6 +80,9 @@ pub fn resolve(dir: &Path) -> Result<Revision, RevisionError> {
         });
     }
     let sha = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    if !is_object_id(&sha) {
+        return Err(RevisionError::BadHead(sha.escape_default().to_string()));
+    }
     let status = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -101,6 +117,12 @@ pub fn resolve(dir: &Path) -> Result<Revision, RevisionError> {
     })
 }
 
+/// A full SHA-1 or SHA-256 object id, as `git rev-parse` prints it: the release id and the
+/// image tag are cut from it, and plans print it.
+fn is_object_id(s: &str) -> bool {
+    matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Drops credentials from a remote URL (`https://user:token@host/x` → `https://host/x`).
 fn strip_userinfo(url: &str) -> String {
     match url.split_once("://") {
@@ -114,5 +136,33 @@ fn strip_userinfo(url: &str) -> String {
             _ => url.to_owned(),
         },
         None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_directory_is_reported_as_missing_not_as_outside_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("no-such-app");
+        let err = resolve(&gone).unwrap_err();
+        assert!(matches!(err, RevisionError::NoDirectory { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("does not exist") && text.contains("no-such-app"),
+            "{text}"
+        );
+        assert!(!text.contains("git repository"), "{text}");
+    }
+
+    #[test]
+    fn only_a_full_hex_object_id_is_a_revision() {
+        assert!(is_object_id(&"a1".repeat(20)));
+        assert!(is_object_id(&"0f".repeat(32)));
+        assert!(!is_object_id("abc123"));
+        assert!(!is_object_id(&format!("{}\u{1b}", "a".repeat(39))));
+        assert!(!is_object_id(&"g".repeat(40)));
     }
 }

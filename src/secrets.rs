@@ -1,7 +1,14 @@
 //! Secret env values: read from hoist's own environment at deploy time, handed to a
 //! transport's secret channel, and scrubbed from anything hoist prints.
 
+use std::ffi::OsString;
 use std::fmt;
+
+use crate::config::MAX_ENV_LINE;
+
+/// The most an SSM SecureString parameter holds in the standard tier, which the SSM
+/// transport uses to carry the `NAME=value\n` payload: 4 KB of value.
+pub const MAX_PARAMETER_BYTES: usize = 4096;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SecretError {
@@ -19,6 +26,23 @@ pub enum SecretError {
          (nothing was changed)"
     )]
     Multiline(String),
+    #[error(
+        "secret {0} is set in hoist's environment, but its value is not valid UTF-8; Docker \
+         env files and SSM parameters hold UTF-8 text (nothing was changed)"
+    )]
+    NotUnicode(String),
+    #[error(
+        "secret {name}: the env line {name}=… is {len} bytes; Docker reads env files a line at \
+         a time and refuses lines over {MAX_ENV_LINE} bytes (nothing was changed)"
+    )]
+    LineTooLong { name: String, len: usize },
+    #[error(
+        "the secret env ({}) is {len} bytes as NAME=value lines; the SSM SecureString \
+         parameter that carries it holds at most {MAX_PARAMETER_BYTES} (standard tier). \
+         Shorten the values or deliver fewer of them as secrets (nothing was changed)",
+        names.join(", ")
+    )]
+    TooLargeForParameter { names: Vec<String>, len: usize },
 }
 
 fn plural(v: &[String]) -> &'static str {
@@ -43,18 +67,29 @@ impl SecretEnv {
     /// missing names at once.
     pub fn resolve(
         names: &[String],
-        lookup: impl Fn(&str) -> Option<String>,
+        lookup: impl Fn(&str) -> Option<OsString>,
     ) -> Result<Self, SecretError> {
         let mut values = Vec::new();
         let mut missing = Vec::new();
         for name in names {
-            match lookup(name) {
-                Some(v) if v.contains(['\n', '\r', '\0']) => {
-                    return Err(SecretError::Multiline(name.clone()));
-                }
-                Some(v) => values.push((name.clone(), v)),
-                None => missing.push(name.clone()),
+            let Some(value) = lookup(name) else {
+                missing.push(name.clone());
+                continue;
+            };
+            let value = value
+                .into_string()
+                .map_err(|_| SecretError::NotUnicode(name.clone()))?;
+            if value.contains(['\n', '\r', '\0']) {
+                return Err(SecretError::Multiline(name.clone()));
             }
+            let len = name.len() + 1 + value.len();
+            if len > MAX_ENV_LINE {
+                return Err(SecretError::LineTooLong {
+                    name: name.clone(),
+                    len,
+                });
+            }
+            values.push((name.clone(), value));
         }
         if missing.is_empty() {
             Ok(SecretEnv { values })
@@ -64,7 +99,19 @@ impl SecretEnv {
     }
 
     pub fn from_env(names: &[String]) -> Result<Self, SecretError> {
-        Self::resolve(names, |n| std::env::var(n).ok())
+        Self::resolve(names, |name| std::env::var_os(name))
+    }
+
+    /// Whether the payload fits the SSM parameter that carries it (the SSM transport).
+    pub fn check_parameter_size(&self) -> Result<(), SecretError> {
+        let len = self.payload().len();
+        if len > MAX_PARAMETER_BYTES {
+            return Err(SecretError::TooLargeForParameter {
+                names: self.values.iter().map(|(k, _)| k.clone()).collect(),
+                len,
+            });
+        }
+        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -119,5 +166,52 @@ mod tests {
     fn refuses_multiline_values() {
         let err = SecretEnv::resolve(&["K".to_owned()], |_| Some("a\nb".into())).unwrap_err();
         assert_eq!(err, SecretError::Multiline("K".into()));
+    }
+
+    #[test]
+    fn a_non_utf8_secret_is_named_as_such_not_as_missing() {
+        use std::os::unix::ffi::OsStringExt as _;
+        let err = SecretEnv::resolve(&["K".to_owned()], |_| {
+            Some(OsString::from_vec(vec![b'a', 0xff, b'b']))
+        })
+        .unwrap_err();
+        assert_eq!(err, SecretError::NotUnicode("K".into()));
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+        assert!(!err.to_string().contains("not set"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_line_over_dockers_env_file_limit_is_refused() {
+        let names = ["K".to_owned()];
+        // `K=` + value + newline must fit bufio.Scanner's 64 KiB buffer.
+        let fits = "x".repeat(MAX_ENV_LINE - 2);
+        assert!(SecretEnv::resolve(&names, |_| Some(fits.clone().into())).is_ok());
+        let over = "x".repeat(MAX_ENV_LINE - 1);
+        let err = SecretEnv::resolve(&names, |_| Some(over.clone().into())).unwrap_err();
+        assert_eq!(
+            err,
+            SecretError::LineTooLong {
+                name: "K".into(),
+                len: MAX_ENV_LINE + 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_payload_over_the_ssm_parameter_limit_is_refused() {
+        let names = ["A".to_owned(), "B".to_owned()];
+        // "A=" + 2046 + "\n" = 2049 bytes, twice: 4098.
+        let s = SecretEnv::resolve(&names, |_| Some("x".repeat(2046).into())).unwrap();
+        let err = s.check_parameter_size().unwrap_err();
+        assert_eq!(
+            err,
+            SecretError::TooLargeForParameter {
+                names: names.to_vec(),
+                len: 4098
+            }
+        );
+        let s = SecretEnv::resolve(&names, |_| Some("x".repeat(2045).into())).unwrap();
+        assert_eq!(s.payload().len(), 4096);
+        assert!(s.check_parameter_size().is_ok());
     }
 }

@@ -257,8 +257,107 @@ const CASES: &[(&str, &str, u32, &str, &str)] = &[
         "duplicate key",
         "app: web\napp: other\ntargets:\n  tags: {Env: [a]}\n",
         2,
-        "",
-        "YAML syntax",
+        "app",
+        "duplicate key `app` (first at line 1)",
+    ),
+    (
+        "duplicate nested key",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nenv:\n  clear:\n    A: x\n    A: y\n",
+        7,
+        "env.clear.A",
+        "duplicate key `A` (first at line 6)",
+    ),
+    (
+        "NUL in env.clear",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nenv:\n  clear:\n    MODE: \"a\\0b\"\n",
+        6,
+        "env.clear.MODE",
+        "contains U+0000 (NUL)",
+    ),
+    (
+        "ANSI escape in command",
+        "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  command: \"echo hi\\e[2K\"\n",
+        5,
+        "container.command",
+        "contains U+001B (ESC)",
+    ),
+    (
+        "carriage return in a label",
+        "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  labels: {team: \"a\\rb\"}\n",
+        5,
+        "container.labels.team",
+        "contains U+000D (carriage return)",
+    ),
+    (
+        "C1 control in a build arg",
+        "app: web\nimage:\n  build_args: {V: \"1\\x85\"}\ntargets:\n  tags: {Env: [a]}\n",
+        3,
+        "image.build_args.V",
+        "contains U+0085 (C1 control)",
+    ),
+    (
+        "bidi override in a command item",
+        "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  command: [sh, \"x\\u202Ey\"]\n",
+        5,
+        "container.command[1]",
+        "contains U+202E (bidi control)",
+    ),
+    (
+        "DEL in a key",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nenv:\n  clear: {\"A\\x7F\": x}\n",
+        5,
+        "env.clear.A\\u{7f}",
+        "contains U+007F (DEL)",
+    ),
+    (
+        "line feed outside the command",
+        "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  volumes: [\"a:/b\\n\"]\n",
+        5,
+        "container.volumes[0]",
+        "contains U+000A (line feed)",
+    ),
+    (
+        "SSM parameter reference in the command",
+        "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  command: \"echo {{ssm:/db/pw}}\"\n",
+        5,
+        "container.command",
+        "`{{ssm:` is an SSM parameter reference",
+    ),
+    (
+        "resolve reference in env.clear, any case and spacing",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nenv:\n  clear: {DB: \"{{ Resolve:ssm:/x}}\"}\n",
+        5,
+        "env.clear.DB",
+        "is an SSM parameter reference",
+    ),
+    (
+        "duration over 48h",
+        "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  stop_timeout: 49h\n",
+        5,
+        "container.stop_timeout",
+        "longer than 48h",
+    ),
+    (
+        "duration that overflows",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nhealthcheck:\n  timeout: 18446744073709551615s\n",
+        5,
+        "healthcheck.timeout",
+        "longer than 48h",
+    ),
+    (
+        "run budget over 48h",
+        "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  stop_timeout: 24h\nhealthcheck:\n  \
+         timeout: 24h\n",
+        7,
+        "healthcheck.timeout",
+        "the most SSM lets a command run",
+    ),
+    (
+        "null env value",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nenv:\n  clear:\n    EMPTY: ~\n",
+        6,
+        "env.clear.EMPTY",
+        "`EMPTY` has no value",
     ),
 ];
 
@@ -374,5 +473,514 @@ fn a_missing_secret_is_exit_2_before_any_docker_call() {
         "{}",
         run.stderr
     );
+    assert!(!trap.was_called());
+}
+
+/// A config in a scratch git repository with a Dockerfile, and hoist run in it.
+fn scratch(config: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    common::repo_with(&[("hoist.yaml", config), ("Dockerfile", "FROM scratch\n")])
+}
+
+const MINIMAL: &str = "app: web\ntargets:\n  tags: {Env: [a]}\n";
+
+#[test]
+fn a_nul_in_env_clear_is_refused_with_its_field() {
+    let (_tmp, root) = scratch(&format!("{MINIMAL}env:\n  clear:\n    MODE: \"pr\\0od\"\n"));
+    let trap = DockerTrap::new();
+    for cmd in [&["validate"][..], &["plan"], &["deploy", "--local"]] {
+        let run = run_in(&root, &trap, cmd);
+        assert_eq!(run.code, 2, "{cmd:?}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("hoist.yaml:6:11: env.clear.MODE: contains U+0000 (NUL)"),
+            "{cmd:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains('\0'), "the report escapes it");
+    }
+    assert!(!trap.was_called());
+}
+
+#[test]
+fn hidden_characters_are_refused_in_every_string_even_unknown_keys() {
+    let trap = DockerTrap::new();
+    let fields = [
+        ("app: \"w\\eb\"\ntargets:\n  tags: {Env: [a]}\n", "app"),
+        (
+            "app: web\nregion: \"us-east-1\\u2066\"\ntargets:\n  tags: {Env: [a]}\n",
+            "region",
+        ),
+        (
+            "app: web\ntargets:\n  tags: {\"Env\\t\\x1b\": [a]}\n",
+            "targets.tags.Env\t\\u{1b}",
+        ),
+        (
+            "app: web\ntargets:\n  tags: {Env: [\"a\\x9b\"]}\n",
+            "targets.tags.Env[0]",
+        ),
+        (
+            "app: web\ntargets:\n  tags: {Env: [a]}\nhealthcheck:\n  path: \"/h\\u202D\"\n",
+            "healthcheck.path",
+        ),
+        (
+            "app: web\ntargets:\n  tags: {Env: [a]}\nimage:\n  tags: [\"v1\\r\"]\n",
+            "image.tags[0]",
+        ),
+        (
+            "app: web\ntargets:\n  tags: {Env: [a]}\nextra:\n  deep: [{x: \"\\a\"}]\n",
+            "extra.deep[0].x",
+        ),
+    ];
+    for (text, field) in fields {
+        let (_tmp, root) = scratch(text);
+        let run = run_in(&root, &trap, &["validate"]);
+        assert_eq!(run.code, 2, "{text:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!(": {field}: contains U+")),
+            "{text:?} should name {field}:\n{}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr
+                .contains(['\u{1b}', '\r', '\u{9b}', '\u{202d}', '\u{2066}', '\u{7}']),
+            "the report itself never prints them raw:\n{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn a_multi_line_command_is_still_accepted() {
+    let (_tmp, root) = scratch(&format!(
+        "{MINIMAL}container:\n  command: |\n    set -e\n    exec httpd -f\n"
+    ));
+    let trap = DockerTrap::new();
+    let run = run_in(&root, &trap, &["validate"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn ssm_parameter_references_are_refused_with_a_hint() {
+    let trap = DockerTrap::new();
+    for (value, field) in [
+        (
+            "container:\n  command: [sh, -c, \"{{ssm:/pw}}\"]\n",
+            "container.command[2]",
+        ),
+        (
+            "container:\n  labels: {a: \"{{  SSM-Secure:/pw }}\"}\n",
+            "container.labels.a",
+        ),
+        (
+            "env:\n  clear: {A: \"x{{resolve:ssm:/pw}}\"}\n",
+            "env.clear.A",
+        ),
+        (
+            "container:\n  volumes: [\"{{ssm:/v}}:/data\"]\n",
+            "container.volumes[0]",
+        ),
+    ] {
+        let (_tmp, root) = scratch(&format!("{MINIMAL}{value}"));
+        let run = run_in(&root, &trap, &["plan"]);
+        assert_eq!(run.code, 2, "{value}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!(": {field}: `{{{{")),
+            "{value}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("env.secret"),
+            "the hint: {}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty());
+    }
+    // Other braces are fine.
+    let (_tmp, root) = scratch(&format!(
+        "{MINIMAL}env:\n  clear: {{TPL: \"{{{{ .Name }}}}\"}}\n"
+    ));
+    let run = run_in(&root, &trap, &["validate"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn durations_beyond_48_hours_are_exit_2_not_a_panic() {
+    let trap = DockerTrap::new();
+    for (section, field) in [
+        (
+            "container:\n  stop_timeout: 4294967296h\n",
+            "container.stop_timeout",
+        ),
+        (
+            "healthcheck:\n  timeout: 99999999999s\n",
+            "healthcheck.timeout",
+        ),
+        (
+            "healthcheck:\n  start_period: 48h1s\n",
+            "healthcheck.start_period",
+        ),
+        (
+            "healthcheck:\n  timeout: 30h\n  start_period: 18h\n",
+            "healthcheck.timeout",
+        ),
+    ] {
+        let (_tmp, root) = scratch(&format!("{MINIMAL}{section}"));
+        for cmd in [&["validate"][..], &["plan", "--format", "json"]] {
+            let run = run_in(&root, &trap, cmd);
+            assert_eq!(run.code, 2, "{section} {cmd:?}: {}", run.stderr);
+            assert!(
+                run.stderr.contains(&format!(": {field}: ")),
+                "{}",
+                run.stderr
+            );
+            assert!(run.stderr.contains("48h"), "{}", run.stderr);
+            assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        }
+    }
+}
+
+#[test]
+fn unquoted_numbers_and_booleans_keep_their_exact_text() {
+    let (_tmp, root) = scratch(&format!(
+        "{MINIMAL}env:\n  clear:\n    A: 1.10\n    B: 0123\n    C: off\n    D: yes\n    \
+         E: 0x1F\n    F: 1e3\n    G: -0.0\n    H: True\ncontainer:\n  labels:\n    version: \
+         1.10\n    flag: off\nimage:\n  build_args:\n    VERSION: 1.10\n    MODE: 0123\n"
+    ));
+    let trap = DockerTrap::new();
+    let run = run_in(&root, &trap, &["plan", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let clear = &plan["env"]["clear"];
+    for (k, v) in [
+        ("A", "1.10"),
+        ("B", "0123"),
+        ("C", "off"),
+        ("D", "yes"),
+        ("E", "0x1F"),
+        ("F", "1e3"),
+        ("G", "-0.0"),
+        ("H", "True"),
+    ] {
+        assert_eq!(clear[k], v, "env.clear.{k}");
+    }
+    let script = plan["script"]["text"].as_str().unwrap();
+    assert!(script.contains("'version=1.10'"), "{script}");
+    assert!(script.contains("'flag=off'"), "{script}");
+    let build = &plan["steps"][0];
+    assert_eq!(build["build_args"]["VERSION"], "1.10");
+    assert_eq!(build["build_args"]["MODE"], "0123");
+}
+
+#[test]
+fn an_aliased_number_keeps_the_text_of_its_anchor() {
+    let (_tmp, root) = scratch(&format!(
+        "{MINIMAL}image:\n  build_args:\n    V: &v 1.10\nenv:\n  clear:\n    V: *v\n"
+    ));
+    let trap = DockerTrap::new();
+    let run = run_in(&root, &trap, &["plan", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(plan["env"]["clear"]["V"], "1.10");
+    assert_eq!(plan["steps"][0]["build_args"]["V"], "1.10");
+}
+
+/// Runs hoist with a hard timeout: a config that hangs it fails the test, not the suite.
+fn run_with_timeout(dir: &std::path::Path, args: &[&str]) -> Run {
+    let mut child = hoist()
+        .current_dir(dir)
+        .args(args)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env_remove("CI")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hoist {args:?} did not finish within 20s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap().into()
+}
+
+#[test]
+fn a_fifo_as_the_config_file_is_refused_without_waiting_for_a_writer() {
+    let (_tmp, root) = common::repo_with(&[("Dockerfile", "FROM scratch\n")]);
+    let fifo = root.join("hoist.yaml");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for cmd in [&["validate"][..], &["plan"], &["deploy", "--local"]] {
+        let run = run_with_timeout(&root, cmd);
+        assert_eq!(run.code, 2, "{cmd:?}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("config file hoist.yaml is a FIFO (named pipe), not a regular file"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn dev_zero_as_the_config_file_is_refused_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_with_timeout(dir.path(), &["validate", "-f", "/dev/zero"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("config file /dev/zero is a character device, not a regular file"),
+        "{}",
+        run.stderr
+    );
+    let run = run_with_timeout(dir.path(), &["plan", "-f", "/tmp"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("is a directory"), "{}", run.stderr);
+}
+
+#[test]
+fn a_config_file_over_1_mib_is_refused() {
+    let mut big = String::from(MINIMAL);
+    while big.len() <= 1 << 20 {
+        big.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    let (_tmp, root) = scratch(&big);
+    let run = run_with_timeout(&root, &["validate"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("larger than 1048576 bytes (1 MiB)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_missing_dockerfile_is_exit_2_before_any_docker_call() {
+    let (_tmp, root) = common::repo_with(&[(
+        "hoist.yaml",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nimage:\n  dockerfile: docker/Dockerfile.prod\n",
+    )]);
+    let trap = DockerTrap::new();
+    for cmd in [&["plan"][..], &["deploy", "--local"], &["deploy"]] {
+        let run = run_in(&root, &trap, cmd);
+        assert_eq!(run.code, 2, "{cmd:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(
+                "hoist.yaml:5:15: image.dockerfile: the Dockerfile `docker/Dockerfile.prod` \
+                 is not in the build context"
+            ),
+            "{cmd:?}: {}",
+            run.stderr
+        );
+    }
+    // The default Dockerfile, not named in the config: still named, without a line.
+    std::fs::write(root.join("hoist.yaml"), MINIMAL).unwrap();
+    let run = run_in(&root, &trap, &["deploy", "--local"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("hoist.yaml: image.dockerfile: the Dockerfile `Dockerfile`"),
+        "{}",
+        run.stderr
+    );
+    assert!(!trap.was_called(), "nothing was built");
+}
+
+#[test]
+fn with_image_no_dockerfile_is_needed() {
+    let (_tmp, root) = common::repo_with(&[("hoist.yaml", MINIMAL)]);
+    let trap = DockerTrap::new();
+    let run = run_in(
+        &root,
+        &trap,
+        &["deploy", "--local", "--dry-run", "--image", "busybox:1.36"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!trap.was_called());
+}
+
+#[test]
+fn a_missing_context_directory_is_named_as_missing_not_as_outside_git() {
+    let (_tmp, root) = common::repo_with(&[(
+        "hoist.yaml",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nimage:\n  context: ./app\n",
+    )]);
+    let trap = DockerTrap::new();
+    for cmd in [
+        &["validate"][..],
+        &["plan"],
+        &["deploy", "--local", "--image", "busybox:1.36"],
+    ] {
+        let run = run_in(&root, &trap, cmd);
+        assert_eq!(run.code, 2, "{cmd:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(
+                "hoist.yaml:5:12: image.context: the build context directory ./app does not exist"
+            ),
+            "{cmd:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("git repository"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn a_secret_payload_over_the_ssm_parameter_limit_is_exit_2_before_any_docker_call() {
+    let (_tmp, root) = scratch(&format!("{MINIMAL}env:\n  secret: [A, B]\n"));
+    let trap = DockerTrap::new();
+    let run: Run = hoist()
+        .current_dir(&root)
+        .arg("deploy")
+        .env("DOCKER_HOST", &trap.url)
+        .env("A", "x".repeat(3000))
+        .env("B", "y".repeat(1100))
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the secret env (A, B) is 4106 bytes as NAME=value lines"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("xxxx"),
+        "never a value: {}",
+        run.stderr
+    );
+    assert!(!trap.was_called(), "nothing was built or pushed");
+}
+
+#[test]
+fn a_secret_line_over_dockers_env_file_limit_is_exit_2_before_any_docker_call() {
+    let (_tmp, root) = scratch(&format!("{MINIMAL}env:\n  secret: [CERT]\n"));
+    let trap = DockerTrap::new();
+    let run: Run = hoist()
+        .current_dir(&root)
+        .args(["deploy", "--local"])
+        .env("DOCKER_HOST", &trap.url)
+        .env("CERT", "z".repeat(70_000))
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("secret CERT: the env line CERT=… is 70005 bytes"),
+        "{}",
+        run.stderr
+    );
+    assert!(!trap.was_called());
+}
+
+#[test]
+fn an_env_clear_line_over_dockers_env_file_limit_is_refused() {
+    let long = "v".repeat(70_000);
+    let (_tmp, root) = scratch(&format!("{MINIMAL}env:\n  clear:\n    BIG: {long}\n"));
+    let trap = DockerTrap::new();
+    let run = run_in(&root, &trap, &["validate"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("env.clear.BIG: the env line `BIG=…` is 70004 bytes"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_non_utf8_secret_is_named_as_such_not_as_unset() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let (_tmp, root) = scratch(&format!("{MINIMAL}env:\n  secret: [TOKEN]\n"));
+    let trap = DockerTrap::new();
+    let run: Run = hoist()
+        .current_dir(&root)
+        .args(["deploy", "--local"])
+        .env("DOCKER_HOST", &trap.url)
+        .env("TOKEN", std::ffi::OsStr::from_bytes(b"caf\xe9"))
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "secret TOKEN is set in hoist's environment, but its value is not valid UTF-8"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!trap.was_called());
+}
+
+#[test]
+fn an_empty_config_names_only_the_required_fields() {
+    let (_tmp, root) = scratch("# nothing yet\n");
+    std::fs::write(root.join("hoist.yaml"), "").unwrap();
+    let trap = DockerTrap::new();
+    let run = run_in(&root, &trap, &["validate"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the file is empty: a hoist.yaml needs at least `app` and `targets`"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("`container`"), "{}", run.stderr);
+}
+
+#[test]
+fn a_syntax_error_after_multibyte_characters_points_at_its_column() {
+    // The error is the `]` at character 20 of line 2 (byte 24: "é" and "ü" are 2 bytes,
+    // "→" is 3).
+    let (_tmp, root) = scratch("app: web\nx: \"éü→\" ]\ntargets:\n  tags: {Env: [a]}\n");
+    let trap = DockerTrap::new();
+    let run = run_in(&root, &trap, &["validate"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("YAML syntax"), "{}", run.stderr);
+    let marked = run
+        .stderr
+        .lines()
+        .skip_while(|l| !l.contains("x: \"éü→\" ]"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no snippet:\n{}", run.stderr));
+    // The marker sits under the `]` (column 10 of `x: "éü→" ]`), counted in characters.
+    let source = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("x: \"éü→\" ]"))
+        .unwrap();
+    let bracket = source.chars().position(|c| c == ']').unwrap();
+    let marker = marked
+        .chars()
+        .position(|c| c == '┬' || c == '▲' || c == '^');
+    assert_eq!(
+        marker,
+        Some(bracket),
+        "\n{source}\n{marked}\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_image_flag_with_hidden_characters_or_ssm_references_is_refused() {
+    let (_tmp, root) = scratch(MINIMAL);
+    let trap = DockerTrap::new();
+    for (uri, why) in [
+        ("reg/app:{{ssm:/tag}}", "is an SSM parameter reference"),
+        ("reg/app:v1\u{1b}[8m", "contains U+001B (ESC)"),
+    ] {
+        let run = run_in(&root, &trap, &["deploy", "--dry-run", "--image", uri]);
+        assert_eq!(run.code, 2, "{uri:?}: {}", run.stderr);
+        assert!(run.stderr.contains(why), "{uri:?}: {}", run.stderr);
+        assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
     assert!(!trap.was_called());
 }

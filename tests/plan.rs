@@ -174,3 +174,129 @@ fn deploy_dry_run_prints_the_plan_and_changes_nothing() {
     assert!(!trap.was_called(), "no Docker call");
     assert!(aws.accept().is_err(), "no AWS call");
 }
+
+fn scratch_plan(config: &str, args: &[&str]) -> Run {
+    let (_tmp, root) =
+        common::repo_with(&[("hoist.yaml", config), ("Dockerfile", "FROM scratch\n")]);
+    let trap = DockerTrap::new();
+    let run = plan(&root, &trap, args);
+    assert!(!trap.was_called());
+    run
+}
+
+/// The script inside the markdown's `<details>`: between the opening fence and the first
+/// line that closes it (a run of at least as many backticks, alone on its line).
+fn fenced_script(md: &str) -> (String, String) {
+    let start = md.find("bash\n").expect("a bash fence");
+    let open_line_start = md[..start].rfind('\n').unwrap() + 1;
+    let fence = md[open_line_start..start].to_owned();
+    assert!(
+        fence.chars().all(|c| c == '`') && fence.len() >= 3,
+        "{fence:?}"
+    );
+    let body = &md[start + "bash\n".len()..];
+    let mut script = String::new();
+    for line in body.split_inclusive('\n') {
+        let t = line.trim_end_matches('\n').trim_start_matches(' ');
+        if t.starts_with(&fence) && t.trim_end().chars().all(|c| c == '`') {
+            return (fence, script);
+        }
+        script.push_str(line);
+    }
+    panic!("the fence never closes");
+}
+
+#[test]
+fn a_fence_in_a_value_cannot_close_the_markdown_script() {
+    let config = "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  command: |\n    \
+                  echo start\n    cat <<'X'\n    ```````\n    ~~~~~~~~~\n    \
+                  <!-- hidden\n    X\n";
+    let json = scratch_plan(config, &["--format", "json"]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let script = serde_json::from_str::<serde_json::Value>(&json.stdout).unwrap()["script"]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let md = scratch_plan(config, &["--format", "markdown"]);
+    assert_eq!(md.code, 0, "{}", md.stderr);
+    let (fence, shown) = fenced_script(&md.stdout);
+    assert_eq!(
+        fence.len(),
+        10,
+        "longer than the 9 tildes and the 7 backticks"
+    );
+    assert_eq!(
+        shown, script,
+        "the whole script, and only it, is in the fence"
+    );
+    assert!(md.stdout.ends_with(&format!("{fence}\n\n</details>\n")));
+}
+
+#[test]
+fn markdown_puts_every_config_value_in_code_not_markup() {
+    let config = "app: web\nimage:\n  build_args: {NOTE: \"<!-- a\"}\ntargets:\n  \
+                  tags: {Env: [\"x|<!--\"]}\nenv:\n  clear: {A: \"`b` <!--\"}\n";
+    let md = scratch_plan(config, &["--format", "markdown"]);
+    assert_eq!(md.code, 0, "{}", md.stderr);
+    let out = &md.stdout;
+    // Outside the fenced script, `<!--` only ever appears inside a code span.
+    let before_script = &out[..out.find("<details>").unwrap()];
+    for line in before_script.lines().filter(|l| l.contains("<!--")) {
+        let at = line.find("<!--").unwrap();
+        let ticks_before = line[..at].matches('`').count();
+        assert!(ticks_before % 2 == 1 || line[..at].contains("``"), "{line}");
+    }
+    assert!(
+        out.contains("| targets | `tag Env in [x\\|<!--]"),
+        "the table cell escapes `|`:\n{out}"
+    );
+    assert!(out.contains("- ``A=`b` <!--  (clear)``"), "{out}");
+    assert!(out.contains("with NOTE=<!-- a, tag"), "{out}");
+}
+
+/// Values from outside the config (git, the command line) are not checked like config
+/// strings; the text and markdown plans still never print a hidden character raw.
+#[test]
+fn text_and_markdown_escape_hidden_characters_from_any_source() {
+    use hoist::plan::{Format, Inputs, TransportKind};
+    let config = hoist::config::parse(
+        "app: web\ntargets:\n  tags: {Env: [a]}\n",
+        std::path::Path::new("hoist.yaml"),
+        std::path::Path::new("/srv/web"),
+    )
+    .unwrap();
+    let inputs = Inputs {
+        revision: hoist::revision::Revision {
+            // Past the 12 characters a release id or a warning shortens it to.
+            sha: "0123456789ab\u{1b}[2Kdef\r\u{202e}".into(),
+            dirty: true,
+            committed_at: None,
+            source: Some("\u{9b}31m".into()),
+        },
+        release: Some("r1".into()),
+        transport: TransportKind::Ssm,
+        image_id: None,
+        registry: None,
+        prebuilt: Some("reg/x:\u{1b}]8;;http://evil\u{7}y\0".into()),
+        instances: Some(vec!["i-0123\r".into()]),
+        hoist_version: "0.0.0".into(),
+    };
+    let plan = hoist::plan::build(&config, &inputs).unwrap();
+    for format in [Format::Text, Format::Markdown] {
+        let out = plan.render(format);
+        let raw: Vec<char> = out
+            .chars()
+            .filter(|&c| hoist::config::text::is_hidden(c) && c != '\n')
+            .collect();
+        assert!(raw.is_empty(), "{format:?} printed {raw:?}:\n{out}");
+        assert!(
+            out.contains("0123456789ab\\u{1b}[2Kdef\\r\\u{202e}"),
+            "{format:?}:\n{out}"
+        );
+        assert!(out.contains("http://evil\\u{7}y\\0"), "{format:?}:\n{out}");
+        assert!(out.contains("i-0123\\r"), "{format:?}:\n{out}");
+    }
+    // JSON keeps the exact values (escaped by JSON itself).
+    let json = plan.render(Format::Json);
+    assert!(json.contains("0123456789ab\\u001b[2Kdef\\r"), "{json}");
+}

@@ -8,15 +8,24 @@ use std::time::Duration;
 use super::duration;
 use super::error::Issue;
 use super::schema::*;
+use super::text;
 use super::yaml::{Loc, Node, Value};
+
+/// Where fields that name files were written, for checks made after decoding.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origins {
+    pub context: Option<Loc>,
+    pub dockerfile: Option<Loc>,
+}
 
 /// Decodes a parsed document. `base_dir` is the config file's directory (contexts resolve
 /// against it). Returns the config only when there is no issue at all.
-pub fn decode(root: &Node, base_dir: &Path) -> Result<Config, Vec<Issue>> {
+pub fn decode(root: &Node, base_dir: &Path) -> Result<(Config, Origins), Vec<Issue>> {
     let mut d = Decoder::default();
+    d.check_text(root, "");
     let config = d.config(root, base_dir);
     match config {
-        Some(config) if d.issues.is_empty() => Ok(config),
+        Some(config) if d.issues.is_empty() => Ok((config, d.origins)),
         _ => {
             d.issues.sort_by_key(|i| i.loc.map(|l| (l.line, l.column)));
             Err(d.issues)
@@ -72,9 +81,16 @@ const ENV_KEYS: &[&str] = &["clear", "secret"];
 const MAX_TAG_KEYS: usize = 5;
 const MAX_TAG_VALUES: usize = 50;
 
+/// The longest `NAME=value` line Docker reads from an env file. The Docker CLI parses
+/// `--env-file` with Go's `bufio.Scanner` at its default `MaxScanTokenSize` (64 KiB); the
+/// buffer must hold the line and its newline, so a longer line fails the container's
+/// creation with "bufio.Scanner: token too long".
+pub const MAX_ENV_LINE: usize = 64 * 1024 - 1;
+
 #[derive(Default)]
 struct Decoder {
     issues: Vec<Issue>,
+    origins: Origins,
 }
 
 /// A mapping being read: tracks which keys were consumed so leftovers are reported.
@@ -128,14 +144,96 @@ impl Decoder {
         );
     }
 
+    /// Checks every key and string value of the document, known fields or not: no
+    /// character a reviewer cannot see, no SSM parameter reference, no repeated key.
+    fn check_text(&mut self, node: &Node, path: &str) {
+        match &node.value {
+            Value::Str(s) => self.check_string(s, path, node.loc),
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.check_text(item, &format!("{path}[{i}]"));
+                }
+            }
+            Value::Map(entries) => {
+                let mut seen: Vec<(&str, Loc)> = Vec::new();
+                for (k, v) in entries {
+                    let Value::Str(key) = &k.value else {
+                        continue;
+                    };
+                    let field = join(path, &text::escape(key, false));
+                    self.check_string(key, &field, k.loc);
+                    match seen.iter().find(|(s, _)| s == key) {
+                        Some((_, first)) => self.issue(
+                            &field,
+                            k.loc,
+                            format!(
+                                "duplicate key `{}` (first at line {})",
+                                text::escape(key, false),
+                                first.line
+                            ),
+                        ),
+                        None => seen.push((key, k.loc)),
+                    }
+                    self.check_text(v, &field);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn check_string(&mut self, s: &str, field: &str, loc: Loc) {
+        // A multi-line shell command is legitimate, and shows as lines in the plan.
+        let is_command = field == "container.command" || field.starts_with("container.command[");
+        if let Some(c) = s
+            .chars()
+            .find(|&c| text::is_hidden(c) && !(is_command && c == '\n'))
+        {
+            let (what, help) = if text::is_bidi_control(c) {
+                (
+                    "a bidi control, which reorders the text around it on screen",
+                    "remove it: a plan must show exactly what runs",
+                )
+            } else {
+                (
+                    "a control character, which a terminal or browser acts on or hides \
+                     instead of showing",
+                    "remove it (tabs are fine): a plan must show exactly what runs, and Docker \
+                     env files, labels and bash cannot carry every control character",
+                )
+            };
+            self.issue_help(
+                field,
+                loc,
+                format!("contains {}, {what}", text::describe(c)),
+                help.into(),
+            );
+        }
+        if let Some(reference) = text::ssm_reference(s) {
+            self.issue_help(
+                field,
+                loc,
+                format!(
+                    "`{}` is an SSM parameter reference: SSM Run Command would replace it on \
+                     its side, so hosts would run other text than the plan shows and hashes",
+                    text::escape(reference, false)
+                ),
+                "to give the container a parameter's value, list its name in env.secret and \
+                 export it to hoist at deploy time; hoist has no way to pass `{{ssm:` literally"
+                    .into(),
+            );
+        }
+    }
+
     fn fields<'n>(&mut self, node: &'n Node, path: &str) -> Option<Fields<'n>> {
         let Value::Map(entries) = &node.value else {
             self.wrong_type(path, node, "a mapping");
             return None;
         };
-        let mut out = Vec::with_capacity(entries.len());
+        let mut out: Vec<(&'n str, &'n Node, &'n Node)> = Vec::with_capacity(entries.len());
         for (k, v) in entries {
             match &k.value {
+                // A repeated key was reported by `check_text`; the first one is read.
+                Value::Str(key) if out.iter().any(|(seen, _, _)| seen == key) => {}
                 Value::Str(key) => out.push((key.as_str(), k, v)),
                 _ => self.wrong_type(path, k, "a string key"),
             }
@@ -199,12 +297,27 @@ impl Decoder {
     }
 
     /// A scalar read as text: strings, numbers and booleans (env values, labels, build args).
+    /// An unquoted number or boolean is taken exactly as written (`1.10`, `0123`, `off`),
+    /// never as YAML's reading of it (`1.1`, `123`, `false`).
     fn scalar_text(&mut self, node: &Node, field: &str) -> Option<String> {
         match &node.value {
             Value::Str(s) => Some(s.clone()),
-            Value::Int(i) => Some(i.to_string()),
-            Value::Float(x) => Some(x.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
+            Value::Int(_) | Value::Float(_) | Value::Bool(_) => match &node.raw {
+                Some(raw) => Some(raw.clone()),
+                None => {
+                    self.issue_help(
+                        field,
+                        node.loc,
+                        format!(
+                            "{} where text is expected, and its exact spelling cannot be \
+                             recovered",
+                            node.value.kind()
+                        ),
+                        "quote it (e.g. \"1.10\") so YAML keeps the text as written".into(),
+                    );
+                    None
+                }
+            },
             _ => {
                 self.wrong_type(field, node, "a string, number or boolean");
                 None
@@ -274,7 +387,14 @@ impl Decoder {
             let (key, knode, vnode) = f.entries[i];
             let vfield = join(field, key);
             if vnode.value == Value::Null {
-                self.issue(&vfield, knode.loc, format!("`{key}` has no value"));
+                self.issue_help(
+                    &vfield,
+                    knode.loc,
+                    format!("`{key}` has no value"),
+                    "YAML reads an empty value, `~` and `null` as nothing: write \"\" for an \
+                     empty string, or quote the text (\"~\")"
+                        .into(),
+                );
                 continue;
             }
             if let Some(value) = self.scalar_text(vnode, &vfield) {
@@ -289,10 +409,13 @@ impl Decoder {
             self.issues.push(Issue {
                 field: String::new(),
                 loc: None,
-                message: "the file is empty: a hoist.yaml needs at least `app`, `targets` \
-                          and `container`"
+                message: "the file is empty: a hoist.yaml needs at least `app` and `targets`"
                     .into(),
-                help: None,
+                help: Some(
+                    "e.g. `app: web` and `targets: {tags: {Env: [staging]}}`; everything else \
+                     has a default"
+                        .into(),
+                ),
             });
             return None;
         }
@@ -310,10 +433,32 @@ impl Decoder {
             Some(n) => self.container(n),
             None => self.container(&empty_map(root.loc)),
         };
-        let healthcheck = match f.get("healthcheck") {
+        let health_node = f.get("healthcheck");
+        let healthcheck = match health_node {
             Some(n) => self.healthcheck(n),
             None => self.healthcheck(&empty_map(root.loc)),
         };
+        if let (Some(c), Some(h)) = (&container, &healthcheck)
+            && duration::run_budget(h.timeout, h.start_period, c.stop_timeout).is_none()
+        {
+            self.issue(
+                "healthcheck.timeout",
+                health_node.map_or(root.loc, |n| n.loc),
+                format!(
+                    "healthcheck.timeout + healthcheck.start_period + container.stop_timeout \
+                     + {} for pull and prune ({}) is more than {}, the most SSM lets a \
+                     command run",
+                    duration::format(duration::RUN_SLACK),
+                    duration::format(
+                        h.timeout
+                            .saturating_add(h.start_period)
+                            .saturating_add(c.stop_timeout)
+                            .saturating_add(duration::RUN_SLACK)
+                    ),
+                    duration::format(duration::MAX)
+                ),
+            );
+        }
         let env = match f.get("env") {
             Some(n) => self.env(n),
             None => Some(Env::default()),
@@ -407,11 +552,17 @@ impl Decoder {
             None => app.map(str::to_owned),
         };
         let context = match f.get("context") {
-            Some(n) => self.string(n, "image.context").map(|c| base_dir.join(c)),
+            Some(n) => {
+                self.origins.context = Some(n.loc);
+                self.string(n, "image.context").map(|c| base_dir.join(c))
+            }
             None => Some(base_dir.to_path_buf()),
         };
         let dockerfile = match f.get("dockerfile") {
-            Some(n) => self.string(n, "image.dockerfile"),
+            Some(n) => {
+                self.origins.dockerfile = Some(n.loc);
+                self.string(n, "image.dockerfile")
+            }
             None => Some("Dockerfile".to_owned()),
         };
         let target = f.get("target").and_then(|n| self.string(n, "image.target"));
@@ -807,11 +958,16 @@ impl Decoder {
                 if !is_env_name(&k) {
                     self.issue(&field, kloc, not_env_name(&k));
                 } else if v.contains(['\n', '\r', '\0']) {
+                    // Reported by `check_text` (control characters).
+                } else if k.len() + 1 + v.len() > MAX_ENV_LINE {
                     self.issue(
                         &field,
                         vloc,
-                        "env values cannot contain line breaks (Docker env files hold one \
-                         NAME=value per line)",
+                        format!(
+                            "the env line `{k}=…` is {} bytes; Docker reads env files a line \
+                             at a time and refuses lines over {MAX_ENV_LINE} bytes",
+                            k.len() + 1 + v.len()
+                        ),
                     );
                 } else {
                     clear.insert(k, v);
@@ -869,10 +1025,7 @@ impl Decoder {
 }
 
 fn empty_map(loc: Loc) -> Node {
-    Node {
-        value: Value::Map(Vec::new()),
-        loc,
-    }
+    Node::synthetic(Value::Map(Vec::new()), loc)
 }
 
 fn describe(node: &Node) -> String {

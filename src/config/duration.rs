@@ -2,7 +2,29 @@
 
 use std::time::Duration;
 
-/// Parses a duration. A bare integer is refused: the unit must be explicit.
+/// The longest duration hoist accepts: SSM Run Command's `executionTimeout` is at most
+/// 172800 s (48 hours), and no step of a deploy may outlast the command that runs it.
+pub const MAX: Duration = Duration::from_secs(48 * 3600);
+
+/// What one host's run adds to its health gate and stop timeout: pulling the image and
+/// pruning old releases.
+pub const RUN_SLACK: Duration = Duration::from_secs(600);
+
+/// One host's hard limit for a run of the script: health timeout + start period + stop
+/// timeout + [`RUN_SLACK`]. `None` when that exceeds [`MAX`] (or overflows).
+pub fn run_budget(
+    health_timeout: Duration,
+    start_period: Duration,
+    stop_timeout: Duration,
+) -> Option<Duration> {
+    health_timeout
+        .checked_add(start_period)?
+        .checked_add(stop_timeout)?
+        .checked_add(RUN_SLACK)
+        .filter(|d| *d <= MAX)
+}
+
+/// Parses a duration, at most [`MAX`]. A bare integer is refused: the unit must be explicit.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
@@ -45,6 +67,12 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             }
         };
         total = total.saturating_add(part);
+    }
+    if total > MAX {
+        return Err(format!(
+            "`{text}` is longer than {}, the most SSM lets a command run",
+            format(MAX)
+        ));
     }
     Ok(total)
 }
@@ -90,6 +118,49 @@ mod tests {
         assert!(parse("5d").unwrap_err().contains("unknown unit"));
         assert!(parse("").is_err());
         assert!(parse("s").is_err());
+    }
+
+    #[test]
+    fn durations_beyond_48h_are_refused_not_wrapped() {
+        assert_eq!(parse("48h"), Ok(MAX));
+        assert_eq!(parse("47h60m"), Ok(MAX));
+        for text in [
+            "48h1s",
+            "49h",
+            "172801s",
+            "18446744073709551615s",
+            "18446744073709551615h",
+            "99999999999999999999999s",
+            "5124095576030431h5124095576030431h",
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(
+                err.contains("longer than 48h") || err.contains("too large"),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_run_budget_never_exceeds_48h_nor_overflows() {
+        let h = |n: u64| Duration::from_secs(n * 3600);
+        assert_eq!(
+            run_budget(
+                Duration::from_secs(60),
+                Duration::ZERO,
+                Duration::from_secs(10)
+            ),
+            Some(Duration::from_secs(670))
+        );
+        assert_eq!(
+            run_budget(h(40), h(7), Duration::ZERO),
+            Some(h(47) + RUN_SLACK)
+        );
+        assert_eq!(run_budget(h(48), Duration::ZERO, Duration::ZERO), None);
+        assert_eq!(
+            run_budget(Duration::MAX, Duration::MAX, Duration::MAX),
+            None
+        );
     }
 
     #[test]

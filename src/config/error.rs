@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, NamedSource, SourceSpan};
 
+use super::text::{escape, sanitize_same_len};
 use super::yaml::Loc;
 
 /// One problem in a config file.
@@ -25,6 +26,19 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "config file {} is {kind}, not a regular file; hoist reads its config only from a \
+         regular file",
+        path.display()
+    )]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error(
+        "config file {} is larger than {} bytes (1 MiB), more than any hoist.yaml needs; \
+         hoist does not read it",
+        path.display(),
+        super::MAX_FILE_BYTES
+    )]
+    TooLarge { path: PathBuf },
     #[error("{} has {} error{}", file.display(), issues.len(), if issues.len() == 1 { "" } else { "s" })]
     Invalid {
         file: PathBuf,
@@ -36,8 +50,8 @@ pub enum ConfigError {
 impl ConfigError {
     pub fn issues(&self) -> &[Issue] {
         match self {
-            ConfigError::Read { .. } => &[],
             ConfigError::Invalid { issues, .. } => issues,
+            _ => &[],
         }
     }
 
@@ -45,15 +59,18 @@ impl ConfigError {
     /// to click in an editor or a CI log), followed by the source snippet with the span marked.
     pub fn render(&self, color: bool) -> String {
         let ConfigError::Invalid { file, text, issues } = self else {
-            return format!("error: {self}\n");
+            return format!("error: {}\n", escape(&self.to_string(), true));
         };
+        // Nothing from the file reaches the terminal unescaped: a value holding an ANSI
+        // escape or a carriage return must not rewrite the report about it.
+        let text = sanitize_same_len(text).into_owned();
         let theme = if color {
             GraphicalTheme::unicode()
         } else {
             GraphicalTheme::unicode_nocolor()
         };
         let handler = GraphicalReportHandler::new_themed(theme).with_context_lines(1);
-        let name = file.display().to_string();
+        let name = escape(&file.display().to_string(), false).into_owned();
         let mut out = String::new();
         for issue in issues {
             let at = match issue.loc {
@@ -63,18 +80,20 @@ impl ConfigError {
             let field = if issue.field.is_empty() {
                 String::new()
             } else {
-                format!("{}: ", issue.field)
+                format!("{}: ", escape(&issue.field, false))
             };
-            let _ = writeln!(out, "error: {at}: {field}{}", issue.message);
+            let message = escape(&issue.message, false);
+            let help = issue.help.as_deref().map(|h| escape(h, false).into_owned());
+            let _ = writeln!(out, "error: {at}: {field}{message}");
             if let Some(loc) = issue.loc {
                 let diagnostic = Snippet {
-                    message: format!("{field}{}", issue.message),
+                    message: format!("{field}{message}"),
                     src: NamedSource::new(&name, text.clone()),
-                    span: (loc.offset, loc.len.max(1)).into(),
-                    help: issue.help.clone(),
+                    span: (loc.offset.min(text.len()), loc.len.max(1)).into(),
+                    help,
                 };
                 let _ = handler.render_report(&mut out, &diagnostic);
-            } else if let Some(help) = &issue.help {
+            } else if let Some(help) = &help {
                 let _ = writeln!(out, "  help: {help}");
             }
             out.push('\n');

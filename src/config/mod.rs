@@ -4,32 +4,130 @@ mod decode;
 pub mod duration;
 mod error;
 mod schema;
+pub mod text;
 pub mod yaml;
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-pub use decode::{is_app_name, is_env_name, is_tag};
+pub use decode::{MAX_ENV_LINE, is_app_name, is_env_name, is_tag};
 pub use error::{ConfigError, Issue};
 pub use schema::*;
 
 /// The name hoist looks for when no `--file` is given.
 pub const DEFAULT_FILE: &str = "hoist.yaml";
 
+/// The largest config file hoist reads (a real one is a few KiB).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// What a command needs on disk besides the config file, checked with the config so a
+/// missing path is a config error (exit 2) before anything is built or changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Files {
+    /// Nothing beyond the file.
+    None,
+    /// The build context directory (the release is named after its git commit).
+    Context,
+    /// The build context and its Dockerfile: hoist builds the image.
+    ContextAndDockerfile,
+}
+
 /// Reads and validates a config file. On failure the error holds every issue found.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    load_checked(path, Files::None)
+}
+
+/// [`load`], then checks that the paths the config names exist, as `files` asks.
+pub fn load_checked(path: &Path, files: Files) -> Result<Config, ConfigError> {
+    let text = read(path)?;
     let base_dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    parse(&text, path, &base_dir)
+    parse_checked(&text, path, &base_dir, files)
+}
+
+/// Reads a config file: a regular file of at most [`MAX_FILE_BYTES`] of UTF-8. A FIFO or a
+/// device (`/dev/zero`) is refused before it is read, so it can neither hang nor fill memory.
+fn read(path: &Path) -> Result<String, ConfigError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let io = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let regular = |meta: &std::fs::Metadata| {
+        if meta.is_file() {
+            Ok(())
+        } else {
+            Err(ConfigError::NotAFile {
+                path: path.to_path_buf(),
+                kind: file_kind(meta),
+            })
+        }
+    };
+    regular(&std::fs::metadata(path).map_err(io)?)?;
+    // Checked again on the open file, which O_NONBLOCK keeps from waiting for a FIFO's
+    // writer should the path have been swapped meanwhile (regular files ignore the flag).
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    regular(&meta)?;
+    let too_large = || ConfigError::TooLarge {
+        path: path.to_path_buf(),
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        ))
+    })
+}
+
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// Validates config text; `path` only names the file in messages.
 pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
+    parse_checked(text, path, base_dir, Files::None)
+}
+
+fn parse_checked(
+    text: &str,
+    path: &Path,
+    base_dir: &Path,
+    files: Files,
+) -> Result<Config, ConfigError> {
     let invalid = |issues| ConfigError::Invalid {
         file: path.to_path_buf(),
         text: text.to_owned(),
@@ -38,15 +136,105 @@ pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<Config, ConfigE
     let root = yaml::parse(text).map_err(|e| {
         invalid(vec![Issue {
             field: String::new(),
-            loc: yaml::Loc::of_error(&e),
-            message: format!(
-                "YAML syntax: {}",
-                first_line(&e.without_snippet().to_string())
-            ),
+            loc: yaml::Loc::of_error(&e, text),
+            message: syntax_message(&e),
             help: None,
         }])
     })?;
-    decode::decode(&root, base_dir).map_err(invalid)
+    let (config, origins) = decode::decode(&root, base_dir).map_err(invalid)?;
+    let issues = check_files(&config, &origins, files);
+    if issues.is_empty() {
+        Ok(config)
+    } else {
+        Err(invalid(issues))
+    }
+}
+
+/// The build context must be a directory and, when hoist builds, hold the Dockerfile.
+fn check_files(config: &Config, origins: &decode::Origins, files: Files) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    if files == Files::None {
+        return issues;
+    }
+    // Shown as `./app`, not `././app` (the config's directory joined with what it says).
+    let context: PathBuf = config.image.context.components().collect();
+    let context = &context;
+    let defaulted = origins.context.is_none().then(|| {
+        "image.context defaults to the directory holding the config file; set it to the \
+         directory to build"
+            .to_owned()
+    });
+    let problem = match std::fs::metadata(context) {
+        Ok(m) if m.is_dir() => None,
+        Ok(_) => Some(format!(
+            "the build context {} is not a directory",
+            context.display()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(format!(
+            "the build context directory {} does not exist",
+            context.display()
+        )),
+        Err(e) => Some(format!(
+            "cannot read the build context {}: {e}",
+            context.display()
+        )),
+    };
+    if let Some(message) = problem {
+        issues.push(Issue {
+            field: "image.context".into(),
+            loc: origins.context,
+            message,
+            help: defaulted,
+        });
+        return issues;
+    }
+    if files == Files::ContextAndDockerfile {
+        // Resolved as `image::context::pack` (and Docker) do: inside the context.
+        let relative: Vec<&str> = config
+            .image
+            .dockerfile
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .fold(Vec::new(), |mut parts, p| {
+                if p == ".." {
+                    parts.pop();
+                } else {
+                    parts.push(p);
+                }
+                parts
+            });
+        let path = context.join(relative.join("/"));
+        if !path.is_file() {
+            issues.push(Issue {
+                field: "image.dockerfile".into(),
+                loc: origins.dockerfile.or(origins.context),
+                message: format!(
+                    "the Dockerfile `{}` is not in the build context: {} is not a file",
+                    config.image.dockerfile,
+                    path.display()
+                ),
+                help: Some(
+                    "image.dockerfile is relative to image.context (default `Dockerfile`); \
+                     to deploy an existing image without building, pass --image"
+                        .into(),
+                ),
+            });
+        }
+    }
+    issues
+}
+
+fn syntax_message(e: &serde_saphyr::Error) -> String {
+    let text = e.without_snippet().to_string();
+    let line = first_line(&text);
+    if line.starts_with("budget breached: Depth") {
+        format!(
+            "YAML syntax: collections nested more than {} levels deep (a hoist.yaml needs 4)",
+            yaml::MAX_DEPTH
+        )
+    } else {
+        format!("YAML syntax: {line}")
+    }
 }
 
 fn first_line(s: &str) -> &str {
@@ -100,6 +288,17 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .contains("did you mean `port`")
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_a_syntax_error_in_plain_words() {
+        let text = format!("x: {}1{}\n", "[".repeat(30), "]".repeat(30));
+        let found = issues(&text);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].message.contains("nested more than 24 levels deep"),
+            "{found:?}"
         );
     }
 

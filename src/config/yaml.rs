@@ -7,7 +7,10 @@
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
+use serde_saphyr::{Budget, DuplicateKeyPolicy, Options, Spanned};
+
+/// The deepest nesting of collections accepted.
+pub const MAX_DEPTH: usize = 24;
 
 /// Where a node sits in the source: 1-based line and column, and a byte range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,11 +32,27 @@ impl Loc {
         }
     }
 
-    /// The location of a saphyr error, when it has one.
-    pub fn of_error(err: &serde_saphyr::Error) -> Option<Self> {
-        err.location()
-            .filter(|l| l.line() > 0)
-            .map(Self::from_saphyr)
+    /// The location of a saphyr error in `text`, when it has one.
+    ///
+    /// Error spans may come without byte offsets; their character offsets are converted
+    /// against `text` (a snippet indexes bytes, so after a multibyte character a character
+    /// offset would point too far left).
+    pub fn of_error(err: &serde_saphyr::Error, text: &str) -> Option<Self> {
+        let loc = err.location().filter(|l| l.line() > 0)?;
+        let mut out = Self::from_saphyr(loc);
+        let span = loc.span();
+        if span.byte_offset().is_none() {
+            let byte_at = |chars: u64| {
+                usize::try_from(chars)
+                    .ok()
+                    .and_then(|n| text.char_indices().nth(n).map(|(i, _)| i))
+                    .unwrap_or(text.len())
+            };
+            let start = byte_at(span.offset());
+            out.offset = start;
+            out.len = byte_at(span.offset().saturating_add(span.len())) - start;
+        }
+        Some(out)
     }
 }
 
@@ -52,6 +71,25 @@ pub enum Value {
 pub struct Node {
     pub value: Value,
     pub loc: Loc,
+    /// Where the value itself is written: `loc` unless the node is an alias (`*name`), whose
+    /// value is written at its anchor.
+    pub defined: Loc,
+    /// For a number, boolean or null written as a plain scalar: its exact source text
+    /// (`1.10`, `0123`, `off`), for fields that take text. `None` for other nodes, and when
+    /// the text could not be recovered exactly.
+    pub raw: Option<String>,
+}
+
+impl Node {
+    /// A node that was not in the source (defaults), placed at `loc` for messages.
+    pub fn synthetic(value: Value, loc: Loc) -> Self {
+        Node {
+            value,
+            loc,
+            defined: loc,
+            raw: None,
+        }
+    }
 }
 
 impl Value {
@@ -70,15 +108,54 @@ impl Value {
 }
 
 /// Parses a YAML document. An empty document is `Null`.
+///
+/// Repeated keys are kept (the decoder reports them with both lines) rather than failing
+/// the whole parse.
 pub fn parse(text: &str) -> Result<Node, serde_saphyr::Error> {
     if text.trim().is_empty() {
-        return Ok(Node {
-            value: Value::Null,
-            loc: Loc::default(),
-        });
+        return Ok(Node::synthetic(Value::Null, Loc::default()));
     }
-    let spanned: Spanned<Value> = serde_saphyr::from_str(text)?;
-    Ok(Node::from(spanned))
+    let mut options = Options::default();
+    options.duplicate_keys = DuplicateKeyPolicy::PassThrough;
+    // A hoist.yaml nests 4 levels deep; the default budget (64) lets a hostile file recurse
+    // deep enough to overflow a 2 MiB thread stack in a debug build.
+    let mut budget = Budget::default();
+    budget.max_depth = MAX_DEPTH;
+    options.budget = Some(budget);
+    let spanned: Spanned<Value> = serde_saphyr::from_str_with_options(text, options)?;
+    let mut root = Node::from(spanned);
+    attach_raw(&mut root, text);
+    Ok(root)
+}
+
+/// Records the source text of every plain number, boolean and null scalar.
+fn attach_raw(node: &mut Node, text: &str) {
+    match &mut node.value {
+        Value::Seq(items) => items.iter_mut().for_each(|n| attach_raw(n, text)),
+        Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+            attach_raw(k, text);
+            attach_raw(v, text);
+        }),
+        Value::Str(_) => {}
+        Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
+            node.raw = scalar_source(text, node.defined, &node.value);
+        }
+    }
+}
+
+/// The text at `loc`, if it is exactly one plain scalar that reads back as `value`.
+fn scalar_source(text: &str, loc: Loc, value: &Value) -> Option<String> {
+    let raw = text
+        .get(loc.offset..loc.offset.checked_add(loc.len)?)?
+        .trim();
+    if raw.is_empty()
+        || raw.contains(['\n', '\r', '#'])
+        || raw.starts_with(['&', '!', '*', '"', '\'', '[', '{'])
+    {
+        return None;
+    }
+    let again: Value = serde_saphyr::from_str(raw).ok()?;
+    (again == *value).then(|| raw.to_owned())
 }
 
 impl From<Spanned<Value>> for Node {
@@ -86,6 +163,8 @@ impl From<Spanned<Value>> for Node {
         Node {
             value: s.value,
             loc: Loc::from_saphyr(s.referenced),
+            defined: Loc::from_saphyr(s.defined),
+            raw: None,
         }
     }
 }
@@ -182,8 +261,55 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_refused_before_it_exhausts_a_small_stack() {
+        let worker = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                for n in [MAX_DEPTH - 1, 60, 255, 1000] {
+                    let text = format!("x: {}1{}\n", "[".repeat(n), "]".repeat(n));
+                    assert_eq!(parse(&text).is_ok(), n < MAX_DEPTH, "depth {n}");
+                }
+            })
+            .unwrap();
+        worker.join().expect("no stack overflow, no panic");
+    }
+
+    #[test]
+    fn plain_numbers_and_booleans_keep_their_source_text() {
+        let text = "a: 1.10\nb: [0123, off, 0x1F, 1e3]\nc: &n yes\nd: *n\ne: \"1.10\"\nf: ~\n";
+        let root = parse(text).unwrap();
+        let Value::Map(entries) = &root.value else {
+            panic!()
+        };
+        let raw = |n: &Node| n.raw.clone();
+        assert_eq!(raw(&entries[0].1), Some("1.10".into()));
+        let Value::Seq(items) = &entries[1].1.value else {
+            panic!()
+        };
+        let items: Vec<_> = items.iter().map(raw).collect();
+        assert_eq!(
+            items,
+            [
+                Some("0123".into()),
+                Some("off".into()),
+                Some("0x1F".into()),
+                Some("1e3".into())
+            ]
+        );
+        assert_eq!(raw(&entries[2].1), Some("yes".into()), "an anchored value");
+        assert_eq!(
+            raw(&entries[3].1),
+            Some("yes".into()),
+            "an alias: its anchor's text"
+        );
+        assert_eq!(raw(&entries[4].1), None, "strings need no raw text");
+        assert_eq!(raw(&entries[5].1), Some("~".into()));
+    }
+
+    #[test]
     fn syntax_errors_have_a_location() {
-        let err = parse("app: [unclosed\n").unwrap_err();
-        assert!(Loc::of_error(&err).is_some(), "{err}");
+        let text = "app: [unclosed\n";
+        let err = parse(text).unwrap_err();
+        assert!(Loc::of_error(&err, text).is_some(), "{err}");
     }
 }

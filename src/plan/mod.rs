@@ -261,11 +261,14 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         TransportKind::Ssm => "if-missing",
     };
     let script = render_script(config, &release, &name, &reference, pull, inputs, &env);
-    // The script's own budget: pull + stop + health gate + slack for prune.
-    let run_timeout = config.healthcheck.timeout
-        + config.healthcheck.start_period
-        + config.container.stop_timeout
-        + std::time::Duration::from_secs(600);
+    // The script's own budget: pull + stop + health gate + slack for prune. A decoded config
+    // keeps it within SSM's 48h; any other is clamped to it (checked sums, no overflow).
+    let run_timeout = crate::config::duration::run_budget(
+        config.healthcheck.timeout,
+        config.healthcheck.start_period,
+        config.container.stop_timeout,
+    )
+    .unwrap_or(crate::config::duration::MAX);
 
     let on = match inputs.transport {
         TransportKind::Local => "this machine".to_owned(),

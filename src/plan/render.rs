@@ -1,8 +1,15 @@
 //! Printing a plan for people (`text`), machines (`json`) and pull requests (`markdown`).
+//!
+//! What a reviewer sees must be what runs. Config strings cannot hold control or bidi
+//! characters, but values also come from git and the command line, so the text and
+//! markdown renderings show any such character as a visible escape (`\u{1b}`), never raw.
+//! Markdown puts every value in a code span or a fence longer than any backtick run in it,
+//! so no value can close it and turn into markup (an HTML comment would hide the rest).
 
 use std::fmt::Write as _;
 
 use super::{Plan, Step};
+use crate::config::text::escape;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -127,43 +134,56 @@ impl Plan {
 
     fn to_text(&self) -> String {
         let mut o = String::new();
-        let _ = writeln!(
-            o,
+        // Every line goes through `escape`: one printed line is one line of output.
+        let mut put = |line: String| {
+            o.push_str(&escape(&line, false));
+            o.push('\n');
+        };
+        put(format!(
             "Plan for {} release {} ({} strategy, {} transport)",
             self.app,
             self.release,
             self.strategy,
             self.transport.as_str()
-        );
-        let _ = writeln!(o, "  revision  {}", self.revision.sha);
-        let _ = writeln!(o, "  image     {}", self.image_line());
-        let _ = writeln!(o, "  targets   {}", self.targets_line());
-        let _ = writeln!(
-            o,
+        ));
+        put(format!("  revision  {}", self.revision.sha));
+        put(format!("  image     {}", self.image_line()));
+        put(format!("  targets   {}", self.targets_line()));
+        put(format!(
             "  script    {} sha256 {}",
             self.script.body, self.script.sha256
-        );
-        let _ = writeln!(o, "\nEnvironment:");
+        ));
+        put(String::new());
+        put("Environment:".into());
         let env = self.env_lines();
         if env.is_empty() {
-            let _ = writeln!(o, "  (none)");
+            put("  (none)".into());
         }
         for line in env {
-            let _ = writeln!(o, "  {line}");
+            put(format!("  {line}"));
         }
-        let _ = writeln!(o, "\nSteps:");
+        put(String::new());
+        put("Steps:".into());
         for (i, line) in self.step_lines().iter().enumerate() {
-            let _ = writeln!(o, "  {}. {line}", i + 1);
+            put(format!("  {}. {line}", i + 1));
         }
         if !self.warnings.is_empty() {
-            let _ = writeln!(o, "\nWarnings:");
+            put(String::new());
+            put("Warnings:".into());
             for w in &self.warnings {
-                let _ = writeln!(o, "  ! {w}");
+                put(format!("  ! {w}"));
             }
         }
-        let _ = writeln!(o, "\nScript ({} bytes):", self.script.text.len());
-        for line in self.script.text.lines() {
-            let _ = writeln!(o, "  | {line}");
+        put(String::new());
+        put(format!("Script ({} bytes):", self.script.text.len()));
+        // Split on line feeds only: `lines()` would also eat a carriage return before one.
+        let script = self
+            .script
+            .text
+            .strip_suffix('\n')
+            .unwrap_or(&self.script.text);
+        for line in script.split('\n') {
+            put(format!("  | {line}"));
         }
         o
     }
@@ -172,19 +192,21 @@ impl Plan {
         let mut o = String::new();
         let _ = writeln!(
             o,
-            "### hoist plan: `{}` release `{}`\n",
-            self.app, self.release
+            "### hoist plan: {} release {}\n",
+            md_code(&self.app),
+            md_code(&self.release)
         );
         let _ = writeln!(o, "| | |\n|---|---|");
-        let _ = writeln!(o, "| strategy | {} |", self.strategy);
-        let _ = writeln!(o, "| transport | {} |", self.transport.as_str());
-        let _ = writeln!(o, "| revision | `{}` |", self.revision.sha);
-        let _ = writeln!(o, "| image | `{}` |", md_cell(&self.image_line()));
+        let _ = writeln!(o, "| strategy | {} |", md_cell(self.strategy));
+        let _ = writeln!(o, "| transport | {} |", md_cell(self.transport.as_str()));
+        let _ = writeln!(o, "| revision | {} |", md_cell(&self.revision.sha));
+        let _ = writeln!(o, "| image | {} |", md_cell(&self.image_line()));
         let _ = writeln!(o, "| targets | {} |", md_cell(&self.targets_line()));
         let _ = writeln!(
             o,
-            "| script | `{}` sha256 `{}` |",
-            self.script.body, self.script.sha256
+            "| script | {} sha256 {} |",
+            md_cell(self.script.body),
+            md_cell(&self.script.sha256)
         );
         let _ = writeln!(o, "\n**Environment**\n");
         let env = self.env_lines();
@@ -192,33 +214,103 @@ impl Plan {
             let _ = writeln!(o, "- (none)");
         }
         for line in env {
-            let _ = writeln!(o, "- `{}`", md_cell(&line));
+            let _ = writeln!(o, "- {}", md_code(&line));
         }
         let _ = writeln!(o, "\n**Steps**\n");
         for (i, line) in self.step_lines().iter().enumerate() {
-            let _ = writeln!(o, "{}. {}", i + 1, line);
+            let _ = writeln!(o, "{}. {}", i + 1, md_code(line));
         }
         if !self.warnings.is_empty() {
             let _ = writeln!(o, "\n**Warnings**\n");
             for w in &self.warnings {
-                let _ = writeln!(o, "- :warning: {w}");
+                let _ = writeln!(o, "- :warning: {}", md_text(w));
             }
         }
-        let fence = if self.script.text.contains("```") {
-            "~~~~"
-        } else {
-            "```"
-        };
+        let script = escape(&self.script.text, true);
+        let fence = "`".repeat(3.max(longest_run(&script, &['`', '~']) + 1));
         let _ = writeln!(
             o,
             "\n<details><summary>Script run on each host ({} bytes)</summary>\n\n{fence}bash\n{}{fence}\n\n</details>",
             self.script.text.len(),
-            self.script.text
+            script
         );
         o
     }
 }
 
+/// The longest run of any one of `chars` in `s`.
+fn longest_run(s: &str, chars: &[char]) -> usize {
+    let (mut longest, mut run, mut prev) = (0, 0, None);
+    for c in s.chars() {
+        run = if chars.contains(&c) && prev == Some(c) {
+            run + 1
+        } else if chars.contains(&c) {
+            1
+        } else {
+            0
+        };
+        prev = Some(c);
+        longest = longest.max(run);
+    }
+    longest
+}
+
+/// `s` as a markdown code span, shown verbatim: delimited by more backticks than any run
+/// in it (padded with a space where it starts or ends with a backtick or space, which
+/// CommonMark strips again), with hidden characters escaped.
+fn md_code(s: &str) -> String {
+    let s = escape(s, false);
+    let ticks = "`".repeat(longest_run(&s, &['`']) + 1);
+    let pad = if s.is_empty() || s.starts_with(['`', ' ']) || s.ends_with(['`', ' ']) {
+        " "
+    } else {
+        ""
+    };
+    format!("{ticks}{pad}{s}{pad}{ticks}")
+}
+
+/// A code span inside a table row: GFM splits cells on `|` even in code spans.
 fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('`', "'")
+    md_code(s).replace('|', "\\|")
+}
+
+/// Plain markdown text: every character markdown or HTML could act on is backslash-escaped.
+fn md_text(s: &str) -> String {
+    let s = escape(s, false);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\`*_[]<>&|~#!".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_span_cannot_be_closed_by_its_content() {
+        assert_eq!(md_code("plain"), "`plain`");
+        assert_eq!(md_code("a`b"), "``a`b``");
+        assert_eq!(md_code("```"), "```` ``` ````");
+        assert_eq!(md_code(" x"), "`  x `");
+        assert_eq!(md_code("<!-- a \u{1b}[8m"), "`<!-- a \\u{1b}[8m`");
+        assert_eq!(md_cell("a|b"), "`a\\|b`");
+    }
+
+    #[test]
+    fn markdown_text_cannot_open_html_or_links() {
+        assert_eq!(md_text("<!-- x -->"), "\\<\\!-- x --\\>");
+        assert_eq!(md_text("[a](b) `c`"), "\\[a\\](b) \\`c\\`");
+    }
+
+    #[test]
+    fn the_longest_run_counts_each_character_separately() {
+        assert_eq!(longest_run("a``b~~~c`", &['`', '~']), 3);
+        assert_eq!(longest_run("`~`~", &['`', '~']), 1);
+        assert_eq!(longest_run("", &['`']), 0);
+    }
 }
