@@ -53,11 +53,14 @@ fn bad_gateway() -> (String, Arc<AtomicUsize>) {
 #[test]
 fn an_html_error_page_from_the_endpoint_is_reported_by_http_status_and_endpoint() {
     let (url, requests) = bad_gateway();
-    let (_dir, root) = common::repo_with(&[(
-        "hoist.yaml",
-        "app: web\nregion: us-east-1\nimage:\n  repository: web\n\
-         targets:\n  tags:\n    Env: [prod]\ncontainer:\n  port: 8080\n",
-    )]);
+    let (_dir, root) = common::repo_with(&[
+        (
+            "hoist.yaml",
+            "app: web\nregion: us-east-1\nimage:\n  repository: web\n\
+             targets:\n  tags:\n    Env: [prod]\ncontainer:\n  port: 8080\n",
+        ),
+        ("Dockerfile", "FROM scratch\n"),
+    ]);
     let started = Instant::now();
     let run: Run = hoist()
         .current_dir(&root)
