@@ -540,6 +540,9 @@ mod tests {
             "{:?}",
             plan.warnings
         );
+        let text = plan.render(Format::Text);
+        assert!(text.contains("a tag, not pinned"), "{text}");
+        assert!(!text.contains("pinned once built"), "{text}");
     }
 
     #[test]

@@ -34,8 +34,13 @@ impl Plan {
     fn image_line(&self) -> String {
         if self.image.pinned {
             format!("{} ({})", self.image.name, self.image.reference)
-        } else {
+        } else if self.steps.iter().any(|s| matches!(s, Step::Build { .. })) {
             format!("{} (digest pinned once built)", self.image.name)
+        } else {
+            format!(
+                "{} (a tag, not pinned: hosts run what it names when they pull)",
+                self.image.name
+            )
         }
     }
 
