@@ -17,6 +17,7 @@ use crate::progress::Reporter;
 use crate::revision::{self, RevisionError};
 use crate::secrets::{SecretEnv, SecretError};
 use crate::transport::LocalTransport;
+use crate::transport::secret_parameter;
 use crate::transport::ssm::{self, SsmTransport};
 
 #[derive(Debug, Parser)]
@@ -242,6 +243,7 @@ fn prepare(
             registry: None,
             prebuilt: None,
             instances: None,
+            run: None,
             hoist_version: env!("CARGO_PKG_VERSION").to_owned(),
         },
     ))
@@ -264,9 +266,9 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         inputs.prebuilt = Some(uri.clone());
     }
     // Every input is checked before anything changes: config, revision, secrets, plan.
-    let secrets = SecretEnv::from_env(&config.env.secret)?;
+    let secrets = SecretEnv::from_env(&config.env.from_environment())?;
     if transport == TransportKind::Ssm {
-        secrets.check_parameter_size()?;
+        secrets.check_parameter_size(config.secrets.tier)?;
     }
     let mut draft = plan::build(&config, &inputs)?;
     if args.dry_run {
@@ -322,10 +324,25 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
             if ids.len() == 1 { "" } else { "s" },
             ids.join(", ")
         ));
+        // Parameters that killed runs of this app left behind, once they expired.
+        match secret_parameter::sweep(&ssm, &config.app).await {
+            Ok(swept) if swept.is_empty() => {}
+            Ok(swept) => progress.done(&format!(
+                "swept {} expired secret parameter{} left by killed deploys: {}",
+                swept.len(),
+                if swept.len() == 1 { "" } else { "s" },
+                swept.join(", ")
+            )),
+            Err(e) => progress.info(&format!(
+                "warning: could not sweep expired secret parameters of {}: {e}",
+                config.app
+            )),
+        }
         let ecr = Ecr::new(aws::ecr(&sdk));
         let transport = SsmTransport::new(ssm, ids.clone(), &config.targets);
         let inputs = Inputs {
             instances: Some(ids),
+            run: Some(secret_parameter::new_run_id()),
             ..inputs
         };
         deploy::publish_and_run(

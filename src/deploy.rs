@@ -13,6 +13,7 @@ use crate::image::{self, BuildError, BuildRequest, PushError};
 use crate::plan::{self, Inputs, Plan, Step};
 use crate::progress::Reporter;
 use crate::secrets::SecretEnv;
+use crate::transport::secret_parameter::SecretParameter;
 use crate::transport::{Invocation, Job, OutputSink, Transport, TransportError};
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +119,18 @@ pub async fn run(
     let job = Job {
         script: &plan.script,
         secrets: (!secrets.is_empty()).then_some(secrets),
-        secret_parameter: plan.env.parameter.clone(),
+        secret_parameter: plan.env.parameter.clone().map(|name| SecretParameter {
+            name,
+            tier: plan.env.tier.unwrap_or_default(),
+            tags: [
+                ("hoist:app", plan.app.as_str()),
+                ("hoist:release", plan.release.as_str()),
+                ("hoist:run", plan.run.as_deref().unwrap_or_default()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        }),
         timeout,
         comment: format!("hoist deploy {} release {}", plan.app, plan.release),
     };
@@ -569,6 +581,7 @@ mod tests {
             registry: None,
             prebuilt: None,
             instances: None,
+            run: None,
             hoist_version: "test".into(),
         };
         plan::build(&config, &inputs).unwrap()

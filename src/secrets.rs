@@ -4,11 +4,7 @@
 use std::ffi::OsString;
 use std::fmt;
 
-use crate::config::MAX_ENV_LINE;
-
-/// The most an SSM SecureString parameter holds in the standard tier, which the SSM
-/// transport uses to carry the `NAME=value\n` payload: 4 KB of value.
-pub const MAX_PARAMETER_BYTES: usize = 4096;
+use crate::config::{MAX_ENV_LINE, SecretTier};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SecretError {
@@ -38,11 +34,23 @@ pub enum SecretError {
     LineTooLong { name: String, len: usize },
     #[error(
         "the secret env ({}) is {len} bytes as NAME=value lines; the SSM SecureString \
-         parameter that carries it holds at most {MAX_PARAMETER_BYTES} (standard tier). \
-         Shorten the values or deliver fewer of them as secrets (nothing was changed)",
-        names.join(", ")
+         parameter that carries it holds at most {max} in the {tier} tier. {} \
+         (nothing was changed)",
+        names.join(", "),
+        if *max < 8192 {
+            "Set `secrets.tier: advanced` (8192 bytes, charged), let the hosts read large \
+             values themselves (`- NAME: {ssm: …}` in env.secret), or shorten them"
+        } else {
+            "Let the hosts read large values themselves (`- NAME: {ssm: …}` in env.secret), \
+             or shorten them"
+        }
     )]
-    TooLargeForParameter { names: Vec<String>, len: usize },
+    TooLargeForParameter {
+        names: Vec<String>,
+        len: usize,
+        max: usize,
+        tier: &'static str,
+    },
 }
 
 fn plural(v: &[String]) -> &'static str {
@@ -103,12 +111,17 @@ impl SecretEnv {
     }
 
     /// Whether the payload fits the SSM parameter that carries it (the SSM transport).
-    pub fn check_parameter_size(&self) -> Result<(), SecretError> {
+    pub fn check_parameter_size(&self, tier: SecretTier) -> Result<(), SecretError> {
         let len = self.payload().len();
-        if len > MAX_PARAMETER_BYTES {
+        if len > tier.max_bytes() {
             return Err(SecretError::TooLargeForParameter {
                 names: self.values.iter().map(|(k, _)| k.clone()).collect(),
                 len,
+                max: tier.max_bytes(),
+                tier: match tier {
+                    SecretTier::Standard => "standard",
+                    SecretTier::Advanced => "advanced",
+                },
             });
         }
         Ok(())
@@ -202,16 +215,19 @@ mod tests {
         let names = ["A".to_owned(), "B".to_owned()];
         // "A=" + 2046 + "\n" = 2049 bytes, twice: 4098.
         let s = SecretEnv::resolve(&names, |_| Some("x".repeat(2046).into())).unwrap();
-        let err = s.check_parameter_size().unwrap_err();
+        let err = s.check_parameter_size(SecretTier::Standard).unwrap_err();
         assert_eq!(
             err,
             SecretError::TooLargeForParameter {
                 names: names.to_vec(),
-                len: 4098
+                len: 4098,
+                max: 4096,
+                tier: "standard",
             }
         );
+        assert!(s.check_parameter_size(SecretTier::Advanced).is_ok());
         let s = SecretEnv::resolve(&names, |_| Some("x".repeat(2045).into())).unwrap();
         assert_eq!(s.payload().len(), 4096);
-        assert!(s.check_parameter_size().is_ok());
+        assert!(s.check_parameter_size(SecretTier::Standard).is_ok());
     }
 }

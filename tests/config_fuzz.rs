@@ -381,6 +381,7 @@ fn inputs() -> Inputs {
         registry: None,
         prebuilt: None,
         instances: None,
+        run: None,
         hoist_version: "0.0.0".into(),
     }
 }

@@ -371,6 +371,7 @@ fn the_script_executed_is_byte_identical_to_the_plan() {
         registry: None,
         prebuilt: None,
         instances: None,
+        run: None,
         hoist_version: "test".into(),
     };
     let secrets =

@@ -279,6 +279,7 @@ fn text_and_markdown_escape_hidden_characters_from_any_source() {
         registry: None,
         prebuilt: Some("reg/x:\u{1b}]8;;http://evil\u{7}y\0".into()),
         instances: Some(vec!["i-0123\r".into()]),
+        run: None,
         hoist_version: "0.0.0".into(),
     };
     let plan = hoist::plan::build(&config, &inputs).unwrap();
@@ -299,4 +300,56 @@ fn text_and_markdown_escape_hidden_characters_from_any_source() {
     // JSON keeps the exact values (escaped by JSON itself).
     let json = plan.render(Format::Json);
     assert!(json.contains("0123456789ab\\u001b[2Kdef\\r"), "{json}");
+}
+
+/// A plan names each secret with where its value comes from: hoist's environment (carried
+/// by the run's own parameter, whose name the plan shows as a pattern) or a source each host
+/// reads itself — never a value.
+#[test]
+fn the_plan_names_every_secrets_source_and_the_runs_parameter_pattern() {
+    let run = scratch_plan(
+        "app: web\ntargets:\n  tags: {Env: [prod]}\nenv:\n  secret:\n    - TOKEN\n    \
+         - DB_URL: {ssm: /prod/db-url}\n    - DB_PASSWORD: {secretsmanager: prod/db, key: password}\n",
+        &["--format", "json"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let env = &json["env"];
+    assert_eq!(env["sources"]["DB_URL"], "ssm:/prod/db-url");
+    assert_eq!(
+        env["sources"]["DB_PASSWORD"],
+        "secretsmanager:prod/db#password"
+    );
+    assert!(env["sources"].get("TOKEN").is_none());
+    let release = json["release"].as_str().unwrap();
+    assert_eq!(
+        env["parameter"],
+        format!("/hoist/web/{release}/<run>/env").as_str()
+    );
+    assert_eq!(env["tier"], "standard");
+    let script = json["script"]["text"].as_str().unwrap();
+    assert!(script.contains("HOIST_ENV_SECRETS=('TOKEN')"), "{script}");
+    assert!(
+        script.contains(
+            "HOIST_HOST_SECRETS=('DB_PASSWORD|secretsmanager|prod/db|password' 'DB_URL|ssm|/prod/db-url|')"
+        ),
+        "{script}"
+    );
+
+    let text = scratch_plan(
+        "app: web\ntargets:\n  tags: {Env: [prod]}\nenv:\n  secret:\n    - DB_URL: {ssm: /prod/db-url}\n",
+        &[],
+    );
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout
+            .contains("DB_URL=<secret, read by each host from ssm:/prod/db-url>"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        !text.stdout.contains("SecureString parameter"),
+        "no parameter when hoist carries nothing: {}",
+        text.stdout
+    );
 }

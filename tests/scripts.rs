@@ -28,6 +28,11 @@ const VARIANTS: &[(&str, &str)] = &[
     ),
     ("secrets only", "env:\n  secret: [TOKEN]\n"),
     (
+        "secrets the hosts read themselves",
+        "env:\n  secret:\n    - TOKEN\n    - DB: {ssm: /prod/db}\n    \
+         - PW: {secretsmanager: prod/db, key: password}\n",
+    ),
+    (
         "no healthcheck, not published",
         "container:\n  port: 9000\n",
     ),
@@ -49,6 +54,7 @@ fn render(extra: &str, transport: TransportKind) -> String {
         registry: None,
         prebuilt: None,
         instances: None,
+        run: None,
         hoist_version: "test".into(),
     };
     plan::build(&config, &inputs).unwrap().script.text

@@ -43,6 +43,7 @@ const TOP_KEYS: &[&str] = &[
     "env",
     "strategy",
     "retain",
+    "secrets",
 ];
 const IMAGE_KEYS: &[&str] = &[
     "repository",
@@ -76,6 +77,8 @@ const HEALTH_KEYS: &[&str] = &[
     "start_period",
 ];
 const ENV_KEYS: &[&str] = &["clear", "secret"];
+const SECRETS_KEYS: &[&str] = &["tier"];
+const SOURCE_KEYS: &[&str] = &["ssm", "secretsmanager", "key"];
 
 /// SSM accepts at most 5 tag filters per `SendCommand`, and 50 values each.
 const MAX_TAG_KEYS: usize = 5;
@@ -471,6 +474,10 @@ impl Decoder {
             Some(n) => self.int_in(n, "retain", 0, 50).map(|r| r as u32),
             None => Some(3),
         };
+        let secrets = match f.get("secrets") {
+            Some(n) => self.secrets(n),
+            None => Some(Secrets::default()),
+        };
         self.finish(f, TOP_KEYS);
         Some(Config {
             app: app?,
@@ -482,6 +489,7 @@ impl Decoder {
             env: env?,
             strategy: strategy?,
             retain: retain?,
+            secrets: secrets?,
         })
     }
 
@@ -975,9 +983,41 @@ impl Decoder {
             }
         }
         let mut secret: Vec<String> = Vec::new();
+        let mut sources = BTreeMap::new();
         if let Some(n) = f.get("secret") {
-            for (i, (name, loc)) in self.string_list(n, "env.secret").into_iter().enumerate() {
+            let items = match &n.value {
+                Value::Seq(items) => items.as_slice(),
+                _ => {
+                    self.wrong_type("env.secret", n, "a list of names (or NAME: {ssm: …})");
+                    &[]
+                }
+            };
+            for (i, item) in items.iter().enumerate() {
                 let field = format!("env.secret[{i}]");
+                let (name, loc, source) = match &item.value {
+                    Value::Str(name) => (name.clone(), item.loc, None),
+                    Value::Map(entries) if entries.len() == 1 => {
+                        let (k, v) = &entries[0];
+                        let Value::Str(name) = &k.value else {
+                            self.wrong_type(&field, k, "a name");
+                            continue;
+                        };
+                        let source = self.secret_source(v, &format!("{field}.{name}"));
+                        (name.clone(), k.loc, Some(source))
+                    }
+                    _ => {
+                        self.issue_help(
+                            &field,
+                            item.loc,
+                            "expected a name, or one `NAME: {source}` entry",
+                            "write `- NAME` for a value from hoist's environment, \
+                             `- NAME: {ssm: /path}` or `- NAME: {secretsmanager: id, key: field}` \
+                             for one the host reads itself"
+                                .into(),
+                        );
+                        continue;
+                    }
+                };
                 if !is_env_name(&name) {
                     self.issue(&field, loc, not_env_name(&name));
                 } else if clear.contains_key(&name) {
@@ -989,12 +1029,122 @@ impl Decoder {
                 } else if secret.contains(&name) {
                     self.issue(&field, loc, format!("`{name}` is listed twice"));
                 } else {
+                    match source {
+                        None => {}
+                        Some(Some(source)) => {
+                            sources.insert(name.clone(), source);
+                        }
+                        Some(None) => continue,
+                    }
                     secret.push(name);
                 }
             }
         }
         self.finish(f, ENV_KEYS);
-        Some(Env { clear, secret })
+        Some(Env {
+            clear,
+            secret,
+            sources,
+        })
+    }
+
+    /// `{ssm: NAME}` or `{secretsmanager: ID, key: FIELD}`: where a host reads a secret.
+    fn secret_source(&mut self, node: &Node, field: &str) -> Option<SecretSource> {
+        let mut f = self.fields(node, field)?;
+        let ssm = f.get("ssm");
+        let sm = f.get("secretsmanager");
+        let key = f.get("key");
+        let source = match (ssm, sm) {
+            (Some(n), None) => {
+                let name = self.string(n, &join(field, "ssm"))?;
+                if is_parameter_ref(&name) {
+                    if let Some(k) = key {
+                        self.issue(
+                            &join(field, "key"),
+                            k.loc,
+                            "`key` picks a field of a Secrets Manager secret; an SSM parameter \
+                             has one value",
+                        );
+                    }
+                    Some(SecretSource::Ssm(name))
+                } else {
+                    self.issue_help(
+                        &join(field, "ssm"),
+                        n.loc,
+                        format!("`{name}` is not an SSM parameter name"),
+                        "a name like /prod/db-url (letters, digits, _ . - /), an ARN, or \
+                         name:version / name:label"
+                            .into(),
+                    );
+                    None
+                }
+            }
+            (None, Some(n)) => {
+                let id = self.string(n, &join(field, "secretsmanager"))?;
+                let key = match key {
+                    Some(k) => {
+                        let k = self.string(k, &join(field, "key"))?;
+                        if k.is_empty() || k.contains(['|', '\'']) {
+                            self.issue(
+                                &join(field, "key"),
+                                node.loc,
+                                "a JSON field name, not empty, without `|` or `'`",
+                            );
+                            return None;
+                        }
+                        Some(k)
+                    }
+                    None => None,
+                };
+                if is_secret_id(&id) {
+                    Some(SecretSource::SecretsManager { secret: id, key })
+                } else {
+                    self.issue_help(
+                        &join(field, "secretsmanager"),
+                        n.loc,
+                        format!("`{id}` is not a Secrets Manager secret name or ARN"),
+                        "1-512 of letters, digits and /_+=.@- (a name), or its ARN".into(),
+                    );
+                    None
+                }
+            }
+            _ => {
+                self.issue_help(
+                    field,
+                    node.loc,
+                    "name exactly one source",
+                    "`{ssm: /path/to/parameter}` or `{secretsmanager: name-or-arn, key: field}`"
+                        .into(),
+                );
+                None
+            }
+        };
+        self.finish(f, SOURCE_KEYS);
+        source
+    }
+
+    fn secrets(&mut self, node: &Node) -> Option<Secrets> {
+        let mut f = self.fields(node, "secrets")?;
+        let tier = match f.get("tier") {
+            Some(n) => match self.string(n, "secrets.tier")?.as_str() {
+                "standard" => Some(SecretTier::Standard),
+                "advanced" => Some(SecretTier::Advanced),
+                other => {
+                    self.issue_help(
+                        "secrets.tier",
+                        n.loc,
+                        format!("`{other}` is not a parameter tier"),
+                        "standard (free, at most 4096 bytes of secrets) or advanced (charged, \
+                         up to 8192 bytes, with an expiration policy)"
+                            .into(),
+                    );
+                    None
+                }
+            },
+            None => Some(SecretTier::Standard),
+        };
+        self.finish(f, SECRETS_KEYS);
+        Some(Secrets { tier: tier? })
     }
 
     fn strategy(&mut self, node: &Node) -> Option<Strategy> {
@@ -1198,4 +1348,35 @@ mod tests {
         assert_eq!(closest("zzzzzz", TOP_KEYS), None);
         assert_eq!(closest("retian", TOP_KEYS), Some("retain"));
     }
+}
+
+/// An SSM parameter reference a host can pass to `get-parameter --name`: a name (with an
+/// optional `:version` or `:label`) or an ARN.
+fn is_parameter_ref(s: &str) -> bool {
+    let name = s.strip_prefix("arn:").map_or(s, |rest| {
+        rest.split_once(":parameter").map_or("", |(_, n)| n)
+    });
+    let (name, selector) = match name.rsplit_once(':') {
+        Some((n, sel)) => (n, Some(sel)),
+        _ => (name, None),
+    };
+    !name.is_empty()
+        && name.len() <= 2048
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
+        && selector.is_none_or(|sel| {
+            !sel.is_empty()
+                && sel.len() <= 100
+                && sel
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        })
+}
+
+/// A Secrets Manager secret name or ARN.
+fn is_secret_id(s: &str) -> bool {
+    (1..=2048).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-:".contains(c))
 }

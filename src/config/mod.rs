@@ -324,4 +324,67 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn secrets_come_from_hoists_environment_or_from_a_source_each_host_reads() {
+        let text = format!(
+            "{MINIMAL}env:\n  secret:\n    - API_TOKEN\n    - DB_URL: {{ssm: /prod/db-url}}\n    \
+             - DB_OLD: {{ssm: '/prod/db-url:3'}}\n    \
+             - DB_PASSWORD: {{secretsmanager: prod/db, key: password}}\n    \
+             - TLS_KEY: {{secretsmanager: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:tls-AbCdEf'}}\n\
+             secrets:\n  tier: advanced\n"
+        );
+        let c = parse(&text, Path::new("hoist.yaml"), Path::new(".")).unwrap();
+        assert_eq!(
+            c.env.secret,
+            ["API_TOKEN", "DB_URL", "DB_OLD", "DB_PASSWORD", "TLS_KEY"]
+        );
+        assert_eq!(c.env.from_environment(), ["API_TOKEN"]);
+        assert_eq!(
+            c.env.sources["DB_URL"],
+            SecretSource::Ssm("/prod/db-url".into())
+        );
+        assert_eq!(c.env.sources["DB_OLD"].describe(), "ssm:/prod/db-url:3");
+        assert_eq!(
+            c.env.sources["DB_PASSWORD"].describe(),
+            "secretsmanager:prod/db#password"
+        );
+        assert!(c.env.sources["TLS_KEY"].describe().ends_with("tls-AbCdEf"));
+        assert_eq!(c.secrets.tier, SecretTier::Advanced);
+    }
+
+    #[test]
+    fn a_secret_source_must_name_exactly_one_valid_place() {
+        for (source, field, says) in [
+            ("{}", "env.secret[0].X", "exactly one source"),
+            (
+                "{ssm: /a, secretsmanager: b}",
+                "env.secret[0].X",
+                "exactly one source",
+            ),
+            (
+                "{ssm: 'a b'}",
+                "env.secret[0].X.ssm",
+                "not an SSM parameter name",
+            ),
+            ("{ssm: /a, key: k}", "env.secret[0].X.key", "one value"),
+            (
+                "{secretsmanager: 'a b'}",
+                "env.secret[0].X.secretsmanager",
+                "not a Secrets Manager secret",
+            ),
+            ("{vault: x}", "env.secret[0].X.vault", "unknown key"),
+        ] {
+            let text = format!("{MINIMAL}env:\n  secret:\n    - X: {source}\n");
+            let found = issues(&text);
+            assert!(
+                found
+                    .iter()
+                    .any(|i| i.field == field && i.message.contains(says)),
+                "{source}: {found:?}"
+            );
+        }
+        let found = issues(&format!("{MINIMAL}secrets:\n  tier: premium\n"));
+        assert_eq!(found[0].field, "secrets.tier", "{found:?}");
+    }
 }

@@ -20,6 +20,7 @@ pub struct Config {
     pub env: Env,
     pub strategy: Strategy,
     pub retain: u32,
+    pub secrets: Secrets,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -122,7 +123,78 @@ pub struct Healthcheck {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Env {
     pub clear: BTreeMap<String, String>,
+    /// Every secret name, in the config's order.
     pub secret: Vec<String>,
+    /// The secrets each host resolves itself, with its own role; the others come from hoist's
+    /// environment.
+    pub sources: BTreeMap<String, SecretSource>,
+}
+
+impl Env {
+    /// The secret names whose values hoist reads from its own environment.
+    pub fn from_environment(&self) -> Vec<String> {
+        self.secret
+            .iter()
+            .filter(|n| !self.sources.contains_key(*n))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Where a host reads a secret itself: the value never passes through hoist or the runner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretSource {
+    /// An SSM parameter (SecureString or String), by name, ARN, `name:version` or
+    /// `name:label`.
+    Ssm(String),
+    /// A Secrets Manager secret (name or ARN); `key` picks one field of a JSON SecretString.
+    SecretsManager { secret: String, key: Option<String> },
+}
+
+impl SecretSource {
+    /// How the plan and the host's messages name it: `ssm:/prod/db`,
+    /// `secretsmanager:prod/db#password`.
+    pub fn describe(&self) -> String {
+        match self {
+            SecretSource::Ssm(name) => format!("ssm:{name}"),
+            SecretSource::SecretsManager { secret, key: None } => {
+                format!("secretsmanager:{secret}")
+            }
+            SecretSource::SecretsManager {
+                secret,
+                key: Some(k),
+            } => format!("secretsmanager:{secret}#{k}"),
+        }
+    }
+}
+
+/// How the per-deploy SecureString parameter that carries hoist's secrets is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretTier {
+    /// Standard parameters: free, at most 4096 bytes.
+    #[default]
+    Standard,
+    /// Advanced parameters: up to 8192 bytes, charged, and carry an Expiration policy so
+    /// that SSM deletes a leftover itself.
+    Advanced,
+}
+
+impl SecretTier {
+    /// The largest value a parameter of this tier holds, in bytes.
+    pub fn max_bytes(self) -> usize {
+        match self {
+            SecretTier::Standard => 4096,
+            SecretTier::Advanced => 8192,
+        }
+    }
+}
+
+/// `secrets:`: how secret values travel.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Secrets {
+    pub tier: SecretTier,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::config::{Config, Rate};
+use crate::config::{Config, Rate, SecretSource};
 use crate::revision::Revision;
 use crate::script::{self, Body, Param, Script};
 
@@ -57,12 +57,19 @@ pub struct Inputs {
     /// The instance ids SSM resolved the targets to, when hoist asked (deploy, or
     /// `plan --resolve-targets`); `None` offline.
     pub instances: Option<Vec<String>>,
+    /// The deploy run's id (`20261126T001500Z-1a2b3c4d`), once a deploy is under way: it
+    /// names the run's secret parameter. `None` while only planning.
+    pub run: Option<String>,
     pub hoist_version: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
     pub schema: &'static str,
+    /// The deploy run this plan was made for (it names the run's secret parameter); absent
+    /// in a plan made for review.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
     pub hoist_version: String,
     pub app: String,
     pub release: String,
@@ -107,8 +114,15 @@ pub struct EnvPlan {
     /// Secret names only; values are read from hoist's environment at deploy time and
     /// never appear in a plan, script, log or command.
     pub secret: Vec<String>,
-    /// How secret values reach the host.
+    /// The secrets each host reads itself with its own role (name → `ssm:…` or
+    /// `secretsmanager:…[#key]`); the others come from hoist's environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, String>,
+    /// How the secret values from hoist's environment reach the host.
     pub delivery: &'static str,
+    /// With `ssm-parameter`: the parameter's tier (`secrets.tier`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<crate::config::SecretTier>,
     /// With `ssm-parameter`: the SecureString parameter that carries them for the deploy's
     /// duration (deleted when it ends).
     pub parameter: Option<String>,
@@ -223,16 +237,25 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         warnings.push("local transport: `targets` is ignored, this machine is the host".into());
     }
 
-    let delivery = match (inputs.transport, config.env.secret.is_empty()) {
+    let from_hoist = config.env.from_environment();
+    let delivery = match (inputs.transport, from_hoist.is_empty()) {
         (_, true) => "none",
         (TransportKind::Local, false) => "stdin",
         (TransportKind::Ssm, false) => "ssm-parameter",
     };
-    let parameter = (delivery == "ssm-parameter").then(|| secret_parameter(config, &release));
+    let parameter = (delivery == "ssm-parameter")
+        .then(|| secret_parameter(config, &release, inputs.run.as_deref()));
     let env = EnvPlan {
         clear: config.env.clear.clone(),
         secret: config.env.secret.clone(),
+        sources: config
+            .env
+            .sources
+            .iter()
+            .map(|(k, v)| (k.clone(), v.describe()))
+            .collect(),
         delivery,
+        tier: parameter.as_ref().map(|_| config.secrets.tier),
         parameter,
     };
 
@@ -307,6 +330,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
 
     Ok(Plan {
         schema: SCHEMA,
+        run: inputs.run.clone(),
         hoist_version: inputs.hoist_version.clone(),
         app: config.app.clone(),
         release,
@@ -400,7 +424,23 @@ fn render_script(
                 .collect::<Vec<_>>()
                 .into(),
         ),
-        ("HOIST_ENV_SECRETS", env.secret.clone().into()),
+        ("HOIST_ENV_SECRETS", config.env.from_environment().into()),
+        (
+            "HOIST_HOST_SECRETS",
+            config
+                .env
+                .sources
+                .iter()
+                .map(|(name, source)| match source {
+                    SecretSource::Ssm(p) => format!("{name}|ssm|{p}|"),
+                    SecretSource::SecretsManager { secret, key } => format!(
+                        "{name}|secretsmanager|{secret}|{}",
+                        key.as_deref().unwrap_or_default()
+                    ),
+                })
+                .collect::<Vec<_>>()
+                .into(),
+        ),
         ("HOIST_ENV_SOURCE", env.delivery.into()),
         ("HOIST_RETAIN", config.retain.to_string().into()),
         (
@@ -433,8 +473,21 @@ fn render_script(
 
 /// The SecureString parameter carrying one deploy's secret env. Named by app and release so
 /// a reviewer sees it in the plan; hoist deletes it when the deploy ends.
-pub fn secret_parameter(config: &Config, release: &str) -> String {
-    format!("/hoist/{}/{release}/env", config.app)
+///
+/// One parameter per deploy run: two deploys of one release (the same commit to staging and
+/// production) never share, overwrite or delete each other's. Offline plans show the
+/// pattern, with `<run>` where the deploy puts its run id.
+pub fn secret_parameter(config: &Config, release: &str, run: Option<&str>) -> String {
+    format!(
+        "/hoist/{}/{release}/{}/env",
+        config.app,
+        run.unwrap_or("<run>")
+    )
+}
+
+/// Where all of an app's per-run secret parameters live (what a sweep looks under).
+pub fn secret_parameter_root(app: &str) -> String {
+    format!("/hoist/{app}/")
 }
 
 fn describe_targets(config: &Config) -> String {
@@ -497,6 +550,7 @@ mod tests {
             registry: None,
             prebuilt: Some(prebuilt.to_owned()),
             instances: None,
+            run: None,
             hoist_version: "test".into(),
         }
     }

@@ -132,7 +132,10 @@ impl Plan {
             self.env
                 .secret
                 .iter()
-                .map(|k| format!("{k}=<secret, from hoist's environment, delivered by {via}>")),
+                .map(|k| match self.env.sources.get(k) {
+                    Some(source) => format!("{k}=<secret, read by each host from {source}>"),
+                    None => format!("{k}=<secret, from hoist's environment, delivered by {via}>"),
+                }),
         );
         lines
     }

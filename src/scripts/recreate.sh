@@ -443,6 +443,7 @@ if ! declare -p HOIST_RUN_OPTS >/dev/null 2>&1; then HOIST_RUN_OPTS=(); fi
 if ! declare -p HOIST_COMMAND >/dev/null 2>&1; then HOIST_COMMAND=(); fi
 if ! declare -p HOIST_ENV_CLEAR >/dev/null 2>&1; then HOIST_ENV_CLEAR=(); fi
 if ! declare -p HOIST_ENV_SECRETS >/dev/null 2>&1; then HOIST_ENV_SECRETS=(); fi
+if ! declare -p HOIST_HOST_SECRETS >/dev/null 2>&1; then HOIST_HOST_SECRETS=(); fi
 
 for tool in docker flock timeout; do
     command -v "$tool" >/dev/null || fail "$tool is not installed on this host"
@@ -553,9 +554,74 @@ write_env_file() {
         done
         ((${#missing[@]} == 0)) || fail "secrets missing from the secret channel: ${missing[*]}"
     fi
+    local entry kind id key value
+    for entry in ${HOIST_HOST_SECRETS[@]+"${HOIST_HOST_SECRETS[@]}"}; do
+        IFS='|' read -r name kind id key <<<"$entry"
+        value=$(host_secret "$kind" "$id" "$key" 2>"$PRIVATE_DIR/fetch.err") ||
+            fail "secret $name: cannot read it from $(describe_source "$kind" "$id" "$key"): $(tail -n 1 "$PRIVATE_DIR/fetch.err" | tr -d '\r')"
+        [[ $value != *$'\n'* && $value != *$'\r'* ]] ||
+            fail "secret $name from $(describe_source "$kind" "$id" "$key") holds a line break; an env file holds one NAME=value per line"
+        printf '%s=%s\n' "$name" "$value" >>"$ENV_FILE"
+    done
+    value=""
+    rm -f "$PRIVATE_DIR/fetch.err"
 }
 
-if ((${#HOIST_ENV_CLEAR[@]} + ${#HOIST_ENV_SECRETS[@]})); then
+describe_source() {
+    case $1 in
+        ssm) printf 'ssm:%s' "$2" ;;
+        *) printf 'secretsmanager:%s%s' "$2" "${3:+#$3}" ;;
+    esac
+}
+
+# Prints one secret this host reads itself, with its own role (never through hoist):
+# an SSM parameter, or a Secrets Manager secret (one field of its JSON with a key).
+host_secret() {
+    local kind=$1 id=$2 key=$3
+    command -v aws >/dev/null || {
+        echo "the AWS CLI is not installed on this host" >&2
+        return 1
+    }
+    case $kind in
+        ssm)
+            aws ssm get-parameter ${HOIST_REGION:+--region "$HOIST_REGION"} --with-decryption \
+                --name "$id" --query Parameter.Value --output text
+            ;;
+        secretsmanager)
+            if [[ -z $key ]]; then
+                aws secretsmanager get-secret-value ${HOIST_REGION:+--region "$HOIST_REGION"} \
+                    --secret-id "$id" --query SecretString --output text
+                return
+            fi
+            local json
+            json=$(aws secretsmanager get-secret-value ${HOIST_REGION:+--region "$HOIST_REGION"} \
+                --secret-id "$id" --query SecretString --output text) || return 1
+            json_field "$key" <<<"$json"
+            ;;
+    esac
+}
+
+# Prints field $1 of the JSON object on stdin (python3, else jq).
+json_field() {
+    if command -v python3 >/dev/null; then
+        python3 -c 'import json, sys
+try:
+    doc = json.load(sys.stdin)
+except ValueError:
+    sys.exit("the secret is not a JSON object")
+if not isinstance(doc, dict) or sys.argv[1] not in doc:
+    sys.exit("the secret has no field %s" % sys.argv[1])
+v = doc[sys.argv[1]]
+sys.stdout.write(v if isinstance(v, str) else json.dumps(v))' "$1"
+    elif command -v jq >/dev/null; then
+        jq -er --arg k "$1" 'if type == "object" and has($k) then .[$k] | if type == "string" then . else tojson end else error("the secret has no field \($k)") end'
+    else
+        echo "reading a field of a JSON secret needs python3 or jq on this host" >&2
+        return 1
+    fi
+}
+
+if ((${#HOIST_ENV_CLEAR[@]} + ${#HOIST_ENV_SECRETS[@]} + ${#HOIST_HOST_SECRETS[@]})); then
     write_env_file
 fi
 

@@ -4,6 +4,7 @@
 //! (AWS SSM Run Command) on EC2 instances. Both report one [`Invocation`] per target.
 
 pub mod local;
+pub mod secret_parameter;
 pub mod ssm;
 
 use std::time::Duration;
@@ -26,7 +27,7 @@ pub struct Job<'a> {
     pub secrets: Option<&'a SecretEnv>,
     /// Where a transport without a stdin channel (SSM) puts the secret env for the hosts
     /// to fetch: the SecureString parameter the script reads (`HOIST_SECRET_PARAMETER`).
-    pub secret_parameter: Option<String>,
+    pub secret_parameter: Option<secret_parameter::SecretParameter>,
     /// Hard limit for one host's run.
     pub timeout: Duration,
     /// A human-readable label (SSM's command comment): app and release.

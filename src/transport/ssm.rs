@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::error::ProvideErrorMetadata;
-use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilter, ParameterType};
+use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilter};
 use tokio_util::sync::CancellationToken;
 
-use super::{Invocation, InvocationStatus, Job, OutputSink, Transport, TransportError};
+use super::{
+    Invocation, InvocationStatus, Job, OutputSink, Transport, TransportError, secret_parameter,
+};
 use crate::config::{Rate, Targets};
 use crate::outcome;
 
@@ -59,13 +61,18 @@ pub enum SsmError {
     #[error("no instance matches the targets ({0})")]
     NoTargets(String),
     #[error(
-        "the secret env is {0} bytes; an SSM SecureString parameter holds at most 4096 \
-         (standard tier)"
+        "the secret env is {0} bytes; the SSM SecureString parameter holds at most {1} in \
+         its tier"
     )]
-    SecretsTooLarge(usize),
+    SecretsTooLarge(usize, usize),
+    #[error(
+        "the secret parameter {0} already exists: another run chose the same name; nothing \
+         was sent (run the deploy again)"
+    )]
+    ParameterCollision(String),
 }
 
-fn api_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+pub(super) fn api_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     operation: &'static str,
     err: &aws_sdk_ssm::error::SdkError<E>,
 ) -> SsmError {
@@ -216,7 +223,9 @@ async fn describe(
 
 /// Retries a call while SSM throttles it, with exponential backoff (on top of the SDK's own
 /// retries), for up to about a minute.
-async fn retry_throttled<T, E, F, Fut>(mut call: F) -> Result<T, aws_sdk_ssm::error::SdkError<E>>
+pub(super) async fn retry_throttled<T, E, F, Fut>(
+    mut call: F,
+) -> Result<T, aws_sdk_ssm::error::SdkError<E>>
 where
     E: ProvideErrorMetadata,
     F: FnMut() -> Fut,
@@ -304,37 +313,18 @@ impl SsmTransport {
         self
     }
 
-    async fn put_secrets(&self, name: &str, payload: &str) -> Result<(), SsmError> {
-        if payload.len() > 4096 {
-            return Err(SsmError::SecretsTooLarge(payload.len()));
-        }
-        retry_throttled(|| {
-            self.client
-                .put_parameter()
-                .name(name)
-                .value(payload)
-                .r#type(ParameterType::SecureString)
-                .overwrite(true)
-                .description("hoist: env for one deploy; deleted when the deploy ends")
-                .send()
-        })
-        .await
-        .map_err(|e| api_error("PutParameter", &e))?;
-        Ok(())
-    }
-
+    /// Deletes the run's secret parameter once no instance can still need it; a failure is
+    /// reported (the next deploy's sweep gets it after its expiry).
     async fn delete_secrets(&self, name: &str, sink: &dyn OutputSink) {
-        let res = retry_throttled(|| self.client.delete_parameter().name(name).send()).await;
-        if let Err(e) = res
-            && e.code() != Some("ParameterNotFound")
-        {
-            sink.line(
+        match secret_parameter::delete(&self.client, name).await {
+            Ok(()) => sink.line("ssm", &format!("deleted the secret parameter {name}")),
+            Err(e) => sink.line(
                 "ssm",
                 &format!(
-                    "warning: could not delete the secret parameter {name}: {}; delete it by hand",
-                    api_error("DeleteParameter", &e)
+                    "warning: could not delete the secret parameter {name}: {e}; the next \
+                     deploy of this app deletes it once it expires"
                 ),
-            );
+            ),
         }
     }
 
@@ -614,14 +604,19 @@ impl Transport for SsmTransport {
         sink: &dyn OutputSink,
     ) -> Result<Vec<Invocation>, TransportError> {
         let started = Instant::now();
-        let parameter = match (job.secrets, &job.secret_parameter) {
-            (Some(secrets), Some(name)) => {
-                self.put_secrets(name, &secrets.payload()).await?;
-                Some(name.clone())
+        let mut parameter = match (job.secrets, &job.secret_parameter) {
+            (Some(secrets), Some(p)) => {
+                // It must outlive every delivery and run it serves, and no more.
+                let lifetime = DELIVERY_TIMEOUT + job.timeout + Duration::from_secs(15 * 60);
+                secret_parameter::put(&self.client, p, &secrets.payload(), lifetime).await?;
+                sink.line("ssm", &format!("put the secret parameter {}", p.name));
+                Some(p.name.clone())
             }
             _ => None,
         };
-        let result = self.run_commands(job, &cancel, sink, started).await;
+        let result = self
+            .run_commands(job, &cancel, sink, started, &mut parameter)
+            .await;
         if let Some(name) = parameter {
             self.delete_secrets(&name, sink).await;
         }
@@ -636,6 +631,7 @@ impl SsmTransport {
         cancel: &CancellationToken,
         sink: &dyn OutputSink,
         started: Instant,
+        parameter: &mut Option<String>,
     ) -> Result<Vec<Invocation>, TransportError> {
         let mut commands: Vec<(String, Vec<String>)> = Vec::new();
         for chunk in self.instance_ids.chunks(MAX_IDS_PER_COMMAND) {
@@ -684,6 +680,10 @@ impl SsmTransport {
                 if let WaitEnd::Deadline = end {
                     sink.line("ssm", "the command ran past its deadline");
                 }
+                // First the secrets: a CI runner escalates to SIGKILL within seconds.
+                if let Some(name) = parameter.take() {
+                    self.delete_secrets(&name, sink).await;
+                }
                 self.cancel_all(&commands, sink).await;
                 let settle = Instant::now() + CANCEL_SETTLE;
                 let _ = self
@@ -697,6 +697,10 @@ impl SsmTransport {
                     )
                     .await;
             }
+        }
+        // Every invocation has ended (or was given up on): no instance reads it any more.
+        if let Some(name) = parameter.take() {
+            self.delete_secrets(&name, sink).await;
         }
         let mut out = Vec::new();
         for (command_id, ids) in &commands {
