@@ -1318,6 +1318,37 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
+/// An SSM parameter reference a host can pass to `get-parameter --name`: a name (with an
+/// optional `:version` or `:label`) or an ARN.
+fn is_parameter_ref(s: &str) -> bool {
+    let name = s.strip_prefix("arn:").map_or(s, |rest| {
+        rest.split_once(":parameter").map_or("", |(_, n)| n)
+    });
+    let (name, selector) = match name.rsplit_once(':') {
+        Some((n, sel)) => (n, Some(sel)),
+        _ => (name, None),
+    };
+    !name.is_empty()
+        && name.len() <= 2048
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
+        && selector.is_none_or(|sel| {
+            !sel.is_empty()
+                && sel.len() <= 100
+                && sel
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        })
+}
+
+/// A Secrets Manager secret name or ARN.
+fn is_secret_id(s: &str) -> bool {
+    (1..=2048).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-:".contains(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1348,35 +1379,4 @@ mod tests {
         assert_eq!(closest("zzzzzz", TOP_KEYS), None);
         assert_eq!(closest("retian", TOP_KEYS), Some("retain"));
     }
-}
-
-/// An SSM parameter reference a host can pass to `get-parameter --name`: a name (with an
-/// optional `:version` or `:label`) or an ARN.
-fn is_parameter_ref(s: &str) -> bool {
-    let name = s.strip_prefix("arn:").map_or(s, |rest| {
-        rest.split_once(":parameter").map_or("", |(_, n)| n)
-    });
-    let (name, selector) = match name.rsplit_once(':') {
-        Some((n, sel)) => (n, Some(sel)),
-        _ => (name, None),
-    };
-    !name.is_empty()
-        && name.len() <= 2048
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
-        && selector.is_none_or(|sel| {
-            !sel.is_empty()
-                && sel.len() <= 100
-                && sel
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        })
-}
-
-/// A Secrets Manager secret name or ARN.
-fn is_secret_id(s: &str) -> bool {
-    (1..=2048).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-:".contains(c))
 }
