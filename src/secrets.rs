@@ -38,8 +38,8 @@ pub enum SecretError {
          (nothing was changed)",
         names.join(", "),
         if *max < 8192 {
-            "Set `secrets.tier: advanced` (8192 bytes, charged), let the hosts read large \
-             values themselves (`- NAME: {ssm: …}` in env.secret), or shorten them"
+            "Set `secrets.tier: auto` or `advanced` (8192 bytes, charged), let the hosts read \
+             large values themselves (`- NAME: {ssm: …}` in env.secret), or shorten them"
         } else {
             "Let the hosts read large values themselves (`- NAME: {ssm: …}` in env.secret), \
              or shorten them"
@@ -118,10 +118,7 @@ impl SecretEnv {
                 names: self.values.iter().map(|(k, _)| k.clone()).collect(),
                 len,
                 max: tier.max_bytes(),
-                tier: match tier {
-                    SecretTier::Standard => "standard",
-                    SecretTier::Advanced => "advanced",
-                },
+                tier: tier.as_str(),
             });
         }
         Ok(())
@@ -226,6 +223,7 @@ mod tests {
             }
         );
         assert!(s.check_parameter_size(SecretTier::Advanced).is_ok());
+        assert!(s.check_parameter_size(SecretTier::Auto).is_ok());
         let s = SecretEnv::resolve(&names, |_| Some("x".repeat(2045).into())).unwrap();
         assert_eq!(s.payload().len(), 4096);
         assert!(s.check_parameter_size(SecretTier::Standard).is_ok());

@@ -832,7 +832,10 @@ fn a_missing_context_directory_is_named_as_missing_not_as_outside_git() {
 
 #[test]
 fn a_secret_payload_over_the_ssm_parameter_limit_is_exit_2_before_any_docker_call() {
-    let (_tmp, root) = scratch(&format!("{MINIMAL}env:\n  secret: [A, B]\n"));
+    // `standard` forbids the advanced tier: 4096 bytes at most.
+    let (_tmp, root) = scratch(&format!(
+        "{MINIMAL}env:\n  secret: [A, B]\nsecrets:\n  tier: standard\n"
+    ));
     let trap = DockerTrap::new();
     let run: Run = hoist()
         .current_dir(&root)
@@ -850,6 +853,19 @@ fn a_secret_payload_over_the_ssm_parameter_limit_is_exit_2_before_any_docker_cal
         "{}",
         run.stderr
     );
+    // Any tier: 8192 bytes at most.
+    let (_tmp, root) = scratch(&format!("{MINIMAL}env:\n  secret: [A, B]\n"));
+    let run: Run = hoist()
+        .current_dir(&root)
+        .arg("deploy")
+        .env("DOCKER_HOST", &trap.url)
+        .env("A", "x".repeat(6000))
+        .env("B", "y".repeat(3000))
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("at most 8192"), "{}", run.stderr);
     assert!(
         !run.stderr.contains("xxxx"),
         "never a value: {}",

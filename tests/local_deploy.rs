@@ -157,6 +157,10 @@ impl Drop for App {
         for id in images.split_whitespace() {
             let _ = Command::new("docker").args(["rmi", "-f", id]).output();
         }
+        // A test that failed half-way may leave the deploy's private tmpfs mounted.
+        let private = Path::new("/run/hoist").join(&self.name);
+        let _ = Command::new("umount").arg(&private).output();
+        let _ = std::fs::remove_dir(&private);
         let _ = std::fs::remove_dir_all(Path::new("/var/lib/hoist").join(&self.name));
         let _ = std::fs::remove_file(Path::new("/run/hoist").join(format!("{}.lock", self.name)));
     }

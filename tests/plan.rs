@@ -326,7 +326,7 @@ fn the_plan_names_every_secrets_source_and_the_runs_parameter_pattern() {
         env["parameter"],
         format!("/hoist/web/{release}/<run>/env").as_str()
     );
-    assert_eq!(env["tier"], "standard");
+    assert_eq!(env["tier"], "auto");
     let script = json["script"]["text"].as_str().unwrap();
     assert!(script.contains("HOIST_ENV_SECRETS=('TOKEN')"), "{script}");
     assert!(

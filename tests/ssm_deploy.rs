@@ -928,3 +928,281 @@ fn a_daemon_restart_never_revives_an_unverified_or_a_retained_release() {
     assert_eq!(record["status"], "failed", "{record}");
     assert_eq!(record["rolled_back"], true, "{record}");
 }
+
+impl World {
+    /// The AWS CLI on the host, with the credentials hoist uses (not an instance's).
+    fn aws(&self, args: &[&str]) -> String {
+        let out = Command::new("aws")
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "aws {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Names of every parameter under /hoist/.
+    fn hoist_parameters(&self) -> Vec<String> {
+        let out = self.aws(&[
+            "ssm",
+            "get-parameters-by-path",
+            "--path",
+            "/hoist",
+            "--recursive",
+            "--query",
+            "Parameters[].Name",
+            "--output",
+            "text",
+        ]);
+        out.split_whitespace()
+            .filter(|n| *n != "None")
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// `NAME=value` lines of the environment of the app's running container on `inst`.
+    fn container_env(&self, inst: &Instance, app: &App) -> String {
+        let name = self.docker(
+            inst,
+            &[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=hoist.app={}", app.name),
+            ],
+        );
+        assert!(!name.is_empty(), "{}: no container runs", inst.id);
+        self.docker(inst, &["exec", &name, "env"])
+    }
+}
+
+/// The same commit deployed at once by two configs of one app to two disjoint sets of
+/// instances, each with its own secret value (staging and production): every host's
+/// container holds its own config's value, both deploys succeed, and no parameter is left.
+#[test]
+fn one_commit_deployed_at_once_to_two_fleets_keeps_each_fleets_secret() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("twofleets");
+    let app = App::new("twofleets");
+    let instances = world.instances();
+    let config = |file: &str, ids: &[&Instance]| {
+        let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
+        let ids: Vec<&str> = ids.iter().map(|i| i.id.as_str()).collect();
+        let yaml = yaml.replace(
+            "  tags:\n    Env: [test]\n",
+            &format!("  instance_ids: [{}]\n", ids.join(", ")),
+        );
+        std::fs::write(app.root.join(file), yaml).unwrap();
+    };
+    config("staging.yaml", &[&instances[0]]);
+    config("production.yaml", &[&instances[1], &instances[2]]);
+    git(&app.root, &["add", "-A"]);
+    git(&app.root, &["commit", "-qm", "two fleets"]);
+    let spawn = |file: &str, secret: &str| {
+        app.cmd(&world, &["-f", file])
+            .env("HELLO_API_TOKEN", secret)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let staging = spawn("staging.yaml", "staging-secret-value-81c2");
+    let production = spawn("production.yaml", "production-secret-value-f07d");
+    let staging: Run = staging.wait_with_output().unwrap().into();
+    let production: Run = production.wait_with_output().unwrap().into();
+    assert_ok(&staging);
+    assert_ok(&production);
+    assert!(
+        world
+            .container_env(&instances[0], &app)
+            .contains("HELLO_API_TOKEN=staging-secret-value-81c2")
+    );
+    for inst in &instances[1..] {
+        assert!(
+            world
+                .container_env(inst, &app)
+                .contains("HELLO_API_TOKEN=production-secret-value-f07d"),
+            "{}",
+            inst.id
+        );
+    }
+    for run in [&staging, &production] {
+        assert!(!run.stdout.contains("secret-value") && !run.stderr.contains("secret-value"));
+    }
+    assert_eq!(world.hoist_parameters(), Vec::<String>::new());
+}
+
+/// `kill -9` of hoist right after SendCommand leaves its secret parameter behind. Once its
+/// expiry has passed (moved back here with the tag, as time would), the next deploy of the
+/// app reports and deletes it, and no /hoist/ parameter remains.
+#[test]
+fn a_killed_deploys_parameter_is_swept_by_the_next_deploy_once_expired() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("sweep");
+    let app = App::new("sweep");
+    app.configure("1.0.0", "3s", "0");
+    let mut child = app
+        .cmd(&world, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while world.calls("SendCommand") == 0 {
+        assert!(Instant::now() < deadline, "hoist never sent the command");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = world.hoist_parameters();
+    assert_eq!(left.len(), 1, "the killed run's parameter stays: {left:?}");
+    // The orphaned command still deploys v1 everywhere; wait for it to end.
+    for inst in world.instances() {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while get(&inst.address, "/version").as_deref() != Some("1.0.0") {
+            assert!(Instant::now() < deadline, "{} never served v1", inst.id);
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    // Not yet expired: the next deploy leaves it (another run might still need it).
+    app.configure("2.0.0", "0s", "0");
+    let v2 = app.deploy(&world, &[]);
+    assert_ok(&v2);
+    assert!(!v2.stderr.contains("swept"), "{}", v2.stderr);
+    assert_eq!(world.hoist_parameters(), left);
+
+    world.aws(&[
+        "ssm",
+        "add-tags-to-resource",
+        "--resource-type",
+        "Parameter",
+        "--resource-id",
+        &left[0],
+        "--tags",
+        "Key=hoist:expires,Value=2020-01-01T00:00:00Z",
+    ]);
+    app.configure("3.0.0", "0s", "0");
+    let v3 = app.deploy(&world, &[]);
+    assert_ok(&v3);
+    assert!(
+        v3.stderr.contains("swept 1 expired secret parameter") && v3.stderr.contains(&left[0]),
+        "{}",
+        v3.stderr
+    );
+    assert_eq!(world.hoist_parameters(), Vec::<String>::new());
+}
+
+/// Secrets each instance reads with its own role, from Parameter Store and from Secrets
+/// Manager: the containers hold both values, hoist never saw them (its output, and no call
+/// made with its credentials reads them), and a missing source fails each host with the
+/// secret's name and source while the previous release keeps serving.
+#[test]
+fn secrets_the_hosts_read_themselves_never_pass_through_hoist() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("hostsecrets");
+    let app = App::new("hostsecrets");
+    const DB_URL: &str = "postgres://app:p4ss-from-ssm-66a1@db/app";
+    const DB_PASSWORD: &str = "pw-from-secretsmanager-9f3e";
+    world.aws(&[
+        "ssm",
+        "put-parameter",
+        "--name",
+        "/prod/hostsecrets/db-url",
+        "--type",
+        "SecureString",
+        "--value",
+        DB_URL,
+    ]);
+    world.aws(&[
+        "secretsmanager",
+        "create-secret",
+        "--name",
+        "prod/hostsecrets",
+        "--secret-string",
+        &format!("{{\"password\":\"{DB_PASSWORD}\",\"user\":\"app\"}}"),
+    ]);
+    let with_sources = |extra: &str, message: &str| {
+        let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
+        let yaml = yaml.replace(
+            "  secret: [HELLO_API_TOKEN]\n",
+            &format!(
+                "  secret:\n    - HELLO_API_TOKEN\n    - DB_URL: {{ssm: /prod/hostsecrets/db-url}}\n    \
+                 - DB_PASSWORD: {{secretsmanager: prod/hostsecrets, key: password}}\n{extra}"
+            ),
+        );
+        std::fs::write(app.root.join("hoist.yaml"), yaml).unwrap();
+        git(&app.root, &["commit", "-qam", message]);
+    };
+    with_sources("", "host secrets");
+    let before = world.journal().len();
+    let run = app.deploy(&world, &[]);
+    assert_ok(&run);
+    for inst in world.instances() {
+        let env = world.container_env(inst, &app);
+        assert!(env.contains(&format!("DB_URL={DB_URL}")), "{}", inst.id);
+        assert!(
+            env.contains(&format!("DB_PASSWORD={DB_PASSWORD}")),
+            "{}",
+            inst.id
+        );
+        assert!(env.contains(&format!("HELLO_API_TOKEN={SECRET}")));
+    }
+    let output = format!("{}{}", run.stdout, run.stderr);
+    assert!(!output.contains(DB_URL) && !output.contains(DB_PASSWORD));
+    // hoist's own calls (the host's credentials) never read those sources; the instances
+    // (their own credentials) did.
+    let host_key = world
+        .env
+        .iter()
+        .find(|(k, _)| k == "AWS_ACCESS_KEY_ID")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let calls: Vec<Value> = world.journal().into_iter().skip(before).collect();
+    let reads = |from_host: bool| {
+        calls
+            .iter()
+            .filter(|c| (c["caller"].as_str() == Some(host_key.as_str())) == from_host)
+            .filter(|c| c["operation"] == "GetParameter" || c["operation"] == "GetSecretValue")
+            .count()
+    };
+    assert_eq!(reads(true), 0, "hoist read a secret source");
+    assert!(reads(false) >= 6, "each instance read both sources");
+    let journal = std::fs::read_to_string(world.dir.join("run/journal.jsonl")).unwrap();
+    assert!(!journal.contains(DB_URL) && !journal.contains(DB_PASSWORD));
+
+    // A source that does not exist: every host fails naming it; nothing switches.
+    let serving: Vec<String> = world
+        .instances()
+        .iter()
+        .map(|i| running_releases(&world, i).join(","))
+        .collect();
+    with_sources(
+        "    - MISSING: {ssm: /prod/hostsecrets/nope}\n",
+        "a missing source",
+    );
+    let bad = app.deploy(&world, &[]);
+    assert_eq!(bad.code, 1, "{}\n{}", bad.stdout, bad.stderr);
+    for (inst, before) in world.instances().iter().zip(&serving) {
+        let row = bad
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&inst.id))
+            .unwrap_or_else(|| panic!("{}", bad.stdout));
+        assert!(
+            row.contains("secret MISSING") && row.contains("ssm:/prod/hostsecrets/nope"),
+            "{row}"
+        );
+        assert_eq!(&running_releases(&world, inst).join(","), before);
+        assert_serves(inst, "1.0.0");
+    }
+}

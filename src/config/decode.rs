@@ -1127,6 +1127,7 @@ impl Decoder {
         let mut f = self.fields(node, "secrets")?;
         let tier = match f.get("tier") {
             Some(n) => match self.string(n, "secrets.tier")?.as_str() {
+                "auto" => Some(SecretTier::Auto),
                 "standard" => Some(SecretTier::Standard),
                 "advanced" => Some(SecretTier::Advanced),
                 other => {
@@ -1134,14 +1135,15 @@ impl Decoder {
                         "secrets.tier",
                         n.loc,
                         format!("`{other}` is not a parameter tier"),
-                        "standard (free, at most 4096 bytes of secrets) or advanced (charged, \
-                         up to 8192 bytes, with an expiration policy)"
+                        "auto (standard when the secrets fit in 4096 bytes, advanced above), \
+                         standard (free, at most 4096 bytes) or advanced (charged, up to 8192 \
+                         bytes, with an expiration policy)"
                             .into(),
                     );
                     None
                 }
             },
-            None => Some(SecretTier::Standard),
+            None => Some(SecretTier::Auto),
         };
         self.finish(f, SECRETS_KEYS);
         Some(Secrets { tier: tier? })

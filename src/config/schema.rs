@@ -173,8 +173,11 @@ impl SecretSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SecretTier {
-    /// Standard parameters: free, at most 4096 bytes.
+    /// Standard when the secrets fit in 4096 bytes, advanced above that.
     #[default]
+    Auto,
+    /// Standard parameters only: free, at most 4096 bytes; more is refused before anything
+    /// changes.
     Standard,
     /// Advanced parameters: up to 8192 bytes, charged, and carry an Expiration policy so
     /// that SSM deletes a leftover itself.
@@ -186,7 +189,24 @@ impl SecretTier {
     pub fn max_bytes(self) -> usize {
         match self {
             SecretTier::Standard => 4096,
-            SecretTier::Advanced => 8192,
+            SecretTier::Auto | SecretTier::Advanced => 8192,
+        }
+    }
+
+    /// The tier a payload of `len` bytes is stored in.
+    pub fn for_payload(self, len: usize) -> SecretTier {
+        match self {
+            SecretTier::Auto if len <= 4096 => SecretTier::Standard,
+            SecretTier::Auto => SecretTier::Advanced,
+            tier => tier,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretTier::Auto => "auto",
+            SecretTier::Standard => "standard",
+            SecretTier::Advanced => "advanced",
         }
     }
 }

@@ -68,7 +68,7 @@ pub async fn put(
             .overwrite(false)
             .set_tags(Some(tags.clone()))
             .description("hoist: the secret env of one deploy run; deleted when it ends");
-        if p.tier == SecretTier::Advanced {
+        if p.tier.for_payload(payload.len()) == SecretTier::Advanced {
             req = req.tier(ParameterTier::Advanced).policies(format!(
                 r#"[{{"Type":"Expiration","Version":"1.0","Attributes":{{"Timestamp":"{expires}"}}}}]"#
             ));
