@@ -85,15 +85,22 @@ pub fn environment(world: &World, inst: &Instance) -> Vec<(String, String)> {
         ("LANG".into(), "C.UTF-8".into()),
         ("AWS_SSM_INSTANCE_ID".into(), inst.id.clone()),
         ("AWS_SSM_REGION_NAME".into(), world.region.clone()),
-        // What an instance profile gives the AWS CLI, pointed at the world.
+        // What an instance profile gives the AWS CLI, pointed at the world:
+        // the instances' own credentials, not the client's.
         ("AWS_REGION".into(), world.region.clone()),
         ("AWS_DEFAULT_REGION".into(), world.region.clone()),
-        ("AWS_ACCESS_KEY_ID".into(), world.access_key_id.clone()),
+        (
+            "AWS_ACCESS_KEY_ID".into(),
+            world.instance_access_key_id.clone(),
+        ),
         (
             "AWS_SECRET_ACCESS_KEY".into(),
-            world.secret_access_key.clone(),
+            world.instance_secret_access_key.clone(),
         ),
-        ("AWS_SESSION_TOKEN".into(), world.session_token.clone()),
+        (
+            "AWS_SESSION_TOKEN".into(),
+            world.instance_session_token.clone(),
+        ),
         ("AWS_ENDPOINT_URL".into(), world.endpoint()),
         ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
     ];

@@ -1,4 +1,4 @@
-//! One JSON line per API call: time, service, operation, parameters, outcome.
+//! One JSON line per API call: time, service, operation, caller, parameters, outcome.
 
 use std::io::Write;
 use std::path::Path;
@@ -24,11 +24,20 @@ impl Journal {
         })
     }
 
-    pub fn write(&self, service: &str, operation: &str, params: &Value, error: Option<&str>) {
+    /// `caller` is the access key id of the request's SigV4 credential.
+    pub fn write(
+        &self,
+        service: &str,
+        operation: &str,
+        caller: Option<&str>,
+        params: &Value,
+        error: Option<&str>,
+    ) {
         let line = json!({
             "time": crate::clock::now(),
             "service": service,
             "operation": operation,
+            "caller": caller,
             "params": params,
             "error": error,
         });

@@ -12,6 +12,9 @@ use crate::ledger::{self, Ledger, Resource};
 use crate::world::{Instance, Kind, World};
 use crate::{instance, random, registry, sys, tls};
 
+/// How the instances' access key ids begin (the rest is random per world).
+pub const INSTANCE_KEY_PREFIX: &str = "ASIAFLEETINSTANCE";
+
 pub struct UpOptions {
     pub dir: PathBuf,
     pub instances: usize,
@@ -196,6 +199,9 @@ fn build(opts: &UpOptions, dir: &Path, ledger: &Ledger) -> Result<World> {
         access_key_id: format!("ASIA{}", random::alnum_upper(16)),
         secret_access_key: random::token(40),
         session_token: format!("hoist-fleet-{}", random::token(64)),
+        instance_access_key_id: format!("{}{}", INSTANCE_KEY_PREFIX, random::alnum_upper(12)),
+        instance_secret_access_key: random::token(40),
+        instance_session_token: format!("hoist-fleet-instance-{}", random::token(64)),
         registry_password: password,
         ca_cert: tls.ca_cert.clone(),
         aws_cli_dir: sys::which_dir("aws"),

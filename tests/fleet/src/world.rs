@@ -49,6 +49,14 @@ pub struct World {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub session_token: String,
+    /// The instances' own credentials (what an instance profile would hand
+    /// out), distinct from the client's above so the journal tells them apart.
+    #[serde(default)]
+    pub instance_access_key_id: String,
+    #[serde(default)]
+    pub instance_secret_access_key: String,
+    #[serde(default)]
+    pub instance_session_token: String,
     pub registry_password: String,
     pub ca_cert: PathBuf,
     /// Directory holding the `aws` CLI, put first on the agent's PATH.
@@ -144,6 +152,10 @@ impl World {
                     .join(" "),
             ),
             ("HOIST_FLEET_LIGHT_INSTANCES".into(), ids(&light)),
+            (
+                "HOIST_FLEET_INSTANCE_ACCESS_KEY_ID".into(),
+                self.instance_access_key_id.clone(),
+            ),
         ]
     }
 

@@ -1,10 +1,11 @@
-//! The emulated AWS endpoint: one HTTP server answering SSM, ECR and STS
-//! (JSON 1.1 with `X-Amz-Target`, STS also in the query protocol), plus the
-//! world's admin API under `/_fleet/`.
+//! The emulated AWS endpoint: one HTTP server answering SSM, Secrets Manager,
+//! ECR and STS (JSON 1.1 with `X-Amz-Target`, STS also in the query
+//! protocol), plus the world's admin API under `/_fleet/`.
 
 mod admin;
 mod ecr;
 mod params;
+mod secrets;
 mod ssm;
 mod sts;
 
@@ -55,6 +56,7 @@ pub struct App {
     pub journal: Journal,
     pub ssm: ssm::Ssm,
     pub params: params::Params,
+    pub secrets: secrets::Secrets,
     pub ecr: ecr::Ecr,
 }
 
@@ -66,6 +68,7 @@ pub async fn serve(world: World) -> crate::error::Result<()> {
     let app = Arc::new(App {
         ssm: ssm::Ssm::default(),
         params: params::Params::default(),
+        secrets: secrets::Secrets::default(),
         ecr: ecr::Ecr::default(),
         faults: Mutex::new(Faults::default()),
         journal,
@@ -132,17 +135,30 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>,
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let authorized = header("authorization")
+    let authorization = header("authorization");
+    let authorized = authorization
+        .as_deref()
         .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256 ") && a.contains("Credential="))
         && header("x-amz-date").is_some();
+    let credential = authorization.as_deref().and_then(credential_scope);
+    let caller = credential.as_ref().map(|(key, _)| key.as_str());
 
     if let Some(target) = header("x-amz-target") {
         let (prefix, op) = target.split_once('.').unwrap_or(("", target.as_str()));
+        // The target's prefix names the service; an unknown prefix falls back
+        // to the service named in the credential scope.
         let service = match prefix {
             "AmazonSSM" => "ssm",
+            "secretsmanager" => "secretsmanager",
             "AmazonEC2ContainerRegistry_V20150921" => "ecr",
             "AWSSecurityTokenServiceV20110615" => "sts",
-            _ => "unknown",
+            _ => match credential.as_ref().map(|(_, s)| s.as_str()) {
+                Some("ssm") => "ssm",
+                Some("secretsmanager") => "secretsmanager",
+                Some("ecr") => "ecr",
+                Some("sts") => "sts",
+                _ => "unknown",
+            },
         };
         let params: Value = if body.is_empty() {
             json!({})
@@ -151,7 +167,8 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>,
                 Ok(v) => v,
                 Err(e) => {
                     let err = AwsError::new("SerializationException", format!("invalid JSON: {e}"));
-                    app.journal.write(service, op, &Value::Null, Some(err.code));
+                    app.journal
+                        .write(service, op, caller, &Value::Null, Some(err.code));
                     return Ok(json_error(&err));
                 }
             }
@@ -163,12 +180,13 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>,
                 message: "Missing Authentication Token".into(),
             })
         } else {
-            dispatch(&app, service, op, &params).await
+            dispatch(&app, service, op, caller, &params).await
         };
         app.journal.write(
             service,
             op,
-            &redacted(op, &params),
+            caller,
+            &redacted(service, op, &params),
             result.as_ref().err().map(|e| e.code),
         );
         return Ok(match result {
@@ -218,6 +236,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>,
     app.journal.write(
         "sts",
         &action,
+        caller,
         &params,
         result.as_ref().err().map(|e| e.code),
     );
@@ -225,13 +244,19 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>,
         Ok(()) => response(
             200,
             "text/xml",
-            sts::caller_identity_xml(&app.world).into_bytes(),
+            sts::caller_identity_xml(&app.world, caller).into_bytes(),
         ),
         Err(e) => response(e.status, "text/xml", sts::error_xml(&e).into_bytes()),
     })
 }
 
-async fn dispatch(app: &Arc<App>, service: &str, op: &str, p: &Value) -> ApiResult {
+async fn dispatch(
+    app: &Arc<App>,
+    service: &str,
+    op: &str,
+    caller: Option<&str>,
+    p: &Value,
+) -> ApiResult {
     let delay = app.faults.lock().expect("faults").before_call(op);
     match delay {
         None => return Err(AwsError::new("ThrottlingException", "Rate exceeded")),
@@ -251,6 +276,15 @@ async fn dispatch(app: &Arc<App>, service: &str, op: &str, p: &Value) -> ApiResu
         ("ssm", "GetParametersByPath") => params::get_by_path(app, p),
         ("ssm", "DeleteParameter") => params::delete(app, p),
         ("ssm", "DeleteParameters") => params::delete_many(app, p),
+        ("ssm", "DescribeParameters") => params::describe(app, p),
+        ("ssm", "AddTagsToResource") => params::add_tags(app, p),
+        ("ssm", "RemoveTagsFromResource") => params::remove_tags(app, p),
+        ("ssm", "ListTagsForResource") => params::list_tags(app, p),
+        ("secretsmanager", "CreateSecret") => secrets::create(app, p),
+        ("secretsmanager", "PutSecretValue") => secrets::put_value(app, p),
+        ("secretsmanager", "GetSecretValue") => secrets::get_value(app, p),
+        ("secretsmanager", "DeleteSecret") => secrets::delete(app, p),
+        ("secretsmanager", "DescribeSecret") => secrets::describe(app, p),
         ("ecr", "GetAuthorizationToken") => ecr::get_authorization_token(app, p),
         ("ecr", "CreateRepository") => ecr::create_repository(app, p),
         ("ecr", "DescribeRepositories") => ecr::describe_repositories(app, p),
@@ -258,7 +292,7 @@ async fn dispatch(app: &Arc<App>, service: &str, op: &str, p: &Value) -> ApiResu
         ("ecr", "DescribeImages") => ecr::describe_images(app, p),
         ("ecr", "BatchGetImage") => ecr::batch_get_image(app, p),
         ("ecr", "BatchDeleteImage") => ecr::batch_delete_image(app, p),
-        ("sts", "GetCallerIdentity") => Ok(sts::caller_identity_json(&app.world)),
+        ("sts", "GetCallerIdentity") => Ok(sts::caller_identity_json(&app.world, caller)),
         _ => Err(AwsError::new(
             "UnknownOperationException",
             format!("hoist-fleet does not emulate {service} {op}"),
@@ -266,11 +300,31 @@ async fn dispatch(app: &Arc<App>, service: &str, op: &str, p: &Value) -> ApiResu
     }
 }
 
-/// The request as the journal keeps it: a SecureString's value is replaced,
-/// so a sweep of the journal for a secret finds only real leaks (e.g. in
-/// SendCommand parameters), not the PutParameter that stored it.
-fn redacted(op: &str, params: &Value) -> Value {
+/// `Credential=AKID/20240101/us-east-1/ssm/aws4_request` in a SigV4
+/// `Authorization` header: the access key id and the scope's service.
+fn credential_scope(authorization: &str) -> Option<(String, String)> {
+    let rest = authorization.split("Credential=").nth(1)?;
+    let credential = rest.split([',', ' ']).next()?;
+    let mut parts = credential.split('/');
+    let key = parts.next().filter(|k| !k.is_empty())?.to_string();
+    let service = parts.nth(2).unwrap_or_default().to_string();
+    Some((key, service))
+}
+
+/// The request as the journal keeps it: a SecureString's value and a
+/// secret's `SecretString`/`SecretBinary` are replaced, so a sweep of the
+/// journal for a secret finds only real leaks (e.g. in SendCommand
+/// parameters), not the call that stored it.
+fn redacted(service: &str, op: &str, params: &Value) -> Value {
     let mut p = params.clone();
+    if service == "secretsmanager" {
+        for field in ["SecretString", "SecretBinary"] {
+            if p.get(field).is_some() {
+                p[field] = json!(format!("**redacted {field}**"));
+            }
+        }
+        return p;
+    }
     let plain = matches!(
         str_field(params, "Type"),
         Some("String") | Some("StringList")
@@ -374,4 +428,40 @@ pub fn page<T: Clone>(
     let slice = items.get(start..end).map(<[T]>::to_vec).unwrap_or_default();
     let next = (end < items.len()).then(|| format!("hf-{end}"));
     Ok((slice, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_caller_from_the_credential_scope() {
+        let auth = "AWS4-HMAC-SHA256 Credential=ASIAFLEETINSTANCEABC/20240101/us-east-1/secretsmanager/aws4_request, SignedHeaders=host;x-amz-date, Signature=00";
+        assert_eq!(
+            credential_scope(auth),
+            Some((
+                "ASIAFLEETINSTANCEABC".to_string(),
+                "secretsmanager".to_string()
+            ))
+        );
+        assert_eq!(credential_scope("AWS4-HMAC-SHA256 Signature=00"), None);
+    }
+
+    #[test]
+    fn redacts_secret_values_only() {
+        let create = json!({"Name": "db", "SecretString": "s3cr3t", "Description": "d"});
+        let r = redacted("secretsmanager", "CreateSecret", &create);
+        assert_eq!(r["SecretString"], "**redacted SecretString**");
+        assert_eq!(r["Name"], "db");
+        let put = json!({"SecretId": "db", "SecretBinary": "AAEC"});
+        let r = redacted("secretsmanager", "PutSecretValue", &put);
+        assert_eq!(r["SecretBinary"], "**redacted SecretBinary**");
+        let plain = json!({"Name": "/a", "Type": "String", "Value": "v"});
+        assert_eq!(redacted("ssm", "PutParameter", &plain)["Value"], "v");
+        let secure = json!({"Name": "/a", "Type": "SecureString", "Value": "v"});
+        assert_eq!(
+            redacted("ssm", "PutParameter", &secure)["Value"],
+            "**redacted SecureString**"
+        );
+    }
 }

@@ -1,28 +1,43 @@
-//! STS GetCallerIdentity, in both the query protocol (XML) and JSON.
+//! STS GetCallerIdentity, in both the query protocol (XML) and JSON. The
+//! identity depends on the caller's access key: the client's credentials are
+//! the role `hoist-fleet`, the instances' are `hoist-fleet-instance` (what an
+//! instance profile's role session looks like).
 
 use serde_json::{Value, json};
 
 use super::AwsError;
 use crate::world::World;
 
-fn identity(world: &World) -> (String, String, String) {
+fn identity(world: &World, caller: Option<&str>) -> (String, String, String) {
+    let instance =
+        !world.instance_access_key_id.is_empty() && caller == Some(&world.instance_access_key_id);
+    let (role, session, key) = if instance {
+        (
+            "hoist-fleet-instance",
+            "instance",
+            &world.instance_access_key_id,
+        )
+    } else {
+        ("hoist-fleet", "hoist", &world.access_key_id)
+    };
+    let key = key.get(4..).unwrap_or_default();
     (
-        format!("AIDA{}", &world.access_key_id[4..].to_string()),
+        format!("AROA{}:{session}", &key[..key.len().min(16)]),
         world.account.clone(),
         format!(
-            "arn:aws:sts::{}:assumed-role/hoist-fleet/hoist",
+            "arn:aws:sts::{}:assumed-role/{role}/{session}",
             world.account
         ),
     )
 }
 
-pub fn caller_identity_json(world: &World) -> Value {
-    let (user, account, arn) = identity(world);
+pub fn caller_identity_json(world: &World, caller: Option<&str>) -> Value {
+    let (user, account, arn) = identity(world, caller);
     json!({"UserId": user, "Account": account, "Arn": arn})
 }
 
-pub fn caller_identity_xml(world: &World) -> String {
-    let (user, account, arn) = identity(world);
+pub fn caller_identity_xml(world: &World, caller: Option<&str>) -> String {
+    let (user, account, arn) = identity(world, caller);
     format!(
         "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n\
          <GetCallerIdentityResult>\n<Arn>{arn}</Arn>\n<UserId>{user}</UserId>\n<Account>{account}</Account>\n</GetCallerIdentityResult>\n\

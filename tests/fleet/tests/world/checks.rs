@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
 use aws_sdk_ssm::error::ProvideErrorMetadata;
 use aws_sdk_ssm::types::{
-    CommandInvocation, InstanceInformationStringFilter, ParameterType, Target,
+    CommandInvocation, InstanceInformationStringFilter, ParameterMetadata, ParameterStringFilter,
+    ParameterType, ResourceTypeForTagging, Tag, Target,
 };
 use base64::Engine;
 use serde_json::Value;
@@ -1203,7 +1204,7 @@ pub fn faults(ctx: &Ctx) {
     assert!(
         lines
             .iter()
-            .all(|l| l["service"].is_string() && l["time"].is_number())
+            .all(|l| l["service"].is_string() && l["time"].is_number() && l["caller"].is_string())
     );
 }
 
@@ -1375,4 +1376,723 @@ pub fn light_scale() {
     let made = guard.down();
     println!("    down took {:.1}s", t.elapsed().as_secs_f64());
     crate::support::assert_nothing_left(&made);
+}
+
+// ------------------------------------------- tags, tiers, policies, secrets
+
+fn journal_lines(ctx: &Ctx) -> Vec<Value> {
+    std::fs::read_to_string(ctx.dir.join("run/journal.jsonl"))
+        .expect("journal")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// A tagged parameter and a JSON secret, made with the AWS CLI on the host and
+/// read with the AWS CLI inside an instance (as hoist's remote script does),
+/// with the instances' own credentials; the journal tells the callers apart.
+pub fn cli_tags_secrets_and_callers(ctx: &Ctx) {
+    let host_key = ctx.var("AWS_ACCESS_KEY_ID");
+    let instance_key = ctx.var("HOIST_FLEET_INSTANCE_ACCESS_KEY_ID");
+    assert!(
+        instance_key.starts_with("ASIAFLEETINSTANCE") && instance_key != host_key,
+        "instance key {instance_key:?}, host key {host_key:?}"
+    );
+    let i = &ctx.full[1].id;
+
+    // A parameter with tags; tags with --overwrite is refused as in AWS.
+    let name = "/fleet-test/cli-tags/db-url";
+    let tagged = ctx.aws_ok(&[
+        "ssm",
+        "put-parameter",
+        "--name",
+        name,
+        "--type",
+        "String",
+        "--value",
+        "postgres://db:5432/app",
+        "--tags",
+        "Key=App,Value=web",
+        "Key=Env,Value=test",
+        "--output",
+        "json",
+    ]);
+    let tagged: Value = serde_json::from_str(&tagged).expect("json");
+    assert_eq!(tagged["Tier"], "Standard", "{tagged}");
+    let both = ctx.aws(&[
+        "ssm",
+        "put-parameter",
+        "--name",
+        name,
+        "--type",
+        "String",
+        "--value",
+        "x",
+        "--tags",
+        "Key=App,Value=api",
+        "--overwrite",
+    ]);
+    let err = String::from_utf8_lossy(&both.stderr);
+    assert!(!both.status.success());
+    assert!(
+        err.contains("ValidationException")
+            && err.contains("tags and overwrite can't be used together. To create a parameter with tags, please remove overwrite flag."),
+        "{err}"
+    );
+    let tags = ctx.aws_ok(&[
+        "ssm",
+        "list-tags-for-resource",
+        "--resource-type",
+        "Parameter",
+        "--resource-id",
+        name,
+        "--output",
+        "json",
+    ]);
+    let tags: Value = serde_json::from_str(&tags).expect("json");
+    assert_eq!(
+        tags["TagList"],
+        serde_json::json!([{"Key": "App", "Value": "web"}, {"Key": "Env", "Value": "test"}])
+    );
+
+    // A JSON secret, given to the CLI in a file (never on a command line).
+    let secret = secret();
+    let first = format!("{{\"username\":\"app\",\"password\":\"{secret}\"}}");
+    let second_secret = format!("{secret}-rotated");
+    let second = format!("{{\"username\":\"app\",\"password\":\"{second_secret}\"}}");
+    let file = ctx.dir.join("run/cli-secret.json");
+    std::fs::write(&file, &first).expect("writing the secret file");
+    let secret_name = "fleet-test/cli/db";
+    let created = ctx.aws_ok(&[
+        "secretsmanager",
+        "create-secret",
+        "--name",
+        secret_name,
+        "--description",
+        "database login",
+        "--secret-string",
+        &format!("file://{}", file.display()),
+        "--tags",
+        "Key=App,Value=web",
+        "--output",
+        "json",
+    ]);
+    let created: Value = serde_json::from_str(&created).expect("json");
+    let arn = created["ARN"].as_str().expect("ARN").to_string();
+    assert!(
+        arn.starts_with(&format!(
+            "arn:aws:secretsmanager:{}:{}:secret:{secret_name}-",
+            ctx.var("AWS_REGION"),
+            ctx.var("HOIST_FLEET_ACCOUNT")
+        )),
+        "{arn}"
+    );
+    let first_version = created["VersionId"]
+        .as_str()
+        .expect("VersionId")
+        .to_string();
+    let dup = ctx.aws(&[
+        "secretsmanager",
+        "create-secret",
+        "--name",
+        secret_name,
+        "--secret-string",
+        "x",
+    ]);
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("ResourceExistsException"));
+
+    let on_instance = ctx.run(
+        i,
+        &[
+            "set -e",
+            &format!("aws ssm get-parameter --name {name} --query Parameter.Value --output text"),
+            &format!("aws secretsmanager get-secret-value --secret-id {secret_name} --query SecretString --output text"),
+            &format!("aws secretsmanager get-secret-value --secret-id {arn} --query SecretString --output text"),
+            "aws sts get-caller-identity --query Arn --output text",
+        ],
+    );
+    let out = assert_success(&on_instance);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(lines[0], "postgres://db:5432/app");
+    assert_eq!(lines[1], first);
+    assert_eq!(lines[2], first);
+    assert!(
+        lines[3].contains(":assumed-role/hoist-fleet-instance/"),
+        "{out}"
+    );
+    let serde_secret: Value = serde_json::from_str(lines[1]).expect("the SecretString is JSON");
+    assert_eq!(serde_secret["password"], secret.as_str());
+
+    // A new version: AWSCURRENT moves, the old one is AWSPREVIOUS.
+    std::fs::write(&file, &second).expect("writing the secret file");
+    let put = ctx.aws_ok(&[
+        "secretsmanager",
+        "put-secret-value",
+        "--secret-id",
+        secret_name,
+        "--secret-string",
+        &format!("file://{}", file.display()),
+        "--output",
+        "json",
+    ]);
+    let _ = std::fs::remove_file(&file);
+    let put: Value = serde_json::from_str(&put).expect("json");
+    assert_eq!(put["VersionStages"], serde_json::json!(["AWSCURRENT"]));
+    let get = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "secretsmanager",
+            "get-secret-value",
+            "--secret-id",
+            secret_name,
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--output", "json"]);
+        serde_json::from_str(&ctx.aws_ok(&args)).expect("json")
+    };
+    let current = get(&[]);
+    assert_eq!(current["SecretString"], second.as_str());
+    assert_eq!(current["VersionStages"], serde_json::json!(["AWSCURRENT"]));
+    assert_eq!(current["Name"], secret_name);
+    assert_eq!(current["ARN"], arn.as_str());
+    assert!(current["CreatedDate"].is_number(), "{current}");
+    let previous = get(&["--version-stage", "AWSPREVIOUS"]);
+    assert_eq!(previous["SecretString"], first.as_str());
+    assert_eq!(previous["VersionId"], first_version.as_str());
+    let by_id = get(&["--version-id", &first_version]);
+    assert_eq!(by_id["VersionStages"], serde_json::json!(["AWSPREVIOUS"]));
+    let pending = ctx.aws(&[
+        "secretsmanager",
+        "get-secret-value",
+        "--secret-id",
+        secret_name,
+        "--version-stage",
+        "AWSPENDING",
+    ]);
+    assert!(String::from_utf8_lossy(&pending.stderr).contains("ResourceNotFoundException"));
+
+    // A binary secret, and deletion with and without recovery.
+    let bin_file = ctx.dir.join("run/cli-secret.bin");
+    std::fs::write(&bin_file, [0u8, 1, 2, 255]).expect("writing the binary secret");
+    ctx.aws_ok(&[
+        "secretsmanager",
+        "create-secret",
+        "--name",
+        "fleet-test/cli/bin",
+        "--secret-binary",
+        &format!("fileb://{}", bin_file.display()),
+    ]);
+    let _ = std::fs::remove_file(&bin_file);
+    let bin = ctx.aws_ok(&[
+        "secretsmanager",
+        "get-secret-value",
+        "--secret-id",
+        "fleet-test/cli/bin",
+        "--query",
+        "SecretBinary",
+        "--output",
+        "text",
+    ]);
+    assert_eq!(bin.trim(), "AAEC/w==");
+    ctx.aws_ok(&[
+        "secretsmanager",
+        "delete-secret",
+        "--secret-id",
+        "fleet-test/cli/bin",
+    ]);
+    let scheduled = ctx.aws(&[
+        "secretsmanager",
+        "get-secret-value",
+        "--secret-id",
+        "fleet-test/cli/bin",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&scheduled.stderr).contains("InvalidRequestException"),
+        "{}",
+        String::from_utf8_lossy(&scheduled.stderr)
+    );
+    ctx.aws_ok(&[
+        "secretsmanager",
+        "delete-secret",
+        "--secret-id",
+        &arn,
+        "--force-delete-without-recovery",
+    ]);
+    let gone = ctx.aws(&[
+        "secretsmanager",
+        "get-secret-value",
+        "--secret-id",
+        secret_name,
+    ]);
+    let err = String::from_utf8_lossy(&gone.stderr);
+    assert!(
+        err.contains("ResourceNotFoundException")
+            && err.contains("Secrets Manager can't find the specified secret."),
+        "{err}"
+    );
+    ctx.aws_ok(&["ssm", "delete-parameter", "--name", name]);
+
+    // The journal: no secret value anywhere; who called is recorded.
+    let journal = journal_lines(ctx);
+    let text: String = journal.iter().map(Value::to_string).collect();
+    for s in [&secret, &second_secret] {
+        assert!(!text.contains(s.as_str()), "the journal holds a secret");
+    }
+    assert!(text.contains("**redacted SecretString**"));
+    assert!(text.contains("**redacted SecretBinary**"));
+    let callers = |op: &str| -> Vec<String> {
+        journal
+            .iter()
+            .filter(|l| l["service"] == "secretsmanager" && l["operation"] == op)
+            .map(|l| l["caller"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert!(callers("CreateSecret").iter().all(|c| *c == host_key));
+    assert!(callers("PutSecretValue") == [host_key.clone()]);
+    let gets = callers("GetSecretValue");
+    assert_eq!(
+        gets.iter().filter(|c| **c == instance_key).count(),
+        2,
+        "{gets:?}"
+    );
+    assert!(gets.iter().all(|c| *c == instance_key || *c == host_key));
+    let from_instance = journal
+        .iter()
+        .filter(|l| l["caller"] == instance_key.as_str())
+        .map(|l| l["operation"].as_str().unwrap_or_default())
+        .collect::<Vec<_>>();
+    assert!(
+        from_instance.contains(&"GetParameter") && from_instance.contains(&"GetCallerIdentity"),
+        "{from_instance:?}"
+    );
+    // Hoist's (the host's) SendCommand and polling are the host's.
+    assert!(
+        journal
+            .iter()
+            .filter(|l| l["operation"] == "SendCommand")
+            .all(|l| l["caller"] == host_key.as_str())
+    );
+}
+
+/// Tiers (sizes, Intelligent-Tiering), policies (Advanced only) and an
+/// Expiration policy that deletes the parameter.
+pub fn sdk_parameter_tiers_and_expiry(ctx: &Ctx) {
+    use aws_sdk_ssm::types::ParameterTier;
+    let code = |e: &dyn ProvideErrorMetadata| {
+        (
+            e.code().unwrap_or_default().to_string(),
+            e.message().unwrap_or_default().to_string(),
+        )
+    };
+    let put = |name: &str, value: &str, tier: Option<ParameterTier>, policies: Option<&str>| {
+        ctx.rt.block_on(
+            ctx.ssm
+                .put_parameter()
+                .name(name)
+                .r#type(ParameterType::String)
+                .value(value)
+                .set_tier(tier)
+                .set_policies(policies.map(str::to_string))
+                .send(),
+        )
+    };
+    let big = "x".repeat(6000);
+    let (c, m) = code(&put("/fleet-test/tier/big", &big, None, None).expect_err("4 KB"));
+    assert_eq!(c, "ValidationException");
+    assert!(
+        m.starts_with(
+            "Standard tier parameters support a maximum parameter value of 4096 characters."
+        ),
+        "{m}"
+    );
+    assert!(put("/fleet-test/tier/edge", &"x".repeat(4096), None, None).is_ok());
+    let adv = put(
+        "/fleet-test/tier/big",
+        &big,
+        Some(ParameterTier::Advanced),
+        None,
+    )
+    .expect("advanced");
+    assert_eq!(adv.tier(), Some(&ParameterTier::Advanced));
+    let (c, _) = code(
+        &put(
+            "/fleet-test/tier/huge",
+            &"x".repeat(8193),
+            Some(ParameterTier::Advanced),
+            None,
+        )
+        .expect_err("8 KB"),
+    );
+    assert_eq!(c, "ValidationException");
+    let it = put(
+        "/fleet-test/tier/it-small",
+        "small",
+        Some(ParameterTier::IntelligentTiering),
+        None,
+    )
+    .expect("intelligent");
+    assert_eq!(it.tier(), Some(&ParameterTier::Standard));
+    let it = put(
+        "/fleet-test/tier/it-big",
+        &big,
+        Some(ParameterTier::IntelligentTiering),
+        None,
+    )
+    .expect("intelligent");
+    assert_eq!(it.tier(), Some(&ParameterTier::Advanced));
+    // The tier stays Advanced on an overwrite without a tier; Standard is refused.
+    let again = ctx
+        .rt
+        .block_on(
+            ctx.ssm
+                .put_parameter()
+                .name("/fleet-test/tier/big")
+                .value("now small")
+                .overwrite(true)
+                .send(),
+        )
+        .expect("overwrite");
+    assert_eq!(
+        (again.version(), again.tier()),
+        (2, Some(&ParameterTier::Advanced))
+    );
+
+    // Policies: Advanced (or Intelligent-Tiering) only.
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3;
+    let policy = format!(
+        "[{{\"Type\":\"Expiration\",\"Version\":\"1.0\",\"Attributes\":{{\"Timestamp\":\"{}\"}}}}]",
+        iso8601(soon)
+    );
+    let (c, _) =
+        code(&put("/fleet-test/tier/expiring", "v", None, Some(&policy)).expect_err("standard"));
+    assert_eq!(c, "ValidationException");
+    let (c, _) = code(
+        &put(
+            "/fleet-test/tier/expiring",
+            "v",
+            Some(ParameterTier::Advanced),
+            Some("[{\"Type\":\"Nope\"}]"),
+        )
+        .expect_err("bad type"),
+    );
+    assert_eq!(c, "InvalidPolicyTypeException");
+    let exp = put(
+        "/fleet-test/tier/expiring",
+        "v",
+        Some(ParameterTier::IntelligentTiering),
+        Some(&policy),
+    )
+    .expect("expiring");
+    assert_eq!(exp.tier(), Some(&ParameterTier::Advanced));
+    let described = describe_names(ctx, "/fleet-test/tier");
+    let meta = described
+        .iter()
+        .find(|m| m.name() == Some("/fleet-test/tier/expiring"))
+        .expect("listed before it expires");
+    let pol = &meta.policies()[0];
+    assert_eq!(pol.policy_type(), Some("Expiration"));
+    assert_eq!(pol.policy_status(), Some("Pending"));
+    assert!(pol.policy_text().is_some_and(|t| t.contains("Timestamp")));
+    std::thread::sleep(Duration::from_secs(4));
+    let gone = ctx
+        .rt
+        .block_on(
+            ctx.ssm
+                .get_parameter()
+                .name("/fleet-test/tier/expiring")
+                .send(),
+        )
+        .expect_err("expired");
+    assert_eq!(code(&gone).0, "ParameterNotFound");
+    assert!(
+        !describe_names(ctx, "/fleet-test/tier")
+            .iter()
+            .any(|m| m.name() == Some("/fleet-test/tier/expiring"))
+    );
+    ctx.rt
+        .block_on(
+            ctx.ssm
+                .delete_parameters()
+                .names("/fleet-test/tier/big")
+                .names("/fleet-test/tier/edge")
+                .names("/fleet-test/tier/it-small")
+                .names("/fleet-test/tier/it-big")
+                .send(),
+        )
+        .expect("DeleteParameters");
+}
+
+fn iso8601(secs: u64) -> String {
+    // Days to civil date (Howard Hinnant's algorithm).
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+fn filter(key: &str, option: Option<&str>, values: &[&str]) -> ParameterStringFilter {
+    let mut f = ParameterStringFilter::builder()
+        .key(key)
+        .set_option(option.map(str::to_string));
+    for v in values {
+        f = f.values(*v);
+    }
+    f.build().expect("filter")
+}
+
+/// Every page of DescribeParameters with these filters; and how many pages.
+fn describe_all(
+    ctx: &Ctx,
+    filters: Vec<ParameterStringFilter>,
+    max: i32,
+) -> (Vec<ParameterMetadata>, usize) {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let got = ctx
+            .rt
+            .block_on(
+                ctx.ssm
+                    .describe_parameters()
+                    .set_parameter_filters(Some(filters.clone()))
+                    .max_results(max)
+                    .set_next_token(token.clone())
+                    .send(),
+            )
+            .expect("DescribeParameters");
+        pages += 1;
+        assert!(got.parameters().len() <= max as usize);
+        out.extend(got.parameters().iter().cloned());
+        match got.next_token() {
+            Some(t) => token = Some(t.to_string()),
+            None => return (out, pages),
+        }
+    }
+}
+
+/// The names under a path (recursive), all pages.
+fn describe_names(ctx: &Ctx, path: &str) -> Vec<ParameterMetadata> {
+    describe_all(ctx, vec![filter("Path", Some("Recursive"), &[path])], 3).0
+}
+
+/// DescribeParameters: filters by path, name, tag and type, paging, metadata
+/// without values; and the tagging operations.
+pub fn sdk_describe_parameters_and_tags(ctx: &Ctx) {
+    let secret = secret();
+    let names: Vec<String> = (0..7)
+        .map(|n| format!("/fleet-test/desc/app/p{n}"))
+        .chain((0..3).map(|n| format!("/fleet-test/desc/app/deep/q{n}")))
+        .collect();
+    for (n, name) in names.iter().enumerate() {
+        let mut req = ctx
+            .ssm
+            .put_parameter()
+            .name(name)
+            .value(if n == 0 { secret.as_str() } else { "plain" })
+            .r#type(if n == 0 {
+                ParameterType::SecureString
+            } else {
+                ParameterType::String
+            })
+            .description(format!("parameter {n}"));
+        if n % 2 == 0 {
+            req = req.tags(
+                Tag::builder()
+                    .key("Team")
+                    .value("blue")
+                    .build()
+                    .expect("tag"),
+            );
+        }
+        ctx.rt.block_on(req.send()).expect("PutParameter");
+    }
+    let short = |items: &[ParameterMetadata]| -> Vec<String> {
+        items
+            .iter()
+            .map(|m| {
+                m.name()
+                    .unwrap_or_default()
+                    .trim_start_matches("/fleet-test/desc/app/")
+                    .to_string()
+            })
+            .collect()
+    };
+    // Paging: 10 items, 3 a page.
+    let (all, pages) = describe_all(
+        ctx,
+        vec![filter("Path", Some("Recursive"), &["/fleet-test/desc"])],
+        3,
+    );
+    assert_eq!((all.len(), pages), (10, 4), "{:?}", short(&all));
+    let (one, _) = describe_all(
+        ctx,
+        vec![filter("Path", Some("OneLevel"), &["/fleet-test/desc/app"])],
+        50,
+    );
+    assert_eq!(short(&one), ["p0", "p1", "p2", "p3", "p4", "p5", "p6"]);
+    let (default_level, _) = describe_all(
+        ctx,
+        vec![filter("Path", None, &["/fleet-test/desc/app/deep/"])],
+        50,
+    );
+    assert_eq!(short(&default_level), ["deep/q0", "deep/q1", "deep/q2"]);
+    let (begins, _) = describe_all(
+        ctx,
+        vec![filter(
+            "Name",
+            Some("BeginsWith"),
+            &["/fleet-test/desc/app/deep"],
+        )],
+        50,
+    );
+    assert_eq!(begins.len(), 3);
+    let (equals, _) = describe_all(
+        ctx,
+        vec![filter("Name", Some("Equals"), &["/fleet-test/desc/app/p3"])],
+        50,
+    );
+    assert_eq!(short(&equals), ["p3"]);
+    let (blue, _) = describe_all(
+        ctx,
+        vec![
+            filter("Path", Some("Recursive"), &["/fleet-test/desc"]),
+            filter("tag:Team", Some("Equals"), &["blue"]),
+        ],
+        50,
+    );
+    assert_eq!(short(&blue), ["deep/q1", "p0", "p2", "p4", "p6"]);
+    let (secure, _) = describe_all(
+        ctx,
+        vec![
+            filter("Path", Some("Recursive"), &["/fleet-test/desc"]),
+            filter("Type", Some("Equals"), &["SecureString"]),
+        ],
+        50,
+    );
+    assert_eq!(short(&secure), ["p0"]);
+    let p0 = &secure[0];
+    assert_eq!(p0.version(), 1);
+    assert_eq!(
+        p0.tier(),
+        Some(&aws_sdk_ssm::types::ParameterTier::Standard)
+    );
+    assert_eq!(p0.description(), Some("parameter 0"));
+    assert!(p0.last_modified_date().is_some());
+    assert!(
+        p0.arn()
+            .is_some_and(|a| a.ends_with(":parameter/fleet-test/desc/app/p0"))
+    );
+    assert!(p0.policies().is_empty());
+    // Bad filters and limits.
+    let err = |r: Result<_, aws_sdk_ssm::error::SdkError<_>>| -> String {
+        let e: aws_sdk_ssm::error::SdkError<
+            aws_sdk_ssm::operation::describe_parameters::DescribeParametersError,
+        > = r
+            .map(|_: aws_sdk_ssm::operation::describe_parameters::DescribeParametersOutput| ())
+            .expect_err("an error");
+        e.code().unwrap_or_default().to_string()
+    };
+    let bad_option = ctx.rt.block_on(
+        ctx.ssm
+            .describe_parameters()
+            .parameter_filters(filter("Path", Some("Sideways"), &["/x"]))
+            .send(),
+    );
+    assert_eq!(err(bad_option), "InvalidFilterOption");
+    let bad_key = ctx.rt.block_on(
+        ctx.ssm
+            .describe_parameters()
+            .parameter_filters(filter("Label", None, &["x"]))
+            .send(),
+    );
+    assert_eq!(err(bad_key), "InvalidFilterKey");
+    let bad_max = ctx
+        .rt
+        .block_on(ctx.ssm.describe_parameters().max_results(51).send());
+    assert_eq!(err(bad_max), "ValidationException");
+    let bad_token = ctx
+        .rt
+        .block_on(ctx.ssm.describe_parameters().next_token("nope").send());
+    assert_eq!(err(bad_token), "InvalidNextToken");
+
+    // Tagging operations.
+    let p1 = "/fleet-test/desc/app/p1";
+    let list = |id: &str| {
+        ctx.rt.block_on(
+            ctx.ssm
+                .list_tags_for_resource()
+                .resource_type(ResourceTypeForTagging::Parameter)
+                .resource_id(id)
+                .send(),
+        )
+    };
+    assert!(list(p1).expect("ListTagsForResource").tag_list().is_empty());
+    ctx.rt
+        .block_on(
+            ctx.ssm
+                .add_tags_to_resource()
+                .resource_type(ResourceTypeForTagging::Parameter)
+                .resource_id(p1)
+                .tags(
+                    Tag::builder()
+                        .key("Team")
+                        .value("red")
+                        .build()
+                        .expect("tag"),
+                )
+                .tags(
+                    Tag::builder()
+                        .key("Owner")
+                        .value("ops")
+                        .build()
+                        .expect("tag"),
+                )
+                .send(),
+        )
+        .expect("AddTagsToResource");
+    ctx.rt
+        .block_on(
+            ctx.ssm
+                .remove_tags_from_resource()
+                .resource_type(ResourceTypeForTagging::Parameter)
+                .resource_id(p1)
+                .tag_keys("Owner")
+                .send(),
+        )
+        .expect("RemoveTagsFromResource");
+    let tags = list(p1).expect("ListTagsForResource");
+    let tags: Vec<(&str, &str)> = tags
+        .tag_list()
+        .iter()
+        .map(|t| (t.key(), t.value()))
+        .collect();
+    assert_eq!(tags, [("Team", "red")]);
+    let missing = list("/fleet-test/desc/none").expect_err("unknown parameter");
+    assert_eq!(missing.code(), Some("InvalidResourceId"));
+
+    // No value in any DescribeParameters answer (the SDK would have shown none;
+    // the journal never holds responses, and the SecureString's request is redacted).
+    let journal: String = journal_lines(ctx).iter().map(Value::to_string).collect();
+    assert!(!journal.contains(&secret), "the journal holds the secret");
+    ctx.rt
+        .block_on(ctx.ssm.delete_parameters().set_names(Some(names)).send())
+        .expect("DeleteParameters");
 }

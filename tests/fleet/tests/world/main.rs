@@ -52,6 +52,18 @@ const CHECKS: &[(&str, Check)] = &[
         checks::sdk_parameters,
     ),
     ("sdk_ecr_and_sts_operations_and_errors", checks::sdk_ecr_sts),
+    (
+        "cli_tagged_parameter_and_json_secret_read_inside_an_instance_journal_callers",
+        checks::cli_tags_secrets_and_callers,
+    ),
+    (
+        "sdk_parameter_tiers_policies_and_expiry",
+        checks::sdk_parameter_tiers_and_expiry,
+    ),
+    (
+        "sdk_describe_parameters_filters_paging_and_tags",
+        checks::sdk_describe_parameters_and_tags,
+    ),
     ("statuses_and_status_details", checks::statuses),
     (
         "invocation_does_not_exist_right_after_send",
