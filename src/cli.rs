@@ -270,6 +270,10 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     if transport == TransportKind::Ssm {
         secrets.check_parameter_size(config.secrets.tier)?;
     }
+    // Once, before anything changes (and with --dry-run too).
+    for warning in secrets.short_value_warnings() {
+        eprintln!("{warning}");
+    }
     let mut draft = plan::build(&config, &inputs)?;
     if args.dry_run {
         print!("{}", draft.render(args.format));

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::ecr::{self, Ecr, EcrError};
 use crate::image::{self, BuildError, BuildRequest, PushError};
+use crate::outcome;
 use crate::plan::{self, Inputs, Plan, Step};
 use crate::progress::Reporter;
 use crate::secrets::SecretEnv;
@@ -144,8 +145,7 @@ pub async fn run(
     let sink = Sink { progress, secrets };
     let mut invocations = transport.run(&job, cancel.clone(), &sink).await?;
     for inv in &mut invocations {
-        inv.stdout = secrets.redact(&inv.stdout);
-        inv.stderr = secrets.redact(&inv.stderr);
+        read_output(inv, secrets);
     }
     let deployed = invocations.iter().filter(|i| i.deployed()).count();
     let failed = invocations.len() - deployed;
@@ -164,6 +164,15 @@ pub async fn run(
         failed,
         cancelled,
     })
+}
+
+/// The one place output from a transport is read: redacted of secret values first, then
+/// the script's `HOIST-RESULT` line parsed from what is left, so every field taken from
+/// output (reason, health, the summary, the JSON report) is redacted too.
+fn read_output(inv: &mut Invocation, secrets: &SecretEnv) {
+    inv.stdout = secrets.redact(&inv.stdout);
+    inv.stderr = secrets.redact(&inv.stderr);
+    inv.result = outcome::parse(&inv.stdout);
 }
 
 /// Convenience for the common path: plan → build → re-plan with the image id → run.
@@ -557,7 +566,6 @@ mod tests {
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     use super::*;
-    use crate::outcome::ScriptResult;
     use crate::plan::TransportKind;
     use crate::revision::Revision;
     use crate::transport::InvocationStatus;
@@ -592,15 +600,12 @@ mod tests {
             target: "local".into(),
             status,
             exit_code: Some(if result == "deployed" { 0 } else { 1 }),
-            stdout: String::new(),
+            stdout: format!("HOIST-RESULT {{\"status\":\"{result}\"}}\n"),
             stderr: String::new(),
             stdout_truncated: false,
             stderr_truncated: false,
             duration: Duration::from_secs(1),
-            result: Some(ScriptResult {
-                status: result.into(),
-                ..Default::default()
-            }),
+            result: None,
         }
     }
 
@@ -656,6 +661,42 @@ mod tests {
         .await;
         assert!(report.cancelled);
         assert!(!report.ok());
+    }
+
+    /// A script's result line whose reason and health hold a secret value (JSON-escaped):
+    /// every field parsed from it, the summary and the JSON report show it masked.
+    #[tokio::test]
+    async fn output_is_redacted_before_the_result_line_is_parsed() {
+        let value = "it's a\\back\"slash\tq9z7";
+        let secrets = SecretEnv::resolve(&["TOKEN".to_owned()], |_| Some(value.into())).unwrap();
+        let reason = format!("the registry refused token {value}");
+        let line = serde_json::json!({
+            "status": "failed",
+            "reason": reason,
+            "health": format!("probe answered {value}"),
+        });
+        let mut failed = invocation(InvocationStatus::Failed, "failed");
+        failed.stdout = format!("hoist: pulling\nHOIST-RESULT {line}\n");
+        failed.stderr = format!("hoist: failed: {reason}\n");
+        let report = run(
+            plan(),
+            &CancelledAfter(Mutex::new(vec![failed])),
+            &secrets,
+            &Reporter::plain(),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let result = report.invocations[0].result.as_ref().expect("parsed");
+        assert_eq!(result.status, "failed");
+        assert_eq!(result.reason, "the registry refused token ***");
+        assert_eq!(result.health, "probe answered ***");
+        let table = summary(&report);
+        assert!(table.contains("refused token ***"), "{table}");
+        let json = serde_json::to_string(&report).unwrap();
+        for shown in [&table, &json] {
+            assert!(!shown.contains("q9z7"), "{shown}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Run, git, hoist};
+use common::{DockerTrap, Run, git, hoist};
 
 const SECRET: &str = "hoist-e2e-secret-value-7d1f";
 
@@ -355,7 +355,8 @@ fn the_script_executed_is_byte_identical_to_the_plan() {
     std::fs::write(
         &wrapper,
         format!(
-            "#!/bin/sh\ncp \"$1\" '{}'\nexec bash \"$@\"\n",
+            // Started as `SHELL --noprofile --norc SCRIPT`, like bash.
+            "#!/bin/sh\ncp \"$3\" '{}'\nexec bash \"$@\"\n",
             copy.display()
         ),
     )
@@ -914,4 +915,138 @@ fn a_local_image_tag_deploys_the_image_id_it_names() {
     assert_eq!(missing.code, 2, "{}", missing.stderr);
     assert!(missing.stderr.contains("nope"), "{}", missing.stderr);
     assert_eq!(app.running(), now);
+}
+
+/// A secret with every character quoting rewrites: `'`, `\`, `"`, `$` and a tab. Its tail
+/// is in every quoted form of it, so finding the tail finds any form.
+const AWKWARD_SECRET: &str = "hoist-e2e it's a\\back\"slash $HOME\tend-5c2e";
+const AWKWARD_TAIL: &str = "5c2e";
+
+/// Hoist's environment asks bash to trace (`BASH_ENV` naming a `set -x` file, and
+/// `SHELLOPTS=xtrace`): the script never sees either. While the deploy runs, no process holds
+/// the secret in its environment or command line but hoist itself and the container (another
+/// pid namespace); nothing hoist prints holds it; the container gets it byte for byte.
+#[test]
+fn a_tracing_environment_leaks_no_secret_to_output_or_to_any_process() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("hygiene");
+    // A health gate of a few seconds: time to look at the processes.
+    app.configure("1.0.0", "/healthz", 3, "3s");
+    let release = app.next_release();
+    let scratch = tempfile::tempdir().unwrap();
+    let trace = scratch.path().join("trace.sh");
+    std::fs::write(&trace, "set -x\n").unwrap();
+    let (out, err) = (scratch.path().join("out"), scratch.path().join("err"));
+    let mut cmd = app.deploy_cmd();
+    cmd.env("HELLO_API_TOKEN", AWKWARD_SECRET)
+        .env("BASH_ENV", &trace)
+        .env("SHELLOPTS", "xtrace")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    let hoist_exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_hoist")).unwrap();
+    let our_pid_ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
+
+    let mut saw_script = false;
+    let mut saw_release = false;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the deploy never ended");
+        if let Some(script) = script_of(child.id()) {
+            saw_script = true;
+            let environ = std::fs::read(format!("/proc/{script}/environ")).unwrap_or_default();
+            for name in ["BASH_ENV=", "SHELLOPTS=", "HELLO_API_TOKEN="] {
+                assert!(
+                    !environ
+                        .split(|&b| b == 0)
+                        .any(|v| v.starts_with(name.as_bytes())),
+                    "the script got {name}"
+                );
+            }
+        }
+        saw_release |= app.running().iter().any(|c| c.2 == release);
+        for (pid, what) in holders_of(AWKWARD_SECRET.as_bytes()) {
+            // hoist itself (also a fork of it not yet running its new program) …
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+            if pid == child.id() || exe.as_deref() == Some(hoist_exe.as_path()) {
+                continue;
+            }
+            // … and the app in its container.
+            if std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|ns| ns != our_pid_ns) {
+                continue;
+            }
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            panic!(
+                "process {pid} ({}) holds the secret in its {what}",
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = Run {
+        code: child.wait().unwrap().code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&out).unwrap(),
+        stderr: std::fs::read_to_string(&err).unwrap(),
+    };
+    assert_ok(&run);
+    assert!(saw_script && saw_release, "looked while the script ran");
+    for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        assert!(
+            !text.contains(AWKWARD_TAIL),
+            "the secret in hoist's {name}:\n{text}"
+        );
+    }
+    let running = app.running();
+    let env = docker_out(&["exec", &running[0].0, "env"]);
+    assert!(
+        env.lines()
+            .any(|l| l == format!("HELLO_API_TOKEN={AWKWARD_SECRET}")),
+        "the container's env: {env:?}"
+    );
+}
+
+/// The pids whose environment or command line holds `needle`, and which of the two.
+fn holders_of(needle: &[u8]) -> Vec<(u32, &'static str)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        for what in ["environ", "cmdline"] {
+            let bytes = std::fs::read(format!("/proc/{pid}/{what}")).unwrap_or_default();
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                found.push((pid, what));
+            }
+        }
+    }
+    found
+}
+
+/// A secret shorter than 8 characters is named in a warning, once, before anything runs
+/// (here with `--dry-run`, which never talks to Docker); a longer one is not.
+#[test]
+fn a_short_secret_warns_before_any_docker_call() {
+    let app = App::new("short");
+    let warning = "secret HELLO_API_TOKEN is shorter than 8 characters: hoist cannot reliably \
+                   scrub it from output";
+    for (value, warns) in [("abc1234", true), ("abc", true), ("abcd1234", false)] {
+        let trap = DockerTrap::new();
+        let run: Run = app
+            .deploy_cmd()
+            .args(["--dry-run"])
+            .env("HELLO_API_TOKEN", value)
+            .env("DOCKER_HOST", &trap.url)
+            .output()
+            .unwrap()
+            .into();
+        assert_ok(&run);
+        let count = run.stderr.matches(warning).count();
+        assert_eq!(count, usize::from(warns), "{value}: {}", run.stderr);
+        assert!(!trap.was_called(), "no Docker call");
+    }
 }

@@ -6,10 +6,21 @@
 //! foreground group) reaches only hoist, which decides what the script gets: one SIGTERM
 //! (the script rolls back), SIGKILL to the group only after a grace period.
 //!
+//! The script gets a minimal environment, not hoist's: hoist's environment holds the secret
+//! values (that is where they come from), and whatever the script has, every `docker` it
+//! runs and its watchdog have too, readable in `/proc/<pid>/environ`. It gets only
+//! [`SCRIPT_ENV`] (the same `PATH`, home, temp dir and Docker engine as hoist; the C locale),
+//! never a variable named in `env.secret`, and nothing that changes how bash runs it
+//! (`BASH_ENV`, `ENV`, `SHELLOPTS`, `BASHOPTS`, `PS4`, exported functions: an inherited
+//! `set -x` would print the secret lines). No `AWS_*` variable either: the script talks to
+//! AWS only on an instance, through the SSM transport, with the instance's own role; here it
+//! never calls AWS, and AWS credentials are secrets of their own.
+//!
 //! Its file lives in a random private directory (`$TMPDIR/hoist-XXXXXX`, mode 0700) with a
 //! `pid` file locked (`flock`) for as long as the hoist that made it lives. Each run first
 //! removes the directories whose lock nobody holds: left by a hoist that was SIGKILLed.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -22,6 +33,42 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Invocation, InvocationStatus, Job, OutputSink, Transport, TransportError};
 use crate::outcome;
+
+/// The variables the script gets from hoist's environment, when set (see the module doc).
+pub const SCRIPT_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "DOCKER_HOST",
+    "DOCKER_CONFIG",
+    "DOCKER_CERT_PATH",
+    "DOCKER_TLS_VERIFY",
+];
+
+/// `PATH` for the script when hoist has none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Bash reads no startup file (and `BASH_ENV` is not in the environment it gets).
+const SHELL_ARGS: &[&str] = &["--noprofile", "--norc"];
+
+/// The script's whole environment: [`SCRIPT_ENV`] as `lookup` has them (hoist's own
+/// environment in production), less any name `is_secret` claims, with a default `PATH` and
+/// the C locale.
+pub fn script_env(
+    lookup: impl Fn(&str) -> Option<OsString>,
+    is_secret: impl Fn(&str) -> bool,
+) -> Vec<(&'static str, OsString)> {
+    let mut env: Vec<(&'static str, OsString)> = SCRIPT_ENV
+        .iter()
+        .filter(|name| !is_secret(name))
+        .filter_map(|&name| Some((name, lookup(name)?)))
+        .collect();
+    if !env.iter().any(|(name, _)| *name == "PATH") {
+        env.insert(0, ("PATH", DEFAULT_PATH.into()));
+    }
+    env.extend([("LANG", "C".into()), ("LC_ALL", "C".into())]);
+    env
+}
 
 /// How long a cancelled or timed-out script gets to roll back after SIGTERM.
 const GRACE: Duration = Duration::from_secs(60);
@@ -40,6 +87,8 @@ impl Default for LocalTransport {
 
 impl LocalTransport {
     /// Runs scripts with another interpreter (tests use a wrapper that keeps a copy).
+    /// It is started like bash: `SHELL --noprofile --norc SCRIPT`, in the same minimal
+    /// environment.
     pub fn with_shell(shell: impl Into<PathBuf>) -> Self {
         LocalTransport {
             shell: shell.into(),
@@ -66,9 +115,16 @@ impl Transport for LocalTransport {
         let path = dir.path().join("_script.sh");
         write_private(&path, job.script.text.as_bytes())?;
 
+        let env = script_env(
+            |name| std::env::var_os(name),
+            |name| job.secrets.is_some_and(|s| s.has_name(name)),
+        );
         let started = Instant::now();
         let mut child = Command::new(&self.shell)
+            .args(SHELL_ARGS)
             .arg(&path)
+            .env_clear()
+            .envs(env)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -119,13 +175,13 @@ impl Transport for LocalTransport {
         if status == InvocationStatus::Success && exit_code != Some(0) {
             status = InvocationStatus::Failed;
         }
-        let stdout = out?;
         Ok(vec![Invocation {
             target: TARGET.to_owned(),
             status,
             exit_code,
-            result: outcome::parse(&stdout),
-            stdout,
+            // Parsed by deploy, from the output once redacted.
+            result: None,
+            stdout: out?,
             stderr: err?,
             stdout_truncated: false,
             stderr_truncated: false,
@@ -350,6 +406,72 @@ mod tests {
             unknown.path().exists(),
             "a directory without a pid file is kept"
         );
+    }
+
+    #[test]
+    fn the_script_env_is_the_engine_path_home_and_temp_dir_never_a_secret_or_shell_setting() {
+        let hoists = |name: &str| -> Option<OsString> {
+            let value = match name {
+                "HOME" => "/root",
+                "TMPDIR" => "/var/tmp",
+                "DOCKER_HOST" => "unix:///run/other.sock",
+                "DOCKER_CONFIG" => "/root/.docker-alt",
+                "BASH_ENV" | "ENV" => "/tmp/trace.sh",
+                "SHELLOPTS" => "xtrace",
+                "PS4" => "+ $HELLO_API_TOKEN ",
+                "HELLO_API_TOKEN" | "AWS_SECRET_ACCESS_KEY" => "s3cr3t-value",
+                "LANG" => "de_DE.UTF-8",
+                _ => return None,
+            };
+            Some(value.into())
+        };
+        // HOME is also named in env.secret here: then the script does not get it.
+        let env = script_env(hoists, |name| name == "HELLO_API_TOKEN" || name == "HOME");
+        let env: Vec<(&str, String)> = env
+            .into_iter()
+            .map(|(k, v)| (k, v.into_string().unwrap()))
+            .collect();
+        let expect = |k: &'static str, v: &str| (k, v.to_owned());
+        assert_eq!(
+            env,
+            [
+                expect("PATH", DEFAULT_PATH),
+                expect("TMPDIR", "/var/tmp"),
+                expect("DOCKER_HOST", "unix:///run/other.sock"),
+                expect("DOCKER_CONFIG", "/root/.docker-alt"),
+                expect("LANG", "C"),
+                expect("LC_ALL", "C"),
+            ]
+        );
+        let with_path = script_env(
+            |name| (name == "PATH").then(|| "/opt/bin:/usr/bin".into()),
+            |_| false,
+        );
+        assert_eq!(with_path[0], ("PATH", "/opt/bin:/usr/bin".into()));
+    }
+
+    #[tokio::test]
+    async fn the_script_runs_with_only_the_script_env_and_no_startup_files() {
+        // `env` in the script lists what it got, plus what bash itself sets.
+        let out =
+            run_script("env; echo \"opts=$-\"; shopt -q login_shell && echo login; true\n").await;
+        let bash_own = ["PWD", "SHLVL", "_"];
+        for line in out.stdout.lines() {
+            if let Some(opts) = line.strip_prefix("opts=") {
+                assert!(!opts.contains('x'), "no xtrace: {opts}");
+                continue;
+            }
+            assert_ne!(line, "login");
+            let name = line.split_once('=').map_or(line, |(k, _)| k);
+            assert!(
+                SCRIPT_ENV.contains(&name)
+                    || ["LANG", "LC_ALL"].contains(&name)
+                    || bash_own.contains(&name),
+                "the script got {name}: {}",
+                out.stdout
+            );
+        }
+        assert!(out.stdout.contains("LC_ALL=C\n"), "{}", out.stdout);
     }
 
     #[tokio::test]

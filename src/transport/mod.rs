@@ -65,7 +65,8 @@ pub struct Invocation {
     pub stderr_truncated: bool,
     #[serde(with = "millis")]
     pub duration: Duration,
-    /// The script's `HOIST-RESULT` line, when it printed one.
+    /// The script's `HOIST-RESULT` line, when it printed one. Transports return raw output
+    /// and leave this `None`: deploy parses it from the output once redacted.
     pub result: Option<ScriptResult>,
 }
 

@@ -431,7 +431,8 @@ impl SsmTransport {
                         exit_code: (code >= 0).then_some(code),
                         stdout_truncated: stdout.chars().count() >= STDOUT_LIMIT,
                         stderr_truncated: stderr.chars().count() >= STDERR_LIMIT,
-                        result: outcome::parse(&stdout),
+                        // Parsed by deploy, from the output once redacted.
+                        result: None,
                         stdout,
                         stderr,
                         duration,
@@ -864,6 +865,14 @@ mod tests {
         }
     }
 
+    /// What deploy does with a transport's raw output: parse the result line.
+    fn parsed(mut out: Vec<Invocation>) -> Vec<Invocation> {
+        for inv in &mut out {
+            inv.result = outcome::parse(&inv.stdout);
+        }
+        out
+    }
+
     #[test]
     fn only_success_with_exit_0_and_a_deployed_result_counts() {
         use InvocationStatus as I;
@@ -1040,6 +1049,7 @@ mod tests {
             .run(&job, CancellationToken::new(), &Lines(Default::default()))
             .await
             .unwrap();
+        let out = parsed(out);
         assert_eq!(*sizes.lock().unwrap(), [50, 50, 20]);
         assert_eq!(out.len(), 120);
         assert!(out.iter().all(Invocation::deployed));
@@ -1131,6 +1141,7 @@ mod tests {
             )
             .await
             .unwrap();
+        let out = parsed(out);
         assert_eq!(*cancelled.lock().unwrap(), [vec![ids[2].to_owned()]]);
         assert_eq!(out[0].status, InvocationStatus::Failed);
         assert!(
@@ -1233,6 +1244,7 @@ mod tests {
             .run(&job, CancellationToken::new(), &sink)
             .await
             .unwrap();
+        let out = parsed(out);
         assert_eq!(out.len(), 3);
         assert!(out[0].deployed());
         assert_eq!(out[1].status, InvocationStatus::Undeliverable);
