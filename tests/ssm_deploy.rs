@@ -1136,9 +1136,9 @@ fn secrets_the_hosts_read_themselves_never_pass_through_hoist() {
         "--secret-string",
         &format!("{{\"password\":\"{DB_PASSWORD}\",\"user\":\"app\"}}"),
     ]);
+    let original = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
     let with_sources = |extra: &str, message: &str| {
-        let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
-        let yaml = yaml.replace(
+        let yaml = original.replace(
             "  secret: [HELLO_API_TOKEN]\n",
             &format!(
                 "  secret:\n    - HELLO_API_TOKEN\n    - DB_URL: {{ssm: /prod/hostsecrets/db-url}}\n    \
