@@ -173,6 +173,7 @@ fn read_output(inv: &mut Invocation, secrets: &SecretEnv) {
     inv.stdout = secrets.redact(&inv.stdout);
     inv.stderr = secrets.redact(&inv.stderr);
     inv.result = outcome::parse(&inv.stdout);
+    inv.outcome = Some(inv.judge());
 }
 
 /// Convenience for the common path: plan → build → re-plan with the image id → run.
@@ -506,22 +507,13 @@ pub fn summary(report: &Report) -> String {
         "DETAIL".to_owned(),
     ]];
     for inv in &report.invocations {
-        let status = if inv.deployed() {
-            "deployed".to_owned()
-        } else {
-            match &inv.result {
-                Some(r) if !r.status.is_empty() => r.status.clone(),
-                _ => format!("{:?}", inv.status).to_lowercase(),
-            }
-        };
+        let status = inv
+            .outcome
+            .unwrap_or_else(|| inv.judge())
+            .as_str()
+            .to_owned();
         let detail = match inv.failure_reason() {
-            Some(reason) => {
-                let rolled = match &inv.result {
-                    Some(r) if r.rolled_back => " (rolled back)",
-                    _ => "",
-                };
-                format!("{reason}{rolled}")
-            }
+            Some(reason) => reason,
             None => inv
                 .result
                 .as_ref()
@@ -568,7 +560,7 @@ mod tests {
     use super::*;
     use crate::plan::TransportKind;
     use crate::revision::Revision;
-    use crate::transport::InvocationStatus;
+    use crate::transport::{InvocationStatus, Outcome};
 
     const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 
@@ -604,9 +596,64 @@ mod tests {
             stderr: String::new(),
             stdout_truncated: false,
             stderr_truncated: false,
+            outcome: None,
             duration: Duration::from_secs(1),
             result: None,
         }
+    }
+
+    /// The STATUS column says what happened, never a transport's word for it: a script that
+    /// exited 0 without reporting `deployed` did not deploy.
+    #[test]
+    fn each_target_is_judged_by_what_happened_there() {
+        let judged = |mut inv: Invocation| {
+            read_output(&mut inv, &SecretEnv::default());
+            inv.outcome.unwrap()
+        };
+        let mut silent = invocation(InvocationStatus::Success, "deployed");
+        silent.stdout = "hoist: deploying\n".into();
+        assert_eq!(judged(silent), Outcome::Failed);
+        assert_eq!(
+            judged(invocation(InvocationStatus::Success, "deployed")),
+            Outcome::Deployed
+        );
+        let mut rolled = invocation(InvocationStatus::Failed, "failed");
+        rolled.stdout = "HOIST-RESULT {\"status\":\"failed\",\"rolled_back\":true}\n".into();
+        assert_eq!(judged(rolled), Outcome::RolledBack);
+        assert_eq!(
+            judged(invocation(InvocationStatus::Failed, "failed")),
+            Outcome::Failed
+        );
+        for status in [
+            InvocationStatus::Undeliverable,
+            InvocationStatus::DeliveryTimedOut,
+            InvocationStatus::Pending,
+        ] {
+            let mut inv = invocation(status, "");
+            inv.stdout.clear();
+            assert_eq!(judged(inv), Outcome::NotStarted, "{status:?}");
+        }
+        let mut cancelled = invocation(InvocationStatus::Cancelled, "");
+        cancelled.stdout.clear();
+        assert_eq!(judged(cancelled), Outcome::Cancelled);
+        let report_of = |inv: Invocation| {
+            let mut inv = inv;
+            read_output(&mut inv, &SecretEnv::default());
+            let line = summary(&Report {
+                app: "a".into(),
+                release: "r".into(),
+                plan: plan(),
+                invocations: vec![inv],
+                deployed: 0,
+                failed: 1,
+                cancelled: false,
+            });
+            line.lines().nth(1).unwrap().to_owned()
+        };
+        let mut silent = invocation(InvocationStatus::Success, "deployed");
+        silent.stdout = "hoist: deploying\n".into();
+        let row = report_of(silent);
+        assert!(row.contains("failed") && !row.contains("success"), "{row}");
     }
 
     /// A transport whose targets end as given; the cancel (a Ctrl-C) arrives after they

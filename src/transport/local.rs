@@ -185,6 +185,7 @@ impl Transport for LocalTransport {
             stderr: err?,
             stdout_truncated: false,
             stderr_truncated: false,
+            outcome: None,
             duration: started.elapsed(),
         }])
     }

@@ -68,6 +68,38 @@ pub struct Invocation {
     /// The script's `HOIST-RESULT` line, when it printed one. Transports return raw output
     /// and leave this `None`: deploy parses it from the output once redacted.
     pub result: Option<ScriptResult>,
+    /// What happened, as deploy judged it from all of the above (`None` until judged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+}
+
+/// What happened on one target, in the words of the summary and the JSON report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The script ran to the end and reported the new release deployed.
+    Deployed,
+    /// The deploy failed and the script observed the previous release serving again.
+    RolledBack,
+    /// The deploy failed, and nothing says the previous release serves again.
+    Failed,
+    /// The command never ran there (undeliverable, not delivered in time, access denied, or
+    /// still pending when hoist stopped waiting).
+    NotStarted,
+    /// Cancelled before the script reported anything.
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Deployed => "deployed",
+            Outcome::RolledBack => "rolled back",
+            Outcome::Failed => "failed",
+            Outcome::NotStarted => "not started",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
 }
 
 impl Invocation {
@@ -89,6 +121,25 @@ impl Invocation {
                 | InvocationStatus::Pending
                 | InvocationStatus::InProgress
         )
+    }
+
+    /// Judges the target: only a script that reported `deployed` and exited 0 under a
+    /// successful invocation is deployed; a rollback counts only when the script saw it.
+    pub fn judge(&self) -> Outcome {
+        use InvocationStatus as S;
+        if self.deployed() {
+            return Outcome::Deployed;
+        }
+        if self.result.as_ref().is_some_and(|r| r.rolled_back) {
+            return Outcome::RolledBack;
+        }
+        match self.status {
+            S::Undeliverable | S::DeliveryTimedOut | S::AccessDenied | S::Pending => {
+                Outcome::NotStarted
+            }
+            S::Cancelled | S::Cancelling if self.result.is_none() => Outcome::Cancelled,
+            _ => Outcome::Failed,
+        }
     }
 
     /// Why this target failed, in one line.

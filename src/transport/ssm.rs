@@ -431,6 +431,7 @@ impl SsmTransport {
                         exit_code: (code >= 0).then_some(code),
                         stdout_truncated: stdout.chars().count() >= STDOUT_LIMIT,
                         stderr_truncated: stderr.chars().count() >= STDERR_LIMIT,
+                        outcome: None,
                         // Parsed by deploy, from the output once redacted.
                         result: None,
                         stdout,
@@ -453,6 +454,7 @@ impl SsmTransport {
             stderr: last_err,
             stdout_truncated: false,
             stderr_truncated: false,
+            outcome: None,
             duration: started.elapsed(),
             result: None,
         }
@@ -768,6 +770,7 @@ fn not_finished(id: &str, state: &str, started: Instant) -> Invocation {
         stderr: format!("the invocation had not finished when hoist stopped waiting ({state})"),
         stdout_truncated: false,
         stderr_truncated: false,
+        outcome: None,
         duration: started.elapsed(),
         result: None,
     }
@@ -860,6 +863,7 @@ mod tests {
             stderr: String::new(),
             stdout_truncated: false,
             stderr_truncated: false,
+            outcome: None,
             duration: Duration::ZERO,
             result: outcome::parse(stdout),
         }
