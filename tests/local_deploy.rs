@@ -1050,3 +1050,25 @@ fn a_short_secret_warns_before_any_docker_call() {
         assert!(!trap.was_called(), "no Docker call");
     }
 }
+
+/// history.jsonl keeps the last 1000 records: a host deployed to for years does not fill
+/// its disk with them.
+#[test]
+fn the_history_keeps_the_last_thousand_records() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("history");
+    let dir = Path::new("/var/lib/hoist").join(&app.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let old: String = (0..1200)
+        .map(|i| format!("{{\"status\":\"deployed\",\"release\":\"old-{i}\"}}\n"))
+        .collect();
+    std::fs::write(dir.join("history.jsonl"), old).unwrap();
+    assert_ok(&app.deploy());
+    let records = history(&app);
+    assert_eq!(records.len(), 1000);
+    assert_eq!(records[0]["release"], "old-201", "the oldest go first");
+    assert_eq!(records[999]["status"], "deployed");
+    assert_eq!(records[999]["app"], app.name.as_str());
+}

@@ -40,6 +40,8 @@ ERR_LINE=""
 ERR_CMD=""
 # How long a restore waits for an engine that does not answer (a daemon restart).
 ENGINE_WAIT=120
+# How many records history.jsonl keeps.
+HISTORY_KEEP=1000
 # Only containers hoist's own `docker create` labelled are releases: images carry no
 # `hoist.deployed-at`, so a container run by hand from the app's image is never one.
 RELEASE_LABEL=hoist.deployed-at
@@ -71,10 +73,20 @@ result_json() {
 }
 
 # shellcheck disable=SC2317 # reached through the EXIT trap and the watchdog
+# Appends one record; the file keeps the last HISTORY_KEEP records (older ones are dropped,
+# oldest first, so it cannot grow without bound on a host deployed to for years).
 append_history() {
-    local dir="$HOIST_STATE_DIR/$HOIST_APP"
-    if mkdir -p "$dir" 2>/dev/null; then
-        printf '%s\n' "$1" >>"$dir/history.jsonl" || warn "could not append to $dir/history.jsonl"
+    local dir="$HOIST_STATE_DIR/$HOIST_APP" file
+    file="$dir/history.jsonl"
+    mkdir -p "$dir" 2>/dev/null || return 0
+    printf '%s\n' "$1" >>"$file" || {
+        warn "could not append to $file"
+        return 0
+    }
+    if (($(wc -l <"$file") > HISTORY_KEEP)); then
+        if ! { tail -n "$HISTORY_KEEP" "$file" >"$file.tmp" && mv -f "$file.tmp" "$file"; }; then
+            warn "could not trim $file"
+        fi
     fi
 }
 
@@ -332,7 +344,7 @@ guard() {
 # and functions, nothing else (no secret is ever in a variable here).
 watchdog_program() {
     declare -p HOIST_APP HOIST_RELEASE HOIST_IMAGE HOIST_HEALTH_INTERVAL HOIST_HEALTH_TIMEOUT \
-        HOIST_HEALTH_START_PERIOD HOIST_STOP_TIMEOUT HOIST_STATE_DIR ENGINE_WAIT
+        HOIST_HEALTH_START_PERIOD HOIST_STOP_TIMEOUT HOIST_STATE_DIR ENGINE_WAIT HISTORY_KEEP
     printf 'STATUS=killed REASON="" HEALTH="" PROBE_WHY="" ROLLED_BACK=false RESTORE_NOTE=""\n'
     printf 'STATE_PRIVATE="" STATE_MOUNTED="" STARTED_EPOCH=%s\n' "$STARTED_EPOCH"
     declare -f log warn json_str result_json append_history snooze shred_file wait_engine \
