@@ -17,52 +17,17 @@ use proptest::prelude::*;
 
 const CASES: u32 = 2000;
 
-/// Every key the schema knows, at any level, plus a few env-style names.
-const KEYS: &[&str] = &[
-    "app",
-    "region",
-    "image",
-    "targets",
-    "container",
-    "healthcheck",
-    "env",
-    "strategy",
-    "retain",
-    "repository",
-    "context",
-    "dockerfile",
-    "target",
-    "build_args",
-    "platform",
-    "tags",
-    "builder",
-    "immutable_tags",
-    "scan_on_push",
-    "instance_ids",
-    "max_concurrency",
-    "max_errors",
-    "port",
-    "publish",
-    "command",
-    "volumes",
-    "memory",
-    "cpus",
-    "restart",
-    "labels",
-    "stop_timeout",
-    "path",
-    "expect_status",
-    "interval",
-    "timeout",
-    "start_period",
-    "clear",
-    "secret",
-    "Env",
-    "MODE",
-    "API_TOKEN",
-    "<<",
-    "hoist.app",
-];
+/// Keys beyond the schema's own (`config::schema_keys`): env-style names, a merge key, a
+/// reserved label.
+const EXTRA_KEYS: &[&str] = &["Env", "MODE", "API_TOKEN", "<<", "hoist.app"];
+
+/// Every key the schema knows, at any level, plus the extras: new schema keys are fuzzed
+/// without editing this file.
+fn keys() -> Vec<&'static str> {
+    config::schema_keys()
+        .chain(EXTRA_KEYS.iter().copied())
+        .collect()
+}
 
 /// Scalars that have tripped YAML readers, durations and the schema before.
 const WORDS: &[&str] = &[
@@ -191,7 +156,7 @@ fn scalar_strategy() -> impl Strategy<Value = Scalar> {
 
 fn key_strategy() -> impl Strategy<Value = Scalar> {
     prop_oneof![
-        8 => prop::sample::select(KEYS).prop_map(|k| Scalar::Plain(k.to_owned())),
+        8 => prop::sample::select(keys()).prop_map(|k| Scalar::Plain(k.to_owned())),
         1 => scalar_strategy(),
     ]
 }

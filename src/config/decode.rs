@@ -80,6 +80,24 @@ const ENV_KEYS: &[&str] = &["clear", "secret"];
 const SECRETS_KEYS: &[&str] = &["tier"];
 const SOURCE_KEYS: &[&str] = &["ssm", "secretsmanager", "key"];
 
+/// Every key the schema knows, at any level (for tools that generate configs, such as the
+/// decoder's fuzz test).
+pub fn schema_keys() -> impl Iterator<Item = &'static str> {
+    [
+        TOP_KEYS,
+        IMAGE_KEYS,
+        TARGET_KEYS,
+        CONTAINER_KEYS,
+        HEALTH_KEYS,
+        ENV_KEYS,
+        SECRETS_KEYS,
+        SOURCE_KEYS,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+}
+
 /// SSM accepts at most 5 tag filters per `SendCommand`, and 50 values each.
 const MAX_TAG_KEYS: usize = 5;
 const MAX_TAG_VALUES: usize = 50;

@@ -10,7 +10,7 @@ pub mod yaml;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-pub use decode::{MAX_ENV_LINE, is_app_name, is_env_name, is_tag};
+pub use decode::{MAX_ENV_LINE, is_app_name, is_env_name, is_tag, schema_keys};
 pub use error::{ConfigError, Issue};
 pub use schema::*;
 

@@ -566,7 +566,7 @@ write_env_file() {
         done
         ((${#missing[@]} == 0)) || fail "secrets missing from the secret channel: ${missing[*]}"
     fi
-    local entry kind id key value
+    local entry kind id key value name
     for entry in ${HOIST_HOST_SECRETS[@]+"${HOIST_HOST_SECRETS[@]}"}; do
         IFS='|' read -r name kind id key <<<"$entry"
         value=$(host_secret "$kind" "$id" "$key" 2>"$PRIVATE_DIR/fetch.err") ||
