@@ -61,6 +61,37 @@ pub enum RevisionError {
     Git(#[from] std::io::Error),
 }
 
+/// What git sees of hoist's environment: enough to find its config and the repository,
+/// never the rest (hoist's environment holds the deploy's secrets, and a child process's
+/// environment is readable in `/proc` by anyone who can see the process).
+const GIT_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "XDG_CONFIG_HOME",
+    "GIT_CONFIG_GLOBAL",
+    "GIT_CONFIG_SYSTEM",
+    "GIT_CONFIG_NOSYSTEM",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_CEILING_DIRECTORIES",
+    "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+];
+
+/// `git -C dir …` in a minimal environment ([`GIT_ENV`]) and the C locale.
+fn git(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.env_clear()
+        .envs(
+            GIT_ENV
+                .iter()
+                .filter_map(|&name| Some((name, std::env::var_os(name)?))),
+        )
+        .env("LC_ALL", "C")
+        .arg("-C")
+        .arg(dir);
+    cmd
+}
+
 /// Reads HEAD and whether tracked files are modified, in the repository holding `dir`.
 pub fn resolve(dir: &Path) -> Result<Revision, RevisionError> {
     if !dir.is_dir() {
@@ -69,11 +100,7 @@ pub fn resolve(dir: &Path) -> Result<Revision, RevisionError> {
             dir: dir.to_path_buf(),
         });
     }
-    let head = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "--verify", "HEAD"])
-        .output()?;
+    let head = git(dir).args(["rev-parse", "--verify", "HEAD"]).output()?;
     if !head.status.success() {
         return Err(RevisionError::NotGit {
             dir: dir.to_path_buf(),
@@ -83,19 +110,12 @@ pub fn resolve(dir: &Path) -> Result<Revision, RevisionError> {
     if !is_object_id(&sha) {
         return Err(RevisionError::BadHead(sha.escape_default().to_string()));
     }
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
+    let status = git(dir)
         .args(["status", "--porcelain", "--untracked-files=no", "--", "."])
         .output()?;
     let dirty = !status.status.success() || !status.stdout.is_empty();
     let git_out = |args: &[&str]| -> Option<String> {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .output()
-            .ok()?;
+        let out = git(dir).args(args).output().ok()?;
         let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         (out.status.success() && !text.is_empty()).then_some(text)
     };
@@ -164,5 +184,26 @@ mod tests {
         assert!(!is_object_id("abc123"));
         assert!(!is_object_id(&format!("{}\u{1b}", "a".repeat(39))));
         assert!(!is_object_id(&"g".repeat(40)));
+    }
+
+    /// git runs with hoist's environment filtered down to what git needs: a variable of
+    /// hoist's that is not git's (cargo sets `CARGO_MANIFEST_DIR` for this test; in a deploy
+    /// it would be a secret) is not in the environment of git or anything git starts.
+    #[test]
+    fn git_sees_only_what_it_needs_of_hoists_environment() {
+        assert!(
+            std::env::var_os("CARGO_MANIFEST_DIR").is_some(),
+            "run by cargo"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let out = git(dir.path())
+            .args(["-c", "alias.showenv=!env", "showenv"])
+            .output()
+            .expect("git runs");
+        let env = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{env}");
+        assert!(env.lines().any(|l| l.starts_with("PATH=")), "{env}");
+        assert!(env.lines().any(|l| l == "LC_ALL=C"), "{env}");
+        assert!(!env.contains("CARGO_MANIFEST_DIR"), "{env}");
     }
 }

@@ -967,9 +967,10 @@ fn a_tracing_environment_leaks_no_secret_to_output_or_to_any_process() {
             }
         }
         saw_release |= app.running().iter().any(|c| c.2 == release);
-        for (pid, what) in holders_of(AWKWARD_SECRET.as_bytes()) {
-            // hoist itself (also a fork of it not yet running its new program) …
-            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+        for (pid, exe, what) in holders_of(AWKWARD_SECRET.as_bytes()) {
+            // hoist itself (also a fork of it not yet running its new program, which shares
+            // hoist's memory: its program is read before its environment, so a fork that
+            // execs in between is still taken for hoist, and is looked at again next round) …
             if pid == child.id() || exe.as_deref() == Some(hoist_exe.as_path()) {
                 continue;
             }
@@ -1007,8 +1008,9 @@ fn a_tracing_environment_leaks_no_secret_to_output_or_to_any_process() {
     );
 }
 
-/// The pids whose environment or command line holds `needle`, and which of the two.
-fn holders_of(needle: &[u8]) -> Vec<(u32, &'static str)> {
+/// The pids whose environment or command line holds `needle`, the program each ran when
+/// looked at just before, and which of the two holds it.
+fn holders_of(needle: &[u8]) -> Vec<(u32, Option<PathBuf>, &'static str)> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return found;
@@ -1017,10 +1019,11 @@ fn holders_of(needle: &[u8]) -> Vec<(u32, &'static str)> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
         for what in ["environ", "cmdline"] {
             let bytes = std::fs::read(format!("/proc/{pid}/{what}")).unwrap_or_default();
             if bytes.windows(needle.len()).any(|w| w == needle) {
-                found.push((pid, what));
+                found.push((pid, exe.clone(), what));
             }
         }
     }
