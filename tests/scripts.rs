@@ -57,7 +57,7 @@ fn render(extra: &str, transport: TransportKind) -> String {
         run: None,
         hoist_version: "test".into(),
     };
-    plan::build(&config, &inputs).unwrap().script.text
+    plan::build(&config, &inputs).unwrap().scripts()[0].text.clone()
 }
 
 #[test]

@@ -358,6 +358,13 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
     })
 }
 
+impl Plan {
+    /// Every script the plan runs on hosts, in the order its steps run them.
+    pub fn scripts(&self) -> Vec<&Script> {
+        vec![&self.script]
+    }
+}
+
 fn render_script(
     config: &Config,
     release: &str,
