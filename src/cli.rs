@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aws;
 use crate::config::{self, Config, ConfigError};
-use crate::deploy::{self, DeployError};
+use crate::deploy::{self, DeployError, Registry, Services};
 use crate::ecr::Ecr;
 use crate::plan::{self, Format, Inputs, TransportKind};
 use crate::progress::Reporter;
@@ -274,7 +274,8 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     for warning in secrets.short_value_warnings() {
         eprintln!("{warning}");
     }
-    let mut draft = plan::build(&config, &inputs)?;
+    // The plan is made (and so checked) before anything changes, --dry-run or not.
+    let draft = plan::build(&config, &inputs)?;
     if args.dry_run {
         print!("{}", draft.render(args.format));
         return Ok(());
@@ -288,14 +289,6 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     if args.local || args.image.is_none() {
         docker.ping().await.map_err(CliError::Docker)?;
     }
-    if args.local
-        && let Some(uri) = &args.image
-    {
-        // Hosts run the image id, not a tag that could move under the deploy.
-        let id = deploy::resolve_local_image(&docker, uri, &progress).await?;
-        inputs.image_id = Some(id);
-        draft = plan::build(&config, &inputs)?;
-    }
 
     let cancel = CancellationToken::new();
     let interrupted = cancel.clone();
@@ -305,15 +298,20 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     });
 
     let result = if args.local {
-        let transport = LocalTransport::default();
-        if args.image.is_some() {
-            deploy::run(draft, &transport, &secrets, &progress, cancel).await
-        } else {
-            deploy::build_and_run(
-                &config, inputs, &docker, &transport, &secrets, &progress, cancel,
-            )
-            .await
+        if let Some(uri) = &args.image {
+            // Hosts run the image id, not a tag that could move under the deploy.
+            inputs.image_id = Some(deploy::resolve_local_image(&docker, uri, &progress).await?);
         }
+        let transport = LocalTransport::default();
+        let services = Services {
+            docker: &docker,
+            registry: None,
+            ssm: None,
+            transport: &transport,
+            secrets: &secrets,
+            progress: &progress,
+        };
+        deploy::deploy(&config, inputs, &services, cancel).await
     } else {
         let sdk = aws::sdk_config(config.region.as_deref()).await;
         let ssm = aws::ssm(&sdk);
@@ -343,16 +341,33 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
             )),
         }
         let ecr = Ecr::new(aws::ecr(&sdk));
-        let transport = SsmTransport::new(ssm, ids.clone(), &config.targets);
-        let inputs = Inputs {
-            instances: Some(ids),
-            run: Some(secret_parameter::new_run_id()),
-            ..inputs
+        progress.activity("logging in to ECR");
+        let login = tokio::select! {
+            login = ecr.login() => login.map_err(|e| CliError::Deploy(e.into()))?,
+            () = cancel.cancelled() => return Err(CliError::Interrupted("before any host was changed")),
         };
-        deploy::publish_and_run(
-            &config, inputs, &docker, &ecr, &transport, &secrets, &progress, cancel,
-        )
-        .await
+        let registry = Registry { ecr: &ecr, login };
+        inputs.registry = Some(registry.login.registry.clone());
+        if let Some(uri) = &args.image {
+            let image = tokio::select! {
+                image = deploy::resolve_prebuilt(uri, &registry.login.registry, &ecr, &docker, &progress) => image?,
+                () = cancel.cancelled() => return Err(CliError::Interrupted("before any host was changed")),
+            };
+            inputs.image_id = Some(image.reference);
+            inputs.registry = image.registry;
+        }
+        inputs.instances = Some(ids);
+        inputs.run = Some(secret_parameter::new_run_id());
+        let transport = SsmTransport::new(ssm.clone());
+        let services = Services {
+            docker: &docker,
+            registry: Some(&registry),
+            ssm: Some(&ssm),
+            transport: &transport,
+            secrets: &secrets,
+            progress: &progress,
+        };
+        deploy::deploy(&config, inputs, &services, cancel).await
     };
     let report = result.map_err(|e| match e {
         DeployError::Interrupted => CliError::Interrupted("before any host was changed"),

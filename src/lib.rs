@@ -13,4 +13,5 @@ pub mod progress;
 pub mod revision;
 pub mod script;
 pub mod secrets;
+pub mod strategy;
 pub mod transport;

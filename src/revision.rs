@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revision {
     /// Full commit SHA.
     pub sha: String,
@@ -13,11 +13,11 @@ pub struct Revision {
     pub dirty: bool,
     /// The commit's time (RFC 3339): the image's `org.opencontainers.image.created`, so a
     /// rebuild of the same commit gives the same image.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub committed_at: Option<String>,
     /// Where the source lives (`GITHUB_SERVER_URL/GITHUB_REPOSITORY`, else the `origin`
     /// remote): the image's `org.opencontainers.image.source`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
 }
 

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The static bodies, compiled in. Each is a real shell file in the repository, checked by
@@ -52,10 +52,10 @@ impl From<Vec<String>> for Param {
 }
 
 /// A rendered script: exactly the bytes a host executes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Script {
     /// The body it was rendered from (`recreate.sh`).
-    pub body: &'static str,
+    pub body: String,
     pub sha256: String,
     pub text: String,
 }
@@ -103,7 +103,7 @@ pub fn render(body: Body, comment: &[String], params: &[(&str, Param)]) -> Scrip
     text.push('\n');
     text.push_str(strip_shebang(body.text()));
     Script {
-        body: body.file_name(),
+        body: body.file_name().to_owned(),
         sha256: sha256_hex(text.as_bytes()),
         text,
     }

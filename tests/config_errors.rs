@@ -663,10 +663,10 @@ fn unquoted_numbers_and_booleans_keep_their_exact_text() {
     ] {
         assert_eq!(clear[k], v, "env.clear.{k}");
     }
-    let script = plan["script"]["text"].as_str().unwrap();
+    let script = common::run_phase(&plan)["script"]["text"].as_str().unwrap();
     assert!(script.contains("'version=1.10'"), "{script}");
     assert!(script.contains("'flag=off'"), "{script}");
-    let build = &plan["steps"][0];
+    let build = step_of(&plan, "build");
     assert_eq!(build["build_args"]["VERSION"], "1.10");
     assert_eq!(build["build_args"]["MODE"], "0123");
 }
@@ -681,7 +681,17 @@ fn an_aliased_number_keeps_the_text_of_its_anchor() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(plan["env"]["clear"]["V"], "1.10");
-    assert_eq!(plan["steps"][0]["build_args"]["V"], "1.10");
+    assert_eq!(step_of(&plan, "build")["build_args"]["V"], "1.10");
+}
+
+/// The plan's step of that kind.
+fn step_of<'a>(plan: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} step: {}", plan["steps"]))
 }
 
 /// Runs hoist with a hard timeout: a config that hangs it fails the test, not the suite.

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use hoist::config::{self, text};
-use hoist::plan::{self, Format, Inputs, Step, TransportKind};
+use hoist::plan::{self, Format, Inputs, Phase, Step, TransportKind};
 use proptest::prelude::*;
 
 const CASES: u32 = 2000;
@@ -409,7 +409,7 @@ fn check(text: &str) -> Result<(), TestCaseError> {
                 let _ = plan.render(format);
             }
             for step in &plan.steps {
-                if let Step::Run { timeout, .. } = step {
+                if let Step::RunPhase(Phase { timeout, .. }) = step {
                     prop_assert!(*timeout <= config::duration::MAX, "{timeout:?}");
                 }
             }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{DockerTrap, Run, git, hoist};
+use common::{DockerTrap, Run, git, hoist, run_phase};
 
 const SECRET: &str = "hoist-e2e-secret-value-7d1f";
 
@@ -383,22 +383,29 @@ fn the_script_executed_is_byte_identical_to_the_plan() {
         hoist::secrets::SecretEnv::resolve(&config.env.secret, |_| Some(SECRET.into())).unwrap();
     let docker = bollard::Docker::connect_with_local_defaults().unwrap();
     let transport = hoist::transport::LocalTransport::with_shell(&wrapper);
+    let progress = hoist::progress::Reporter::plain();
+    let services = hoist::deploy::Services {
+        docker: &docker,
+        registry: None,
+        ssm: None,
+        transport: &transport,
+        secrets: &secrets,
+        progress: &progress,
+    };
     let report = tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(hoist::deploy::build_and_run(
+        .block_on(hoist::deploy::deploy(
             &config,
             inputs,
-            &docker,
-            &transport,
-            &secrets,
-            &hoist::progress::Reporter::plain(),
+            &services,
             tokio_util::sync::CancellationToken::new(),
         ))
         .unwrap();
     assert!(report.ok(), "{}", hoist::deploy::summary(&report));
     let executed = std::fs::read(&copy).unwrap();
-    assert_eq!(executed, report.plan.script.text.as_bytes());
-    assert!(!report.plan.script.text.contains(SECRET));
+    let scripts = report.plan.scripts();
+    assert_eq!(executed, scripts[0].text.as_bytes());
+    assert!(!scripts[0].text.contains(SECRET));
 }
 
 /// Both of the engine's builders: BuildKit-only Dockerfile syntax builds with
@@ -781,7 +788,7 @@ fn ctrl_c_during_the_health_gate_rolls_back_to_v1_and_exits_130() {
     );
     assert_no_secret(&run);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let result = &report["invocations"][0]["result"];
+    let result = &report["phases"][0]["invocations"][0]["result"];
     assert_eq!(report["cancelled"], true);
     assert_eq!(result["rolled_back"], true, "{result}");
     let reason = result["reason"].as_str().unwrap();
@@ -896,7 +903,7 @@ fn a_local_image_tag_deploys_the_image_id_it_names() {
     assert_eq!(image["reference"], id.as_str(), "hosts run the id: {image}");
     assert_eq!(image["name"], uri.as_str(), "{image}");
     assert!(
-        report["plan"]["script"]["text"]
+        run_phase(&report["plan"])["script"]["text"]
             .as_str()
             .unwrap()
             .contains(&format!("HOIST_IMAGE='{id}'"))

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{DockerTrap, Run, hoist};
+use common::{DockerTrap, Run, hoist, run_phase};
 use sha2::{Digest, Sha256};
 
 fn example_repo() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -49,10 +49,10 @@ fn json_plan_holds_the_script_and_its_hash_and_is_byte_identical() {
     assert_eq!(first.stdout, second.stdout, "same inputs, same bytes");
 
     let json: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
-    assert_eq!(json["schema"], "hoist.plan/v1");
+    assert_eq!(json["schema"], "hoist.plan/v2");
     assert_eq!(json["app"], "hello");
-    let script = json["script"]["text"].as_str().unwrap();
-    let sha = json["script"]["sha256"].as_str().unwrap();
+    let script = run_phase(&json)["script"]["text"].as_str().unwrap();
+    let sha = run_phase(&json)["script"]["sha256"].as_str().unwrap();
     assert_eq!(sha, hex::encode(Sha256::digest(script.as_bytes())));
     assert!(script.starts_with("#!/bin/bash\n"));
     assert!(script.contains("HOIST_APP='hello'"));
@@ -65,8 +65,15 @@ fn json_plan_holds_the_script_and_its_hash_and_is_byte_identical() {
         .collect();
     assert_eq!(
         steps,
-        ["build", "push", "run"],
-        "the SSM plan pushes to ECR"
+        [
+            "ensure-repository",
+            "build",
+            "push",
+            "put-secret-parameter",
+            "run-phase",
+            "delete-secret-parameter"
+        ],
+        "the SSM plan pushes to ECR and carries the secrets in a parameter for the run"
     );
     // Secrets travel in a SecureString parameter the plan names; the value never appears.
     assert_eq!(json["env"]["delivery"], "ssm-parameter");
@@ -82,7 +89,8 @@ fn text_and_markdown_show_the_same_script_hash() {
     let (_tmp, root) = example_repo();
     let trap = DockerTrap::new();
     let json = plan(&root, &trap, &["--format", "json"]);
-    let sha = serde_json::from_str::<serde_json::Value>(&json.stdout).unwrap()["script"]["sha256"]
+    let sha = run_phase(&serde_json::from_str::<serde_json::Value>(&json.stdout).unwrap())["script"]
+        ["sha256"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -168,7 +176,7 @@ fn deploy_dry_run_prints_the_plan_and_changes_nothing() {
             .into();
         assert_eq!(run.code, 0, "{extra:?}: {}", run.stderr);
         let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-        assert_eq!(json["schema"], "hoist.plan/v1");
+        assert_eq!(json["schema"], "hoist.plan/v2");
         assert!(!run.stdout.contains("s3cr3t-never-printed"));
     }
     assert!(!trap.was_called(), "no Docker call");
@@ -213,7 +221,8 @@ fn a_fence_in_a_value_cannot_close_the_markdown_script() {
                   <!-- hidden\n    X\n";
     let json = scratch_plan(config, &["--format", "json"]);
     assert_eq!(json.code, 0, "{}", json.stderr);
-    let script = serde_json::from_str::<serde_json::Value>(&json.stdout).unwrap()["script"]["text"]
+    let script = run_phase(&serde_json::from_str::<serde_json::Value>(&json.stdout).unwrap())["script"]
+        ["text"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -327,7 +336,7 @@ fn the_plan_names_every_secrets_source_and_the_runs_parameter_pattern() {
         format!("/hoist/web/{release}/<run>/env").as_str()
     );
     assert_eq!(env["tier"], "auto");
-    let script = json["script"]["text"].as_str().unwrap();
+    let script = run_phase(&json)["script"]["text"].as_str().unwrap();
     assert!(script.contains("HOIST_ENV_SECRETS=('TOKEN')"), "{script}");
     assert!(
         script.contains(
@@ -351,5 +360,44 @@ fn the_plan_names_every_secrets_source_and_the_runs_parameter_pattern() {
         !text.stdout.contains("SecureString parameter"),
         "no parameter when hoist carries nothing: {}",
         text.stdout
+    );
+}
+
+/// A JSON plan reads back into a `Plan` that writes the same bytes again, in every
+/// variant (SSM, local, `--image`); a plan of another schema is refused, saying which.
+#[test]
+fn a_json_plan_reads_back_into_the_same_plan() {
+    let (_tmp, root) = example_repo();
+    let trap = DockerTrap::new();
+    for args in [
+        &["--format", "json"][..],
+        &["--format", "json", "--local"],
+        &["--format", "json", "--release", "r-1"],
+    ] {
+        let run = plan(&root, &trap, args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        let read = hoist::plan::Plan::read(&run.stdout, "plan.json").expect("reads back");
+        assert_eq!(
+            read.render(hoist::plan::Format::Json),
+            run.stdout,
+            "{args:?}"
+        );
+        assert!(!read.scripts().is_empty());
+    }
+    let run = plan(&root, &trap, &["--format", "json"]);
+    let old = run.stdout.replace("hoist.plan/v2", "hoist.plan/v1");
+    let err = hoist::plan::Plan::read(&old, "old.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("old.json") && err.contains("hoist.plan/v1") && err.contains("hoist.plan/v2"),
+        "{err}"
+    );
+    let err = hoist::plan::Plan::read("{\"schema\": \"hoist.plan/v2\"}", "cut.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cut.json") && err.contains("missing field"),
+        "{err}"
     );
 }

@@ -57,7 +57,9 @@ fn render(extra: &str, transport: TransportKind) -> String {
         run: None,
         hoist_version: "test".into(),
     };
-    plan::build(&config, &inputs).unwrap().scripts()[0].text.clone()
+    plan::build(&config, &inputs).unwrap().scripts()[0]
+        .text
+        .clone()
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::{Run, git, hoist};
+use common::{Run, git, hoist, run_phase};
 use serde_json::Value;
 
 /// Awkward on purpose: a quote, a backslash, a double quote, a dollar and a tab, which shell
@@ -342,7 +342,9 @@ fn builds_pushes_and_rolls_out_then_skips_what_is_already_there() {
         "hosts run the pushed digest: {reference}"
     );
     let sha = report["plan"]["revision"]["sha"].as_str().unwrap();
-    let script = report["plan"]["script"]["text"].as_str().unwrap();
+    let script = run_phase(&report["plan"])["script"]["text"]
+        .as_str()
+        .unwrap();
     for inst in instances {
         assert_serves(inst, "1.0.0");
         // The instance pulled the image from the registry: it carries the revision label.
@@ -385,9 +387,44 @@ fn builds_pushes_and_rolls_out_then_skips_what_is_already_there() {
         );
     }
 
-    // The same commit again: nothing is built or pushed, the same digest is deployed.
-    let again = app.deploy(&world, &[]);
+    // The same commit again: nothing is built or pushed, the same digest is deployed; the
+    // report says so for each step, with the reason.
+    let again = app.deploy(&world, &["--format", "json"]);
     assert_ok(&again);
+    let report: Value = serde_json::from_str(&again.stdout).expect("a JSON report");
+    let step = |kind: &str| -> Value {
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} step in {}", report["steps"]))
+    };
+    assert_eq!(step("build")["status"], "skipped", "{}", report["steps"]);
+    assert!(
+        step("build")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already holds this commit's image"),
+        "{}",
+        report["steps"]
+    );
+    assert_eq!(step("push")["status"], "skipped", "{}", report["steps"]);
+    assert_eq!(step("run-phase")["status"], "done", "{}", report["steps"]);
+    let executed: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    let planned: Vec<&str> = report["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(executed, planned, "the steps run are the plan's steps");
     assert!(
         again.stderr.contains("no build, no push"),
         "second deploy of the same commit skips build and push:\n{}",
@@ -738,7 +775,15 @@ fn immutable_tags_refuse_new_content_and_an_existing_image_deploys_without_a_bui
         .iter()
         .map(|s| s["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(steps, ["run"], "no build, no push");
+    assert_eq!(
+        steps
+            .iter()
+            .filter(|s| matches!(**s, "ensure-repository" | "build" | "push"))
+            .count(),
+        0,
+        "no build, no push: {steps:?}"
+    );
+    assert!(steps.contains(&"run-phase"), "{steps:?}");
     for inst in world.instances() {
         assert_serves(inst, "1.0.0");
     }

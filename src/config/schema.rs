@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -45,7 +45,7 @@ pub struct Image {
 }
 
 /// The engine's image builder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Builder {
     /// BuildKit when the engine uses it by default (Docker 23 and later), else classic.
@@ -91,6 +91,30 @@ impl std::fmt::Display for Rate {
 impl Serialize for Rate {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+
+    /// `10` or `25%`, as SSM writes them (`Percent` at most 100).
+    fn from_str(text: &str) -> Result<Rate, String> {
+        let bad = || format!("`{text}` is not a number or a percentage such as 10 or 25%");
+        match text.strip_suffix('%') {
+            Some(p) => match p.parse::<u8>() {
+                Ok(p) if p <= 100 => Ok(Rate::Percent(p)),
+                _ => Err(bad()),
+            },
+            None => text.parse().map(Rate::Count).map_err(|_| bad()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rate, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -170,7 +194,7 @@ impl SecretSource {
 }
 
 /// How the per-deploy SecureString parameter that carries hoist's secrets is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SecretTier {
     /// Standard when the secrets fit in 4096 bytes, advanced above that.
@@ -217,7 +241,7 @@ pub struct Secrets {
     pub tier: SecretTier,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     Recreate,
@@ -237,5 +261,10 @@ pub mod secs {
 
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&crate::config::duration::format(*d))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        crate::config::duration::parse(&text).map_err(serde::de::Error::custom)
     }
 }

@@ -4,22 +4,25 @@
 //! inputs always give byte-identical output, and the script a host runs is the one shown.
 
 mod render;
+mod step;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Rate, SecretSource};
+use crate::config::{Config, Rate, SecretSource, SecretTier, Strategy};
 use crate::revision::Revision;
-use crate::script::{self, Body, Param, Script};
+use crate::script::{Param, Script};
+use crate::strategy::{self, PhaseInputs};
 
 pub use render::Format;
+pub use step::{Phase, PhaseTargets, RepositoryTag, RolloutPolicy, Step, StepKind};
 
 /// The JSON schema identifier; bump on any incompatible change to the serialized plan.
-pub const SCHEMA: &str = "hoist.plan/v1";
+pub const SCHEMA: &str = "hoist.plan/v2";
 
 /// Which transport carries the script to the hosts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TransportKind {
     /// This machine is the host.
@@ -63,28 +66,29 @@ pub struct Inputs {
     pub hoist_version: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
-    pub schema: &'static str,
+    /// [`SCHEMA`]: a plan of another schema is not read back.
+    pub schema: String,
     /// The deploy run this plan was made for (it names the run's secret parameter); absent
     /// in a plan made for review.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
     pub hoist_version: String,
     pub app: String,
     pub release: String,
     pub revision: Revision,
-    pub strategy: &'static str,
+    pub strategy: Strategy,
     pub transport: TransportKind,
     pub image: ImagePlan,
     pub targets: TargetsPlan,
     pub env: EnvPlan,
+    /// What `deploy` executes, in order; each step carries its own inputs.
     pub steps: Vec<Step>,
-    pub script: Script,
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImagePlan {
     pub repository: String,
     pub tags: Vec<String>,
@@ -96,18 +100,40 @@ pub struct ImagePlan {
     pub pinned: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetsPlan {
     pub instance_ids: Vec<String>,
     pub tags: BTreeMap<String, Vec<String>>,
     pub max_concurrency: Rate,
     pub max_errors: Rate,
     /// The instances the targets resolved to, when SSM was asked; absent offline.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// How the secret values from hoist's environment reach the hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// There are none.
+    None,
+    /// On the script's standard input (local transport).
+    Stdin,
+    /// In a per-run SecureString parameter the hosts read with their own role (SSM).
+    SsmParameter,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::None => "none",
+            Delivery::Stdin => "stdin",
+            Delivery::SsmParameter => "ssm-parameter",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvPlan {
     /// Clear values are shown: they are part of the reviewed config.
     pub clear: BTreeMap<String, String>,
@@ -119,46 +145,60 @@ pub struct EnvPlan {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sources: BTreeMap<String, String>,
     /// How the secret values from hoist's environment reach the host.
-    pub delivery: &'static str,
+    pub delivery: Delivery,
     /// With `ssm-parameter`: the parameter's tier (`secrets.tier`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tier: Option<crate::config::SecretTier>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<SecretTier>,
     /// With `ssm-parameter`: the SecureString parameter that carries them for the deploy's
     /// duration (deleted when it ends).
     pub parameter: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Step {
-    /// Push the built image to the registry (ECR) under each tag.
-    Push {
-        repository: String,
-        /// The registry host, when known (resolved from ECR at deploy time).
-        registry: Option<String>,
-        tags: Vec<String>,
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: not a hoist plan: {source}")]
+    Json {
+        path: String,
+        #[source]
+        source: serde_json::Error,
     },
-    /// Build the image with the Docker engine hoist talks to.
-    Build {
-        builder: crate::config::Builder,
-        context: String,
-        dockerfile: String,
-        target: Option<String>,
-        platform: Option<String>,
-        build_args: BTreeMap<String, String>,
-        labels: BTreeMap<String, String>,
-        tags: Vec<String>,
-    },
-    /// Run the rendered script on every target through the transport.
-    Run {
-        transport: TransportKind,
-        on: String,
-        script: &'static str,
-        sha256: String,
-        /// Hard limit for one host's run of the script.
-        #[serde(with = "crate::config::secs")]
-        timeout: std::time::Duration,
-    },
+    #[error("{path}: plan schema `{found}`; this hoist reads `{SCHEMA}` (make the plan again)")]
+    Schema { path: String, found: String },
+}
+
+impl Plan {
+    /// Reads a plan written by `hoist plan --format json` (`path` names it in errors).
+    pub fn read(json: &str, path: &str) -> Result<Plan, ReadError> {
+        #[derive(Deserialize)]
+        struct Head {
+            schema: String,
+        }
+        let json_error = |source| ReadError::Json {
+            path: path.to_owned(),
+            source,
+        };
+        let head: Head = serde_json::from_str(json).map_err(json_error)?;
+        if head.schema != SCHEMA {
+            return Err(ReadError::Schema {
+                path: path.to_owned(),
+                found: head.schema,
+            });
+        }
+        serde_json::from_str(json).map_err(json_error)
+    }
+
+    /// The phases the plan runs, in order.
+    pub fn phases(&self) -> impl Iterator<Item = &Phase> {
+        self.steps.iter().filter_map(|s| match s {
+            Step::RunPhase(phase) => Some(phase),
+            _ => None,
+        })
+    }
+
+    /// Every script the plan runs on hosts, in the order its steps run them.
+    pub fn scripts(&self) -> Vec<&Script> {
+        self.phases().map(|p| &p.script).collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -239,11 +279,11 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
 
     let from_hoist = config.env.from_environment();
     let delivery = match (inputs.transport, from_hoist.is_empty()) {
-        (_, true) => "none",
-        (TransportKind::Local, false) => "stdin",
-        (TransportKind::Ssm, false) => "ssm-parameter",
+        (_, true) => Delivery::None,
+        (TransportKind::Local, false) => Delivery::Stdin,
+        (TransportKind::Ssm, false) => Delivery::SsmParameter,
     };
-    let parameter = (delivery == "ssm-parameter")
+    let parameter = (delivery == Delivery::SsmParameter)
         .then(|| secret_parameter(config, &release, inputs.run.as_deref()));
     let env = EnvPlan {
         clear: config.env.clear.clone(),
@@ -283,22 +323,54 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         TransportKind::Ssm if pull_tag => "always",
         TransportKind::Ssm => "if-missing",
     };
-    let script = render_script(config, &release, &name, &reference, pull, inputs, &env);
+    let params = header_params(config, &release, &name, &reference, pull, inputs, &env);
     // The script's own budget: pull + stop + health gate + slack for prune. A decoded config
     // keeps it within SSM's 48h; any other is clamped to it (checked sums, no overflow).
-    let run_timeout = crate::config::duration::run_budget(
+    let timeout = crate::config::duration::run_budget(
         config.healthcheck.timeout,
         config.healthcheck.start_period,
         config.container.stop_timeout,
     )
     .unwrap_or(crate::config::duration::MAX);
+    let strategy = strategy::of(config.strategy);
+    let phases = strategy.phases(&PhaseInputs {
+        config,
+        release: &release,
+        transport: inputs.transport,
+        on: match inputs.transport {
+            TransportKind::Local => "this machine".to_owned(),
+            TransportKind::Ssm => describe_targets(config),
+        },
+        params,
+        comment: vec![
+            format!(
+                "hoist {} — {} deploy of app {} release {}",
+                inputs.hoist_version,
+                config.strategy.as_str(),
+                config.app,
+                release
+            ),
+            format!("source revision {}", inputs.revision.sha),
+        ],
+        timeout,
+        policy: RolloutPolicy {
+            max_concurrency: config.targets.max_concurrency,
+            max_errors: config.targets.max_errors,
+        },
+    });
 
-    let on = match inputs.transport {
-        TransportKind::Local => "this machine".to_owned(),
-        TransportKind::Ssm => describe_targets(config),
-    };
     let mut steps = Vec::new();
     if inputs.prebuilt.is_none() {
+        let ssm = inputs.transport == TransportKind::Ssm;
+        if ssm {
+            steps.push(Step::EnsureRepository {
+                repository: config.image.repository.clone(),
+                immutable_tags: config.image.immutable_tags,
+                scan_on_push: config.image.scan_on_push,
+            });
+        }
+        // Tags named after a clean commit: a registry that holds the tag holds its image.
+        let commit_tagged = config.image.tags.is_empty() && !inputs.revision.dirty;
         steps.push(Step::Build {
             builder: config.image.builder,
             context: config.image.context.display().to_string(),
@@ -311,8 +383,12 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
                 .iter()
                 .map(|t| format!("{}:{t}", config.image.repository))
                 .collect(),
+            reuse: (ssm && commit_tagged).then(|| RepositoryTag {
+                repository: config.image.repository.clone(),
+                tag: tags[0].clone(),
+            }),
         });
-        if inputs.transport == TransportKind::Ssm {
+        if ssm {
             steps.push(Step::Push {
                 repository: config.image.repository.clone(),
                 registry: inputs.registry.clone(),
@@ -320,22 +396,26 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
             });
         }
     }
-    steps.push(Step::Run {
-        transport: inputs.transport,
-        on,
-        script: script.body,
-        sha256: script.sha256.clone(),
-        timeout: run_timeout,
-    });
+    if let (Some(name), Some(tier)) = (&env.parameter, env.tier) {
+        steps.push(Step::PutSecretParameter {
+            name: name.clone(),
+            tier,
+            names: from_hoist.clone(),
+        });
+    }
+    steps.extend(phases.into_iter().map(Step::RunPhase));
+    if let Some(name) = &env.parameter {
+        steps.push(Step::DeleteSecretParameter { name: name.clone() });
+    }
 
     Ok(Plan {
-        schema: SCHEMA,
+        schema: SCHEMA.to_owned(),
         run: inputs.run.clone(),
         hoist_version: inputs.hoist_version.clone(),
         app: config.app.clone(),
         release,
         revision: inputs.revision.clone(),
-        strategy: config.strategy.as_str(),
+        strategy: config.strategy,
         transport: inputs.transport,
         image: ImagePlan {
             repository: config.image.repository.clone(),
@@ -353,19 +433,11 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         },
         env,
         steps,
-        script,
         warnings,
     })
 }
 
-impl Plan {
-    /// Every script the plan runs on hosts, in the order its steps run them.
-    pub fn scripts(&self) -> Vec<&Script> {
-        vec![&self.script]
-    }
-}
-
-fn render_script(
+fn header_params(
     config: &Config,
     release: &str,
     image_name: &str,
@@ -373,7 +445,7 @@ fn render_script(
     pull: &str,
     inputs: &Inputs,
     env: &EnvPlan,
-) -> Script {
+) -> Vec<(&'static str, Param)> {
     let c = &config.container;
     let h = &config.healthcheck;
     let mut run_opts: Vec<String> = Vec::new();
@@ -394,7 +466,7 @@ fn render_script(
         run_opts.extend(["--label".into(), format!("{k}={v}")]);
     }
     let secs = |d: std::time::Duration| d.as_secs().max(u64::from(!d.is_zero())).to_string();
-    let params: Vec<(&str, Param)> = vec![
+    vec![
         ("HOIST_APP", config.app.as_str().into()),
         ("HOIST_RELEASE", release.into()),
         ("HOIST_IMAGE", reference.into()),
@@ -448,7 +520,7 @@ fn render_script(
                 .collect::<Vec<_>>()
                 .into(),
         ),
-        ("HOIST_ENV_SOURCE", env.delivery.into()),
+        ("HOIST_ENV_SOURCE", env.delivery.as_str().into()),
         ("HOIST_RETAIN", config.retain.to_string().into()),
         (
             "HOIST_SECRET_PARAMETER",
@@ -464,18 +536,7 @@ fn render_script(
         ),
         ("HOIST_RUN_DIR", "/run/hoist".into()),
         ("HOIST_STATE_DIR", "/var/lib/hoist".into()),
-    ];
-    let comment = vec![
-        format!(
-            "hoist {} — {} deploy of app {} release {}",
-            inputs.hoist_version,
-            config.strategy.as_str(),
-            config.app,
-            release
-        ),
-        format!("source revision {}", inputs.revision.sha),
-    ];
-    script::render(Body::Recreate, &comment, &params)
+    ]
 }
 
 /// The SecureString parameter carrying one deploy's secret env. Named by app and release so
@@ -563,8 +624,7 @@ mod tests {
     }
 
     fn pull_of(plan: &Plan) -> &str {
-        let line = plan
-            .script
+        let line = plan.scripts()[0]
             .text
             .lines()
             .find(|l| l.starts_with("HOIST_PULL="))

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Plan, Step};
+use super::{PhaseTargets, Plan, Step, TransportKind};
 use crate::config::text::escape;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -75,6 +75,7 @@ impl Plan {
                     target,
                     tags,
                     build_args,
+                    reuse,
                     ..
                 } => {
                     let mut s = format!("build {dockerfile} in {context}");
@@ -90,29 +91,71 @@ impl Plan {
                         let _ = write!(s, " with {}", args.join(" "));
                     }
                     let _ = write!(s, ", tag {}", tags.join(", "));
+                    if let Some(reuse) = reuse {
+                        let _ = write!(
+                            s,
+                            "; skipped when repository {} already holds tag {} (this commit's \
+                             image)",
+                            reuse.repository, reuse.tag
+                        );
+                    }
                     s
                 }
+                Step::EnsureRepository {
+                    repository,
+                    immutable_tags,
+                    scan_on_push,
+                } => format!(
+                    "ensure ECR repository {repository} exists (when created: tags {}, scan on \
+                     push {})",
+                    if *immutable_tags {
+                        "immutable"
+                    } else {
+                        "mutable"
+                    },
+                    if *scan_on_push { "on" } else { "off" }
+                ),
                 Step::Push {
                     repository,
                     registry,
                     tags,
                 } => format!(
-                    "push to {} repository {repository} as {}",
+                    "push to {} repository {repository} as {} (tags that already hold the image \
+                     are skipped)",
                     registry.as_deref().unwrap_or("the account's ECR registry"),
                     tags.join(", ")
                 ),
-                Step::Run {
-                    transport,
-                    on,
-                    script,
-                    sha256,
-                    timeout,
-                } => format!(
-                    "run {script} (sha256 {}) on {on} via {} transport, timeout {}",
-                    &sha256[..16],
-                    transport.as_str(),
-                    crate::config::duration::format(*timeout)
+                Step::PutSecretParameter { name, tier, names } => format!(
+                    "put {} in SecureString parameter {name} ({} tier)",
+                    names.join(", "),
+                    tier.as_str()
                 ),
+                Step::RunPhase(phase) => {
+                    let on = match &phase.targets {
+                        PhaseTargets::All => phase.on.clone(),
+                        PhaseTargets::Passed(earlier) => {
+                            format!("the targets that passed phase {earlier}")
+                        }
+                    };
+                    format!(
+                        "phase {}: run {} (sha256 {}) on {on} via {} transport, timeout {}{}",
+                        phase.name,
+                        phase.script.body,
+                        &phase.script.sha256[..16],
+                        phase.transport.as_str(),
+                        crate::config::duration::format(phase.timeout),
+                        match phase.transport {
+                            TransportKind::Ssm => format!(
+                                ", max concurrency {}, max errors {}",
+                                phase.policy.max_concurrency, phase.policy.max_errors
+                            ),
+                            TransportKind::Local => String::new(),
+                        }
+                    )
+                }
+                Step::DeleteSecretParameter { name } => {
+                    format!("delete {name} (also when the deploy fails or is cancelled)")
+                }
             })
             .collect()
     }
@@ -126,7 +169,7 @@ impl Plan {
             .collect();
         let via = match &self.env.parameter {
             Some(name) => format!("SecureString parameter {name}, deleted after the deploy"),
-            None => self.env.delivery.to_owned(),
+            None => self.env.delivery.as_str().to_owned(),
         };
         lines.extend(
             self.env
@@ -151,16 +194,18 @@ impl Plan {
             "Plan for {} release {} ({} strategy, {} transport)",
             self.app,
             self.release,
-            self.strategy,
+            self.strategy.as_str(),
             self.transport.as_str()
         ));
         put(format!("  revision  {}", self.revision.sha));
         put(format!("  image     {}", self.image_line()));
         put(format!("  targets   {}", self.targets_line()));
-        put(format!(
-            "  script    {} sha256 {}",
-            self.script.body, self.script.sha256
-        ));
+        for phase in self.phases() {
+            put(format!(
+                "  script    {} sha256 {} (phase {})",
+                phase.script.body, phase.script.sha256, phase.name
+            ));
+        }
         put(String::new());
         put("Environment:".into());
         let env = self.env_lines();
@@ -182,16 +227,18 @@ impl Plan {
                 put(format!("  ! {w}"));
             }
         }
-        put(String::new());
-        put(format!("Script ({} bytes):", self.script.text.len()));
-        // Split on line feeds only: `lines()` would also eat a carriage return before one.
-        let script = self
-            .script
-            .text
-            .strip_suffix('\n')
-            .unwrap_or(&self.script.text);
-        for line in script.split('\n') {
-            put(format!("  | {line}"));
+        for phase in self.phases() {
+            let text = &phase.script.text;
+            put(String::new());
+            put(format!(
+                "Script of phase {} ({} bytes):",
+                phase.name,
+                text.len()
+            ));
+            // Split on line feeds only: `lines()` would also eat a carriage return before one.
+            for line in text.strip_suffix('\n').unwrap_or(text).split('\n') {
+                put(format!("  | {line}"));
+            }
         }
         o
     }
@@ -205,17 +252,20 @@ impl Plan {
             md_code(&self.release)
         );
         let _ = writeln!(o, "| | |\n|---|---|");
-        let _ = writeln!(o, "| strategy | {} |", md_cell(self.strategy));
+        let _ = writeln!(o, "| strategy | {} |", md_cell(self.strategy.as_str()));
         let _ = writeln!(o, "| transport | {} |", md_cell(self.transport.as_str()));
         let _ = writeln!(o, "| revision | {} |", md_cell(&self.revision.sha));
         let _ = writeln!(o, "| image | {} |", md_cell(&self.image_line()));
         let _ = writeln!(o, "| targets | {} |", md_cell(&self.targets_line()));
-        let _ = writeln!(
-            o,
-            "| script | {} sha256 {} |",
-            md_cell(self.script.body),
-            md_cell(&self.script.sha256)
-        );
+        for phase in self.phases() {
+            let _ = writeln!(
+                o,
+                "| script (phase {}) | {} sha256 {} |",
+                md_cell(&phase.name),
+                md_cell(&phase.script.body),
+                md_cell(&phase.script.sha256)
+            );
+        }
         let _ = writeln!(o, "\n**Environment**\n");
         let env = self.env_lines();
         if env.is_empty() {
@@ -234,14 +284,17 @@ impl Plan {
                 let _ = writeln!(o, "- :warning: {}", md_text(w));
             }
         }
-        let script = escape(&self.script.text, true);
-        let fence = "`".repeat(3.max(longest_run(&script, &['`', '~']) + 1));
-        let _ = writeln!(
-            o,
-            "\n<details><summary>Script run on each host ({} bytes)</summary>\n\n{fence}bash\n{}{fence}\n\n</details>",
-            self.script.text.len(),
-            script
-        );
+        for phase in self.phases() {
+            let script = escape(&phase.script.text, true);
+            let fence = "`".repeat(3.max(longest_run(&script, &['`', '~']) + 1));
+            let _ = writeln!(
+                o,
+                "\n<details><summary>Script of phase {} run on each host ({} bytes)</summary>\n\n{fence}bash\n{}{fence}\n\n</details>",
+                md_text(&phase.name),
+                phase.script.text.len(),
+                script
+            );
+        }
         o
     }
 }

@@ -337,14 +337,18 @@ mod tests {
 
     async fn run_script(text: &str) -> Invocation {
         let script = Script {
-            body: "recreate.sh",
+            body: "recreate.sh".into(),
             sha256: String::new(),
             text: text.to_owned(),
         };
         let job = Job {
             script: &script,
             secrets: None,
-            secret_parameter: None,
+            targets: &[],
+            policy: crate::plan::RolloutPolicy {
+                max_concurrency: crate::config::Rate::Count(1),
+                max_errors: crate::config::Rate::Count(0),
+            },
             timeout: Duration::from_secs(30),
             comment: "test".into(),
         };

@@ -14,20 +14,23 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::ScriptResult;
+use crate::plan::RolloutPolicy;
 use crate::script::Script;
 use crate::secrets::SecretEnv;
 
 pub use local::LocalTransport;
 pub use ssm::SsmTransport;
 
-/// What to run and how.
+/// What to run, where and how.
 pub struct Job<'a> {
     pub script: &'a Script,
-    /// Secret env values for the script's secret channel, when it has one.
+    /// Secret env values for the script's standard input (the local transport). Over SSM
+    /// they travel in the run's secret parameter instead, which deploy puts and deletes.
     pub secrets: Option<&'a SecretEnv>,
-    /// Where a transport without a stdin channel (SSM) puts the secret env for the hosts
-    /// to fetch: the SecureString parameter the script reads (`HOIST_SECRET_PARAMETER`).
-    pub secret_parameter: Option<secret_parameter::SecretParameter>,
+    /// The instances to run on (the local transport runs on this machine, whatever it says).
+    pub targets: &'a [String],
+    /// How the run spreads over the targets.
+    pub policy: RolloutPolicy,
     /// Hard limit for one host's run.
     pub timeout: Duration,
     /// A human-readable label (SSM's command comment): app and release.
@@ -216,7 +219,7 @@ pub trait Transport: Send + Sync {
     ) -> Result<Vec<Invocation>, TransportError>;
 }
 
-mod millis {
+pub(crate) mod millis {
     use std::time::Duration;
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_millis() as u64)

@@ -16,9 +16,7 @@ use aws_sdk_ssm::error::ProvideErrorMetadata;
 use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilter};
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    Invocation, InvocationStatus, Job, OutputSink, Transport, TransportError, secret_parameter,
-};
+use super::{Invocation, InvocationStatus, Job, OutputSink, Transport, TransportError};
 use crate::config::{Rate, Targets};
 use crate::outcome;
 
@@ -29,7 +27,7 @@ pub const STDOUT_LIMIT: usize = 24_000;
 pub const STDERR_LIMIT: usize = 8_000;
 
 /// How long an instance may take to pick the command up before SSM gives up on it.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(600);
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(600);
 /// After CancelCommand, how long to wait for instances to settle before reporting.
 const CANCEL_SETTLE: Duration = Duration::from_secs(30);
 
@@ -291,19 +289,13 @@ pub fn allowed_errors(rate: Rate, total: usize) -> usize {
 
 pub struct SsmTransport {
     client: Client,
-    instance_ids: Vec<String>,
-    max_concurrency: Rate,
-    max_errors: Rate,
     poll: Poll,
 }
 
 impl SsmTransport {
-    pub fn new(client: Client, instance_ids: Vec<String>, targets: &Targets) -> Self {
+    pub fn new(client: Client) -> Self {
         SsmTransport {
             client,
-            instance_ids,
-            max_concurrency: targets.max_concurrency,
-            max_errors: targets.max_errors,
             poll: Poll::default(),
         }
     }
@@ -311,21 +303,6 @@ impl SsmTransport {
     pub fn with_poll(mut self, poll: Poll) -> Self {
         self.poll = poll;
         self
-    }
-
-    /// Deletes the run's secret parameter once no instance can still need it; a failure is
-    /// reported (the next deploy's sweep gets it after its expiry).
-    async fn delete_secrets(&self, name: &str, sink: &dyn OutputSink) {
-        match secret_parameter::delete(&self.client, name).await {
-            Ok(()) => sink.line("ssm", &format!("deleted the secret parameter {name}")),
-            Err(e) => sink.line(
-                "ssm",
-                &format!(
-                    "warning: could not delete the secret parameter {name}: {e}; the next \
-                     deploy of this app deletes it once it expires"
-                ),
-            ),
-        }
     }
 
     async fn send(&self, job: &Job<'_>, ids: &[String]) -> Result<String, SsmError> {
@@ -349,8 +326,8 @@ impl SsmTransport {
                 .parameters("executionTimeout", vec![exec.to_string()])
                 .timeout_seconds(DELIVERY_TIMEOUT.as_secs() as i32)
                 .comment(comment.clone())
-                .max_concurrency(self.max_concurrency.to_string())
-                .max_errors(self.max_errors.to_string())
+                .max_concurrency(job.policy.max_concurrency.to_string())
+                .max_errors(job.policy.max_errors.to_string())
                 .send()
         })
         .await
@@ -558,7 +535,7 @@ impl SsmTransport {
                 }
             }
             let done = states.values().filter(|(_, t)| t.is_some()).count();
-            if done == self.instance_ids.len() {
+            if done == commands.iter().map(|(_, ids)| ids.len()).sum::<usize>() {
                 return WaitEnd::Done;
             }
             if let Some(allowed) = allowed {
@@ -606,24 +583,7 @@ impl Transport for SsmTransport {
         cancel: CancellationToken,
         sink: &dyn OutputSink,
     ) -> Result<Vec<Invocation>, TransportError> {
-        let started = Instant::now();
-        let mut parameter = match (job.secrets, &job.secret_parameter) {
-            (Some(secrets), Some(p)) => {
-                // It must outlive every delivery and run it serves, and no more.
-                let lifetime = DELIVERY_TIMEOUT + job.timeout + Duration::from_secs(15 * 60);
-                secret_parameter::put(&self.client, p, &secrets.payload(), lifetime).await?;
-                sink.line("ssm", &format!("put the secret parameter {}", p.name));
-                Some(p.name.clone())
-            }
-            _ => None,
-        };
-        let result = self
-            .run_commands(job, &cancel, sink, started, &mut parameter)
-            .await;
-        if let Some(name) = parameter {
-            self.delete_secrets(&name, sink).await;
-        }
-        result
+        self.run_commands(job, &cancel, sink, Instant::now()).await
     }
 }
 
@@ -634,10 +594,9 @@ impl SsmTransport {
         cancel: &CancellationToken,
         sink: &dyn OutputSink,
         started: Instant,
-        parameter: &mut Option<String>,
     ) -> Result<Vec<Invocation>, TransportError> {
         let mut commands: Vec<(String, Vec<String>)> = Vec::new();
-        for chunk in self.instance_ids.chunks(MAX_IDS_PER_COMMAND) {
+        for chunk in job.targets.chunks(MAX_IDS_PER_COMMAND) {
             if cancel.is_cancelled() {
                 break;
             }
@@ -650,7 +609,7 @@ impl SsmTransport {
         }
         let mut states = BTreeMap::new();
         let deadline = Instant::now() + DELIVERY_TIMEOUT + job.timeout + Duration::from_secs(60);
-        let allowed = allowed_errors(self.max_errors, self.instance_ids.len());
+        let allowed = allowed_errors(job.policy.max_errors, job.targets.len());
         let mut end = if commands.is_empty() {
             WaitEnd::Cancelled
         } else {
@@ -683,10 +642,6 @@ impl SsmTransport {
                 if let WaitEnd::Deadline = end {
                     sink.line("ssm", "the command ran past its deadline");
                 }
-                // First the secrets: a CI runner escalates to SIGKILL within seconds.
-                if let Some(name) = parameter.take() {
-                    self.delete_secrets(&name, sink).await;
-                }
                 self.cancel_all(&commands, sink).await;
                 let settle = Instant::now() + CANCEL_SETTLE;
                 let _ = self
@@ -700,10 +655,6 @@ impl SsmTransport {
                     )
                     .await;
             }
-        }
-        // Every invocation has ended (or was given up on): no instance reads it any more.
-        if let Some(name) = parameter.take() {
-            self.delete_secrets(&name, sink).await;
         }
         let mut out = Vec::new();
         for (command_id, ids) in &commands {
@@ -721,7 +672,7 @@ impl SsmTransport {
             }
         }
         // Instances never sent to (cancelled before their chunk went out).
-        for id in &self.instance_ids {
+        for id in job.targets {
             if !out.iter().any(|i| &i.target == id) {
                 out.push(Invocation {
                     status: InvocationStatus::Cancelled,
@@ -977,22 +928,21 @@ mod tests {
         }
     }
 
-    fn job(script: &crate::script::Script) -> Job<'_> {
+    fn job<'a>(
+        script: &'a crate::script::Script,
+        targets: &'a [String],
+        max_errors: Rate,
+    ) -> Job<'a> {
         Job {
             script,
             secrets: None,
-            secret_parameter: None,
+            targets,
+            policy: crate::plan::RolloutPolicy {
+                max_concurrency: Rate::Percent(50),
+                max_errors,
+            },
             timeout: Duration::from_secs(60),
             comment: "test".into(),
-        }
-    }
-
-    fn targets() -> Targets {
-        Targets {
-            instance_ids: vec![],
-            tags: BTreeMap::new(),
-            max_concurrency: Rate::Percent(50),
-            max_errors: Rate::Count(5),
         }
     }
 
@@ -1043,12 +993,12 @@ mod tests {
                 .build()
         });
         let client = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[&send, &list, &get]);
-        let transport = SsmTransport::new(client, ids.clone(), &targets()).with_poll(Poll {
+        let transport = SsmTransport::new(client).with_poll(Poll {
             first: Duration::from_millis(1),
             max: Duration::from_millis(5),
         });
         let script = render(Body::Recreate, &[], &[]);
-        let job = job(&script);
+        let job = job(&script, &ids, Rate::Count(5));
         let out = transport
             .run(&job, CancellationToken::new(), &Lines(Default::default()))
             .await
@@ -1129,17 +1079,15 @@ mod tests {
             RuleMode::MatchAny,
             &[&send, &cancel, &list, &get]
         );
-        let mut t = targets();
-        t.max_errors = Rate::Count(0);
-        let transport = SsmTransport::new(client, ids.iter().map(|s| s.to_string()).collect(), &t)
-            .with_poll(Poll {
-                first: Duration::from_millis(5),
-                max: Duration::from_millis(20),
-            });
+        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        let transport = SsmTransport::new(client).with_poll(Poll {
+            first: Duration::from_millis(5),
+            max: Duration::from_millis(20),
+        });
         let script = render(Body::Recreate, &[], &[]);
         let out = transport
             .run(
-                &job(&script),
+                &job(&script, &ids, Rate::Count(0)),
                 CancellationToken::new(),
                 &Lines(Default::default()),
             )
@@ -1232,17 +1180,13 @@ mod tests {
             RuleMode::MatchAny,
             &[&send, &throttle, &list, &get]
         );
-        let transport = SsmTransport::new(
-            client,
-            ids.iter().map(|s| s.to_string()).collect(),
-            &targets(),
-        )
-        .with_poll(Poll {
+        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        let transport = SsmTransport::new(client).with_poll(Poll {
             first: Duration::from_millis(5),
             max: Duration::from_millis(20),
         });
         let script = render(Body::Recreate, &[], &[]);
-        let job = job(&script);
+        let job = job(&script, &ids, Rate::Count(5));
         let sink = Lines(Default::default());
         let out = transport
             .run(&job, CancellationToken::new(), &sink)

@@ -137,3 +137,14 @@ pub fn have_command(name: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// The first run-phase step of a JSON plan (`hoist plan --format json`, or a report's
+/// `plan`).
+pub fn run_phase(plan: &serde_json::Value) -> &serde_json::Value {
+    plan["steps"]
+        .as_array()
+        .expect("a plan has steps")
+        .iter()
+        .find(|s| s["kind"] == "run-phase")
+        .expect("a plan runs a phase")
+}

@@ -1,0 +1,692 @@
+//! `hoist deploy`: execute a plan's steps in order, and judge every target.
+//!
+//! The publishing steps (ensure the repository, build, push) run first, as the plan made
+//! before the image existed shows them; the plan is then made again with the image pinned to
+//! what they produced (its publishing steps are the ones that ran), and its remaining steps
+//! run: put the secret parameter, run each phase through the transport, delete the secret
+//! parameter. What a host runs is byte for byte the script of the plan in the report.
+
+mod publish;
+mod summary;
+
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::ecr::EcrError;
+use crate::image::{BuildError, PushError};
+use crate::outcome;
+use crate::plan::{self, Inputs, Phase, PhaseTargets, Plan, Step, StepKind};
+use crate::progress::Reporter;
+use crate::secrets::SecretEnv;
+use crate::transport::secret_parameter::{self, SecretParameter};
+use crate::transport::ssm::SsmError;
+use crate::transport::{Invocation, Job, Transport, TransportError};
+
+pub use publish::{
+    Publisher, Registry, RemoteImage, resolve_local_image, resolve_prebuilt, short_id,
+};
+pub use summary::summary;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    #[error(transparent)]
+    Ecr(#[from] EcrError),
+    #[error(transparent)]
+    Push(#[from] PushError),
+    #[error("cannot put the secret parameter: {0}")]
+    SecretParameter(#[source] SsmError),
+    #[error("--image {0}: {1}")]
+    BadImage(String, String),
+    #[error("the Docker engine failed: {0}")]
+    Docker(#[source] bollard::errors::Error),
+    #[error("this deploy cannot execute the plan: {0}")]
+    Unsupported(String),
+    #[error("interrupted before any host was changed")]
+    Interrupted,
+}
+
+/// What a deploy talks to. Transports carry scripts; everything else here serves one kind
+/// of step.
+pub struct Services<'a> {
+    pub docker: &'a Docker,
+    /// The account's registry (SSM deploys that build): ensure-repository, build, push.
+    pub registry: Option<&'a Registry<'a>>,
+    /// The SSM API (put- and delete-secret-parameter).
+    pub ssm: Option<&'a aws_sdk_ssm::Client>,
+    pub transport: &'a dyn Transport,
+    pub secrets: &'a SecretEnv,
+    pub progress: &'a Reporter,
+}
+
+/// How one step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepStatus {
+    Done,
+    /// Not needed: what it would make already exists (the detail says what and where).
+    Skipped,
+    Failed,
+    /// An earlier step failed, or the deploy was cancelled, before this one began.
+    NotRun,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Done => "done",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Failed => "failed",
+            StepStatus::NotRun => "not run",
+        }
+    }
+}
+
+/// One executed step, in the plan's order.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub step: StepKind,
+    /// The phase, for a run-phase step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    pub status: StepStatus,
+    pub detail: String,
+    #[serde(rename = "duration_ms", with = "crate::transport::millis")]
+    pub duration: Duration,
+}
+
+/// One phase's targets, judged.
+#[derive(Debug, Serialize)]
+pub struct PhaseReport {
+    pub name: String,
+    pub invocations: Vec<Invocation>,
+}
+
+/// What happened, for the summary table and `--format json`.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub app: String,
+    pub release: String,
+    /// The plan executed: its steps are the steps below.
+    pub plan: Plan,
+    pub steps: Vec<StepReport>,
+    pub phases: Vec<PhaseReport>,
+    /// Targets of the last phase that ran that ended deployed, and the others.
+    pub deployed: usize,
+    pub failed: usize,
+    /// A cancel (Ctrl-C, SIGTERM) interrupted at least one target's run. A cancel that came
+    /// after every target had finished does not count: the report is then the deploy's.
+    pub cancelled: bool,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.failed == 0
+            && !self.cancelled
+            && self
+                .phases
+                .last()
+                .is_some_and(|p| !p.invocations.is_empty())
+            && self.steps.iter().all(|s| s.status != StepStatus::Failed)
+    }
+}
+
+/// Deploys: plans, runs the publishing steps, plans again with the image they made, and
+/// runs the rest. With `inputs.image_id` already set (`--image`) there is nothing to
+/// publish and the plan is made once.
+pub async fn deploy(
+    config: &Config,
+    inputs: Inputs,
+    services: &Services<'_>,
+    cancel: CancellationToken,
+) -> Result<Report, DeployError> {
+    let draft = plan::build(config, &inputs)?;
+    let mut publisher = Publisher::new(services.docker, services.registry, services.progress);
+    let mut reports = Vec::new();
+    let published: Vec<Step> = draft
+        .steps
+        .iter()
+        .take_while(|s| s.publishes())
+        .cloned()
+        .collect();
+    for step in &published {
+        let started = Instant::now();
+        let (status, detail) = tokio::select! {
+            done = publisher.execute(step) => done?,
+            () = cancel.cancelled() => return Err(DeployError::Interrupted),
+        };
+        reports.push(StepReport {
+            step: step.kind(),
+            phase: None,
+            status,
+            detail,
+            duration: started.elapsed(),
+        });
+    }
+    let plan = match publisher.published() {
+        Some(image) => plan::build(
+            config,
+            &Inputs {
+                image_id: Some(image.reference),
+                registry: image.registry.or(inputs.registry.clone()),
+                ..inputs
+            },
+        )?,
+        None => draft,
+    };
+    if plan.steps.get(..published.len()) != Some(published.as_slice()) {
+        return Err(DeployError::Unsupported(
+            "the plan's publishing steps changed once the image was known".into(),
+        ));
+    }
+    execute(plan, published.len(), reports, services, cancel).await
+}
+
+/// Executes `plan.steps[from..]` (the steps before it ran already, as `reports` says): a
+/// plan whose image is resolved. Output is redacted of secret values before it is shown or
+/// returned. The secret parameter a step put is deleted however the phases end.
+pub async fn execute(
+    plan: Plan,
+    from: usize,
+    mut reports: Vec<StepReport>,
+    services: &Services<'_>,
+    cancel: CancellationToken,
+) -> Result<Report, DeployError> {
+    let s = services;
+    let mut phases: Vec<PhaseReport> = Vec::new();
+    // The parameter this run put, and whether a cancel already deleted it.
+    let mut put: Option<(String, bool)> = None;
+    let mut error: Option<DeployError> = None;
+    let parameter_lifetime = secret_lifetime(&plan);
+    for step in &plan.steps[from..] {
+        let started = Instant::now();
+        let mut report = |status: StepStatus, detail: String, phase: Option<&Phase>| {
+            reports.push(StepReport {
+                step: step.kind(),
+                phase: phase.map(|p| p.name.clone()),
+                status,
+                detail,
+                duration: started.elapsed(),
+            });
+        };
+        match step {
+            Step::DeleteSecretParameter { name } => {
+                match put.take() {
+                    Some((put_name, true)) if &put_name == name => report(
+                        StepStatus::Done,
+                        "deleted when the deploy was cancelled".into(),
+                        None,
+                    ),
+                    Some((put_name, false)) if &put_name == name => {
+                        let (status, detail) = delete_parameter(s, name).await;
+                        report(status, detail, None);
+                    }
+                    other => {
+                        put = other;
+                        report(StepStatus::NotRun, "nothing was put".into(), None);
+                    }
+                }
+                continue;
+            }
+            _ if error.is_some() => {
+                report(StepStatus::NotRun, "an earlier step failed".into(), None);
+                continue;
+            }
+            _ if cancel.is_cancelled() => {
+                report(StepStatus::NotRun, "the deploy was cancelled".into(), None);
+                continue;
+            }
+            _ => {}
+        }
+        match step {
+            Step::PutSecretParameter { name, tier, names } => {
+                match put_parameter(&plan, s, name, *tier, parameter_lifetime).await {
+                    Ok(()) => {
+                        put = Some((name.clone(), false));
+                        s.progress.done(&format!("put the secret parameter {name}"));
+                        report(
+                            StepStatus::Done,
+                            format!("{} in {name}", names.join(", ")),
+                            None,
+                        );
+                    }
+                    Err(e) => {
+                        report(StepStatus::Failed, e.to_string(), None);
+                        error = Some(e);
+                    }
+                }
+            }
+            Step::RunPhase(phase) => {
+                let parameter = put.as_ref().map(|(name, _)| name.as_str());
+                match run_phase(&plan, phase, &phases, parameter, s, &cancel).await {
+                    Ok((judged, deleted_early)) => {
+                        if deleted_early && let Some(p) = put.as_mut() {
+                            p.1 = true;
+                        }
+                        let ok = judged.iter().filter(|i| i.deployed()).count();
+                        let status = if ok == judged.len() && !judged.is_empty() {
+                            StepStatus::Done
+                        } else {
+                            StepStatus::Failed
+                        };
+                        report(
+                            status,
+                            format!("{ok} of {} target(s) succeeded", judged.len()),
+                            Some(phase),
+                        );
+                        phases.push(PhaseReport {
+                            name: phase.name.clone(),
+                            invocations: judged,
+                        });
+                    }
+                    Err((e, deleted_early)) => {
+                        if deleted_early && let Some(p) = put.as_mut() {
+                            p.1 = true;
+                        }
+                        report(StepStatus::Failed, e.to_string(), Some(phase));
+                        error = Some(e);
+                    }
+                }
+            }
+            other => {
+                let e = DeployError::Unsupported(format!(
+                    "a {} step after the publishing steps",
+                    other.kind().as_str()
+                ));
+                report(StepStatus::Failed, e.to_string(), None);
+                error = Some(e);
+            }
+        }
+    }
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let last = phases
+        .last()
+        .map(|p| p.invocations.as_slice())
+        .unwrap_or_default();
+    let deployed = last.iter().filter(|i| i.deployed()).count();
+    let failed = last.len() - deployed;
+    let cancelled = cancel.is_cancelled()
+        && phases
+            .iter()
+            .flat_map(|p| &p.invocations)
+            .any(Invocation::interrupted);
+    Ok(Report {
+        app: plan.app.clone(),
+        release: plan.release.clone(),
+        plan,
+        steps: reports,
+        phases,
+        deployed,
+        failed,
+        cancelled,
+    })
+}
+
+/// How long the run's secret parameter may live: every delivery and run of every phase,
+/// and a margin; the sweep of a later deploy deletes it after that.
+fn secret_lifetime(plan: &Plan) -> Duration {
+    plan.phases()
+        .map(|p| crate::transport::ssm::DELIVERY_TIMEOUT + p.timeout)
+        .sum::<Duration>()
+        + Duration::from_secs(15 * 60)
+}
+
+async fn put_parameter(
+    plan: &Plan,
+    s: &Services<'_>,
+    name: &str,
+    tier: crate::config::SecretTier,
+    lifetime: Duration,
+) -> Result<(), DeployError> {
+    let ssm = s.ssm.ok_or_else(|| {
+        DeployError::Unsupported(
+            "the plan puts a secret parameter, and this deploy has no SSM".into(),
+        )
+    })?;
+    let parameter = SecretParameter {
+        name: name.to_owned(),
+        tier,
+        tags: [
+            ("hoist:app", plan.app.as_str()),
+            ("hoist:release", plan.release.as_str()),
+            ("hoist:run", plan.run.as_deref().unwrap_or_default()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+    };
+    secret_parameter::put(ssm, &parameter, &s.secrets.payload(), lifetime)
+        .await
+        .map_err(DeployError::SecretParameter)
+}
+
+/// Deletes the run's secret parameter; a failure is reported, not fatal (the next deploy's
+/// sweep deletes it once it expired).
+async fn delete_parameter(s: &Services<'_>, name: &str) -> (StepStatus, String) {
+    let Some(ssm) = s.ssm else {
+        return (StepStatus::Failed, "this deploy has no SSM".into());
+    };
+    match secret_parameter::delete(ssm, name).await {
+        Ok(()) => {
+            s.progress
+                .done(&format!("deleted the secret parameter {name}"));
+            (StepStatus::Done, format!("deleted {name}"))
+        }
+        Err(e) => {
+            let line = format!(
+                "could not delete the secret parameter {name}: {e}; the next deploy of this \
+                 app deletes it once it expires"
+            );
+            s.progress.info(&format!("warning: {line}"));
+            (StepStatus::Failed, line)
+        }
+    }
+}
+
+/// The targets a phase runs on.
+fn phase_targets(plan: &Plan, phase: &Phase, done: &[PhaseReport]) -> Vec<String> {
+    match &phase.targets {
+        PhaseTargets::All => plan
+            .targets
+            .resolved
+            .clone()
+            .unwrap_or_else(|| vec!["local".to_owned()]),
+        PhaseTargets::Passed(earlier) => done
+            .iter()
+            .filter(|p| &p.name == earlier)
+            .flat_map(|p| &p.invocations)
+            .filter(|i| i.deployed())
+            .map(|i| i.target.clone())
+            .collect(),
+    }
+}
+
+/// Runs one phase through the transport and judges each target. On a cancel the run's
+/// secret parameter is deleted at once, while the transport stops the scripts (a CI runner
+/// escalates to SIGKILL within seconds); the flag says it was.
+async fn run_phase(
+    plan: &Plan,
+    phase: &Phase,
+    done: &[PhaseReport],
+    parameter: Option<&str>,
+    s: &Services<'_>,
+    cancel: &CancellationToken,
+) -> Result<(Vec<Invocation>, bool), (DeployError, bool)> {
+    let targets = phase_targets(plan, phase, done);
+    let job = Job {
+        script: &phase.script,
+        secrets: (!s.secrets.is_empty() && parameter.is_none()).then_some(s.secrets),
+        targets: &targets,
+        policy: phase.policy,
+        timeout: phase.timeout,
+        comment: format!("hoist deploy {} release {}", plan.app, plan.release),
+    };
+    s.progress.activity(&format!(
+        "deploying {} release {}: phase {} via {} (script sha256 {})",
+        plan.app,
+        plan.release,
+        phase.name,
+        s.transport.name(),
+        &phase.script.sha256[..16]
+    ));
+    let sink = summary::Sink {
+        progress: s.progress,
+        secrets: s.secrets,
+    };
+    let finished = CancellationToken::new();
+    let run = async {
+        let result = s.transport.run(&job, cancel.clone(), &sink).await;
+        finished.cancel();
+        result
+    };
+    let early_delete = async {
+        let Some(name) = parameter else { return false };
+        tokio::select! {
+            () = cancel.cancelled() => {
+                let _ = delete_parameter(s, name).await;
+                true
+            }
+            () = finished.cancelled() => false,
+        }
+    };
+    let (result, deleted_early) = tokio::join!(run, early_delete);
+    let mut invocations = result.map_err(|e| (e.into(), deleted_early))?;
+    for inv in &mut invocations {
+        read_output(inv, s.secrets);
+    }
+    let deployed = invocations.iter().filter(|i| i.deployed()).count();
+    s.progress.done(&format!(
+        "phase {}: {deployed} of {} target{} succeeded",
+        phase.name,
+        invocations.len(),
+        if invocations.len() == 1 { "" } else { "s" }
+    ));
+    Ok((invocations, deleted_early))
+}
+
+/// The one place output from a transport is read: redacted of secret values first, then
+/// the script's `HOIST-RESULT` line parsed from what is left, so every field taken from
+/// output (reason, health, the summary, the JSON report) is redacted too.
+fn read_output(inv: &mut Invocation, secrets: &SecretEnv) {
+    inv.stdout = secrets.redact(&inv.stdout);
+    inv.stderr = secrets.redact(&inv.stderr);
+    inv.result = outcome::parse(&inv.stdout);
+    inv.outcome = Some(inv.judge());
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::plan::TransportKind;
+    use crate::revision::Revision;
+    use crate::transport::{InvocationStatus, Outcome, OutputSink};
+
+    fn plan() -> Plan {
+        let yaml = "app: web\nimage:\n  repository: web\ntargets:\n  tags:\n    Env: [prod]\n\
+                    container:\n  port: 8080\n";
+        let config = crate::config::parse(yaml, "hoist.yaml".as_ref(), ".".as_ref()).unwrap();
+        let inputs = Inputs {
+            revision: Revision {
+                sha: "0123456789abcdef0123456789abcdef01234567".into(),
+                dirty: false,
+                committed_at: None,
+                source: None,
+            },
+            release: None,
+            transport: TransportKind::Local,
+            image_id: Some(format!("sha256:{}", "a".repeat(64))),
+            registry: None,
+            prebuilt: None,
+            instances: None,
+            run: None,
+            hoist_version: "test".into(),
+        };
+        plan::build(&config, &inputs).unwrap()
+    }
+
+    fn invocation(status: InvocationStatus, result: &str) -> Invocation {
+        Invocation {
+            target: "local".into(),
+            status,
+            exit_code: Some(if result == "deployed" { 0 } else { 1 }),
+            stdout: format!("HOIST-RESULT {{\"status\":\"{result}\"}}\n"),
+            stderr: String::new(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            outcome: None,
+            duration: Duration::from_secs(1),
+            result: None,
+        }
+    }
+
+    /// The STATUS column says what happened, never a transport's word for it: a script that
+    /// exited 0 without reporting `deployed` did not deploy.
+    #[test]
+    fn each_target_is_judged_by_what_happened_there() {
+        let judged = |mut inv: Invocation| {
+            read_output(&mut inv, &SecretEnv::default());
+            inv.outcome.unwrap()
+        };
+        let mut silent = invocation(InvocationStatus::Success, "deployed");
+        silent.stdout = "hoist: deploying\n".into();
+        assert_eq!(judged(silent), Outcome::Failed);
+        assert_eq!(
+            judged(invocation(InvocationStatus::Success, "deployed")),
+            Outcome::Deployed
+        );
+        let mut rolled = invocation(InvocationStatus::Failed, "failed");
+        rolled.stdout = "HOIST-RESULT {\"status\":\"failed\",\"rolled_back\":true}\n".into();
+        assert_eq!(judged(rolled), Outcome::RolledBack);
+        assert_eq!(
+            judged(invocation(InvocationStatus::Failed, "failed")),
+            Outcome::Failed
+        );
+        for status in [
+            InvocationStatus::Undeliverable,
+            InvocationStatus::DeliveryTimedOut,
+            InvocationStatus::Pending,
+        ] {
+            let mut inv = invocation(status, "");
+            inv.stdout.clear();
+            assert_eq!(judged(inv), Outcome::NotStarted, "{status:?}");
+        }
+        let mut cancelled = invocation(InvocationStatus::Cancelled, "");
+        cancelled.stdout.clear();
+        assert_eq!(judged(cancelled), Outcome::Cancelled);
+        let report_of = |inv: Invocation| {
+            let mut inv = inv;
+            read_output(&mut inv, &SecretEnv::default());
+            let line = summary(&Report {
+                app: "a".into(),
+                release: "r".into(),
+                plan: plan(),
+                steps: Vec::new(),
+                phases: vec![PhaseReport {
+                    name: "deploy".into(),
+                    invocations: vec![inv],
+                }],
+                deployed: 0,
+                failed: 1,
+                cancelled: false,
+            });
+            line.lines().nth(1).unwrap().to_owned()
+        };
+        let mut silent = invocation(InvocationStatus::Success, "deployed");
+        silent.stdout = "hoist: deploying\n".into();
+        let row = report_of(silent);
+        assert!(row.contains("failed") && !row.contains("success"), "{row}");
+    }
+
+    /// A transport whose targets end as given; the cancel (a Ctrl-C) arrives after they
+    /// ended, before the transport returns.
+    /// ended, before the transport returns.
+    struct CancelledAfter(Mutex<Vec<Invocation>>);
+
+    #[async_trait]
+    impl Transport for CancelledAfter {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+
+        async fn run(
+            &self,
+            _job: &Job<'_>,
+            cancel: CancellationToken,
+            _sink: &dyn OutputSink,
+        ) -> Result<Vec<Invocation>, crate::transport::TransportError> {
+            let finished = std::mem::take(&mut *self.0.lock().unwrap());
+            cancel.cancel();
+            Ok(finished)
+        }
+    }
+
+    /// Executes the plan's steps after the build (its image is resolved) through
+    /// `transport`.
+    async fn execute_with(transport: &dyn Transport, secrets: &SecretEnv) -> Report {
+        let plan = plan();
+        let from = plan.steps.iter().take_while(|s| s.publishes()).count();
+        let docker = Docker::connect_with_local_defaults().unwrap();
+        let progress = Reporter::plain();
+        let services = Services {
+            docker: &docker,
+            registry: None,
+            ssm: None,
+            transport,
+            secrets,
+            progress: &progress,
+        };
+        execute(plan, from, Vec::new(), &services, CancellationToken::new())
+            .await
+            .unwrap()
+    }
+
+    async fn run_with(invocations: Vec<Invocation>) -> Report {
+        let secrets = SecretEnv::resolve(&[], |_| None).unwrap();
+        execute_with(&CancelledAfter(Mutex::new(invocations)), &secrets).await
+    }
+
+    #[tokio::test]
+    async fn a_cancel_after_every_target_finished_reports_the_finished_deploy() {
+        let report = run_with(vec![invocation(InvocationStatus::Success, "deployed")]).await;
+        assert!(!report.cancelled, "nothing was interrupted");
+        assert!(report.ok());
+        assert_eq!(report.deployed, 1);
+    }
+
+    #[tokio::test]
+    async fn a_cancel_that_stopped_a_running_target_is_an_interruption() {
+        let report = run_with(vec![
+            invocation(InvocationStatus::Success, "deployed"),
+            invocation(InvocationStatus::Cancelled, "failed"),
+        ])
+        .await;
+        assert!(report.cancelled);
+        assert!(!report.ok());
+    }
+
+    /// A script's result line whose reason and health hold a secret value (JSON-escaped):
+    /// every field parsed from it, the summary and the JSON report show it masked.
+    #[tokio::test]
+    async fn output_is_redacted_before_the_result_line_is_parsed() {
+        let value = "it's a\\back\"slash\tq9z7";
+        let secrets = SecretEnv::resolve(&["TOKEN".to_owned()], |_| Some(value.into())).unwrap();
+        let reason = format!("the registry refused token {value}");
+        let line = serde_json::json!({
+            "status": "failed",
+            "reason": reason,
+            "health": format!("probe answered {value}"),
+        });
+        let mut failed = invocation(InvocationStatus::Failed, "failed");
+        failed.stdout = format!("hoist: pulling\nHOIST-RESULT {line}\n");
+        failed.stderr = format!("hoist: failed: {reason}\n");
+        let report = execute_with(&CancelledAfter(Mutex::new(vec![failed])), &secrets).await;
+        let result = report.phases[0].invocations[0]
+            .result
+            .as_ref()
+            .expect("parsed");
+        assert_eq!(result.status, "failed");
+        assert_eq!(result.reason, "the registry refused token ***");
+        assert_eq!(result.health, "probe answered ***");
+        let table = summary(&report);
+        assert!(table.contains("refused token ***"), "{table}");
+        let json = serde_json::to_string(&report).unwrap();
+        for shown in [&table, &json] {
+            assert!(!shown.contains("q9z7"), "{shown}");
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The steps of a plan: what `deploy` executes, in order, each with its own inputs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::TransportKind;
+use crate::config::{Builder, Rate, SecretTier};
+use crate::script::Script;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Step {
+    /// Make sure the ECR repository exists; create it with these settings when it does not
+    /// (an existing repository keeps its own).
+    EnsureRepository {
+        repository: String,
+        immutable_tags: bool,
+        scan_on_push: bool,
+    },
+    /// Build the image with the Docker engine hoist talks to.
+    Build {
+        builder: Builder,
+        context: String,
+        dockerfile: String,
+        target: Option<String>,
+        platform: Option<String>,
+        build_args: BTreeMap<String, String>,
+        labels: BTreeMap<String, String>,
+        tags: Vec<String>,
+        /// When the registry already holds this tag, it holds this commit's image: the
+        /// build (and the push) are skipped. Set only for tags named after a clean commit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reuse: Option<RepositoryTag>,
+    },
+    /// Push the built image to the registry (ECR) under each tag a tag does not already
+    /// hold.
+    Push {
+        repository: String,
+        /// The registry host, when known (the account's ECR registry, at deploy time).
+        registry: Option<String>,
+        tags: Vec<String>,
+    },
+    /// Put the secret values from hoist's environment in a SecureString parameter that
+    /// only this run's hosts read (values never appear in a plan).
+    PutSecretParameter {
+        name: String,
+        tier: SecretTier,
+        /// The variables it carries (names only).
+        names: Vec<String>,
+    },
+    /// Run one phase's script on its targets through the transport.
+    RunPhase(Phase),
+    /// Delete the run's secret parameter. Runs however the phases ended, and as soon as a
+    /// deploy is cancelled.
+    DeleteSecretParameter { name: String },
+}
+
+impl Step {
+    /// The step's kind, as the JSON plan names it.
+    pub fn kind(&self) -> StepKind {
+        match self {
+            Step::EnsureRepository { .. } => StepKind::EnsureRepository,
+            Step::Build { .. } => StepKind::Build,
+            Step::Push { .. } => StepKind::Push,
+            Step::PutSecretParameter { .. } => StepKind::PutSecretParameter,
+            Step::RunPhase(_) => StepKind::RunPhase,
+            Step::DeleteSecretParameter { .. } => StepKind::DeleteSecretParameter,
+        }
+    }
+
+    /// Steps that make the image exist (before any host is touched).
+    pub fn publishes(&self) -> bool {
+        matches!(
+            self,
+            Step::EnsureRepository { .. } | Step::Build { .. } | Step::Push { .. }
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    EnsureRepository,
+    Build,
+    Push,
+    PutSecretParameter,
+    RunPhase,
+    DeleteSecretParameter,
+}
+
+impl StepKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::EnsureRepository => "ensure-repository",
+            StepKind::Build => "build",
+            StepKind::Push => "push",
+            StepKind::PutSecretParameter => "put-secret-parameter",
+            StepKind::RunPhase => "run-phase",
+            StepKind::DeleteSecretParameter => "delete-secret-parameter",
+        }
+    }
+}
+
+/// A tag in a repository of the account's registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepositoryTag {
+    pub repository: String,
+    pub tag: String,
+}
+
+/// One script run on a set of targets, with its own timeout and rollout policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phase {
+    /// The phase's name within its strategy (`deploy`).
+    pub name: String,
+    pub transport: TransportKind,
+    /// The targets, in words (`instances tagged Env=prod`, `this machine`).
+    pub on: String,
+    pub targets: PhaseTargets,
+    pub policy: RolloutPolicy,
+    /// Hard limit for one host's run of the script.
+    #[serde(with = "crate::config::secs")]
+    pub timeout: Duration,
+    /// Exactly the bytes each host runs.
+    pub script: Script,
+}
+
+/// Which targets a phase runs on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhaseTargets {
+    /// Every target the deploy resolved.
+    All,
+    /// The targets where the named earlier phase succeeded.
+    Passed(String),
+}
+
+/// How a phase spreads over its targets: SSM's `MaxConcurrency` and `MaxErrors`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutPolicy {
+    pub max_concurrency: Rate,
+    pub max_errors: Rate,
+}

@@ -1,0 +1,47 @@
+//! Strategies: how a release replaces the one running, as phases.
+//!
+//! A strategy turns the plan's resolved inputs into [`Phase`]s: each runs one script (the
+//! shared library plus the strategy's body, behind the rendered header) on a set of targets
+//! with its own timeout and rollout policy. Recreate has one phase; a strategy that stages
+//! before it switches has two, the second on the targets that passed the first.
+
+mod recreate;
+
+use std::time::Duration;
+
+pub use recreate::Recreate;
+
+use crate::config::{self, Config};
+use crate::plan::{Phase, RolloutPolicy, TransportKind};
+use crate::script::Param;
+
+/// What every phase of a deploy shares, resolved by the plan.
+pub struct PhaseInputs<'a> {
+    pub config: &'a Config,
+    pub release: &'a str,
+    pub transport: TransportKind,
+    /// The targets, in words.
+    pub on: String,
+    /// The header every script of this deploy gets (image, container, health, env, …).
+    pub params: Vec<(&'static str, Param)>,
+    /// Comment lines that open each script.
+    pub comment: Vec<String>,
+    /// The budget of one host's switch: pull, stop, health gate and prune.
+    pub timeout: Duration,
+    pub policy: RolloutPolicy,
+}
+
+pub trait Strategy: Sync {
+    /// The strategy as the config names it.
+    fn kind(&self) -> config::Strategy;
+
+    /// The phases of a deploy, in the order they run.
+    fn phases(&self, inputs: &PhaseInputs<'_>) -> Vec<Phase>;
+}
+
+/// The strategy the config chose.
+pub fn of(kind: config::Strategy) -> &'static dyn Strategy {
+    match kind {
+        config::Strategy::Recreate => &Recreate,
+    }
+}
