@@ -16,7 +16,9 @@ use crate::plan::{self, Format, Inputs, TransportKind};
 use crate::progress::Reporter;
 use crate::revision::{self, RevisionError};
 use crate::secrets::{SecretEnv, SecretError};
-use crate::transport::LocalTransport;
+use crate::rollback;
+use crate::status::{StatusReport, TargetStatus};
+use crate::transport::{LocalTransport, Transport};
 use crate::transport::secret_parameter;
 use crate::transport::ssm::{self, SsmTransport};
 
@@ -40,6 +42,41 @@ enum Command {
     Plan(PlanArgs),
     /// Build the image and roll it out.
     Deploy(DeployArgs),
+    /// Show what runs on each target: release, image, health, and what is retained.
+    Status(StatusArgs),
+    /// Start a retained release again on every target (no build, no secret sent).
+    Rollback(RollbackArgs),
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Read this machine (local transport) instead of the EC2 targets.
+    #[arg(long)]
+    local: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Debug, Args)]
+struct RollbackArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Roll back this machine (local transport) instead of the EC2 targets.
+    #[arg(long)]
+    local: bool,
+    /// The release to go back to; by default each target's newest retained release older
+    /// than the one running.
+    #[arg(long, value_name = "RELEASE")]
+    to: Option<String>,
+    /// Print the script each target would run, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Output format of the result (and of the script with --dry-run).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +156,10 @@ enum CliError {
     Failed,
     #[error("interrupted {0}")]
     Interrupted(&'static str),
+    #[error("--to `{0}` is not a release id (letters, digits, _ . -, at most 64)")]
+    BadTo(String),
+    #[error("{0} of {1} target(s) could not be read")]
+    Unread(usize, usize),
 }
 
 impl CliError {
@@ -128,13 +169,15 @@ impl CliError {
             | CliError::Revision(_)
             | CliError::Secret(_)
             | CliError::Plan(_)
-            | CliError::Write { .. } => 2,
+            | CliError::Write { .. }
+            | CliError::BadTo(_) => 2,
             CliError::Interrupted(_) => 130,
             CliError::Deploy(DeployError::Plan(_)) => 2,
             CliError::Deploy(DeployError::BadImage(..)) => 2,
             CliError::Deploy(_)
             | CliError::Docker(_)
             | CliError::Preflight(_)
+            | CliError::Unread(..)
             | CliError::Failed => 1,
         }
     }
@@ -221,7 +264,190 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Deploy(args) => deploy(args).await,
+        Command::Status(args) => status(args).await,
+        Command::Rollback(args) => rollback(args).await,
     }
+}
+
+/// The instances a command addresses: `["local"]` for the local transport, else the config's
+/// targets resolved and checked by preflight (cancellable).
+async fn resolve_targets(
+    local: bool,
+    config: &Config,
+    progress: &Reporter,
+    cancel: &CancellationToken,
+) -> Result<(Vec<String>, Option<aws_sdk_ssm::Client>), CliError> {
+    if local {
+        return Ok((vec!["local".to_owned()], None));
+    }
+    let sdk = aws::sdk_config(config.region.as_deref()).await;
+    let ssm = aws::ssm(&sdk);
+    progress.activity("preflight: asking SSM about the targets");
+    let ids = tokio::select! {
+        ids = ssm::preflight(&ssm, &config.targets) => ids.map_err(CliError::Preflight)?,
+        () = cancel.cancelled() => return Err(CliError::Interrupted("before any host was changed")),
+    };
+    progress.done(&format!(
+        "preflight: {} instance{} online: {}",
+        ids.len(),
+        if ids.len() == 1 { "" } else { "s" },
+        ids.join(", ")
+    ));
+    Ok((ids, Some(ssm)))
+}
+
+/// A cancellation token that Ctrl-C or SIGTERM cancels.
+fn cancel_on_signal() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let interrupted = cancel.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        interrupted.cancel();
+    });
+    cancel
+}
+
+async fn status(args: StatusArgs) -> Result<(), CliError> {
+    let config = config::load_checked(&args.config.file, config::Files::None)?;
+    let progress = if args.format == Format::Json {
+        Reporter::plain()
+    } else {
+        Reporter::new()
+    };
+    let cancel = cancel_on_signal();
+    let (targets, ssm) = resolve_targets(args.local, &config, &progress, &cancel).await?;
+    let script = plan::status_script(&config);
+    let job = crate::transport::Job {
+        script: &script,
+        secrets: None,
+        targets: &targets,
+        policy: plan::RolloutPolicy {
+            max_concurrency: config::Rate::Percent(100),
+            max_errors: config::Rate::Percent(100),
+        },
+        timeout: std::time::Duration::from_secs(120),
+        comment: format!("hoist status {}", config.app),
+    };
+    progress.activity(&format!("reading {} target(s)", targets.len()));
+    let invocations = match ssm {
+        None => LocalTransport::default().run(&job, cancel.clone(), &Quiet).await,
+        Some(ssm) => SsmTransport::new(ssm).run(&job, cancel.clone(), &Quiet).await,
+    }
+    .map_err(|e| CliError::Deploy(e.into()))?;
+    progress.done(&format!("{} target(s) answered", invocations.len()));
+    if cancel.is_cancelled() {
+        return Err(CliError::Interrupted("while reading the targets"));
+    }
+    let report = StatusReport {
+        app: config.app.clone(),
+        targets: invocations
+            .iter()
+            .map(TargetStatus::from_invocation)
+            .collect(),
+    };
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("a status serializes")
+        ),
+        _ => print!("{}", report.to_text()),
+    }
+    let unread = report.targets.iter().filter(|t| t.error.is_some()).count();
+    if unread > 0 {
+        return Err(CliError::Unread(unread, report.targets.len()));
+    }
+    Ok(())
+}
+
+async fn rollback(args: RollbackArgs) -> Result<(), CliError> {
+    let config = config::load_checked(&args.config.file, config::Files::None)?;
+    if let Some(to) = &args.to
+        && !plan::is_release_id(to)
+    {
+        return Err(CliError::BadTo(config::text::escape(to, false).into_owned()));
+    }
+    let transport = if args.local {
+        TransportKind::Local
+    } else {
+        TransportKind::Ssm
+    };
+    let phase = rollback::phase(&config, transport, args.to.as_deref());
+    if args.dry_run {
+        match args.format {
+            Format::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&phase).expect("a phase serializes")
+            ),
+            _ => {
+                println!(
+                    "Rollback of {} to {} on {} via {} transport (script {} sha256 {})",
+                    config.app,
+                    args.to.as_deref().unwrap_or("the previous release"),
+                    phase.on,
+                    transport.as_str(),
+                    phase.script.body,
+                    phase.script.sha256
+                );
+                print!("{}", config::text::escape(&phase.script.text, true));
+            }
+        }
+        return Ok(());
+    }
+    let progress = if args.format == Format::Json {
+        Reporter::plain()
+    } else {
+        Reporter::new()
+    };
+    let cancel = cancel_on_signal();
+    let (targets, ssm) = resolve_targets(args.local, &config, &progress, &cancel).await?;
+    // Nothing is built: the engine is not asked anything.
+    let docker = bollard::Docker::connect_with_local_defaults().map_err(CliError::Docker)?;
+    let secrets = SecretEnv::default();
+    let local = LocalTransport::default();
+    let remote = ssm.clone().map(SsmTransport::new);
+    let services = Services {
+        docker: &docker,
+        registry: None,
+        ssm: None,
+        transport: match &remote {
+            Some(t) => t,
+            None => &local,
+        },
+        secrets: &secrets,
+        progress: &progress,
+    };
+    let report = rollback::run(
+        &config.app,
+        args.to.as_deref(),
+        phase,
+        targets,
+        &services,
+        cancel,
+    )
+    .await?;
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("a report serializes")
+        ),
+        _ => print!("{}", report.summary()),
+    }
+    if report.cancelled {
+        Err(CliError::Interrupted(
+            "during the rollback: the scripts were stopped; each target's state is above",
+        ))
+    } else if report.ok() {
+        Ok(())
+    } else {
+        Err(CliError::Failed)
+    }
+}
+
+/// Drops hosts' output lines (status reads only the result).
+struct Quiet;
+
+impl crate::transport::OutputSink for Quiet {
+    fn line(&self, _target: &str, _line: &str) {}
 }
 
 /// Loads the config and checks the files it names (`files`), then reads the revision.

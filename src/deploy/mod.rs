@@ -29,7 +29,7 @@ use crate::transport::{Invocation, Job, Transport, TransportError};
 pub use publish::{
     Publisher, Registry, RemoteImage, resolve_local_image, resolve_prebuilt, short_id,
 };
-pub use summary::summary;
+pub use summary::{summary, table};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -266,8 +266,12 @@ pub async fn execute(
                 }
             }
             Step::RunPhase(phase) => {
-                let parameter = put.as_ref().map(|(name, _)| name.as_str());
-                match run_phase(&plan, phase, &phases, parameter, s, &cancel).await {
+                let run = PhaseRun {
+                    comment: format!("hoist deploy {} release {}", plan.app, plan.release),
+                    targets: phase_targets(&plan, phase, &phases),
+                    parameter: put.as_ref().map(|(name, _)| name.as_str()),
+                };
+                match run_phase(phase, run, s, &cancel).await {
                     Ok((judged, deleted_early)) => {
                         if deleted_early && let Some(p) = put.as_mut() {
                             p.1 = true;
@@ -412,30 +416,36 @@ fn phase_targets(plan: &Plan, phase: &Phase, done: &[PhaseReport]) -> Vec<String
     }
 }
 
+/// Where and how one phase runs.
+pub struct PhaseRun<'a> {
+    /// What the run is, for people (SSM's command comment, the progress line).
+    pub comment: String,
+    pub targets: Vec<String>,
+    /// The run's secret parameter, when a step put one.
+    pub parameter: Option<&'a str>,
+}
+
 /// Runs one phase through the transport and judges each target. On a cancel the run's
 /// secret parameter is deleted at once, while the transport stops the scripts (a CI runner
 /// escalates to SIGKILL within seconds); the flag says it was.
-async fn run_phase(
-    plan: &Plan,
+pub async fn run_phase(
     phase: &Phase,
-    done: &[PhaseReport],
-    parameter: Option<&str>,
+    run: PhaseRun<'_>,
     s: &Services<'_>,
     cancel: &CancellationToken,
 ) -> Result<(Vec<Invocation>, bool), (DeployError, bool)> {
-    let targets = phase_targets(plan, phase, done);
+    let parameter = run.parameter;
     let job = Job {
         script: &phase.script,
         secrets: (!s.secrets.is_empty() && parameter.is_none()).then_some(s.secrets),
-        targets: &targets,
+        targets: &run.targets,
         policy: phase.policy,
         timeout: phase.timeout,
-        comment: format!("hoist deploy {} release {}", plan.app, plan.release),
+        comment: run.comment.clone(),
     };
     s.progress.activity(&format!(
-        "deploying {} release {}: phase {} via {} (script sha256 {})",
-        plan.app,
-        plan.release,
+        "{}: phase {} via {} (script sha256 {})",
+        run.comment,
         phase.name,
         s.transport.name(),
         &phase.script.sha256[..16]

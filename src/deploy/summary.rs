@@ -2,10 +2,10 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, StepStatus};
+use super::{PhaseReport, Report, StepStatus};
 use crate::progress::Reporter;
 use crate::secrets::SecretEnv;
-use crate::transport::OutputSink;
+use crate::transport::{Invocation, OutputSink};
 
 /// Shows the hosts' output as it arrives, redacted of secret values.
 pub(super) struct Sink<'a> {
@@ -23,6 +23,16 @@ impl OutputSink for Sink<'_> {
 /// The steps that did not simply run (skipped, failed, not run), then the per-target
 /// table of every phase, then the stderr tail of each target that did not succeed.
 pub fn summary(report: &Report) -> String {
+    let mut out = steps(report);
+    out.push_str(&table(
+        &report.phases,
+        &|_| report.release.clone(),
+        &|inv| inv.outcome.unwrap_or_else(|| inv.judge()).as_str().to_owned(),
+    ));
+    out
+}
+
+fn steps(report: &Report) -> String {
     let mut out = String::new();
     for step in report.steps.iter().filter(|s| s.status != StepStatus::Done) {
         let _ = writeln!(
@@ -36,7 +46,18 @@ pub fn summary(report: &Report) -> String {
     if !out.is_empty() {
         out.push('\n');
     }
-    let several = report.phases.len() > 1;
+    out
+}
+
+/// One row per target of each phase (TARGET, STATUS, RELEASE, TIME, DETAIL), then the last
+/// lines of stderr of each target that did not succeed.
+pub fn table(
+    phases: &[PhaseReport],
+    release: &dyn Fn(&Invocation) -> String,
+    status: &dyn Fn(&Invocation) -> String,
+) -> String {
+    let mut out = String::new();
+    let several = phases.len() > 1;
     let mut rows = vec![[
         "TARGET".to_owned(),
         "STATUS".to_owned(),
@@ -44,13 +65,9 @@ pub fn summary(report: &Report) -> String {
         "TIME".to_owned(),
         "DETAIL".to_owned(),
     ]];
-    for phase in &report.phases {
+    for phase in phases {
         for inv in &phase.invocations {
-            let mut status = inv
-                .outcome
-                .unwrap_or_else(|| inv.judge())
-                .as_str()
-                .to_owned();
+            let mut status = status(inv);
             if several {
                 status = format!("{}: {status}", phase.name);
             }
@@ -65,7 +82,7 @@ pub fn summary(report: &Report) -> String {
             rows.push([
                 inv.target.clone(),
                 status,
-                report.release.clone(),
+                release(inv),
                 format!("{:.1}s", inv.duration.as_secs_f64()),
                 detail,
             ]);
@@ -80,8 +97,7 @@ pub fn summary(report: &Report) -> String {
         }
         let _ = writeln!(out, "{}", row[4]);
     }
-    for inv in report
-        .phases
+    for inv in phases
         .iter()
         .flat_map(|p| &p.invocations)
         .filter(|i| !i.deployed())

@@ -558,7 +558,7 @@ pub fn secret_parameter_root(app: &str) -> String {
     format!("/hoist/{app}/")
 }
 
-fn describe_targets(config: &Config) -> String {
+pub fn describe_targets(config: &Config) -> String {
     let mut parts = Vec::new();
     if !config.targets.instance_ids.is_empty() {
         parts.push(config.targets.instance_ids.join(", "));
