@@ -3,6 +3,7 @@
 //! `hoist plan` prints it; `hoist deploy` executes it. Nothing here does I/O, so the same
 //! inputs always give byte-identical output, and the script a host runs is the one shown.
 
+mod maintenance;
 mod render;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use crate::config::{Config, Rate, SecretSource};
 use crate::revision::Revision;
 use crate::script::{self, Body, Param, Script};
 
+pub use maintenance::{rollback_script, status_script};
 pub use render::Format;
 
 /// The JSON schema identifier; bump on any incompatible change to the serialized plan.
