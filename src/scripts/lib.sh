@@ -313,7 +313,7 @@ find_running() {
 # nothing when there is none.
 list_releases() {
     local ids
-    ids=$(docker ps -aq --no-trunc --filter "label=hoist.app=$HOIST_APP" --filter "label=$RELEASE_LABEL")
+    ids=$(docker ps -aq --no-trunc --filter "label=hoist.app=$HOIST_APP" --filter "label=$RELEASE_LABEL") || return 1
     [[ -n $ids ]] || return 0
     # shellcheck disable=SC2086 # one container id per word
     docker inspect --format '{{.Id}}|{{.State.Status}}|{{index .Config.Labels "hoist.release"}}|{{.Name}}|{{.Config.Image}}|{{.Image}}|{{index .Config.Labels "hoist.deployed-at"}}|{{.State.StartedAt}}|{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}|{{index .Config.Labels "hoist.restart"}}|{{index .Config.Labels "hoist.health-path"}}|{{index .Config.Labels "hoist.health-status"}}' $ids

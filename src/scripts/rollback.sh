@@ -41,7 +41,7 @@ rows=$(list_releases) || fail "cannot list the releases of $HOIST_APP"
 running="" running_row="" passed_running=0 target="" retained=()
 while IFS= read -r row; do
     [[ -n $row ]] || continue
-    IFS='|' read -r id state release _ <<<"$row"
+    IFS='|' read -r _ state release _ <<<"$row"
     if [[ $state == running ]]; then
         if ((!passed_running)); then
             running=$release
