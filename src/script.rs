@@ -1,5 +1,6 @@
-//! Remote scripts: a static body from `src/scripts/` behind a rendered header of quoted
-//! parameters. The rendered text is what the plan shows, hashes, and a transport runs.
+//! Remote scripts: a rendered header of quoted parameters, then the library
+//! `src/scripts/lib.sh`, then a static body from `src/scripts/`, as one self-contained file.
+//! The rendered text is what the plan shows, hashes, and a transport runs.
 
 use std::fmt::Write as _;
 
@@ -7,26 +8,41 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The static bodies, compiled in. Each is a real shell file in the repository, checked by
-/// shellcheck; the header only assigns variables.
+/// shellcheck; the header only assigns variables. Every rendered script holds the library
+/// ([`LIBRARY`]) between the header and its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Body {
+    /// A deploy with the recreate strategy.
     Recreate,
+    /// Reports the app's releases on a host (read-only).
+    Status,
+    /// Makes a retained release the live one again.
+    Rollback,
 }
 
 impl Body {
     pub fn file_name(self) -> &'static str {
         match self {
             Body::Recreate => "recreate.sh",
+            Body::Status => "status.sh",
+            Body::Rollback => "rollback.sh",
         }
     }
 
     pub fn text(self) -> &'static str {
         match self {
             Body::Recreate => include_str!("scripts/recreate.sh"),
+            Body::Status => include_str!("scripts/status.sh"),
+            Body::Rollback => include_str!("scripts/rollback.sh"),
         }
     }
 }
+
+/// The functions every body uses (`src/scripts/lib.sh`), rendered above each body.
+pub const LIBRARY: &str = include_str!("scripts/lib.sh");
+/// The library's file name under `src/scripts/`.
+pub const LIBRARY_FILE: &str = "lib.sh";
 
 /// One header parameter: a scalar or a bash array.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +70,7 @@ impl From<Vec<String>> for Param {
 /// A rendered script: exactly the bytes a host executes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Script {
-    /// The body it was rendered from (`recreate.sh`).
+    /// The body it was rendered from (`recreate.sh`, `status.sh`, `rollback.sh`).
     pub body: String,
     pub sha256: String,
     pub text: String,
@@ -75,7 +91,8 @@ pub fn quote(word: &str) -> String {
     out
 }
 
-/// Renders header + body. `comment` lines describe the script for a human reader.
+/// Renders header + library + body into one self-contained script. `comment` lines describe
+/// the script for a human reader.
 pub fn render(body: Body, comment: &[String], params: &[(&str, Param)]) -> Script {
     let mut text = String::from("#!/bin/bash\n");
     for line in comment {
@@ -83,7 +100,7 @@ pub fn render(body: Body, comment: &[String], params: &[(&str, Param)]) -> Scrip
     }
     let _ = writeln!(
         text,
-        "# Parameters rendered by hoist; the body below is src/scripts/{} verbatim.",
+        "# Parameters rendered by hoist; below them src/scripts/{LIBRARY_FILE} and src/scripts/{}, verbatim.",
         body.file_name()
     );
     // Values are single-quoted literals on purpose; `$` in them must not expand.
@@ -101,6 +118,7 @@ pub fn render(body: Body, comment: &[String], params: &[(&str, Param)]) -> Scrip
         }
     }
     text.push('\n');
+    text.push_str(strip_shebang(LIBRARY));
     text.push_str(strip_shebang(body.text()));
     Script {
         body: body.file_name().to_owned(),
@@ -158,5 +176,32 @@ mod tests {
         assert!(s.text.starts_with("#!/bin/bash\n# test\n"));
         assert!(s.text.contains("HOIST_X=('a b' 'c'\\''d')\n"));
         assert_eq!(s.sha256, sha256_hex(s.text.as_bytes()));
+    }
+
+    #[test]
+    fn a_script_is_header_then_library_then_body_with_one_shebang() {
+        for body in [Body::Recreate, Body::Status, Body::Rollback] {
+            let s = render(body, &[], &[("HOIST_APP", "web".into())]);
+            assert_eq!(s.body, body.file_name());
+            assert_eq!(
+                s.text.matches("#!/bin/bash").count(),
+                1,
+                "{}",
+                body.file_name()
+            );
+            let header = s.text.find("HOIST_APP='web'\n").unwrap();
+            let library = s.text.find(strip_shebang(LIBRARY)).unwrap();
+            let rest = strip_shebang(body.text());
+            assert!(header < library, "{}", body.file_name());
+            assert!(s.text.ends_with(rest), "{}", body.file_name());
+            assert_eq!(
+                library + strip_shebang(LIBRARY).len() + rest.len(),
+                s.text.len()
+            );
+            assert!(s.text.contains(&format!(
+                "src/scripts/lib.sh and src/scripts/{}, verbatim",
+                body.file_name()
+            )));
+        }
     }
 }

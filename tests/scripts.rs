@@ -39,8 +39,7 @@ const VARIANTS: &[(&str, &str)] = &[
 ];
 
 fn render(extra: &str, transport: TransportKind) -> String {
-    let text = format!("{BASE}{extra}");
-    let config = hoist::config::parse(&text, Path::new("hoist.yaml"), Path::new(".")).unwrap();
+    let config = config(extra);
     let inputs = Inputs {
         revision: Revision {
             sha: "0123456789abcdef0123456789abcdef01234567".into(),
@@ -62,35 +61,100 @@ fn render(extra: &str, transport: TransportKind) -> String {
         .clone()
 }
 
+/// Runs shellcheck from the repository root (where the bodies' `# shellcheck source=`
+/// directive points), on `file` or, with `None`, on `stdin`. `Err` holds its report.
+fn shellcheck(file: Option<&str>, stdin: &str) -> Result<(), String> {
+    let mut child = Command::new("shellcheck")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["--shell=bash", "--severity=style", "--external-sources"])
+        .arg(file.unwrap_or("-"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn config(extra: &str) -> hoist::config::Config {
+    hoist::config::parse(
+        &format!("{BASE}{extra}"),
+        Path::new("hoist.yaml"),
+        Path::new("."),
+    )
+    .unwrap()
+}
+
+/// The library and every body as they are in the repository: each body is checked together
+/// with the library it calls (its `source` line, which shellcheck follows).
+#[test]
+fn the_library_and_every_body_pass_shellcheck() {
+    if !common::prerequisite(common::have_command("shellcheck"), "shellcheck") {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/scripts");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".sh"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["lib.sh", "recreate.sh", "rollback.sh", "status.sh"],
+        "a new script needs a Body and a check here"
+    );
+    let failures: Vec<String> = files
+        .iter()
+        .filter_map(|name| {
+            shellcheck(Some(&format!("src/scripts/{name}")), "")
+                .err()
+                .map(|e| format!("{name}:\n{e}"))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn every_rendered_variant_passes_shellcheck() {
     if !common::prerequisite(common::have_command("shellcheck"), "shellcheck") {
         return;
     }
     let mut failures = Vec::new();
+    let mut check = |name: String, script: &str| {
+        if let Err(report) = shellcheck(None, script) {
+            failures.push(format!("{name}:\n{report}"));
+        }
+    };
     for (name, extra) in VARIANTS {
         for transport in [TransportKind::Local, TransportKind::Ssm] {
-            let script = render(extra, transport);
-            let mut child = Command::new("shellcheck")
-                .args(["--shell=bash", "--severity=style", "-"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(script.as_bytes())
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
-            if !out.status.success() {
-                failures.push(format!(
-                    "{name} ({transport:?}):\n{}",
-                    String::from_utf8_lossy(&out.stdout)
-                ));
-            }
+            check(format!("{name} ({transport:?})"), &render(extra, transport));
+        }
+        let config = config(extra);
+        check(
+            format!("{name} (status)"),
+            &plan::status_script(&config).text,
+        );
+        for to in [None, Some("v1.2.3")] {
+            check(
+                format!("{name} (rollback to {to:?})"),
+                &plan::rollback_script(&config, to).text,
+            );
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -124,4 +188,50 @@ fn the_header_parses_back_to_the_exact_values() {
             "/healthz?full=1",
         ]
     );
+}
+
+/// A rollback target is data too: it reaches the script exactly, and a target that is no
+/// release id ends the run as invalid (exit 2) before it looks at anything.
+#[test]
+fn a_hostile_rollback_target_stays_data_and_is_refused() {
+    let hostile = "v1'; touch /tmp/hoist-pwned; echo '$(id) `id`";
+    let script = plan::rollback_script(&config(""), Some(hostile)).text;
+    let header: String = script
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("{header}\nprintf '%s' \"$HOIST_TO\"\n"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), hostile);
+
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("state");
+    let script = script
+        .replace(
+            "HOIST_STATE_DIR='/var/lib/hoist'",
+            &format!("HOIST_STATE_DIR='{}'", state.display()),
+        )
+        .replace(
+            "HOIST_RUN_DIR='/run/hoist'",
+            &format!("HOIST_RUN_DIR='{}'", scratch.path().join("run").display()),
+        );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        // No engine either way: the target is refused before any Docker call.
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    let result = hoist::outcome::parse(&stdout).unwrap();
+    assert_eq!(result.status, "invalid");
+    assert!(result.reason.contains("is not valid"), "{}", result.reason);
+    assert!(!Path::new("/tmp/hoist-pwned").exists());
+    assert!(!state.exists(), "nothing written");
 }

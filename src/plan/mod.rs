@@ -3,6 +3,7 @@
 //! `hoist plan` prints it; `hoist deploy` executes it. Nothing here does I/O, so the same
 //! inputs always give byte-identical output, and the script a host runs is the one shown.
 
+mod maintenance;
 mod render;
 mod step;
 
@@ -15,6 +16,7 @@ use crate::revision::Revision;
 use crate::script::{Param, Script};
 use crate::strategy::{self, PhaseInputs};
 
+pub use maintenance::{rollback_script, status_script};
 pub use render::Format;
 pub use step::{Phase, PhaseTargets, RepositoryTag, RolloutPolicy, Step, StepKind};
 

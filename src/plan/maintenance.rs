@@ -1,0 +1,147 @@
+//! The scripts of the maintenance commands: `status` (a read-only report on each host) and
+//! `rollback` (a retained release made live again). Like a deploy's, each is one rendered
+//! file: a header of quoted `HOIST_*` parameters, `src/scripts/lib.sh`, and its body
+//! (`status.sh`, `rollback.sh`), with the names a deploy's header uses wherever they mean
+//! the same thing. Pure: the same config gives the same bytes.
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::script::{self, Body, Param, Script};
+
+/// Where hosts keep an app's history and a run's state file (as a deploy's header says).
+pub const STATE_DIR: &str = "/var/lib/hoist";
+/// Where hosts keep an app's lock and private tmpfs (as a deploy's header says).
+pub const RUN_DIR: &str = "/run/hoist";
+/// How many history records a status shows.
+pub const HISTORY_LIMIT: u32 = 10;
+/// A status's health probe budget, at most: a look, not a gate.
+pub const STATUS_PROBE: Duration = Duration::from_secs(5);
+
+/// Seconds for a header, rounded down but never to 0 for a non-zero duration (as a deploy's).
+fn secs(d: Duration) -> String {
+    d.as_secs().max(u64::from(!d.is_zero())).to_string()
+}
+
+fn comment(what: String) -> Vec<String> {
+    vec![format!("hoist {} — {what}", env!("CARGO_PKG_VERSION"))]
+}
+
+/// The script that prints one `HOIST-STATUS {json}` line about the app on a host: its running
+/// release (health probed now, for at most [`STATUS_PROBE`]), retained releases, the last
+/// [`HISTORY_LIMIT`] history records and whether a deploy is in flight.
+pub fn status_script(config: &Config) -> Script {
+    let h = &config.healthcheck;
+    let probe = h.timeout.clamp(Duration::from_secs(1), STATUS_PROBE);
+    let params: Vec<(&str, Param)> = vec![
+        ("HOIST_APP", config.app.as_str().into()),
+        ("HOIST_HISTORY_LIMIT", HISTORY_LIMIT.to_string().into()),
+        ("HOIST_HEALTH_INTERVAL", secs(h.interval).into()),
+        ("HOIST_PROBE_TIMEOUT", secs(probe).into()),
+        ("HOIST_RUN_DIR", RUN_DIR.into()),
+        ("HOIST_STATE_DIR", STATE_DIR.into()),
+    ];
+    script::render(
+        Body::Status,
+        &comment(format!("status of app {}", config.app)),
+        &params,
+    )
+}
+
+/// The script that makes release `to` (or, with `None`, the newest retained release older
+/// than the running one) the app's live release on a host, from its retained container,
+/// gated by the config's health budget and restored to the running release on failure.
+/// `to` is checked on the host (a bad id ends the run as `invalid`, exit 2).
+pub fn rollback_script(config: &Config, to: Option<&str>) -> Script {
+    let c = &config.container;
+    let h = &config.healthcheck;
+    let params: Vec<(&str, Param)> = vec![
+        ("HOIST_APP", config.app.as_str().into()),
+        ("HOIST_TO", to.unwrap_or_default().into()),
+        (
+            "HOIST_STOP_TIMEOUT",
+            c.stop_timeout.as_secs().to_string().into(),
+        ),
+        ("HOIST_HEALTH_INTERVAL", secs(h.interval).into()),
+        ("HOIST_HEALTH_TIMEOUT", secs(h.timeout).into()),
+        (
+            "HOIST_HEALTH_START_PERIOD",
+            h.start_period.as_secs().to_string().into(),
+        ),
+        ("HOIST_RUN_DIR", RUN_DIR.into()),
+        ("HOIST_STATE_DIR", STATE_DIR.into()),
+    ];
+    let what = match to {
+        Some(release) => format!("rollback of app {} to release {release}", config.app),
+        None => format!(
+            "rollback of app {} to the newest retained release older than the running one",
+            config.app
+        ),
+    };
+    script::render(Body::Rollback, &comment(what), &params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        let yaml = format!("app: web\ntargets:\n  instance_ids: [i-0123456789abcdef0]\n{extra}");
+        crate::config::parse(&yaml, "hoist.yaml".as_ref(), ".".as_ref()).unwrap()
+    }
+
+    fn header(script: &Script) -> Vec<&str> {
+        script
+            .text
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .filter(|l| l.starts_with("HOIST_"))
+            .collect()
+    }
+
+    #[test]
+    fn status_renders_its_parameters_and_a_short_probe() {
+        let script = status_script(&config(
+            "healthcheck:\n  path: /healthz\n  interval: 2s\n  timeout: 1m\n",
+        ));
+        assert_eq!(script.body, "status.sh");
+        assert_eq!(
+            header(&script),
+            [
+                "HOIST_APP='web'",
+                "HOIST_HISTORY_LIMIT='10'",
+                "HOIST_HEALTH_INTERVAL='2'",
+                "HOIST_PROBE_TIMEOUT='5'",
+                "HOIST_RUN_DIR='/run/hoist'",
+                "HOIST_STATE_DIR='/var/lib/hoist'",
+            ]
+        );
+        let short = status_script(&config("healthcheck:\n  timeout: 2s\n"));
+        assert!(short.text.contains("HOIST_PROBE_TIMEOUT='2'\n"));
+    }
+
+    #[test]
+    fn rollback_renders_the_target_and_the_deploys_budgets() {
+        let yaml = "container:\n  stop_timeout: 30s\n\
+                    healthcheck:\n  interval: 1s\n  timeout: 2m\n  start_period: 5s\n";
+        let to = rollback_script(&config(yaml), Some("v1.2"));
+        assert_eq!(to.body, "rollback.sh");
+        assert_eq!(
+            header(&to),
+            [
+                "HOIST_APP='web'",
+                "HOIST_TO='v1.2'",
+                "HOIST_STOP_TIMEOUT='30'",
+                "HOIST_HEALTH_INTERVAL='1'",
+                "HOIST_HEALTH_TIMEOUT='120'",
+                "HOIST_HEALTH_START_PERIOD='5'",
+                "HOIST_RUN_DIR='/run/hoist'",
+                "HOIST_STATE_DIR='/var/lib/hoist'",
+            ]
+        );
+        assert!(to.text.contains("to release v1.2"));
+        let previous = rollback_script(&config(yaml), None);
+        assert!(previous.text.contains("HOIST_TO=''\n"));
+        assert_ne!(previous.sha256, to.sha256);
+    }
+}

@@ -1,0 +1,855 @@
+#!/bin/bash
+# hoist's host library: what every script body needs (recreate.sh, rollback.sh, status.sh).
+# A host never sources this file: hoist renders one self-contained script per run, the header
+# of HOIST_* parameters, then this library, then one body, all verbatim (src/script.rs).
+# Loading it only sets variable defaults and defines functions; a body starts with
+# `begin_script`, which sets the shell options and the result traps.
+#
+# Contract with hoist for the bodies that change a host (recreate, rollback): stdout carries a
+# few short progress lines and ends with one `HOIST-RESULT {json}` line; details go to stderr.
+# Exit 0 only when deployed. Never `set -x`: the env file's contents must not reach any log.
+
+# Set here so that a body run from a checkout loads this file once, and a rendered script
+# (where this library is already above the body) not at all.
+# shellcheck disable=SC2034 # read by the bodies
+LIB_LOADED=1
+
+# ---------------------------------------------------------------- result and cleanup state
+# Empty for a deploy; `rollback` is added to its result and history records as "action".
+ACTION=""
+STATUS=failed
+REASON=""
+HEALTH=""
+PROBE_WHY=""
+# The release this run makes live: one it created (TARGET_NEW=1: removed again when the run
+# fails) or a retained one it starts again (TARGET_NEW=0: stopped again when the run fails).
+TARGET_ID=""
+TARGET_NAME=""
+TARGET_NEW=1
+PREV_IDS=()
+PREV_NAME=""
+# Where the run is, kept in the state file so that a restore knows what to undo: "" until the
+# state file exists, then prepare (nothing stopped yet; a created container may exist), stop
+# (the running release is being stopped), start, gate (the target runs, unverified), verified
+# (the target passed its health gate and stays). From `stop` to `gate` a failure restores
+# the previous release.
+PHASE=""
+ROLLED_BACK=false
+RESTORE_NOTE=""
+# 1: the run changed nothing worth a history record (a rollback to what already runs).
+NO_HISTORY=0
+ENV_FILE=""
+ENV_MOUNT=""
+DOCKER_CONFIG_DIR=""
+PRIVATE_DIR=""
+LOCK_FILE=""
+LOCK_HELD=0
+STATE_FILE=""
+STATE_PRIVATE=""
+STATE_MOUNTED=""
+GUARD_PID=""
+APP_VALID=0
+STARTED_EPOCH=$(date +%s)
+ERR_LINE=""
+ERR_CMD=""
+# How long a restore waits for an engine that does not answer (a daemon restart).
+ENGINE_WAIT=120
+# How many records history.jsonl keeps.
+HISTORY_KEEP=1000
+# Only containers hoist's own `docker create` labelled are releases: images carry no
+# `hoist.deployed-at`, so a container run by hand from the app's image is never one.
+RELEASE_LABEL=hoist.deployed-at
+# What a release id may be (the same rule as hoist's `is_release_id`).
+RELEASE_ID_RE='^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
+
+# ---------------------------------------------------------------- the functions
+# One group, so that one directive covers them: each body calls the functions it needs, and
+# in a rendered script the others are never called (shellcheck's SC2317, "unreachable").
+# shellcheck disable=SC2317 # a library: no body calls every function
+{
+
+log() { printf 'hoist: %s\n' "$*"; }
+warn() { printf 'hoist: %s\n' "$*" >&2; }
+
+# Strict mode and the result traps; the first thing a body does. $1 is the EXIT handler
+# (default on_exit, which prints HOIST-RESULT); a body with its own passes its name.
+begin_script() {
+    set +x
+    set -eEuo pipefail
+    umask 077
+    export LC_ALL=C
+    case ${1:-on_exit} in
+        on_exit) trap on_exit EXIT ;;
+        status_exit) trap status_exit EXIT ;;
+        *) return 1 ;;
+    esac
+    trap 'ERR_LINE=$LINENO; ERR_CMD=$BASH_COMMAND' ERR
+    trap 'REASON="interrupted by SIGTERM"; exit 143' TERM
+    trap 'REASON="interrupted by SIGINT"; exit 130' INT
+}
+
+# Prints a JSON string literal: escapes backslash, quote and control characters.
+# (Reached through the EXIT trap.)
+json_str() {
+    local s=$1
+    s=${s//\\/\\\\}
+    s=${s//\"/\\\"}
+    s=${s//$'\n'/\\n}
+    s=${s//$'\r'/\\r}
+    s=${s//$'\t'/\\t}
+    s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037')
+    printf '"%s"' "$s"
+}
+
+# The one record shape of history.jsonl and of the HOIST-RESULT line (a rollback's records
+# end with "action":"rollback"). $1 overrides STATUS (a rollback's history says
+# `rolled-back` where its result says `deployed`).
+# (Reached through the EXIT trap.)
+result_json() {
+    printf '{"app":%s,"release":%s,"status":%s,"container":%s,"previous":%s,"image":%s,"reason":%s,"rolled_back":%s,"health":%s,"seconds":%d,"time":%s%s}' \
+        "$(json_str "${HOIST_APP:-}")" "$(json_str "${HOIST_RELEASE:-}")" "$(json_str "${1:-$STATUS}")" \
+        "$(json_str "$TARGET_NAME")" "$(json_str "$PREV_NAME")" "$(json_str "${HOIST_IMAGE:-}")" \
+        "$(json_str "$REASON")" "$ROLLED_BACK" "$(json_str "$HEALTH")" \
+        "$(($(date +%s) - STARTED_EPOCH))" "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" \
+        "${ACTION:+,\"action\":$(json_str "$ACTION")}"
+}
+
+# (Reached through the EXIT trap and the watchdog.)
+# Appends one record; the file keeps the last HISTORY_KEEP records (older ones are dropped,
+# oldest first, so it cannot grow without bound on a host deployed to for years).
+append_history() {
+    local dir="$HOIST_STATE_DIR/$HOIST_APP" file
+    file="$dir/history.jsonl"
+    mkdir -p "$dir" 2>/dev/null || return 0
+    printf '%s\n' "$1" >>"$file" || {
+        warn "could not append to $file"
+        return 0
+    }
+    if (($(wc -l <"$file") > HISTORY_KEEP)); then
+        if ! { tail -n "$HISTORY_KEEP" "$file" >"$file.tmp" && mv -f "$file.tmp" "$file"; }; then
+            warn "could not trim $file"
+        fi
+    fi
+}
+
+# Ends the run with a status and a reason; the EXIT trap does the rest.
+finish() {
+    STATUS=$1
+    REASON=$2
+    case $STATUS in
+        deployed | ok) exit 0 ;;
+        invalid) exit 2 ;;
+        locked) exit 75 ;;
+        *) exit 1 ;;
+    esac
+}
+fail() { finish failed "$1"; }
+
+# Sleeps in the background and waits for it, so that a signal's trap runs at once instead of
+# after the sleep (bash runs traps only between foreground commands).
+snooze() {
+    sleep "$1" 9>&- &
+    wait $! || true
+}
+
+shred_file() { shred -u "$1" 2>/dev/null || rm -f "$1"; }
+
+remove_env_file() {
+    if [[ -n $ENV_FILE && -e $ENV_FILE ]]; then
+        shred_file "$ENV_FILE"
+    fi
+    ENV_FILE=""
+}
+
+remove_docker_config() {
+    if [[ -n $DOCKER_CONFIG_DIR && -d $DOCKER_CONFIG_DIR ]]; then
+        local f
+        while IFS= read -r -d '' f; do shred_file "$f"; done < <(find "$DOCKER_CONFIG_DIR" -type f -print0)
+        rm -rf "$DOCKER_CONFIG_DIR"
+    fi
+    DOCKER_CONFIG_DIR=""
+}
+
+# ---------------------------------------------------------------- parameters
+# Each named parameter is set (not empty).
+need() {
+    local name
+    for name; do
+        if [[ -z ${!name:-} ]]; then
+            finish invalid "parameter $name is not set"
+        fi
+    done
+}
+
+# Each named parameter is a whole number.
+need_number() {
+    local p
+    for p; do
+        [[ ${!p} =~ ^[0-9]+$ ]] || finish invalid "parameter $p is not a number: '${!p}'"
+    done
+}
+
+# HOIST_APP names paths and labels: checked before anything uses it.
+check_app() {
+    [[ $HOIST_APP =~ ^[a-z][a-z0-9-]{0,31}$ ]] || finish invalid "app name '$HOIST_APP' is not valid"
+    APP_VALID=1
+}
+
+check_release_id() {
+    [[ $1 =~ $RELEASE_ID_RE ]] || finish invalid "release '$1' is not valid"
+}
+
+require_tools() {
+    local tool
+    for tool; do
+        command -v "$tool" >/dev/null || fail "$tool is not installed on this host"
+    done
+}
+
+require_engine() {
+    timeout 20 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 || fail "cannot reach the Docker engine on this host"
+}
+
+# ---------------------------------------------------------------- engine and health
+# Waits up to $1 seconds for the Docker engine to answer (a daemon restart, a hung engine).
+# (Reached through the EXIT trap and the watchdog.)
+wait_engine() {
+    local deadline=$((SECONDS + $1))
+    until timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || return 1
+        sleep 1
+    done
+}
+
+# `running`, `exited`, … of a container, or nothing when the engine cannot say (unknown).
+# (Reached through the EXIT trap and the watchdog.)
+container_status() {
+    timeout 10 docker inspect --format '{{.State.Status}}' "$1" 2>/dev/null || true
+}
+
+# Probes container $1 until it is healthy or $2 seconds pass, with the check the container
+# was created with (its `hoist.health-*`, `hoist.publish` and `hoist.port` labels, so a
+# rolled-back release is judged by its own check, not the failed release's): HTTP on the
+# health path when it has one (to its published port, else its own address), else the
+# image's own HEALTHCHECK, else "still running at the next look". A container that stops
+# fails at once; one the engine cannot inspect (a daemon restarting) is unknown and probing
+# goes on until the deadline — healthy is only ever what was observed. Sets HEALTH (the last
+# observation) and PROBE_WHY (why it is not healthy).
+# (Reached through the EXIT trap and the watchdog.)
+probe_health() {
+    local id=$1 budget=$2 deadline state seen_running=0
+    local status exit_code docker_health want publish port addresses path url code
+    deadline=$((SECONDS + budget))
+    HEALTH=""
+    PROBE_WHY=""
+    while :; do
+        state=$(timeout 10 docker inspect --format '{{.State.Status}}|{{.State.ExitCode}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}|{{index .Config.Labels "hoist.health-status"}}|{{index .Config.Labels "hoist.publish"}}|{{index .Config.Labels "hoist.port"}}|{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}|{{index .Config.Labels "hoist.health-path"}}' "$id" 2>/dev/null || true)
+        IFS='|' read -r status exit_code docker_health want publish port addresses path <<<"$state" || true
+        if [[ -z $status ]]; then
+            HEALTH="unknown: the Docker engine does not answer"
+        elif [[ $status != running ]]; then
+            HEALTH="container $status"
+            PROBE_WHY="container stopped ($status, exit code $exit_code)"
+            return 1
+        elif [[ -n $path ]]; then
+            url=""
+            if [[ -n $publish ]]; then
+                url="http://127.0.0.1:$publish$path"
+            elif [[ -n ${addresses%% *} ]]; then
+                url="http://${addresses%% *}:$port$path"
+            fi
+            if [[ -z $url ]]; then
+                HEALTH="no address to probe yet"
+            else
+                code=$(curl --globoff -s -o /dev/null -w '%{http_code}' \
+                    --max-time "$((HOIST_HEALTH_INTERVAL + 2))" "$url" || true)
+                HEALTH="http ${code:-000} from $path"
+                if [[ $code == "${want:-200}" ]]; then return 0; fi
+                PROBE_WHY="$url answered ${code:-000} (expected ${want:-200}) for ${budget}s"
+            fi
+        elif [[ -n $docker_health ]]; then
+            HEALTH="docker $docker_health"
+            case $docker_health in
+                healthy) return 0 ;;
+                unhealthy)
+                    PROBE_WHY="Docker reports the container unhealthy"
+                    return 1
+                    ;;
+            esac
+            PROBE_WHY="not healthy after ${budget}s (Docker status: $docker_health)"
+        else
+            # No check at all: running now and still running at the next look.
+            if ((seen_running)); then
+                HEALTH="running (no health check configured)"
+                return 0
+            fi
+            seen_running=1
+            HEALTH="running"
+        fi
+        if ((SECONDS >= deadline)); then
+            [[ -n $PROBE_WHY ]] || PROBE_WHY="no healthy answer for ${budget}s ($HEALTH)"
+            return 1
+        fi
+        snooze "$HOIST_HEALTH_INTERVAL"
+    done
+}
+
+# ---------------------------------------------------------------- releases
+# The app's running releases, oldest-started last as `docker ps` lists them: sets PREV_IDS
+# and PREV_NAME (the first one's name).
+find_running() {
+    mapfile -t PREV_IDS < <(docker ps --filter "label=hoist.app=$HOIST_APP" --filter "label=$RELEASE_LABEL" \
+        --filter status=running --format '{{.ID}}')
+    PREV_NAME=""
+    if ((${#PREV_IDS[@]})); then
+        PREV_NAME=$(docker inspect --format '{{.Name}}' "${PREV_IDS[0]}")
+        PREV_NAME=${PREV_NAME#/}
+    fi
+}
+
+# One line per release container of the app, newest first (as `docker ps` orders them):
+# id|state|release|name|image reference|image id|deployed-at|started-at|restart policy
+# (name:maximum retries)|hoist.restart label|health path label|health status label. Prints
+# nothing when there is none.
+list_releases() {
+    local ids
+    ids=$(docker ps -aq --no-trunc --filter "label=hoist.app=$HOIST_APP" --filter "label=$RELEASE_LABEL") || return 1
+    [[ -n $ids ]] || return 0
+    # shellcheck disable=SC2086 # one container id per word
+    docker inspect --format '{{.Id}}|{{.State.Status}}|{{index .Config.Labels "hoist.release"}}|{{.Name}}|{{.Config.Image}}|{{.Image}}|{{index .Config.Labels "hoist.deployed-at"}}|{{.State.StartedAt}}|{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}|{{index .Config.Labels "hoist.restart"}}|{{index .Config.Labels "hoist.health-path"}}|{{index .Config.Labels "hoist.health-status"}}' $ids
+}
+
+# ---------------------------------------------------------------- restore
+# Puts the previous release back after an unfinished run, for every path that can end one
+# (the EXIT trap, the watchdog after a SIGKILL, the next deploy after a crash), doing what
+# PHASE says is left to undo: removes the unverified container the run created (or stops a
+# retained one it started), waits for a stop of the previous one that may still be in flight
+# (the engine finishes a `docker stop` whose client was killed), starts it, restores its
+# restart policy, and calls it restored only once it is observed running and healthy. Sets
+# ROLLED_BACK and RESTORE_NOTE; returns non-zero when the previous release is not serving.
+# (Reached through the EXIT trap and the watchdog.)
+restore() {
+    ROLLED_BACK=false
+    RESTORE_NOTE=""
+    local stopping=0
+    case $PHASE in
+        # A release that passed its gate is the live one: there is nothing to put back.
+        verified) return 0 ;;
+        stop | start | gate) stopping=1 ;;
+    esac
+    # Nothing created, nothing stopped: nothing to undo (and no engine to wait for).
+    if [[ -z $TARGET_ID ]] && ((!stopping)); then return 0; fi
+    if ! wait_engine "$ENGINE_WAIT"; then
+        RESTORE_NOTE="the Docker engine did not answer for ${ENGINE_WAIT}s"
+        return 1
+    fi
+    if [[ -n $TARGET_ID ]] && ((TARGET_NEW)); then
+        if ! docker rm -f "$TARGET_ID" >/dev/null 2>&1 && [[ -n $(container_status "$TARGET_ID") ]]; then
+            warn "could not remove the new container $TARGET_NAME"
+        fi
+    elif [[ -n $TARGET_ID ]]; then
+        # A retained release this run started: stopped again and kept, with no restart policy.
+        docker update --restart no "$TARGET_ID" >/dev/null 2>&1 || true
+        if ! docker stop --time "$HOIST_STOP_TIMEOUT" "$TARGET_ID" >/dev/null 2>&1 &&
+            [[ $(container_status "$TARGET_ID") == running ]]; then
+            warn "could not stop $TARGET_NAME again"
+        fi
+    fi
+    if ((!stopping || ${#PREV_IDS[@]} == 0)); then
+        return 0
+    fi
+    local id deadline policy
+    for id in "${PREV_IDS[@]}"; do
+        deadline=$((SECONDS + HOIST_STOP_TIMEOUT + 5))
+        while [[ $(container_status "$id") == running ]] && ((SECONDS < deadline)); do
+            sleep 0.5
+        done
+        policy=$(docker inspect --format '{{index .Config.Labels "hoist.restart"}}' "$id" 2>/dev/null || true)
+        if [[ -n $policy ]]; then
+            docker update --restart "$policy" "$id" >/dev/null 2>&1 || warn "could not restore the restart policy of $id"
+        fi
+        if [[ $(container_status "$id") != running ]] && ! docker start "$id" >/dev/null 2>&1; then
+            RESTORE_NOTE="could not start the previous container $PREV_NAME ($id) again"
+            return 1
+        fi
+    done
+    if probe_health "${PREV_IDS[0]}" "$((HOIST_HEALTH_START_PERIOD + HOIST_HEALTH_TIMEOUT))"; then
+        ROLLED_BACK=true
+        RESTORE_NOTE="$PREV_NAME runs again ($HEALTH)"
+        return 0
+    fi
+    RESTORE_NOTE="$PREV_NAME was started again but is not healthy: $PROBE_WHY"
+    return 1
+}
+
+# ---------------------------------------------------------------- lock and state
+# The run's progress, kept on persistent disk (not tmpfs) so that a watchdog — or after a
+# crash, the next deploy — knows what to put back. One `key value` line at a time.
+note_state() { printf '%s %s\n' "$1" "${2:-1}" >>"$STATE_FILE"; }
+
+set_phase() {
+    PHASE=$1
+    note_state phase "$1"
+}
+
+# Reads a state file written by note_state into the restore variables.
+# (Runs in the watchdog and at the next deploy.)
+load_state() {
+    local key val
+    ACTION=""
+    TARGET_ID=""
+    TARGET_NAME=""
+    TARGET_NEW=1
+    PREV_IDS=()
+    PREV_NAME=""
+    PHASE=prepare
+    while read -r key val; do
+        case $key in
+            started) STARTED_EPOCH=$val ;;
+            action) ACTION=$val ;;
+            release) HOIST_RELEASE=$val ;;
+            image) HOIST_IMAGE=$val ;;
+            new)
+                TARGET_ID=$val
+                TARGET_NEW=1
+                ;;
+            target)
+                TARGET_ID=$val
+                TARGET_NEW=0
+                ;;
+            new_name | target_name) TARGET_NAME=$val ;;
+            prev) PREV_IDS+=("$val") ;;
+            prev_name) PREV_NAME=$val ;;
+            phase) PHASE=$val ;;
+            # Written by earlier versions of this script, which had no phases.
+            stopping) PHASE=stop ;;
+            healthy) PHASE=verified ;;
+            private) STATE_PRIVATE=$val ;;
+            mounted) STATE_MOUNTED=$val ;;
+        esac
+    done <"$1"
+}
+
+# Shreds what a dead run left in its private tmpfs directory and unmounts it.
+# (Runs in the watchdog and at the next deploy.)
+sweep_private() {
+    if [[ -n ${STATE_PRIVATE:-} && -d $STATE_PRIVATE ]]; then
+        local f
+        while IFS= read -r -d '' f; do shred_file "$f"; done < <(find "$STATE_PRIVATE" -type f -print0)
+        rm -rf "${STATE_PRIVATE:?}"/docker.*
+    fi
+    if [[ -n ${STATE_MOUNTED:-} ]]; then umount "$STATE_MOUNTED" && rmdir "$STATE_MOUNTED"; fi
+    STATE_PRIVATE=""
+    STATE_MOUNTED=""
+}
+
+# Finishes a run that died without its EXIT trap, from its state file: private files
+# shredded, the previous release restored unless the target had passed its gate, and one
+# history record. $1 is the status to record (`killed`, `interrupted`), $2 what happened.
+# (Runs in the watchdog and at the next deploy.)
+recover() {
+    local state=$1 status=$2 what=$3
+    load_state "$state"
+    sweep_private
+    STATUS=$status
+    if [[ $PHASE == verified ]]; then
+        ROLLED_BACK=false
+        if ((TARGET_NEW)); then
+            REASON="$what after the new release passed its health gate; it stays"
+        else
+            REASON="$what after release $HOIST_RELEASE passed its health gate; it stays"
+        fi
+    elif restore; then
+        REASON="$what; ${RESTORE_NOTE:-nothing had changed}"
+    else
+        REASON="$what; restoring the previous release FAILED: $RESTORE_NOTE"
+    fi
+    append_history "$(result_json)"
+    rm -f "$state"
+}
+
+# The dead man's switch. A transport cancels a command, and ends one that runs past its
+# timeout, by SIGKILLing its process group (SSM always does): no trap runs then. This watchdog
+# lives in its own session, holds the run's lock (it inherits fd 9), and when the run dies
+# without clearing its state file it finishes the job the EXIT trap could not.
+# (Runs in the watchdog process.)
+guard() {
+    local pid=$1 state=$2
+    exec </dev/null >/dev/null 2>&1
+    trap '' INT TERM HUP
+    while kill -0 "$pid" 2>/dev/null && [[ -e $state ]]; do sleep 0.5 9>&-; done
+    [[ -s $state ]] || exit 0
+    recover "$state" killed "the deploy was killed (cancelled or timed out) and its watchdog cleaned up"
+}
+
+# Everything the watchdog needs, as a self-contained program: this script's own parameters
+# and functions, nothing else (no secret is ever in a variable here).
+watchdog_program() {
+    declare -p HOIST_APP HOIST_RELEASE HOIST_IMAGE HOIST_HEALTH_INTERVAL HOIST_HEALTH_TIMEOUT \
+        HOIST_HEALTH_START_PERIOD HOIST_STOP_TIMEOUT HOIST_STATE_DIR ENGINE_WAIT HISTORY_KEEP ACTION
+    printf 'STATUS=killed REASON="" HEALTH="" PROBE_WHY="" ROLLED_BACK=false RESTORE_NOTE=""\n'
+    printf 'STATE_PRIVATE="" STATE_MOUNTED="" STARTED_EPOCH=%s\n' "$STARTED_EPOCH"
+    declare -f log warn json_str result_json append_history snooze shred_file wait_engine \
+        container_status probe_health restore load_state sweep_private recover guard
+    # shellcheck disable=SC2016 # the watchdog's own "$@", not this shell's
+    printf 'guard "$@"\n'
+}
+
+# Takes the app's host lock (shared by deploys and rollbacks; $1 says who holds it, in the
+# lock file), and reconciles a run that died here before (its state file is still there).
+take_lock() {
+    mkdir -p "$HOIST_RUN_DIR"
+    chmod 0755 "$HOIST_RUN_DIR"
+    LOCK_FILE="$HOIST_RUN_DIR/$HOIST_APP.lock"
+    exec 9<>"$LOCK_FILE"
+    if ! flock -n 9; then
+        local holder
+        holder=$(head -c 200 "$LOCK_FILE" 2>/dev/null || true)
+        finish locked "another deploy holds the lock on $HOIST_APP (${holder:-release unknown})"
+    fi
+    LOCK_HELD=1
+    printf '%s, pid %s, since %s\n' "$1" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$LOCK_FILE"
+    mkdir -p "$HOIST_STATE_DIR/$HOIST_APP"
+    chmod 0700 "$HOIST_STATE_DIR/$HOIST_APP"
+    STATE_FILE="$HOIST_STATE_DIR/$HOIST_APP/deploy.state"
+
+    # A state file left behind means a run here died with neither its EXIT trap nor its
+    # watchdog finishing (the host crashed, or the engine stayed down): put things right first.
+    if [[ -s $STATE_FILE ]]; then
+        log "a previous deploy on this host was interrupted; reconciling it first"
+        (recover "$STATE_FILE" interrupted "the deploy was interrupted (host crash or reboot) and the next deploy reconciled it") ||
+            fail "could not reconcile the interrupted deploy recorded in $STATE_FILE"
+        warn "reconciled: $(tail -n 1 "$HOIST_STATE_DIR/$HOIST_APP/history.jsonl" 2>/dev/null || true)"
+    fi
+}
+
+# Starts the run's state file (HOIST_RELEASE and HOIST_IMAGE name what it deploys) and its
+# watchdog. From here on, every way the run can end restores what PHASE says.
+begin_state() {
+    {
+        printf 'started %s\nrelease %s\nimage %s\n' "$STARTED_EPOCH" "$HOIST_RELEASE" "$HOIST_IMAGE"
+        if [[ -n $ACTION ]]; then printf 'action %s\n' "$ACTION"; fi
+        printf 'phase prepare\n'
+    } >"$STATE_FILE"
+    PHASE=prepare
+    if command -v setsid >/dev/null; then
+        local watchdog="$HOIST_STATE_DIR/$HOIST_APP/watchdog.sh"
+        watchdog_program >"$watchdog"
+        setsid bash "$watchdog" "$$" "$STATE_FILE" </dev/null >/dev/null 2>&1 &
+        GUARD_PID=$!
+    else
+        warn "setsid is missing: a deploy killed by its transport (cancel, timeout) cannot restore the previous release"
+    fi
+}
+
+# Whether some process holds the flock on file $1 now, from /proc/locks (read-only: taking
+# the lock to find out could make a deploy starting at that moment fail as locked).
+lock_held() {
+    local dev ino key
+    [[ -e $1 && -r /proc/locks ]] || return 1
+    read -r dev ino < <(stat -c '%d %i' "$1") || return 1
+    printf -v key '%02x:%02x:%s' "$(((dev >> 8) & 0xfff))" "$(((dev & 0xff) | ((dev >> 12) & 0xfff00)))" "$ino"
+    grep -q " $key " /proc/locks
+}
+
+# ---------------------------------------------------------------- the exit of a run
+# (Reached through the EXIT trap.)
+on_exit() {
+    local code=$?
+    # A second Ctrl-C or SIGTERM must not cut the rollback short.
+    trap '' INT TERM
+    trap - EXIT
+    set +e
+    if [[ $STATUS != deployed && -z $REASON ]]; then
+        if [[ -n $ERR_CMD ]]; then
+            REASON="command failed at line $ERR_LINE (exit $code): $ERR_CMD"
+        else
+            REASON="the script stopped with exit status $code"
+        fi
+    fi
+    remove_env_file
+    remove_docker_config
+    if [[ $STATUS == failed && $PHASE == verified ]]; then
+        if ((TARGET_NEW)); then
+            REASON="$REASON; the new release had passed its health gate and stays"
+        else
+            REASON="$REASON; release ${HOIST_RELEASE:-} had passed its health gate and stays"
+        fi
+    elif [[ $STATUS == failed ]]; then
+        if [[ -n $TARGET_ID ]]; then
+            warn "last log lines of $TARGET_NAME:"
+            timeout 10 docker logs --tail 20 "$TARGET_ID" 2>&1 | sed 's/^/  | /' >&2
+        fi
+        if restore; then
+            if [[ $ROLLED_BACK == true ]]; then
+                REASON="$REASON; rolled back: $RESTORE_NOTE"
+                log "rolled back: $RESTORE_NOTE"
+            fi
+        else
+            REASON="$REASON; rolling back to ${PREV_NAME:-the previous release} FAILED: $RESTORE_NOTE"
+        fi
+    fi
+    if [[ -n $ENV_MOUNT ]]; then
+        umount "$ENV_MOUNT" 2>/dev/null && rmdir "$ENV_MOUNT" 2>/dev/null
+    fi
+    local line
+    line=$(result_json)
+    if ((APP_VALID && !NO_HISTORY)) && [[ $STATUS != invalid ]]; then
+        if [[ $ACTION == rollback && $STATUS == deployed ]]; then
+            # History says what happened; the result says `deployed`, like any deploy's.
+            append_history "$(result_json rolled-back)"
+        else
+            append_history "$line"
+        fi
+    fi
+    # Settled (deployed, or restored, or reported as not restored): the watchdog stands down.
+    if [[ -n $STATE_FILE ]]; then rm -f "$STATE_FILE"; fi
+    if [[ -n $GUARD_PID ]]; then
+        # It ignores TERM (so that it outlives whatever kills the run); with the state file
+        # gone it has nothing left to do.
+        kill -KILL "$GUARD_PID" 2>/dev/null
+        wait "$GUARD_PID" 2>/dev/null
+    fi
+    if ((LOCK_HELD)); then
+        : >"$LOCK_FILE"
+    fi
+    if [[ $STATUS != deployed ]]; then
+        warn "$STATUS: $REASON"
+    fi
+    printf 'HOIST-RESULT %s\n' "$line"
+    if [[ $STATUS == deployed ]]; then
+        exit 0
+    elif ((code == 0)); then
+        exit 1
+    fi
+    exit "$code"
+}
+
+# ---------------------------------------------------------------- private files and secrets
+# The secret NAME=value lines: on stdin (local transport) or in an SSM SecureString
+# parameter the host fetches with its own role. Never in this script's text.
+read_secrets() {
+    case $HOIST_ENV_SOURCE in
+        stdin) cat ;;
+        ssm-parameter)
+            # Runs in a subshell: report and let the missing names fail the deploy.
+            if [[ -z $HOIST_SECRET_PARAMETER ]]; then
+                warn "HOIST_SECRET_PARAMETER is not set"
+            elif ! command -v aws >/dev/null; then
+                warn "the AWS CLI is not installed on this host (needed to fetch secrets)"
+            else
+                aws ssm get-parameter ${HOIST_REGION:+--region "$HOIST_REGION"} --with-decryption \
+                    --name "$HOIST_SECRET_PARAMETER" --query Parameter.Value --output text ||
+                    warn "could not read the secret parameter $HOIST_SECRET_PARAMETER"
+            fi
+            ;;
+    esac
+}
+
+# The run's private directory for secrets (env file, registry login): always tmpfs,
+# mounted here when /run is not one. Emptied on every exit path.
+private_dir() {
+    if [[ -n $PRIVATE_DIR ]]; then return 0; fi
+    local dir="$HOIST_RUN_DIR/$HOIST_APP"
+    mkdir -p "$dir"
+    chmod 0700 "$dir"
+    if [[ $(stat -f -c %T "$dir") != tmpfs ]]; then
+        if mount -t tmpfs -o size=4m,mode=0700,nosuid,nodev,noexec "hoist-$HOIST_APP" "$dir" 2>/dev/null; then
+            ENV_MOUNT=$dir
+            note_state mounted "$dir"
+        fi
+        [[ $(stat -f -c %T "$dir") == tmpfs ]] || fail "refusing to write secrets outside tmpfs: $dir is not tmpfs and mounting one failed"
+    fi
+    PRIVATE_DIR=$dir
+    note_state private "$dir"
+}
+
+# Writes the release's env file (clear values, secrets from the channel, secrets the host
+# reads itself) on the private tmpfs; sets ENV_FILE.
+write_env_file() {
+    private_dir
+    ENV_FILE="$PRIVATE_DIR/$HOIST_RELEASE.env"
+    : >"$ENV_FILE"
+    local kv
+    for kv in ${HOIST_ENV_CLEAR[@]+"${HOIST_ENV_CLEAR[@]}"}; do
+        printf '%s\n' "$kv" >>"$ENV_FILE"
+    done
+    if ((${#HOIST_ENV_SECRETS[@]})); then
+        local line name seen=" " missing=()
+        while IFS= read -r line || [[ -n $line ]]; do
+            [[ -z $line ]] && continue
+            name=${line%%=*}
+            if [[ $line != *=* || ! " ${HOIST_ENV_SECRETS[*]} " == *" $name "* ]]; then
+                fail "the secret channel carried an unexpected entry (${name:0:40})"
+            fi
+            printf '%s\n' "$line" >>"$ENV_FILE"
+            seen+="$name "
+        done < <(read_secrets)
+        for name in "${HOIST_ENV_SECRETS[@]}"; do
+            [[ $seen == *" $name "* ]] || missing+=("$name")
+        done
+        ((${#missing[@]} == 0)) || fail "secrets missing from the secret channel: ${missing[*]}"
+    fi
+    local entry kind id key value name
+    for entry in ${HOIST_HOST_SECRETS[@]+"${HOIST_HOST_SECRETS[@]}"}; do
+        IFS='|' read -r name kind id key <<<"$entry"
+        value=$(host_secret "$kind" "$id" "$key" 2>"$PRIVATE_DIR/fetch.err") ||
+            fail "secret $name: cannot read it from $(describe_source "$kind" "$id" "$key"): $(tail -n 1 "$PRIVATE_DIR/fetch.err" | tr -d '\r')"
+        [[ $value != *$'\n'* && $value != *$'\r'* ]] ||
+            fail "secret $name from $(describe_source "$kind" "$id" "$key") holds a line break; an env file holds one NAME=value per line"
+        printf '%s=%s\n' "$name" "$value" >>"$ENV_FILE"
+    done
+    value=""
+    rm -f "$PRIVATE_DIR/fetch.err"
+}
+
+describe_source() {
+    case $1 in
+        ssm) printf 'ssm:%s' "$2" ;;
+        *) printf 'secretsmanager:%s%s' "$2" "${3:+#$3}" ;;
+    esac
+}
+
+# Prints one secret this host reads itself, with its own role (never through hoist):
+# an SSM parameter, or a Secrets Manager secret (one field of its JSON with a key).
+host_secret() {
+    local kind=$1 id=$2 key=$3
+    command -v aws >/dev/null || {
+        echo "the AWS CLI is not installed on this host" >&2
+        return 1
+    }
+    case $kind in
+        ssm)
+            aws ssm get-parameter ${HOIST_REGION:+--region "$HOIST_REGION"} --with-decryption \
+                --name "$id" --query Parameter.Value --output text
+            ;;
+        secretsmanager)
+            if [[ -z $key ]]; then
+                aws secretsmanager get-secret-value ${HOIST_REGION:+--region "$HOIST_REGION"} \
+                    --secret-id "$id" --query SecretString --output text
+                return
+            fi
+            local json
+            json=$(aws secretsmanager get-secret-value ${HOIST_REGION:+--region "$HOIST_REGION"} \
+                --secret-id "$id" --query SecretString --output text) || return 1
+            json_field "$key" <<<"$json"
+            ;;
+    esac
+}
+
+# Prints field $1 of the JSON object on stdin (python3, else jq).
+json_field() {
+    if command -v python3 >/dev/null; then
+        python3 -c 'import json, sys
+try:
+    doc = json.load(sys.stdin)
+except ValueError:
+    sys.exit("the secret is not a JSON object")
+if not isinstance(doc, dict) or sys.argv[1] not in doc:
+    sys.exit("the secret has no field %s" % sys.argv[1])
+v = doc[sys.argv[1]]
+sys.stdout.write(v if isinstance(v, str) else json.dumps(v))' "$1"
+    elif command -v jq >/dev/null; then
+        jq -er --arg k "$1" 'if type == "object" and has($k) then .[$k] | if type == "string" then . else tojson end else error("the secret has no field \($k)") end'
+    else
+        echo "reading a field of a JSON secret needs python3 or jq on this host" >&2
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------- image
+have_image() { docker image inspect "$HOIST_IMAGE" >/dev/null 2>&1; }
+
+pull_image() {
+    local docker=(docker)
+    if [[ -n $HOIST_REGISTRY ]]; then
+        # Log in with this host's own role into a throwaway config on tmpfs; no registry
+        # credential is written to disk or carried in the command.
+        command -v aws >/dev/null || fail "the AWS CLI is not installed on this host (needed for the registry login)"
+        private_dir
+        DOCKER_CONFIG_DIR=$(mktemp -d "$PRIVATE_DIR/docker.XXXXXX")
+        docker=(docker --config "$DOCKER_CONFIG_DIR")
+        local login
+        login=$(aws ecr get-login-password ${HOIST_REGION:+--region "$HOIST_REGION"} |
+            "${docker[@]}" login --username AWS --password-stdin "$HOIST_REGISTRY" 2>&1) ||
+            fail "registry login to $HOIST_REGISTRY failed: $(tail -n 2 <<<"$login")"
+    fi
+    log "pulling $HOIST_IMAGE"
+    local out
+    out=$("${docker[@]}" pull --quiet "$HOIST_IMAGE" 2>&1) || fail "pulling $HOIST_IMAGE failed: $(tail -n 3 <<<"$out")"
+    remove_docker_config
+}
+
+# Makes sure HOIST_IMAGE is on this host, as HOIST_PULL says.
+ensure_image() {
+    case $HOIST_PULL in
+        never) have_image || fail "image $HOIST_IMAGE is not on this host" ;;
+        if-missing) have_image || pull_image ;;
+        always) pull_image ;;
+    esac
+}
+
+# ---------------------------------------------------------------- switch, gate, prune
+# Makes the target release (TARGET_ID: created by this run, or a retained one) the live one:
+# stops the running release (PREV_IDS), starts the target, and gates it on its health check.
+# Any failure ends the run, and the EXIT trap's verified restore (or the watchdog's) puts the
+# previous release back. Once the target is verified it gets restart policy $1 and the
+# previous release none. $2 and $3 (the health path and expected status) are only shown.
+switch_to() {
+    local policy=$1 path=$2 want=$3 id out
+    for id in ${PREV_IDS[@]+"${PREV_IDS[@]}"}; do
+        note_state prev "$id"
+    done
+    if ((${#PREV_IDS[@]})); then
+        note_state prev_name "$PREV_NAME"
+    fi
+    set_phase stop
+    for id in ${PREV_IDS[@]+"${PREV_IDS[@]}"}; do
+        docker stop --time "$HOIST_STOP_TIMEOUT" "$id" >/dev/null || fail "could not stop the previous container $id"
+    done
+    if ((${#PREV_IDS[@]})); then log "stopped $PREV_NAME"; fi
+
+    set_phase start
+    out=$(docker start "$TARGET_ID" 2>&1) || fail "docker start failed: $(tail -n 3 <<<"$out")"
+
+    set_phase gate
+    if ((HOIST_HEALTH_START_PERIOD > 0)); then
+        snooze "$HOIST_HEALTH_START_PERIOD"
+    fi
+    if [[ -n $path ]]; then
+        log "health check: GET $path expecting $want (budget ${HOIST_HEALTH_TIMEOUT}s)"
+    fi
+    probe_health "$TARGET_ID" "$HOIST_HEALTH_TIMEOUT" || fail "health check failed: $PROBE_WHY"
+    # Verified: the target gets its restart policy, the previous ones none, so that a daemon
+    # restart or a reboot never brings a retained release back beside the live one.
+    if [[ -n $policy ]]; then
+        docker update --restart "$policy" "$TARGET_ID" >/dev/null || fail "could not set the restart policy of $TARGET_NAME"
+    else
+        warn "$TARGET_NAME has no hoist.restart label: it keeps no restart policy"
+    fi
+    for id in ${PREV_IDS[@]+"${PREV_IDS[@]}"}; do
+        docker update --restart no "$id" >/dev/null || warn "could not clear the restart policy of $id"
+    done
+    set_phase verified
+    log "healthy: $HEALTH"
+}
+
+# Removes the stopped releases beyond the newest HOIST_RETAIN (and their images).
+prune_releases() {
+    local stopped_ids id image
+    mapfile -t stopped_ids < <(docker ps -a --filter "label=hoist.app=$HOIST_APP" --filter "label=$RELEASE_LABEL" \
+        --format '{{.ID}} {{.State}}' |
+        awk -v new="${TARGET_ID:0:12}" 'substr($1, 1, 12) != new && $2 != "running" { print $1 }')
+    if ((${#stopped_ids[@]} > HOIST_RETAIN)); then
+        for id in "${stopped_ids[@]:HOIST_RETAIN}"; do
+            image=$(docker inspect --format '{{.Image}}' "$id" 2>/dev/null || true)
+            docker rm "$id" >/dev/null || warn "could not remove old container $id"
+            if [[ -n $image ]]; then
+                docker image rm "$image" >/dev/null 2>&1 || true
+            fi
+        done
+        log "pruned $((${#stopped_ids[@]} - HOIST_RETAIN)) old release(s)"
+    fi
+}
+
+}
