@@ -15,12 +15,12 @@ use crate::ecr::Ecr;
 use crate::plan::{self, Format, Inputs, TransportKind};
 use crate::progress::Reporter;
 use crate::revision::{self, RevisionError};
-use crate::secrets::{SecretEnv, SecretError};
 use crate::rollback;
+use crate::secrets::{SecretEnv, SecretError};
 use crate::status::{StatusReport, TargetStatus};
-use crate::transport::{LocalTransport, Transport};
 use crate::transport::secret_parameter;
 use crate::transport::ssm::{self, SsmTransport};
+use crate::transport::{LocalTransport, Transport};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -330,8 +330,16 @@ async fn status(args: StatusArgs) -> Result<(), CliError> {
     };
     progress.activity(&format!("reading {} target(s)", targets.len()));
     let invocations = match ssm {
-        None => LocalTransport::default().run(&job, cancel.clone(), &Quiet).await,
-        Some(ssm) => SsmTransport::new(ssm).run(&job, cancel.clone(), &Quiet).await,
+        None => {
+            LocalTransport::default()
+                .run(&job, cancel.clone(), &Quiet)
+                .await
+        }
+        Some(ssm) => {
+            SsmTransport::new(ssm)
+                .run(&job, cancel.clone(), &Quiet)
+                .await
+        }
     }
     .map_err(|e| CliError::Deploy(e.into()))?;
     progress.done(&format!("{} target(s) answered", invocations.len()));
@@ -364,7 +372,9 @@ async fn rollback(args: RollbackArgs) -> Result<(), CliError> {
     if let Some(to) = &args.to
         && !plan::is_release_id(to)
     {
-        return Err(CliError::BadTo(config::text::escape(to, false).into_owned()));
+        return Err(CliError::BadTo(
+            config::text::escape(to, false).into_owned(),
+        ));
     }
     let transport = if args.local {
         TransportKind::Local

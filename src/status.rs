@@ -110,10 +110,8 @@ impl StatusReport {
 
     /// The table people read: one row per target, then each target's retained releases.
     pub fn to_text(&self) -> String {
-        let mut rows = vec![[
-            "TARGET", "RELEASE", "HEALTH", "SINCE", "CONTAINER", "IMAGE",
-        ]
-        .map(str::to_owned)];
+        let mut rows =
+            vec![["TARGET", "RELEASE", "HEALTH", "SINCE", "CONTAINER", "IMAGE"].map(str::to_owned)];
         for t in &self.targets {
             let row = match (&t.error, t.host.as_ref().and_then(|h| h.running.as_ref())) {
                 (Some(e), _) => [

@@ -1082,3 +1082,127 @@ fn the_history_keeps_the_last_thousand_records() {
     assert_eq!(records[999]["status"], "deployed");
     assert_eq!(records[999]["app"], app.name.as_str());
 }
+
+impl App {
+    /// `hoist status --local --format json` for this app.
+    fn status(&self) -> serde_json::Value {
+        let run: Run = hoist()
+            .current_dir(&self.root)
+            .args(["status", "--local", "--format", "json"])
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(run.code, 0, "status failed: {}", run.stderr);
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        report["targets"][0]["host"].clone()
+    }
+
+    fn rollback(&self, args: &[&str]) -> Run {
+        hoist()
+            .current_dir(&self.root)
+            .args(["rollback", "--local"])
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    }
+}
+
+/// `hoist status` shows the live release (healthy, its container and image) and what is
+/// retained; `hoist rollback` starts v1 again with no secret in hoist's environment (the
+/// container keeps its own), `--to` goes forward again, and a release this host does not
+/// retain is refused with nothing changed.
+#[test]
+fn status_and_rollback_locally() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("rollback");
+    assert_eq!(
+        app.status()["running"],
+        serde_json::Value::Null,
+        "nothing yet"
+    );
+    let v1 = app.next_release();
+    assert_ok(&app.deploy());
+    app.configure("2.0.0", "/healthz", 3, "0s");
+    let v2 = app.next_release();
+    assert_ok(&app.deploy());
+    assert_eq!(app.get("/version").as_deref(), Some("2.0.0"));
+
+    let status = app.status();
+    let running = &status["running"];
+    assert_eq!(running["release"], v2.as_str(), "{status}");
+    assert_eq!(running["health"], "healthy", "{status}");
+    assert_eq!(running["restart"], "unless-stopped", "{status}");
+    assert!(
+        running["image_id"].as_str().unwrap().starts_with("sha256:"),
+        "{status}"
+    );
+    let retained: Vec<&str> = status["retained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["release"].as_str().unwrap())
+        .collect();
+    assert_eq!(retained, [v1.as_str()], "{status}");
+    assert_eq!(status["history"].as_array().unwrap().len(), 2, "{status}");
+
+    // Back to v1: no secret in hoist's environment, the container keeps its own.
+    let back = app.rollback(&["--format", "json"]);
+    assert_eq!(back.code, 0, "{}\n{}", back.stdout, back.stderr);
+    let report: serde_json::Value = serde_json::from_str(&back.stdout).unwrap();
+    assert_eq!(report["rolled_back"], 1, "{report}");
+    assert_eq!(
+        report["invocations"][0]["result"]["release"],
+        v1.as_str(),
+        "{report}"
+    );
+    assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
+    let running = app.running();
+    assert_eq!(running.len(), 1, "{running:?}");
+    assert_eq!(running[0].2, v1);
+    let env = docker_out(&["exec", &running[0].0, "env"]);
+    assert!(env.contains(&format!("HELLO_API_TOKEN={SECRET}")), "{env}");
+    let status = app.status();
+    assert_eq!(status["running"]["release"], v1.as_str(), "{status}");
+    assert_eq!(status["running"]["restart"], "unless-stopped", "{status}");
+    let last = status["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["status"], "rolled-back", "{last}");
+    assert_eq!(last["release"], v1.as_str(), "{last}");
+
+    // A release this host does not retain: refused, nothing changed.
+    let before = app.containers();
+    let unknown = app.rollback(&["--to", "no-such-release"]);
+    assert_eq!(unknown.code, 1, "{}", unknown.stderr);
+    assert!(
+        unknown
+            .stdout
+            .contains("release no-such-release is not retained on this host"),
+        "{}",
+        unknown.stdout
+    );
+    assert_eq!(app.containers(), before, "nothing changed");
+    assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
+
+    // Bad input: exit 2 before anything runs.
+    let bad = app.rollback(&["--to", "../v1"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("--to `../v1` is not a release id"),
+        "{}",
+        bad.stderr
+    );
+
+    // Forward again with --to.
+    let forward = app.rollback(&["--to", &v2]);
+    assert_eq!(forward.code, 0, "{}\n{}", forward.stdout, forward.stderr);
+    assert!(forward.stdout.contains("rolled back"), "{}", forward.stdout);
+    assert_eq!(app.get("/version").as_deref(), Some("2.0.0"));
+    assert_eq!(app.running().len(), 1);
+}

@@ -1256,3 +1256,100 @@ fn secrets_the_hosts_read_themselves_never_pass_through_hoist() {
         assert_serves(inst, "1.0.0");
     }
 }
+
+impl App {
+    /// `hoist SUBCOMMAND ARGS` against the world, with no secret in hoist's environment.
+    fn without_secrets(&self, world: &World, subcommand: &str, args: &[&str]) -> Run {
+        let run: Run = hoist()
+            .current_dir(&self.root)
+            .arg(subcommand)
+            .args(args)
+            .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("CI", "true")
+            .output()
+            .expect("hoist runs")
+            .into();
+        assert!(!leaks(&run.stdout) && !leaks(&run.stderr));
+        run
+    }
+}
+
+/// Over SSM on the three instances: `hoist status` reads each one (release, health,
+/// retained releases) from Docker and the history; `hoist rollback` returns every instance
+/// to v1 with one SendCommand and no secret (no PutParameter: each retained container keeps
+/// its configuration), and `--to` returns them to v2.
+#[test]
+fn status_and_rollback_over_ssm() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("rollback");
+    let app = App::new("rollback");
+    let v1 = planned_release(&app);
+    assert_ok(&app.deploy(&world, &[]));
+    app.configure("2.0.0", "0s", "0");
+    let v2 = planned_release(&app);
+    assert_ok(&app.deploy(&world, &[]));
+    for inst in world.instances() {
+        assert_serves(inst, "2.0.0");
+    }
+
+    let status = app.without_secrets(&world, "status", &["--format", "json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let report: Value = serde_json::from_str(&status.stdout).unwrap();
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 3, "{report}");
+    for t in targets {
+        let host = &t["host"];
+        assert_eq!(host["running"]["release"], v2.as_str(), "{t}");
+        assert_eq!(host["running"]["health"], "healthy", "{t}");
+        assert!(
+            host["running"]["digest"]
+                .as_str()
+                .is_some_and(|d| d.contains("@sha256:")),
+            "pulled by digest: {t}"
+        );
+        assert_eq!(host["retained"][0]["release"], v1.as_str(), "{t}");
+    }
+    let text = app.without_secrets(&world, "status", &[]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    for inst in world.instances() {
+        assert!(text.stdout.contains(&inst.id), "{}", text.stdout);
+    }
+
+    let before = world.journal().len();
+    let back = app.without_secrets(&world, "rollback", &["--format", "json"]);
+    assert_eq!(back.code, 0, "{}\n{}", back.stdout, back.stderr);
+    let report: Value = serde_json::from_str(&back.stdout).unwrap();
+    assert_eq!(report["rolled_back"], 3, "{report}");
+    for inst in world.instances() {
+        assert_serves(inst, "1.0.0");
+        let history = last_history(&world, inst, &app);
+        assert_eq!(history["status"], "rolled-back", "{history}");
+        assert_eq!(history["release"], v1.as_str(), "{history}");
+        let running = running_releases(&world, inst);
+        assert_eq!(running.len(), 1, "{}: {running:?}", inst.id);
+    }
+    let calls: Vec<String> = world
+        .journal()
+        .into_iter()
+        .skip(before)
+        .filter_map(|c| c["operation"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        !calls.iter().any(|op| op == "PutParameter"),
+        "a rollback sends no secret: {calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|op| *op == "SendCommand").count(),
+        1,
+        "{calls:?}"
+    );
+
+    let forward = app.without_secrets(&world, "rollback", &["--to", &v2]);
+    assert_eq!(forward.code, 0, "{}\n{}", forward.stdout, forward.stderr);
+    for inst in world.instances() {
+        assert_serves(inst, "2.0.0");
+    }
+}

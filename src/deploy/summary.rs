@@ -27,7 +27,12 @@ pub fn summary(report: &Report) -> String {
     out.push_str(&table(
         &report.phases,
         &|_| report.release.clone(),
-        &|inv| inv.outcome.unwrap_or_else(|| inv.judge()).as_str().to_owned(),
+        &|inv| {
+            inv.outcome
+                .unwrap_or_else(|| inv.judge())
+                .as_str()
+                .to_owned()
+        },
     ));
     out
 }
