@@ -243,7 +243,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 config::Files::ContextAndDockerfile,
                 transport,
                 args.release,
-            )?;
+            )
+            .await?;
             if args.resolve_targets {
                 let sdk = aws::sdk_config(config.region.as_deref()).await;
                 let ids = ssm::preflight(&aws::ssm(&sdk), &config.targets)
@@ -460,15 +461,19 @@ impl crate::transport::OutputSink for Quiet {
     fn line(&self, _target: &str, _line: &str) {}
 }
 
-/// Loads the config and checks the files it names (`files`), then reads the revision.
-fn prepare(
+/// Loads the config and checks the files it names (`files`), then reads the revision (git,
+/// off the async runtime's workers).
+async fn prepare(
     file: &Path,
     files: config::Files,
     transport: TransportKind,
     release: Option<String>,
 ) -> Result<(Config, Inputs), CliError> {
     let config = config::load_checked(file, files)?;
-    let revision = revision::resolve(&config.image.context)?;
+    let context = config.image.context.clone();
+    let revision = tokio::task::spawn_blocking(move || revision::resolve(&context))
+        .await
+        .expect("git's task does not panic")?;
     Ok((
         config,
         Inputs {
@@ -496,7 +501,8 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         Some(_) => config::Files::Context,
         None => config::Files::ContextAndDockerfile,
     };
-    let (config, mut inputs) = prepare(&args.config.file, files, transport, args.release)?;
+    let (config, mut inputs) =
+        prepare(&args.config.file, files, transport, args.release).await?;
     if let Some(uri) = &args.image {
         check_image_flag(uri)?;
         inputs.prebuilt = Some(uri.clone());

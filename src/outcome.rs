@@ -4,13 +4,42 @@ use serde::{Deserialize, Serialize};
 
 pub const MARKER: &str = "HOIST-RESULT ";
 
+/// What a host script says of its run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResultStatus {
+    /// The release runs and passed its health gate.
+    Deployed,
+    /// It did not; `rolled_back` says whether the previous release serves again.
+    #[default]
+    Failed,
+    /// Another deploy or rollback held the app's lock.
+    Locked,
+    /// The script refused its parameters.
+    Invalid,
+    /// A word this hoist does not know (a newer script): judged as a failure.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Which command the script served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    #[default]
+    Deploy,
+    Rollback,
+    #[serde(other)]
+    Unknown,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ScriptResult {
     pub app: String,
     pub release: String,
-    /// deployed | failed | locked | invalid
-    pub status: String,
+    pub status: ResultStatus,
+    pub action: Action,
     pub container: String,
     pub previous: String,
     pub image: String,
@@ -38,8 +67,15 @@ mod tests {
         let out = "hoist: pulling\nHOIST-RESULT {\"status\":\"failed\"}\nnoise\n\
                    HOIST-RESULT {\"status\":\"deployed\",\"release\":\"abc\",\"rolled_back\":false}\n";
         let r = parse(out).unwrap();
-        assert_eq!(r.status, "deployed");
+        assert_eq!(r.status, ResultStatus::Deployed);
         assert_eq!(r.release, "abc");
+    }
+
+    #[test]
+    fn an_unknown_status_is_not_deployed() {
+        let r = parse("HOIST-RESULT {\"status\":\"promoted\",\"action\":\"rollback\"}\n").unwrap();
+        assert_eq!(r.status, ResultStatus::Unknown);
+        assert_eq!(r.action, Action::Rollback);
     }
 
     #[test]

@@ -689,7 +689,7 @@ mod tests {
             .result
             .as_ref()
             .expect("parsed");
-        assert_eq!(result.status, "failed");
+        assert_eq!(result.status, crate::outcome::ResultStatus::Failed);
         assert_eq!(result.reason, "the registry refused token ***");
         assert_eq!(result.health, "probe answered ***");
         let table = summary(&report);

@@ -111,7 +111,10 @@ impl Invocation {
     pub fn deployed(&self) -> bool {
         self.status == InvocationStatus::Success
             && self.exit_code == Some(0)
-            && self.result.as_ref().is_some_and(|r| r.status == "deployed")
+            && self
+                .result
+                .as_ref()
+                .is_some_and(|r| r.status == crate::outcome::ResultStatus::Deployed)
     }
 
     /// The run did not end on its own: it was stopped (cancelled), or it had not finished
