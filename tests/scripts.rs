@@ -230,7 +230,7 @@ fn a_hostile_rollback_target_stays_data_and_is_refused() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     let result = hoist::outcome::parse(&stdout).unwrap();
-    assert_eq!(result.status, "invalid");
+    assert_eq!(result.status, hoist::outcome::ResultStatus::Invalid);
     assert!(result.reason.contains("is not valid"), "{}", result.reason);
     assert!(!Path::new("/tmp/hoist-pwned").exists());
     assert!(!state.exists(), "nothing written");
