@@ -277,7 +277,7 @@ async fn resolve_targets(
     config: &Config,
     progress: &Reporter,
     cancel: &CancellationToken,
-) -> Result<(Vec<String>, Option<aws_sdk_ssm::Client>), CliError> {
+) -> Result<(Vec<String>, Option<Aws>), CliError> {
     if local {
         return Ok((vec!["local".to_owned()], None));
     }
@@ -294,7 +294,13 @@ async fn resolve_targets(
         if ids.len() == 1 { "" } else { "s" },
         ids.join(", ")
     ));
-    Ok((ids, Some(ssm)))
+    Ok((ids, Some(Aws { sdk, ssm })))
+}
+
+/// The AWS configuration a command resolved, and its SSM client.
+struct Aws {
+    sdk: aws_config::SdkConfig,
+    ssm: aws_sdk_ssm::Client,
 }
 
 /// A cancellation token that Ctrl-C or SIGTERM cancels.
@@ -337,7 +343,7 @@ async fn status(args: StatusArgs) -> Result<(), CliError> {
                 .await
         }
         Some(ssm) => {
-            SsmTransport::new(ssm)
+            SsmTransport::new(ssm.ssm)
                 .run(&job, cancel.clone(), &Quiet)
                 .await
         }
@@ -415,7 +421,7 @@ async fn rollback(args: RollbackArgs) -> Result<(), CliError> {
     let docker = bollard::Docker::connect_with_local_defaults().map_err(CliError::Docker)?;
     let secrets = SecretEnv::default();
     let local = LocalTransport::default();
-    let remote = ssm.clone().map(SsmTransport::new);
+    let remote = ssm.map(|aws| SsmTransport::new(aws.ssm));
     let services = Services {
         docker: &docker,
         registry: None,
@@ -477,15 +483,8 @@ async fn prepare(
     Ok((
         config,
         Inputs {
-            revision,
             release,
-            transport,
-            image_id: None,
-            registry: None,
-            prebuilt: None,
-            instances: None,
-            run: None,
-            hoist_version: env!("CARGO_PKG_VERSION").to_owned(),
+            ..Inputs::new(revision, transport)
         },
     ))
 }
@@ -501,8 +500,7 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         Some(_) => config::Files::Context,
         None => config::Files::ContextAndDockerfile,
     };
-    let (config, mut inputs) =
-        prepare(&args.config.file, files, transport, args.release).await?;
+    let (config, mut inputs) = prepare(&args.config.file, files, transport, args.release).await?;
     if let Some(uri) = &args.image {
         check_image_flag(uri)?;
         inputs.prebuilt = Some(uri.clone());
@@ -532,42 +530,9 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         docker.ping().await.map_err(CliError::Docker)?;
     }
 
-    let cancel = CancellationToken::new();
-    let interrupted = cancel.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        interrupted.cancel();
-    });
-
-    let result = if args.local {
-        if let Some(uri) = &args.image {
-            // Hosts run the image id, not a tag that could move under the deploy.
-            inputs.image_id = Some(deploy::resolve_local_image(&docker, uri, &progress).await?);
-        }
-        let transport = LocalTransport::default();
-        let services = Services {
-            docker: &docker,
-            registry: None,
-            ssm: None,
-            transport: &transport,
-            secrets: &secrets,
-            progress: &progress,
-        };
-        deploy::deploy(&config, inputs, &services, cancel).await
-    } else {
-        let sdk = aws::sdk_config(config.region.as_deref()).await;
-        let ssm = aws::ssm(&sdk);
-        progress.activity("preflight: asking SSM about the targets");
-        let ids = tokio::select! {
-            ids = ssm::preflight(&ssm, &config.targets) => ids.map_err(CliError::Preflight)?,
-            () = cancel.cancelled() => return Err(CliError::Interrupted("before any host was changed")),
-        };
-        progress.done(&format!(
-            "preflight: {} instance{} online: {}",
-            ids.len(),
-            if ids.len() == 1 { "" } else { "s" },
-            ids.join(", ")
-        ));
+    let cancel = cancel_on_signal();
+    let (ids, remote) = resolve_targets(args.local, &config, &progress, &cancel).await?;
+    let result = if let Some(Aws { sdk, ssm }) = remote {
         // Parameters that killed runs of this app left behind, once they expired.
         match secret_parameter::sweep(&ssm, &config.app).await {
             Ok(swept) if swept.is_empty() => {}
@@ -605,6 +570,21 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
             docker: &docker,
             registry: Some(&registry),
             ssm: Some(&ssm),
+            transport: &transport,
+            secrets: &secrets,
+            progress: &progress,
+        };
+        deploy::deploy(&config, inputs, &services, cancel).await
+    } else {
+        if let Some(uri) = &args.image {
+            // Hosts run the image id, not a tag that could move under the deploy.
+            inputs.image_id = Some(deploy::resolve_local_image(&docker, uri, &progress).await?);
+        }
+        let transport = LocalTransport::default();
+        let services = Services {
+            docker: &docker,
+            registry: None,
+            ssm: None,
             transport: &transport,
             secrets: &secrets,
             progress: &progress,

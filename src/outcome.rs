@@ -51,10 +51,16 @@ pub struct ScriptResult {
 /// Finds the last `HOIST-RESULT` line in a script's stdout. Output that SSM truncated may
 /// have lost it: then there is no result, which callers treat as a failure.
 pub fn parse(stdout: &str) -> Option<ScriptResult> {
+    last_marked(stdout, MARKER)
+}
+
+/// The JSON after `marker` on the last line of `stdout` that starts with it, parsed; `None`
+/// when there is no such line or it does not parse (output cut short).
+pub fn last_marked<T: serde::de::DeserializeOwned>(stdout: &str, marker: &str) -> Option<T> {
     stdout
         .lines()
         .rev()
-        .find_map(|line| line.trim_end().strip_prefix(MARKER))
+        .find_map(|line| line.trim_end().strip_prefix(marker))
         .and_then(|json| serde_json::from_str(json).ok())
 }
 

@@ -22,6 +22,16 @@ pub struct Revision {
 }
 
 impl Revision {
+    /// A commit of a clean tree, with nothing more known about it.
+    pub fn clean(sha: &str) -> Revision {
+        Revision {
+            sha: sha.to_owned(),
+            dirty: false,
+            committed_at: None,
+            source: None,
+        }
+    }
+
     /// The default release id: 12 hex digits of the commit, `-dirty` when the tree was.
     pub fn release_id(&self) -> String {
         let short = &self.sha[..self.sha.len().min(12)];

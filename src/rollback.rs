@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::deploy::{self, DeployError, PhaseReport, PhaseRun, Services};
-use crate::plan::{self, Phase, PhaseTargets, RolloutPolicy, TransportKind};
+use crate::plan::{self, Phase, PhaseTargets, TransportKind};
 use crate::transport::{Invocation, Outcome};
 
 /// The one phase of a rollback.
@@ -20,21 +20,10 @@ pub fn phase(config: &Config, transport: TransportKind, to: Option<&str>) -> Pha
     Phase {
         name: "rollback".to_owned(),
         transport,
-        on: match transport {
-            TransportKind::Local => "this machine".to_owned(),
-            TransportKind::Ssm => plan::describe_targets(config),
-        },
+        on: plan::describe_on(config, transport),
         targets: PhaseTargets::All,
-        policy: RolloutPolicy {
-            max_concurrency: config.targets.max_concurrency,
-            max_errors: config.targets.max_errors,
-        },
-        timeout: crate::config::duration::run_budget(
-            config.healthcheck.timeout,
-            config.healthcheck.start_period,
-            config.container.stop_timeout,
-        )
-        .unwrap_or(crate::config::duration::MAX),
+        policy: plan::rollout_policy(config),
+        timeout: plan::switch_timeout(config),
         script: plan::rollback_script(config, to),
     }
 }

@@ -55,11 +55,7 @@ pub struct Retained {
 
 /// The last `HOIST-STATUS` line of a script's stdout.
 pub fn parse(stdout: &str) -> Option<HostStatus> {
-    stdout
-        .lines()
-        .rev()
-        .find_map(|line| line.trim_end().strip_prefix(MARKER))
-        .and_then(|json| serde_json::from_str(json).ok())
+    crate::outcome::last_marked(stdout, MARKER)
 }
 
 /// One target, as `hoist status` reports it.

@@ -333,22 +333,10 @@ fn mutated_strategy() -> impl Strategy<Value = String> {
 }
 
 fn inputs() -> Inputs {
-    Inputs {
-        revision: hoist::revision::Revision {
-            sha: "0123456789abcdef0123456789abcdef01234567".into(),
-            dirty: false,
-            committed_at: None,
-            source: None,
-        },
-        release: None,
-        transport: TransportKind::Ssm,
-        image_id: None,
-        registry: None,
-        prebuilt: None,
-        instances: None,
-        run: None,
-        hoist_version: "0.0.0".into(),
-    }
+    Inputs::new(
+        Revision::clean("0123456789abcdef0123456789abcdef01234567"),
+        TransportKind::Ssm,
+    )
 }
 
 /// Every string inside a JSON value, with the path of object keys leading to it.

@@ -89,20 +89,13 @@ impl Host {
         assert!(build.status.success(), "docker build: {build:?}");
         let image_id = docker_out(&["image", "inspect", "--format", "{{.Id}}", &tag]);
         let inputs = Inputs {
-            revision: Revision {
-                sha: "0123456789abcdef0123456789abcdef01234567".into(),
-                dirty: false,
-                committed_at: None,
-                source: None,
-            },
             release: Some(release.into()),
-            transport: TransportKind::Local,
             image_id: Some(image_id),
-            registry: None,
             prebuilt: Some(tag),
-            instances: None,
-            run: None,
-            hoist_version: "test".into(),
+            ..Inputs::new(
+                Revision::clean("0123456789abcdef0123456789abcdef01234567"),
+                TransportKind::Local,
+            )
         };
         let config = self.config();
         let plan = plan::build(&config, &inputs).unwrap();

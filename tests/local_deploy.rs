@@ -368,17 +368,10 @@ fn the_script_executed_is_byte_identical_to_the_plan() {
     .unwrap();
 
     let config = hoist::config::load(&app.root.join("hoist.yaml")).unwrap();
-    let inputs = hoist::plan::Inputs {
-        revision: hoist::revision::resolve(&app.root).unwrap(),
-        release: None,
-        transport: hoist::plan::TransportKind::Local,
-        image_id: None,
-        registry: None,
-        prebuilt: None,
-        instances: None,
-        run: None,
-        hoist_version: "test".into(),
-    };
+    let inputs = hoist::plan::Inputs::new(
+        hoist::revision::resolve(&app.root).unwrap(),
+        hoist::plan::TransportKind::Local,
+    );
     let secrets =
         hoist::secrets::SecretEnv::resolve(&config.env.secret, |_| Some(SECRET.into())).unwrap();
     let docker = bollard::Docker::connect_with_local_defaults().unwrap();
@@ -1147,6 +1140,17 @@ fn status_and_rollback_locally() {
         .collect();
     assert_eq!(retained, [v1.as_str()], "{status}");
     assert_eq!(status["history"].as_array().unwrap().len(), 2, "{status}");
+
+    // --dry-run shows the script each host would run, and changes nothing.
+    let before = app.containers();
+    let dry = app.rollback(&["--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(
+        dry.stdout.contains("HOIST_TO=''") && dry.stdout.contains("#!/bin/bash"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(app.containers(), before, "a dry run changes nothing");
 
     // Back to v1: no secret in hoist's environment, the container keeps its own.
     let back = app.rollback(&["--format", "json"]);

@@ -41,20 +41,11 @@ const VARIANTS: &[(&str, &str)] = &[
 fn render(extra: &str, transport: TransportKind) -> String {
     let config = config(extra);
     let inputs = Inputs {
-        revision: Revision {
-            sha: "0123456789abcdef0123456789abcdef01234567".into(),
-            dirty: false,
-            committed_at: None,
-            source: None,
-        },
-        release: None,
-        transport,
         image_id: Some(format!("sha256:{}", "ab".repeat(32))),
-        registry: None,
-        prebuilt: None,
-        instances: None,
-        run: None,
-        hoist_version: "test".into(),
+        ..Inputs::new(
+            Revision::clean("0123456789abcdef0123456789abcdef01234567"),
+            transport,
+        )
     };
     plan::build(&config, &inputs).unwrap().scripts()[0]
         .text

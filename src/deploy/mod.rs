@@ -511,20 +511,11 @@ mod tests {
                     container:\n  port: 8080\n";
         let config = crate::config::parse(yaml, "hoist.yaml".as_ref(), ".".as_ref()).unwrap();
         let inputs = Inputs {
-            revision: Revision {
-                sha: "0123456789abcdef0123456789abcdef01234567".into(),
-                dirty: false,
-                committed_at: None,
-                source: None,
-            },
-            release: None,
-            transport: TransportKind::Local,
             image_id: Some(format!("sha256:{}", "a".repeat(64))),
-            registry: None,
-            prebuilt: None,
-            instances: None,
-            run: None,
-            hoist_version: "test".into(),
+            ..Inputs::new(
+                Revision::clean("0123456789abcdef0123456789abcdef01234567"),
+                TransportKind::Local,
+            )
         };
         plan::build(&config, &inputs).unwrap()
     }

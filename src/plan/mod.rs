@@ -68,6 +68,52 @@ pub struct Inputs {
     pub hoist_version: String,
 }
 
+impl Inputs {
+    /// What is known before anything is resolved: the revision and the transport (no
+    /// image, no registry, no instances, no run), for this hoist's version.
+    pub fn new(revision: Revision, transport: TransportKind) -> Inputs {
+        Inputs {
+            revision,
+            release: None,
+            transport,
+            image_id: None,
+            registry: None,
+            prebuilt: None,
+            instances: None,
+            run: None,
+            hoist_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// How a phase spreads over the config's targets.
+pub fn rollout_policy(config: &Config) -> RolloutPolicy {
+    RolloutPolicy {
+        max_concurrency: config.targets.max_concurrency,
+        max_errors: config.targets.max_errors,
+    }
+}
+
+/// One host's budget for a switch: pull, stop, health gate and slack for prune. A decoded
+/// config keeps it within SSM's 48 h; any other is clamped to it (checked sums, no
+/// overflow).
+pub fn switch_timeout(config: &Config) -> std::time::Duration {
+    crate::config::duration::run_budget(
+        config.healthcheck.timeout,
+        config.healthcheck.start_period,
+        config.container.stop_timeout,
+    )
+    .unwrap_or(crate::config::duration::MAX)
+}
+
+/// The targets in words: `this machine`, or the config's instance ids and tag filters.
+pub fn describe_on(config: &Config, transport: TransportKind) -> String {
+    match transport {
+        TransportKind::Local => "this machine".to_owned(),
+        TransportKind::Ssm => describe_targets(config),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// [`SCHEMA`]: a plan of another schema is not read back.
@@ -326,23 +372,12 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         TransportKind::Ssm => "if-missing",
     };
     let params = header_params(config, &release, &name, &reference, pull, inputs, &env);
-    // The script's own budget: pull + stop + health gate + slack for prune. A decoded config
-    // keeps it within SSM's 48h; any other is clamped to it (checked sums, no overflow).
-    let timeout = crate::config::duration::run_budget(
-        config.healthcheck.timeout,
-        config.healthcheck.start_period,
-        config.container.stop_timeout,
-    )
-    .unwrap_or(crate::config::duration::MAX);
     let strategy = strategy::of(config.strategy);
     let phases = strategy.phases(&PhaseInputs {
         config,
         release: &release,
         transport: inputs.transport,
-        on: match inputs.transport {
-            TransportKind::Local => "this machine".to_owned(),
-            TransportKind::Ssm => describe_targets(config),
-        },
+        on: describe_on(config, inputs.transport),
         params,
         comment: vec![
             format!(
@@ -354,11 +389,8 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
             ),
             format!("source revision {}", inputs.revision.sha),
         ],
-        timeout,
-        policy: RolloutPolicy {
-            max_concurrency: config.targets.max_concurrency,
-            max_errors: config.targets.max_errors,
-        },
+        timeout: switch_timeout(config),
+        policy: rollout_policy(config),
     });
 
     let mut steps = Vec::new();
@@ -560,7 +592,7 @@ pub fn secret_parameter_root(app: &str) -> String {
     format!("/hoist/{app}/")
 }
 
-pub fn describe_targets(config: &Config) -> String {
+fn describe_targets(config: &Config) -> String {
     let mut parts = Vec::new();
     if !config.targets.instance_ids.is_empty() {
         parts.push(config.targets.instance_ids.join(", "));
@@ -608,20 +640,12 @@ mod tests {
 
     fn inputs(transport: TransportKind, prebuilt: &str, image_id: Option<&str>) -> Inputs {
         Inputs {
-            revision: Revision {
-                sha: "0123456789abcdef0123456789abcdef01234567".into(),
-                dirty: false,
-                committed_at: None,
-                source: None,
-            },
-            release: None,
-            transport,
             image_id: image_id.map(str::to_owned),
-            registry: None,
             prebuilt: Some(prebuilt.to_owned()),
-            instances: None,
-            run: None,
-            hoist_version: "test".into(),
+            ..Inputs::new(
+                Revision::clean("0123456789abcdef0123456789abcdef01234567"),
+                transport,
+            )
         }
     }
 
