@@ -1,0 +1,696 @@
+//! The rollout: send the command (at most 50 instances each), poll every invocation until it
+//! ends, stop what has not started past `max_errors`, cancel on Ctrl-C or the deadline, and
+//! fetch each instance's output.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ssm::error::ProvideErrorMetadata;
+use aws_sdk_ssm::types::CommandInvocationStatus;
+use tokio_util::sync::CancellationToken;
+
+use super::judge::{allowed_errors, classify, not_finished, parse_elapsed, report_output};
+use super::{
+    CANCEL_SETTLE, DELIVERY_TIMEOUT, MAX_IDS_PER_COMMAND, STDERR_LIMIT, STDOUT_LIMIT, SsmError,
+    SsmTransport, api_error, is_throttling, retry_throttled,
+};
+use crate::transport::{Invocation, InvocationStatus, Job, OutputSink, TransportError};
+
+impl SsmTransport {
+    async fn send(&self, job: &Job<'_>, ids: &[String]) -> Result<String, SsmError> {
+        let exec = job.timeout.as_secs().max(1);
+        let comment: String = job.comment.chars().take(100).collect();
+        // The agent writes `_script.sh` as the commands joined by "\n" plus a final "\n":
+        // one element without the script's own last newline makes that file byte-identical
+        // to the plan's script.
+        let commands = job
+            .script
+            .text
+            .strip_suffix('\n')
+            .unwrap_or(&job.script.text)
+            .to_owned();
+        let resp = retry_throttled(|| {
+            self.client
+                .send_command()
+                .document_name("AWS-RunShellScript")
+                .set_instance_ids(Some(ids.to_vec()))
+                .parameters("commands", vec![commands.clone()])
+                .parameters("executionTimeout", vec![exec.to_string()])
+                .timeout_seconds(DELIVERY_TIMEOUT.as_secs() as i32)
+                .comment(comment.clone())
+                .max_concurrency(job.policy.max_concurrency.to_string())
+                .max_errors(job.policy.max_errors.to_string())
+                .send()
+        })
+        .await
+        .map_err(|e| api_error("SendCommand", &e))?;
+        Ok(resp
+            .command()
+            .and_then(|c| c.command_id())
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// One pass over every command's invocations: instance id → (status, details).
+    async fn statuses(
+        &self,
+        command_id: &str,
+    ) -> Result<
+        Vec<(String, CommandInvocationStatus, Option<String>)>,
+        aws_sdk_ssm::error::SdkError<
+            aws_sdk_ssm::operation::list_command_invocations::ListCommandInvocationsError,
+        >,
+    > {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let resp = self
+                .client
+                .list_command_invocations()
+                .command_id(command_id)
+                .set_next_token(token.clone())
+                .send()
+                .await?;
+            for inv in resp.command_invocations() {
+                if let (Some(id), Some(status)) = (inv.instance_id(), inv.status()) {
+                    out.push((
+                        id.to_owned(),
+                        status.clone(),
+                        inv.status_details().map(str::to_owned),
+                    ));
+                }
+            }
+            token = resp.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn fetch(&self, command_id: &str, id: &str, started: Instant) -> Invocation {
+        let mut last_err = String::new();
+        for attempt in 0..8u32 {
+            match self
+                .client
+                .get_command_invocation()
+                .command_id(command_id)
+                .instance_id(id)
+                .send()
+                .await
+            {
+                Ok(r) => {
+                    let stdout = r.standard_output_content().unwrap_or_default().to_owned();
+                    let stderr = r.standard_error_content().unwrap_or_default().to_owned();
+                    let status = r
+                        .status()
+                        .map(|s| {
+                            let inv: CommandInvocationStatus = s.as_str().into();
+                            classify(&inv, r.status_details())
+                                .unwrap_or(InvocationStatus::InProgress)
+                        })
+                        .unwrap_or(InvocationStatus::Failed);
+                    let code = r.response_code();
+                    let duration = r
+                        .execution_elapsed_time()
+                        .and_then(parse_elapsed)
+                        .unwrap_or_else(|| started.elapsed());
+                    return Invocation {
+                        target: id.to_owned(),
+                        status,
+                        exit_code: (code >= 0).then_some(code),
+                        stdout_truncated: stdout.chars().count() >= STDOUT_LIMIT,
+                        stderr_truncated: stderr.chars().count() >= STDERR_LIMIT,
+                        outcome: None,
+                        // Parsed by deploy, from the output once redacted.
+                        result: None,
+                        stdout,
+                        stderr,
+                        duration,
+                    };
+                }
+                Err(e) => {
+                    last_err = api_error("GetCommandInvocation", &e).to_string();
+                    // InvocationDoesNotExist right after sending, or throttling: wait, retry.
+                    tokio::time::sleep(Duration::from_millis(250 << attempt.min(4))).await;
+                }
+            }
+        }
+        Invocation {
+            target: id.to_owned(),
+            status: InvocationStatus::Failed,
+            exit_code: None,
+            stdout: String::new(),
+            stderr: last_err,
+            stdout_truncated: false,
+            stderr_truncated: false,
+            outcome: None,
+            duration: started.elapsed(),
+            result: None,
+        }
+    }
+
+    async fn cancel_all(&self, commands: &[(String, Vec<String>)], sink: &dyn OutputSink) {
+        for (command_id, _) in commands {
+            sink.line("ssm", &format!("cancelling command {command_id}"));
+            if let Err(e) =
+                retry_throttled(|| self.client.cancel_command().command_id(command_id).send()).await
+            {
+                sink.line("ssm", &api_error("CancelCommand", &e).to_string());
+            }
+        }
+    }
+
+    /// Past `max_errors` (counted by hoist, Undeliverable included): stop what has not
+    /// started, as SSM's own MaxErrors does, and let running invocations finish — cancelling
+    /// a script mid-switch would only cost a host its working release.
+    async fn cancel_pending(
+        &self,
+        commands: &[(String, Vec<String>)],
+        states: &BTreeMap<String, (CommandInvocationStatus, Option<InvocationStatus>)>,
+        sink: &dyn OutputSink,
+    ) {
+        for (command_id, ids) in commands {
+            let pending: Vec<String> = ids
+                .iter()
+                .filter(|id| {
+                    states.get(*id).is_none_or(|(s, _)| {
+                        matches!(
+                            s,
+                            CommandInvocationStatus::Pending | CommandInvocationStatus::Delayed
+                        )
+                    })
+                })
+                .cloned()
+                .collect();
+            if pending.is_empty() {
+                continue;
+            }
+            sink.line(
+                "ssm",
+                &format!("not starting {} pending instance(s)", pending.len()),
+            );
+            if let Err(e) = retry_throttled(|| {
+                self.client
+                    .cancel_command()
+                    .command_id(command_id)
+                    .set_instance_ids(Some(pending.clone()))
+                    .send()
+            })
+            .await
+            {
+                sink.line("ssm", &api_error("CancelCommand", &e).to_string());
+            }
+        }
+    }
+
+    /// Waits until every instance of every command is terminal (or `deadline`), reporting
+    /// status changes. Returns when done, cancelled, or too many instances failed.
+    async fn wait(
+        &self,
+        commands: &[(String, Vec<String>)],
+        states: &mut BTreeMap<String, (CommandInvocationStatus, Option<InvocationStatus>)>,
+        cancel: &CancellationToken,
+        deadline: Instant,
+        allowed: Option<usize>,
+        sink: &dyn OutputSink,
+    ) -> WaitEnd {
+        let mut interval = self.poll.first;
+        loop {
+            let mut throttled = false;
+            for (command_id, _) in commands {
+                match self.statuses(command_id).await {
+                    Ok(list) => {
+                        for (id, status, details) in list {
+                            let terminal = classify(&status, details.as_deref());
+                            let entry = states
+                                .entry(id.clone())
+                                .or_insert((CommandInvocationStatus::Pending, None));
+                            if entry.0 != status || entry.1 != terminal {
+                                let shown = match &details {
+                                    Some(d) if d != status.as_str() => {
+                                        format!("{} ({d})", status.as_str())
+                                    }
+                                    _ => status.as_str().to_owned(),
+                                };
+                                sink.line(&id, &format!("SSM status {shown}"));
+                                *entry = (status, terminal);
+                            }
+                        }
+                    }
+                    // Throttled, or the invocations are not visible yet: poll again later.
+                    Err(e) if is_throttling(&e) => throttled = true,
+                    Err(e) if e.code() == Some("InvalidCommandId") => {}
+                    Err(e) => sink.line(
+                        "ssm",
+                        &format!("{} (will retry)", api_error("ListCommandInvocations", &e)),
+                    ),
+                }
+            }
+            let done = states.values().filter(|(_, t)| t.is_some()).count();
+            if done == commands.iter().map(|(_, ids)| ids.len()).sum::<usize>() {
+                return WaitEnd::Done;
+            }
+            if let Some(allowed) = allowed {
+                let failed = states
+                    .values()
+                    .filter(|(_, t)| t.is_some_and(|t| t != InvocationStatus::Success))
+                    .count();
+                if failed > allowed {
+                    return WaitEnd::TooManyErrors(failed);
+                }
+            }
+            if Instant::now() >= deadline {
+                return WaitEnd::Deadline;
+            }
+            if throttled {
+                interval = (interval * 2).min(self.poll.max * 2);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = cancel.cancelled() => return WaitEnd::Cancelled,
+            }
+            if !throttled {
+                interval = (interval.mul_f32(1.5)).min(self.poll.max);
+            }
+        }
+    }
+}
+
+enum WaitEnd {
+    Done,
+    Cancelled,
+    TooManyErrors(usize),
+    Deadline,
+}
+
+impl SsmTransport {
+    pub(super) async fn run_commands(
+        &self,
+        job: &Job<'_>,
+        cancel: &CancellationToken,
+        sink: &dyn OutputSink,
+        started: Instant,
+    ) -> Result<Vec<Invocation>, TransportError> {
+        let mut commands: Vec<(String, Vec<String>)> = Vec::new();
+        for chunk in job.targets.chunks(MAX_IDS_PER_COMMAND) {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let id = self.send(job, chunk).await?;
+            sink.line(
+                "ssm",
+                &format!("sent command {id} to {} instance(s)", chunk.len()),
+            );
+            commands.push((id, chunk.to_vec()));
+        }
+        let mut states = BTreeMap::new();
+        let deadline = Instant::now() + DELIVERY_TIMEOUT + job.timeout + Duration::from_secs(60);
+        let allowed = allowed_errors(job.policy.max_errors, job.targets.len());
+        let mut end = if commands.is_empty() {
+            WaitEnd::Cancelled
+        } else {
+            self.wait(
+                &commands,
+                &mut states,
+                cancel,
+                deadline,
+                Some(allowed),
+                sink,
+            )
+            .await
+        };
+        if let WaitEnd::TooManyErrors(n) = end {
+            sink.line(
+                "ssm",
+                &format!(
+                    "{n} instance(s) failed, more than max_errors ({allowed}): stopping the \
+                     rollout; instances already deploying finish"
+                ),
+            );
+            self.cancel_pending(&commands, &states, sink).await;
+            end = self
+                .wait(&commands, &mut states, cancel, deadline, None, sink)
+                .await;
+        }
+        match end {
+            WaitEnd::Done | WaitEnd::TooManyErrors(_) => {}
+            WaitEnd::Cancelled | WaitEnd::Deadline => {
+                if let WaitEnd::Deadline = end {
+                    sink.line("ssm", "the command ran past its deadline");
+                }
+                self.cancel_all(&commands, sink).await;
+                let settle = Instant::now() + CANCEL_SETTLE;
+                let _ = self
+                    .wait(
+                        &commands,
+                        &mut states,
+                        &CancellationToken::new(),
+                        settle,
+                        None,
+                        sink,
+                    )
+                    .await;
+            }
+        }
+        let mut out = Vec::new();
+        for (command_id, ids) in &commands {
+            for id in ids {
+                let inv = match states.get(id) {
+                    Some((_, Some(_))) => {
+                        let inv = self.fetch(command_id, id, started).await;
+                        report_output(&inv, sink);
+                        inv
+                    }
+                    Some((status, None)) => not_finished(id, status.as_str(), started),
+                    None => not_finished(id, "never reported", started),
+                };
+                out.push(inv);
+            }
+        }
+        // Instances never sent to (cancelled before their chunk went out).
+        for id in job.targets {
+            if !out.iter().any(|i| &i.target == id) {
+                out.push(Invocation {
+                    status: InvocationStatus::Cancelled,
+                    ..not_finished(id, "not sent", started)
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
+    use aws_sdk_ssm::operation::list_command_invocations::{
+        ListCommandInvocationsError, ListCommandInvocationsOutput,
+    };
+    use aws_sdk_ssm::operation::send_command::SendCommandOutput;
+    use aws_sdk_ssm::types::{Command, CommandInvocation};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+    use crate::config::Rate;
+    use crate::outcome;
+    use crate::script::{Body, render};
+    use crate::transport::Transport;
+    use crate::transport::ssm::Poll;
+    use crate::transport::ssm::testing::DEPLOYED;
+
+    /// What deploy does with a transport's raw output: parse the result line.
+    fn parsed(mut out: Vec<Invocation>) -> Vec<Invocation> {
+        for inv in &mut out {
+            inv.result = outcome::parse(&inv.stdout);
+        }
+        out
+    }
+
+    struct Lines(std::sync::Mutex<Vec<String>>);
+    impl OutputSink for Lines {
+        fn line(&self, target: &str, line: &str) {
+            self.0.lock().unwrap().push(format!("[{target}] {line}"));
+        }
+    }
+
+    fn job<'a>(
+        script: &'a crate::script::Script,
+        targets: &'a [String],
+        max_errors: Rate,
+    ) -> Job<'a> {
+        Job {
+            script,
+            secrets: None,
+            targets,
+            policy: crate::plan::RolloutPolicy {
+                max_concurrency: Rate::Percent(50),
+                max_errors,
+            },
+            timeout: Duration::from_secs(60),
+            comment: "test".into(),
+        }
+    }
+
+    /// SSM takes at most 50 instance ids per SendCommand: 120 targets go out as 50 + 50 + 20,
+    /// and every instance of every command is waited for and judged.
+    #[tokio::test]
+    async fn sends_at_most_50_instances_per_command() {
+        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = sizes.clone();
+        let send = mock!(aws_sdk_ssm::Client::send_command).then_compute_output(move |r| {
+            let mut sizes = seen.lock().unwrap();
+            sizes.push(r.instance_ids().len());
+            SendCommandOutput::builder()
+                .command(
+                    Command::builder()
+                        .command_id(format!("cmd-{}", sizes.len()))
+                        .set_instance_ids(r.instance_ids.clone())
+                        .build(),
+                )
+                .build()
+        });
+        let ids: Vec<String> = (0..120).map(|n| format!("i-{n:017x}")).collect();
+        let chunks: Vec<Vec<String>> = ids.chunks(50).map(<[String]>::to_vec).collect();
+        let list =
+            mock!(aws_sdk_ssm::Client::list_command_invocations).then_compute_output(move |r| {
+                let n: usize = r.command_id().unwrap()[4..].parse().unwrap();
+                let rows = chunks[n - 1]
+                    .iter()
+                    .map(|id| {
+                        CommandInvocation::builder()
+                            .instance_id(id)
+                            .status(CommandInvocationStatus::Success)
+                            .status_details("Success")
+                            .build()
+                    })
+                    .collect();
+                ListCommandInvocationsOutput::builder()
+                    .set_command_invocations(Some(rows))
+                    .build()
+            });
+        let get = mock!(aws_sdk_ssm::Client::get_command_invocation).then_compute_output(|r| {
+            GetCommandInvocationOutput::builder()
+                .instance_id(r.instance_id().unwrap_or_default())
+                .status("Success".into())
+                .status_details("Success")
+                .response_code(0)
+                .standard_output_content(DEPLOYED)
+                .build()
+        });
+        let client = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[&send, &list, &get]);
+        let transport = SsmTransport::new(client).with_poll(Poll {
+            first: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+        });
+        let script = render(Body::Recreate, &[], &[]);
+        let job = job(&script, &ids, Rate::Count(5));
+        let out = transport
+            .run(&job, CancellationToken::new(), &Lines(Default::default()))
+            .await
+            .unwrap();
+        let out = parsed(out);
+        assert_eq!(*sizes.lock().unwrap(), [50, 50, 20]);
+        assert_eq!(out.len(), 120);
+        assert!(out.iter().all(Invocation::deployed));
+        let targets: Vec<&str> = out.iter().map(|i| i.target.as_str()).collect();
+        assert_eq!(targets, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    /// Past max_errors hoist stops only what has not started: the pending instance is
+    /// cancelled, the one mid-deploy finishes (cancelling it would cost it its release).
+    #[tokio::test]
+    async fn past_max_errors_only_pending_instances_are_cancelled() {
+        use aws_sdk_ssm::operation::cancel_command::CancelCommandOutput;
+        let ids = [
+            "i-0000000000000000a",
+            "i-0000000000000000b",
+            "i-0000000000000000c",
+        ];
+        let send = mock!(aws_sdk_ssm::Client::send_command).then_output(|| {
+            SendCommandOutput::builder()
+                .command(Command::builder().command_id("cmd-1").build())
+                .build()
+        });
+        let cancelled = Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
+        let seen = cancelled.clone();
+        let cancel = mock!(aws_sdk_ssm::Client::cancel_command).then_compute_output(move |r| {
+            seen.lock().unwrap().push(r.instance_ids().to_vec());
+            CancelCommandOutput::builder().build()
+        });
+        let after_cancel = cancelled.clone();
+        let list =
+            mock!(aws_sdk_ssm::Client::list_command_invocations).then_compute_output(move |_| {
+                let row = |id: &str, s: &str| {
+                    CommandInvocation::builder()
+                        .instance_id(id)
+                        .status(CommandInvocationStatus::from(s))
+                        .status_details(s)
+                        .build()
+                };
+                let rows = if after_cancel.lock().unwrap().is_empty() {
+                    vec![
+                        row(ids[0], "Failed"),
+                        row(ids[1], "InProgress"),
+                        row(ids[2], "Pending"),
+                    ]
+                } else {
+                    vec![
+                        row(ids[0], "Failed"),
+                        row(ids[1], "Success"),
+                        row(ids[2], "Cancelled"),
+                    ]
+                };
+                ListCommandInvocationsOutput::builder()
+                    .set_command_invocations(Some(rows))
+                    .build()
+            });
+        let get = mock!(aws_sdk_ssm::Client::get_command_invocation).then_compute_output(|r| {
+            let id = r.instance_id().unwrap_or_default();
+            let (status, code, out) = match id {
+                "i-0000000000000000a" => ("Failed", 1, ""),
+                "i-0000000000000000b" => ("Success", 0, DEPLOYED),
+                _ => ("Cancelled", -1, ""),
+            };
+            GetCommandInvocationOutput::builder()
+                .instance_id(id)
+                .status(status.into())
+                .status_details(status)
+                .response_code(code)
+                .standard_output_content(out)
+                .build()
+        });
+        let client = mock_client!(
+            aws_sdk_ssm,
+            RuleMode::MatchAny,
+            &[&send, &cancel, &list, &get]
+        );
+        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        let transport = SsmTransport::new(client).with_poll(Poll {
+            first: Duration::from_millis(5),
+            max: Duration::from_millis(20),
+        });
+        let script = render(Body::Recreate, &[], &[]);
+        let out = transport
+            .run(
+                &job(&script, &ids, Rate::Count(0)),
+                CancellationToken::new(),
+                &Lines(Default::default()),
+            )
+            .await
+            .unwrap();
+        let out = parsed(out);
+        assert_eq!(*cancelled.lock().unwrap(), [vec![ids[2].to_owned()]]);
+        assert_eq!(out[0].status, InvocationStatus::Failed);
+        assert!(
+            out[1].deployed(),
+            "the running instance finished its deploy"
+        );
+        assert_eq!(out[2].status, InvocationStatus::Cancelled);
+    }
+
+    /// Three instances: SSM's overall command would say Success (undeliverable instances do
+    /// not count as errors), but hoist judges each one: only `a` deployed.
+    #[tokio::test]
+    async fn judges_each_instance_not_the_command() {
+        let ids = [
+            "i-0000000000000000a",
+            "i-0000000000000000b",
+            "i-0000000000000000c",
+        ];
+        let send = mock!(aws_sdk_ssm::Client::send_command).then_output(|| {
+            SendCommandOutput::builder()
+                .command(Command::builder().command_id("cmd-1").build())
+                .build()
+        });
+        // First poll: nothing visible yet (eventual consistency); then throttled once; then
+        // running; then final.
+        let polls = Arc::new(AtomicUsize::new(0));
+        let p = polls.clone();
+        let list = mock!(aws_sdk_ssm::Client::list_command_invocations)
+            .match_requests(|r| r.command_id() == Some("cmd-1"))
+            .then_compute_output(move |_| {
+                let n = p.fetch_add(1, Ordering::SeqCst);
+                let row = |id: &str, s: &str, d: &str| {
+                    CommandInvocation::builder()
+                        .instance_id(id)
+                        .status(CommandInvocationStatus::from(s))
+                        .status_details(d)
+                        .build()
+                };
+                let rows = match n {
+                    0 => vec![],
+                    1 => ids
+                        .iter()
+                        .map(|i| row(i, "InProgress", "InProgress"))
+                        .collect(),
+                    _ => vec![
+                        row(ids[0], "Success", "Success"),
+                        row(ids[1], "Failed", "Undeliverable"),
+                        row(ids[2], "Success", "Success"),
+                    ],
+                };
+                ListCommandInvocationsOutput::builder()
+                    .set_command_invocations(Some(rows))
+                    .build()
+            });
+        let throttle = mock!(aws_sdk_ssm::Client::list_command_invocations)
+            .sequence()
+            .error(|| {
+                ListCommandInvocationsError::generic(
+                    aws_sdk_ssm::error::ErrorMetadata::builder()
+                        .code("ThrottlingException")
+                        .message("Rate exceeded")
+                        .build(),
+                )
+            })
+            .build();
+        let get = mock!(aws_sdk_ssm::Client::get_command_invocation).then_compute_output(|r| {
+            let id = r.instance_id().unwrap_or_default();
+            let (status, details, code, out) = match id {
+                "i-0000000000000000a" => ("Success", "Success", 0, DEPLOYED),
+                "i-0000000000000000b" => ("Failed", "Undeliverable", -1, ""),
+                // Exit 0 but no result line: the script did not finish its job.
+                _ => ("Success", "Success", 0, "hoist: starting\n"),
+            };
+            GetCommandInvocationOutput::builder()
+                .instance_id(id)
+                .status(status.into())
+                .status_details(details)
+                .response_code(code)
+                .standard_output_content(out)
+                .build()
+        });
+        let client = mock_client!(
+            aws_sdk_ssm,
+            RuleMode::MatchAny,
+            &[&send, &throttle, &list, &get]
+        );
+        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        let transport = SsmTransport::new(client).with_poll(Poll {
+            first: Duration::from_millis(5),
+            max: Duration::from_millis(20),
+        });
+        let script = render(Body::Recreate, &[], &[]);
+        let job = job(&script, &ids, Rate::Count(5));
+        let sink = Lines(Default::default());
+        let out = transport
+            .run(&job, CancellationToken::new(), &sink)
+            .await
+            .unwrap();
+        let out = parsed(out);
+        assert_eq!(out.len(), 3);
+        assert!(out[0].deployed());
+        assert_eq!(out[1].status, InvocationStatus::Undeliverable);
+        assert_eq!(out[1].exit_code, None, "ResponseCode -1: never ran");
+        assert!(!out[1].deployed());
+        assert!(!out[2].deployed());
+        assert!(out[2].failure_reason().unwrap().contains("no HOIST-RESULT"));
+        let (t, p) = (throttle.num_calls(), polls.load(Ordering::SeqCst));
+        assert!(t >= 1 && p >= 3, "throttled {t}, polls {p}");
+        let lines = sink.0.lock().unwrap().join("\n");
+        assert!(lines.contains("Failed (Undeliverable)"), "{lines}");
+    }
+}
