@@ -88,40 +88,9 @@ pub(super) fn api_error<E: ProvideErrorMetadata + std::error::Error + Send + Syn
     }
 }
 
-fn is_throttling<E: ProvideErrorMetadata>(err: &aws_sdk_ssm::error::SdkError<E>) -> bool {
-    matches!(
-        err.code(),
-        Some(
-            "ThrottlingException"
-                | "Throttling"
-                | "TooManyRequestsException"
-                | "RequestLimitExceeded"
-        )
-    )
-}
-
-/// Retries a call while SSM throttles it, with exponential backoff (on top of the SDK's own
-/// retries), for up to about a minute.
-pub(super) async fn retry_throttled<T, E, F, Fut>(
-    mut call: F,
-) -> Result<T, aws_sdk_ssm::error::SdkError<E>>
-where
-    E: ProvideErrorMetadata,
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, aws_sdk_ssm::error::SdkError<E>>>,
-{
-    let mut delay = Duration::from_millis(250);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match call().await {
-            Err(e) if is_throttling(&e) && Instant::now() + delay < deadline => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(8));
-            }
-            other => return other,
-        }
-    }
-}
+/// The shared policy for throttled AWS calls ([`crate::aws::retry`]), by the name the SSM
+/// calls know it.
+pub(super) use crate::aws::retry as retry_throttled;
 
 pub struct SsmTransport {
     client: Client,

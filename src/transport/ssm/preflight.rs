@@ -166,4 +166,51 @@ mod tests {
         assert!(problems[1].contains("i-00000000000000003") && problems[1].contains("Windows"));
         assert!(problems[2].contains("i-00000000000000004") && problems[2].contains("not managed"));
     }
+
+    /// SSM calls are under the shared throttling policy (`crate::aws::retry`): a
+    /// DescribeInstanceInformation throttled (past the SDK's own retries, here none) is
+    /// made again.
+    #[tokio::test]
+    async fn a_throttled_describe_is_retried() {
+        use aws_sdk_ssm::config::retry::RetryConfig;
+        use aws_sdk_ssm::operation::describe_instance_information::{
+            DescribeInstanceInformationError, DescribeInstanceInformationOutput,
+        };
+        use aws_sdk_ssm::types::{InstanceInformation, PingStatus, PlatformType};
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+        let id = "i-0123456789abcdef0";
+        let rule = mock!(aws_sdk_ssm::Client::describe_instance_information)
+            .sequence()
+            .error(|| {
+                DescribeInstanceInformationError::generic(
+                    aws_sdk_ssm::error::ErrorMetadata::builder()
+                        .code("ThrottlingException")
+                        .message("Rate exceeded")
+                        .build(),
+                )
+            })
+            .output(move || {
+                DescribeInstanceInformationOutput::builder()
+                    .instance_information_list(
+                        InstanceInformation::builder()
+                            .instance_id(id)
+                            .ping_status(PingStatus::Online)
+                            .platform_type(PlatformType::Linux)
+                            .build(),
+                    )
+                    .build()
+            })
+            .build();
+        let client = mock_client!(aws_sdk_ssm, RuleMode::Sequential, [&rule], |c| c
+            .retry_config(RetryConfig::disabled()));
+        let targets = Targets {
+            instance_ids: vec![id.to_owned()],
+            tags: BTreeMap::new(),
+            max_concurrency: crate::config::Rate::Count(1),
+            max_errors: crate::config::Rate::Count(0),
+        };
+        assert_eq!(preflight(&client, &targets).await.unwrap(), [id]);
+        assert_eq!(rule.num_calls(), 2);
+    }
 }

@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use super::judge::{allowed_errors, classify, not_finished, parse_elapsed, report_output};
 use super::{
     CANCEL_SETTLE, DELIVERY_TIMEOUT, MAX_IDS_PER_COMMAND, STDERR_LIMIT, STDOUT_LIMIT, SsmError,
-    SsmTransport, api_error, is_throttling, retry_throttled,
+    SsmTransport, api_error, retry_throttled,
 };
+use crate::aws::is_throttling;
 use crate::transport::{Invocation, InvocationStatus, Job, OutputSink, TransportError};
 
 impl SsmTransport {
@@ -51,7 +52,9 @@ impl SsmTransport {
             .to_owned())
     }
 
-    /// One pass over every command's invocations: instance id → (status, details).
+    /// One pass over every command's invocations: instance id → (status, details). Not under
+    /// the shared throttling policy: the poll loop ([`Self::wait`]) is the retry, and stretches
+    /// its interval when throttled.
     async fn statuses(
         &self,
         command_id: &str,
@@ -90,14 +93,15 @@ impl SsmTransport {
     async fn fetch(&self, command_id: &str, id: &str, started: Instant) -> Invocation {
         let mut last_err = String::new();
         for attempt in 0..8u32 {
-            match self
-                .client
-                .get_command_invocation()
-                .command_id(command_id)
-                .instance_id(id)
-                .send()
-                .await
-            {
+            let got = retry_throttled(|| {
+                self.client
+                    .get_command_invocation()
+                    .command_id(command_id)
+                    .instance_id(id)
+                    .send()
+            })
+            .await;
+            match got {
                 Ok(r) => {
                     let stdout = r.standard_output_content().unwrap_or_default().to_owned();
                     let stderr = r.standard_error_content().unwrap_or_default().to_owned();
@@ -130,7 +134,8 @@ impl SsmTransport {
                 }
                 Err(e) => {
                     last_err = api_error("GetCommandInvocation", &e).to_string();
-                    // InvocationDoesNotExist right after sending, or throttling: wait, retry.
+                    // InvocationDoesNotExist right after sending (throttling was retried
+                    // above, under the shared policy): wait, retry.
                     tokio::time::sleep(Duration::from_millis(250 << attempt.min(4))).await;
                 }
             }
