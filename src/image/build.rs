@@ -44,7 +44,7 @@ pub async fn build(
     req: &BuildRequest,
     progress: &Reporter,
 ) -> Result<String, BuildError> {
-    let (tar, files) = context::pack(&req.context, &req.dockerfile)?;
+    let (tar, files) = context::pack_blocking(&req.context, &req.dockerfile).await?;
     let buildkit = match req.builder {
         Builder::Buildkit => true,
         Builder::Classic => false,

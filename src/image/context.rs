@@ -109,7 +109,22 @@ fn clean(pattern: &str) -> String {
     parts.join("/")
 }
 
-/// Tars the context directory. Returns the archive and the number of files in it.
+/// [`pack`] on tokio's blocking pool: walking the tree, matching `.dockerignore` and writing
+/// the tar are disk and CPU work that must not hold a runtime worker (the progress display,
+/// Ctrl-C and every other task run there). Dropping the future leaves the packing to finish
+/// on its thread and its result unused. A panic while packing is resumed here.
+pub async fn pack_blocking(
+    context: &Path,
+    dockerfile: &str,
+) -> Result<(Vec<u8>, usize), ContextError> {
+    let (context, dockerfile) = (context.to_path_buf(), dockerfile.to_owned());
+    tokio::task::spawn_blocking(move || pack(&context, &dockerfile))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// Tars the context directory. Returns the archive and the number of files in it. Blocking:
+/// from async code, use [`pack_blocking`].
 pub fn pack(context: &Path, dockerfile: &str) -> Result<(Vec<u8>, usize), ContextError> {
     if !context.is_dir() {
         return Err(ContextError::Missing(context.to_path_buf()));
@@ -206,6 +221,30 @@ mod tests {
         names.sort();
         assert_eq!(names, [".dockerignore", "Dockerfile", "app.txt"]);
         assert_eq!(count, 3);
+    }
+
+    /// Off the runtime: on a current-thread runtime, waiting for the packing frees the one
+    /// worker (a task spawned before gets to run; packed inline, it would not have), and the
+    /// archive is the same as [`pack`]'s.
+    #[tokio::test(flavor = "current_thread")]
+    async fn pack_blocking_runs_off_the_runtime_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(root.join("app.txt"), "hi").unwrap();
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = ran.clone();
+        let ticker = tokio::spawn(async move {
+            seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let (bytes, count) = pack_blocking(root, "Dockerfile").await.unwrap();
+        assert!(ran.load(std::sync::atomic::Ordering::SeqCst));
+        ticker.await.unwrap();
+        assert_eq!((bytes, count), pack(root, "Dockerfile").unwrap());
+        assert!(matches!(
+            pack_blocking(&root.join("nope"), "Dockerfile").await,
+            Err(ContextError::Missing(_))
+        ));
     }
 
     #[test]
