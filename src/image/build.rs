@@ -33,7 +33,7 @@ pub enum BuildError {
     #[error(transparent)]
     Context(#[from] ContextError),
     #[error("cannot reach the Docker engine: {0}")]
-    Engine(#[source] bollard::errors::Error),
+    Engine(bollard::errors::Error),
     #[error("the image build failed: {message}\n--- last build output ---\n{tail}")]
     Failed { message: String, tail: String },
 }

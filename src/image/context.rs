@@ -12,19 +12,17 @@ pub enum ContextError {
     Missing(PathBuf),
     #[error("Dockerfile {} not found in the build context", .0.display())]
     NoDockerfile(PathBuf),
-    #[error("{}:{line}: bad .dockerignore pattern `{pattern}`: {source}", file.display())]
+    #[error("{}:{line}: bad .dockerignore pattern `{pattern}`: {cause}", file.display())]
     Pattern {
         file: PathBuf,
         line: usize,
         pattern: String,
-        #[source]
-        source: globset::Error,
+        cause: globset::Error,
     },
-    #[error("reading the build context failed at {}: {source}", path.display())]
+    #[error("reading the build context failed at {}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -62,11 +60,11 @@ impl DockerIgnore {
                     .literal_separator(true)
                     .build()
                     .map(|g: Glob| g.compile_matcher())
-                    .map_err(|source| ContextError::Pattern {
+                    .map_err(|cause| ContextError::Pattern {
                         file: file.to_path_buf(),
                         line: i + 1,
                         pattern: raw.to_owned(),
-                        source,
+                        cause,
                     })
             };
             rules.push(Rule {
@@ -131,7 +129,7 @@ pub fn pack(context: &Path, dockerfile: &str) -> Result<(Vec<u8>, usize), Contex
     }
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| ContextError::Io { path, source }
+        move |cause| ContextError::Io { path, cause }
     };
     let dockerfile_rel = clean(dockerfile);
     if !context.join(&dockerfile_rel).is_file() {
@@ -155,7 +153,7 @@ pub fn pack(context: &Path, dockerfile: &str) -> Result<(Vec<u8>, usize), Contex
     while let Some(entry) = walker.next() {
         let entry = entry.map_err(|e| ContextError::Io {
             path: e.path().unwrap_or(context).to_path_buf(),
-            source: e.into(),
+            cause: e.into(),
         })?;
         let rel_path = entry
             .path()
