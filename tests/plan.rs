@@ -204,13 +204,19 @@ fn a_fence_in_a_value_cannot_close_the_markdown_script() {
     let config = "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  command: |\n    \
                   echo start\n    cat <<'X'\n    ```````\n    ~~~~~~~~~\n    \
                   <!-- hidden\n    X\n";
-    let json = scratch_plan(config, &["--format", "json"]).success().json();
+    // Both formats from one repository: the script names the commit, and two repositories
+    // committed a second apart would not share it.
+    let (_tmp, root) =
+        common::repo_with(&[("hoist.yaml", config), ("Dockerfile", "FROM scratch\n")]);
+    let trap = DockerTrap::new();
+    let json = plan(&root, &trap, &["--format", "json"]).success().json();
     let script = run_phase(&json)["script"]["text"]
         .as_str()
         .unwrap()
         .to_owned();
-    let md = scratch_plan(config, &["--format", "markdown"]);
+    let md = plan(&root, &trap, &["--format", "markdown"]);
     md.success();
+    assert!(!trap.was_called());
     let (fence, shown) = fenced_script(&md.stdout);
     assert_eq!(
         fence.len(),
