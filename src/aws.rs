@@ -1,15 +1,45 @@
 //! AWS clients from the standard credential chain (env, profile/SSO, web identity such as
 //! GitHub OIDC, instance profile). `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_SSM` /
 //! `AWS_ENDPOINT_URL_ECR` are honoured by the SDK itself.
+//!
+//! # Retries: two layers, one policy for each
+//!
+//! 1. **The SDK's, per request.** Every SSM and ECR request is retried by the SDK itself in its
+//!    standard mode: transient errors (timeouts, 5xx, connection errors) and throttling, up to
+//!    [`SDK_MAX_ATTEMPTS`] attempts with exponential backoff from [`SDK_INITIAL_BACKOFF`]
+//!    (full jitter, at most 20 s a wait), drawing on the client's retry quota. The standard
+//!    `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` replace these settings, and only these: see
+//!    [`sdk_config`].
+//! 2. **hoist's, per call, for throttling only.** Every SSM and ECR call that a busy account
+//!    can throttle goes through [`retry`]: when the SDK gives up on an error that says "slow
+//!    down" ([`is_throttling`]), hoist waits longer than the SDK would ([`Retry::THROTTLED`]:
+//!    exponential backoff with jitter, a cap on calls and on time) and makes the call again,
+//!    SDK retries included. Any other error is returned at once: the SDK already retried what
+//!    is worth retrying. The one exception is the rollout's status poll, which is itself a
+//!    loop: throttling there stretches the poll interval instead (`transport::ssm`).
+//!
+//! So a call throttled throughout ends within about a minute (at most [`Retry::max_calls`]
+//! calls, none later than [`Retry::budget`] after the first) with the service's throttling
+//! error, and a call that fails otherwise ends as soon as the SDK's own attempts are spent
+//! (with `AWS_MAX_ATTEMPTS=2`, after two requests).
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ssm::error::ProvideErrorMetadata;
+
+/// The SDK's attempts at one request (the first included), unless `AWS_MAX_ATTEMPTS` or
+/// `AWS_RETRY_MODE` say otherwise. Patient: throttling is expected on busy accounts.
+pub const SDK_MAX_ATTEMPTS: u32 = 6;
+/// The SDK's first backoff between attempts; it doubles (with jitter) at each attempt.
+pub const SDK_INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 
 /// Loads the shared config. The config file's `region` wins over the environment's. Retries
-/// are hoist's (patient: throttling is expected on busy accounts) unless the standard
-/// `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` say otherwise.
+/// are hoist's ([`SDK_MAX_ATTEMPTS`], [`SDK_INITIAL_BACKOFF`], standard mode) unless the
+/// standard `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` say otherwise; either way hoist's own
+/// throttling layer ([`retry`]) sits on top (see the module's documentation).
 pub async fn sdk_config(region: Option<&str>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
@@ -17,14 +47,125 @@ pub async fn sdk_config(region: Option<&str>) -> SdkConfig {
     {
         loader = loader.retry_config(
             RetryConfig::standard()
-                .with_max_attempts(6)
-                .with_initial_backoff(Duration::from_millis(200)),
+                .with_max_attempts(SDK_MAX_ATTEMPTS)
+                .with_initial_backoff(SDK_INITIAL_BACKOFF),
         );
     }
     if let Some(r) = region {
         loader = loader.region(Region::new(r.to_owned()));
     }
     loader.load().await
+}
+
+/// The error codes by which AWS services say a caller is being throttled: the SDK's own list
+/// of throttling errors, less the two that are not about request rates here
+/// (`LimitExceededException` is a service quota for ECR, `TransactionInProgressException` a
+/// DynamoDB conflict): retrying those for a minute would only delay the error.
+pub const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+/// Whether an AWS error (an SDK error of any service, or an operation's error) says the
+/// caller is being throttled.
+pub fn is_throttling(err: &impl ProvideErrorMetadata) -> bool {
+    err.code()
+        .is_some_and(|code| THROTTLING_CODES.contains(&code))
+}
+
+/// hoist's retry policy for throttled calls: exponential backoff with jitter, capped in calls
+/// and in time. See the module's documentation for how it sits on the SDK's own retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// The wait before the first retry, before jitter; it doubles at each retry.
+    pub first_delay: Duration,
+    /// The longest wait between two calls, before jitter.
+    pub max_delay: Duration,
+    /// No call starts later than this after the first one.
+    pub budget: Duration,
+    /// Calls in all, the first one included.
+    pub max_calls: u32,
+}
+
+impl Retry {
+    /// The policy every throttle-prone SSM and ECR call uses.
+    pub const THROTTLED: Retry = Retry {
+        first_delay: Duration::from_millis(250),
+        max_delay: Duration::from_secs(8),
+        budget: Duration::from_secs(60),
+        max_calls: 12,
+    };
+
+    /// The wait before retry `n` (0 for the first) given `unit`, a random number in [0, 1]:
+    /// half the exponential delay, plus up to the other half at random ("equal jitter"), so
+    /// that hoists throttled together do not all call again at the same moment.
+    pub fn delay(&self, n: u32, unit: f64) -> Duration {
+        let factor = 1u32.checked_shl(n).unwrap_or(u32::MAX);
+        let full = self.first_delay.saturating_mul(factor).min(self.max_delay);
+        full / 2 + full.mul_f64(unit.clamp(0.0, 1.0) / 2.0)
+    }
+
+    /// Makes the call, and again while it fails throttled ([`is_throttling`]) and the policy
+    /// allows another call. Returns the last result: a success, an error that is not
+    /// throttling, or the throttling error once calls or time ran out.
+    pub async fn run<T, E, F, Fut>(&self, mut call: F) -> Result<T, E>
+    where
+        E: ProvideErrorMetadata,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let deadline = Instant::now() + self.budget;
+        let mut calls = 0;
+        loop {
+            let result = call().await;
+            calls += 1;
+            match result {
+                Err(e) if is_throttling(&e) && calls < self.max_calls => {
+                    let delay = self.delay(calls - 1, jitter());
+                    if Instant::now() + delay >= deadline {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Makes an AWS call under [`Retry::THROTTLED`]: the one retry policy of every SSM and ECR
+/// call that can be throttled.
+pub async fn retry<T, E, F, Fut>(call: F) -> Result<T, E>
+where
+    E: ProvideErrorMetadata,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    Retry::THROTTLED.run(call).await
+}
+
+/// A random number in [0, 1] for jitter (not for anything secret): std's randomly keyed
+/// hasher, fed the time.
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 pub fn ssm(config: &SdkConfig) -> aws_sdk_ssm::Client {
@@ -169,7 +310,160 @@ pub fn describe_error(err: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_ecr::config::retry::RetryConfig;
+    use aws_sdk_ecr::error::ErrorMetadata;
+    use aws_sdk_ecr::operation::describe_repositories::{
+        DescribeRepositoriesError, DescribeRepositoriesOutput,
+    };
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+
     use super::*;
+
+    /// [`Retry::THROTTLED`]'s shape, with waits short enough for a test.
+    const FAST: Retry = Retry {
+        first_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(4),
+        budget: Duration::from_secs(30),
+        max_calls: 5,
+    };
+
+    fn error(code: &str) -> DescribeRepositoriesError {
+        DescribeRepositoriesError::generic(
+            ErrorMetadata::builder()
+                .code(code)
+                .message("from the test")
+                .build(),
+        )
+    }
+
+    /// An ECR client that answers from `rule`, without the SDK's own retries: what is
+    /// retried here is retried by hoist's policy.
+    fn ecr(rule: &Rule) -> aws_sdk_ecr::Client {
+        mock_client!(aws_sdk_ecr, RuleMode::Sequential, [rule], |c| c
+            .retry_config(RetryConfig::disabled()))
+    }
+
+    async fn describe(
+        client: &aws_sdk_ecr::Client,
+        policy: Retry,
+    ) -> Result<DescribeRepositoriesOutput, aws_sdk_ecr::error::SdkError<DescribeRepositoriesError>>
+    {
+        policy
+            .run(|| {
+                client
+                    .describe_repositories()
+                    .repository_names("web")
+                    .send()
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_call_throttled_twice_then_answered_succeeds() {
+        for code in [
+            "ThrottlingException",
+            "TooManyRequestsException",
+            "Throttling",
+        ] {
+            let rule = mock!(aws_sdk_ecr::Client::describe_repositories)
+                .sequence()
+                .error(move || error(code))
+                .times(2)
+                .output(|| DescribeRepositoriesOutput::builder().build())
+                .build();
+            let client = ecr(&rule);
+            describe(&client, FAST)
+                .await
+                .expect("answered on the third call");
+            assert_eq!(rule.num_calls(), 3, "{code}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_error_that_is_not_throttling_is_not_retried() {
+        for code in [
+            "AccessDeniedException",
+            "LimitExceededException",
+            "InvalidParameterException",
+        ] {
+            let rule = mock!(aws_sdk_ecr::Client::describe_repositories)
+                .sequence()
+                .error(move || error(code))
+                .output(|| DescribeRepositoriesOutput::builder().build())
+                .build();
+            let client = ecr(&rule);
+            let err = describe(&client, FAST).await.unwrap_err();
+            assert_eq!(err.code(), Some(code));
+            assert_eq!(rule.num_calls(), 1, "{code} was retried");
+        }
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_only_as_long_as_the_policy_allows() {
+        // Calls: at most max_calls.
+        let rule = mock!(aws_sdk_ecr::Client::describe_repositories)
+            .sequence()
+            .error(|| error("ThrottlingException"))
+            .times(10)
+            .build();
+        let client = ecr(&rule);
+        let err = describe(&client, FAST).await.unwrap_err();
+        assert!(is_throttling(&err), "{err:?}");
+        assert_eq!(rule.num_calls(), 5);
+        // Time: no call starts past the budget (here, the first wait is already past it).
+        let rule = mock!(aws_sdk_ecr::Client::describe_repositories)
+            .sequence()
+            .error(|| error("ThrottlingException"))
+            .times(10)
+            .build();
+        let client = ecr(&rule);
+        let tight = Retry {
+            budget: Duration::from_micros(100),
+            ..FAST
+        };
+        assert!(describe(&client, tight).await.is_err());
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[test]
+    fn waits_double_with_jitter_up_to_the_cap() {
+        let p = Retry::THROTTLED;
+        assert_eq!(p.delay(0, 0.0), Duration::from_millis(125));
+        assert_eq!(p.delay(0, 1.0), Duration::from_millis(250));
+        assert_eq!(p.delay(2, 0.5), Duration::from_millis(750));
+        assert_eq!(p.delay(6, 1.0), p.max_delay, "capped");
+        assert_eq!(p.delay(u32::MAX, 1.0), p.max_delay, "no overflow");
+        for _ in 0..100 {
+            let unit = jitter();
+            assert!((0.0..=1.0).contains(&unit), "{unit}");
+            let d = p.delay(3, unit);
+            assert!(
+                d >= Duration::from_secs(1) && d <= Duration::from_secs(2),
+                "{d:?}"
+            );
+        }
+        assert_ne!(jitter(), jitter(), "jitter varies");
+        // The whole policy stays within about a minute of waiting.
+        let most: Duration = (0..p.max_calls - 1).map(|n| p.delay(n, 1.0)).sum();
+        assert!(most <= p.budget, "{most:?}");
+    }
+
+    #[test]
+    fn throttling_codes_are_recognised_and_nothing_else() {
+        for code in THROTTLING_CODES {
+            assert!(is_throttling(&error(code)), "{code}");
+        }
+        for code in [
+            "AccessDeniedException",
+            "RepositoryNotFoundException",
+            "LimitExceededException",
+        ] {
+            assert!(!is_throttling(&error(code)), "{code}");
+        }
+        assert!(!is_throttling(&DescribeRepositoriesError::generic(
+            ErrorMetadata::builder().build()
+        )));
+    }
 
     #[test]
     fn an_html_body_is_described_by_its_title() {

@@ -143,12 +143,11 @@ enum CliError {
     #[error(transparent)]
     Deploy(#[from] DeployError),
     #[error("cannot connect to the Docker engine: {0}")]
-    Docker(#[source] bollard::errors::Error),
-    #[error("cannot write {}: {source}", path.display())]
+    Docker(bollard::errors::Error),
+    #[error("cannot write {}: {cause}", path.display())]
     Write {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(transparent)]
     Preflight(crate::transport::ssm::SsmError),
@@ -193,13 +192,20 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            match &err {
-                CliError::Config(e) => eprint!("{}", e.render(color())),
-                CliError::Failed => {}
-                e => eprintln!("error: {e}"),
-            }
+            eprint!("{}", report(&err, color()));
             ExitCode::from(err.exit_code())
         }
+    }
+}
+
+/// What hoist prints for the error that ended a command: a config error with its snippets,
+/// nothing for a failed deploy (its summary said it all), else `error: ` and the error's
+/// `Display`, whose text holds its causes (see the crate's documentation on errors).
+fn report(err: &CliError, color: bool) -> String {
+    match err {
+        CliError::Config(e) => e.render(color),
+        CliError::Failed => String::new(),
+        e => format!("error: {e}\n"),
     }
 }
 
@@ -256,7 +262,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let text = plan.render(args.format);
             match args.out {
                 Some(path) => {
-                    std::fs::write(&path, text).map_err(|source| CliError::Write { path, source })
+                    std::fs::write(&path, text).map_err(|cause| CliError::Write { path, cause })
                 }
                 None => {
                     print!("{text}");
@@ -644,3 +650,7 @@ async fn wait_for_signal() {
         _ = term.recv() => {}
     }
 }
+
+/// Every error prints its cause once (see the crate's documentation on errors).
+#[cfg(test)]
+mod tests;

@@ -1,12 +1,15 @@
 //! ECR: the account's registry and its credentials, the repository, and what a tag holds.
 //!
 //! The registry host comes from `GetAuthorizationToken`'s `proxyEndpoint`, so an endpoint
-//! override (`AWS_ENDPOINT_URL_ECR`, an emulator) needs no other setting.
+//! override (`AWS_ENDPOINT_URL_ECR`, an emulator) needs no other setting. Every call is made
+//! under hoist's throttling policy ([`crate::aws::retry`]) on top of the SDK's retries.
 
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::error::ProvideErrorMetadata;
 use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
 use base64::Engine as _;
+
+use crate::aws::retry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EcrError {
@@ -86,10 +89,7 @@ impl Ecr {
     }
 
     pub async fn login(&self) -> Result<Login, EcrError> {
-        let resp = self
-            .client
-            .get_authorization_token()
-            .send()
+        let resp = retry(|| self.client.get_authorization_token().send())
             .await
             .map_err(|e| api_error("GetAuthorizationToken", &e))?;
         let data = resp
@@ -125,12 +125,13 @@ impl Ecr {
         immutable: bool,
         scan_on_push: bool,
     ) -> Result<Repository, EcrError> {
-        match self
-            .client
-            .describe_repositories()
-            .repository_names(name)
-            .send()
-            .await
+        match retry(|| {
+            self.client
+                .describe_repositories()
+                .repository_names(name)
+                .send()
+        })
+        .await
         {
             Ok(resp) => {
                 let repo = resp.repositories().first();
@@ -148,18 +149,19 @@ impl Ecr {
                 } else {
                     ImageTagMutability::Mutable
                 };
-                let created = self
-                    .client
-                    .create_repository()
-                    .repository_name(name)
-                    .image_tag_mutability(mutability)
-                    .image_scanning_configuration(
-                        ImageScanningConfiguration::builder()
-                            .scan_on_push(scan_on_push)
-                            .build(),
-                    )
-                    .send()
-                    .await;
+                let created = retry(|| {
+                    self.client
+                        .create_repository()
+                        .repository_name(name)
+                        .image_tag_mutability(mutability.clone())
+                        .image_scanning_configuration(
+                            ImageScanningConfiguration::builder()
+                                .scan_on_push(scan_on_push)
+                                .build(),
+                        )
+                        .send()
+                })
+                .await;
                 match created {
                     Ok(_) => {}
                     // Created concurrently by another deploy: fine.
@@ -183,26 +185,27 @@ impl Ecr {
         repository: &str,
         tag: &str,
     ) -> Result<Option<TagContent>, EcrError> {
-        let resp = self
-            .client
-            .batch_get_image()
-            .repository_name(repository)
-            .image_ids(ImageIdentifier::builder().image_tag(tag).build())
-            .accepted_media_types("application/vnd.docker.distribution.manifest.v2+json")
-            .accepted_media_types("application/vnd.oci.image.manifest.v1+json")
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_repository_not_found_exception())
-                {
-                    EcrError::RepositoryNotFound {
-                        repository: repository.to_owned(),
-                    }
-                } else {
-                    api_error("BatchGetImage", &e)
+        let resp = retry(|| {
+            self.client
+                .batch_get_image()
+                .repository_name(repository)
+                .image_ids(ImageIdentifier::builder().image_tag(tag).build())
+                .accepted_media_types("application/vnd.docker.distribution.manifest.v2+json")
+                .accepted_media_types("application/vnd.oci.image.manifest.v1+json")
+                .send()
+        })
+        .await
+        .map_err(|e| {
+            if e.as_service_error()
+                .is_some_and(|s| s.is_repository_not_found_exception())
+            {
+                EcrError::RepositoryNotFound {
+                    repository: repository.to_owned(),
                 }
-            })?;
+            } else {
+                api_error("BatchGetImage", &e)
+            }
+        })?;
         let Some(image) = resp.images().first() else {
             return Ok(None);
         };
@@ -252,7 +255,57 @@ pub enum Reference<'a> {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_ecr::config::retry::RetryConfig;
+    use aws_sdk_ecr::operation::describe_repositories::{
+        DescribeRepositoriesError, DescribeRepositoriesOutput,
+    };
+    use aws_sdk_ecr::types::Repository as EcrRepository;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
     use super::*;
+
+    /// Every ECR call is under the shared throttling policy: a DescribeRepositories throttled
+    /// twice (past the SDK's own retries, here none) still finds the repository.
+    #[tokio::test]
+    async fn a_throttled_describe_repositories_is_retried() {
+        let rule = mock!(aws_sdk_ecr::Client::describe_repositories)
+            .sequence()
+            .error(|| {
+                DescribeRepositoriesError::generic(
+                    aws_sdk_ecr::error::ErrorMetadata::builder()
+                        .code("ThrottlingException")
+                        .message("Rate exceeded")
+                        .build(),
+                )
+            })
+            .times(2)
+            .output(|| {
+                DescribeRepositoriesOutput::builder()
+                    .repositories(
+                        EcrRepository::builder()
+                            .repository_name("web")
+                            .image_tag_mutability(ImageTagMutability::Immutable)
+                            .build(),
+                    )
+                    .build()
+            })
+            .build();
+        let client = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&rule], |c| c
+            .retry_config(RetryConfig::disabled()));
+        let repo = Ecr::new(client)
+            .ensure_repository("web", false, true)
+            .await
+            .unwrap();
+        assert_eq!(
+            repo,
+            Repository {
+                name: "web".into(),
+                immutable: true,
+                created: false
+            }
+        );
+        assert_eq!(rule.num_calls(), 3);
+    }
 
     #[test]
     fn registry_host_strips_the_scheme() {

@@ -68,7 +68,15 @@ pub enum RevisionError {
     #[error("git named HEAD `{0}`, which is not a commit id (40 or 64 hex digits)")]
     BadHead(String),
     #[error("cannot run git: {0}")]
-    Git(#[from] std::io::Error),
+    Git(std::io::Error),
+}
+
+/// Not `#[from]`: that would make the error also the [`source`](std::error::Error::source)
+/// of a message that already says it (see the crate's documentation on errors).
+impl From<std::io::Error> for RevisionError {
+    fn from(e: std::io::Error) -> Self {
+        RevisionError::Git(e)
+    }
 }
 
 /// What git sees of hoist's environment: enough to find its config and the repository,

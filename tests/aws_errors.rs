@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Run, hoist};
+use common::Hoist;
 
 const PAGE: &str = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\
                     <body><center><h1>502 Bad Gateway</h1></center></body></html>\n";
@@ -62,7 +62,7 @@ fn an_html_error_page_from_the_endpoint_is_reported_by_http_status_and_endpoint(
         ("Dockerfile", "FROM scratch\n"),
     ]);
     let started = Instant::now();
-    let run: Run = hoist()
+    let run = Hoist::new()
         .current_dir(&root)
         .args(["plan", "--resolve-targets"])
         .env("AWS_ENDPOINT_URL", &url)
@@ -80,24 +80,18 @@ fn an_html_error_page_from_the_endpoint_is_reported_by_http_status_and_endpoint(
             "AWS_SHARED_CREDENTIALS_FILE",
             root.join("no-such-credentials"),
         )
-        .output()
-        .unwrap()
-        .into();
+        .run();
     let elapsed = started.elapsed();
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("HTTP 502"), "{}", run.stderr);
+    run.code(1)
+        .stderr_has("HTTP 502")
+        // Names the endpoint, and says what the body was.
+        .stderr_has(&url)
+        .stderr_has("502 Bad Gateway")
+        .stderr_has("text/html")
+        // Not a parse error.
+        .stderr_lacks("JSON");
     assert!(
-        run.stderr.contains(&url),
-        "names the endpoint: {}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("502 Bad Gateway") && run.stderr.contains("text/html"),
-        "says what the body was: {}",
-        run.stderr
-    );
-    assert!(
-        !run.stderr.to_lowercase().contains("deserializ") && !run.stderr.contains("JSON"),
+        !run.stderr.to_lowercase().contains("deserializ"),
         "not a parse error: {}",
         run.stderr
     );

@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{DockerTrap, Run, hoist};
+use std::time::Duration;
+
+use common::{DockerTrap, Hoist, Run};
 
 const GOOD: &str = "\
 app: web
@@ -362,24 +364,22 @@ const CASES: &[(&str, &str, u32, &str, &str)] = &[
 ];
 
 fn run_in(dir: &std::path::Path, trap: &DockerTrap, args: &[&str]) -> Run {
-    hoist()
+    Hoist::new()
         .current_dir(dir)
         .args(args)
         .env("DOCKER_HOST", &trap.url)
         .env("API_TOKEN", "t0ps3cret")
         .env_remove("CI")
-        .output()
-        .expect("hoist runs")
-        .into()
+        .run()
 }
 
 #[test]
 fn the_good_config_is_valid() {
     let (_tmp, root) = common::repo_with(&[("hoist.yaml", GOOD), ("Dockerfile", "FROM scratch\n")]);
     let trap = DockerTrap::new();
-    let run = run_in(&root, &trap, &["validate"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("hoist.yaml is valid"), "{}", run.stdout);
+    run_in(&root, &trap, &["validate"])
+        .success()
+        .stdout_has("hoist.yaml is valid");
     assert!(!trap.was_called());
 }
 
@@ -423,56 +423,37 @@ fn validate_reports_all_errors_at_once() {
         "app: Bad!\ntargets:\n  instance_ids: [nope]\ncontainer:\n  port: 0\nretian: 2\n",
     )]);
     let trap = DockerTrap::new();
-    let run = run_in(&root, &trap, &["validate"]);
-    assert_eq!(run.code, 2);
-    for needle in [
-        "hoist.yaml:1:6: app:",
-        "hoist.yaml:3:18: targets.instance_ids[0]:",
-        "hoist.yaml:5:9: container.port:",
-        "hoist.yaml:6:1: retian: unknown key",
-        "did you mean `retain`",
-        "has 4 errors",
-    ] {
-        assert!(
-            run.stderr.contains(needle),
-            "missing {needle:?} in\n{}",
-            run.stderr
-        );
-    }
+    run_in(&root, &trap, &["validate"])
+        .code(2)
+        .stderr_has("hoist.yaml:1:6: app:")
+        .stderr_has("hoist.yaml:3:18: targets.instance_ids[0]:")
+        .stderr_has("hoist.yaml:5:9: container.port:")
+        .stderr_has("hoist.yaml:6:1: retian: unknown key")
+        .stderr_has("did you mean `retain`")
+        .stderr_has("has 4 errors");
 }
 
 #[test]
 fn a_missing_config_file_is_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let trap = DockerTrap::new();
-    let run = run_in(dir.path(), &trap, &["plan", "-f", "nope.yaml"]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr.contains("cannot read config file nope.yaml"),
-        "{}",
-        run.stderr
-    );
+    run_in(dir.path(), &trap, &["plan", "-f", "nope.yaml"])
+        .code(2)
+        .stderr_has("cannot read config file nope.yaml");
 }
 
 #[test]
 fn a_missing_secret_is_exit_2_before_any_docker_call() {
     let (_tmp, root) = common::repo_with(&[("hoist.yaml", GOOD), ("Dockerfile", "FROM scratch\n")]);
     let trap = DockerTrap::new();
-    let run: Run = hoist()
+    Hoist::new()
         .current_dir(&root)
         .args(["deploy", "--local"])
         .env("DOCKER_HOST", &trap.url)
         .env_remove("API_TOKEN")
-        .output()
-        .unwrap()
-        .into();
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("secret API_TOKEN named in env.secret is not set"),
-        "{}",
-        run.stderr
-    );
+        .run()
+        .code(2)
+        .stderr_has("secret API_TOKEN named in env.secret is not set");
     assert!(!trap.was_called());
 }
 
@@ -488,15 +469,11 @@ fn a_nul_in_env_clear_is_refused_with_its_field() {
     let (_tmp, root) = scratch(&format!("{MINIMAL}env:\n  clear:\n    MODE: \"pr\\0od\"\n"));
     let trap = DockerTrap::new();
     for cmd in [&["validate"][..], &["plan"], &["deploy", "--local"]] {
-        let run = run_in(&root, &trap, cmd);
-        assert_eq!(run.code, 2, "{cmd:?}: {}", run.stderr);
-        assert!(
-            run.stderr
-                .contains("hoist.yaml:6:11: env.clear.MODE: contains U+0000 (NUL)"),
-            "{cmd:?}: {}",
-            run.stderr
-        );
-        assert!(!run.stderr.contains('\0'), "the report escapes it");
+        run_in(&root, &trap, cmd)
+            .code(2)
+            .stderr_has("hoist.yaml:6:11: env.clear.MODE: contains U+0000 (NUL)")
+            // The report escapes it.
+            .stderr_lacks("\0");
     }
     assert!(!trap.was_called());
 }
@@ -534,12 +511,7 @@ fn hidden_characters_are_refused_in_every_string_even_unknown_keys() {
     for (text, field) in fields {
         let (_tmp, root) = scratch(text);
         let run = run_in(&root, &trap, &["validate"]);
-        assert_eq!(run.code, 2, "{text:?}: {}", run.stderr);
-        assert!(
-            run.stderr.contains(&format!(": {field}: contains U+")),
-            "{text:?} should name {field}:\n{}",
-            run.stderr
-        );
+        run.code(2).stderr_has(format!(": {field}: contains U+"));
         assert!(
             !run.stderr
                 .contains(['\u{1b}', '\r', '\u{9b}', '\u{202d}', '\u{2066}', '\u{7}']),
@@ -555,8 +527,7 @@ fn a_multi_line_command_is_still_accepted() {
         "{MINIMAL}container:\n  command: |\n    set -e\n    exec httpd -f\n"
     ));
     let trap = DockerTrap::new();
-    let run = run_in(&root, &trap, &["validate"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run_in(&root, &trap, &["validate"]).success();
 }
 
 #[test]
@@ -581,26 +552,18 @@ fn ssm_parameter_references_are_refused_with_a_hint() {
         ),
     ] {
         let (_tmp, root) = scratch(&format!("{MINIMAL}{value}"));
-        let run = run_in(&root, &trap, &["plan"]);
-        assert_eq!(run.code, 2, "{value}: {}", run.stderr);
-        assert!(
-            run.stderr.contains(&format!(": {field}: `{{{{")),
-            "{value}: {}",
-            run.stderr
-        );
-        assert!(
-            run.stderr.contains("env.secret"),
-            "the hint: {}",
-            run.stderr
-        );
-        assert!(run.stdout.is_empty());
+        run_in(&root, &trap, &["plan"])
+            .code(2)
+            .stderr_has(format!(": {field}: `{{{{"))
+            // The hint.
+            .stderr_has("env.secret")
+            .stdout_is_empty();
     }
     // Other braces are fine.
     let (_tmp, root) = scratch(&format!(
         "{MINIMAL}env:\n  clear: {{TPL: \"{{{{ .Name }}}}\"}}\n"
     ));
-    let run = run_in(&root, &trap, &["validate"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run_in(&root, &trap, &["validate"]).success();
 }
 
 #[test]
@@ -626,15 +589,11 @@ fn durations_beyond_48_hours_are_exit_2_not_a_panic() {
     ] {
         let (_tmp, root) = scratch(&format!("{MINIMAL}{section}"));
         for cmd in [&["validate"][..], &["plan", "--format", "json"]] {
-            let run = run_in(&root, &trap, cmd);
-            assert_eq!(run.code, 2, "{section} {cmd:?}: {}", run.stderr);
-            assert!(
-                run.stderr.contains(&format!(": {field}: ")),
-                "{}",
-                run.stderr
-            );
-            assert!(run.stderr.contains("48h"), "{}", run.stderr);
-            assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+            run_in(&root, &trap, cmd)
+                .code(2)
+                .stderr_has(format!(": {field}: "))
+                .stderr_has("48h")
+                .stderr_lacks("panicked");
         }
     }
 }
@@ -647,9 +606,9 @@ fn unquoted_numbers_and_booleans_keep_their_exact_text() {
          1.10\n    flag: off\nimage:\n  build_args:\n    VERSION: 1.10\n    MODE: 0123\n"
     ));
     let trap = DockerTrap::new();
-    let run = run_in(&root, &trap, &["plan", "--format", "json"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let plan = run_in(&root, &trap, &["plan", "--format", "json"])
+        .success()
+        .json();
     let clear = &plan["env"]["clear"];
     for (k, v) in [
         ("A", "1.10"),
@@ -677,9 +636,9 @@ fn an_aliased_number_keeps_the_text_of_its_anchor() {
         "{MINIMAL}image:\n  build_args:\n    V: &v 1.10\nenv:\n  clear:\n    V: *v\n"
     ));
     let trap = DockerTrap::new();
-    let run = run_in(&root, &trap, &["plan", "--format", "json"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let plan = run_in(&root, &trap, &["plan", "--format", "json"])
+        .success()
+        .json();
     assert_eq!(plan["env"]["clear"]["V"], "1.10");
     assert_eq!(step_of(&plan, "build")["build_args"]["V"], "1.10");
 }
@@ -696,25 +655,13 @@ fn step_of<'a>(plan: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value
 
 /// Runs hoist with a hard timeout: a config that hangs it fails the test, not the suite.
 fn run_with_timeout(dir: &std::path::Path, args: &[&str]) -> Run {
-    let mut child = hoist()
+    Hoist::new()
         .current_dir(dir)
         .args(args)
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .env_remove("CI")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("hoist {args:?} did not finish within 20s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap().into()
+        .timeout(Duration::from_secs(20))
+        .run()
 }
 
 #[test]
@@ -727,31 +674,21 @@ fn a_fifo_as_the_config_file_is_refused_without_waiting_for_a_writer() {
         .unwrap();
     assert!(status.success());
     for cmd in [&["validate"][..], &["plan"], &["deploy", "--local"]] {
-        let run = run_with_timeout(&root, cmd);
-        assert_eq!(run.code, 2, "{cmd:?}: {}", run.stderr);
-        assert!(
-            run.stderr
-                .contains("config file hoist.yaml is a FIFO (named pipe), not a regular file"),
-            "{}",
-            run.stderr
-        );
+        run_with_timeout(&root, cmd)
+            .code(2)
+            .stderr_has("config file hoist.yaml is a FIFO (named pipe), not a regular file");
     }
 }
 
 #[test]
 fn dev_zero_as_the_config_file_is_refused_without_reading_it() {
     let dir = tempfile::tempdir().unwrap();
-    let run = run_with_timeout(dir.path(), &["validate", "-f", "/dev/zero"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("config file /dev/zero is a character device, not a regular file"),
-        "{}",
-        run.stderr
-    );
-    let run = run_with_timeout(dir.path(), &["plan", "-f", "/tmp"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("is a directory"), "{}", run.stderr);
+    run_with_timeout(dir.path(), &["validate", "-f", "/dev/zero"])
+        .code(2)
+        .stderr_has("config file /dev/zero is a character device, not a regular file");
+    run_with_timeout(dir.path(), &["plan", "-f", "/tmp"])
+        .code(2)
+        .stderr_has("is a directory");
 }
 
 #[test]
@@ -761,13 +698,9 @@ fn a_config_file_over_1_mib_is_refused() {
         big.push_str("# padding padding padding padding padding padding padding padding\n");
     }
     let (_tmp, root) = scratch(&big);
-    let run = run_with_timeout(&root, &["validate"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("larger than 1048576 bytes (1 MiB)"),
-        "{}",
-        run.stderr
-    );
+    run_with_timeout(&root, &["validate"])
+        .code(2)
+        .stderr_has("larger than 1048576 bytes (1 MiB)");
 }
 
 #[test]
@@ -778,27 +711,16 @@ fn a_missing_dockerfile_is_exit_2_before_any_docker_call() {
     )]);
     let trap = DockerTrap::new();
     for cmd in [&["plan"][..], &["deploy", "--local"], &["deploy"]] {
-        let run = run_in(&root, &trap, cmd);
-        assert_eq!(run.code, 2, "{cmd:?}: {}", run.stderr);
-        assert!(
-            run.stderr.contains(
-                "hoist.yaml:5:15: image.dockerfile: the Dockerfile `docker/Dockerfile.prod` \
-                 is not in the build context"
-            ),
-            "{cmd:?}: {}",
-            run.stderr
+        run_in(&root, &trap, cmd).code(2).stderr_has(
+            "hoist.yaml:5:15: image.dockerfile: the Dockerfile `docker/Dockerfile.prod` \
+             is not in the build context",
         );
     }
     // The default Dockerfile, not named in the config: still named, without a line.
     std::fs::write(root.join("hoist.yaml"), MINIMAL).unwrap();
-    let run = run_in(&root, &trap, &["deploy", "--local"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("hoist.yaml: image.dockerfile: the Dockerfile `Dockerfile`"),
-        "{}",
-        run.stderr
-    );
+    run_in(&root, &trap, &["deploy", "--local"])
+        .code(2)
+        .stderr_has("hoist.yaml: image.dockerfile: the Dockerfile `Dockerfile`");
     assert!(!trap.was_called(), "nothing was built");
 }
 
@@ -806,12 +728,12 @@ fn a_missing_dockerfile_is_exit_2_before_any_docker_call() {
 fn with_image_no_dockerfile_is_needed() {
     let (_tmp, root) = common::repo_with(&[("hoist.yaml", MINIMAL)]);
     let trap = DockerTrap::new();
-    let run = run_in(
+    run_in(
         &root,
         &trap,
         &["deploy", "--local", "--dry-run", "--image", "busybox:1.36"],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    )
+    .success();
     assert!(!trap.was_called());
 }
 
@@ -827,16 +749,12 @@ fn a_missing_context_directory_is_named_as_missing_not_as_outside_git() {
         &["plan"],
         &["deploy", "--local", "--image", "busybox:1.36"],
     ] {
-        let run = run_in(&root, &trap, cmd);
-        assert_eq!(run.code, 2, "{cmd:?}: {}", run.stderr);
-        assert!(
-            run.stderr.contains(
-                "hoist.yaml:5:12: image.context: the build context directory ./app does not exist"
-            ),
-            "{cmd:?}: {}",
-            run.stderr
-        );
-        assert!(!run.stderr.contains("git repository"), "{}", run.stderr);
+        run_in(&root, &trap, cmd)
+            .code(2)
+            .stderr_has(
+                "hoist.yaml:5:12: image.context: the build context directory ./app does not exist",
+            )
+            .stderr_lacks("git repository");
     }
 }
 
@@ -847,40 +765,28 @@ fn a_secret_payload_over_the_ssm_parameter_limit_is_exit_2_before_any_docker_cal
         "{MINIMAL}env:\n  secret: [A, B]\nsecrets:\n  tier: standard\n"
     ));
     let trap = DockerTrap::new();
-    let run: Run = hoist()
+    Hoist::new()
         .current_dir(&root)
         .arg("deploy")
         .env("DOCKER_HOST", &trap.url)
         .env("A", "x".repeat(3000))
         .env("B", "y".repeat(1100))
-        .output()
-        .unwrap()
-        .into();
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("the secret env (A, B) is 4106 bytes as NAME=value lines"),
-        "{}",
-        run.stderr
-    );
+        .run()
+        .code(2)
+        .stderr_has("the secret env (A, B) is 4106 bytes as NAME=value lines");
     // Any tier: 8192 bytes at most.
     let (_tmp, root) = scratch(&format!("{MINIMAL}env:\n  secret: [A, B]\n"));
-    let run: Run = hoist()
+    Hoist::new()
         .current_dir(&root)
         .arg("deploy")
         .env("DOCKER_HOST", &trap.url)
         .env("A", "x".repeat(6000))
         .env("B", "y".repeat(3000))
-        .output()
-        .unwrap()
-        .into();
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("at most 8192"), "{}", run.stderr);
-    assert!(
-        !run.stderr.contains("xxxx"),
-        "never a value: {}",
-        run.stderr
-    );
+        .run()
+        .code(2)
+        .stderr_has("at most 8192")
+        // Never a value.
+        .stderr_lacks("xxxx");
     assert!(!trap.was_called(), "nothing was built or pushed");
 }
 
@@ -888,21 +794,14 @@ fn a_secret_payload_over_the_ssm_parameter_limit_is_exit_2_before_any_docker_cal
 fn a_secret_line_over_dockers_env_file_limit_is_exit_2_before_any_docker_call() {
     let (_tmp, root) = scratch(&format!("{MINIMAL}env:\n  secret: [CERT]\n"));
     let trap = DockerTrap::new();
-    let run: Run = hoist()
+    Hoist::new()
         .current_dir(&root)
         .args(["deploy", "--local"])
         .env("DOCKER_HOST", &trap.url)
         .env("CERT", "z".repeat(70_000))
-        .output()
-        .unwrap()
-        .into();
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("secret CERT: the env line CERT=… is 70005 bytes"),
-        "{}",
-        run.stderr
-    );
+        .run()
+        .code(2)
+        .stderr_has("secret CERT: the env line CERT=… is 70005 bytes");
     assert!(!trap.was_called());
 }
 
@@ -911,14 +810,9 @@ fn an_env_clear_line_over_dockers_env_file_limit_is_refused() {
     let long = "v".repeat(70_000);
     let (_tmp, root) = scratch(&format!("{MINIMAL}env:\n  clear:\n    BIG: {long}\n"));
     let trap = DockerTrap::new();
-    let run = run_in(&root, &trap, &["validate"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("env.clear.BIG: the env line `BIG=…` is 70004 bytes"),
-        "{}",
-        run.stderr
-    );
+    run_in(&root, &trap, &["validate"])
+        .code(2)
+        .stderr_has("env.clear.BIG: the env line `BIG=…` is 70004 bytes");
 }
 
 #[test]
@@ -926,22 +820,14 @@ fn a_non_utf8_secret_is_named_as_such_not_as_unset() {
     use std::os::unix::ffi::OsStrExt as _;
     let (_tmp, root) = scratch(&format!("{MINIMAL}env:\n  secret: [TOKEN]\n"));
     let trap = DockerTrap::new();
-    let run: Run = hoist()
+    Hoist::new()
         .current_dir(&root)
         .args(["deploy", "--local"])
         .env("DOCKER_HOST", &trap.url)
         .env("TOKEN", std::ffi::OsStr::from_bytes(b"caf\xe9"))
-        .output()
-        .unwrap()
-        .into();
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains(
-            "secret TOKEN is set in hoist's environment, but its value is not valid UTF-8"
-        ),
-        "{}",
-        run.stderr
-    );
+        .run()
+        .code(2)
+        .stderr_has("secret TOKEN is set in hoist's environment, but its value is not valid UTF-8");
     assert!(!trap.was_called());
 }
 
@@ -950,15 +836,10 @@ fn an_empty_config_names_only_the_required_fields() {
     let (_tmp, root) = scratch("# nothing yet\n");
     std::fs::write(root.join("hoist.yaml"), "").unwrap();
     let trap = DockerTrap::new();
-    let run = run_in(&root, &trap, &["validate"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("the file is empty: a hoist.yaml needs at least `app` and `targets`"),
-        "{}",
-        run.stderr
-    );
-    assert!(!run.stderr.contains("`container`"), "{}", run.stderr);
+    run_in(&root, &trap, &["validate"])
+        .code(2)
+        .stderr_has("the file is empty: a hoist.yaml needs at least `app` and `targets`")
+        .stderr_lacks("`container`");
 }
 
 #[test]
@@ -968,8 +849,7 @@ fn a_syntax_error_after_multibyte_characters_points_at_its_column() {
     let (_tmp, root) = scratch("app: web\nx: \"éü→\" ]\ntargets:\n  tags: {Env: [a]}\n");
     let trap = DockerTrap::new();
     let run = run_in(&root, &trap, &["validate"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("YAML syntax"), "{}", run.stderr);
+    run.code(2).stderr_has("YAML syntax");
     let marked = run
         .stderr
         .lines()
@@ -1002,11 +882,11 @@ fn an_image_flag_with_hidden_characters_or_ssm_references_is_refused() {
         ("reg/app:{{ssm:/tag}}", "is an SSM parameter reference"),
         ("reg/app:v1\u{1b}[8m", "contains U+001B (ESC)"),
     ] {
-        let run = run_in(&root, &trap, &["deploy", "--dry-run", "--image", uri]);
-        assert_eq!(run.code, 2, "{uri:?}: {}", run.stderr);
-        assert!(run.stderr.contains(why), "{uri:?}: {}", run.stderr);
-        assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
-        assert!(run.stdout.is_empty());
+        run_in(&root, &trap, &["deploy", "--dry-run", "--image", uri])
+            .code(2)
+            .stderr_has(why)
+            .stderr_lacks("\u{1b}")
+            .stdout_is_empty();
     }
     assert!(!trap.was_called());
 }

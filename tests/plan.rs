@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{DockerTrap, Run, hoist, run_phase};
+use common::{DockerTrap, Hoist, Run, run_phase};
 use sha2::{Digest, Sha256};
 
 fn example_repo() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -28,15 +28,13 @@ fn example_repo() -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 fn plan(root: &std::path::Path, trap: &DockerTrap, args: &[&str]) -> Run {
-    hoist()
+    Hoist::new()
         .current_dir(root)
         .arg("plan")
         .args(args)
         .env("DOCKER_HOST", &trap.url)
         .env("HELLO_API_TOKEN", "s3cr3t-never-printed")
-        .output()
-        .unwrap()
-        .into()
+        .run()
 }
 
 #[test]
@@ -44,11 +42,10 @@ fn json_plan_holds_the_script_and_its_hash_and_is_byte_identical() {
     let (_tmp, root) = example_repo();
     let trap = DockerTrap::new();
     let first = plan(&root, &trap, &["-f", "hoist.yaml", "--format", "json"]);
-    assert_eq!(first.code, 0, "{}", first.stderr);
     let second = plan(&root, &trap, &["-f", "hoist.yaml", "--format", "json"]);
     assert_eq!(first.stdout, second.stdout, "same inputs, same bytes");
 
-    let json: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+    let json = first.success().json();
     assert_eq!(json["schema"], "hoist.plan/v2");
     assert_eq!(json["app"], "hello");
     let script = run_phase(&json)["script"]["text"].as_str().unwrap();
@@ -80,7 +77,7 @@ fn json_plan_holds_the_script_and_its_hash_and_is_byte_identical() {
     let parameter = json["env"]["parameter"].as_str().unwrap();
     assert!(parameter.starts_with("/hoist/hello/"), "{parameter}");
     assert!(script.contains(&format!("HOIST_SECRET_PARAMETER='{parameter}'")));
-    assert!(!first.stdout.contains("s3cr3t-never-printed"));
+    first.stdout_lacks("s3cr3t-never-printed");
     assert!(!trap.was_called(), "planning never talks to Docker");
 }
 
@@ -88,28 +85,28 @@ fn json_plan_holds_the_script_and_its_hash_and_is_byte_identical() {
 fn text_and_markdown_show_the_same_script_hash() {
     let (_tmp, root) = example_repo();
     let trap = DockerTrap::new();
-    let json = plan(&root, &trap, &["--format", "json"]);
-    let sha = run_phase(&serde_json::from_str::<serde_json::Value>(&json.stdout).unwrap())["script"]
-        ["sha256"]
+    let json = plan(&root, &trap, &["--format", "json"]).success().json();
+    let sha = run_phase(&json)["script"]["sha256"]
         .as_str()
         .unwrap()
         .to_owned();
-    let text = plan(&root, &trap, &[]);
-    assert_eq!(text.code, 0, "{}", text.stderr);
-    assert!(text.stdout.contains(&sha));
-    assert!(text.stdout.contains("HELLO_API_TOKEN=<secret"));
-    let md = plan(&root, &trap, &["--format", "markdown"]);
-    assert!(md.stdout.contains(&format!("sha256 `{sha}`")));
-    assert!(md.stdout.contains("```bash\n#!/bin/bash\n"));
+    plan(&root, &trap, &[])
+        .success()
+        .stdout_has(&sha)
+        .stdout_has("HELLO_API_TOKEN=<secret");
+    plan(&root, &trap, &["--format", "markdown"])
+        .success()
+        .stdout_has(format!("sha256 `{sha}`"))
+        .stdout_has("```bash\n#!/bin/bash\n");
 }
 
 #[test]
 fn out_writes_the_plan_to_a_file() {
     let (_tmp, root) = example_repo();
     let trap = DockerTrap::new();
-    let run = plan(&root, &trap, &["--format", "json", "--out", "plan.json"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.is_empty());
+    plan(&root, &trap, &["--format", "json", "--out", "plan.json"])
+        .success()
+        .stdout_is_empty();
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.join("plan.json")).unwrap()).unwrap();
     assert_eq!(saved["app"], "hello");
@@ -119,12 +116,8 @@ fn out_writes_the_plan_to_a_file() {
 fn a_new_commit_is_a_new_release_and_a_dirty_tree_is_flagged() {
     let (_tmp, root) = example_repo();
     let trap = DockerTrap::new();
-    let release = |r: &Run| -> String {
-        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["release"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let release =
+        |r: &Run| -> String { r.success().json()["release"].as_str().unwrap().to_owned() };
     let a = release(&plan(&root, &trap, &["--format", "json"]));
     std::fs::write(root.join("extra.txt"), "x").unwrap();
     common::git(&root, &["add", "extra.txt"]);
@@ -135,20 +128,16 @@ fn a_new_commit_is_a_new_release_and_a_dirty_tree_is_flagged() {
     std::fs::write(root.join("extra.txt"), "changed").unwrap();
     let dirty = plan(&root, &trap, &["--format", "json"]);
     assert_eq!(release(&dirty), format!("{b}-dirty"));
-    assert!(dirty.stdout.contains("uncommitted changes"));
+    dirty.stdout_has("uncommitted changes");
 }
 
 #[test]
 fn a_bad_release_override_is_exit_2() {
     let (_tmp, root) = example_repo();
     let trap = DockerTrap::new();
-    let run = plan(&root, &trap, &["--release", "../etc"]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr.contains("not a valid release id"),
-        "{}",
-        run.stderr
-    );
+    plan(&root, &trap, &["--release", "../etc"])
+        .code(2)
+        .stderr_has("not a valid release id");
 }
 
 /// `deploy --dry-run` prints the plan and touches nothing: no Docker engine, no AWS (the
@@ -160,7 +149,7 @@ fn deploy_dry_run_prints_the_plan_and_changes_nothing() {
     let aws = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     aws.set_nonblocking(true).unwrap();
     for extra in [&[][..], &["--local"][..]] {
-        let run: Run = hoist()
+        let run = Hoist::new()
             .current_dir(&root)
             .args(["deploy", "--dry-run", "--format", "json"])
             .args(extra)
@@ -171,13 +160,9 @@ fn deploy_dry_run_prints_the_plan_and_changes_nothing() {
             )
             .env("AWS_REGION", "us-east-1")
             .env("HELLO_API_TOKEN", "s3cr3t-never-printed")
-            .output()
-            .unwrap()
-            .into();
-        assert_eq!(run.code, 0, "{extra:?}: {}", run.stderr);
-        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+            .run();
+        let json = run.success().stdout_lacks("s3cr3t-never-printed").json();
         assert_eq!(json["schema"], "hoist.plan/v2");
-        assert!(!run.stdout.contains("s3cr3t-never-printed"));
     }
     assert!(!trap.was_called(), "no Docker call");
     assert!(aws.accept().is_err(), "no AWS call");
@@ -219,15 +204,19 @@ fn a_fence_in_a_value_cannot_close_the_markdown_script() {
     let config = "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  command: |\n    \
                   echo start\n    cat <<'X'\n    ```````\n    ~~~~~~~~~\n    \
                   <!-- hidden\n    X\n";
-    let json = scratch_plan(config, &["--format", "json"]);
-    assert_eq!(json.code, 0, "{}", json.stderr);
-    let script = run_phase(&serde_json::from_str::<serde_json::Value>(&json.stdout).unwrap())["script"]
-        ["text"]
+    // Both formats from one repository: the script names the commit, and two repositories
+    // committed a second apart would not share it.
+    let (_tmp, root) =
+        common::repo_with(&[("hoist.yaml", config), ("Dockerfile", "FROM scratch\n")]);
+    let trap = DockerTrap::new();
+    let json = plan(&root, &trap, &["--format", "json"]).success().json();
+    let script = run_phase(&json)["script"]["text"]
         .as_str()
         .unwrap()
         .to_owned();
-    let md = scratch_plan(config, &["--format", "markdown"]);
-    assert_eq!(md.code, 0, "{}", md.stderr);
+    let md = plan(&root, &trap, &["--format", "markdown"]);
+    md.success();
+    assert!(!trap.was_called());
     let (fence, shown) = fenced_script(&md.stdout);
     assert_eq!(
         fence.len(),
@@ -246,8 +235,7 @@ fn markdown_puts_every_config_value_in_code_not_markup() {
     let config = "app: web\nimage:\n  build_args: {NOTE: \"<!-- a\"}\ntargets:\n  \
                   tags: {Env: [\"x|<!--\"]}\nenv:\n  clear: {A: \"`b` <!--\"}\n";
     let md = scratch_plan(config, &["--format", "markdown"]);
-    assert_eq!(md.code, 0, "{}", md.stderr);
-    let out = &md.stdout;
+    let out = &md.success().stdout;
     // Outside the fenced script, `<!--` only ever appears inside a code span.
     let before_script = &out[..out.find("<details>").unwrap()];
     for line in before_script.lines().filter(|l| l.contains("<!--")) {
@@ -255,12 +243,9 @@ fn markdown_puts_every_config_value_in_code_not_markup() {
         let ticks_before = line[..at].matches('`').count();
         assert!(ticks_before % 2 == 1 || line[..at].contains("``"), "{line}");
     }
-    assert!(
-        out.contains("| targets | `tag Env in [x\\|<!--]"),
-        "the table cell escapes `|`:\n{out}"
-    );
-    assert!(out.contains("- ``A=`b` <!--  (clear)``"), "{out}");
-    assert!(out.contains("with NOTE=<!-- a, tag"), "{out}");
+    md.stdout_has("| targets | `tag Env in [x\\|<!--]") // The table cell escapes `|`.
+        .stdout_has("- ``A=`b` <!--  (clear)``")
+        .stdout_has("with NOTE=<!-- a, tag");
 }
 
 /// Values from outside the config (git, the command line) are not checked like config
@@ -321,8 +306,7 @@ fn the_plan_names_every_secrets_source_and_the_runs_parameter_pattern() {
          - DB_URL: {ssm: /prod/db-url}\n    - DB_PASSWORD: {secretsmanager: prod/db, key: password}\n",
         &["--format", "json"],
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let json = run.success().json();
     let env = &json["env"];
     assert_eq!(env["sources"]["DB_URL"], "ssm:/prod/db-url");
     assert_eq!(
@@ -349,18 +333,10 @@ fn the_plan_names_every_secrets_source_and_the_runs_parameter_pattern() {
         "app: web\ntargets:\n  tags: {Env: [prod]}\nenv:\n  secret:\n    - DB_URL: {ssm: /prod/db-url}\n",
         &[],
     );
-    assert_eq!(text.code, 0, "{}", text.stderr);
-    assert!(
-        text.stdout
-            .contains("DB_URL=<secret, read by each host from ssm:/prod/db-url>"),
-        "{}",
-        text.stdout
-    );
-    assert!(
-        !text.stdout.contains("SecureString parameter"),
-        "no parameter when hoist carries nothing: {}",
-        text.stdout
-    );
+    text.success()
+        .stdout_has("DB_URL=<secret, read by each host from ssm:/prod/db-url>")
+        // No parameter when hoist carries nothing.
+        .stdout_lacks("SecureString parameter");
 }
 
 /// A JSON plan reads back into a `Plan` that writes the same bytes again, in every
@@ -375,7 +351,7 @@ fn a_json_plan_reads_back_into_the_same_plan() {
         &["--format", "json", "--release", "r-1"],
     ] {
         let run = plan(&root, &trap, args);
-        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        run.success();
         let read = hoist::plan::Plan::read(&run.stdout, "plan.json").expect("reads back");
         assert_eq!(
             read.render(hoist::plan::Format::Json),

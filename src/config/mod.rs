@@ -51,9 +51,9 @@ pub fn load_checked(path: &Path, files: Files) -> Result<Config, ConfigError> {
 /// device (`/dev/zero`) is refused before it is read, so it can neither hang nor fill memory.
 fn read(path: &Path) -> Result<String, ConfigError> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    let io = |source| ConfigError::Read {
+    let io = |cause| ConfigError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let regular = |meta: &std::fs::Metadata| {
         if meta.is_file() {

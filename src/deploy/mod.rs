@@ -44,11 +44,11 @@ pub enum DeployError {
     #[error(transparent)]
     Push(#[from] PushError),
     #[error("cannot put the secret parameter: {0}")]
-    SecretParameter(#[source] SsmError),
+    SecretParameter(SsmError),
     #[error("--image {0}: {1}")]
     BadImage(String, String),
     #[error("the Docker engine failed: {0}")]
-    Docker(#[source] bollard::errors::Error),
+    Docker(bollard::errors::Error),
     #[error("this deploy cannot execute the plan: {0}")]
     Unsupported(String),
     #[error("interrupted before any host was changed")]

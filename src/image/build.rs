@@ -33,7 +33,7 @@ pub enum BuildError {
     #[error(transparent)]
     Context(#[from] ContextError),
     #[error("cannot reach the Docker engine: {0}")]
-    Engine(#[source] bollard::errors::Error),
+    Engine(bollard::errors::Error),
     #[error("the image build failed: {message}\n--- last build output ---\n{tail}")]
     Failed { message: String, tail: String },
 }
@@ -44,7 +44,7 @@ pub async fn build(
     req: &BuildRequest,
     progress: &Reporter,
 ) -> Result<String, BuildError> {
-    let (tar, files) = context::pack(&req.context, &req.dockerfile)?;
+    let (tar, files) = context::pack_blocking(&req.context, &req.dockerfile).await?;
     let buildkit = match req.builder {
         Builder::Buildkit => true,
         Builder::Classic => false,

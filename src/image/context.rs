@@ -12,19 +12,17 @@ pub enum ContextError {
     Missing(PathBuf),
     #[error("Dockerfile {} not found in the build context", .0.display())]
     NoDockerfile(PathBuf),
-    #[error("{}:{line}: bad .dockerignore pattern `{pattern}`: {source}", file.display())]
+    #[error("{}:{line}: bad .dockerignore pattern `{pattern}`: {cause}", file.display())]
     Pattern {
         file: PathBuf,
         line: usize,
         pattern: String,
-        #[source]
-        source: globset::Error,
+        cause: globset::Error,
     },
-    #[error("reading the build context failed at {}: {source}", path.display())]
+    #[error("reading the build context failed at {}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -62,11 +60,11 @@ impl DockerIgnore {
                     .literal_separator(true)
                     .build()
                     .map(|g: Glob| g.compile_matcher())
-                    .map_err(|source| ContextError::Pattern {
+                    .map_err(|cause| ContextError::Pattern {
                         file: file.to_path_buf(),
                         line: i + 1,
                         pattern: raw.to_owned(),
-                        source,
+                        cause,
                     })
             };
             rules.push(Rule {
@@ -109,14 +107,29 @@ fn clean(pattern: &str) -> String {
     parts.join("/")
 }
 
-/// Tars the context directory. Returns the archive and the number of files in it.
+/// [`pack`] on tokio's blocking pool: walking the tree, matching `.dockerignore` and writing
+/// the tar are disk and CPU work that must not hold a runtime worker (the progress display,
+/// Ctrl-C and every other task run there). Dropping the future leaves the packing to finish
+/// on its thread and its result unused. A panic while packing is resumed here.
+pub async fn pack_blocking(
+    context: &Path,
+    dockerfile: &str,
+) -> Result<(Vec<u8>, usize), ContextError> {
+    let (context, dockerfile) = (context.to_path_buf(), dockerfile.to_owned());
+    tokio::task::spawn_blocking(move || pack(&context, &dockerfile))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// Tars the context directory. Returns the archive and the number of files in it. Blocking:
+/// from async code, use [`pack_blocking`].
 pub fn pack(context: &Path, dockerfile: &str) -> Result<(Vec<u8>, usize), ContextError> {
     if !context.is_dir() {
         return Err(ContextError::Missing(context.to_path_buf()));
     }
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| ContextError::Io { path, source }
+        move |cause| ContextError::Io { path, cause }
     };
     let dockerfile_rel = clean(dockerfile);
     if !context.join(&dockerfile_rel).is_file() {
@@ -140,7 +153,7 @@ pub fn pack(context: &Path, dockerfile: &str) -> Result<(Vec<u8>, usize), Contex
     while let Some(entry) = walker.next() {
         let entry = entry.map_err(|e| ContextError::Io {
             path: e.path().unwrap_or(context).to_path_buf(),
-            source: e.into(),
+            cause: e.into(),
         })?;
         let rel_path = entry
             .path()
@@ -206,6 +219,30 @@ mod tests {
         names.sort();
         assert_eq!(names, [".dockerignore", "Dockerfile", "app.txt"]);
         assert_eq!(count, 3);
+    }
+
+    /// Off the runtime: on a current-thread runtime, waiting for the packing frees the one
+    /// worker (a task spawned before gets to run; packed inline, it would not have), and the
+    /// archive is the same as [`pack`]'s.
+    #[tokio::test(flavor = "current_thread")]
+    async fn pack_blocking_runs_off_the_runtime_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(root.join("app.txt"), "hi").unwrap();
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = ran.clone();
+        let ticker = tokio::spawn(async move {
+            seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let (bytes, count) = pack_blocking(root, "Dockerfile").await.unwrap();
+        assert!(ran.load(std::sync::atomic::Ordering::SeqCst));
+        ticker.await.unwrap();
+        assert_eq!((bytes, count), pack(root, "Dockerfile").unwrap());
+        assert!(matches!(
+            pack_blocking(&root.join("nope"), "Dockerfile").await,
+            Err(ContextError::Missing(_))
+        ));
     }
 
     #[test]

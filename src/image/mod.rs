@@ -5,5 +5,5 @@ mod context;
 mod push;
 
 pub use build::{BuildError, BuildRequest, build};
-pub use context::{ContextError, DockerIgnore, pack};
+pub use context::{ContextError, DockerIgnore, pack, pack_blocking};
 pub use push::{Credentials, PushError, push};

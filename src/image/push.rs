@@ -9,12 +9,11 @@ use crate::progress::Reporter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
-    #[error("cannot tag {image} as {name}: {source}")]
+    #[error("cannot tag {image} as {name}: {cause}")]
     Tag {
         image: String,
         name: String,
-        #[source]
-        source: bollard::errors::Error,
+        cause: bollard::errors::Error,
     },
     #[error("pushing {name} failed: {message}")]
     Failed { name: String, message: String },
@@ -46,10 +45,10 @@ pub async fn push(
             }),
         )
         .await
-        .map_err(|source| PushError::Tag {
+        .map_err(|cause| PushError::Tag {
             image: image.to_owned(),
             name: name.clone(),
-            source,
+            cause,
         })?;
     progress.activity(&format!("pushing {name}"));
     let credentials = DockerCredentials {

@@ -204,11 +204,10 @@ pub struct EnvPlan {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("{path}: not a hoist plan: {source}")]
+    #[error("{path}: not a hoist plan: {cause}")]
     Json {
         path: String,
-        #[source]
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("{path}: plan schema `{found}`; this hoist reads `{SCHEMA}` (make the plan again)")]
     Schema { path: String, found: String },
@@ -221,9 +220,9 @@ impl Plan {
         struct Head {
             schema: String,
         }
-        let json_error = |source| ReadError::Json {
+        let json_error = |cause| ReadError::Json {
             path: path.to_owned(),
-            source,
+            cause,
         };
         let head: Head = serde_json::from_str(json).map_err(json_error)?;
         if head.schema != SCHEMA {

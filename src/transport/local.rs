@@ -133,9 +133,9 @@ impl Transport for LocalTransport {
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
-            .map_err(|source| TransportError::Spawn {
+            .map_err(|cause| TransportError::Spawn {
                 shell: self.shell.display().to_string(),
-                source,
+                cause,
             })?;
 
         let mut stdin = child.stdin.take().expect("piped");

@@ -191,16 +191,23 @@ impl Invocation {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("cannot run the script locally with {shell}: {source}")]
+    #[error("cannot run the script locally with {shell}: {cause}")]
     Spawn {
         shell: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("i/o with the local script failed: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error(transparent)]
     Ssm(#[from] ssm::SsmError),
+}
+
+/// Not `#[from]`: that would make the error also the [`source`](std::error::Error::source)
+/// of a message that already says it (see the crate's documentation on errors).
+impl From<std::io::Error> for TransportError {
+    fn from(e: std::io::Error) -> Self {
+        TransportError::Io(e)
+    }
 }
 
 /// Receives output as it arrives, for live progress.

@@ -1,14 +1,115 @@
 //! Shared helpers for hoist's integration tests: run the real binary, make scratch apps.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn hoist() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hoist"))
 }
 
+/// A run of the hoist binary, set up fluently and checked fluently:
+///
+/// ```ignore
+/// Hoist::new()
+///     .current_dir(&root)
+///     .args(["plan", "--format", "json"])
+///     .env("DOCKER_HOST", &trap.url)
+///     .run()
+///     .success()
+///     .stdout_has("\"schema\"")
+///     .stderr_lacks("warning");
+/// ```
+pub struct Hoist {
+    command: Command,
+    timeout: Option<Duration>,
+}
+
+impl Default for Hoist {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hoist {
+    pub fn new() -> Self {
+        Hoist {
+            command: hoist(),
+            timeout: None,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.command.arg(arg);
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.command.args(args);
+        self
+    }
+
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
+        self.command.env_remove(key);
+        self
+    }
+
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
+    /// Fails the test (killing hoist) if it has not finished within `limit`: a run that
+    /// hangs fails its test, not the whole suite.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// Runs hoist to the end. Its arguments and directory go to the test's captured output,
+    /// which the test harness shows when the test fails.
+    pub fn run(mut self) -> Run {
+        eprintln!(
+            "running hoist {:?} in {:?}",
+            self.command.get_args().collect::<Vec<_>>(),
+            self.command.get_current_dir().unwrap_or(Path::new("."))
+        );
+        let Some(limit) = self.timeout else {
+            return self.command.output().expect("hoist runs").into();
+        };
+        let mut child = self
+            .command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hoist starts");
+        let deadline = Instant::now() + limit;
+        while child.try_wait().expect("hoist can be waited for").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("hoist did not finish within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("hoist's output").into()
+    }
+}
+
+/// What a run of hoist did.
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -22,6 +123,83 @@ impl From<Output> for Run {
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }
+    }
+}
+
+/// Checks on a run. Each panics, showing the exit code and all of stdout and stderr, when
+/// the run is not as wanted, and returns the run for the next check.
+impl Run {
+    #[track_caller]
+    fn fail(&self, what: &str) -> ! {
+        panic!(
+            "{what}\nexit code {}\n--- stdout ---\n{}\n--- stderr ---\n{}\n--- end ---",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    /// Exit code 0.
+    #[track_caller]
+    pub fn success(&self) -> &Self {
+        self.code(0)
+    }
+
+    #[track_caller]
+    pub fn code(&self, want: i32) -> &Self {
+        if self.code != want {
+            self.fail(&format!("hoist exited {}, not {want}", self.code));
+        }
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, text: impl AsRef<str>) -> &Self {
+        let text = text.as_ref();
+        if !self.stdout.contains(text) {
+            self.fail(&format!("stdout does not contain {text:?}"));
+        }
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_lacks(&self, text: impl AsRef<str>) -> &Self {
+        let text = text.as_ref();
+        if self.stdout.contains(text) {
+            self.fail(&format!("stdout contains {text:?}"));
+        }
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_is_empty(&self) -> &Self {
+        if !self.stdout.is_empty() {
+            self.fail("stdout is not empty");
+        }
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, text: impl AsRef<str>) -> &Self {
+        let text = text.as_ref();
+        if !self.stderr.contains(text) {
+            self.fail(&format!("stderr does not contain {text:?}"));
+        }
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_lacks(&self, text: impl AsRef<str>) -> &Self {
+        let text = text.as_ref();
+        if self.stderr.contains(text) {
+            self.fail(&format!("stderr contains {text:?}"));
+        }
+        self
+    }
+
+    /// Stdout parsed as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| self.fail(&format!("stdout is not JSON: {e}")))
     }
 }
 

@@ -1,310 +1,23 @@
-//! The SSM transport: runs the script on EC2 instances with SSM Run Command
-//! (`AWS-RunShellScript`) and judges every instance on its own.
-//!
-//! What it gets right that SSM-based deploy steps often do not: it waits for every
-//! invocation; it never trusts the command's overall status (SSM does not count undeliverable
-//! instances as errors); it reads every instance's output; secrets travel as a short-lived
-//! SecureString parameter the instance fetches itself, never in the command text; Ctrl-C
-//! cancels the command and reports where each instance was left.
+//! The rollout: send the command (at most 50 instances each), poll every invocation until it
+//! ends, stop what has not started past `max_errors`, cancel on Ctrl-C or the deadline, and
+//! fetch each instance's output.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use aws_sdk_ssm::Client;
 use aws_sdk_ssm::error::ProvideErrorMetadata;
-use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilter};
+use aws_sdk_ssm::types::CommandInvocationStatus;
 use tokio_util::sync::CancellationToken;
 
-use super::{Invocation, InvocationStatus, Job, OutputSink, Transport, TransportError};
-use crate::config::{Rate, Targets};
-use crate::outcome;
-
-/// SSM accepts at most 50 instance ids in one SendCommand.
-pub const MAX_IDS_PER_COMMAND: usize = 50;
-/// GetCommandInvocation returns at most this many characters of each stream.
-pub const STDOUT_LIMIT: usize = 24_000;
-pub const STDERR_LIMIT: usize = 8_000;
-
-/// How long an instance may take to pick the command up before SSM gives up on it.
-pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(600);
-/// After CancelCommand, how long to wait for instances to settle before reporting.
-const CANCEL_SETTLE: Duration = Duration::from_secs(30);
-
-/// Polling: fast at first, then backing off; throttling stretches the interval further.
-#[derive(Debug, Clone, Copy)]
-pub struct Poll {
-    pub first: Duration,
-    pub max: Duration,
-}
-
-impl Default for Poll {
-    fn default() -> Self {
-        Poll {
-            first: Duration::from_millis(500),
-            max: Duration::from_secs(5),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SsmError {
-    #[error("SSM {operation} failed: {message}")]
-    Api {
-        operation: &'static str,
-        message: String,
-    },
-    #[error("preflight failed, nothing was changed:\n{}", .0.join("\n"))]
-    Preflight(Vec<String>),
-    #[error("no instance matches the targets ({0})")]
-    NoTargets(String),
-    #[error(
-        "the secret env is {0} bytes; the SSM SecureString parameter holds at most {1} in \
-         its tier"
-    )]
-    SecretsTooLarge(usize, usize),
-    #[error(
-        "the secret parameter {0} already exists: another run chose the same name; nothing \
-         was sent (run the deploy again)"
-    )]
-    ParameterCollision(String),
-}
-
-pub(super) fn api_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
-    operation: &'static str,
-    err: &aws_sdk_ssm::error::SdkError<E>,
-) -> SsmError {
-    SsmError::Api {
-        operation,
-        message: crate::aws::error_message(err),
-    }
-}
-
-fn is_throttling<E: ProvideErrorMetadata>(err: &aws_sdk_ssm::error::SdkError<E>) -> bool {
-    matches!(
-        err.code(),
-        Some(
-            "ThrottlingException"
-                | "Throttling"
-                | "TooManyRequestsException"
-                | "RequestLimitExceeded"
-        )
-    )
-}
-
-/// An instance SSM knows, as preflight sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManagedInstance {
-    pub id: String,
-    pub ping_status: String,
-    pub platform: String,
-}
-
-/// Resolves the config's targets to instance ids and checks every one is managed, online and
-/// Linux. Fails naming each instance that is not, before anything changes.
-pub async fn preflight(client: &Client, targets: &Targets) -> Result<Vec<String>, SsmError> {
-    let mut found: BTreeMap<String, ManagedInstance> = BTreeMap::new();
-    if !targets.instance_ids.is_empty() {
-        for chunk in targets.instance_ids.chunks(50) {
-            let filter = InstanceInformationStringFilter::builder()
-                .key("InstanceIds")
-                .set_values(Some(chunk.to_vec()))
-                .build()
-                .expect("key and values set");
-            for i in describe(client, vec![filter]).await? {
-                found.insert(i.id.clone(), i);
-            }
-        }
-    }
-    let mut tagged = BTreeSet::new();
-    if !targets.tags.is_empty() {
-        let filters = targets
-            .tags
-            .iter()
-            .map(|(k, vs)| {
-                InstanceInformationStringFilter::builder()
-                    .key(format!("tag:{k}"))
-                    .set_values(Some(vs.clone()))
-                    .build()
-                    .expect("key and values set")
-            })
-            .collect();
-        for i in describe(client, filters).await? {
-            tagged.insert(i.id.clone());
-            found.insert(i.id.clone(), i);
-        }
-    }
-    let mut ids: Vec<String> = targets.instance_ids.clone();
-    ids.extend(
-        tagged
-            .into_iter()
-            .filter(|id| !targets.instance_ids.contains(id)),
-    );
-    if ids.is_empty() {
-        return Err(SsmError::NoTargets(describe_targets(targets)));
-    }
-    let problems = judge_preflight(&ids, &found);
-    if problems.is_empty() {
-        Ok(ids)
-    } else {
-        Err(SsmError::Preflight(problems))
-    }
-}
-
-/// Pure: what is wrong with each wanted instance, given what SSM reported.
-pub fn judge_preflight(ids: &[String], found: &BTreeMap<String, ManagedInstance>) -> Vec<String> {
-    let mut problems = Vec::new();
-    for id in ids {
-        match found.get(id) {
-            None => problems.push(format!(
-                "  {id}: not managed by SSM (no agent registered in this account and region, \
-                 or the instance lacks an instance profile allowing SSM)"
-            )),
-            Some(i) if i.ping_status != "Online" => problems.push(format!(
-                "  {id}: SSM agent is {} (not Online): the instance is stopped or its agent \
-                 cannot reach SSM",
-                i.ping_status
-            )),
-            Some(i) if i.platform != "Linux" => problems.push(format!(
-                "  {id}: platform is {}, hoist's scripts need Linux",
-                i.platform
-            )),
-            Some(_) => {}
-        }
-    }
-    problems
-}
-
-fn describe_targets(t: &Targets) -> String {
-    let mut parts: Vec<String> = t.instance_ids.clone();
-    for (k, vs) in &t.tags {
-        parts.push(format!("tag {k} in [{}]", vs.join(", ")));
-    }
-    parts.join("; ")
-}
-
-async fn describe(
-    client: &Client,
-    filters: Vec<InstanceInformationStringFilter>,
-) -> Result<Vec<ManagedInstance>, SsmError> {
-    let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let resp = retry_throttled(|| {
-            client
-                .describe_instance_information()
-                .set_filters(Some(filters.clone()))
-                .set_next_token(token.clone())
-                .send()
-        })
-        .await
-        .map_err(|e| api_error("DescribeInstanceInformation", &e))?;
-        for i in resp.instance_information_list() {
-            out.push(ManagedInstance {
-                id: i.instance_id().unwrap_or_default().to_owned(),
-                ping_status: i
-                    .ping_status()
-                    .map(|p| p.as_str().to_owned())
-                    .unwrap_or_default(),
-                platform: i
-                    .platform_type()
-                    .map(|p| p.as_str().to_owned())
-                    .unwrap_or_default(),
-            });
-        }
-        token = resp.next_token().map(str::to_owned);
-        if token.is_none() {
-            return Ok(out);
-        }
-    }
-}
-
-/// Retries a call while SSM throttles it, with exponential backoff (on top of the SDK's own
-/// retries), for up to about a minute.
-pub(super) async fn retry_throttled<T, E, F, Fut>(
-    mut call: F,
-) -> Result<T, aws_sdk_ssm::error::SdkError<E>>
-where
-    E: ProvideErrorMetadata,
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, aws_sdk_ssm::error::SdkError<E>>>,
-{
-    let mut delay = Duration::from_millis(250);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match call().await {
-            Err(e) if is_throttling(&e) && Instant::now() + delay < deadline => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(8));
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Maps SSM's (Status, StatusDetails) to a terminal outcome; `None` while still running.
-pub fn classify(
-    status: &CommandInvocationStatus,
-    details: Option<&str>,
-) -> Option<InvocationStatus> {
-    let details: String = details
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_lowercase();
-    Some(match status {
-        CommandInvocationStatus::Pending
-        | CommandInvocationStatus::InProgress
-        | CommandInvocationStatus::Delayed
-        | CommandInvocationStatus::Cancelling => return None,
-        CommandInvocationStatus::Success => InvocationStatus::Success,
-        CommandInvocationStatus::Cancelled => InvocationStatus::Cancelled,
-        CommandInvocationStatus::TimedOut => match details.as_str() {
-            "deliverytimedout" => InvocationStatus::DeliveryTimedOut,
-            "executiontimedout" => InvocationStatus::ExecutionTimedOut,
-            _ => InvocationStatus::TimedOut,
-        },
-        CommandInvocationStatus::Failed => match details.as_str() {
-            "undeliverable" => InvocationStatus::Undeliverable,
-            "terminated" => InvocationStatus::Terminated,
-            "accessdenied" => InvocationStatus::AccessDenied,
-            "deliverytimedout" => InvocationStatus::DeliveryTimedOut,
-            "executiontimedout" => InvocationStatus::ExecutionTimedOut,
-            _ => InvocationStatus::Failed,
-        },
-        // A status this hoist does not know: never a success.
-        _ => InvocationStatus::Failed,
-    })
-}
-
-/// How many errors `max_errors` allows over `total` targets (SSM rounds percentages down,
-/// and at least... zero).
-pub fn allowed_errors(rate: Rate, total: usize) -> usize {
-    match rate {
-        Rate::Count(n) => n as usize,
-        Rate::Percent(p) => total * p as usize / 100,
-    }
-}
-
-pub struct SsmTransport {
-    client: Client,
-    poll: Poll,
-}
+use super::judge::{allowed_errors, classify, not_finished, parse_elapsed, report_output};
+use super::{
+    CANCEL_SETTLE, DELIVERY_TIMEOUT, MAX_IDS_PER_COMMAND, STDERR_LIMIT, STDOUT_LIMIT, SsmError,
+    SsmTransport, api_error, retry_throttled,
+};
+use crate::aws::is_throttling;
+use crate::transport::{Invocation, InvocationStatus, Job, OutputSink, TransportError};
 
 impl SsmTransport {
-    pub fn new(client: Client) -> Self {
-        SsmTransport {
-            client,
-            poll: Poll::default(),
-        }
-    }
-
-    pub fn with_poll(mut self, poll: Poll) -> Self {
-        self.poll = poll;
-        self
-    }
-
     async fn send(&self, job: &Job<'_>, ids: &[String]) -> Result<String, SsmError> {
         let exec = job.timeout.as_secs().max(1);
         let comment: String = job.comment.chars().take(100).collect();
@@ -339,7 +52,9 @@ impl SsmTransport {
             .to_owned())
     }
 
-    /// One pass over every command's invocations: instance id → (status, details).
+    /// One pass over every command's invocations: instance id → (status, details). Not under
+    /// the shared throttling policy: the poll loop ([`Self::wait`]) is the retry, and stretches
+    /// its interval when throttled.
     async fn statuses(
         &self,
         command_id: &str,
@@ -378,14 +93,15 @@ impl SsmTransport {
     async fn fetch(&self, command_id: &str, id: &str, started: Instant) -> Invocation {
         let mut last_err = String::new();
         for attempt in 0..8u32 {
-            match self
-                .client
-                .get_command_invocation()
-                .command_id(command_id)
-                .instance_id(id)
-                .send()
-                .await
-            {
+            let got = retry_throttled(|| {
+                self.client
+                    .get_command_invocation()
+                    .command_id(command_id)
+                    .instance_id(id)
+                    .send()
+            })
+            .await;
+            match got {
                 Ok(r) => {
                     let stdout = r.standard_output_content().unwrap_or_default().to_owned();
                     let stderr = r.standard_error_content().unwrap_or_default().to_owned();
@@ -418,7 +134,8 @@ impl SsmTransport {
                 }
                 Err(e) => {
                     last_err = api_error("GetCommandInvocation", &e).to_string();
-                    // InvocationDoesNotExist right after sending, or throttling: wait, retry.
+                    // InvocationDoesNotExist right after sending (throttling was retried
+                    // above, under the shared policy): wait, retry.
                     tokio::time::sleep(Duration::from_millis(250 << attempt.min(4))).await;
                 }
             }
@@ -571,24 +288,8 @@ enum WaitEnd {
     Deadline,
 }
 
-#[async_trait]
-impl Transport for SsmTransport {
-    fn name(&self) -> &'static str {
-        "ssm"
-    }
-
-    async fn run(
-        &self,
-        job: &Job<'_>,
-        cancel: CancellationToken,
-        sink: &dyn OutputSink,
-    ) -> Result<Vec<Invocation>, TransportError> {
-        self.run_commands(job, &cancel, sink, Instant::now()).await
-    }
-}
-
 impl SsmTransport {
-    async fn run_commands(
+    pub(super) async fn run_commands(
         &self,
         job: &Job<'_>,
         cancel: &CancellationToken,
@@ -684,73 +385,6 @@ impl SsmTransport {
     }
 }
 
-/// SSM's `ExecutionElapsedTime` (ISO 8601, e.g. `PT1M2.5S`).
-pub fn parse_elapsed(text: &str) -> Option<Duration> {
-    let rest = text.strip_prefix("PT")?;
-    let mut total = 0f64;
-    let mut number = String::new();
-    for c in rest.chars() {
-        match c {
-            '0'..='9' | '.' => number.push(c),
-            'H' | 'M' | 'S' => {
-                let n: f64 = number.parse().ok()?;
-                number.clear();
-                total += n * match c {
-                    'H' => 3600.0,
-                    'M' => 60.0,
-                    _ => 1.0,
-                };
-            }
-            _ => return None,
-        }
-    }
-    (number.is_empty() && total.is_finite()).then(|| Duration::from_secs_f64(total))
-}
-
-fn not_finished(id: &str, state: &str, started: Instant) -> Invocation {
-    Invocation {
-        target: id.to_owned(),
-        status: match state {
-            "Pending" | "Delayed" => InvocationStatus::Pending,
-            "Cancelling" => InvocationStatus::Cancelling,
-            "not sent" | "never reported" => InvocationStatus::Cancelled,
-            _ => InvocationStatus::InProgress,
-        },
-        exit_code: None,
-        stdout: String::new(),
-        stderr: format!("the invocation had not finished when hoist stopped waiting ({state})"),
-        stdout_truncated: false,
-        stderr_truncated: false,
-        outcome: None,
-        duration: started.elapsed(),
-        result: None,
-    }
-}
-
-/// Shows one instance's output, grouped, and says when SSM cut it.
-fn report_output(inv: &Invocation, sink: &dyn OutputSink) {
-    for line in inv.stdout.lines() {
-        if !line.starts_with(outcome::MARKER) {
-            sink.line(&inv.target, line);
-        }
-    }
-    for line in inv.stderr.lines() {
-        sink.line(&inv.target, line);
-    }
-    if inv.stdout_truncated {
-        sink.line(
-            &inv.target,
-            &format!("(SSM returned only the first {STDOUT_LIMIT} characters of stdout)"),
-        );
-    }
-    if inv.stderr_truncated {
-        sink.line(
-            &inv.target,
-            &format!("(SSM returned only the first {STDERR_LIMIT} characters of stderr)"),
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -765,60 +399,12 @@ mod tests {
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     use super::*;
+    use crate::config::Rate;
+    use crate::outcome;
     use crate::script::{Body, render};
-
-    const DEPLOYED: &str =
-        "hoist: healthy\nHOIST-RESULT {\"status\":\"deployed\",\"release\":\"r1\"}\n";
-
-    #[test]
-    fn every_status_and_detail_is_judged() {
-        use CommandInvocationStatus as S;
-        use InvocationStatus as I;
-        let cases: &[(S, &str, Option<I>)] = &[
-            (S::Pending, "Pending", None),
-            (S::InProgress, "InProgress", None),
-            (S::Delayed, "Delayed", None),
-            (S::Cancelling, "Cancelling", None),
-            (S::Success, "Success", Some(I::Success)),
-            (S::Failed, "Failed", Some(I::Failed)),
-            (S::Failed, "Undeliverable", Some(I::Undeliverable)),
-            (S::Failed, "Terminated", Some(I::Terminated)),
-            (S::Failed, "Access Denied", Some(I::AccessDenied)),
-            (S::TimedOut, "DeliveryTimedOut", Some(I::DeliveryTimedOut)),
-            (S::TimedOut, "Delivery Timed Out", Some(I::DeliveryTimedOut)),
-            (S::TimedOut, "ExecutionTimedOut", Some(I::ExecutionTimedOut)),
-            (
-                S::TimedOut,
-                "Execution Timed Out",
-                Some(I::ExecutionTimedOut),
-            ),
-            (S::TimedOut, "", Some(I::TimedOut)),
-            (S::Cancelled, "Cancelled", Some(I::Cancelled)),
-            (S::from("SomethingNew"), "", Some(I::Failed)),
-        ];
-        for (status, details, want) in cases {
-            assert_eq!(
-                classify(status, Some(details)),
-                *want,
-                "{status:?} / {details}"
-            );
-        }
-    }
-
-    fn invocation(status: InvocationStatus, code: Option<i32>, stdout: &str) -> Invocation {
-        Invocation {
-            target: "i-0123456789abcdef0".into(),
-            status,
-            exit_code: code,
-            stdout: stdout.into(),
-            stderr: String::new(),
-            stdout_truncated: false,
-            stderr_truncated: false,
-            outcome: None,
-            duration: Duration::ZERO,
-            result: outcome::parse(stdout),
-        }
-    }
+    use crate::transport::Transport;
+    use crate::transport::ssm::Poll;
+    use crate::transport::ssm::testing::DEPLOYED;
 
     /// What deploy does with a transport's raw output: parse the result line.
     fn parsed(mut out: Vec<Invocation>) -> Vec<Invocation> {
@@ -826,99 +412,6 @@ mod tests {
             inv.result = outcome::parse(&inv.stdout);
         }
         out
-    }
-
-    #[test]
-    fn only_success_with_exit_0_and_a_deployed_result_counts() {
-        use InvocationStatus as I;
-        assert!(invocation(I::Success, Some(0), DEPLOYED).deployed());
-        // SSM says Success but the script's result line is missing (e.g. output truncated).
-        let no_line = invocation(I::Success, Some(0), "hoist: healthy\n");
-        assert!(!no_line.deployed());
-        assert!(
-            no_line
-                .failure_reason()
-                .unwrap()
-                .contains("no HOIST-RESULT")
-        );
-        // Every non-success status fails, whatever the output says.
-        for s in [
-            I::Failed,
-            I::TimedOut,
-            I::Cancelled,
-            I::Undeliverable,
-            I::Terminated,
-            I::DeliveryTimedOut,
-            I::ExecutionTimedOut,
-            I::AccessDenied,
-            I::Pending,
-            I::InProgress,
-            I::Cancelling,
-        ] {
-            let inv = invocation(s, Some(0), DEPLOYED);
-            assert!(!inv.deployed(), "{s:?}");
-            assert!(inv.failure_reason().is_some());
-        }
-        let failed = invocation(
-            I::Failed,
-            Some(1),
-            "HOIST-RESULT {\"status\":\"failed\",\"reason\":\"health check failed\"}\n",
-        );
-        assert_eq!(failed.failure_reason().unwrap(), "health check failed");
-        let never_ran = invocation(I::Undeliverable, None, "");
-        assert!(
-            never_ran
-                .failure_reason()
-                .unwrap()
-                .contains("never reached")
-        );
-    }
-
-    #[test]
-    fn elapsed_times_parse() {
-        assert_eq!(parse_elapsed("PT0.013S"), Some(Duration::from_millis(13)));
-        assert_eq!(
-            parse_elapsed("PT1M2.5S"),
-            Some(Duration::from_millis(62_500))
-        );
-        assert_eq!(parse_elapsed("PT1H"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_elapsed("1.5"), None);
-        assert_eq!(parse_elapsed("PT1.5"), None);
-    }
-
-    #[test]
-    fn max_errors_resolves_like_ssm() {
-        assert_eq!(allowed_errors(Rate::Count(0), 3), 0);
-        assert_eq!(allowed_errors(Rate::Count(2), 3), 2);
-        assert_eq!(allowed_errors(Rate::Percent(10), 50), 5);
-        assert_eq!(allowed_errors(Rate::Percent(50), 3), 1);
-    }
-
-    #[test]
-    fn preflight_names_each_unusable_instance() {
-        let mut found = BTreeMap::new();
-        for (id, ping, platform) in [
-            ("i-00000000000000001", "Online", "Linux"),
-            ("i-00000000000000002", "ConnectionLost", "Linux"),
-            ("i-00000000000000003", "Online", "Windows"),
-        ] {
-            found.insert(
-                id.to_owned(),
-                ManagedInstance {
-                    id: id.into(),
-                    ping_status: ping.into(),
-                    platform: platform.into(),
-                },
-            );
-        }
-        let ids: Vec<String> = (1..=4).map(|n| format!("i-0000000000000000{n}")).collect();
-        let problems = judge_preflight(&ids, &found);
-        assert_eq!(problems.len(), 3, "{problems:#?}");
-        assert!(
-            problems[0].contains("i-00000000000000002") && problems[0].contains("ConnectionLost")
-        );
-        assert!(problems[1].contains("i-00000000000000003") && problems[1].contains("Windows"));
-        assert!(problems[2].contains("i-00000000000000004") && problems[2].contains("not managed"));
     }
 
     struct Lines(std::sync::Mutex<Vec<String>>);

@@ -1,0 +1,169 @@
+//! `cli`'s tests: every error prints its cause once, as hoist reports it and as a reporter
+//! that walks `source()` would.
+
+use std::error::Error;
+use std::io;
+use std::path::PathBuf;
+
+use aws_sdk_ssm::error::SdkError;
+use aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationError;
+
+use super::*;
+use crate::ecr::EcrError;
+use crate::image::{BuildError, ContextError, PushError};
+use crate::transport::TransportError;
+use crate::transport::ssm::SsmError;
+
+/// The texts of an error and of every error down its `source()` chain.
+fn chain(err: &(dyn Error + 'static)) -> Vec<String> {
+    std::iter::successors(Some(err), |&e| e.source())
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// As hoist reports `err`, and as a reporter that walks `source()` would (miette, anyhow's
+/// `{:#}`), each of `causes` and each text down the chain is printed exactly once.
+#[track_caller]
+fn prints_each_cause_once(err: CliError, causes: &[&str]) {
+    let texts = chain(&err);
+    let reporters = [
+        ("hoist", report(&err, false)),
+        ("a chain-walking reporter", texts.join(": ")),
+    ];
+    let wanted = causes
+        .iter()
+        .map(|c| c.to_string())
+        .chain(texts[1..].to_vec());
+    for cause in wanted {
+        for (name, out) in &reporters {
+            assert_eq!(
+                out.matches(cause.as_str()).count(),
+                1,
+                "{name} prints `{cause}` other than once:\n{out}\n{err:?}"
+            );
+        }
+    }
+}
+
+fn io_error(text: &str) -> io::Error {
+    io::Error::other(text.to_owned())
+}
+
+fn ssm_api(operation: &'static str, message: &str) -> SsmError {
+    SsmError::Api {
+        operation,
+        message: message.to_owned(),
+    }
+}
+
+#[test]
+fn every_error_prints_its_cause_once() {
+    // An SSM API error as hoist makes it from an SDK error with a chain of its own.
+    let sdk = SdkError::<DescribeInstanceInformationError>::construction_failure(io::Error::new(
+        io::ErrorKind::ConnectionRefused,
+        "Connection refused by 127.0.0.9",
+    ));
+    let message = crate::aws::error_message(&sdk);
+    prints_each_cause_once(
+        CliError::Preflight(ssm_api("DescribeInstanceInformation", &message)),
+        &["Connection refused by 127.0.0.9"],
+    );
+    let denied = "AccessDeniedException: not allowed to ssm:PutParameter";
+    prints_each_cause_once(
+        CliError::Deploy(DeployError::SecretParameter(ssm_api(
+            "PutParameter",
+            denied,
+        ))),
+        &[denied],
+    );
+    prints_each_cause_once(
+        CliError::Deploy(DeployError::Transport(TransportError::Ssm(ssm_api(
+            "SendCommand",
+            denied,
+        )))),
+        &[denied],
+    );
+    // Build errors: the engine's, the context's.
+    let engine = || bollard::errors::Error::IOError {
+        err: io_error("the engine hung up"),
+    };
+    prints_each_cause_once(
+        CliError::Deploy(DeployError::Build(BuildError::Engine(engine()))),
+        &["the engine hung up"],
+    );
+    prints_each_cause_once(
+        CliError::Deploy(DeployError::Build(BuildError::Context(ContextError::Io {
+            path: PathBuf::from("/srv/app/key.pem"),
+            cause: io_error("permission denied to the test"),
+        }))),
+        &["permission denied to the test"],
+    );
+    let glob = globset::Glob::new("a[").unwrap_err();
+    prints_each_cause_once(
+        CliError::Deploy(DeployError::Build(BuildError::Context(
+            ContextError::Pattern {
+                file: PathBuf::from(".dockerignore"),
+                line: 3,
+                pattern: "a[".into(),
+                cause: glob.clone(),
+            },
+        ))),
+        &[&glob.to_string()],
+    );
+    // git, through `?` as revision.rs converts it.
+    prints_each_cause_once(
+        CliError::Revision(RevisionError::from(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no git on the test's PATH",
+        ))),
+        &["no git on the test's PATH"],
+    );
+    // Deploy errors wrapping the rest.
+    prints_each_cause_once(
+        CliError::Deploy(DeployError::Transport(TransportError::from(io_error(
+            "broken pipe to the test's script",
+        )))),
+        &["broken pipe to the test's script"],
+    );
+    prints_each_cause_once(
+        CliError::Deploy(DeployError::Transport(TransportError::Spawn {
+            shell: "/bin/bash".into(),
+            cause: io_error("no shell in the test"),
+        })),
+        &["no shell in the test"],
+    );
+    prints_each_cause_once(
+        CliError::Deploy(DeployError::Push(PushError::Tag {
+            image: "sha256:ab".into(),
+            name: "reg/web:r1".into(),
+            cause: engine(),
+        })),
+        &["the engine hung up"],
+    );
+    prints_each_cause_once(
+        CliError::Deploy(DeployError::Ecr(EcrError::Api {
+            operation: "BatchGetImage",
+            message: "ThrottlingException: Rate exceeded".into(),
+        })),
+        &["ThrottlingException: Rate exceeded"],
+    );
+    prints_each_cause_once(
+        CliError::Deploy(DeployError::Docker(engine())),
+        &["the engine hung up"],
+    );
+    prints_each_cause_once(CliError::Docker(engine()), &["the engine hung up"]);
+    prints_each_cause_once(
+        CliError::Write {
+            path: PathBuf::from("plan.json"),
+            cause: io_error("no space left for the test"),
+        },
+        &["no space left for the test"],
+    );
+    prints_each_cause_once(
+        CliError::Config(ConfigError::Read {
+            path: PathBuf::from("hoist.yaml"),
+            cause: io_error("unreadable for the test"),
+        }),
+        &["unreadable for the test"],
+    );
+}
