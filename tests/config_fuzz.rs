@@ -334,7 +334,7 @@ fn mutated_strategy() -> impl Strategy<Value = String> {
 
 fn inputs() -> Inputs {
     Inputs::new(
-        Revision::clean("0123456789abcdef0123456789abcdef01234567"),
+        hoist::revision::Revision::clean("0123456789abcdef0123456789abcdef01234567"),
         TransportKind::Ssm,
     )
 }
