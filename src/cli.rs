@@ -169,10 +169,9 @@ impl CliError {
             | CliError::Secret(_)
             | CliError::Plan(_)
             | CliError::Write { .. }
-            | CliError::BadTo(_) => 2,
+            | CliError::BadTo(_)
+            | CliError::Deploy(DeployError::Plan(_) | DeployError::BadImage(..)) => 2,
             CliError::Interrupted(_) => 130,
-            CliError::Deploy(DeployError::Plan(_)) => 2,
-            CliError::Deploy(DeployError::BadImage(..)) => 2,
             CliError::Deploy(_)
             | CliError::Docker(_)
             | CliError::Preflight(_)
@@ -218,7 +217,7 @@ fn no_core_dumps() {
     };
     // SAFETY: setrlimit(2) reads the struct we pass; no other memory is involved.
     unsafe {
-        libc::setrlimit(libc::RLIMIT_CORE, &zero);
+        libc::setrlimit(libc::RLIMIT_CORE, &raw const zero);
     }
 }
 
@@ -260,14 +259,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
             let plan = plan::build(&config, &inputs)?;
             let text = plan.render(args.format);
-            match args.out {
-                Some(path) => {
-                    std::fs::write(&path, text).map_err(|cause| CliError::Write { path, cause })
-                }
-                None => {
-                    print!("{text}");
-                    Ok(())
-                }
+            if let Some(path) = args.out {
+                std::fs::write(&path, text).map_err(|cause| CliError::Write { path, cause })
+            } else {
+                print!("{text}");
+                Ok(())
             }
         }
         Command::Deploy(args) => deploy(args).await,
@@ -396,23 +392,22 @@ async fn rollback(args: RollbackArgs) -> Result<(), CliError> {
     };
     let phase = rollback::phase(&config, transport, args.to.as_deref());
     if args.dry_run {
-        match args.format {
-            Format::Json => println!(
+        if args.format == Format::Json {
+            println!(
                 "{}",
                 serde_json::to_string_pretty(&phase).expect("a phase serializes")
-            ),
-            _ => {
-                println!(
-                    "Rollback of {} to {} on {} via {} transport (script {} sha256 {})",
-                    config.app,
-                    args.to.as_deref().unwrap_or("the previous release"),
-                    phase.on,
-                    transport.as_str(),
-                    phase.script.body,
-                    phase.script.sha256
-                );
-                print!("{}", config::text::escape(&phase.script.text, true));
-            }
+            );
+        } else {
+            println!(
+                "Rollback of {} to {} on {} via {} transport (script {} sha256 {})",
+                config.app,
+                args.to.as_deref().unwrap_or("the previous release"),
+                phase.on,
+                transport.as_str(),
+                phase.script.body,
+                phase.script.sha256
+            );
+            print!("{}", config::text::escape(&phase.script.text, true));
         }
         return Ok(());
     }

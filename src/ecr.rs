@@ -197,7 +197,7 @@ impl Ecr {
         .await
         .map_err(|e| {
             if e.as_service_error()
-                .is_some_and(|s| s.is_repository_not_found_exception())
+                .is_some_and(aws_sdk_ecr::operation::batch_get_image::BatchGetImageError::is_repository_not_found_exception)
             {
                 EcrError::RepositoryNotFound {
                     repository: repository.to_owned(),
@@ -264,7 +264,7 @@ mod tests {
 
     use super::*;
 
-    /// Every ECR call is under the shared throttling policy: a DescribeRepositories throttled
+    /// Every ECR call is under the shared throttling policy: a `DescribeRepositories` throttled
     /// twice (past the SDK's own retries, here none) still finds the repository.
     #[tokio::test]
     async fn a_throttled_describe_repositories_is_retried() {

@@ -61,12 +61,11 @@ impl Reporter {
     /// line otherwise.
     pub fn detail(&self, msg: &str) {
         let guard = self.spinner.lock().expect("not poisoned");
-        match guard.as_ref() {
-            Some(bar) => bar.set_message(msg.to_owned()),
-            None => {
-                drop(guard);
-                self.info(msg);
-            }
+        if let Some(bar) = guard.as_ref() {
+            bar.set_message(msg.to_owned());
+        } else {
+            drop(guard);
+            self.info(msg);
         }
     }
 

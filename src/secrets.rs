@@ -30,6 +30,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::fmt::Write as _;
 
 use crate::config::{MAX_ENV_LINE, SecretTier};
 
@@ -191,9 +192,10 @@ impl SecretEnv {
                          cannot reliably scrub it from output"
                     );
                     if len < MIN_REDACTED_LEN {
-                        msg.push_str(&format!(
+                        let _ = write!(
+                            msg,
                             " (values under {MIN_REDACTED_LEN} characters are not scrubbed at all)"
-                        ));
+                        );
                     }
                     msg
                 })
@@ -203,10 +205,10 @@ impl SecretEnv {
 
     /// The env-file lines for the secret channel: `NAME=value\n` each.
     pub fn payload(&self) -> String {
-        self.values
-            .iter()
-            .map(|(k, v)| format!("{k}={v}\n"))
-            .collect()
+        self.values.iter().fold(String::new(), |mut out, (k, v)| {
+            let _ = writeln!(out, "{k}={v}");
+            out
+        })
     }
 
     /// Replaces every secret value in `text`, in every form the module doc lists, with
@@ -245,7 +247,9 @@ fn variants(value: &str) -> Vec<String> {
 /// raw (a UTF-8 locale) or, with `octal_non_ascii`, as octal bytes (the C locale).
 fn ansi_c_body(value: &str, octal_non_ascii: bool) -> String {
     let mut out = String::new();
-    let octal = |out: &mut String, b: u8| out.push_str(&format!("\\{b:03o}"));
+    let octal = |out: &mut String, b: u8| {
+        let _ = write!(out, "\\{b:03o}");
+    };
     for c in value.chars() {
         match c {
             '\x1b' => out.push_str("\\E"),

@@ -1,4 +1,4 @@
-//! Bad configs: each exits 2, names file:line and the field, and never calls Docker.
+//! Bad configs: each exits 2, names <file:line> and the field, and never calls Docker.
 
 mod common;
 

@@ -474,7 +474,7 @@ fn status_and_rollback_on_a_real_engine() {
     assert_eq!(releases(&s["retained"]), ["v1"], "{s}");
 }
 
-/// SSM cancels a command by SIGKILLing its process group: a rollback killed in its health
+/// SSM cancels a command by `SIGKILLing` its process group: a rollback killed in its health
 /// gate is finished by its watchdog, which stops the target again and brings back the
 /// release that was running.
 #[test]
@@ -506,7 +506,7 @@ fn a_rollback_killed_in_its_gate_is_undone_by_its_watchdog() {
     }
     // SAFETY: kill(2) on the process group of the child we spawned.
     unsafe {
-        libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+        libc::kill(-libc::pid_t::try_from(child.id()).unwrap(), libc::SIGKILL);
     }
     let _ = child.wait();
 

@@ -771,7 +771,7 @@ fn ctrl_c_during_the_health_gate_rolls_back_to_v1_and_exits_130() {
     // As the terminal does: SIGINT to every process in the foreground group.
     // SAFETY: kill(2) on the group of the child we spawned.
     unsafe {
-        libc::kill(-(child.id() as libc::pid_t), libc::SIGINT);
+        libc::kill(-libc::pid_t::try_from(child.id()).unwrap(), libc::SIGINT);
     }
     let run: Run = child.wait_with_output().unwrap().into();
     assert_eq!(
@@ -815,7 +815,7 @@ fn the_deploy_script_runs_with_core_dumps_disabled() {
                 rlim_cur: libc::RLIM_INFINITY,
                 rlim_max: libc::RLIM_INFINITY,
             };
-            if libc::setrlimit(libc::RLIMIT_CORE, &unlimited) != 0 {
+            if libc::setrlimit(libc::RLIMIT_CORE, &raw const unlimited) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -1065,8 +1065,10 @@ fn the_history_keeps_the_last_thousand_records() {
     let dir = Path::new("/var/lib/hoist").join(&app.name);
     std::fs::create_dir_all(&dir).unwrap();
     let old: String = (0..1200)
-        .map(|i| format!("{{\"status\":\"deployed\",\"release\":\"old-{i}\"}}\n"))
-        .collect();
+        .map(|i| format!("{{\"status\":\"deployed\",\"release\":\"old-{i}\"}}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
     std::fs::write(dir.join("history.jsonl"), old).unwrap();
     assert_ok(&app.deploy());
     let records = history(&app);

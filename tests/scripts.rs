@@ -102,7 +102,7 @@ fn the_library_and_every_body_pass_shellcheck() {
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".sh"))
+        .filter(|name| Path::new(name).extension().is_some_and(|e| e == "sh"))
         .collect();
     files.sort();
     assert_eq!(
@@ -155,9 +155,8 @@ fn every_rendered_variant_passes_shellcheck() {
 fn the_header_parses_back_to_the_exact_values() {
     let script = render(VARIANTS[1].1, TransportKind::Local);
     let header: String = script
-        .lines()
-        .take_while(|l| !l.is_empty())
-        .map(|l| format!("{l}\n"))
+        .split_inclusive('\n')
+        .take_while(|l| *l != "\n")
         .collect();
     let probe = format!(
         "{header}\nprintf '%s\\n' \"${{HOIST_ENV_CLEAR[@]}}\" \"${{HOIST_COMMAND[@]}}\" \"$HOIST_HEALTH_PATH\"\n"
@@ -188,9 +187,8 @@ fn a_hostile_rollback_target_stays_data_and_is_refused() {
     let hostile = "v1'; touch /tmp/hoist-pwned; echo '$(id) `id`";
     let script = plan::rollback_script(&config(""), Some(hostile)).text;
     let header: String = script
-        .lines()
-        .take_while(|l| !l.is_empty())
-        .map(|l| format!("{l}\n"))
+        .split_inclusive('\n')
+        .take_while(|l| *l != "\n")
         .collect();
     let out = Command::new("bash")
         .arg("-c")

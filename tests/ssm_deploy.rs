@@ -31,7 +31,9 @@ fn leaks(text: &str) -> bool {
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn fleet_bin() -> PathBuf {
@@ -109,7 +111,10 @@ impl World {
         let state: Value =
             serde_json::from_str(&std::fs::read_to_string(world.dir.join("world.json")).unwrap())
                 .unwrap();
-        world.registry_password = state["registry_password"].as_str().unwrap().to_owned();
+        state["registry_password"]
+            .as_str()
+            .unwrap()
+            .clone_into(&mut world.registry_password);
         world.instances = state["instances"]
             .as_array()
             .unwrap()
@@ -157,6 +162,7 @@ impl World {
 
     /// A shell command inside an instance's mount and network namespaces (as its root sees
     /// the machine).
+    #[allow(clippy::unused_self)] // read as the world's: `world.on_instance(inst, …)`
     fn on_instance(&self, inst: &Instance, script: &str) -> String {
         let holder = inst.holder_pid;
         assert!(holder > 0, "{} has a namespace holder", inst.id);
@@ -171,6 +177,7 @@ impl World {
     }
 
     /// `docker` against one instance's own engine.
+    #[allow(clippy::unused_self)] // read as the world's: `world.docker(inst, …)`
     fn docker(&self, inst: &Instance, args: &[&str]) -> String {
         let out = Command::new("docker")
             .arg("-H")
@@ -659,7 +666,7 @@ fn ctrl_c_cancels_the_command_and_every_instance_keeps_serving() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(libc::pid_t::try_from(child.id()).unwrap(), libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     reader.join().unwrap();
     let stderr = stderr.lock().unwrap().clone();
@@ -887,7 +894,7 @@ fn a_cancel_while_the_old_release_stops_leaves_every_host_serving_it() {
         let v1_state = world.docker(inst, &["ps", "-q", "--filter", "status=running"]);
         assert!(!v1_state.is_empty(), "{}: v1 is still stopping", inst.id);
     }
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(libc::pid_t::try_from(child.id()).unwrap(), libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
@@ -1085,7 +1092,7 @@ fn one_commit_deployed_at_once_to_two_fleets_keeps_each_fleets_secret() {
     assert_eq!(world.hoist_parameters(), Vec::<String>::new());
 }
 
-/// `kill -9` of hoist right after SendCommand leaves its secret parameter behind. Once its
+/// `kill -9` of hoist right after `SendCommand` leaves its secret parameter behind. Once its
 /// expiry has passed (moved back here with the tag, as time would), the next deploy of the
 /// app reports and deletes it, and no /hoist/ parameter remains.
 #[test]
@@ -1155,14 +1162,14 @@ fn a_killed_deploys_parameter_is_swept_by_the_next_deploy_once_expired() {
 /// secret's name and source while the previous release keeps serving.
 #[test]
 fn secrets_the_hosts_read_themselves_never_pass_through_hoist() {
+    const DB_URL: &str = "postgres://app:p4ss-from-ssm-66a1@db/app";
+    const DB_PASSWORD: &str = "pw-from-secretsmanager-9f3e";
     let _serial = serial();
     if !ready() {
         return;
     }
     let world = World::up("hostsecrets");
     let app = App::new("hostsecrets");
-    const DB_URL: &str = "postgres://app:p4ss-from-ssm-66a1@db/app";
-    const DB_PASSWORD: &str = "pw-from-secretsmanager-9f3e";
     world.aws(&[
         "ssm",
         "put-parameter",
@@ -1276,7 +1283,7 @@ impl App {
 
 /// Over SSM on the three instances: `hoist status` reads each one (release, health,
 /// retained releases) from Docker and the history; `hoist rollback` returns every instance
-/// to v1 with one SendCommand and no secret (no PutParameter: each retained container keeps
+/// to v1 with one `SendCommand` and no secret (no `PutParameter`: each retained container keeps
 /// its configuration), and `--to` returns them to v2.
 #[test]
 fn status_and_rollback_over_ssm() {

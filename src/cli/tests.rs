@@ -24,15 +24,15 @@ fn chain(err: &(dyn Error + 'static)) -> Vec<String> {
 /// As hoist reports `err`, and as a reporter that walks `source()` would (miette, anyhow's
 /// `{:#}`), each of `causes` and each text down the chain is printed exactly once.
 #[track_caller]
-fn prints_each_cause_once(err: CliError, causes: &[&str]) {
-    let texts = chain(&err);
+fn prints_each_cause_once(err: &CliError, causes: &[&str]) {
+    let texts = chain(err);
     let reporters = [
-        ("hoist", report(&err, false)),
+        ("hoist", report(err, false)),
         ("a chain-walking reporter", texts.join(": ")),
     ];
     let wanted = causes
         .iter()
-        .map(|c| c.to_string())
+        .map(std::string::ToString::to_string)
         .chain(texts[1..].to_vec());
     for cause in wanted {
         for (name, out) in &reporters {
@@ -65,19 +65,19 @@ fn every_error_prints_its_cause_once() {
     ));
     let message = crate::aws::error_message(&sdk);
     prints_each_cause_once(
-        CliError::Preflight(ssm_api("DescribeInstanceInformation", &message)),
+        &CliError::Preflight(ssm_api("DescribeInstanceInformation", &message)),
         &["Connection refused by 127.0.0.9"],
     );
     let denied = "AccessDeniedException: not allowed to ssm:PutParameter";
     prints_each_cause_once(
-        CliError::Deploy(DeployError::SecretParameter(ssm_api(
+        &CliError::Deploy(DeployError::SecretParameter(ssm_api(
             "PutParameter",
             denied,
         ))),
         &[denied],
     );
     prints_each_cause_once(
-        CliError::Deploy(DeployError::Transport(TransportError::Ssm(ssm_api(
+        &CliError::Deploy(DeployError::Transport(TransportError::Ssm(ssm_api(
             "SendCommand",
             denied,
         )))),
@@ -88,11 +88,11 @@ fn every_error_prints_its_cause_once() {
         err: io_error("the engine hung up"),
     };
     prints_each_cause_once(
-        CliError::Deploy(DeployError::Build(BuildError::Engine(engine()))),
+        &CliError::Deploy(DeployError::Build(BuildError::Engine(engine()))),
         &["the engine hung up"],
     );
     prints_each_cause_once(
-        CliError::Deploy(DeployError::Build(BuildError::Context(ContextError::Io {
+        &CliError::Deploy(DeployError::Build(BuildError::Context(ContextError::Io {
             path: PathBuf::from("/srv/app/key.pem"),
             cause: io_error("permission denied to the test"),
         }))),
@@ -100,7 +100,7 @@ fn every_error_prints_its_cause_once() {
     );
     let glob = globset::Glob::new("a[").unwrap_err();
     prints_each_cause_once(
-        CliError::Deploy(DeployError::Build(BuildError::Context(
+        &CliError::Deploy(DeployError::Build(BuildError::Context(
             ContextError::Pattern {
                 file: PathBuf::from(".dockerignore"),
                 line: 3,
@@ -112,7 +112,7 @@ fn every_error_prints_its_cause_once() {
     );
     // git, through `?` as revision.rs converts it.
     prints_each_cause_once(
-        CliError::Revision(RevisionError::from(io::Error::new(
+        &CliError::Revision(RevisionError::from(io::Error::new(
             io::ErrorKind::NotFound,
             "no git on the test's PATH",
         ))),
@@ -120,20 +120,20 @@ fn every_error_prints_its_cause_once() {
     );
     // Deploy errors wrapping the rest.
     prints_each_cause_once(
-        CliError::Deploy(DeployError::Transport(TransportError::from(io_error(
+        &CliError::Deploy(DeployError::Transport(TransportError::from(io_error(
             "broken pipe to the test's script",
         )))),
         &["broken pipe to the test's script"],
     );
     prints_each_cause_once(
-        CliError::Deploy(DeployError::Transport(TransportError::Spawn {
+        &CliError::Deploy(DeployError::Transport(TransportError::Spawn {
             shell: "/bin/bash".into(),
             cause: io_error("no shell in the test"),
         })),
         &["no shell in the test"],
     );
     prints_each_cause_once(
-        CliError::Deploy(DeployError::Push(PushError::Tag {
+        &CliError::Deploy(DeployError::Push(PushError::Tag {
             image: "sha256:ab".into(),
             name: "reg/web:r1".into(),
             cause: engine(),
@@ -141,26 +141,26 @@ fn every_error_prints_its_cause_once() {
         &["the engine hung up"],
     );
     prints_each_cause_once(
-        CliError::Deploy(DeployError::Ecr(EcrError::Api {
+        &CliError::Deploy(DeployError::Ecr(EcrError::Api {
             operation: "BatchGetImage",
             message: "ThrottlingException: Rate exceeded".into(),
         })),
         &["ThrottlingException: Rate exceeded"],
     );
     prints_each_cause_once(
-        CliError::Deploy(DeployError::Docker(engine())),
+        &CliError::Deploy(DeployError::Docker(engine())),
         &["the engine hung up"],
     );
-    prints_each_cause_once(CliError::Docker(engine()), &["the engine hung up"]);
+    prints_each_cause_once(&CliError::Docker(engine()), &["the engine hung up"]);
     prints_each_cause_once(
-        CliError::Write {
+        &CliError::Write {
             path: PathBuf::from("plan.json"),
             cause: io_error("no space left for the test"),
         },
         &["no space left for the test"],
     );
     prints_each_cause_once(
-        CliError::Config(ConfigError::Read {
+        &CliError::Config(ConfigError::Read {
             path: PathBuf::from("hoist.yaml"),
             cause: io_error("unreadable for the test"),
         }),

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use super::duration;
 use super::error::Issue;
-use super::schema::*;
+use super::schema::{
+    Builder, Config, Container, Env, Healthcheck, Image, Rate, SecretSource, SecretTier, Secrets,
+    Strategy, Targets,
+};
 use super::text;
 use super::yaml::{Loc, Node, Value};
 
@@ -269,7 +272,7 @@ impl Decoder {
     }
 
     /// Reports every key of `f` that was not read, suggesting the closest known key.
-    fn finish(&mut self, f: Fields<'_>, known: &[&str]) {
+    fn finish(&mut self, f: &Fields<'_>, known: &[&str]) {
         for (i, (key, knode, _)) in f.entries.iter().enumerate() {
             if f.used[i] {
                 continue;
@@ -298,22 +301,20 @@ impl Decoder {
     }
 
     fn string(&mut self, node: &Node, field: &str) -> Option<String> {
-        match &node.value {
-            Value::Str(s) => Some(s.clone()),
-            _ => {
-                self.wrong_type(field, node, "a string");
-                None
-            }
+        if let Value::Str(s) = &node.value {
+            Some(s.clone())
+        } else {
+            self.wrong_type(field, node, "a string");
+            None
         }
     }
 
     fn boolean(&mut self, node: &Node, field: &str) -> Option<bool> {
-        match node.value {
-            Value::Bool(b) => Some(b),
-            _ => {
-                self.wrong_type(field, node, "true or false");
-                None
-            }
+        if let Value::Bool(b) = node.value {
+            Some(b)
+        } else {
+            self.wrong_type(field, node, "true or false");
+            None
         }
     }
 
@@ -323,22 +324,23 @@ impl Decoder {
     fn scalar_text(&mut self, node: &Node, field: &str) -> Option<String> {
         match &node.value {
             Value::Str(s) => Some(s.clone()),
-            Value::Int(_) | Value::Float(_) | Value::Bool(_) => match &node.raw {
-                Some(raw) => Some(raw.clone()),
-                None => {
+            Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
+                if let Some(raw) = &node.raw {
+                    Some(raw.clone())
+                } else {
                     self.issue_help(
                         field,
                         node.loc,
                         format!(
                             "{} where text is expected, and its exact spelling cannot be \
-                             recovered",
+                         recovered",
                             node.value.kind()
                         ),
                         "quote it (e.g. \"1.10\") so YAML keeps the text as written".into(),
                     );
                     None
                 }
-            },
+            }
             _ => {
                 self.wrong_type(field, node, "a string, number or boolean");
                 None
@@ -361,7 +363,8 @@ impl Decoder {
     }
 
     fn port(&mut self, node: &Node, field: &str) -> Option<u16> {
-        self.int_in(node, field, 1, 65535).map(|p| p as u16)
+        self.int_in(node, field, 1, 65535)
+            .map(|p| u16::try_from(p).expect("checked to be 1-65535"))
     }
 
     fn duration(&mut self, node: &Node, field: &str) -> Option<Duration> {
@@ -489,14 +492,16 @@ impl Decoder {
             None => Some(Strategy::Recreate),
         };
         let retain = match f.get("retain") {
-            Some(n) => self.int_in(n, "retain", 0, 50).map(|r| r as u32),
+            Some(n) => self
+                .int_in(n, "retain", 0, 50)
+                .map(|r| u32::try_from(r).expect("checked to be 0-50")),
             None => Some(3),
         };
         let secrets = match f.get("secrets") {
             Some(n) => self.secrets(n),
             None => Some(Secrets::default()),
         };
-        self.finish(f, TOP_KEYS);
+        self.finish(&f, TOP_KEYS);
         Some(Config {
             app: app?,
             region,
@@ -657,7 +662,7 @@ impl Decoder {
             .get("scan_on_push")
             .and_then(|n| self.boolean(n, "image.scan_on_push"))
             .unwrap_or(false);
-        self.finish(f, IMAGE_KEYS);
+        self.finish(&f, IMAGE_KEYS);
         Some(Image {
             builder: builder?,
             immutable_tags,
@@ -763,7 +768,7 @@ impl Decoder {
                 "e.g. `tags: {Env: [staging]}` or `instance_ids: [i-0123456789abcdef0]`".into(),
             );
         }
-        self.finish(f, TARGET_KEYS);
+        self.finish(&f, TARGET_KEYS);
         Some(Targets {
             instance_ids,
             tags,
@@ -772,7 +777,7 @@ impl Decoder {
         })
     }
 
-    /// SSM's MaxConcurrency / MaxErrors: an integer, or a percentage string `"10%"`.
+    /// SSM's `MaxConcurrency` / `MaxErrors`: an integer, or a percentage string `"10%"`.
     fn rate(&mut self, node: &Node, field: &str, min: u32) -> Option<Rate> {
         let bad = |d: &mut Self| {
             d.issue(
@@ -787,7 +792,9 @@ impl Decoder {
             None
         };
         match &node.value {
-            Value::Int(i) if *i >= min as i128 && *i <= 100_000 => Some(Rate::Count(*i as u32)),
+            Value::Int(i) if *i >= i128::from(min) && *i <= 100_000 => Some(Rate::Count(
+                u32::try_from(*i).expect("checked to be at most 100000"),
+            )),
             Value::Str(s) => {
                 if let Some(p) = s.strip_suffix('%') {
                     match p.parse::<u8>() {
@@ -902,7 +909,7 @@ impl Decoder {
             Some(n) => self.duration(n, "container.stop_timeout"),
             None => Some(Duration::from_secs(10)),
         };
-        self.finish(f, CONTAINER_KEYS);
+        self.finish(&f, CONTAINER_KEYS);
         Some(Container {
             port: port?,
             publish,
@@ -934,7 +941,7 @@ impl Decoder {
         let expect_status = match f.get("expect_status") {
             Some(n) => self
                 .int_in(n, "healthcheck.expect_status", 100, 599)
-                .map(|s| s as u16),
+                .map(|s| u16::try_from(s).expect("checked to be 100-599")),
             None => Some(200),
         };
         let mut dur = |d: &mut Self, key: &str, default: u64| match f.get(key) {
@@ -965,7 +972,7 @@ impl Decoder {
                 );
             }
         }
-        self.finish(f, HEALTH_KEYS);
+        self.finish(&f, HEALTH_KEYS);
         Some(Healthcheck {
             path,
             expect_status: expect_status?,
@@ -1003,12 +1010,11 @@ impl Decoder {
         let mut secret: Vec<String> = Vec::new();
         let mut sources = BTreeMap::new();
         if let Some(n) = f.get("secret") {
-            let items = match &n.value {
-                Value::Seq(items) => items.as_slice(),
-                _ => {
-                    self.wrong_type("env.secret", n, "a list of names (or NAME: {ssm: …})");
-                    &[]
-                }
+            let items = if let Value::Seq(items) = &n.value {
+                items.as_slice()
+            } else {
+                self.wrong_type("env.secret", n, "a list of names (or NAME: {ssm: …})");
+                &[]
             };
             for (i, item) in items.iter().enumerate() {
                 let field = format!("env.secret[{i}]");
@@ -1058,7 +1064,7 @@ impl Decoder {
                 }
             }
         }
-        self.finish(f, ENV_KEYS);
+        self.finish(&f, ENV_KEYS);
         Some(Env {
             clear,
             secret,
@@ -1137,7 +1143,7 @@ impl Decoder {
                 None
             }
         };
-        self.finish(f, SOURCE_KEYS);
+        self.finish(&f, SOURCE_KEYS);
         source
     }
 
@@ -1163,7 +1169,7 @@ impl Decoder {
             },
             None => Some(SecretTier::Auto),
         };
-        self.finish(f, SECRETS_KEYS);
+        self.finish(&f, SECRETS_KEYS);
         Some(Secrets { tier: tier? })
     }
 

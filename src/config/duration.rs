@@ -1,5 +1,6 @@
 //! Durations as people write them in YAML: `30s`, `2m`, `1m30s`, `500ms`, `1h`.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 /// The longest duration hoist accepts: SSM Run Command's `executionTimeout` is at most
@@ -87,13 +88,13 @@ pub fn format(d: Duration) -> String {
     let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
     let mut out = String::new();
     if h > 0 {
-        out.push_str(&format!("{h}h"));
+        let _ = write!(out, "{h}h");
     }
     if m > 0 {
-        out.push_str(&format!("{m}m"));
+        let _ = write!(out, "{m}m");
     }
     if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
+        let _ = write!(out, "{s}s");
     }
     out
 }

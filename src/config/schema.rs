@@ -48,7 +48,7 @@ pub struct Image {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Builder {
-    /// BuildKit when the engine uses it by default (Docker 23 and later), else classic.
+    /// `BuildKit` when the engine uses it by default (Docker 23 and later), else classic.
     Auto,
     Buildkit,
     Classic,
@@ -169,10 +169,10 @@ impl Env {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SecretSource {
-    /// An SSM parameter (SecureString or String), by name, ARN, `name:version` or
+    /// An SSM parameter (`SecureString` or String), by name, ARN, `name:version` or
     /// `name:label`.
     Ssm(String),
-    /// A Secrets Manager secret (name or ARN); `key` picks one field of a JSON SecretString.
+    /// A Secrets Manager secret (name or ARN); `key` picks one field of a JSON `SecretString`.
     SecretsManager { secret: String, key: Option<String> },
 }
 
@@ -193,7 +193,7 @@ impl SecretSource {
     }
 }
 
-/// How the per-deploy SecureString parameter that carries hoist's secrets is stored.
+/// How the per-deploy `SecureString` parameter that carries hoist's secrets is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SecretTier {

@@ -27,8 +27,9 @@ impl Loc {
         Loc {
             line: loc.line(),
             column: loc.column(),
-            offset: span.byte_offset().unwrap_or(span.offset()) as usize,
-            len: span.byte_len().unwrap_or(span.len()) as usize,
+            offset: usize::try_from(span.byte_offset().unwrap_or(span.offset()))
+                .unwrap_or(usize::MAX),
+            len: usize::try_from(span.byte_len().unwrap_or(span.len())).unwrap_or(usize::MAX),
         }
     }
 

@@ -524,7 +524,7 @@ mod tests {
         Invocation {
             target: "local".into(),
             status,
-            exit_code: Some(if result == "deployed" { 0 } else { 1 }),
+            exit_code: Some(i32::from(result != "deployed")),
             stdout: format!("HOIST-RESULT {{\"status\":\"{result}\"}}\n"),
             stderr: String::new(),
             stdout_truncated: false,

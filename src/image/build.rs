@@ -92,10 +92,10 @@ pub async fn build(
         let info = match item {
             Ok(info) => info,
             Err(bollard::errors::Error::DockerStreamError { error }) => {
-                return Err(failed(error, tail, &partial));
+                return Err(failed(&error, &tail, &partial));
             }
             Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
-                return Err(failed(message, tail, &partial));
+                return Err(failed(&message, &tail, &partial));
             }
             Err(e) => return Err(BuildError::Engine(e)),
         };
@@ -107,7 +107,7 @@ pub async fn build(
             }
         }
         if let Some(detail) = info.error_detail {
-            return Err(failed(detail.message.unwrap_or_default(), tail, &partial));
+            return Err(failed(&detail.message.unwrap_or_default(), &tail, &partial));
         }
         match info.aux {
             Some(BuildInfoAux::Default(aux)) => {
@@ -150,7 +150,7 @@ pub async fn build(
         }
     }
     if let Some(message) = vertex_error {
-        return Err(failed(message, tail, &partial));
+        return Err(failed(&message, &tail, &partial));
     }
     let image_id = match image_id {
         Some(id) => id,
@@ -177,7 +177,7 @@ pub async fn build(
     Ok(image_id)
 }
 
-/// A fresh BuildKit session id (the session serves the build its context and credentials).
+/// A fresh `BuildKit` session id (the session serves the build its context and credentials).
 fn session_id() -> String {
     use std::io::Read as _;
     let mut bytes = [0u8; 12];
@@ -185,7 +185,7 @@ fn session_id() -> String {
     format!("hoist-{}", hex::encode(bytes))
 }
 
-/// Docker 23 and later build with BuildKit by default; older engines with the classic builder.
+/// Docker 23 and later build with `BuildKit` by default; older engines with the classic builder.
 async fn engine_defaults_to_buildkit(docker: &Docker) -> bool {
     docker
         .version()
@@ -196,8 +196,8 @@ async fn engine_defaults_to_buildkit(docker: &Docker) -> bool {
         .is_some_and(|major| major >= 23)
 }
 
-fn failed(message: String, tail: VecDeque<String>, partial: &str) -> BuildError {
-    let mut lines: Vec<String> = tail.into_iter().collect();
+fn failed(message: &str, tail: &VecDeque<String>, partial: &str) -> BuildError {
+    let mut lines: Vec<String> = tail.iter().cloned().collect();
     if !partial.trim().is_empty() {
         lines.push(partial.trim_end().to_owned());
     }

@@ -23,7 +23,7 @@ fn secs(d: Duration) -> String {
     d.as_secs().max(u64::from(!d.is_zero())).to_string()
 }
 
-fn comment(what: String) -> Vec<String> {
+fn comment(what: &str) -> Vec<String> {
     vec![format!("hoist {} — {what}", env!("CARGO_PKG_VERSION"))]
 }
 
@@ -43,7 +43,7 @@ pub fn status_script(config: &Config) -> Script {
     ];
     script::render(
         Body::Status,
-        &comment(format!("status of app {}", config.app)),
+        &comment(&format!("status of app {}", config.app)),
         &params,
     )
 }
@@ -78,7 +78,7 @@ pub fn rollback_script(config: &Config, to: Option<&str>) -> Script {
             config.app
         ),
     };
-    script::render(Body::Rollback, &comment(what), &params)
+    script::render(Body::Rollback, &comment(&what), &params)
 }
 
 #[cfg(test)]

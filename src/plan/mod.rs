@@ -167,7 +167,7 @@ pub enum Delivery {
     None,
     /// On the script's standard input (local transport).
     Stdin,
-    /// In a per-run SecureString parameter the hosts read with their own role (SSM).
+    /// In a per-run `SecureString` parameter the hosts read with their own role (SSM).
     SsmParameter,
 }
 
@@ -197,7 +197,7 @@ pub struct EnvPlan {
     /// With `ssm-parameter`: the parameter's tier (`secrets.tier`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<SecretTier>,
-    /// With `ssm-parameter`: the SecureString parameter that carries them for the deploy's
+    /// With `ssm-parameter`: the `SecureString` parameter that carries them for the deploy's
     /// duration (deleted when it ends).
     pub parameter: Option<String>,
 }
@@ -572,7 +572,7 @@ fn header_params(
     ]
 }
 
-/// The SecureString parameter carrying one deploy's secret env. Named by app and release so
+/// The `SecureString` parameter carrying one deploy's secret env. Named by app and release so
 /// a reviewer sees it in the plan; hoist deletes it when the deploy ends.
 ///
 /// One parameter per deploy run: two deploys of one release (the same commit to staging and

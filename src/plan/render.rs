@@ -305,10 +305,8 @@ fn longest_run(s: &str, chars: &[char]) -> usize {
     for c in s.chars() {
         run = if chars.contains(&c) && prev == Some(c) {
             run + 1
-        } else if chars.contains(&c) {
-            1
         } else {
-            0
+            usize::from(chars.contains(&c))
         };
         prev = Some(c);
         longest = longest.max(run);
@@ -318,7 +316,7 @@ fn longest_run(s: &str, chars: &[char]) -> usize {
 
 /// `s` as a markdown code span, shown verbatim: delimited by more backticks than any run
 /// in it (padded with a space where it starts or ends with a backtick or space, which
-/// CommonMark strips again), with hidden characters escaped.
+/// `CommonMark` strips again), with hidden characters escaped.
 fn md_code(s: &str) -> String {
     let s = escape(s, false);
     let ticks = "`".repeat(longest_run(&s, &['`']) + 1);

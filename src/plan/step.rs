@@ -42,7 +42,7 @@ pub enum Step {
         registry: Option<String>,
         tags: Vec<String>,
     },
-    /// Put the secret values from hoist's environment in a SecureString parameter that
+    /// Put the secret values from hoist's environment in a `SecureString` parameter that
     /// only this run's hosts read (values never appear in a plan).
     PutSecretParameter {
         name: String,

@@ -18,7 +18,7 @@
 //!
 //! Its file lives in a random private directory (`$TMPDIR/hoist-XXXXXX`, mode 0700) with a
 //! `pid` file locked (`flock`) for as long as the hoist that made it lives. Each run first
-//! removes the directories whose lock nobody holds: left by a hoist that was SIGKILLed.
+//! removes the directories whose lock nobody holds: left by a hoist that was `SIGKILLed`.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -139,7 +139,10 @@ impl Transport for LocalTransport {
             })?;
 
         let mut stdin = child.stdin.take().expect("piped");
-        let payload = job.secrets.map(|s| s.payload()).unwrap_or_default();
+        let payload = job
+            .secrets
+            .map(super::super::secrets::SecretEnv::payload)
+            .unwrap_or_default();
         let feed = async move {
             // A script that exits early closes the pipe: not our error to report.
             let _ = stdin.write_all(payload.as_bytes()).await;
@@ -200,18 +203,17 @@ async fn stop(
     if let Some(pid) = pid {
         // SAFETY: kill(2) on our own child's pid; it has not been reaped yet.
         unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            libc::kill(pid_t(pid), libc::SIGTERM);
         }
     }
-    match tokio::time::timeout(GRACE, child.wait()).await {
-        Ok(status) => status,
-        Err(_) => {
-            if let Some(pid) = pid {
-                kill_group(pid, libc::SIGKILL);
-            }
-            child.start_kill()?;
-            child.wait().await
+    if let Ok(status) = tokio::time::timeout(GRACE, child.wait()).await {
+        status
+    } else {
+        if let Some(pid) = pid {
+            kill_group(pid, libc::SIGKILL);
         }
+        child.start_kill()?;
+        child.wait().await
     }
 }
 
@@ -220,8 +222,13 @@ async fn stop(
 fn kill_group(pgid: u32, signal: libc::c_int) {
     // SAFETY: kill(2) with a negative pid signals the process group; no memory involved.
     unsafe {
-        libc::kill(-(pgid as libc::pid_t), signal);
+        libc::kill(-pid_t(pgid), signal);
     }
+}
+
+/// A child's pid as kill(2) takes it (the kernel's pids fit: at most 2^22).
+fn pid_t(pid: u32) -> libc::pid_t {
+    libc::pid_t::try_from(pid).expect("a pid fits in pid_t")
 }
 
 async fn collect(

@@ -1,4 +1,4 @@
-//! The SecureString parameter that carries one deploy run's secret env to its instances.
+//! The `SecureString` parameter that carries one deploy run's secret env to its instances.
 //!
 //! One parameter per run (`/hoist/<app>/<release>/<run>/env`), created with overwrite off so
 //! that two runs can never deliver or delete each other's secrets, tagged with its app,

@@ -10,7 +10,7 @@ use crate::config::Rate;
 use crate::outcome;
 use crate::transport::{Invocation, InvocationStatus, OutputSink};
 
-/// Maps SSM's (Status, StatusDetails) to a terminal outcome; `None` while still running.
+/// Maps SSM's (Status, `StatusDetails`) to a terminal outcome; `None` while still running.
 pub fn classify(
     status: &CommandInvocationStatus,
     details: Option<&str>,

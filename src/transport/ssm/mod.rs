@@ -4,7 +4,7 @@
 //! What it gets right that SSM-based deploy steps often do not: it waits for every
 //! invocation; it never trusts the command's overall status (SSM does not count undeliverable
 //! instances as errors); it reads every instance's output; secrets travel as a short-lived
-//! SecureString parameter the instance fetches itself, never in the command text; Ctrl-C
+//! `SecureString` parameter the instance fetches itself, never in the command text; Ctrl-C
 //! cancels the command and reports where each instance was left.
 //!
 //! One concern a file: `preflight` (which instances the targets are, and whether each can
@@ -28,15 +28,15 @@ use super::{Invocation, Job, OutputSink, Transport, TransportError};
 pub use judge::{allowed_errors, classify, parse_elapsed};
 pub use preflight::{ManagedInstance, judge_preflight, preflight};
 
-/// SSM accepts at most 50 instance ids in one SendCommand.
+/// SSM accepts at most 50 instance ids in one `SendCommand`.
 pub const MAX_IDS_PER_COMMAND: usize = 50;
-/// GetCommandInvocation returns at most this many characters of each stream.
+/// `GetCommandInvocation` returns at most this many characters of each stream.
 pub const STDOUT_LIMIT: usize = 24_000;
 pub const STDERR_LIMIT: usize = 8_000;
 
 /// How long an instance may take to pick the command up before SSM gives up on it.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(600);
-/// After CancelCommand, how long to wait for instances to settle before reporting.
+/// After `CancelCommand`, how long to wait for instances to settle before reporting.
 const CANCEL_SETTLE: Duration = Duration::from_secs(30);
 
 /// Polling: fast at first, then backing off; throttling stretches the interval further.

@@ -168,7 +168,7 @@ mod tests {
     }
 
     /// SSM calls are under the shared throttling policy (`crate::aws::retry`): a
-    /// DescribeInstanceInformation throttled (past the SDK's own retries, here none) is
+    /// `DescribeInstanceInformation` throttled (past the SDK's own retries, here none) is
     /// made again.
     #[tokio::test]
     async fn a_throttled_describe_is_retried() {

@@ -37,7 +37,7 @@ impl SsmTransport {
                 .set_instance_ids(Some(ids.to_vec()))
                 .parameters("commands", vec![commands.clone()])
                 .parameters("executionTimeout", vec![exec.to_string()])
-                .timeout_seconds(DELIVERY_TIMEOUT.as_secs() as i32)
+                .timeout_seconds(i32::try_from(DELIVERY_TIMEOUT.as_secs()).expect("600 s"))
                 .comment(comment.clone())
                 .max_concurrency(job.policy.max_concurrency.to_string())
                 .max_errors(job.policy.max_errors.to_string())
@@ -105,14 +105,10 @@ impl SsmTransport {
                 Ok(r) => {
                     let stdout = r.standard_output_content().unwrap_or_default().to_owned();
                     let stderr = r.standard_error_content().unwrap_or_default().to_owned();
-                    let status = r
-                        .status()
-                        .map(|s| {
-                            let inv: CommandInvocationStatus = s.as_str().into();
-                            classify(&inv, r.status_details())
-                                .unwrap_or(InvocationStatus::InProgress)
-                        })
-                        .unwrap_or(InvocationStatus::Failed);
+                    let status = r.status().map_or(InvocationStatus::Failed, |s| {
+                        let inv: CommandInvocationStatus = s.as_str().into();
+                        classify(&inv, r.status_details()).unwrap_or(InvocationStatus::InProgress)
+                    });
                     let code = r.response_code();
                     let duration = r
                         .execution_elapsed_time()
@@ -166,7 +162,7 @@ impl SsmTransport {
     }
 
     /// Past `max_errors` (counted by hoist, Undeliverable included): stop what has not
-    /// started, as SSM's own MaxErrors does, and let running invocations finish — cancelling
+    /// started, as SSM's own `MaxErrors` does, and let running invocations finish — cancelling
     /// a script mid-switch would only cost a host its working release.
     async fn cancel_pending(
         &self,
@@ -439,7 +435,7 @@ mod tests {
         }
     }
 
-    /// SSM takes at most 50 instance ids per SendCommand: 120 targets go out as 50 + 50 + 20,
+    /// SSM takes at most 50 instance ids per `SendCommand`: 120 targets go out as 50 + 50 + 20,
     /// and every instance of every command is waited for and judged.
     #[tokio::test]
     async fn sends_at_most_50_instances_per_command() {
@@ -493,7 +489,11 @@ mod tests {
         let script = render(Body::Recreate, &[], &[]);
         let job = job(&script, &ids, Rate::Count(5));
         let out = transport
-            .run(&job, CancellationToken::new(), &Lines(Default::default()))
+            .run(
+                &job,
+                CancellationToken::new(),
+                &Lines(std::sync::Mutex::default()),
+            )
             .await
             .unwrap();
         let out = parsed(out);
@@ -504,7 +504,7 @@ mod tests {
         assert_eq!(targets, ids.iter().map(String::as_str).collect::<Vec<_>>());
     }
 
-    /// Past max_errors hoist stops only what has not started: the pending instance is
+    /// Past `max_errors` hoist stops only what has not started: the pending instance is
     /// cancelled, the one mid-deploy finishes (cancelling it would cost it its release).
     #[tokio::test]
     async fn past_max_errors_only_pending_instances_are_cancelled() {
@@ -572,7 +572,7 @@ mod tests {
             RuleMode::MatchAny,
             &[&send, &cancel, &list, &get]
         );
-        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        let ids: Vec<String> = ids.iter().map(std::string::ToString::to_string).collect();
         let transport = SsmTransport::new(client).with_poll(Poll {
             first: Duration::from_millis(5),
             max: Duration::from_millis(20),
@@ -582,12 +582,12 @@ mod tests {
             .run(
                 &job(&script, &ids, Rate::Count(0)),
                 CancellationToken::new(),
-                &Lines(Default::default()),
+                &Lines(std::sync::Mutex::default()),
             )
             .await
             .unwrap();
         let out = parsed(out);
-        assert_eq!(*cancelled.lock().unwrap(), [vec![ids[2].to_owned()]]);
+        assert_eq!(*cancelled.lock().unwrap(), [vec![ids[2].clone()]]);
         assert_eq!(out[0].status, InvocationStatus::Failed);
         assert!(
             out[1].deployed(),
@@ -673,14 +673,14 @@ mod tests {
             RuleMode::MatchAny,
             &[&send, &throttle, &list, &get]
         );
-        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        let ids: Vec<String> = ids.iter().map(std::string::ToString::to_string).collect();
         let transport = SsmTransport::new(client).with_poll(Poll {
             first: Duration::from_millis(5),
             max: Duration::from_millis(20),
         });
         let script = render(Body::Recreate, &[], &[]);
         let job = job(&script, &ids, Rate::Count(5));
-        let sink = Lines(Default::default());
+        let sink = Lines(std::sync::Mutex::default());
         let out = transport
             .run(&job, CancellationToken::new(), &sink)
             .await
