@@ -305,6 +305,16 @@ struct Aws {
     ssm: aws_sdk_ssm::Client,
 }
 
+/// Progress on stderr: plain lines under `--format json` (stdout is the machine's), a spinner
+/// on a terminal otherwise.
+fn reporter(format: Format) -> Reporter {
+    if format == Format::Json {
+        Reporter::plain()
+    } else {
+        Reporter::new()
+    }
+}
+
 /// A cancellation token that Ctrl-C or SIGTERM cancels.
 fn cancel_on_signal() -> CancellationToken {
     let cancel = CancellationToken::new();
@@ -318,11 +328,7 @@ fn cancel_on_signal() -> CancellationToken {
 
 async fn status(args: StatusArgs) -> Result<(), CliError> {
     let config = config::load_checked(&args.config.file, config::Files::None)?;
-    let progress = if args.format == Format::Json {
-        Reporter::plain()
-    } else {
-        Reporter::new()
-    };
+    let progress = reporter(args.format);
     let cancel = cancel_on_signal();
     let (targets, ssm) = resolve_targets(args.local, &config, &progress, &cancel).await?;
     let script = plan::status_script(&config);
@@ -411,11 +417,7 @@ async fn rollback(args: RollbackArgs) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    let progress = if args.format == Format::Json {
-        Reporter::plain()
-    } else {
-        Reporter::new()
-    };
+    let progress = reporter(args.format);
     let cancel = cancel_on_signal();
     let (targets, ssm) = resolve_targets(args.local, &config, &progress, &cancel).await?;
     // Nothing is built: the engine is not asked anything.
@@ -521,11 +523,7 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         print!("{}", draft.render(args.format));
         return Ok(());
     }
-    let progress = if args.format == Format::Json {
-        Reporter::plain()
-    } else {
-        Reporter::new()
-    };
+    let progress = reporter(args.format);
     let docker = bollard::Docker::connect_with_local_defaults().map_err(CliError::Docker)?;
     if args.local || args.image.is_none() {
         docker.ping().await.map_err(CliError::Docker)?;
