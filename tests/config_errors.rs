@@ -179,11 +179,159 @@ const CASES: &[(&str, &str, u32, &str, &str)] = &[
         "not a valid environment variable name",
     ),
     (
-        "blue-green not yet",
-        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\n",
+        "unknown strategy",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: canary\n",
         4,
         "strategy",
-        "not available",
+        "unknown strategy `canary` (known: recreate, blue-green)",
+    ),
+    (
+        "blue_green section with recreate",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nblue_green:\n  drain: 5s\n",
+        4,
+        "blue_green",
+        "`blue_green` applies to `strategy: blue-green`, and this config's strategy is recreate",
+    ),
+    (
+        "blue_green section with an explicit recreate",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: recreate\nblue_green: {}\n",
+        5,
+        "blue_green",
+        "applies to `strategy: blue-green`",
+    ),
+    (
+        "blue-green without publish",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\n",
+        4,
+        "container.publish",
+        "`strategy: blue-green` needs `container.publish`, the host port nginx listens on",
+    ),
+    (
+        "blue-green with a container section but no publish",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  port: 8080\n",
+        6,
+        "container.publish",
+        "needs `container.publish`",
+    ),
+    (
+        "blue-green default ports do not fit",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 50000\n",
+        6,
+        "blue_green.ports",
+        "no default ports for container.publish 50000: they are publish + 10000 and publish + \
+         20000, and 70000 is more than 65535",
+    ),
+    (
+        "blue-green one port",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  ports: [8081]\n",
+        8,
+        "blue_green.ports",
+        "1 port given; blue-green needs two, [blue, green]",
+    ),
+    (
+        "blue-green ports not a list",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  ports: {blue: 8081, green: 8082}\n",
+        8,
+        "blue_green.ports",
+        "expected a list of two ports, [blue, green], found a mapping",
+    ),
+    (
+        "blue-green ports equal",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  ports:\n    - 8081\n    - 8081\n",
+        10,
+        "blue_green.ports[1]",
+        "the green port is the blue port (8081): each color needs a port of its own",
+    ),
+    (
+        "blue-green port is the publish port",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  ports:\n    - 80\n    - 8082\n",
+        9,
+        "blue_green.ports[0]",
+        "80 is container.publish, the port nginx listens on; the blue release needs a port of \
+         its own",
+    ),
+    (
+        "blue-green port out of range",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  ports:\n    - 8081\n    - 65536\n",
+        10,
+        "blue_green.ports[1]",
+        "65536 is out of range (1-65535)",
+    ),
+    (
+        "blue-green drain too long",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  drain: 11m\n",
+        8,
+        "blue_green.drain",
+        "11m is out of range (0s-10m)",
+    ),
+    (
+        "blue-green drain without unit",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  drain: 30\n",
+        8,
+        "blue_green.drain",
+        "no unit",
+    ),
+    (
+        "blue-green post-switch check zero",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  post_switch_check: 0s\n",
+        8,
+        "blue_green.post_switch_check",
+        "0s is out of range (1s-10m)",
+    ),
+    (
+        "blue-green post-switch check too long",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  post_switch_check: 1h\n",
+        8,
+        "blue_green.post_switch_check",
+        "1h is out of range (1s-10m)",
+    ),
+    (
+        "blue-green install_proxy not a boolean",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  install_proxy: maybe\n",
+        8,
+        "blue_green.install_proxy",
+        "expected true or false, found a string",
+    ),
+    (
+        "blue-green unknown key",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  drian: 5s\n",
+        8,
+        "blue_green.drian",
+        "did you mean `drain`",
+    ),
+    (
+        "consecutive out of range",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nhealthcheck:\n  consecutive: 0\n",
+        5,
+        "healthcheck.consecutive",
+        "0 is out of range (1-10)",
+    ),
+    (
+        "consecutive not an integer",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nhealthcheck:\n  consecutive: twice\n",
+        5,
+        "healthcheck.consecutive",
+        "expected an integer (1-10)",
+    ),
+    (
+        "consecutive longer than the health budget",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nhealthcheck:\n  interval: 10s\n  \
+         timeout: 30s\n  consecutive: 5\n",
+        7,
+        "healthcheck.consecutive",
+        "5 successful probes in a row, one healthcheck.interval (10s) apart, take 40s after the \
+         first: more than the whole budget, healthcheck.timeout (30s)",
     ),
     (
         "immutable_tags not a boolean",
@@ -596,6 +744,57 @@ fn durations_beyond_48_hours_are_exit_2_not_a_panic() {
                 .stderr_lacks("panicked");
         }
     }
+}
+
+/// A blue-green switch (drain, post-switch check) counts in the run's budget: a health
+/// budget that fits with recreate does not with blue-green.
+#[test]
+fn the_blue_green_switch_counts_in_the_48_hour_budget() {
+    let trap = DockerTrap::new();
+    let health = "container:\n  publish: 80\nhealthcheck:\n  timeout: 47h30m\n";
+    let (_tmp, root) = scratch(&format!("{MINIMAL}{health}"));
+    run_in(&root, &trap, &["validate"]).success();
+    let (_tmp, root) = scratch(&format!(
+        "{MINIMAL}{health}strategy: blue-green\nblue_green:\n  drain: 10m\n  \
+         post_switch_check: 10m\n"
+    ));
+    run_in(&root, &trap, &["validate"])
+        .code(2)
+        .stderr_has("hoist.yaml:7:3: healthcheck.timeout: ")
+        .stderr_has(
+            "healthcheck.timeout + healthcheck.start_period + container.stop_timeout + \
+             blue_green.drain + blue_green.post_switch_check + 10m for pull and prune \
+             (48h10s) is more than 48h",
+        );
+    assert!(!trap.was_called());
+}
+
+/// A valid blue-green config: its defaults, in `validate`'s words and the plan's JSON.
+#[test]
+fn a_blue_green_config_is_valid_with_its_defaults() {
+    let trap = DockerTrap::new();
+    let (_tmp, root) = scratch(&format!(
+        "{MINIMAL}strategy: blue-green\ncontainer:\n  publish: 8080\n"
+    ));
+    run_in(&root, &trap, &["validate"])
+        .success()
+        .stdout_has("blue-green strategy");
+    let plan = run_in(&root, &trap, &["plan", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(plan["strategy"], "blue-green");
+    assert_eq!(
+        plan["blue_green"],
+        serde_json::json!({
+            "nginx_conf": "/etc/nginx/conf.d/hoist-web.conf",
+            "listen": 8080,
+            "ports": [18080, 28080],
+            "post_switch_check": "10s",
+            "drain": "10s",
+            "install_proxy": false,
+        })
+    );
+    assert!(!trap.was_called());
 }
 
 #[test]

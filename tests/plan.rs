@@ -377,3 +377,80 @@ fn a_json_plan_reads_back_into_the_same_plan() {
         "{err}"
     );
 }
+
+/// A blue-green plan: the deploy script's header carries the proxy and the colors (the
+/// defaults here), the JSON reads back into the same plan, and the text and markdown plans
+/// name the nginx file, the port it listens on and the colors' loopback ports.
+#[test]
+fn a_blue_green_plan_shows_the_proxy_and_reads_back() {
+    let config = "app: web\ntargets:\n  tags: {Env: [prod]}\ncontainer:\n  port: 8000\n  \
+                  publish: 8080\nstrategy: blue-green\n";
+    let (_tmp, root) =
+        common::repo_with(&[("hoist.yaml", config), ("Dockerfile", "FROM scratch\n")]);
+    let trap = DockerTrap::new();
+    for args in [&["--format", "json"][..], &["--format", "json", "--local"]] {
+        let run = plan(&root, &trap, args);
+        run.success();
+        let json = run.json();
+        assert_eq!(json["strategy"], "blue-green");
+        assert_eq!(
+            json["blue_green"]["nginx_conf"],
+            "/etc/nginx/conf.d/hoist-web.conf"
+        );
+        assert_eq!(json["blue_green"]["listen"], 8080);
+        assert_eq!(
+            json["blue_green"]["ports"],
+            serde_json::json!([18080, 28080])
+        );
+        let phase = run_phase(&json);
+        assert_eq!(phase["name"], "deploy");
+        assert_eq!(phase["script"]["body"], "blue-green.sh");
+        // 60s gate + 10s stop + 10s post-switch check + 10s drain + 10m slack.
+        assert_eq!(phase["timeout"], "11m30s");
+        let script = phase["script"]["text"].as_str().unwrap();
+        for param in [
+            "HOIST_PUBLISH='8080'\n",
+            "HOIST_CONTAINER_PORT='8000'\n",
+            "HOIST_HEALTH_CONSECUTIVE='1'\n",
+            "HOIST_BG_PORTS=('18080' '28080')\n",
+            "HOIST_BG_DRAIN='10'\n",
+            "HOIST_BG_POST_SWITCH_CHECK='10'\n",
+            "HOIST_BG_INSTALL_PROXY='false'\n",
+            "HOIST_NGINX_CONF='/etc/nginx/conf.d/hoist-web.conf'\n",
+        ] {
+            assert!(script.contains(param), "{param}{script}");
+        }
+        let read = hoist::plan::Plan::read(&run.stdout, "plan.json").expect("reads back");
+        assert_eq!(
+            read.render(hoist::plan::Format::Json),
+            run.stdout,
+            "{args:?}"
+        );
+        assert_eq!(read.blue_green.as_ref().unwrap().ports, [18080, 28080]);
+    }
+    let proxy = "nginx on port 8080 (/etc/nginx/conf.d/hoist-web.conf) -> blue 127.0.0.1:18080, \
+                 green 127.0.0.1:28080; post-switch check 10s, drain 10s; hosts must have nginx";
+    plan(&root, &trap, &[])
+        .success()
+        .stdout_has("(blue-green strategy, ssm transport)")
+        .stdout_has(format!("  proxy     {proxy}\n"))
+        .stdout_has("HOIST_BG_PORTS=('18080' '28080')");
+    plan(&root, &trap, &["--format", "markdown"])
+        .success()
+        .stdout_has(format!("| proxy | `{proxy}` |"));
+    assert!(!trap.was_called());
+}
+
+/// A recreate plan has no blue-green section, and its header no blue-green parameter.
+#[test]
+fn a_recreate_plan_has_no_blue_green_section() {
+    let run = scratch_plan(
+        "app: web\ntargets:\n  tags: {Env: [prod]}\ncontainer:\n  publish: 8080\n",
+        &["--format", "json"],
+    );
+    let json = run.success().json();
+    assert!(json.get("blue_green").is_none(), "{json}");
+    let script = run_phase(&json)["script"]["text"].as_str().unwrap();
+    assert!(script.contains("HOIST_HEALTH_CONSECUTIVE='1'\n"));
+    assert!(!script.contains("HOIST_BG_") && !script.contains("HOIST_NGINX_CONF"));
+}

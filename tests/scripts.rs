@@ -12,6 +12,12 @@ use hoist::revision::Revision;
 
 const BASE: &str = "app: web\ntargets:\n  instance_ids: [i-0123456789abcdef0]\n";
 
+// No blue-green variant yet: src/scripts/blue-green.sh is a placeholder until its real body
+// lands, and status.sh and rollback.sh do not read the HOIST_BG_* parameters yet (shellcheck
+// would call them unused). Add one with the real script, e.g. ("blue-green",
+// "strategy: blue-green\ncontainer:\n  publish: 80\nhealthcheck:\n  path: /healthz\n  \
+// consecutive: 3\nblue_green:\n  drain: 30s\n  install_proxy: true\n").
+
 const VARIANTS: &[(&str, &str)] = &[
     ("minimal", ""),
     (
@@ -107,7 +113,13 @@ fn the_library_and_every_body_pass_shellcheck() {
     files.sort();
     assert_eq!(
         files,
-        ["lib.sh", "recreate.sh", "rollback.sh", "status.sh"],
+        [
+            "blue-green.sh",
+            "lib.sh",
+            "recreate.sh",
+            "rollback.sh",
+            "status.sh"
+        ],
         "a new script needs a Body and a check here"
     );
     let failures: Vec<String> = files
@@ -223,4 +235,82 @@ fn a_hostile_rollback_target_stays_data_and_is_refused() {
     assert!(result.reason.contains("is not valid"), "{}", result.reason);
     assert!(!Path::new("/tmp/hoist-pwned").exists());
     assert!(!state.exists(), "nothing written");
+}
+
+/// The health gate needs `HOIST_HEALTH_CONSECUTIVE` healthy probes in a row: a failure in
+/// between starts the count again, and a budget that runs out mid-streak fails, saying how
+/// far it got. Exercised with stand-ins for `docker` and `curl` (no engine needed).
+#[test]
+fn the_gate_counts_consecutive_healthy_probes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let write_tool = |name: &str, body: &str| {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = bin.join(name);
+        std::fs::write(&path, format!("#!/bin/bash\n{body}")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    // A running container with an HTTP check on published port 18080.
+    write_tool("docker", "echo 'running|0||200|18080|80||/healthz'\n");
+    // Answers the codes in $CODES, one a call, counting calls in $CALLS.
+    write_tool(
+        "curl",
+        "n=$(( $(cat \"$CALLS\" 2>/dev/null || echo 0) + 1 ))\necho \"$n\" >\"$CALLS\"\n\
+         set -- $CODES\nshift $(( n - 1 ))\nprintf '%s' \"${1:-000}\"\n",
+    );
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/scripts/lib.sh");
+    let probe = |consecutive: Option<&str>, codes: &str, budget: u32| {
+        let calls = dir
+            .path()
+            .join(format!("calls-{}", codes.replace(' ', "-")));
+        let set = consecutive.map_or(String::new(), |c| format!("HOIST_HEALTH_CONSECUTIVE={c}\n"));
+        let program = format!(
+            "source {lib}\nHOIST_HEALTH_INTERVAL=0\n{set}\
+             if probe_health c1 {budget}; then echo \"healthy|$HEALTH\"; \
+             else echo \"unhealthy|$PROBE_WHY\"; fi\n",
+            lib = lib.display()
+        );
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&program)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env("CODES", codes)
+            .env("CALLS", &calls)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let calls: u32 = std::fs::read_to_string(&calls)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        (
+            String::from_utf8(out.stdout).unwrap().trim().to_owned(),
+            calls,
+        )
+    };
+    assert_eq!(
+        probe(None, "200", 30),
+        ("healthy|http 200 from /healthz".into(), 1),
+        "one healthy probe is enough by default"
+    );
+    assert_eq!(
+        probe(Some("3"), "200 500 200 200 200", 30),
+        ("healthy|http 200 from /healthz".into(), 5),
+        "the 500 starts the count again"
+    );
+    let (out, calls) = probe(Some("3"), "200 200 200", 0);
+    assert_eq!(calls, 1, "no time for a second probe");
+    assert_eq!(
+        out,
+        "unhealthy|1 of 3 healthy probes in a row within 0s (http 200 from /healthz)"
+    );
 }

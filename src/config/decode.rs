@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::duration;
 use super::error::Issue;
 use super::schema::{
-    Builder, Config, Container, Env, Healthcheck, Image, Rate, SecretSource, SecretTier, Secrets,
-    Strategy, Targets,
+    BlueGreen, Builder, Config, Container, Env, Healthcheck, Image, Rate, SecretSource, SecretTier,
+    Secrets, Strategy, Targets,
 };
 use super::text;
 use super::yaml::{Loc, Node, Value};
@@ -45,6 +45,7 @@ const TOP_KEYS: &[&str] = &[
     "healthcheck",
     "env",
     "strategy",
+    "blue_green",
     "retain",
     "secrets",
 ];
@@ -78,9 +79,11 @@ const HEALTH_KEYS: &[&str] = &[
     "interval",
     "timeout",
     "start_period",
+    "consecutive",
 ];
 const ENV_KEYS: &[&str] = &["clear", "secret"];
 const SECRETS_KEYS: &[&str] = &["tier"];
+const BLUE_GREEN_KEYS: &[&str] = &["drain", "post_switch_check", "install_proxy", "ports"];
 const SOURCE_KEYS: &[&str] = &["ssm", "secretsmanager", "key"];
 
 /// Every key the schema knows, at any level (for tools that generate configs, such as the
@@ -95,6 +98,7 @@ pub fn schema_keys() -> impl Iterator<Item = &'static str> {
         ENV_KEYS,
         SECRETS_KEYS,
         SOURCE_KEYS,
+        BLUE_GREEN_KEYS,
     ]
     .into_iter()
     .flatten()
@@ -115,6 +119,8 @@ pub const MAX_ENV_LINE: usize = 64 * 1024 - 1;
 struct Decoder {
     issues: Vec<Issue>,
     origins: Origins,
+    /// `container.publish` as written: where, and its port when valid (for blue-green).
+    publish: Option<(Loc, Option<u16>)>,
 }
 
 /// A mapping being read: tracks which keys were consumed so leftovers are reported.
@@ -138,6 +144,14 @@ impl<'n> Fields<'n> {
         let i = self.entries.iter().position(|(k, _, _)| *k == key)?;
         self.used[i] = true;
         Some(self.entries[i].2).filter(|n| n.value != Value::Null)
+    }
+
+    /// Where `key` is written, if it is (also with no value).
+    fn key_loc(&self, key: &str) -> Option<Loc> {
+        self.entries
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, knode, _)| knode.loc)
     }
 }
 
@@ -457,40 +471,32 @@ impl Decoder {
             Some(n) => self.container(n),
             None => self.container(&empty_map(root.loc)),
         };
+        let container_node = f.get("container");
         let health_node = f.get("healthcheck");
         let healthcheck = match health_node {
             Some(n) => self.healthcheck(n),
             None => self.healthcheck(&empty_map(root.loc)),
         };
-        if let (Some(c), Some(h)) = (&container, &healthcheck)
-            && duration::run_budget(h.timeout, h.start_period, c.stop_timeout).is_none()
-        {
-            self.issue(
-                "healthcheck.timeout",
-                health_node.map_or(root.loc, |n| n.loc),
-                format!(
-                    "healthcheck.timeout + healthcheck.start_period + container.stop_timeout \
-                     + {} for pull and prune ({}) is more than {}, the most SSM lets a \
-                     command run",
-                    duration::format(duration::RUN_SLACK),
-                    duration::format(
-                        h.timeout
-                            .saturating_add(h.start_period)
-                            .saturating_add(c.stop_timeout)
-                            .saturating_add(duration::RUN_SLACK)
-                    ),
-                    duration::format(duration::MAX)
-                ),
-            );
-        }
         let env = match f.get("env") {
             Some(n) => self.env(n),
             None => Some(Env::default()),
         };
-        let strategy = match f.get("strategy") {
+        let strategy_node = f.get("strategy");
+        let strategy = match strategy_node {
             Some(n) => self.strategy(n),
             None => Some(Strategy::Recreate),
         };
+        let blue_green = self.blue_green(
+            f.get("blue_green"),
+            f.key_loc("blue_green"),
+            strategy,
+            container_node.or(strategy_node).map_or(root.loc, |n| n.loc),
+        );
+        if let (Some(c), Some(h)) = (&container, &healthcheck) {
+            // With the blue-green section unknown (invalid), what is known must fit already.
+            let bg = blue_green.as_ref().ok().and_then(Option::as_ref);
+            self.check_budget(c, h, bg, health_node.map_or(root.loc, |n| n.loc));
+        }
         let retain = match f.get("retain") {
             Some(n) => self
                 .int_in(n, "retain", 0, 50)
@@ -511,6 +517,7 @@ impl Decoder {
             healthcheck: healthcheck?,
             env: env?,
             strategy: strategy?,
+            blue_green: blue_green.ok()?,
             retain: retain?,
             secrets: secrets?,
         })
@@ -818,9 +825,11 @@ impl Decoder {
             Some(n) => self.port(n, "container.port"),
             None => Some(80),
         };
-        let publish = f
-            .get("publish")
-            .and_then(|n| self.port(n, "container.publish"));
+        let publish = f.get("publish").and_then(|n| {
+            let port = self.port(n, "container.publish");
+            self.publish = Some((n.loc, port));
+            port
+        });
         let command = match f.get("command") {
             None => Vec::new(),
             Some(n) => match &n.value {
@@ -953,6 +962,12 @@ impl Decoder {
         let interval = dur(self, "interval", 2);
         let timeout = dur(self, "timeout", 60);
         let start_period = dur(self, "start_period", 0);
+        let consecutive = match f.get("consecutive") {
+            Some(n) => self
+                .int_in(n, "healthcheck.consecutive", 1, 10)
+                .map(|c| (u32::try_from(c).expect("checked to be 1-10"), Some(n.loc))),
+            None => Some((1, None)),
+        };
         if let (Some((i, iloc)), Some((t, tloc))) = (interval, timeout) {
             if i.is_zero() {
                 self.issue(
@@ -970,6 +985,25 @@ impl Decoder {
                         duration::format(i)
                     ),
                 );
+            } else if let Some((c, cloc)) = consecutive
+                && c > 1
+                && i.saturating_mul(c - 1) > t
+            {
+                self.issue_help(
+                    "healthcheck.consecutive",
+                    cloc.unwrap_or(node.loc),
+                    format!(
+                        "{c} successful probes in a row, one healthcheck.interval ({}) apart, \
+                         take {} after the first: more than the whole budget, \
+                         healthcheck.timeout ({})",
+                        duration::format(i),
+                        duration::format(i.saturating_mul(c - 1)),
+                        duration::format(t)
+                    ),
+                    "lower healthcheck.consecutive or healthcheck.interval, or raise \
+                     healthcheck.timeout"
+                        .into(),
+                );
             }
         }
         self.finish(&f, HEALTH_KEYS);
@@ -979,6 +1013,7 @@ impl Decoder {
             interval: interval?.0,
             timeout: timeout?.0,
             start_period: start_period?.0,
+            consecutive: consecutive?.0,
         })
     }
 
@@ -1177,17 +1212,7 @@ impl Decoder {
         let s = self.string(node, "strategy")?;
         match s.as_str() {
             "recreate" => Some(Strategy::Recreate),
-            "blue-green" => {
-                self.issue_help(
-                    "strategy",
-                    node.loc,
-                    "strategy `blue-green` is not available in this version of hoist",
-                    "use `recreate` for now (stop the old container, start the new one, \
-                     health-gate it, roll back on failure)"
-                        .into(),
-                );
-                None
-            }
+            "blue-green" => Some(Strategy::BlueGreen),
             other => {
                 self.issue(
                     "strategy",
@@ -1196,6 +1221,280 @@ impl Decoder {
                 );
                 None
             }
+        }
+    }
+}
+
+impl Decoder {
+    /// `blue_green:` for the strategy chosen: `Ok(None)` when it is not blue-green (and
+    /// the section is absent), `Ok(Some(..))` with every default filled in when it is.
+    /// `publish_missing_at` is where a missing `container.publish` is reported.
+    fn blue_green(
+        &mut self,
+        node: Option<&Node>,
+        key_loc: Option<Loc>,
+        strategy: Option<Strategy>,
+        publish_missing_at: Loc,
+    ) -> Result<Option<BlueGreen>, Reported> {
+        // The section's own fields are checked whatever the strategy.
+        let section = match node {
+            Some(n) => self.blue_green_section(n),
+            None => Some(Section::default()),
+        };
+        match strategy {
+            // The strategy itself is wrong: said already.
+            None => Err(Reported),
+            Some(Strategy::Recreate) => {
+                if let Some(loc) = key_loc {
+                    self.issue_help(
+                        "blue_green",
+                        loc,
+                        "`blue_green` applies to `strategy: blue-green`, and this config's \
+                         strategy is recreate",
+                        "set `strategy: blue-green`, or remove the blue_green section".into(),
+                    );
+                    return Err(Reported);
+                }
+                Ok(None)
+            }
+            Some(Strategy::BlueGreen) => {
+                let section = section.ok_or(Reported)?;
+                let ports = match (self.publish, section.ports) {
+                    (None, _) => {
+                        self.issue_help(
+                            "container.publish",
+                            publish_missing_at,
+                            "`strategy: blue-green` needs `container.publish`, the host port \
+                             nginx listens on and proxies to the live color",
+                            "e.g. `container: {publish: 80}`; each color is published on a \
+                             loopback port of its own (blue_green.ports)"
+                                .into(),
+                        );
+                        None
+                    }
+                    // An invalid port: said already.
+                    (Some((_, None)), _) | (_, Ports::Invalid) => None,
+                    (Some((_, Some(_))), Ports::Given(ports)) => Some(ports),
+                    (Some((loc, Some(publish))), Ports::Default) => {
+                        let derived = BlueGreen::default_ports(publish);
+                        if derived.is_none() {
+                            let [blue, green] = BlueGreen::PORT_OFFSETS;
+                            self.issue_help(
+                                "blue_green.ports",
+                                node.map_or(loc, |n| n.loc),
+                                format!(
+                                    "no default ports for container.publish {publish}: they \
+                                     are publish + {blue} and publish + {green}, and {} is \
+                                     more than 65535",
+                                    u32::from(publish) + u32::from(green)
+                                ),
+                                "set `blue_green.ports: [blue, green]`, two free host ports \
+                                 the colors listen on (on 127.0.0.1)"
+                                    .into(),
+                            );
+                        }
+                        derived
+                    }
+                };
+                let blue_green = BlueGreen {
+                    drain: section.drain.ok_or(Reported)?,
+                    post_switch_check: section.post_switch_check.ok_or(Reported)?,
+                    install_proxy: section.install_proxy.ok_or(Reported)?,
+                    ports: ports.ok_or(Reported)?,
+                };
+                Ok(Some(blue_green))
+            }
+        }
+    }
+
+    /// The fields of a `blue_green:` mapping, each `None` when invalid.
+    fn blue_green_section(&mut self, node: &Node) -> Option<Section> {
+        let mut f = self.fields(node, "blue_green")?;
+        let mut bounded = |d: &mut Self, key: &str, default, min, max| match f.get(key) {
+            None => Some(default),
+            Some(n) => {
+                let field = format!("blue_green.{key}");
+                let value = d.duration(n, &field)?;
+                if (min..=max).contains(&value) {
+                    Some(value)
+                } else {
+                    d.issue(
+                        &field,
+                        n.loc,
+                        format!(
+                            "{} is out of range ({}-{})",
+                            duration::format(value),
+                            duration::format(min),
+                            duration::format(max)
+                        ),
+                    );
+                    None
+                }
+            }
+        };
+        let drain = bounded(
+            self,
+            "drain",
+            BlueGreen::DEFAULT_DRAIN,
+            Duration::ZERO,
+            BlueGreen::MAX_DRAIN,
+        );
+        let post_switch_check = bounded(
+            self,
+            "post_switch_check",
+            BlueGreen::DEFAULT_POST_SWITCH_CHECK,
+            BlueGreen::MIN_POST_SWITCH_CHECK,
+            BlueGreen::MAX_POST_SWITCH_CHECK,
+        );
+        let install_proxy = match f.get("install_proxy") {
+            Some(n) => self.boolean(n, "blue_green.install_proxy"),
+            None => Some(false),
+        };
+        let ports = match f.get("ports") {
+            None => Ports::Default,
+            Some(n) => self.color_ports(n).map_or(Ports::Invalid, Ports::Given),
+        };
+        self.finish(&f, BLUE_GREEN_KEYS);
+        Some(Section {
+            drain,
+            post_switch_check,
+            install_proxy,
+            ports,
+        })
+    }
+
+    /// `ports: [blue, green]`: two distinct ports, neither `container.publish`.
+    fn color_ports(&mut self, node: &Node) -> Option<[u16; 2]> {
+        const COLORS: [&str; 2] = ["blue", "green"];
+        let Value::Seq(items) = &node.value else {
+            self.wrong_type(
+                "blue_green.ports",
+                node,
+                "a list of two ports, [blue, green]",
+            );
+            return None;
+        };
+        if items.len() != 2 {
+            self.issue_help(
+                "blue_green.ports",
+                node.loc,
+                format!(
+                    "{} port{} given; blue-green needs two, [blue, green]",
+                    items.len(),
+                    if items.len() == 1 { "" } else { "s" }
+                ),
+                "e.g. `ports: [18080, 28080]`: the host ports (on 127.0.0.1) of the blue \
+                 and the green release"
+                    .into(),
+            );
+            return None;
+        }
+        let ports = [
+            self.port(&items[0], "blue_green.ports[0]"),
+            self.port(&items[1], "blue_green.ports[1]"),
+        ];
+        let mut ok = true;
+        if let Some((_, Some(publish))) = self.publish {
+            for (i, port) in ports.iter().enumerate() {
+                if *port == Some(publish) {
+                    ok = false;
+                    self.issue(
+                        &format!("blue_green.ports[{i}]"),
+                        items[i].loc,
+                        format!(
+                            "{publish} is container.publish, the port nginx listens on; the \
+                             {} release needs a port of its own",
+                            COLORS[i]
+                        ),
+                    );
+                }
+            }
+        }
+        match ports {
+            // A port is the publish port: said already.
+            _ if !ok => None,
+            [Some(blue), Some(green)] if blue == green => {
+                self.issue(
+                    "blue_green.ports[1]",
+                    items[1].loc,
+                    format!(
+                        "the green port is the blue port ({blue}): each color needs a port of \
+                         its own"
+                    ),
+                );
+                None
+            }
+            [Some(blue), Some(green)] => Some([blue, green]),
+            _ => None,
+        }
+    }
+
+    /// One host's run must fit in SSM's 48 h: the health gate, the stop, the strategy's
+    /// switch and the script's own slack.
+    fn check_budget(
+        &mut self,
+        c: &Container,
+        h: &Healthcheck,
+        blue_green: Option<&BlueGreen>,
+        loc: Loc,
+    ) {
+        let switch = blue_green.map_or(Duration::ZERO, BlueGreen::switch_time);
+        if duration::run_budget(h.timeout, h.start_period, c.stop_timeout, switch).is_some() {
+            return;
+        }
+        let switch_terms = if blue_green.is_some() {
+            " + blue_green.drain + blue_green.post_switch_check"
+        } else {
+            ""
+        };
+        self.issue(
+            "healthcheck.timeout",
+            loc,
+            format!(
+                "healthcheck.timeout + healthcheck.start_period + container.stop_timeout\
+                 {switch_terms} + {} for pull and prune ({}) is more than {}, the most SSM lets \
+                 a command run",
+                duration::format(duration::RUN_SLACK),
+                duration::format(
+                    h.timeout
+                        .saturating_add(h.start_period)
+                        .saturating_add(c.stop_timeout)
+                        .saturating_add(switch)
+                        .saturating_add(duration::RUN_SLACK)
+                ),
+                duration::format(duration::MAX)
+            ),
+        );
+    }
+}
+
+/// An issue was reported (the value it concerns is unknown).
+struct Reported;
+
+/// A `blue_green:` mapping as read, before the strategy and `container.publish` are known;
+/// `None` for a field that is invalid.
+struct Section {
+    drain: Option<Duration>,
+    post_switch_check: Option<Duration>,
+    install_proxy: Option<bool>,
+    ports: Ports,
+}
+
+/// `blue_green.ports` as read.
+enum Ports {
+    /// Not given: derived from `container.publish`.
+    Default,
+    Given([u16; 2]),
+    Invalid,
+}
+
+impl Default for Section {
+    fn default() -> Section {
+        Section {
+            drain: Some(BlueGreen::DEFAULT_DRAIN),
+            post_switch_check: Some(BlueGreen::DEFAULT_POST_SWITCH_CHECK),
+            install_proxy: Some(false),
+            ports: Ports::Default,
         }
     }
 }

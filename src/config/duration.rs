@@ -12,15 +12,19 @@ pub const MAX: Duration = Duration::from_secs(48 * 3600);
 pub const RUN_SLACK: Duration = Duration::from_secs(600);
 
 /// One host's hard limit for a run of the script: health timeout + start period + stop
-/// timeout + [`RUN_SLACK`]. `None` when that exceeds [`MAX`] (or overflows).
+/// timeout + `switch` (what the strategy adds after the gate: blue-green's drain and
+/// post-switch check, zero for recreate) + [`RUN_SLACK`]. `None` when that exceeds [`MAX`]
+/// (or overflows).
 pub fn run_budget(
     health_timeout: Duration,
     start_period: Duration,
     stop_timeout: Duration,
+    switch: Duration,
 ) -> Option<Duration> {
     health_timeout
         .checked_add(start_period)?
         .checked_add(stop_timeout)?
+        .checked_add(switch)?
         .checked_add(RUN_SLACK)
         .filter(|d| *d <= MAX)
 }
@@ -145,21 +149,44 @@ mod tests {
     #[test]
     fn the_run_budget_never_exceeds_48h_nor_overflows() {
         let h = |n: u64| Duration::from_secs(n * 3600);
+        let s = Duration::from_secs;
         assert_eq!(
-            run_budget(
-                Duration::from_secs(60),
-                Duration::ZERO,
-                Duration::from_secs(10)
-            ),
-            Some(Duration::from_secs(670))
+            run_budget(s(60), Duration::ZERO, s(10), Duration::ZERO),
+            Some(s(670))
         );
         assert_eq!(
-            run_budget(h(40), h(7), Duration::ZERO),
+            run_budget(s(60), Duration::ZERO, s(10), s(20)),
+            Some(s(690)),
+            "a blue-green switch's drain and post-switch check count"
+        );
+        assert_eq!(
+            run_budget(h(40), h(7), Duration::ZERO, Duration::ZERO),
             Some(h(47) + RUN_SLACK)
         );
-        assert_eq!(run_budget(h(48), Duration::ZERO, Duration::ZERO), None);
         assert_eq!(
-            run_budget(Duration::MAX, Duration::MAX, Duration::MAX),
+            run_budget(h(40), h(7), Duration::ZERO, s(50 * 60)),
+            Some(MAX)
+        );
+        assert_eq!(
+            run_budget(h(40), h(7), Duration::ZERO, s(50 * 60 + 1)),
+            None,
+            "the switch pushes it past 48h"
+        );
+        assert_eq!(
+            run_budget(h(48), Duration::ZERO, Duration::ZERO, Duration::ZERO),
+            None
+        );
+        assert_eq!(
+            run_budget(Duration::MAX, Duration::MAX, Duration::MAX, Duration::MAX),
+            None
+        );
+        assert_eq!(
+            run_budget(
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::MAX
+            ),
             None
         );
     }

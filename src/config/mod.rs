@@ -268,6 +268,101 @@ mod tests {
         assert_eq!(c.retain, 3);
         assert_eq!(c.targets.max_errors, Rate::Count(0));
         assert_eq!(c.strategy, Strategy::Recreate);
+        assert_eq!(c.healthcheck.consecutive, 1);
+        assert_eq!(c.blue_green, None);
+        assert_eq!(c.switch_time(), std::time::Duration::ZERO);
+    }
+
+    fn blue_green(extra: &str) -> BlueGreen {
+        let text = format!("{MINIMAL}strategy: blue-green\n{extra}");
+        let c = parse(&text, Path::new("hoist.yaml"), Path::new(".")).unwrap();
+        assert_eq!(c.strategy, Strategy::BlueGreen);
+        c.blue_green.expect("blue-green has its section")
+    }
+
+    #[test]
+    fn blue_green_gets_defaults_and_ports_derived_from_publish() {
+        use std::time::Duration;
+        let bg = blue_green("container:\n  publish: 8080\n");
+        assert_eq!(
+            bg,
+            BlueGreen {
+                drain: Duration::from_secs(10),
+                post_switch_check: Duration::from_secs(10),
+                install_proxy: false,
+                ports: [18080, 28080],
+            }
+        );
+        assert_eq!(bg.switch_time(), Duration::from_secs(20));
+        let bg = blue_green(
+            "container:\n  publish: 80\nblue_green:\n  drain: 0s\n  \
+             post_switch_check: 1m\n  install_proxy: true\n  ports: [9001, 9002]\n",
+        );
+        assert_eq!(
+            bg,
+            BlueGreen {
+                drain: Duration::ZERO,
+                post_switch_check: Duration::from_secs(60),
+                install_proxy: true,
+                ports: [9001, 9002],
+            }
+        );
+        // An empty section is the defaults.
+        assert_eq!(
+            blue_green("container:\n  publish: 80\nblue_green:\n").ports,
+            [10080, 20080]
+        );
+    }
+
+    #[test]
+    fn default_ports_fit_under_65536_or_are_none() {
+        assert_eq!(BlueGreen::default_ports(1), Some([10001, 20001]));
+        assert_eq!(BlueGreen::default_ports(45535), Some([55535, 65535]));
+        assert_eq!(BlueGreen::default_ports(45536), None);
+        assert_eq!(BlueGreen::default_ports(65535), None);
+        assert_eq!(
+            blue_green("container:\n  publish: 50000\nblue_green:\n  ports: [1, 2]\n").ports,
+            [1, 2],
+            "explicit ports need no derivation"
+        );
+        let found = issues(&format!(
+            "{MINIMAL}strategy: blue-green\ncontainer:\n  publish: 50000\n"
+        ));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].field, "blue_green.ports");
+        assert!(found[0].message.contains("70000"), "{found:?}");
+    }
+
+    #[test]
+    fn the_budget_is_checked_even_when_the_strategy_is_wrong() {
+        let found = issues(&format!(
+            "{MINIMAL}strategy: canary\nhealthcheck:\n  timeout: 48h\n"
+        ));
+        let fields: Vec<&str> = found.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(fields, ["strategy", "healthcheck.timeout"], "{found:?}");
+    }
+
+    #[test]
+    fn consecutive_successes_must_fit_in_the_health_budget() {
+        let c = parse(
+            &format!("{MINIMAL}healthcheck:\n  consecutive: 3\n  interval: 5s\n  timeout: 10s\n"),
+            Path::new("hoist.yaml"),
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(c.healthcheck.consecutive, 3);
+        let found = issues(&format!(
+            "{MINIMAL}healthcheck:\n  consecutive: 4\n  interval: 5s\n  timeout: 10s\n"
+        ));
+        assert_eq!(found[0].field, "healthcheck.consecutive", "{found:?}");
+        assert!(found[0].message.contains("take 15s"), "{found:?}");
+        for bad in ["0", "11", "two"] {
+            let found = issues(&format!("{MINIMAL}healthcheck:\n  consecutive: {bad}\n"));
+            assert_eq!(
+                found[0].field, "healthcheck.consecutive",
+                "{bad}: {found:?}"
+            );
+        }
     }
 
     #[test]

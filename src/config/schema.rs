@@ -19,8 +19,22 @@ pub struct Config {
     pub healthcheck: Healthcheck,
     pub env: Env,
     pub strategy: Strategy,
+    /// `blue_green:`, with its defaults filled in: `Some` exactly when `strategy` is
+    /// blue-green.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreen>,
     pub retain: u32,
     pub secrets: Secrets,
+}
+
+impl Config {
+    /// What the strategy spends on a host beyond the health gate and the stop: blue-green's
+    /// drain and post-switch check; nothing for recreate.
+    pub fn switch_time(&self) -> Duration {
+        self.blue_green
+            .as_ref()
+            .map_or(Duration::ZERO, BlueGreen::switch_time)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -142,6 +156,8 @@ pub struct Healthcheck {
     pub timeout: Duration,
     #[serde(with = "secs")]
     pub start_period: Duration,
+    /// Successful probes in a row the gate needs (1-10).
+    pub consecutive: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -244,14 +260,64 @@ pub struct Secrets {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
+    /// Stop the running release, start the new one in its place, health-gated.
     Recreate,
+    /// Start the new release beside the running one on the other loopback port, health-gate
+    /// it, switch nginx over to it, verify, then drain and stop the old one.
+    BlueGreen,
 }
 
 impl Strategy {
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::Recreate => "recreate",
+            Strategy::BlueGreen => "blue-green",
         }
+    }
+}
+
+/// `blue_green:`: how a blue-green deploy switches. nginx listens on `container.publish` and
+/// proxies to the live color, a release published on `127.0.0.1:<port>` of its color.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlueGreen {
+    /// How long the old color keeps serving the requests it has after the switch, before it
+    /// is stopped.
+    #[serde(with = "secs")]
+    pub drain: Duration,
+    /// How long the new color is probed through nginx after the switch; a failure switches
+    /// back to the old color (still running).
+    #[serde(with = "secs")]
+    pub post_switch_check: Duration,
+    /// Install nginx on a host that lacks it (otherwise its absence fails the deploy).
+    pub install_proxy: bool,
+    /// The loopback ports of the two colors, `[blue, green]`.
+    pub ports: [u16; 2],
+}
+
+impl BlueGreen {
+    pub const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
+    pub const MAX_DRAIN: Duration = Duration::from_secs(600);
+    pub const DEFAULT_POST_SWITCH_CHECK: Duration = Duration::from_secs(10);
+    pub const MIN_POST_SWITCH_CHECK: Duration = Duration::from_secs(1);
+    pub const MAX_POST_SWITCH_CHECK: Duration = Duration::from_secs(600);
+    /// What the default ports add to `container.publish`: blue, then green.
+    pub const PORT_OFFSETS: [u16; 2] = [10000, 20000];
+
+    /// The default `[blue, green]` ports for nginx listening on `publish`: `publish + 10000`
+    /// and `publish + 20000`, when both are valid ports.
+    pub fn default_ports(publish: u16) -> Option<[u16; 2]> {
+        let [blue, green] = Self::PORT_OFFSETS;
+        Some([publish.checked_add(blue)?, publish.checked_add(green)?])
+    }
+
+    /// Drain plus post-switch check: the time a switch adds to a host's run.
+    pub fn switch_time(&self) -> Duration {
+        self.drain.saturating_add(self.post_switch_check)
+    }
+
+    /// The nginx file that routes the app's listen port to its live color.
+    pub fn nginx_conf(app: &str) -> String {
+        format!("/etc/nginx/conf.d/hoist-{app}.conf")
     }
 }
 

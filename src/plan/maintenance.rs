@@ -18,9 +18,26 @@ pub const HISTORY_LIMIT: u32 = 10;
 /// A status's health probe budget, at most: a look, not a gate.
 pub const STATUS_PROBE: Duration = Duration::from_secs(5);
 
-/// Seconds for a header, rounded down but never to 0 for a non-zero duration (as a deploy's).
-fn secs(d: Duration) -> String {
-    d.as_secs().max(u64::from(!d.is_zero())).to_string()
+use super::{blue_green_params, secs};
+
+/// What every maintenance script of a blue-green app adds to its header: the strategy, the
+/// port nginx listens on, and the deploy's `HOIST_BG_*` and `HOIST_NGINX_CONF`.
+fn strategy_params(config: &Config) -> Vec<(&'static str, Param)> {
+    let mut params: Vec<(&'static str, Param)> =
+        vec![("HOIST_STRATEGY", config.strategy.as_str().into())];
+    if config.blue_green.is_some() {
+        params.push((
+            "HOIST_PUBLISH",
+            config
+                .container
+                .publish
+                .map(|p| p.to_string())
+                .unwrap_or_default()
+                .into(),
+        ));
+        params.extend(blue_green_params(config));
+    }
+    params
 }
 
 fn comment(what: &str) -> Vec<String> {
@@ -33,7 +50,7 @@ fn comment(what: &str) -> Vec<String> {
 pub fn status_script(config: &Config) -> Script {
     let h = &config.healthcheck;
     let probe = h.timeout.clamp(Duration::from_secs(1), STATUS_PROBE);
-    let params: Vec<(&str, Param)> = vec![
+    let mut params: Vec<(&str, Param)> = vec![
         ("HOIST_APP", config.app.as_str().into()),
         ("HOIST_HISTORY_LIMIT", HISTORY_LIMIT.to_string().into()),
         ("HOIST_HEALTH_INTERVAL", secs(h.interval).into()),
@@ -41,6 +58,7 @@ pub fn status_script(config: &Config) -> Script {
         ("HOIST_RUN_DIR", RUN_DIR.into()),
         ("HOIST_STATE_DIR", STATE_DIR.into()),
     ];
+    params.extend(strategy_params(config));
     script::render(
         Body::Status,
         &comment(&format!("status of app {}", config.app)),
@@ -55,7 +73,7 @@ pub fn status_script(config: &Config) -> Script {
 pub fn rollback_script(config: &Config, to: Option<&str>) -> Script {
     let c = &config.container;
     let h = &config.healthcheck;
-    let params: Vec<(&str, Param)> = vec![
+    let mut params: Vec<(&str, Param)> = vec![
         ("HOIST_APP", config.app.as_str().into()),
         ("HOIST_TO", to.unwrap_or_default().into()),
         (
@@ -68,9 +86,11 @@ pub fn rollback_script(config: &Config, to: Option<&str>) -> Script {
             "HOIST_HEALTH_START_PERIOD",
             h.start_period.as_secs().to_string().into(),
         ),
+        ("HOIST_HEALTH_CONSECUTIVE", h.consecutive.to_string().into()),
         ("HOIST_RUN_DIR", RUN_DIR.into()),
         ("HOIST_STATE_DIR", STATE_DIR.into()),
     ];
+    params.extend(strategy_params(config));
     let what = match to {
         Some(release) => format!("rollback of app {} to release {release}", config.app),
         None => format!(
@@ -114,6 +134,7 @@ mod tests {
                 "HOIST_PROBE_TIMEOUT='5'",
                 "HOIST_RUN_DIR='/run/hoist'",
                 "HOIST_STATE_DIR='/var/lib/hoist'",
+                "HOIST_STRATEGY='recreate'",
             ]
         );
         let short = status_script(&config("healthcheck:\n  timeout: 2s\n"));
@@ -135,13 +156,42 @@ mod tests {
                 "HOIST_HEALTH_INTERVAL='1'",
                 "HOIST_HEALTH_TIMEOUT='120'",
                 "HOIST_HEALTH_START_PERIOD='5'",
+                "HOIST_HEALTH_CONSECUTIVE='1'",
                 "HOIST_RUN_DIR='/run/hoist'",
                 "HOIST_STATE_DIR='/var/lib/hoist'",
+                "HOIST_STRATEGY='recreate'",
             ]
         );
         assert!(to.text.contains("to release v1.2"));
         let previous = rollback_script(&config(yaml), None);
         assert!(previous.text.contains("HOIST_TO=''\n"));
         assert_ne!(previous.sha256, to.sha256);
+    }
+
+    #[test]
+    fn blue_green_status_and_rollback_know_the_proxy_and_the_colors() {
+        let config = config(
+            "strategy: blue-green\ncontainer:\n  publish: 8080\n\
+             healthcheck:\n  consecutive: 3\n\
+             blue_green:\n  drain: 1m\n  install_proxy: true\n",
+        );
+        let bg = [
+            "HOIST_STRATEGY='blue-green'",
+            "HOIST_PUBLISH='8080'",
+            "HOIST_BG_PORTS=('18080' '28080')",
+            "HOIST_BG_DRAIN='60'",
+            "HOIST_BG_POST_SWITCH_CHECK='10'",
+            "HOIST_BG_INSTALL_PROXY='true'",
+            "HOIST_NGINX_CONF='/etc/nginx/conf.d/hoist-web.conf'",
+        ];
+        let status = status_script(&config);
+        assert_eq!(header(&status)[6..], bg);
+        let rollback = rollback_script(&config, None);
+        let header = header(&rollback);
+        assert!(
+            header.contains(&"HOIST_HEALTH_CONSECUTIVE='3'"),
+            "{header:?}"
+        );
+        assert_eq!(header[header.len() - bg.len()..], bg);
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Rate, SecretSource, SecretTier, Strategy};
+use crate::config::{BlueGreen, Config, Rate, SecretSource, SecretTier, Strategy};
 use crate::revision::Revision;
 use crate::script::{Param, Script};
 use crate::strategy::{self, PhaseInputs};
@@ -94,14 +94,15 @@ pub fn rollout_policy(config: &Config) -> RolloutPolicy {
     }
 }
 
-/// One host's budget for a switch: pull, stop, health gate and slack for prune. A decoded
-/// config keeps it within SSM's 48 h; any other is clamped to it (checked sums, no
-/// overflow).
+/// One host's budget for a switch: pull, stop, health gate, the strategy's own switch
+/// (blue-green's post-switch check and drain) and slack for prune. A decoded config keeps it
+/// within SSM's 48 h; any other is clamped to it (checked sums, no overflow).
 pub fn switch_timeout(config: &Config) -> std::time::Duration {
     crate::config::duration::run_budget(
         config.healthcheck.timeout,
         config.healthcheck.start_period,
         config.container.stop_timeout,
+        config.switch_time(),
     )
     .unwrap_or(crate::config::duration::MAX)
 }
@@ -127,6 +128,9 @@ pub struct Plan {
     pub release: String,
     pub revision: Revision,
     pub strategy: Strategy,
+    /// With the blue-green strategy: the proxy and the colors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreenPlan>,
     pub transport: TransportKind,
     pub image: ImagePlan,
     pub targets: TargetsPlan,
@@ -134,6 +138,39 @@ pub struct Plan {
     /// What `deploy` executes, in order; each step carries its own inputs.
     pub steps: Vec<Step>,
     pub warnings: Vec<String>,
+}
+
+/// How a blue-green deploy switches on each host: nginx listens on `listen` and proxies to
+/// the live color, a release published on `127.0.0.1:<its port>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlueGreenPlan {
+    /// The nginx file hoist writes and owns on each host.
+    pub nginx_conf: String,
+    /// The port nginx listens on (`container.publish`).
+    pub listen: u16,
+    /// The colors' loopback ports, `[blue, green]`.
+    pub ports: [u16; 2],
+    /// How long the new color is probed through nginx after the switch.
+    #[serde(with = "crate::config::secs")]
+    pub post_switch_check: std::time::Duration,
+    /// How long the old color keeps serving its requests after the switch.
+    #[serde(with = "crate::config::secs")]
+    pub drain: std::time::Duration,
+    /// Whether a host without nginx gets it installed (otherwise the deploy fails there).
+    pub install_proxy: bool,
+}
+
+impl BlueGreenPlan {
+    fn of(config: &Config, bg: &BlueGreen) -> BlueGreenPlan {
+        BlueGreenPlan {
+            nginx_conf: BlueGreen::nginx_conf(&config.app),
+            listen: config.container.publish.unwrap_or_default(),
+            ports: bg.ports,
+            post_switch_check: bg.post_switch_check,
+            drain: bg.drain,
+            install_proxy: bg.install_proxy,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -323,6 +360,16 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
     if inputs.transport == TransportKind::Local {
         warnings.push("local transport: `targets` is ignored, this machine is the host".into());
     }
+    if let Some(bg) = &config.blue_green
+        && bg.post_switch_check < health.interval
+    {
+        warnings.push(format!(
+            "blue_green.post_switch_check ({}) is shorter than healthcheck.interval ({}): the \
+             check after the switch has time for one probe at most",
+            crate::config::duration::format(bg.post_switch_check),
+            crate::config::duration::format(health.interval)
+        ));
+    }
 
     let from_hoist = config.env.from_environment();
     let delivery = match (inputs.transport, from_hoist.is_empty()) {
@@ -449,6 +496,10 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         release,
         revision: inputs.revision.clone(),
         strategy: config.strategy,
+        blue_green: config
+            .blue_green
+            .as_ref()
+            .map(|bg| BlueGreenPlan::of(config, bg)),
         transport: inputs.transport,
         image: ImagePlan {
             repository: config.image.repository.clone(),
@@ -498,8 +549,7 @@ fn header_params(
     for (k, v) in &c.labels {
         run_opts.extend(["--label".into(), format!("{k}={v}")]);
     }
-    let secs = |d: std::time::Duration| d.as_secs().max(u64::from(!d.is_zero())).to_string();
-    vec![
+    let mut params = vec![
         ("HOIST_APP", config.app.as_str().into()),
         ("HOIST_RELEASE", release.into()),
         ("HOIST_IMAGE", reference.into()),
@@ -528,6 +578,7 @@ fn header_params(
             "HOIST_HEALTH_START_PERIOD",
             h.start_period.as_secs().to_string().into(),
         ),
+        ("HOIST_HEALTH_CONSECUTIVE", h.consecutive.to_string().into()),
         (
             "HOIST_ENV_CLEAR",
             env.clear
@@ -569,6 +620,45 @@ fn header_params(
         ),
         ("HOIST_RUN_DIR", "/run/hoist".into()),
         ("HOIST_STATE_DIR", "/var/lib/hoist".into()),
+    ];
+    params.extend(blue_green_params(config));
+    params
+}
+
+/// Seconds for a header: rounded down, but never to 0 for a non-zero duration.
+pub(crate) fn secs(d: std::time::Duration) -> String {
+    d.as_secs().max(u64::from(!d.is_zero())).to_string()
+}
+
+/// The blue-green parameters of a deploy's, a status's and a rollback's header (none for
+/// another strategy): the colors' loopback ports `(blue green)`, the drain and post-switch
+/// check in seconds, whether to install nginx, and the nginx file hoist owns.
+pub(crate) fn blue_green_params(config: &Config) -> Vec<(&'static str, Param)> {
+    let Some(bg) = &config.blue_green else {
+        return Vec::new();
+    };
+    vec![
+        (
+            "HOIST_BG_PORTS",
+            bg.ports
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .into(),
+        ),
+        ("HOIST_BG_DRAIN", secs(bg.drain).into()),
+        (
+            "HOIST_BG_POST_SWITCH_CHECK",
+            secs(bg.post_switch_check).into(),
+        ),
+        (
+            "HOIST_BG_INSTALL_PROXY",
+            if bg.install_proxy { "true" } else { "false" }.into(),
+        ),
+        (
+            "HOIST_NGINX_CONF",
+            BlueGreen::nginx_conf(&config.app).into(),
+        ),
     ]
 }
 
@@ -655,6 +745,87 @@ mod tests {
             .find(|l| l.starts_with("HOIST_PULL="))
             .expect("the header sets HOIST_PULL");
         line.trim_start_matches("HOIST_PULL=").trim_matches('\'')
+    }
+
+    fn header(plan: &Plan) -> Vec<&str> {
+        plan.scripts()[0]
+            .text
+            .lines()
+            .skip_while(|l| !l.starts_with("HOIST_"))
+            .take_while(|l| !l.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn every_deploy_header_has_the_gates_consecutive_successes() {
+        let plan = build(
+            &config(),
+            &inputs(TransportKind::Local, "web:1", Some(DIGEST)),
+        )
+        .unwrap();
+        let header = header(&plan);
+        assert!(
+            header.contains(&"HOIST_HEALTH_CONSECUTIVE='1'"),
+            "{header:?}"
+        );
+        assert!(
+            !header.iter().any(|l| l.starts_with("HOIST_BG_")),
+            "{header:?}"
+        );
+        assert!(plan.blue_green.is_none());
+    }
+
+    #[test]
+    fn a_blue_green_plan_gets_its_parameters_timeout_and_section() {
+        let yaml = "app: web\ntargets:\n  tags:\n    Env: [prod]\n\
+                    container:\n  publish: 8080\nstrategy: blue-green\n\
+                    healthcheck:\n  interval: 20s\n\
+                    blue_green:\n  drain: 1500ms\n  post_switch_check: 15s\n";
+        let config = crate::config::parse(yaml, "hoist.yaml".as_ref(), ".".as_ref()).unwrap();
+        let plan = build(&config, &inputs(TransportKind::Ssm, "web:1", Some(DIGEST))).unwrap();
+        let header = header(&plan);
+        assert_eq!(
+            header[header.len() - 5..],
+            [
+                "HOIST_BG_PORTS=('18080' '28080')",
+                "HOIST_BG_DRAIN='1'",
+                "HOIST_BG_POST_SWITCH_CHECK='15'",
+                "HOIST_BG_INSTALL_PROXY='false'",
+                "HOIST_NGINX_CONF='/etc/nginx/conf.d/hoist-web.conf'",
+            ]
+        );
+        assert!(header.contains(&"HOIST_PUBLISH='8080'"));
+        // 60s gate + 10s stop + 1.5s drain + 15s check + 10m slack.
+        let phase = plan.phases().next().unwrap();
+        assert_eq!(phase.timeout, std::time::Duration::from_millis(686_500));
+        assert_eq!(phase.script.body, "blue-green.sh");
+        assert_eq!(
+            plan.blue_green,
+            Some(BlueGreenPlan {
+                nginx_conf: "/etc/nginx/conf.d/hoist-web.conf".into(),
+                listen: 8080,
+                ports: [18080, 28080],
+                post_switch_check: std::time::Duration::from_secs(15),
+                drain: std::time::Duration::from_millis(1500),
+                install_proxy: false,
+            })
+        );
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.contains("post_switch_check (15s) is shorter than")),
+            "{:?}",
+            plan.warnings
+        );
+        let text = plan.render(Format::Text);
+        assert!(
+            text.contains(
+                "  proxy     nginx on port 8080 (/etc/nginx/conf.d/hoist-web.conf) -> blue \
+                 127.0.0.1:18080, green 127.0.0.1:28080; post-switch check 15s, drain \
+                 1500ms; hosts must have nginx\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -44,6 +44,28 @@ impl Plan {
         }
     }
 
+    /// With blue-green: where nginx listens, its file, the colors' loopback ports, the
+    /// post-switch check and the drain.
+    fn proxy_line(&self) -> Option<String> {
+        let bg = self.blue_green.as_ref()?;
+        let format = crate::config::duration::format;
+        Some(format!(
+            "nginx on port {} ({}) -> blue 127.0.0.1:{}, green 127.0.0.1:{}; post-switch \
+             check {}, drain {}; {}",
+            bg.listen,
+            bg.nginx_conf,
+            bg.ports[0],
+            bg.ports[1],
+            format(bg.post_switch_check),
+            format(bg.drain),
+            if bg.install_proxy {
+                "nginx is installed where missing"
+            } else {
+                "hosts must have nginx"
+            }
+        ))
+    }
+
     fn targets_line(&self) -> String {
         let mut parts = Vec::new();
         if !self.targets.instance_ids.is_empty() {
@@ -200,6 +222,9 @@ impl Plan {
         put(format!("  revision  {}", self.revision.sha));
         put(format!("  image     {}", self.image_line()));
         put(format!("  targets   {}", self.targets_line()));
+        if let Some(proxy) = self.proxy_line() {
+            put(format!("  proxy     {proxy}"));
+        }
         for phase in self.phases() {
             put(format!(
                 "  script    {} sha256 {} (phase {})",
@@ -257,6 +282,9 @@ impl Plan {
         let _ = writeln!(o, "| revision | {} |", md_cell(&self.revision.sha));
         let _ = writeln!(o, "| image | {} |", md_cell(&self.image_line()));
         let _ = writeln!(o, "| targets | {} |", md_cell(&self.targets_line()));
+        if let Some(proxy) = self.proxy_line() {
+            let _ = writeln!(o, "| proxy | {} |", md_cell(&proxy));
+        }
         for phase in self.phases() {
             let _ = writeln!(
                 o,

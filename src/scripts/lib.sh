@@ -233,16 +233,20 @@ container_status() {
 # health path when it has one (to its published port, else its own address), else the
 # image's own HEALTHCHECK, else "still running at the next look". A container that stops
 # fails at once; one the engine cannot inspect (a daemon restarting) is unknown and probing
-# goes on until the deadline — healthy is only ever what was observed. Sets HEALTH (the last
-# observation) and PROBE_WHY (why it is not healthy).
+# goes on until the deadline — healthy is only ever what was observed. An HTTP or Docker
+# check must pass HOIST_HEALTH_CONSECUTIVE probes in a row (default 1), one interval apart;
+# any other observation starts the count again. Sets HEALTH (the last observation) and
+# PROBE_WHY (why it is not healthy).
 # (Reached through the EXIT trap and the watchdog.)
 probe_health() {
     local id=$1 budget=$2 deadline state seen_running=0
     local status exit_code docker_health want publish port addresses path url code
+    local need=${HOIST_HEALTH_CONSECUTIVE:-1} streak=0 passed
     deadline=$((SECONDS + budget))
     HEALTH=""
     PROBE_WHY=""
     while :; do
+        passed=0
         state=$(timeout 10 docker inspect --format '{{.State.Status}}|{{.State.ExitCode}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}|{{index .Config.Labels "hoist.health-status"}}|{{index .Config.Labels "hoist.publish"}}|{{index .Config.Labels "hoist.port"}}|{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}|{{index .Config.Labels "hoist.health-path"}}' "$id" 2>/dev/null || true)
         IFS='|' read -r status exit_code docker_health want publish port addresses path <<<"$state" || true
         if [[ -z $status ]]; then
@@ -264,19 +268,22 @@ probe_health() {
                 code=$(curl --globoff -s -o /dev/null -w '%{http_code}' \
                     --max-time "$((HOIST_HEALTH_INTERVAL + 2))" "$url" || true)
                 HEALTH="http ${code:-000} from $path"
-                if [[ $code == "${want:-200}" ]]; then return 0; fi
-                PROBE_WHY="$url answered ${code:-000} (expected ${want:-200}) for ${budget}s"
+                if [[ $code == "${want:-200}" ]]; then
+                    passed=1
+                else
+                    PROBE_WHY="$url answered ${code:-000} (expected ${want:-200}) for ${budget}s"
+                fi
             fi
         elif [[ -n $docker_health ]]; then
             HEALTH="docker $docker_health"
             case $docker_health in
-                healthy) return 0 ;;
+                healthy) passed=1 ;;
                 unhealthy)
                     PROBE_WHY="Docker reports the container unhealthy"
                     return 1
                     ;;
             esac
-            PROBE_WHY="not healthy after ${budget}s (Docker status: $docker_health)"
+            ((passed)) || PROBE_WHY="not healthy after ${budget}s (Docker status: $docker_health)"
         else
             # No check at all: running now and still running at the next look.
             if ((seen_running)); then
@@ -285,6 +292,13 @@ probe_health() {
             fi
             seen_running=1
             HEALTH="running"
+        fi
+        if ((passed)); then
+            streak=$((streak + 1))
+            if ((streak >= need)); then return 0; fi
+            PROBE_WHY="$streak of $need healthy probes in a row within ${budget}s ($HEALTH)"
+        else
+            streak=0
         fi
         if ((SECONDS >= deadline)); then
             [[ -n $PROBE_WHY ]] || PROBE_WHY="no healthy answer for ${budget}s ($HEALTH)"
@@ -487,6 +501,7 @@ guard() {
 watchdog_program() {
     declare -p HOIST_APP HOIST_RELEASE HOIST_IMAGE HOIST_HEALTH_INTERVAL HOIST_HEALTH_TIMEOUT \
         HOIST_HEALTH_START_PERIOD HOIST_STOP_TIMEOUT HOIST_STATE_DIR ENGINE_WAIT HISTORY_KEEP ACTION
+    printf 'HOIST_HEALTH_CONSECUTIVE=%q\n' "${HOIST_HEALTH_CONSECUTIVE:-1}"
     printf 'STATUS=killed REASON="" HEALTH="" PROBE_WHY="" ROLLED_BACK=false RESTORE_NOTE=""\n'
     printf 'STATE_PRIVATE="" STATE_MOUNTED="" STARTED_EPOCH=%s\n' "$STARTED_EPOCH"
     declare -f log warn json_str result_json append_history snooze shred_file wait_engine \

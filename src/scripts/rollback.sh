@@ -9,8 +9,10 @@
 #
 # Parameters (HOIST_*, rendered by src/plan/maintenance.rs): HOIST_APP; HOIST_TO, the release
 # to go back to, or empty for the newest retained release older than the running one;
-# HOIST_STOP_TIMEOUT and HOIST_HEALTH_{INTERVAL,TIMEOUT,START_PERIOD} (seconds, as a deploy's);
-# HOIST_RUN_DIR, HOIST_STATE_DIR. The functions are src/scripts/lib.sh's, rendered between the
+# HOIST_STOP_TIMEOUT and HOIST_HEALTH_{INTERVAL,TIMEOUT,START_PERIOD} (seconds, as a deploy's),
+# HOIST_HEALTH_CONSECUTIVE (healthy probes in a row the gate needs); HOIST_RUN_DIR,
+# HOIST_STATE_DIR; HOIST_STRATEGY (`recreate`; `blue-green`, refused for now, also brings
+# HOIST_PUBLISH, HOIST_BG_* and HOIST_NGINX_CONF as a deploy's header has them). The functions are src/scripts/lib.sh's, rendered between the
 # header and this body. Contract with hoist: a deploy's, with "action":"rollback" in the
 # `HOIST-RESULT {json}` line; status `deployed` when the target serves (history records it
 # as `rolled-back`). Exit 0 only then.
@@ -27,6 +29,16 @@ check_app
 HOIST_TO=${HOIST_TO:-}
 if [[ -n $HOIST_TO ]]; then check_release_id "$HOIST_TO"; fi
 need_number HOIST_STOP_TIMEOUT HOIST_HEALTH_INTERVAL HOIST_HEALTH_TIMEOUT HOIST_HEALTH_START_PERIOD
+HOIST_HEALTH_CONSECUTIVE=${HOIST_HEALTH_CONSECUTIVE:-1}
+[[ $HOIST_HEALTH_CONSECUTIVE =~ ^[1-9][0-9]*$ ]] || finish invalid "parameter HOIST_HEALTH_CONSECUTIVE is '$HOIST_HEALTH_CONSECUTIVE'"
+# This rollback starts a retained container in place of the running one; a blue-green app's
+# traffic goes through nginx to a color, which it does not switch. Refused before anything is
+# looked at or changed, until it does.
+case ${HOIST_STRATEGY:-recreate} in
+    recreate) ;;
+    blue-green) finish invalid "hoist rollback does not support strategy blue-green yet: deploy the release to go back to instead" ;;
+    *) finish invalid "parameter HOIST_STRATEGY is '$HOIST_STRATEGY'" ;;
+esac
 # What the result names until the target is known: the release asked for.
 HOIST_RELEASE=$HOIST_TO
 HOIST_IMAGE=""

@@ -8,8 +8,9 @@
 #
 # Parameters (HOIST_*, rendered by src/plan/maintenance.rs): HOIST_APP, HOIST_STATE_DIR,
 # HOIST_RUN_DIR, HOIST_HISTORY_LIMIT (how many history records), HOIST_HEALTH_INTERVAL
-# (seconds between probes), HOIST_PROBE_TIMEOUT (the probe's budget in seconds). The
-# functions are src/scripts/lib.sh's, rendered between the header and this body.
+# (seconds between probes), HOIST_PROBE_TIMEOUT (the probe's budget in seconds),
+# HOIST_STRATEGY (`recreate` or `blue-green`; a blue-green app's header also has
+# HOIST_PUBLISH, HOIST_BG_* and HOIST_NGINX_CONF, as a deploy's). The functions are src/scripts/lib.sh's, rendered between the header and this body.
 
 # shellcheck source=src/scripts/lib.sh
 [[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -71,6 +72,10 @@ health_now() {
 need HOIST_APP HOIST_STATE_DIR HOIST_RUN_DIR HOIST_HISTORY_LIMIT HOIST_HEALTH_INTERVAL HOIST_PROBE_TIMEOUT
 check_app
 need_number HOIST_HISTORY_LIMIT HOIST_HEALTH_INTERVAL HOIST_PROBE_TIMEOUT
+case ${HOIST_STRATEGY:-recreate} in
+    recreate | blue-green) ;;
+    *) finish invalid "parameter HOIST_STRATEGY is '$HOIST_STRATEGY'" ;;
+esac
 # A status is a quick look: no pause between probes longer than its whole budget.
 if ((HOIST_HEALTH_INTERVAL > HOIST_PROBE_TIMEOUT)); then HOIST_HEALTH_INTERVAL=$HOIST_PROBE_TIMEOUT; fi
 

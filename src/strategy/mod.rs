@@ -2,13 +2,17 @@
 //!
 //! A strategy turns the plan's resolved inputs into [`Phase`]s: each runs one script (the
 //! shared library plus the strategy's body, behind the rendered header) on a set of targets
-//! with its own timeout and rollout policy. Recreate has one phase; a strategy that stages
-//! before it switches has two, the second on the targets that passed the first.
+//! with its own timeout and rollout policy. Recreate has one phase, and so has blue-green
+//! for now (its script stages, switches, verifies and retires on each host); a fleet-wide
+//! rollout that stages everywhere before it switches anywhere would have two, the second on
+//! the targets that passed the first.
 
+mod blue_green;
 mod recreate;
 
 use std::time::Duration;
 
+pub use blue_green::BlueGreen;
 pub use recreate::Recreate;
 
 use crate::config::{self, Config};
@@ -26,7 +30,8 @@ pub struct PhaseInputs<'a> {
     pub params: Vec<(&'static str, Param)>,
     /// Comment lines that open each script.
     pub comment: Vec<String>,
-    /// The budget of one host's switch: pull, stop, health gate and prune.
+    /// The budget of one host's switch: pull, stop, health gate, the strategy's own switch
+    /// (blue-green's post-switch check and drain) and prune.
     pub timeout: Duration,
     pub policy: RolloutPolicy,
 }
@@ -43,5 +48,6 @@ pub trait Strategy: Sync {
 pub fn of(kind: config::Strategy) -> &'static dyn Strategy {
     match kind {
         config::Strategy::Recreate => &Recreate,
+        config::Strategy::BlueGreen => &BlueGreen,
     }
 }
