@@ -1360,3 +1360,234 @@ fn status_and_rollback_over_ssm() {
         assert_serves(inst, "2.0.0");
     }
 }
+
+impl App {
+    /// hoist.yaml for blue/green: nginx on 8080, the two colors on loopback, a post-switch
+    /// check of 4 s, a drain of `drain`; `command`: the container's command (YAML), if any.
+    fn configure_blue_green(&self, version: &str, drain: &str, command: &str) {
+        let yaml = format!(
+            "app: {name}\nregion: us-east-1\nstrategy: blue-green\n\
+             image:\n  repository: e2e/{name}\n  build_args:\n    VERSION: \"{version}\"\n\
+             targets:\n  tags:\n    Env: [test]\n  max_concurrency: \"3\"\n\
+             container:\n  port: 8080\n  publish: 8080\n  stop_timeout: 2s\n{command}\
+             healthcheck:\n  path: /healthz\n  interval: 1s\n  timeout: 20s\n\
+             blue_green:\n  drain: {drain}\n  post_switch_check: 4s\n\
+             env:\n  clear:\n    GREETING: hi\n  secret: [HELLO_API_TOKEN]\n",
+            name = self.name,
+        );
+        std::fs::write(self.root.join("hoist.yaml"), yaml).unwrap();
+        git(&self.root, &["add", "-A"]);
+        git(&self.root, &["commit", "-qm", &format!("{version} blue-green")]);
+    }
+}
+
+/// Requests `/version` through each instance's nginx, back to back, until stopped: what
+/// a client of the app saw during a deploy.
+struct Load {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<Observed>>,
+}
+
+/// One instance's view: requests sent, the failures (connection errors, non-2xx), and the
+/// versions seen in order (each change once).
+#[derive(Debug, Default)]
+struct Observed {
+    address: String,
+    sent: usize,
+    failed: Vec<String>,
+    versions: Vec<String>,
+}
+
+impl Load {
+    fn start(instances: &[Instance]) -> Load {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = instances
+            .iter()
+            .map(|inst| {
+                let address = inst.address.clone();
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut seen = Observed {
+                        address: address.clone(),
+                        ..Observed::default()
+                    };
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        seen.sent += 1;
+                        match http_get(&address, 8080, "/version") {
+                            Ok((status, body)) if (200..300).contains(&status) => {
+                                let v = body.trim().to_owned();
+                                if seen.versions.last() != Some(&v) {
+                                    seen.versions.push(v);
+                                }
+                            }
+                            Ok((status, _)) => seen.failed.push(format!("HTTP {status}")),
+                            Err(e) => seen.failed.push(e),
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    seen
+                })
+            })
+            .collect();
+        Load { stop, threads }
+    }
+
+    fn stop(self) -> Vec<Observed> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.threads.into_iter().map(|t| t.join().unwrap()).collect()
+    }
+}
+
+/// One HTTP/1.1 GET with `Connection: close`: the status and the body.
+fn http_get(address: &str, port: u16, path: &str) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = format!("{address}:{port}").parse().unwrap();
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("write: {e}"))?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)
+        .map_err(|e| format!("read: {e}"))?;
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("no status line in {text:?}"))?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    Ok((status, body.to_owned()))
+}
+
+fn assert_no_failed_requests(observed: &[Observed], during: &str) {
+    for o in observed {
+        eprintln!(
+            "{during}: {}: {} requests, {} failed, versions {:?}",
+            o.address,
+            o.sent,
+            o.failed.len(),
+            o.versions
+        );
+        assert!(o.sent > 10, "{during}: {o:?}");
+        assert!(
+            o.failed.is_empty(),
+            "{during}: {} failed requests on {}: {:?}",
+            o.failed.len(),
+            o.address,
+            &o.failed[..o.failed.len().min(5)]
+        );
+    }
+}
+
+/// Blue/green over SSM on three instances, each with its own real nginx, under continuous
+/// requests: the first deploy installs nginx's file for the app; a second deploy switches
+/// every instance to v2 with no failed request; a release whose health check fails never
+/// gets traffic (exit 1, each instance named); one that passes its gate but fails the
+/// post-switch check through nginx is switched back (history `rolled-back`); `hoist
+/// rollback` returns to v1 with no failed request and no PutParameter; status names the
+/// live and idle colors.
+#[test]
+fn blue_green_switches_without_failed_requests_and_undoes_bad_releases() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("bluegreen");
+    let app = App::new("bluegreen");
+    let instances = world.instances();
+    app.configure_blue_green("1.0.0", "2s", "");
+    let v1 = planned_release(&app);
+    assert_ok(&app.deploy(&world, &[]));
+    for inst in instances {
+        assert_serves(inst, "1.0.0");
+        let conf = world.on_instance(
+            inst,
+            &format!("cat /etc/nginx/conf.d/hoist-{}.conf", app.name),
+        );
+        assert!(conf.contains("listen 8080"), "{}: {conf}", inst.id);
+    }
+
+    // v2 under load: every request answered, each instance switches once.
+    app.configure_blue_green("2.0.0", "2s", "");
+    let v2 = planned_release(&app);
+    let load = Load::start(instances);
+    let deployed = app.deploy(&world, &[]);
+    let observed = load.stop();
+    assert_ok(&deployed);
+    assert_no_failed_requests(&observed, "v1 -> v2");
+    for o in &observed {
+        assert_eq!(o.versions, ["1.0.0", "2.0.0"], "{o:?}");
+    }
+
+    // A release whose health check fails: traffic never moves.
+    app.configure_blue_green(
+        "3.0.0-broken",
+        "2s",
+        "  command: [\"sh\", \"-c\", \"rm -f /www/healthz; exec busybox httpd -f -p 8080 -h /www\"]\n",
+    );
+    let load = Load::start(instances);
+    let broken = app.deploy(&world, &[]);
+    let observed = load.stop();
+    assert_eq!(broken.code, 1, "{}\n{}", broken.stdout, broken.stderr);
+    for inst in instances {
+        assert!(broken.stdout.contains(&inst.id), "{}", broken.stdout);
+    }
+    assert_no_failed_requests(&observed, "a failing health check");
+    for o in &observed {
+        assert_eq!(o.versions, ["2.0.0"], "{o:?}");
+    }
+
+    // Passes its gate, then fails through nginx within the post-switch check: switched back.
+    app.configure_blue_green(
+        "4.0.0-fades",
+        "2s",
+        "  command: [\"sh\", \"-c\", \"(sleep 2; rm -f /www/healthz) & exec busybox httpd -f -p 8080 -h /www\"]\n",
+    );
+    let load = Load::start(instances);
+    let fades = app.deploy(&world, &[]);
+    let observed = load.stop();
+    assert_eq!(fades.code, 1, "{}\n{}", fades.stdout, fades.stderr);
+    assert_no_failed_requests(&observed, "a failing post-switch check");
+    for inst in instances {
+        assert_serves(inst, "2.0.0");
+        let history = last_history(&world, inst, &app);
+        assert_eq!(history["status"], "rolled-back", "{}: {history}", inst.id);
+    }
+
+    // Status: v2 live in its color, v1 idle.
+    let status = app.without_secrets(&world, "status", &["--format", "json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let report: Value = serde_json::from_str(&status.stdout).unwrap();
+    for t in report["targets"].as_array().unwrap() {
+        let host = &t["host"];
+        assert_eq!(host["running"]["release"], v2.as_str(), "{t}");
+        assert_eq!(host["live_color"], host["running"]["color"], "{t}");
+        assert_ne!(host["live_color"], host["idle_color"], "{t}");
+    }
+
+    // Rollback to v1 under load: no failed request, no secret sent.
+    let before = world.journal().len();
+    let load = Load::start(instances);
+    let back = app.without_secrets(&world, "rollback", &[]);
+    let observed = load.stop();
+    assert_eq!(back.code, 0, "{}\n{}", back.stdout, back.stderr);
+    assert_no_failed_requests(&observed, "rollback");
+    for o in &observed {
+        assert_eq!(o.versions.last().map(String::as_str), Some("1.0.0"), "{o:?}");
+    }
+    for inst in instances {
+        assert_serves(inst, "1.0.0");
+        assert_eq!(last_history(&world, inst, &app)["release"], v1.as_str());
+    }
+    assert!(
+        !world
+            .journal()
+            .into_iter()
+            .skip(before)
+            .any(|c| c["operation"] == "PutParameter"),
+        "a rollback sends no secret"
+    );
+}
