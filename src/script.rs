@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256};
 pub enum Body {
     /// A deploy with the recreate strategy.
     Recreate,
+    /// A deploy with the blue-green strategy (behind nginx).
+    BlueGreen,
     /// Reports the app's releases on a host (read-only).
     Status,
     /// Makes a retained release the live one again.
@@ -25,6 +27,7 @@ impl Body {
     pub fn file_name(self) -> &'static str {
         match self {
             Body::Recreate => "recreate.sh",
+            Body::BlueGreen => "blue-green.sh",
             Body::Status => "status.sh",
             Body::Rollback => "rollback.sh",
         }
@@ -33,6 +36,7 @@ impl Body {
     pub fn text(self) -> &'static str {
         match self {
             Body::Recreate => include_str!("scripts/recreate.sh"),
+            Body::BlueGreen => include_str!("scripts/blue-green.sh"),
             Body::Status => include_str!("scripts/status.sh"),
             Body::Rollback => include_str!("scripts/rollback.sh"),
         }
@@ -70,7 +74,8 @@ impl From<Vec<String>> for Param {
 /// A rendered script: exactly the bytes a host executes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Script {
-    /// The body it was rendered from (`recreate.sh`, `status.sh`, `rollback.sh`).
+    /// The body it was rendered from (`recreate.sh`, `blue-green.sh`, `status.sh`,
+    /// `rollback.sh`).
     pub body: String,
     pub sha256: String,
     pub text: String,
@@ -180,7 +185,12 @@ mod tests {
 
     #[test]
     fn a_script_is_header_then_library_then_body_with_one_shebang() {
-        for body in [Body::Recreate, Body::Status, Body::Rollback] {
+        for body in [
+            Body::Recreate,
+            Body::BlueGreen,
+            Body::Status,
+            Body::Rollback,
+        ] {
             let s = render(body, &[], &[("HOIST_APP", "web".into())]);
             assert_eq!(s.body, body.file_name());
             assert_eq!(
