@@ -653,10 +653,6 @@ impl Nginx {
         // SAFETY: kill(2) with signal 0 only checks that the process exists.
         (unsafe { libc::kill(pid, 0) } == 0).then_some(pid)
     }
-
-    fn error_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
-    }
 }
 
 impl Drop for Nginx {
@@ -878,7 +874,7 @@ impl BlueGreen {
     }
 
     /// A container's label.
-    fn label(&self, id: &str, label: &str) -> String {
+    fn label(id: &str, label: &str) -> String {
         docker_out(&[
             "inspect",
             "--format",
@@ -888,7 +884,7 @@ impl BlueGreen {
     }
 
     /// What the app's container `id` publishes, as `docker port` says.
-    fn ports(&self, id: &str) -> String {
+    fn ports(id: &str) -> String {
         docker_out(&["port", id])
     }
 
@@ -1066,10 +1062,10 @@ fn blue_green_deploys_and_rolls_back_behind_nginx_with_no_failed_request() {
     assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v1"));
     let (v1, v1_name, _, v1_policy) = host.release("v1");
     assert_eq!(v1_policy, "unless-stopped");
-    assert_eq!(bg.label(&v1, "hoist.color"), "blue");
-    assert_eq!(bg.label(&v1, "hoist.strategy"), "blue-green");
+    assert_eq!(BlueGreen::label(&v1, "hoist.color"), "blue");
+    assert_eq!(BlueGreen::label(&v1, "hoist.strategy"), "blue-green");
     assert_eq!(
-        bg.ports(&v1),
+        BlueGreen::ports(&v1),
         format!("8080/tcp -> 127.0.0.1:{}", bg.blue),
         "loopback only"
     );
@@ -1119,8 +1115,11 @@ fn blue_green_deploys_and_rolls_back_behind_nginx_with_no_failed_request() {
     Hammer::check(&seen, &["v1", "v2"]);
     assert!(seen.requests >= 50, "{seen:?}");
     let (v2, v2_name, _, v2_policy) = host.release("v2");
-    assert_eq!(bg.label(&v2, "hoist.color"), "green");
-    assert_eq!(bg.ports(&v2), format!("8080/tcp -> 127.0.0.1:{}", bg.green));
+    assert_eq!(BlueGreen::label(&v2, "hoist.color"), "green");
+    assert_eq!(
+        BlueGreen::ports(&v2),
+        format!("8080/tcp -> 127.0.0.1:{}", bg.green)
+    );
     assert_eq!(v2_policy, "unless-stopped");
     let (_, _, v1_state, v1_policy) = host.release("v1");
     assert_eq!((v1_state.as_str(), v1_policy.as_str()), ("exited", "no"));
@@ -1184,7 +1183,7 @@ fn blue_green_deploys_and_rolls_back_behind_nginx_with_no_failed_request() {
     let (run, _) = bg.deploy("v3", false, KNOBS);
     assert_ok(&run);
     let (v3, _, _, _) = host.release("v3");
-    assert_eq!(bg.label(&v3, "hoist.color"), "green");
+    assert_eq!(BlueGreen::label(&v3, "hoist.color"), "green");
     let hammer = Hammer::start(host.port);
     let (run, r) = bg.rollback(Some("v2"));
     let seen = hammer.stop();
@@ -1409,7 +1408,7 @@ fn a_blue_green_deploy_killed_in_verify_is_undone_by_its_watchdog() {
     assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v3"));
 }
 
-/// Without nginx (and without install_proxy) the run is refused before anything changes.
+/// Without nginx (and without `install_proxy`) the run is refused before anything changes.
 #[test]
 fn a_blue_green_deploy_without_nginx_is_refused_before_anything_changes() {
     let Some(mut bg) = BlueGreen::new("bgnone") else {
