@@ -1266,7 +1266,10 @@ fn a_post_switch_failure_moves_traffic_back_to_the_old_color() {
     };
     let (mut child, _dir) = bg.spawn_deploy("v2", knobs);
     bg.wait_for_state_phase(&mut child, "verify");
-    // nginx routes to v2 now: its health path goes away (its /version still answers).
+    // nginx routes to v2 now; a second later its health path goes away (its /version still
+    // answers), while the post-switch check probes it.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v2"));
     let (v2, _, _, _) = host.release("v2");
     let exec = Command::new("docker")
         .args(["exec", &v2, "rm", "/www/healthz"])
