@@ -29,7 +29,9 @@ fn docker_ready() -> bool {
 /// `/www/broken` when it starts removes its /healthz (a test breaks a stopped release so).
 const DOCKERFILE: &str = "FROM busybox:1.35\n\
 ARG VERSION=dev\n\
+ARG BROKEN=\n\
 RUN mkdir -p /www && printf '%s\\n' \"$VERSION\" > /www/version && printf 'ok\\n' > /www/healthz\n\
+RUN if [ -n \"$BROKEN\" ]; then touch /www/broken; fi\n\
 EXPOSE 8080\n\
 CMD [\"sh\", \"-c\", \"if [ -e /www/broken ]; then rm -f /www/healthz; fi; exec busybox httpd -f -p 8080 -h /www\"]\n";
 
@@ -75,12 +77,17 @@ impl Host {
         format!("hoist-hs/{}:{release}", self.app)
     }
 
-    /// Builds the release's image and deploys it with the rendered recreate script.
-    fn deploy(&self, release: &str) -> Run {
+    /// Builds the release's image (one whose /healthz is gone once it starts, with `broken`);
+    /// returns its tag and id.
+    fn build(&self, release: &str, broken: bool) -> (String, String) {
         let tag = self.image(release);
         let build = Command::new("docker")
             .args(["build", "-q", "--build-arg"])
             .arg(format!("VERSION={release}"))
+            .args([
+                "--build-arg",
+                &format!("BROKEN={}", if broken { "1" } else { "" }),
+            ])
             .args(["-t", &tag])
             .arg(self.dir.path())
             .env("DOCKER_BUILDKIT", "0")
@@ -88,6 +95,12 @@ impl Host {
             .unwrap();
         assert!(build.status.success(), "docker build: {build:?}");
         let image_id = docker_out(&["image", "inspect", "--format", "{{.Id}}", &tag]);
+        (tag, image_id)
+    }
+
+    /// Builds the release's image and deploys it with the rendered recreate script.
+    fn deploy(&self, release: &str) -> Run {
+        let (tag, image_id) = self.build(release, false);
         let inputs = Inputs {
             release: Some(release.into()),
             image_id: Some(image_id),
@@ -574,4 +587,847 @@ fn status_sees_a_held_lock_and_reports_an_engine_it_cannot_reach() {
     );
     assert!(s["running"].is_null(), "{s}");
     assert_eq!(s["app"], host.app.as_str(), "{s}");
+}
+
+// ---------------------------------------------------------------- blue-green behind nginx
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hoist::script::{self, Body, Param};
+
+/// An nginx of the test's own: its `nginx.conf` keeps its pid file, logs and temp files in a
+/// temporary directory and includes only that directory's `conf.d/*.conf`, so it never reads
+/// or changes the machine's configuration. Not started here: the first blue-green deploy
+/// starts it (as a host's first deploy starts the system's nginx). Stopped when dropped, by
+/// the pid in its pid file, whoever started it; its directory goes with it.
+struct Nginx {
+    dir: tempfile::TempDir,
+    bin: String,
+}
+
+impl Nginx {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        std::fs::create_dir_all(dir.path().join("conf.d")).unwrap();
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        let conf = format!(
+            "worker_processes 1;\n\
+             pid {d}/nginx.pid;\n\
+             error_log {d}/error.log notice;\n\
+             events {{ worker_connections 512; }}\n\
+             http {{\n  access_log off;\n\
+             \x20 client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/proxy;\n\
+             \x20 fastcgi_temp_path {d}/tmp/fastcgi;\n  uwsgi_temp_path {d}/tmp/uwsgi;\n\
+             \x20 scgi_temp_path {d}/tmp/scgi;\n\
+             \x20 include {d}/conf.d/*.conf;\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let bin = Command::new("sh")
+            .args(["-c", "command -v nginx"])
+            .output()
+            .unwrap();
+        Nginx {
+            dir,
+            bin: String::from_utf8_lossy(&bin.stdout).trim().to_owned(),
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        vec![
+            "-c".into(),
+            self.dir.path().join("nginx.conf").display().to_string(),
+        ]
+    }
+
+    fn conf_d(&self) -> PathBuf {
+        self.dir.path().join("conf.d")
+    }
+
+    fn pid(&self) -> Option<libc::pid_t> {
+        let text = std::fs::read_to_string(self.dir.path().join("nginx.pid")).ok()?;
+        let pid: libc::pid_t = text.trim().parse().ok()?;
+        // SAFETY: kill(2) with signal 0 only checks that the process exists.
+        (unsafe { libc::kill(pid, 0) } == 0).then_some(pid)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let Some(pid) = self.pid() else { return };
+        for signal in [libc::SIGTERM, libc::SIGKILL] {
+            // SAFETY: kill(2) on the master of the nginx this test's configuration ran.
+            unsafe { libc::kill(pid, signal) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            // SAFETY: as above, signal 0.
+            while unsafe { libc::kill(pid, 0) } == 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // SAFETY: as above, signal 0.
+            if unsafe { libc::kill(pid, 0) } != 0 {
+                return;
+            }
+        }
+    }
+}
+
+/// One app deployed blue-green on this host, behind the test's own nginx on `host.port`.
+struct BlueGreen {
+    host: Host,
+    nginx: Nginx,
+    blue: u16,
+    green: u16,
+}
+
+/// What a blue-green run is given beyond the app's config.
+#[derive(Clone, Copy)]
+struct BgKnobs {
+    post_switch_check: u32,
+    drain: u32,
+    health_timeout: u32,
+    consecutive: u32,
+}
+
+const KNOBS: BgKnobs = BgKnobs {
+    post_switch_check: 2,
+    drain: 1,
+    health_timeout: 20,
+    consecutive: 2,
+};
+
+impl BlueGreen {
+    fn new(tag: &str) -> Option<Self> {
+        if !docker_ready()
+            || !common::prerequisite(
+                common::have_command("nginx"),
+                "nginx (apt-get install nginx)",
+            )
+        {
+            return None;
+        }
+        Some(BlueGreen {
+            host: Host::new(tag),
+            nginx: Nginx::new(),
+            blue: free_port(),
+            green: free_port(),
+        })
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.nginx
+            .conf_d()
+            .join(format!("hoist-{}.conf", self.host.app))
+    }
+
+    fn conf_text(&self) -> String {
+        std::fs::read_to_string(self.conf()).unwrap_or_default()
+    }
+
+    /// The parameters blue-green adds to a header (as the other engineer's plan renders them),
+    /// plus the test's own nginx.
+    fn bg_params(&self, knobs: BgKnobs) -> Vec<(&'static str, Param)> {
+        vec![
+            (
+                "HOIST_BG_PORTS",
+                vec![self.blue.to_string(), self.green.to_string()].into(),
+            ),
+            ("HOIST_BG_DRAIN", knobs.drain.to_string().into()),
+            (
+                "HOIST_BG_POST_SWITCH_CHECK",
+                knobs.post_switch_check.to_string().into(),
+            ),
+            ("HOIST_BG_INSTALL_PROXY", "false".into()),
+            ("HOIST_NGINX_CONF", self.conf().display().to_string().into()),
+            ("HOIST_NGINX_BIN", self.nginx.bin.as_str().into()),
+            ("HOIST_NGINX_ARGS", self.nginx.args().into()),
+        ]
+    }
+
+    /// The header of a blue-green deploy of `release` (image `tag`, id `image_id`): recreate's
+    /// parameters for this app's config (see `header_params` in src/plan/mod.rs) and
+    /// blue-green's.
+    fn deploy_script(&self, release: &str, image_id: &str, knobs: BgKnobs) -> String {
+        let h = &self.host;
+        let mut params: Vec<(&'static str, Param)> = vec![
+            ("HOIST_APP", h.app.as_str().into()),
+            ("HOIST_RELEASE", release.into()),
+            ("HOIST_IMAGE", image_id.into()),
+            ("HOIST_IMAGE_LABEL", h.image(release).into()),
+            ("HOIST_PULL", "never".into()),
+            ("HOIST_CONTAINER_PORT", "8080".into()),
+            ("HOIST_PUBLISH", h.port.to_string().into()),
+            (
+                "HOIST_RUN_OPTS",
+                vec!["--stop-timeout".to_owned(), "2".to_owned()].into(),
+            ),
+            ("HOIST_RESTART", "unless-stopped".into()),
+            ("HOIST_COMMAND", Vec::<String>::new().into()),
+            ("HOIST_STOP_TIMEOUT", "2".into()),
+            ("HOIST_HEALTH_PATH", "/healthz".into()),
+            ("HOIST_HEALTH_STATUS", "200".into()),
+            ("HOIST_HEALTH_INTERVAL", "1".into()),
+            (
+                "HOIST_HEALTH_TIMEOUT",
+                knobs.health_timeout.to_string().into(),
+            ),
+            ("HOIST_HEALTH_START_PERIOD", "0".into()),
+            (
+                "HOIST_HEALTH_CONSECUTIVE",
+                knobs.consecutive.to_string().into(),
+            ),
+            ("HOIST_ENV_CLEAR", vec!["GREETING=hi".to_owned()].into()),
+            ("HOIST_ENV_SECRETS", vec!["HS_TOKEN".to_owned()].into()),
+            ("HOIST_HOST_SECRETS", Vec::<String>::new().into()),
+            ("HOIST_ENV_SOURCE", "stdin".into()),
+            ("HOIST_RETAIN", "3".into()),
+            ("HOIST_SECRET_PARAMETER", "".into()),
+            ("HOIST_REGION", "".into()),
+            ("HOIST_REGISTRY", "".into()),
+            ("HOIST_RUN_DIR", "/run/hoist".into()),
+            ("HOIST_STATE_DIR", "/var/lib/hoist".into()),
+        ];
+        params.extend(self.bg_params(knobs));
+        script::render(Body::BlueGreen, &[], &params).text
+    }
+
+    /// Builds `release` and deploys it blue-green.
+    fn deploy(&self, release: &str, broken: bool, knobs: BgKnobs) -> (Run, Value) {
+        let (_, image_id) = self.host.build(release, broken);
+        let run = run_script(
+            &self.deploy_script(release, &image_id, knobs),
+            &format!("HS_TOKEN={SECRET}\n"),
+        );
+        assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
+        let json = marked(&run, "HOIST-RESULT ");
+        (run, json)
+    }
+
+    /// Builds `release` and starts its blue-green deploy in a process group of its own.
+    fn spawn_deploy(
+        &self,
+        release: &str,
+        knobs: BgKnobs,
+    ) -> (std::process::Child, tempfile::TempDir) {
+        let (_, image_id) = self.host.build(release, false);
+        let (mut cmd, dir) = script_command(&self.deploy_script(release, &image_id, knobs), &[]);
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(format!("HS_TOKEN={SECRET}\n").as_bytes())
+            .unwrap();
+        drop(stdin);
+        (child, dir)
+    }
+
+    fn maintenance_params(&self, knobs: BgKnobs) -> Vec<(&'static str, Param)> {
+        let mut params = vec![
+            ("HOIST_STRATEGY", "blue-green".into()),
+            ("HOIST_PUBLISH", self.host.port.to_string().into()),
+            (
+                "HOIST_HEALTH_CONSECUTIVE",
+                knobs.consecutive.to_string().into(),
+            ),
+        ];
+        params.extend(self.bg_params(knobs));
+        params
+    }
+
+    /// `rollback.sh` with recreate's rollback header for this app plus blue-green's.
+    fn rollback(&self, to: Option<&str>) -> (Run, Value) {
+        let mut params: Vec<(&'static str, Param)> = vec![
+            ("HOIST_APP", self.host.app.as_str().into()),
+            ("HOIST_TO", to.unwrap_or_default().into()),
+            ("HOIST_STOP_TIMEOUT", "2".into()),
+            ("HOIST_HEALTH_INTERVAL", "1".into()),
+            ("HOIST_HEALTH_TIMEOUT", "20".into()),
+            ("HOIST_HEALTH_START_PERIOD", "0".into()),
+            ("HOIST_RUN_DIR", "/run/hoist".into()),
+            ("HOIST_STATE_DIR", "/var/lib/hoist".into()),
+        ];
+        params.extend(self.maintenance_params(KNOBS));
+        let run = run_script(&script::render(Body::Rollback, &[], &params).text, "");
+        let json = marked(&run, "HOIST-RESULT ");
+        (run, json)
+    }
+
+    /// `status.sh` with recreate's status header for this app plus blue-green's.
+    fn status(&self) -> (Run, Value) {
+        let mut params: Vec<(&'static str, Param)> = vec![
+            ("HOIST_APP", self.host.app.as_str().into()),
+            ("HOIST_HISTORY_LIMIT", "10".into()),
+            ("HOIST_HEALTH_INTERVAL", "1".into()),
+            ("HOIST_PROBE_TIMEOUT", "5".into()),
+            ("HOIST_RUN_DIR", "/run/hoist".into()),
+            ("HOIST_STATE_DIR", "/var/lib/hoist".into()),
+        ];
+        params.extend(self.maintenance_params(KNOBS));
+        let run = run_script(&script::render(Body::Status, &[], &params).text, "");
+        let json = marked(&run, "HOIST-STATUS ");
+        (run, json)
+    }
+
+    /// A container's label.
+    fn label(id: &str, label: &str) -> String {
+        docker_out(&[
+            "inspect",
+            "--format",
+            &format!("{{{{index .Config.Labels \"{label}\"}}}}"),
+            id,
+        ])
+    }
+
+    /// What the app's container `id` publishes, as `docker port` says.
+    fn ports(id: &str) -> String {
+        docker_out(&["port", id])
+    }
+
+    fn wait_for_state_phase(&self, child: &mut std::process::Child, phase: &str) {
+        let state = self.host.state_dir().join("deploy.state");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let text = std::fs::read_to_string(&state).unwrap_or_default();
+            if text.lines().last() == Some(&format!("phase {phase}")) {
+                return;
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the deploy ended before phase {phase}"
+            );
+            assert!(Instant::now() < deadline, "never reached phase {phase}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// One GET of `path` on 127.0.0.1:`port` over a fresh connection: the body, or why not.
+fn http_get(port: u16, path: &str) -> Result<String, String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no header end: {text:?}"))?;
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Err(status.to_owned());
+    }
+    Ok(body.trim().to_owned())
+}
+
+/// A client asking for /version through nginx over and over, on its own thread, until it is
+/// stopped: what every request got, and when.
+struct Hammer {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(Instant, Result<String, String>)>>,
+}
+
+/// What a client saw. `versions` are the versions it was served in order, each run of one
+/// version once. A graceful nginx reload has a moment when the old worker still accepts a
+/// connection or two after the new one started (both listen on the socket until the old one
+/// handles its shutdown): the versions interleave briefly. `settled` leaves out those short
+/// runs (under 300 ms, not first or last), and `overlap` is the longest such interleaving
+/// between two settled versions.
+#[derive(Debug)]
+struct Seen {
+    requests: usize,
+    failures: Vec<String>,
+    versions: Vec<String>,
+    settled: Vec<String>,
+    overlap: Duration,
+}
+
+impl Hammer {
+    fn start(port: u16) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                seen.push((Instant::now(), http_get(port, "/version")));
+                std::thread::sleep(Duration::from_millis(15));
+            }
+            seen
+        });
+        Hammer { stop, thread }
+    }
+
+    fn stop(self) -> Seen {
+        self.stop.store(true, Ordering::Relaxed);
+        let all = self.thread.join().unwrap();
+        // Runs of one version: (version, first, last).
+        let mut runs: Vec<(String, Instant, Instant)> = Vec::new();
+        let mut failures = Vec::new();
+        for (at, r) in &all {
+            match r {
+                Ok(v) => match runs.last_mut() {
+                    Some(run) if run.0 == *v => run.2 = *at,
+                    _ => runs.push((v.clone(), *at, *at)),
+                },
+                Err(e) => failures.push(e.clone()),
+            }
+        }
+        let versions: Vec<String> = runs.iter().map(|r| r.0.clone()).collect();
+        let last = runs.len().saturating_sub(1);
+        let kept: Vec<&(String, Instant, Instant)> = runs
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| *i == 0 || *i == last || r.2 - r.1 >= Duration::from_millis(300))
+            .map(|(_, r)| r)
+            .collect();
+        let mut settled: Vec<String> = Vec::new();
+        let mut overlap = Duration::ZERO;
+        let mut previous: Option<&(String, Instant, Instant)> = None;
+        for run in kept {
+            match previous {
+                Some(p) if p.0 == run.0 => {}
+                Some(p) => {
+                    overlap = overlap.max(run.1.saturating_duration_since(p.2));
+                    settled.push(run.0.clone());
+                }
+                None => settled.push(run.0.clone()),
+            }
+            previous = Some(run);
+        }
+        eprintln!(
+            "client: {} requests, {} failed, versions {versions:?}, settled {settled:?}, longest overlap {overlap:?}",
+            all.len(),
+            failures.len()
+        );
+        Seen {
+            requests: all.len(),
+            failures,
+            versions,
+            settled,
+            overlap,
+        }
+    }
+
+    /// No request failed, the versions settled as `want`, and no switch interleaved them for
+    /// more than a second.
+    #[track_caller]
+    fn check(seen: &Seen, want: &[&str]) {
+        assert!(seen.failures.is_empty(), "no failed request: {seen:?}");
+        assert_eq!(seen.settled, want, "{seen:?}");
+        assert!(seen.overlap < Duration::from_secs(1), "{seen:?}");
+    }
+}
+
+#[test]
+fn blue_green_deploys_and_rolls_back_behind_nginx_with_no_failed_request() {
+    let Some(bg) = BlueGreen::new("bgflow") else {
+        return;
+    };
+    let host = &bg.host;
+
+    // A host recreate deployed to: v0 publishes the port nginx is to take.
+    assert_ok(&host.deploy("v0"));
+    assert_eq!(host.get("/version").as_deref(), Some("v0"));
+    let (v0, _, _, _) = host.release("v0");
+
+    // The first blue-green deploy: blue, and nginx (not running yet) started by the script.
+    assert!(bg.nginx.pid().is_none());
+    let (run, r) = bg.deploy("v1", false, KNOBS);
+    assert_ok(&run);
+    assert_eq!(r["status"], "deployed", "{r}");
+    assert!(
+        run.stdout.contains("nginx was not running: started it"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("(2 in a row)"),
+        "the gate's 2 in a row: {}",
+        run.stdout
+    );
+    assert!(bg.nginx.pid().is_some(), "the script started nginx");
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v1"));
+    let (v1, v1_name, _, v1_policy) = host.release("v1");
+    assert_eq!(v1_policy, "unless-stopped");
+    assert_eq!(BlueGreen::label(&v1, "hoist.color"), "blue");
+    assert_eq!(BlueGreen::label(&v1, "hoist.strategy"), "blue-green");
+    assert_eq!(
+        BlueGreen::ports(&v1),
+        format!("8080/tcp -> 127.0.0.1:{}", bg.blue),
+        "loopback only"
+    );
+    let (_, _, v0_state, v0_policy) = host.release("v0");
+    assert_eq!(
+        (v0_state.as_str(), v0_policy.as_str()),
+        ("exited", "no"),
+        "v0 retained"
+    );
+    assert_eq!(
+        r["previous"],
+        docker_out(&["inspect", "--format", "{{.Name}}", &v0]).trim_start_matches('/'),
+        "{r}"
+    );
+    let conf = bg.conf_text();
+    let var = host.app.replace('-', "_");
+    for want in [
+        format!("upstream hoist_{} {{", host.app),
+        format!("server 127.0.0.1:{};", bg.blue),
+        format!("listen {} default_server;", host.port),
+        format!("map $http_upgrade $hoist_{var}_connection {{"),
+        "proxy_http_version 1.1;".to_owned(),
+        "keepalive 16;".to_owned(),
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;".to_owned(),
+        format!(
+            "# hoist-live: color=blue port={} release=v1 container={v1_name}",
+            bg.blue
+        ),
+    ] {
+        assert!(conf.contains(&want), "{want} in:\n{conf}");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(bg.nginx.conf_d())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers, [format!("hoist-{}.conf", host.app)]);
+
+    // The second: green, with a client hammering nginx all along.
+    let hammer = Hammer::start(host.port);
+    std::thread::sleep(Duration::from_millis(300));
+    let (run, r) = bg.deploy("v2", false, KNOBS);
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = hammer.stop();
+    assert_ok(&run);
+    assert_eq!(r["status"], "deployed", "{r}");
+    assert_eq!(r["previous"], v1_name.as_str(), "{r}");
+    Hammer::check(&seen, &["v1", "v2"]);
+    assert!(seen.requests >= 50, "{seen:?}");
+    let (v2, v2_name, _, v2_policy) = host.release("v2");
+    assert_eq!(BlueGreen::label(&v2, "hoist.color"), "green");
+    assert_eq!(
+        BlueGreen::ports(&v2),
+        format!("8080/tcp -> 127.0.0.1:{}", bg.green)
+    );
+    assert_eq!(v2_policy, "unless-stopped");
+    let (_, _, v1_state, v1_policy) = host.release("v1");
+    assert_eq!((v1_state.as_str(), v1_policy.as_str()), ("exited", "no"));
+    assert!(
+        bg.conf_text()
+            .contains(&format!("server 127.0.0.1:{};", bg.green))
+    );
+    assert_eq!(host.history().pop().unwrap()["status"], "deployed");
+
+    // Status: the colors, and what stands in the idle one.
+    let (run, s) = bg.status();
+    assert_ok(&run);
+    assert_eq!(s["strategy"], "blue-green", "{s}");
+    assert_eq!(s["live_color"], "green", "{s}");
+    assert_eq!(s["idle_color"], "blue", "{s}");
+    assert_eq!(s["idle_release"], "v1", "{s}");
+    assert_eq!(s["running"]["release"], "v2", "{s}");
+    assert_eq!(s["running"]["color"], "green", "{s}");
+    assert_eq!(s["running"]["health"], "healthy", "{s}");
+    assert_eq!(releases(&s["retained"]), ["v1", "v0"], "{s}");
+    assert_eq!(s["retained"][0]["color"], "blue", "{s}");
+    assert!(
+        s["retained"][1]["color"].is_null(),
+        "recreate's v0 has no color: {s}"
+    );
+
+    // Rollback to the previous release: v1, in blue, whose port is free: no downtime.
+    let hammer = Hammer::start(host.port);
+    std::thread::sleep(Duration::from_millis(300));
+    let (run, r) = bg.rollback(None);
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = hammer.stop();
+    assert_ok(&run);
+    assert_eq!(r["status"], "deployed", "{r}");
+    assert_eq!(r["action"], "rollback", "{r}");
+    assert_eq!(r["release"], "v1", "{r}");
+    assert_eq!(r["previous"], v2_name.as_str(), "{r}");
+    Hammer::check(&seen, &["v2", "v1"]);
+    assert_eq!(host.running_ids(), [v1.as_str()]);
+    assert_eq!(host.release("v1").3, "unless-stopped");
+    assert_eq!(host.release("v2").3, "no");
+    let record = host.history().pop().unwrap();
+    assert_eq!(record["status"], "rolled-back", "{record}");
+    assert_eq!(record["action"], "rollback", "{record}");
+
+    // A release recreate deployed publishes nginx's port itself: refused, nothing changes.
+    let (run, r) = bg.rollback(Some("v0"));
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("deployed by the recreate strategy"),
+        "{r}"
+    );
+    assert_eq!(host.running_ids(), [v1.as_str()]);
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v1"));
+
+    // v3 goes to green; v2 (green too) is then two deploys back and needs the port v3
+    // holds: rolling back to it falls back to stop-then-start on that port.
+    let (run, _) = bg.deploy("v3", false, KNOBS);
+    assert_ok(&run);
+    let (v3, _, _, _) = host.release("v3");
+    assert_eq!(BlueGreen::label(&v3, "hoist.color"), "green");
+    let hammer = Hammer::start(host.port);
+    let (run, r) = bg.rollback(Some("v2"));
+    let seen = hammer.stop();
+    assert_ok(&run);
+    assert!(run.stdout.contains("stop-then-start"), "{}", run.stdout);
+    assert_eq!(r["release"], "v2", "{r}");
+    assert_eq!(host.running_ids(), [v2.as_str()]);
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v2"));
+    eprintln!(
+        "stop-then-start rollback: {} of {} requests failed in its gap",
+        seen.failures.len(),
+        seen.requests
+    );
+    assert!(!host.state_dir().join("deploy.state").exists());
+}
+
+/// A new release that fails its health gate on its loopback port: nginx is never touched.
+#[test]
+fn a_blue_green_deploy_failing_its_health_gate_never_moves_traffic() {
+    let Some(bg) = BlueGreen::new("bggate") else {
+        return;
+    };
+    let host = &bg.host;
+    let (run, _) = bg.deploy("v1", false, KNOBS);
+    assert_ok(&run);
+    let (v1, v1_name, _, _) = host.release("v1");
+    let before = bg.conf_text();
+
+    let hammer = Hammer::start(host.port);
+    let knobs = BgKnobs {
+        health_timeout: 4,
+        ..KNOBS
+    };
+    let (run, r) = bg.deploy("v2", true, knobs);
+    let seen = hammer.stop();
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(r["status"], "failed", "{r}");
+    assert_eq!(r["rolled_back"], true, "{r}");
+    let reason = r["reason"].as_str().unwrap();
+    assert!(reason.contains("health check failed"), "{reason}");
+    assert!(
+        reason.contains(&format!("nginx never left {v1_name}")),
+        "{reason}"
+    );
+    Hammer::check(&seen, &["v1"]);
+    assert_eq!(seen.versions, ["v1"], "{seen:?}");
+    assert_eq!(bg.conf_text(), before, "the nginx file is untouched");
+    assert_eq!(host.running_ids(), [v1.as_str()]);
+    assert_eq!(host.release("v1").3, "unless-stopped");
+    let v2 = docker_out(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=hoist.app={}", host.app),
+        "--filter",
+        "label=hoist.release=v2",
+    ]);
+    assert!(v2.is_empty(), "the new container is removed: {v2}");
+    assert_eq!(host.history().pop().unwrap()["status"], "failed");
+    assert!(!host.state_dir().join("deploy.state").exists());
+}
+
+/// The gate passes, then the release breaks while the post-switch check probes it through
+/// nginx: traffic goes back to the old color, which never stopped.
+#[test]
+fn a_post_switch_failure_moves_traffic_back_to_the_old_color() {
+    let Some(bg) = BlueGreen::new("bgpost") else {
+        return;
+    };
+    let host = &bg.host;
+    let (run, _) = bg.deploy("v1", false, KNOBS);
+    assert_ok(&run);
+    let (v1, v1_name, _, _) = host.release("v1");
+    let before = bg.conf_text();
+
+    let hammer = Hammer::start(host.port);
+    let knobs = BgKnobs {
+        post_switch_check: 20,
+        ..KNOBS
+    };
+    let (mut child, _dir) = bg.spawn_deploy("v2", knobs);
+    bg.wait_for_state_phase(&mut child, "verify");
+    // nginx routes to v2 now; a second later its health path goes away (its /version still
+    // answers), while the post-switch check probes it.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v2"));
+    let (v2, _, _, _) = host.release("v2");
+    let exec = Command::new("docker")
+        .args(["exec", &v2, "rm", "/www/healthz"])
+        .output()
+        .unwrap();
+    assert!(exec.status.success(), "{exec:?}");
+    let run: Run = child.wait_with_output().unwrap().into();
+    let seen = hammer.stop();
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let r = marked(&run, "HOIST-RESULT ");
+    assert_eq!(r["status"], "failed", "{r}");
+    assert_eq!(r["rolled_back"], true, "{r}");
+    let reason = r["reason"].as_str().unwrap();
+    assert!(reason.contains("post-switch check failed"), "{reason}");
+    assert!(reason.contains("answered 404"), "{reason}");
+    assert!(
+        reason.contains(&format!("nginx routes to {v1_name} (blue) again")),
+        "{reason}"
+    );
+    Hammer::check(&seen, &["v1", "v2", "v1"]);
+    assert_eq!(bg.conf_text(), before, "the previous nginx file is back");
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v1"));
+    assert_eq!(host.running_ids(), [v1.as_str()]);
+    assert_eq!(host.release("v1").3, "unless-stopped");
+    let record = host.history().pop().unwrap();
+    assert_eq!(record["status"], "rolled-back", "{record}");
+    assert_eq!(record["release"], "v2", "{record}");
+    assert_eq!(record["rolled_back"], true, "{record}");
+    assert!(!host.state_dir().join("deploy.state").exists());
+}
+
+/// Another file makes nginx's configuration invalid with the new one (a second default server
+/// on the port): `nginx -t` fails, the previous file is put back, nothing switches.
+#[test]
+fn a_blue_green_deploy_nginx_rejects_switches_nothing() {
+    let Some(bg) = BlueGreen::new("bgconf") else {
+        return;
+    };
+    let host = &bg.host;
+    let (run, _) = bg.deploy("v1", false, KNOBS);
+    assert_ok(&run);
+    let (v1, v1_name, _, _) = host.release("v1");
+    let before = bg.conf_text();
+    // Sorted after hoist's file: it is the second default server.
+    let conflict = bg.nginx.conf_d().join("zz-conflict.conf");
+    std::fs::write(
+        &conflict,
+        format!(
+            "server {{ listen {} default_server; return 418; }}\n",
+            host.port
+        ),
+    )
+    .unwrap();
+
+    let hammer = Hammer::start(host.port);
+    let (run, r) = bg.deploy("v2", false, KNOBS);
+    let seen = hammer.stop();
+    std::fs::remove_file(&conflict).unwrap();
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(r["status"], "failed", "{r}");
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("nginx rejected the configuration"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("a duplicate default server"),
+        "nginx's own words: {reason}"
+    );
+    assert!(
+        reason.contains(&format!("nginx never left {v1_name}")),
+        "{reason}"
+    );
+    Hammer::check(&seen, &["v1"]);
+    assert_eq!(seen.versions, ["v1"], "{seen:?}");
+    assert_eq!(bg.conf_text(), before, "the previous file is back");
+    assert_eq!(host.running_ids(), [v1.as_str()]);
+    let leftovers: Vec<_> = std::fs::read_dir(bg.nginx.conf_d())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers, [format!("hoist-{}.conf", host.app)]);
+    assert!(!host.state_dir().join("deploy.state").exists());
+}
+
+/// SIGKILL (a cancel over SSM) while the new color is verified through nginx: the watchdog
+/// puts the previous nginx file back and removes the new container once nginx no longer
+/// routes to it.
+#[test]
+fn a_blue_green_deploy_killed_in_verify_is_undone_by_its_watchdog() {
+    let Some(bg) = BlueGreen::new("bgkill") else {
+        return;
+    };
+    let host = &bg.host;
+    let (run, _) = bg.deploy("v1", false, KNOBS);
+    assert_ok(&run);
+    let (v1, v1_name, _, _) = host.release("v1");
+    let before = bg.conf_text();
+
+    let hammer = Hammer::start(host.port);
+    let knobs = BgKnobs {
+        post_switch_check: 60,
+        ..KNOBS
+    };
+    let (mut child, _dir) = bg.spawn_deploy("v2", knobs);
+    bg.wait_for_state_phase(&mut child, "verify");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v2"));
+    // SAFETY: kill(2) on the process group of the child we spawned.
+    unsafe {
+        libc::kill(-libc::pid_t::try_from(child.id()).unwrap(), libc::SIGKILL);
+    }
+    let _ = child.wait();
+    let state = host.state_dir().join("deploy.state");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while state.exists() {
+        assert!(Instant::now() < deadline, "the watchdog never finished");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let seen = hammer.stop();
+    Hammer::check(&seen, &["v1", "v2", "v1"]);
+    assert_eq!(bg.conf_text(), before);
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v1"));
+    assert_eq!(host.running_ids(), [v1.as_str()]);
+    let record = host.history().pop().unwrap();
+    assert_eq!(record["status"], "killed", "{record}");
+    assert_eq!(record["release"], "v2", "{record}");
+    assert_eq!(record["rolled_back"], true, "{record}");
+    assert!(
+        record["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("nginx routes to {v1_name} (blue) again")),
+        "{record}"
+    );
+    // The lock is free: the next deploy goes ahead.
+    let (run, _) = bg.deploy("v3", false, KNOBS);
+    assert_ok(&run);
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v3"));
+}
+
+/// Without nginx (and without `install_proxy`) the run is refused before anything changes.
+#[test]
+fn a_blue_green_deploy_without_nginx_is_refused_before_anything_changes() {
+    let Some(mut bg) = BlueGreen::new("bgnone") else {
+        return;
+    };
+    bg.nginx.bin = "/nonexistent/nginx".into();
+    let (_, image_id) = bg.host.build("v1", false);
+    let run = run_script(&bg.deploy_script("v1", &image_id, KNOBS), "");
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let r = marked(&run, "HOIST-RESULT ");
+    assert_eq!(r["status"], "invalid", "{r}");
+    assert_eq!(
+        r["reason"],
+        "nginx is not installed on this host; install it (dnf/yum/apt-get install nginx) or set blue_green.install_proxy: true"
+    );
+    assert!(bg.host.running_ids().is_empty());
+    assert!(!bg.host.state_dir().join("deploy.state").exists());
+    assert!(!bg.conf().exists());
 }

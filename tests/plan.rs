@@ -451,6 +451,11 @@ fn a_recreate_plan_has_no_blue_green_section() {
     let json = run.success().json();
     assert!(json.get("blue_green").is_none(), "{json}");
     let script = run_phase(&json)["script"]["text"].as_str().unwrap();
-    assert!(script.contains("HOIST_HEALTH_CONSECUTIVE='1'\n"));
-    assert!(!script.contains("HOIST_BG_") && !script.contains("HOIST_NGINX_CONF"));
+    // The header: the assignments before the first empty line (the library follows).
+    let header = script.split("\n\n").next().unwrap();
+    assert!(header.contains("HOIST_HEALTH_CONSECUTIVE='1'\n"), "{header}");
+    assert!(
+        !header.contains("HOIST_BG_") && !header.contains("HOIST_NGINX_CONF"),
+        "{header}"
+    );
 }

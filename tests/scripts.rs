@@ -3,12 +3,14 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use hoist::plan::{self, Inputs, TransportKind};
 use hoist::revision::Revision;
+use hoist::script::{self, Body, Param};
 
 const BASE: &str = "app: web\ntargets:\n  instance_ids: [i-0123456789abcdef0]\n";
 
@@ -160,6 +162,171 @@ fn every_rendered_variant_passes_shellcheck() {
             );
         }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Blue-green's parameters, as a header carries them (the ports, the drain and post-switch
+/// check, the nginx file), with or without the optional nginx of its own.
+fn blue_green_params(own_nginx: bool) -> Vec<(&'static str, Param)> {
+    let mut params: Vec<(&'static str, Param)> = vec![
+        (
+            "HOIST_BG_PORTS",
+            vec!["18080".to_owned(), "28080".to_owned()].into(),
+        ),
+        ("HOIST_BG_DRAIN", "5".into()),
+        ("HOIST_BG_POST_SWITCH_CHECK", "10".into()),
+        ("HOIST_BG_INSTALL_PROXY", "true".into()),
+        (
+            "HOIST_NGINX_CONF",
+            "/etc/nginx/conf.d/hoist-web.conf".into(),
+        ),
+    ];
+    if own_nginx {
+        params.push(("HOIST_NGINX_BIN", "/usr/sbin/nginx".into()));
+        params.push((
+            "HOIST_NGINX_ARGS",
+            vec!["-c".to_owned(), "/srv/it's nginx.conf".to_owned()].into(),
+        ));
+    }
+    params
+}
+
+/// The rendered header lines of `script` (`NAME=value`), as `(name, raw value)`.
+fn header_lines(script: &str) -> Vec<(String, String)> {
+    script
+        .lines()
+        .skip_while(|l| !l.starts_with("HOIST_"))
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            let (name, value) = l.split_once('=').unwrap();
+            (name.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+/// Header lines back as text.
+fn header_text(lines: &[(String, String)]) -> String {
+    lines.iter().fold(String::new(), |mut text, (n, v)| {
+        writeln!(text, "{n}={v}").unwrap();
+        text
+    })
+}
+
+/// A blue-green deploy of the variant: recreate's header for it (every parameter recreate
+/// gets, values exactly as rendered) with blue-green's added, rendered with the blue-green
+/// body. The header's values are taken back from recreate's rendered text by bash itself.
+fn render_blue_green(extra: &str, transport: TransportKind, own_nginx: bool) -> String {
+    let recreate = render(extra, transport);
+    let lines = header_lines(&recreate);
+    let mut probe = header_text(&lines);
+    for (name, _) in &lines {
+        // One NUL-separated record per parameter: name, count, then each value.
+        writeln!(
+            probe,
+            "printf '%s\\0' {name} \"${{#{name}[@]}}\" \"${{{name}[@]}}\""
+        )
+        .unwrap();
+    }
+    let out = Command::new("bash").arg("-c").arg(&probe).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut words = text.split('\0');
+    let mut params: Vec<(&'static str, Param)> = Vec::new();
+    for (name, raw) in &lines {
+        assert_eq!(words.next(), Some(name.as_str()));
+        let n: usize = words.next().unwrap().parse().unwrap();
+        let values: Vec<String> = (0..n).map(|_| words.next().unwrap().to_owned()).collect();
+        let name: &'static str = Box::leak(name.clone().into_boxed_str());
+        if raw.starts_with('(') {
+            params.push((name, values.into()));
+        } else {
+            params.push((name, values.concat().into()));
+        }
+    }
+    params.push(("HOIST_HEALTH_CONSECUTIVE", "3".into()));
+    params.extend(blue_green_params(own_nginx));
+    let script = script::render(Body::BlueGreen, &["blue-green".into()], &params);
+    // The same parameters as recreate's, byte for byte, then blue-green's.
+    assert!(script.text.contains(&header_text(&lines)));
+    script.text
+}
+
+/// Recreate's rollback or status header for the variant, with blue-green's added.
+fn render_blue_green_maintenance(extra: &str, body: Body, own_nginx: bool) -> String {
+    let config = config(extra);
+    let base = match body {
+        Body::Status => plan::status_script(&config).text,
+        _ => plan::rollback_script(&config, Some("v1.2.3")).text,
+    };
+    let mut params: Vec<(&'static str, Param)> = header_lines(&base)
+        .into_iter()
+        .map(|(n, v)| {
+            let name: &'static str = Box::leak(n.into_boxed_str());
+            // These headers hold plain single-quoted words only.
+            (name, v.trim_matches('\'').to_owned().into())
+        })
+        .collect();
+    params.push(("HOIST_STRATEGY", "blue-green".into()));
+    params.push(("HOIST_PUBLISH", "80".into()));
+    params.push(("HOIST_HEALTH_CONSECUTIVE", "2".into()));
+    params.extend(blue_green_params(own_nginx));
+    script::render(body, &[], &params).text
+}
+
+/// Each deploy variant over both transports, and the rollback and status scripts (whose
+/// headers barely depend on the variant) for two of them; the optional nginx of one's own
+/// (binary and arguments) with the fullest variant.
+#[test]
+fn every_rendered_blue_green_variant_passes_shellcheck() {
+    if !common::prerequisite(common::have_command("shellcheck"), "shellcheck") {
+        return;
+    }
+    let mut scripts: Vec<(String, String)> = Vec::new();
+    for (i, (name, extra)) in VARIANTS.iter().enumerate() {
+        // Blue-green needs a published port: nginx listens there.
+        let extra = if extra.contains("publish:") {
+            (*extra).to_owned()
+        } else if extra.contains("container:\n") {
+            extra.replace("container:\n", "container:\n  publish: 8080\n")
+        } else {
+            format!("{extra}container:\n  publish: 8080\n")
+        };
+        for transport in [TransportKind::Local, TransportKind::Ssm] {
+            scripts.push((
+                format!("{name} (deploy, {transport:?})"),
+                render_blue_green(&extra, transport, false),
+            ));
+        }
+        if i < 2 {
+            for body in [Body::Rollback, Body::Status] {
+                scripts.push((
+                    format!("{name} ({body:?})"),
+                    render_blue_green_maintenance(&extra, body, false),
+                ));
+            }
+        }
+        if i == 1 {
+            scripts.push((
+                format!("{name} (deploy, own nginx)"),
+                render_blue_green(&extra, TransportKind::Local, true),
+            ));
+            for body in [Body::Rollback, Body::Status] {
+                scripts.push((
+                    format!("{name} ({body:?}, own nginx)"),
+                    render_blue_green_maintenance(&extra, body, true),
+                ));
+            }
+        }
+    }
+    assert_eq!(scripts.len(), VARIANTS.len() * 2 + 4 + 3);
+    let failures: Vec<String> = scripts
+        .iter()
+        .filter_map(|(what, text)| {
+            shellcheck(None, text)
+                .err()
+                .map(|report| format!("{what}:\n{report}"))
+        })
+        .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

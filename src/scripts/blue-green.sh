@@ -1,19 +1,94 @@
 #!/bin/bash
-# hoist: blue-green strategy. PLACEHOLDER: the real body (stage the new release on the idle
-# color's loopback port, health-gate it, switch nginx to it, verify through nginx for
-# HOIST_BG_POST_SWITCH_CHECK seconds, drain the old color for HOIST_BG_DRAIN seconds and
-# stop it, recording each step for the watchdog) replaces this file. Until then a
-# blue-green deploy ends at once as `invalid` (exit 2), before it looks at anything.
+# hoist: blue-green strategy. Starts the new release beside the live one, in the idle color
+# (its own loopback port), health-gates it there, points the app's nginx file at it with a
+# graceful reload, probes it through nginx, and only then — after a drain — stops the old
+# color, which is kept for rollback. Until the new release is verified through nginx, the old
+# color never stops serving: a failure points nginx back and removes the new container, and
+# is reported rolled back only once a probe through nginx sees the old color answer.
 #
-# Parameters (HOIST_*) are assigned by the header hoist renders above this body; see
-# src/plan/mod.rs: a recreate deploy's, plus HOIST_BG_PORTS=(blue green) (loopback ports),
-# HOIST_BG_DRAIN and HOIST_BG_POST_SWITCH_CHECK (seconds), HOIST_BG_INSTALL_PROXY
-# (true/false) and HOIST_NGINX_CONF (the nginx file hoist owns); nginx listens on
-# HOIST_PUBLISH. The functions are src/scripts/lib.sh's, rendered between the header and
-# this body.
+# Parameters (HOIST_*) are assigned by the header hoist renders above this body: those of
+# recreate.sh (src/plan/mod.rs), HOIST_HEALTH_CONSECUTIVE, and blue-green's own, described
+# at bg_params in src/scripts/lib.sh (HOIST_PUBLISH is the port nginx listens on). The
+# functions are src/scripts/lib.sh's, rendered between the header and this body. Contract with
+# hoist: recreate's — a few progress lines on stdout ending with one `HOIST-RESULT {json}`
+# line, details on stderr, exit 0 only when deployed.
+#
+# Colors and retained releases: a color is a loopback port (HOIST_BG_PORTS), and every
+# release container keeps the color it was created in (labels `hoist.color`,
+# `hoist.strategy=blue-green`, and `hoist.publish`: its loopback port). Docker binds a port
+# only while a container runs, so the stopped releases of the idle color never block the new
+# one: they all stay retained (pruned beyond HOIST_RETAIN as usual). Only a *running* release
+# nginx does not route to (left by a run that died in its retire, or started by hand) can hold
+# the idle port: it serves nothing, so the stage stops it, and it stays retained.
+#
+# First blue-green deploy on a host where recreate's release publishes HOIST_PUBLISH itself:
+# it is stopped right before nginx takes the port — a gap of the reload's moment, while
+# nothing listens on the port — and kept as a retained release; a failure before the new
+# release is verified starts it again.
 
 # shellcheck source=src/scripts/lib.sh
 [[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 begin_script
+STRATEGY=blue-green
 
-finish invalid "blue-green.sh is not written yet"
+# ---------------------------------------------------------------- parameters
+need HOIST_APP HOIST_RELEASE HOIST_IMAGE HOIST_PULL HOIST_CONTAINER_PORT HOIST_STOP_TIMEOUT \
+    HOIST_HEALTH_STATUS HOIST_HEALTH_INTERVAL HOIST_HEALTH_TIMEOUT HOIST_HEALTH_START_PERIOD \
+    HOIST_ENV_SOURCE HOIST_RETAIN HOIST_RUN_DIR HOIST_STATE_DIR HOIST_RESTART
+check_app
+check_release_id "$HOIST_RELEASE"
+need_number HOIST_CONTAINER_PORT HOIST_STOP_TIMEOUT HOIST_HEALTH_STATUS HOIST_HEALTH_INTERVAL \
+    HOIST_HEALTH_TIMEOUT HOIST_HEALTH_START_PERIOD HOIST_RETAIN
+case $HOIST_PULL in never | if-missing | always) ;; *) finish invalid "parameter HOIST_PULL is '$HOIST_PULL'" ;; esac
+case $HOIST_ENV_SOURCE in none | stdin | ssm-parameter) ;; *) finish invalid "parameter HOIST_ENV_SOURCE is '$HOIST_ENV_SOURCE'" ;; esac
+[[ $HOIST_RESTART =~ ^(no|always|unless-stopped|on-failure(:[0-9]+)?)$ ]] || finish invalid "parameter HOIST_RESTART is '$HOIST_RESTART'"
+HOIST_HEALTH_CONSECUTIVE=${HOIST_HEALTH_CONSECUTIVE:-1}
+[[ $HOIST_HEALTH_CONSECUTIVE =~ ^[1-9][0-9]*$ ]] || finish invalid "parameter HOIST_HEALTH_CONSECUTIVE is '$HOIST_HEALTH_CONSECUTIVE'"
+bg_params
+HOIST_HEALTH_PATH=${HOIST_HEALTH_PATH:-}
+HOIST_IMAGE_LABEL=${HOIST_IMAGE_LABEL:-$HOIST_IMAGE}
+HOIST_REGISTRY=${HOIST_REGISTRY:-}
+HOIST_REGION=${HOIST_REGION:-}
+HOIST_SECRET_PARAMETER=${HOIST_SECRET_PARAMETER:-}
+if ! declare -p HOIST_RUN_OPTS >/dev/null 2>&1; then HOIST_RUN_OPTS=(); fi
+if ! declare -p HOIST_COMMAND >/dev/null 2>&1; then HOIST_COMMAND=(); fi
+if ! declare -p HOIST_ENV_CLEAR >/dev/null 2>&1; then HOIST_ENV_CLEAR=(); fi
+if ! declare -p HOIST_ENV_SECRETS >/dev/null 2>&1; then HOIST_ENV_SECRETS=(); fi
+if ! declare -p HOIST_HOST_SECRETS >/dev/null 2>&1; then HOIST_HOST_SECRETS=(); fi
+
+# ---------------------------------------------------------------- checks, before any change
+require_tools docker flock timeout
+# Every probe through nginx is an HTTP request, with or without a health path.
+command -v curl >/dev/null || fail "curl is not installed on this host (needed to probe the app through nginx)"
+require_engine
+bg_require_proxy
+[[ -d ${BG_CONF%/*} ]] || finish invalid "the directory of $BG_CONF does not exist: is it nginx's conf.d?"
+
+# ---------------------------------------------------------------- lock, state, secrets, image
+take_lock "release $HOIST_RELEASE"
+begin_state
+note_state strategy blue-green
+log "deploying $HOIST_APP release $HOIST_RELEASE (blue-green)"
+if ((${#HOIST_ENV_CLEAR[@]} + ${#HOIST_ENV_SECRETS[@]} + ${#HOIST_HOST_SECRETS[@]})); then
+    write_env_file
+fi
+ensure_image
+
+# ---------------------------------------------------------------- stage: the idle color
+bg_find_live
+if [[ -n $BG_OLD_UPSTREAM ]]; then
+    log "live: ${BG_OLD_UPSTREAM% *} ($PREV_NAME); deploying to $BG_NEW_COLOR (127.0.0.1:$BG_NEW_PORT)"
+else
+    log "no color is live yet; deploying to $BG_NEW_COLOR (127.0.0.1:$BG_NEW_PORT)"
+fi
+bg_begin "$HOIST_RESTART"
+set_phase stage
+create_release "$BG_NEW_PORT" \
+    --label "hoist.color=$BG_NEW_COLOR" \
+    --label hoist.strategy=blue-green \
+    --publish "127.0.0.1:$BG_NEW_PORT:$HOIST_CONTAINER_PORT"
+
+# ---------------------------------------------------------------- switch, verify, retire
+bg_go "$HOIST_HEALTH_PATH" "$HOIST_HEALTH_STATUS" "$HOIST_RELEASE"
+prune_releases
+finish deployed ""

@@ -56,6 +56,32 @@ ERR_CMD=""
 ENGINE_WAIT=120
 # How many records history.jsonl keeps.
 HISTORY_KEEP=1000
+# Blue-green (STRATEGY=blue-green; empty for recreate's stop-then-start): the restore undoes
+# its phases instead of recreate's. All of it is also kept in the state file, so that the
+# watchdog and the next deploy restore from what the run recorded, whatever their header says.
+STRATEGY=""
+# The live color's upstream ("blue 18080": color and loopback port) and the new one's.
+BG_OLD_UPSTREAM=""
+BG_NEW_UPSTREAM=""
+# Running releases of the app with no color (deployed by recreate: they publish the nginx
+# port themselves), stopped right before nginx takes the port.
+BG_LEGACY_IDS=()
+# The app's nginx file, the copy of the previous one (`none`: there was none), the port nginx
+# listens on, how to run nginx, and whether this run made nginx load its new file.
+BG_CONF=""
+BG_BACKUP=""
+BG_NGINX_PORT=""
+BG_NGINX_BIN=nginx
+BG_NGINX_ARGS=()
+BG_RELOADED=0
+BG_DRAIN=0
+# The restart policy the target gets once it is verified.
+BG_POLICY=""
+# 1: a restore moved traffic back to the previous release (history says `rolled-back`).
+SWITCHED_BACK=0
+NGINX_OUT=""
+NGINX_CODE=""
+NGINX_SEEN=""
 # Only containers hoist's own `docker create` labelled are releases: images carry no
 # `hoist.deployed-at`, so a container run by hand from the app's image is never one.
 RELEASE_LABEL=hoist.deployed-at
@@ -227,26 +253,24 @@ container_status() {
     timeout 10 docker inspect --format '{{.State.Status}}' "$1" 2>/dev/null || true
 }
 
-# Probes container $1 until it is healthy or $2 seconds pass, with the check the container
+# Probes container $1 until it is healthy ($3 observations in a row, default 1; a failed one
+# starts the count again) or $2 seconds pass, with the check the container
 # was created with (its `hoist.health-*`, `hoist.publish` and `hoist.port` labels, so a
 # rolled-back release is judged by its own check, not the failed release's): HTTP on the
 # health path when it has one (to its published port, else its own address), else the
 # image's own HEALTHCHECK, else "still running at the next look". A container that stops
 # fails at once; one the engine cannot inspect (a daemon restarting) is unknown and probing
-# goes on until the deadline — healthy is only ever what was observed. An HTTP or Docker
-# check must pass HOIST_HEALTH_CONSECUTIVE probes in a row (default 1), one interval apart;
-# any other observation starts the count again. Sets HEALTH (the last observation) and
-# PROBE_WHY (why it is not healthy).
+# goes on until the deadline — healthy is only ever what was observed. Sets HEALTH (the last
+# observation) and PROBE_WHY (why it is not healthy).
 # (Reached through the EXIT trap and the watchdog.)
 probe_health() {
-    local id=$1 budget=$2 deadline state seen_running=0
+    local id=$1 budget=$2 need=${3:-1} deadline state seen_running=0 ok=0 healthy
     local status exit_code docker_health want publish port addresses path url code
-    local need=${HOIST_HEALTH_CONSECUTIVE:-1} streak=0 passed
     deadline=$((SECONDS + budget))
     HEALTH=""
     PROBE_WHY=""
     while :; do
-        passed=0
+        healthy=0
         state=$(timeout 10 docker inspect --format '{{.State.Status}}|{{.State.ExitCode}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}|{{index .Config.Labels "hoist.health-status"}}|{{index .Config.Labels "hoist.publish"}}|{{index .Config.Labels "hoist.port"}}|{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}|{{index .Config.Labels "hoist.health-path"}}' "$id" 2>/dev/null || true)
         IFS='|' read -r status exit_code docker_health want publish port addresses path <<<"$state" || true
         if [[ -z $status ]]; then
@@ -268,39 +292,40 @@ probe_health() {
                 code=$(curl --globoff -s -o /dev/null -w '%{http_code}' \
                     --max-time "$((HOIST_HEALTH_INTERVAL + 2))" "$url" || true)
                 HEALTH="http ${code:-000} from $path"
-                if [[ $code == "${want:-200}" ]]; then
-                    passed=1
-                else
+                if [[ $code == "${want:-200}" ]]; then healthy=1; else
                     PROBE_WHY="$url answered ${code:-000} (expected ${want:-200}) for ${budget}s"
                 fi
             fi
         elif [[ -n $docker_health ]]; then
             HEALTH="docker $docker_health"
             case $docker_health in
-                healthy) passed=1 ;;
+                healthy) healthy=1 ;;
                 unhealthy)
                     PROBE_WHY="Docker reports the container unhealthy"
                     return 1
                     ;;
+                *) PROBE_WHY="not healthy after ${budget}s (Docker status: $docker_health)" ;;
             esac
-            ((passed)) || PROBE_WHY="not healthy after ${budget}s (Docker status: $docker_health)"
         else
             # No check at all: running now and still running at the next look.
             if ((seen_running)); then
                 HEALTH="running (no health check configured)"
-                return 0
+                healthy=1
             fi
             seen_running=1
-            HEALTH="running"
+            [[ -n $HEALTH ]] || HEALTH="running"
         fi
-        if ((passed)); then
-            streak=$((streak + 1))
-            if ((streak >= need)); then return 0; fi
-            PROBE_WHY="$streak of $need healthy probes in a row within ${budget}s ($HEALTH)"
+        if ((healthy)); then
+            ok=$((ok + 1))
+            if ((ok >= need)); then
+                if ((need > 1)); then HEALTH="$HEALTH ($ok in a row)"; fi
+                return 0
+            fi
         else
-            streak=0
+            ok=0
         fi
         if ((SECONDS >= deadline)); then
+            if ((ok)); then PROBE_WHY="only $ok healthy answer(s) in a row of the $need needed in ${budget}s ($HEALTH)"; fi
             [[ -n $PROBE_WHY ]] || PROBE_WHY="no healthy answer for ${budget}s ($HEALTH)"
             return 1
         fi
@@ -323,14 +348,14 @@ find_running() {
 
 # One line per release container of the app, newest first (as `docker ps` orders them):
 # id|state|release|name|image reference|image id|deployed-at|started-at|restart policy
-# (name:maximum retries)|hoist.restart label|health path label|health status label. Prints
-# nothing when there is none.
+# (name:maximum retries)|hoist.restart label|health path label|health status label|hoist.color
+# label (blue-green)|hoist.publish label. Prints nothing when there is none.
 list_releases() {
     local ids
     ids=$(docker ps -aq --no-trunc --filter "label=hoist.app=$HOIST_APP" --filter "label=$RELEASE_LABEL") || return 1
     [[ -n $ids ]] || return 0
     # shellcheck disable=SC2086 # one container id per word
-    docker inspect --format '{{.Id}}|{{.State.Status}}|{{index .Config.Labels "hoist.release"}}|{{.Name}}|{{.Config.Image}}|{{.Image}}|{{index .Config.Labels "hoist.deployed-at"}}|{{.State.StartedAt}}|{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}|{{index .Config.Labels "hoist.restart"}}|{{index .Config.Labels "hoist.health-path"}}|{{index .Config.Labels "hoist.health-status"}}' $ids
+    docker inspect --format '{{.Id}}|{{.State.Status}}|{{index .Config.Labels "hoist.release"}}|{{.Name}}|{{.Config.Image}}|{{.Image}}|{{index .Config.Labels "hoist.deployed-at"}}|{{.State.StartedAt}}|{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}|{{index .Config.Labels "hoist.restart"}}|{{index .Config.Labels "hoist.health-path"}}|{{index .Config.Labels "hoist.health-status"}}|{{with index .Config.Labels "hoist.color"}}{{.}}{{end}}|{{with index .Config.Labels "hoist.publish"}}{{.}}{{end}}' $ids
 }
 
 # ---------------------------------------------------------------- restore
@@ -343,6 +368,12 @@ list_releases() {
 # ROLLED_BACK and RESTORE_NOTE; returns non-zero when the previous release is not serving.
 # (Reached through the EXIT trap and the watchdog.)
 restore() {
+    if [[ $STRATEGY == blue-green ]]; then
+        # `return $?`: a bare `return` in a function run by a trap returns the status of the
+        # command before the trap.
+        bg_restore
+        return $?
+    fi
     ROLLED_BACK=false
     RESTORE_NOTE=""
     local stopping=0
@@ -417,6 +448,9 @@ load_state() {
     PREV_IDS=()
     PREV_NAME=""
     PHASE=prepare
+    STRATEGY=""
+    BG_LEGACY_IDS=()
+    BG_NGINX_ARGS=()
     while read -r key val; do
         case $key in
             started) STARTED_EPOCH=$val ;;
@@ -440,6 +474,18 @@ load_state() {
             healthy) PHASE=verified ;;
             private) STATE_PRIVATE=$val ;;
             mounted) STATE_MOUNTED=$val ;;
+            strategy) STRATEGY=$val ;;
+            old_upstream) BG_OLD_UPSTREAM=$val ;;
+            new_upstream) BG_NEW_UPSTREAM=$val ;;
+            legacy) BG_LEGACY_IDS+=("$val") ;;
+            nginx_conf) BG_CONF=$val ;;
+            nginx_backup) BG_BACKUP=$val ;;
+            nginx_port) BG_NGINX_PORT=$val ;;
+            nginx_bin) BG_NGINX_BIN=$val ;;
+            nginx_arg) BG_NGINX_ARGS+=("$val") ;;
+            reloaded) BG_RELOADED=1 ;;
+            drain) BG_DRAIN=$val ;;
+            policy) BG_POLICY=$val ;;
         esac
     done <"$1"
 }
@@ -466,7 +512,9 @@ recover() {
     load_state "$state"
     sweep_private
     STATUS=$status
-    if [[ $PHASE == verified ]]; then
+    if [[ $PHASE == verified || $PHASE == retire ]]; then
+        # Blue-green's retire: the new release is live and verified; the old one is stopped.
+        if [[ $PHASE == retire ]]; then bg_retire_old; fi
         ROLLED_BACK=false
         if ((TARGET_NEW)); then
             REASON="$what after the new release passed its health gate; it stays"
@@ -501,11 +549,16 @@ guard() {
 watchdog_program() {
     declare -p HOIST_APP HOIST_RELEASE HOIST_IMAGE HOIST_HEALTH_INTERVAL HOIST_HEALTH_TIMEOUT \
         HOIST_HEALTH_START_PERIOD HOIST_STOP_TIMEOUT HOIST_STATE_DIR ENGINE_WAIT HISTORY_KEEP ACTION
-    printf 'HOIST_HEALTH_CONSECUTIVE=%q\n' "${HOIST_HEALTH_CONSECUTIVE:-1}"
     printf 'STATUS=killed REASON="" HEALTH="" PROBE_WHY="" ROLLED_BACK=false RESTORE_NOTE=""\n'
     printf 'STATE_PRIVATE="" STATE_MOUNTED="" STARTED_EPOCH=%s\n' "$STARTED_EPOCH"
+    # Blue-green's restore reads everything else it needs from the state file.
+    printf 'STRATEGY="" BG_OLD_UPSTREAM="" BG_NEW_UPSTREAM="" BG_CONF="" BG_BACKUP="" BG_NGINX_PORT=""\n'
+    printf 'BG_NGINX_BIN=nginx BG_RELOADED=0 BG_DRAIN=0 BG_POLICY="" SWITCHED_BACK=0 NGINX_OUT="" NGINX_CODE="" NGINX_SEEN=""\n'
+    printf 'BG_LEGACY_IDS=() BG_NGINX_ARGS=()\n'
     declare -f log warn json_str result_json append_history snooze shred_file wait_engine \
-        container_status probe_health restore load_state sweep_private recover guard
+        container_status probe_health restore load_state sweep_private recover guard \
+        nginx_run nginx_test nginx_apply bg_look bg_check_through_nginx bg_labels bg_retire_old \
+        bg_restore_conf bg_restore
     # shellcheck disable=SC2016 # the watchdog's own "$@", not this shell's
     printf 'guard "$@"\n'
 }
@@ -584,7 +637,9 @@ on_exit() {
     fi
     remove_env_file
     remove_docker_config
-    if [[ $STATUS == failed && $PHASE == verified ]]; then
+    if [[ $STATUS == failed && ($PHASE == verified || $PHASE == retire) ]]; then
+        # Blue-green's retire: the new release is live and verified; the old one is stopped.
+        if [[ $PHASE == retire ]]; then bg_retire_old; fi
         if ((TARGET_NEW)); then
             REASON="$REASON; the new release had passed its health gate and stays"
         else
@@ -612,6 +667,9 @@ on_exit() {
     if ((APP_VALID && !NO_HISTORY)) && [[ $STATUS != invalid ]]; then
         if [[ $ACTION == rollback && $STATUS == deployed ]]; then
             # History says what happened; the result says `deployed`, like any deploy's.
+            append_history "$(result_json rolled-back)"
+        elif [[ -z $ACTION && $STATUS == failed && $ROLLED_BACK == true ]] && ((SWITCHED_BACK)); then
+            # A blue-green deploy whose traffic had moved to it, and was moved back.
             append_history "$(result_json rolled-back)"
         else
             append_history "$line"
@@ -834,7 +892,7 @@ switch_to() {
     if [[ -n $path ]]; then
         log "health check: GET $path expecting $want (budget ${HOIST_HEALTH_TIMEOUT}s)"
     fi
-    probe_health "$TARGET_ID" "$HOIST_HEALTH_TIMEOUT" || fail "health check failed: $PROBE_WHY"
+    probe_health "$TARGET_ID" "$HOIST_HEALTH_TIMEOUT" "${HOIST_HEALTH_CONSECUTIVE:-1}" || fail "health check failed: $PROBE_WHY"
     # Verified: the target gets its restart policy, the previous ones none, so that a daemon
     # restart or a reboot never brings a retained release back beside the live one.
     if [[ -n $policy ]]; then
@@ -865,6 +923,582 @@ prune_releases() {
         done
         log "pruned $((${#stopped_ids[@]} - HOIST_RETAIN)) old release(s)"
     fi
+}
+
+
+# ---------------------------------------------------------------- create
+# Creates the release's container from HOIST_IMAGE with its labels (what it is, its restart
+# policy and health check, and `hoist.publish` = $1, the host port its check probes) and the
+# further `docker create` arguments $2…; sets TARGET_ID and TARGET_NAME. It starts with no
+# restart policy: until it passes the health gate, a daemon restart must not bring an
+# unverified release back. Its configured policy (kept in a label) is applied once it is
+# healthy.
+create_release() {
+    local publish=$1 stamp n=1 out
+    shift
+    stamp=$(date -u +%Y%m%dT%H%M%SZ)
+    TARGET_NAME="$HOIST_APP-$HOIST_RELEASE-$stamp"
+    while docker container inspect "$TARGET_NAME" >/dev/null 2>&1; do
+        n=$((n + 1))
+        TARGET_NAME="$HOIST_APP-$HOIST_RELEASE-$stamp-$n"
+    done
+    local create=(
+        --name "$TARGET_NAME"
+        --restart no
+        --label "hoist.app=$HOIST_APP"
+        --label "hoist.release=$HOIST_RELEASE"
+        --label "hoist.image=$HOIST_IMAGE_LABEL"
+        --label "hoist.image-ref=$HOIST_IMAGE"
+        --label "hoist.restart=$HOIST_RESTART"
+        --label "hoist.port=$HOIST_CONTAINER_PORT"
+        --label "hoist.publish=$publish"
+        --label "hoist.health-path=$HOIST_HEALTH_PATH"
+        --label "hoist.health-status=$HOIST_HEALTH_STATUS"
+        --label "$RELEASE_LABEL=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        "$@"
+    )
+    if [[ -n $ENV_FILE ]]; then create+=(--env-file "$ENV_FILE"); fi
+    create+=(${HOIST_RUN_OPTS[@]+"${HOIST_RUN_OPTS[@]}"})
+
+    note_state new_name "$TARGET_NAME"
+    out=$(docker create "${create[@]}" "$HOIST_IMAGE" ${HOIST_COMMAND[@]+"${HOIST_COMMAND[@]}"} 2>&1) || {
+        remove_env_file
+        # A create that failed half-way may have left the name taken: remove it.
+        docker rm -f "$TARGET_NAME" >/dev/null 2>&1 || true
+        TARGET_NAME=""
+        fail "docker create failed: $(tail -n 3 <<<"$out")"
+    }
+    TARGET_ID=$(tail -n 1 <<<"$out")
+    note_state new "$TARGET_ID"
+    remove_env_file
+    log "created $TARGET_NAME"
+}
+
+# ---------------------------------------------------------------- blue-green
+# Two colors, blue and green, each a loopback port (HOIST_BG_PORTS); the live one is what the
+# app's nginx file (HOIST_NGINX_CONF) proxies HOIST_PUBLISH to. A deploy starts the new
+# release in the idle color beside the live one (stage), health-gates it on its loopback port,
+# points nginx at it with a graceful reload (switch), probes it through nginx for
+# HOIST_BG_POST_SWITCH_CHECK seconds (verify), and only then, after HOIST_BG_DRAIN seconds for
+# the requests nginx's old workers still serve, stops the old color (retire). The old color
+# serves until the new one is verified, so a failure up to then only has to point nginx back
+# (the previous file is kept) and remove the new container. The nginx file answers hoist's
+# probes (those sending `X-Hoist-Probe`) with an `X-Hoist-Upstream: <color> <port>` header,
+# which is how a probe knows which color nginx routes to; no other client gets it.
+
+# Checks the blue-green parameters and sets the run's nginx settings from them: HOIST_PUBLISH
+# (the port nginx listens on), HOIST_BG_PORTS=(blue green), HOIST_BG_DRAIN and
+# HOIST_BG_POST_SWITCH_CHECK (seconds), HOIST_BG_INSTALL_PROXY (true/false), HOIST_NGINX_CONF
+# (an absolute path ending in .conf); optional HOIST_NGINX_BIN (default `nginx`) and
+# HOIST_NGINX_ARGS (default none; e.g. `-c FILE` for an nginx of its own, as the tests run
+# one): with either set, nginx is started by running that binary, never through systemd.
+bg_params() {
+    need HOIST_PUBLISH HOIST_NGINX_CONF HOIST_BG_DRAIN HOIST_BG_POST_SWITCH_CHECK
+    need_number HOIST_BG_DRAIN HOIST_BG_POST_SWITCH_CHECK
+    if ! declare -p HOIST_BG_PORTS >/dev/null 2>&1 || ((${#HOIST_BG_PORTS[@]} != 2)); then
+        finish invalid "parameter HOIST_BG_PORTS must hold two ports (blue, green)"
+    fi
+    local p
+    for p in "$HOIST_PUBLISH" "${HOIST_BG_PORTS[@]}"; do
+        if ! [[ $p =~ ^[1-9][0-9]{0,4}$ ]] || ((p > 65535)); then
+            finish invalid "blue-green: '$p' is not a port"
+        fi
+    done
+    if [[ ${HOIST_BG_PORTS[0]} == "${HOIST_BG_PORTS[1]}" || $HOIST_PUBLISH == "${HOIST_BG_PORTS[0]}" ||
+        $HOIST_PUBLISH == "${HOIST_BG_PORTS[1]}" ]]; then
+        finish invalid "blue-green: the blue port (${HOIST_BG_PORTS[0]}), the green port (${HOIST_BG_PORTS[1]}) and the published port ($HOIST_PUBLISH) must differ"
+    fi
+    [[ $HOIST_NGINX_CONF =~ ^/[A-Za-z0-9_./-]+\.conf$ && $HOIST_NGINX_CONF != *..* ]] ||
+        finish invalid "parameter HOIST_NGINX_CONF must be an absolute path ending in .conf: '$HOIST_NGINX_CONF'"
+    HOIST_BG_INSTALL_PROXY=${HOIST_BG_INSTALL_PROXY:-false}
+    case $HOIST_BG_INSTALL_PROXY in
+        true | false) ;;
+        *) finish invalid "parameter HOIST_BG_INSTALL_PROXY is '$HOIST_BG_INSTALL_PROXY'" ;;
+    esac
+    if ! declare -p HOIST_NGINX_ARGS >/dev/null 2>&1; then HOIST_NGINX_ARGS=(); fi
+    BG_NGINX_BIN=${HOIST_NGINX_BIN:-nginx}
+    BG_NGINX_ARGS=(${HOIST_NGINX_ARGS[@]+"${HOIST_NGINX_ARGS[@]}"})
+    BG_CONF=$HOIST_NGINX_CONF
+    BG_NGINX_PORT=$HOIST_PUBLISH
+    BG_DRAIN=$HOIST_BG_DRAIN
+}
+
+# nginx is on this host; else, with HOIST_BG_INSTALL_PROXY=true, installs it (dnf, yum or
+# apt-get), else the run is refused before anything changes.
+bg_require_proxy() {
+    if command -v "$BG_NGINX_BIN" >/dev/null; then return 0; fi
+    if [[ $HOIST_BG_INSTALL_PROXY != true ]]; then
+        finish invalid "nginx is not installed on this host; install it (dnf/yum/apt-get install nginx) or set blue_green.install_proxy: true"
+    fi
+    log "installing nginx (blue_green.install_proxy: true)"
+    local out
+    if command -v dnf >/dev/null; then
+        out=$(dnf install -y nginx 2>&1 9>&-) || fail "dnf install nginx failed: $(tail -n 3 <<<"$out")"
+    elif command -v yum >/dev/null; then
+        out=$(yum install -y nginx 2>&1 9>&-) || fail "yum install nginx failed: $(tail -n 3 <<<"$out")"
+    elif command -v apt-get >/dev/null; then
+        out=$({ DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=120 nginx ||
+            { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=120 nginx; }; } 2>&1 9>&-) ||
+            fail "apt-get install nginx failed: $(tail -n 3 <<<"$out")"
+    else
+        fail "nginx is not installed on this host, and there is no dnf, yum or apt-get to install it with"
+    fi
+    command -v "$BG_NGINX_BIN" >/dev/null || fail "nginx was installed, but $BG_NGINX_BIN is not on PATH"
+}
+
+# Runs nginx (this run's binary and arguments) with $@. Never with the lock's fd 9: an nginx
+# it starts lives on, and must not hold the app's lock.
+# (Reached through the EXIT trap and the watchdog.)
+nginx_run() {
+    "$BG_NGINX_BIN" ${BG_NGINX_ARGS[@]+"${BG_NGINX_ARGS[@]}"} "$@" 9>&-
+}
+
+# `nginx -t` on the whole configuration; NGINX_OUT holds its complaint when it fails.
+# (Reached through the EXIT trap and the watchdog.)
+nginx_test() {
+    local out
+    if out=$(nginx_run -t 2>&1); then
+        NGINX_OUT=""
+        return 0
+    fi
+    NGINX_OUT=$(grep -E '\[(emerg|alert|crit|error)\]' <<<"$out" | sed 's/^nginx: //' | head -n 3 | tr '\n' ' ' || true)
+    NGINX_OUT=${NGINX_OUT% }
+    [[ -n $NGINX_OUT ]] || NGINX_OUT=$(tail -n 2 <<<"$out" | tr '\n' ' ')
+    return 1
+}
+
+# Makes nginx load its files: a graceful reload when it runs (its old workers finish the
+# requests they serve, new connections get the new file), else starts it — `systemctl start
+# nginx` (and enables it at boot, so that the live color stays reachable after a reboot) where
+# systemd runs and the default nginx is used, else the nginx binary itself (it daemonizes; its
+# output goes nowhere near this script's). NGINX_OUT says why when it fails.
+# (Reached through the EXIT trap and the watchdog.)
+nginx_apply() {
+    local out tmp
+    if nginx_run -s reload </dev/null >/dev/null 2>&1; then return 0; fi
+    if [[ $BG_NGINX_BIN == nginx && ${#BG_NGINX_ARGS[@]} -eq 0 && -d /run/systemd/system ]] &&
+        command -v systemctl >/dev/null; then
+        if ! out=$(systemctl start nginx 2>&1 9>&-); then
+            NGINX_OUT="nginx does not run and systemctl start nginx failed: $(tail -n 2 <<<"$out" | tr '\n' ' ')"
+            return 1
+        fi
+        systemctl is-enabled --quiet nginx 2>/dev/null || systemctl enable --quiet nginx 2>/dev/null ||
+            warn "could not enable nginx at boot (systemctl enable nginx)"
+    else
+        tmp=$(mktemp)
+        if ! nginx_run </dev/null >/dev/null 2>"$tmp"; then
+            NGINX_OUT="nginx does not run and starting it failed: $(grep -E '\[(emerg|alert|crit)\]' "$tmp" | head -n 2 | tr '\n' ' ' || true)"
+            rm -f "$tmp"
+            return 1
+        fi
+        rm -f "$tmp"
+    fi
+    log "nginx was not running: started it"
+}
+
+# The app's nginx file, proxying HOIST_PUBLISH to the color $1 on loopback port $2 (release
+# $3, container $4). Names that nginx shares across files (upstream, map variables) carry the
+# app's name, so two apps never collide; `-` becomes `_` in variable names (nginx allows no
+# `-` there, and an app name has no `_`, so that is one-to-one).
+bg_conf_text() {
+    local color=$1 port=$2 release=$3 name=$4 v=${HOIST_APP//-/_}
+    cat <<NGINX
+# Written by hoist for app $HOIST_APP (strategy blue-green). Every deploy and rollback of the
+# app rewrites this file: do not edit it.
+# hoist-live: color=$color port=$port release=$release container=$name
+
+# WebSocket upgrades pass through; other requests send no Connection header, so that the
+# connections to the app are kept alive.
+map \$http_upgrade \$hoist_${v}_connection {
+    default upgrade;
+    ''      '';
+}
+
+# Which color answers, for hoist's own probes only (they send X-Hoist-Probe).
+map \$http_x_hoist_probe \$hoist_${v}_upstream {
+    default '';
+    '~.'    '$color $port';
+}
+
+upstream hoist_$HOIST_APP {
+    server 127.0.0.1:$port;
+    keepalive 16;
+}
+
+server {
+    listen $BG_NGINX_PORT default_server;
+    server_name _;
+
+    location / {
+        proxy_pass http://hoist_$HOIST_APP;
+        proxy_http_version 1.1;
+        proxy_set_header Host \$host;
+        proxy_set_header X-Real-IP \$remote_addr;
+        proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto \$scheme;
+        proxy_set_header X-Forwarded-Host \$host;
+        proxy_set_header Upgrade \$http_upgrade;
+        proxy_set_header Connection \$hoist_${v}_connection;
+        proxy_connect_timeout 5s;
+        proxy_send_timeout 60s;
+        proxy_read_timeout 60s;
+        add_header X-Hoist-Upstream \$hoist_${v}_upstream always;
+    }
+}
+NGINX
+}
+
+# "color port" of the live color the app's nginx file $1 names, or nothing.
+bg_conf_live() {
+    [[ -r $1 ]] || return 0
+    sed -n 's/^# hoist-live: color=\([a-z]*\) port=\([0-9]*\) .*/\1 \2/p' "$1" | head -n 1
+}
+
+# Labels of container $1: "color|publish|health path|health status".
+# (Reached through the EXIT trap and the watchdog.)
+bg_labels() {
+    timeout 10 docker inspect --format '{{with index .Config.Labels "hoist.color"}}{{.}}{{end}}|{{with index .Config.Labels "hoist.publish"}}{{.}}{{end}}|{{with index .Config.Labels "hoist.health-path"}}{{.}}{{end}}|{{with index .Config.Labels "hoist.health-status"}}{{.}}{{end}}' "$1" 2>/dev/null || true
+}
+
+# Finds what runs: the live color (PREV_IDS, PREV_NAME, BG_OLD_UPSTREAM: the running colored
+# release nginx routes to, else the newest running colored one), the running releases with
+# no color (BG_LEGACY_IDS: recreate's, which publish the nginx port themselves), and colored
+# ones nginx does not route to (BG_STRAY_IDS: left running by a run that died in its retire,
+# or started by hand; they may hold the idle color's port). Sets BG_NEW_COLOR and BG_NEW_PORT:
+# the idle color (blue when no color is live).
+bg_find_live() {
+    local live id color publish entry ids=() colored=()
+    live=$(bg_conf_live "$BG_CONF")
+    PREV_IDS=()
+    PREV_NAME=""
+    BG_OLD_UPSTREAM=""
+    BG_LEGACY_IDS=()
+    BG_STRAY_IDS=()
+    mapfile -t ids < <(docker ps --filter "label=hoist.app=$HOIST_APP" --filter "label=$RELEASE_LABEL" \
+        --filter status=running --format '{{.ID}}')
+    for id in ${ids[@]+"${ids[@]}"}; do
+        IFS='|' read -r color publish _ <<<"$(bg_labels "$id")"
+        if [[ -z $color ]]; then
+            BG_LEGACY_IDS+=("$id")
+        elif [[ -z $BG_OLD_UPSTREAM && -n $live && "$color $publish" == "$live" ]]; then
+            BG_OLD_UPSTREAM="$color $publish"
+            PREV_IDS=("$id")
+        else
+            colored+=("$id|$color $publish")
+        fi
+    done
+    for entry in ${colored[@]+"${colored[@]}"}; do
+        if [[ -z $BG_OLD_UPSTREAM ]]; then
+            BG_OLD_UPSTREAM=${entry#*|}
+            PREV_IDS=("${entry%%|*}")
+        else
+            BG_STRAY_IDS+=("${entry%%|*}")
+        fi
+    done
+    if ((${#PREV_IDS[@]})); then
+        PREV_NAME=$(docker inspect --format '{{.Name}}' "${PREV_IDS[0]}")
+    elif ((${#BG_LEGACY_IDS[@]})); then
+        PREV_NAME=$(docker inspect --format '{{.Name}}' "${BG_LEGACY_IDS[0]}")
+    fi
+    PREV_NAME=${PREV_NAME#/}
+    if [[ ${BG_OLD_UPSTREAM%% *} == blue ]]; then
+        BG_NEW_COLOR=green
+        BG_NEW_PORT=${HOIST_BG_PORTS[1]}
+    else
+        BG_NEW_COLOR=blue
+        BG_NEW_PORT=${HOIST_BG_PORTS[0]}
+    fi
+}
+
+# Stops the colored releases that run but that nginx does not route to (BG_STRAY_IDS): they
+# serve nothing, and one may hold the port the target needs. They stay retained.
+bg_stop_strays() {
+    local id
+    for id in ${BG_STRAY_IDS[@]+"${BG_STRAY_IDS[@]}"}; do
+        docker update --restart no "$id" >/dev/null 2>&1 || true
+        docker stop --time "$HOIST_STOP_TIMEOUT" "$id" >/dev/null || fail "could not stop $id, which runs but serves nothing"
+        log "stopped $id: it ran beside the live color, which nginx does not route to it"
+    done
+}
+
+# One request through nginx to path $1, as hoist's probe: sets NGINX_CODE (000: no answer)
+# and NGINX_SEEN (the "color port" that answered; empty when not one of this app's colors).
+# (Reached through the EXIT trap and the watchdog.)
+bg_look() {
+    local out
+    out=$(curl --globoff -s -o /dev/null -D - -H 'X-Hoist-Probe: 1' \
+        --max-time "$((HOIST_HEALTH_INTERVAL + 2))" "http://127.0.0.1:$BG_NGINX_PORT$1" 2>/dev/null || true)
+    out=${out//$'\r'/}
+    NGINX_CODE=$(sed -n '1s/^HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' <<<"$out")
+    NGINX_CODE=${NGINX_CODE:-000}
+    NGINX_SEEN=$(awk 'tolower($1) == "x-hoist-upstream:" { print $2, $3; exit }' <<<"$out")
+}
+
+# Probes the app through nginx (GET path $2 expecting status $3; with no path, GET / and any
+# answer but nginx's own 502/504): first until nginx routes to upstream $1 ("color port") —
+# a reload takes a moment — for at most $4 seconds; then every probe, for $5 more seconds
+# (at least one), must reach $1 and pass. Sets HEALTH, and PROBE_WHY when it fails.
+# (Reached through the EXIT trap and the watchdog.)
+bg_check_through_nginx() {
+    local expect=$1 path=$2 want=${3:-200} confirm=$4 window=$5 deadline
+    deadline=$((SECONDS + confirm))
+    PROBE_WHY=""
+    while :; do
+        bg_look "${path:-/}"
+        if [[ $NGINX_SEEN == "$expect" ]]; then break; fi
+        if ((SECONDS >= deadline)); then
+            PROBE_WHY="nginx on port $BG_NGINX_PORT does not route to $expect after ${confirm}s (it answered $NGINX_CODE${NGINX_SEEN:+ from $NGINX_SEEN})"
+            return 1
+        fi
+        sleep 0.2
+    done
+    deadline=$((SECONDS + window))
+    while :; do
+        HEALTH="http $NGINX_CODE from ${path:-/} through nginx"
+        if [[ $NGINX_SEEN != "$expect" ]]; then
+            PROBE_WHY="nginx on port $BG_NGINX_PORT stopped routing to $expect (it answered $NGINX_CODE${NGINX_SEEN:+ from $NGINX_SEEN})"
+            return 1
+        elif [[ -n $path && $NGINX_CODE != "$want" ]]; then
+            PROBE_WHY="GET $path through nginx (port $BG_NGINX_PORT) answered $NGINX_CODE (expected $want)"
+            return 1
+        elif [[ -z $path && ($NGINX_CODE == 502 || $NGINX_CODE == 504 || $NGINX_CODE == 000) ]]; then
+            PROBE_WHY="GET / through nginx (port $BG_NGINX_PORT) answered $NGINX_CODE: nginx cannot reach $expect"
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then return 0; fi
+        snooze "$HOIST_HEALTH_INTERVAL"
+        bg_look "${path:-/}"
+    done
+}
+
+# Puts the app's previous nginx file back (or removes the file when there was none).
+# (Reached through the EXIT trap and the watchdog.)
+bg_restore_conf() {
+    case $BG_BACKUP in
+        "") return 0 ;;
+        none) rm -f "$BG_CONF" ;;
+        *) cp -p "$BG_BACKUP" "$BG_CONF.hoist-tmp" && mv -f "$BG_CONF.hoist-tmp" "$BG_CONF" ;;
+    esac
+}
+
+# The retire of a verified target: the target gets its restart policy and the old color none
+# (so that a reboot brings back only the live color), then, after BG_DRAIN seconds for the
+# requests nginx's old workers still serve, the old color is stopped (and kept, for rollback).
+# (Reached through the EXIT trap and the watchdog.)
+bg_retire_old() {
+    local id
+    if [[ -n $TARGET_ID && -n $BG_POLICY ]]; then
+        docker update --restart "$BG_POLICY" "$TARGET_ID" >/dev/null 2>&1 || warn "could not set the restart policy of $TARGET_NAME"
+    fi
+    for id in ${PREV_IDS[@]+"${PREV_IDS[@]}"}; do
+        docker update --restart no "$id" >/dev/null 2>&1 || warn "could not clear the restart policy of $id"
+    done
+    if ((${#PREV_IDS[@]} && BG_DRAIN > 0)); then
+        log "draining $PREV_NAME for ${BG_DRAIN}s"
+        snooze "$BG_DRAIN"
+    fi
+    for id in ${PREV_IDS[@]+"${PREV_IDS[@]}"}; do
+        if ! docker stop --time "$HOIST_STOP_TIMEOUT" "$id" >/dev/null 2>&1 && [[ $(container_status "$id") == running ]]; then
+            warn "could not stop the old color's container $id"
+        fi
+    done
+    if ((${#PREV_IDS[@]})); then log "stopped $PREV_NAME"; fi
+}
+
+# Blue-green's restore, by phase: `stage` (nginx untouched) removes the new container (or
+# stops the retained release a rollback started); `switch` and `verify` put the previous nginx
+# file back, reload, start again the recreate release stopped for nginx's port, and remove
+# the new container only once nginx no longer routes to it (and BG_DRAIN seconds later, for
+# the requests nginx's old workers still serve); `retire` finishes the retire (the target is
+# live and verified). The previous release is called serving only once a probe through nginx
+# (or, for a recreate release, its own check) says so. Sets ROLLED_BACK, RESTORE_NOTE and
+# SWITCHED_BACK; returns non-zero when the previous release is not serving.
+# (Reached through the EXIT trap and the watchdog.)
+bg_restore() {
+    ROLLED_BACK=false
+    RESTORE_NOTE=""
+    SWITCHED_BACK=0
+    case $PHASE in
+        verified) return 0 ;;
+        retire)
+            bg_retire_old
+            return 0
+            ;;
+    esac
+    local switching=0 id policy deadline color path want
+    case $PHASE in switch | verify) switching=1 ;; esac
+    if [[ -z $TARGET_ID ]] && ((!switching)); then return 0; fi
+    if ! wait_engine "$ENGINE_WAIT"; then
+        RESTORE_NOTE="the Docker engine did not answer for ${ENGINE_WAIT}s"
+        return 1
+    fi
+    if ((switching)); then
+        bg_restore_conf || warn "could not put back the previous $BG_CONF"
+        if ((BG_RELOADED)); then
+            if ! nginx_test; then warn "nginx -t fails with the previous $BG_CONF back: $NGINX_OUT"; fi
+            if ! nginx_apply; then
+                RESTORE_NOTE="could not make nginx load the previous $BG_CONF: $NGINX_OUT"
+                return 1
+            fi
+            SWITCHED_BACK=1
+        fi
+        # Recreate releases stopped for nginx's port: started again once nginx lets go of it.
+        for id in ${BG_LEGACY_IDS[@]+"${BG_LEGACY_IDS[@]}"}; do
+            policy=$(docker inspect --format '{{index .Config.Labels "hoist.restart"}}' "$id" 2>/dev/null || true)
+            if [[ -n $policy ]]; then docker update --restart "$policy" "$id" >/dev/null 2>&1 || true; fi
+            deadline=$((SECONDS + 15))
+            until [[ $(container_status "$id") == running ]] || docker start "$id" >/dev/null 2>&1; do
+                if ((SECONDS >= deadline)); then
+                    RESTORE_NOTE="could not start $PREV_NAME ($id) again"
+                    return 1
+                fi
+                sleep 0.5
+            done
+        done
+    fi
+    if ((SWITCHED_BACK)) && [[ -n $TARGET_ID ]]; then
+        # nginx must no longer route to the target before it goes.
+        if [[ -n $BG_OLD_UPSTREAM ]] && ((${#PREV_IDS[@]})); then
+            IFS='|' read -r _ _ path want <<<"$(bg_labels "${PREV_IDS[0]}")"
+            if ! bg_check_through_nginx "$BG_OLD_UPSTREAM" "$path" "$want" 15 0; then
+                RESTORE_NOTE="nginx does not route to $PREV_NAME again: $PROBE_WHY"
+                return 1
+            fi
+        else
+            deadline=$((SECONDS + 15))
+            bg_look /
+            while [[ $NGINX_SEEN == "$BG_NEW_UPSTREAM" ]] && ((SECONDS < deadline)); do
+                sleep 0.2
+                bg_look /
+            done
+        fi
+        if ((BG_DRAIN > 0)); then snooze "$BG_DRAIN"; fi
+    fi
+    if [[ -n $TARGET_ID ]] && ((TARGET_NEW)); then
+        if ! docker rm -f "$TARGET_ID" >/dev/null 2>&1 && [[ -n $(container_status "$TARGET_ID") ]]; then
+            warn "could not remove the new container $TARGET_NAME"
+        fi
+    elif [[ -n $TARGET_ID ]]; then
+        docker update --restart no "$TARGET_ID" >/dev/null 2>&1 || true
+        if ! docker stop --time "$HOIST_STOP_TIMEOUT" "$TARGET_ID" >/dev/null 2>&1 &&
+            [[ $(container_status "$TARGET_ID") == running ]]; then
+            warn "could not stop $TARGET_NAME again"
+        fi
+    fi
+    # What serves now: the old color through nginx, or a recreate release on its own.
+    if [[ -n $BG_OLD_UPSTREAM ]] && ((${#PREV_IDS[@]})); then
+        IFS='|' read -r color _ path want <<<"$(bg_labels "${PREV_IDS[0]}")"
+        if bg_check_through_nginx "$BG_OLD_UPSTREAM" "$path" "$want" 15 0; then
+            ROLLED_BACK=true
+            if ((SWITCHED_BACK)); then
+                RESTORE_NOTE="nginx routes to $PREV_NAME ($color) again ($HEALTH)"
+            else
+                RESTORE_NOTE="nginx never left $PREV_NAME ($color), which serves ($HEALTH)"
+            fi
+            return 0
+        fi
+        RESTORE_NOTE="$PREV_NAME ($color) does not serve through nginx: $PROBE_WHY"
+        return 1
+    elif ((${#BG_LEGACY_IDS[@]})); then
+        if probe_health "${BG_LEGACY_IDS[0]}" "$((HOIST_HEALTH_START_PERIOD + HOIST_HEALTH_TIMEOUT))"; then
+            ROLLED_BACK=true
+            RESTORE_NOTE="$PREV_NAME runs again ($HEALTH)"
+            return 0
+        fi
+        RESTORE_NOTE="$PREV_NAME was started again but is not healthy: $PROBE_WHY"
+        return 1
+    fi
+    return 0
+}
+
+# Records in the state file all that a restore of a blue-green run needs (from the watchdog
+# or the next deploy too, whatever their header says), before the stage changes anything;
+# $1 is the restart policy the target gets once verified.
+bg_begin() {
+    local id
+    BG_NEW_UPSTREAM="$BG_NEW_COLOR $BG_NEW_PORT"
+    BG_POLICY=$1
+    note_state strategy blue-green
+    note_state nginx_conf "$BG_CONF"
+    note_state nginx_port "$BG_NGINX_PORT"
+    note_state nginx_bin "$BG_NGINX_BIN"
+    for id in ${BG_NGINX_ARGS[@]+"${BG_NGINX_ARGS[@]}"}; do note_state nginx_arg "$id"; done
+    note_state drain "$BG_DRAIN"
+    note_state policy "$BG_POLICY"
+    note_state new_upstream "$BG_NEW_UPSTREAM"
+    if [[ -n $BG_OLD_UPSTREAM ]]; then note_state old_upstream "$BG_OLD_UPSTREAM"; fi
+    for id in ${PREV_IDS[@]+"${PREV_IDS[@]}"}; do note_state prev "$id"; done
+    if [[ -n $PREV_NAME ]]; then note_state prev_name "$PREV_NAME"; fi
+    for id in ${BG_LEGACY_IDS[@]+"${BG_LEGACY_IDS[@]}"}; do note_state legacy "$id"; done
+}
+
+# Makes the target (TARGET_ID: created by this run in color BG_NEW_COLOR on loopback port
+# BG_NEW_PORT, or a retained release a rollback starts) the live color: stage (start it,
+# health-gate it on its port: HOIST_HEALTH_CONSECUTIVE healthy answers in a row), switch (the
+# app's nginx file points at it; `nginx -t`; recreate releases that publish the nginx port are
+# stopped right before nginx takes it; graceful reload), verify (through nginx, for
+# HOIST_BG_POST_SWITCH_CHECK seconds), retire (policies; after HOIST_BG_DRAIN seconds the old
+# color is stopped, and kept). Any failure before the retire ends the run, and the restore
+# (bg_restore) puts the previous state back. bg_begin comes first; $1 and $2 are the target's
+# health path and expected status, $3 the release the nginx file names.
+bg_go() {
+    local path=$1 want=$2 release=$3 id out backup
+
+    # ---- stage: beside the live color, which serves on.
+    set_phase stage
+    bg_stop_strays
+    out=$(docker start "$TARGET_ID" 2>&1) || fail "docker start failed: $(tail -n 3 <<<"$out")"
+    if ((HOIST_HEALTH_START_PERIOD > 0)); then
+        snooze "$HOIST_HEALTH_START_PERIOD"
+    fi
+    if [[ -n $path ]]; then
+        log "health check: GET $path on 127.0.0.1:$BG_NEW_PORT expecting $want, $HOIST_HEALTH_CONSECUTIVE in a row (budget ${HOIST_HEALTH_TIMEOUT}s)"
+    fi
+    probe_health "$TARGET_ID" "$HOIST_HEALTH_TIMEOUT" "$HOIST_HEALTH_CONSECUTIVE" || fail "health check failed: $PROBE_WHY"
+    log "healthy on 127.0.0.1:$BG_NEW_PORT ($BG_NEW_COLOR): $HEALTH"
+
+    # ---- switch: the previous file is kept for the restore.
+    backup=none
+    if [[ -e $BG_CONF ]]; then
+        backup="$HOIST_STATE_DIR/$HOIST_APP/nginx.previous.conf"
+        cp -p "$BG_CONF" "$backup" || fail "could not keep a copy of $BG_CONF"
+    fi
+    BG_BACKUP=$backup
+    note_state nginx_backup "$backup"
+    set_phase switch
+    bg_conf_text "$BG_NEW_COLOR" "$BG_NEW_PORT" "$release" "$TARGET_NAME" >"$BG_CONF.hoist-tmp" ||
+        fail "could not write $BG_CONF.hoist-tmp"
+    chmod 0644 "$BG_CONF.hoist-tmp"
+    mv -f "$BG_CONF.hoist-tmp" "$BG_CONF"
+    if ! nginx_test; then
+        if [[ $NGINX_OUT == *"duplicate default server"* ]]; then
+            NGINX_OUT="$NGINX_OUT (another server block is the default for port $BG_NGINX_PORT, such as a distribution's default site: disable it)"
+        fi
+        fail "nginx rejected the configuration with the new $BG_CONF: $NGINX_OUT"
+    fi
+    for id in ${BG_LEGACY_IDS[@]+"${BG_LEGACY_IDS[@]}"}; do
+        # Recreate's release publishes the nginx port itself: stopped right before nginx takes
+        # the port (a short gap), and kept for rollback.
+        docker update --restart no "$id" >/dev/null 2>&1 || true
+        docker stop --time "$HOIST_STOP_TIMEOUT" "$id" >/dev/null || fail "could not stop the recreate release $id"
+        log "stopped $PREV_NAME (deployed by recreate) for nginx to take port $BG_NGINX_PORT"
+    done
+    BG_RELOADED=1
+    note_state reloaded
+    nginx_apply || fail "could not make nginx load the new $BG_CONF: $NGINX_OUT"
+    log "nginx routes port $BG_NGINX_PORT to $BG_NEW_COLOR (127.0.0.1:$BG_NEW_PORT)"
+
+    # ---- verify, through nginx.
+    set_phase verify
+    bg_check_through_nginx "$BG_NEW_UPSTREAM" "$path" "$want" 15 "$HOIST_BG_POST_SWITCH_CHECK" ||
+        fail "post-switch check failed: $PROBE_WHY"
+    log "verified through nginx for ${HOIST_BG_POST_SWITCH_CHECK}s: $HEALTH"
+
+    # ---- retire: the target is live and verified.
+    set_phase retire
+    bg_retire_old
+    set_phase verified
+    rm -f "$HOIST_STATE_DIR/$HOIST_APP/nginx.previous.conf"
 }
 
 }

@@ -25,6 +25,7 @@ need_number HOIST_CONTAINER_PORT HOIST_STOP_TIMEOUT HOIST_HEALTH_STATUS HOIST_HE
 case $HOIST_PULL in never | if-missing | always) ;; *) finish invalid "parameter HOIST_PULL is '$HOIST_PULL'" ;; esac
 case $HOIST_ENV_SOURCE in none | stdin | ssm-parameter) ;; *) finish invalid "parameter HOIST_ENV_SOURCE is '$HOIST_ENV_SOURCE'" ;; esac
 [[ $HOIST_RESTART =~ ^(no|always|unless-stopped|on-failure(:[0-9]+)?)$ ]] || finish invalid "parameter HOIST_RESTART is '$HOIST_RESTART'"
+# Healthy answers in a row the gate needs (absent from an older header: one).
 HOIST_HEALTH_CONSECUTIVE=${HOIST_HEALTH_CONSECUTIVE:-1}
 [[ $HOIST_HEALTH_CONSECUTIVE =~ ^[1-9][0-9]*$ ]] || finish invalid "parameter HOIST_HEALTH_CONSECUTIVE is '$HOIST_HEALTH_CONSECUTIVE'"
 HOIST_PUBLISH=${HOIST_PUBLISH:-}
@@ -58,47 +59,9 @@ ensure_image
 
 # ---------------------------------------------------------------- create
 find_running
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-TARGET_NAME="$HOIST_APP-$HOIST_RELEASE-$stamp"
-n=1
-while docker container inspect "$TARGET_NAME" >/dev/null 2>&1; do
-    n=$((n + 1))
-    TARGET_NAME="$HOIST_APP-$HOIST_RELEASE-$stamp-$n"
-done
-
-# The new container starts with no restart policy: until it passes the health gate, a daemon
-# restart must not bring an unverified release back. Its configured policy (kept in a label)
-# is applied once it is healthy.
-create=(
-    --name "$TARGET_NAME"
-    --restart no
-    --label "hoist.app=$HOIST_APP"
-    --label "hoist.release=$HOIST_RELEASE"
-    --label "hoist.image=$HOIST_IMAGE_LABEL"
-    --label "hoist.image-ref=$HOIST_IMAGE"
-    --label "hoist.restart=$HOIST_RESTART"
-    --label "hoist.port=$HOIST_CONTAINER_PORT"
-    --label "hoist.publish=$HOIST_PUBLISH"
-    --label "hoist.health-path=$HOIST_HEALTH_PATH"
-    --label "hoist.health-status=$HOIST_HEALTH_STATUS"
-    --label "$RELEASE_LABEL=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-)
-if [[ -n $ENV_FILE ]]; then create+=(--env-file "$ENV_FILE"); fi
-if [[ -n $HOIST_PUBLISH ]]; then create+=(--publish "$HOIST_PUBLISH:$HOIST_CONTAINER_PORT"); fi
-create+=(${HOIST_RUN_OPTS[@]+"${HOIST_RUN_OPTS[@]}"})
-
-note_state new_name "$TARGET_NAME"
-out=$(docker create "${create[@]}" "$HOIST_IMAGE" ${HOIST_COMMAND[@]+"${HOIST_COMMAND[@]}"} 2>&1) || {
-    remove_env_file
-    # A create that failed half-way may have left the name taken: remove it.
-    docker rm -f "$TARGET_NAME" >/dev/null 2>&1 || true
-    TARGET_NAME=""
-    fail "docker create failed: $(tail -n 3 <<<"$out")"
-}
-TARGET_ID=$(tail -n 1 <<<"$out")
-note_state new "$TARGET_ID"
-remove_env_file
-log "created $TARGET_NAME"
+publish=()
+if [[ -n $HOIST_PUBLISH ]]; then publish=(--publish "$HOIST_PUBLISH:$HOIST_CONTAINER_PORT"); fi
+create_release "$HOIST_PUBLISH" ${publish[@]+"${publish[@]}"}
 
 # ---------------------------------------------------------------- switch, gate, prune
 switch_to "$HOIST_RESTART" "$HOIST_HEALTH_PATH" "$HOIST_HEALTH_STATUS"

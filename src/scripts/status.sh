@@ -8,9 +8,17 @@
 #
 # Parameters (HOIST_*, rendered by src/plan/maintenance.rs): HOIST_APP, HOIST_STATE_DIR,
 # HOIST_RUN_DIR, HOIST_HISTORY_LIMIT (how many history records), HOIST_HEALTH_INTERVAL
-# (seconds between probes), HOIST_PROBE_TIMEOUT (the probe's budget in seconds),
-# HOIST_STRATEGY (`recreate` or `blue-green`; a blue-green app's header also has
-# HOIST_PUBLISH, HOIST_BG_* and HOIST_NGINX_CONF, as a deploy's). The functions are src/scripts/lib.sh's, rendered between the header and this body.
+# (seconds between probes), HOIST_PROBE_TIMEOUT (the probe's budget in seconds);
+# HOIST_STRATEGY (default recreate) and, for blue-green, HOIST_NGINX_CONF (the app's nginx
+# file, which names the live color). The functions are src/scripts/lib.sh's, rendered between
+# the header and this body.
+#
+# Fields: app, strategy, running (the live release: for blue-green the one the nginx file
+# routes to), retained (stopped releases, newest first), history, deploying, error; each
+# release entry has its color (null for recreate's). For blue-green also live_color (the
+# color nginx routes to, else the running release's), idle_color (the other one: where the
+# next deploy goes; blue when none is live) and idle_release (the newest release retained in
+# the idle color: what stands there, null when none); null for recreate.
 
 # shellcheck source=src/scripts/lib.sh
 [[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -18,6 +26,10 @@ begin_script status_exit
 
 RUNNING_JSON=null
 RETAINED_JSON=""
+STRATEGY_JSON='"recreate"'
+LIVE_COLOR_JSON=null
+IDLE_COLOR_JSON=null
+IDLE_RELEASE_JSON=null
 HISTORY_JSON=""
 DEPLOYING=false
 
@@ -39,8 +51,9 @@ status_exit() {
         error=$(json_str "$REASON")
         warn "$STATUS: $REASON"
     fi
-    printf 'HOIST-STATUS {"app":%s,"running":%s,"retained":[%s],"history":[%s],"deploying":%s,"error":%s}\n' \
-        "$(json_str "${HOIST_APP:-}")" "$RUNNING_JSON" "$RETAINED_JSON" "$HISTORY_JSON" "$DEPLOYING" "$error"
+    printf 'HOIST-STATUS {"app":%s,"strategy":%s,"running":%s,"retained":[%s],"history":[%s],"deploying":%s,"live_color":%s,"idle_color":%s,"idle_release":%s,"error":%s}\n' \
+        "$(json_str "${HOIST_APP:-}")" "$STRATEGY_JSON" "$RUNNING_JSON" "$RETAINED_JSON" "$HISTORY_JSON" "$DEPLOYING" \
+        "$LIVE_COLOR_JSON" "$IDLE_COLOR_JSON" "$IDLE_RELEASE_JSON" "$error"
     if [[ $STATUS == ok ]]; then
         exit 0
     elif ((code == 0)); then
@@ -72,10 +85,10 @@ health_now() {
 need HOIST_APP HOIST_STATE_DIR HOIST_RUN_DIR HOIST_HISTORY_LIMIT HOIST_HEALTH_INTERVAL HOIST_PROBE_TIMEOUT
 check_app
 need_number HOIST_HISTORY_LIMIT HOIST_HEALTH_INTERVAL HOIST_PROBE_TIMEOUT
-case ${HOIST_STRATEGY:-recreate} in
-    recreate | blue-green) ;;
-    *) finish invalid "parameter HOIST_STRATEGY is '$HOIST_STRATEGY'" ;;
-esac
+HOIST_STRATEGY=${HOIST_STRATEGY:-recreate}
+case $HOIST_STRATEGY in recreate | blue-green) ;; *) finish invalid "parameter HOIST_STRATEGY is '$HOIST_STRATEGY'" ;; esac
+STRATEGY_JSON=$(json_str "$HOIST_STRATEGY")
+HOIST_NGINX_CONF=${HOIST_NGINX_CONF:-}
 # A status is a quick look: no pause between probes longer than its whole budget.
 if ((HOIST_HEALTH_INTERVAL > HOIST_PROBE_TIMEOUT)); then HOIST_HEALTH_INTERVAL=$HOIST_PROBE_TIMEOUT; fi
 
@@ -95,21 +108,49 @@ fi
 require_tools docker timeout
 require_engine
 rows=$(list_releases) || fail "cannot list the releases of $HOIST_APP"
-while IFS='|' read -r id state release name image image_id deployed_at started restart _; do
+# The live release: for blue-green the running one the nginx file routes to, else (and for
+# recreate) the first running one.
+live="" live_id="" idle_color=""
+if [[ $HOIST_STRATEGY == blue-green && -n $HOIST_NGINX_CONF ]]; then live=$(bg_conf_live "$HOIST_NGINX_CONF"); fi
+while IFS='|' read -r id state _ _ _ _ _ _ _ _ _ _ color publish; do
+    [[ -n $id && $state == running ]] || continue
+    if [[ -n $live && "$color $publish" == "$live" ]]; then
+        live_id=$id
+        break
+    fi
+    if [[ -z $live_id ]]; then live_id=$id; fi
+done <<<"$rows"
+if [[ $HOIST_STRATEGY == blue-green ]]; then
+    live_color=${live%% *}
+    if [[ -z $live_color && -n $live_id ]]; then
+        live_color=$(docker inspect --format '{{with index .Config.Labels "hoist.color"}}{{.}}{{end}}' "$live_id" 2>/dev/null || true)
+    fi
+    case $live_color in
+        blue) idle_color=green ;;
+        green) idle_color=blue ;;
+        *) live_color="" idle_color=blue ;;
+    esac
+    LIVE_COLOR_JSON=$(json_or_null "$live_color")
+    IDLE_COLOR_JSON=$(json_str "$idle_color")
+fi
+while IFS='|' read -r id state release name image image_id deployed_at started restart _ _ _ color _; do
     [[ -n $id ]] || continue
     name=${name#/}
-    if [[ $state == running && $RUNNING_JSON == null ]]; then
+    if [[ $state == running && $id == "$live_id" ]]; then
         restart=${restart%:0}
         health=$(health_now "$id")
         digest=$(docker image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' "$image_id" 2>/dev/null || true)
-        RUNNING_JSON=$(printf '{"release":%s,"container":%s,"name":%s,"image":%s,"image_id":%s,"digest":%s,"health":%s,"since":%s,"restart":%s}' \
+        RUNNING_JSON=$(printf '{"release":%s,"container":%s,"name":%s,"image":%s,"image_id":%s,"digest":%s,"health":%s,"since":%s,"restart":%s,"color":%s}' \
             "$(json_str "$release")" "$(json_str "$id")" "$(json_str "$name")" "$(json_str "$image")" \
             "$(json_str "$image_id")" "$(json_or_null "${digest%% *}")" "$(json_str "$health")" \
-            "$(json_str "$started")" "$(json_str "$restart")")
+            "$(json_str "$started")" "$(json_str "$restart")" "$(json_or_null "$color")")
     elif [[ $state != running ]]; then
-        RETAINED_JSON+="${RETAINED_JSON:+,}$(printf '{"release":%s,"container":%s,"name":%s,"image":%s,"deployed_at":%s}' \
+        RETAINED_JSON+="${RETAINED_JSON:+,}$(printf '{"release":%s,"container":%s,"name":%s,"image":%s,"deployed_at":%s,"color":%s}' \
             "$(json_str "$release")" "$(json_str "$id")" "$(json_str "$name")" "$(json_str "$image")" \
-            "$(json_str "$deployed_at")")"
+            "$(json_str "$deployed_at")" "$(json_or_null "$color")")"
+        if [[ $HOIST_STRATEGY == blue-green && $IDLE_RELEASE_JSON == null && $color == "$idle_color" ]]; then
+            IDLE_RELEASE_JSON=$(json_str "$release")
+        fi
     fi
 done <<<"$rows"
 finish ok ""
