@@ -14,6 +14,9 @@ pub const MARKER: &str = "HOIST-STATUS ";
 #[serde(default)]
 pub struct HostStatus {
     pub app: String,
+    /// How the app is deployed on the host (absent from a script older than blue-green).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<crate::config::Strategy>,
     /// The live release, if any.
     pub running: Option<Running>,
     /// Stopped releases kept for rollback, newest first.
@@ -22,6 +25,15 @@ pub struct HostStatus {
     pub history: Vec<serde_json::Value>,
     /// A deploy or rollback holds the app's lock, or left its state behind.
     pub deploying: bool,
+    /// Blue-green: the color nginx routes to (else the running release's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_color: Option<String>,
+    /// Blue-green: the other color, where the next deploy stages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_color: Option<String>,
+    /// Blue-green: the release standing on the idle color, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_release: Option<String>,
     /// What kept the script from reading the host (the engine did not answer).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -41,6 +53,9 @@ pub struct Running {
     pub health: String,
     pub since: String,
     pub restart: String,
+    /// Blue-green: `blue` or `green`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +66,9 @@ pub struct Retained {
     pub name: String,
     pub image: String,
     pub deployed_at: String,
+    /// Blue-green: `blue` or `green`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
 }
 
 /// The last `HOIST-STATUS` line of a script's stdout.
@@ -128,7 +146,10 @@ impl StatusReport {
                 ],
                 (None, Some(r)) => [
                     t.target.clone(),
-                    r.release.clone(),
+                    match &r.color {
+                        Some(color) => format!("{} ({color})", r.release),
+                        None => r.release.clone(),
+                    },
                     r.health.clone(),
                     r.since.clone(),
                     short(&r.container).to_owned(),
@@ -149,6 +170,17 @@ impl StatusReport {
         }
         for t in &self.targets {
             let Some(host) = &t.host else { continue };
+            if let (Some(idle), Some(live)) = (&host.idle_color, &host.live_color) {
+                let _ = writeln!(
+                    out,
+                    "\n{}: nginx routes to {live}; idle color {idle}{}",
+                    t.target,
+                    host.idle_release
+                        .as_ref()
+                        .map(|r| format!(" holds release {r}"))
+                        .unwrap_or_default()
+                );
+            }
             if host.deploying {
                 let _ = writeln!(out, "\n{}: a deploy or rollback is in progress", t.target);
             }
