@@ -1431,3 +1431,46 @@ fn a_blue_green_deploy_without_nginx_is_refused_before_anything_changes() {
     assert!(!bg.host.state_dir().join("deploy.state").exists());
     assert!(!bg.conf().exists());
 }
+
+/// Recreate's gate honours `HOIST_HEALTH_CONSECUTIVE` too (absent from a header: one answer).
+#[test]
+fn the_recreate_gate_needs_its_healthy_answers_in_a_row() {
+    if !docker_ready() {
+        return;
+    }
+    let host = Host::new("consec");
+    let (tag, image_id) = host.build("v1", false);
+    let inputs = Inputs {
+        release: Some("v1".into()),
+        image_id: Some(image_id),
+        prebuilt: Some(tag),
+        ..Inputs::new(
+            Revision::clean("0123456789abcdef0123456789abcdef01234567"),
+            TransportKind::Local,
+        )
+    };
+    let config = host.config();
+    let text = plan::build(&config, &inputs).unwrap().scripts()[0]
+        .text
+        .replacen(
+            "HOIST_RETAIN=",
+            "HOIST_HEALTH_CONSECUTIVE='3'\nHOIST_RETAIN=",
+            1,
+        );
+    let started = Instant::now();
+    let run = run_script(&text, &format!("HS_TOKEN={SECRET}\n"));
+    assert_ok(&run);
+    assert!(
+        run.stdout
+            .contains("healthy: http 200 from /healthz (3 in a row)"),
+        "{}",
+        run.stdout
+    );
+    // Three answers a second apart.
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(host.get("/version").as_deref(), Some("v1"));
+}

@@ -75,6 +75,9 @@ BG_NGINX_BIN=nginx
 BG_NGINX_ARGS=()
 BG_RELOADED=0
 BG_DRAIN=0
+# The host's lock on nginx's configuration (all apps': see nginx_lock), on fd 8 once taken.
+BG_NGINX_LOCK=""
+BG_NGINX_LOCKED=0
 # The restart policy the target gets once it is verified.
 BG_POLICY=""
 # 1: a restore moved traffic back to the previous release (history says `rolled-back`).
@@ -174,7 +177,7 @@ fail() { finish failed "$1"; }
 # Sleeps in the background and waits for it, so that a signal's trap runs at once instead of
 # after the sleep (bash runs traps only between foreground commands).
 snooze() {
-    sleep "$1" 9>&- &
+    sleep "$1" 8>&- 9>&- &
     wait $! || true
 }
 
@@ -483,6 +486,7 @@ load_state() {
             nginx_port) BG_NGINX_PORT=$val ;;
             nginx_bin) BG_NGINX_BIN=$val ;;
             nginx_arg) BG_NGINX_ARGS+=("$val") ;;
+            nginx_lock) BG_NGINX_LOCK=$val ;;
             reloaded) BG_RELOADED=1 ;;
             drain) BG_DRAIN=$val ;;
             policy) BG_POLICY=$val ;;
@@ -554,10 +558,11 @@ watchdog_program() {
     # Blue-green's restore reads everything else it needs from the state file.
     printf 'STRATEGY="" BG_OLD_UPSTREAM="" BG_NEW_UPSTREAM="" BG_CONF="" BG_BACKUP="" BG_NGINX_PORT=""\n'
     printf 'BG_NGINX_BIN=nginx BG_RELOADED=0 BG_DRAIN=0 BG_POLICY="" SWITCHED_BACK=0 NGINX_OUT="" NGINX_CODE="" NGINX_SEEN=""\n'
+    printf 'BG_NGINX_LOCK="" BG_NGINX_LOCKED=0\n'
     printf 'BG_LEGACY_IDS=() BG_NGINX_ARGS=()\n'
     declare -f log warn json_str result_json append_history snooze shred_file wait_engine \
         container_status probe_health restore load_state sweep_private recover guard \
-        nginx_run nginx_test nginx_apply bg_look bg_check_through_nginx bg_labels bg_retire_old \
+        nginx_run nginx_lock nginx_unlock nginx_test nginx_apply bg_look bg_check_through_nginx bg_labels bg_retire_old \
         bg_restore_conf bg_restore
     # shellcheck disable=SC2016 # the watchdog's own "$@", not this shell's
     printf 'guard "$@"\n'
@@ -1021,6 +1026,7 @@ bg_params() {
     BG_CONF=$HOIST_NGINX_CONF
     BG_NGINX_PORT=$HOIST_PUBLISH
     BG_DRAIN=$HOIST_BG_DRAIN
+    BG_NGINX_LOCK="$HOIST_RUN_DIR/nginx.lock"
 }
 
 # nginx is on this host; else, with HOIST_BG_INSTALL_PROXY=true, installs it (dnf, yum or
@@ -1050,7 +1056,31 @@ bg_require_proxy() {
 # it starts lives on, and must not hold the app's lock.
 # (Reached through the EXIT trap and the watchdog.)
 nginx_run() {
-    "$BG_NGINX_BIN" ${BG_NGINX_ARGS[@]+"${BG_NGINX_ARGS[@]}"} "$@" 9>&-
+    "$BG_NGINX_BIN" ${BG_NGINX_ARGS[@]+"${BG_NGINX_ARGS[@]}"} "$@" 8>&- 9>&-
+}
+
+# Takes the host's lock on nginx's configuration (BG_NGINX_LOCK, shared by every app's deploys,
+# rollbacks and restores), held from writing an app's file to the reload that loads it (or to
+# putting the previous file back): another app's `nginx -t` or reload never sees a file that
+# is being tested and may be taken back. Waits up to 120 s, then goes on with a warning.
+# (Reached through the EXIT trap and the watchdog.)
+nginx_lock() {
+    if ((BG_NGINX_LOCKED)) || [[ -z $BG_NGINX_LOCK ]]; then return 0; fi
+    mkdir -p "${BG_NGINX_LOCK%/*}" 2>/dev/null || true
+    if ! exec 8>>"$BG_NGINX_LOCK"; then
+        warn "cannot open $BG_NGINX_LOCK; changing nginx's configuration without it"
+        return 0
+    fi
+    BG_NGINX_LOCKED=1
+    flock -w 120 8 || warn "another run held $BG_NGINX_LOCK for 120s; going on without it"
+}
+
+# (Reached through the EXIT trap and the watchdog.)
+nginx_unlock() {
+    if ((BG_NGINX_LOCKED)); then
+        exec 8>&-
+        BG_NGINX_LOCKED=0
+    fi
 }
 
 # `nginx -t` on the whole configuration; NGINX_OUT holds its complaint when it fails.
@@ -1333,15 +1363,18 @@ bg_restore() {
         return 1
     fi
     if ((switching)); then
+        nginx_lock
         bg_restore_conf || warn "could not put back the previous $BG_CONF"
         if ((BG_RELOADED)); then
             if ! nginx_test; then warn "nginx -t fails with the previous $BG_CONF back: $NGINX_OUT"; fi
             if ! nginx_apply; then
+                nginx_unlock
                 RESTORE_NOTE="could not make nginx load the previous $BG_CONF: $NGINX_OUT"
                 return 1
             fi
             SWITCHED_BACK=1
         fi
+        nginx_unlock
         # Recreate releases stopped for nginx's port: started again once nginx lets go of it.
         for id in ${BG_LEGACY_IDS[@]+"${BG_LEGACY_IDS[@]}"}; do
             policy=$(docker inspect --format '{{index .Config.Labels "hoist.restart"}}' "$id" 2>/dev/null || true)
@@ -1422,6 +1455,7 @@ bg_begin() {
     note_state nginx_conf "$BG_CONF"
     note_state nginx_port "$BG_NGINX_PORT"
     note_state nginx_bin "$BG_NGINX_BIN"
+    note_state nginx_lock "$BG_NGINX_LOCK"
     for id in ${BG_NGINX_ARGS[@]+"${BG_NGINX_ARGS[@]}"}; do note_state nginx_arg "$id"; done
     note_state drain "$BG_DRAIN"
     note_state policy "$BG_POLICY"
@@ -1466,6 +1500,7 @@ bg_go() {
     BG_BACKUP=$backup
     note_state nginx_backup "$backup"
     set_phase switch
+    nginx_lock
     bg_conf_text "$BG_NEW_COLOR" "$BG_NEW_PORT" "$release" "$TARGET_NAME" >"$BG_CONF.hoist-tmp" ||
         fail "could not write $BG_CONF.hoist-tmp"
     chmod 0644 "$BG_CONF.hoist-tmp"
@@ -1486,6 +1521,7 @@ bg_go() {
     BG_RELOADED=1
     note_state reloaded
     nginx_apply || fail "could not make nginx load the new $BG_CONF: $NGINX_OUT"
+    nginx_unlock
     log "nginx routes port $BG_NGINX_PORT to $BG_NEW_COLOR (127.0.0.1:$BG_NEW_PORT)"
 
     # ---- verify, through nginx.
