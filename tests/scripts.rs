@@ -63,9 +63,18 @@ fn render(extra: &str, transport: TransportKind) -> String {
 /// Runs shellcheck from the repository root (where the bodies' `# shellcheck source=`
 /// directive points), on `file` or, with `None`, on `stdin`. `Err` holds its report.
 fn shellcheck(file: Option<&str>, stdin: &str) -> Result<(), String> {
+    // A file in the repository is a body: shellcheck follows its `source` line into the
+    // library. A rendered script (stdin) already holds the library; its body's `source`
+    // line never runs there, and following it would check the library twice.
+    let follow: &[&str] = if file.is_some() {
+        &["--external-sources"]
+    } else {
+        &["--exclude=SC1091"]
+    };
     let mut child = Command::new("shellcheck")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["--shell=bash", "--severity=style", "--external-sources"])
+        .args(["--shell=bash", "--severity=style"])
+        .args(follow)
         .arg(file.unwrap_or("-"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -141,8 +150,13 @@ fn every_rendered_variant_passes_shellcheck() {
         return;
     }
     let mut failures = Vec::new();
+    // Variants that render the same script (status and rollback read few of the config's
+    // fields) are checked once: shellcheck takes seconds on each 2000-line script.
+    let mut seen = std::collections::HashSet::new();
     let mut check = |name: String, script: &str| {
-        if let Err(report) = shellcheck(None, script) {
+        if seen.insert(script.to_owned())
+            && let Err(report) = shellcheck(None, script)
+        {
             failures.push(format!("{name}:\n{report}"));
         }
     };
@@ -282,7 +296,9 @@ fn every_rendered_blue_green_variant_passes_shellcheck() {
         return;
     }
     let mut scripts: Vec<(String, String)> = Vec::new();
-    for (i, (name, extra)) in VARIANTS.iter().enumerate() {
+    // The first two variants (minimal, everything): what the other variants vary is the
+    // header recreate shares, checked above; here it is blue-green's own parameters.
+    for (i, (name, extra)) in VARIANTS[..2].iter().enumerate() {
         // Blue-green needs a published port: nginx listens there.
         let extra = if extra.contains("publish:") {
             (*extra).to_owned()
@@ -318,7 +334,7 @@ fn every_rendered_blue_green_variant_passes_shellcheck() {
             }
         }
     }
-    assert_eq!(scripts.len(), VARIANTS.len() * 2 + 4 + 3);
+    assert_eq!(scripts.len(), 2 * 2 + 4 + 3);
     let failures: Vec<String> = scripts
         .iter()
         .filter_map(|(what, text)| {
@@ -431,10 +447,10 @@ fn the_gate_counts_consecutive_healthy_probes() {
         let calls = dir
             .path()
             .join(format!("calls-{}", codes.replace(' ', "-")));
-        let set = consecutive.map_or(String::new(), |c| format!("HOIST_HEALTH_CONSECUTIVE={c}\n"));
+        let need = consecutive.unwrap_or_default();
         let program = format!(
-            "source {lib}\nHOIST_HEALTH_INTERVAL=0\n{set}\
-             if probe_health c1 {budget}; then echo \"healthy|$HEALTH\"; \
+            "source {lib}\nHOIST_HEALTH_INTERVAL=0\n\
+             if probe_health c1 {budget} {need}; then echo \"healthy|$HEALTH\"; \
              else echo \"unhealthy|$PROBE_WHY\"; fi\n",
             lib = lib.display()
         );
@@ -471,13 +487,13 @@ fn the_gate_counts_consecutive_healthy_probes() {
     );
     assert_eq!(
         probe(Some("3"), "200 500 200 200 200", 30),
-        ("healthy|http 200 from /healthz".into(), 5),
+        ("healthy|http 200 from /healthz (3 in a row)".into(), 5),
         "the 500 starts the count again"
     );
     let (out, calls) = probe(Some("3"), "200 200 200", 0);
     assert_eq!(calls, 1, "no time for a second probe");
     assert_eq!(
         out,
-        "unhealthy|1 of 3 healthy probes in a row within 0s (http 200 from /healthz)"
+        "unhealthy|only 1 healthy answer(s) in a row of the 3 needed in 0s (http 200 from /healthz)"
     );
 }
