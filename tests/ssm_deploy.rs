@@ -1590,4 +1590,63 @@ fn blue_green_switches_without_failed_requests_and_undoes_bad_releases() {
             .any(|c| c["operation"] == "PutParameter"),
         "a rollback sends no secret"
     );
+
+    // Ctrl-C between the switch and the retire: every instance keeps serving
+    // with no failed request, and what each serves is what its history says.
+    app.configure_blue_green("5.0.0", "20s", "");
+    let conf = |inst: &Instance| {
+        world.on_instance(
+            inst,
+            &format!("cat /etc/nginx/conf.d/hoist-{}.conf", app.name),
+        )
+    };
+    let before: Vec<String> = instances.iter().map(conf).collect();
+    let load = Load::start(instances);
+    let child = app
+        .cmd(&world, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while instances.iter().zip(&before).any(|(i, b)| conf(i) == *b) {
+        assert!(Instant::now() < deadline, "nginx never switched everywhere");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    unsafe { libc::kill(libc::pid_t::try_from(child.id()).unwrap(), libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    // Give the hosts' restores (if any) time to finish before the load stops.
+    std::thread::sleep(Duration::from_secs(5));
+    let observed = load.stop();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_no_failed_requests(&observed, "Ctrl-C between switch and retire");
+    for inst in instances {
+        assert!(stdout.contains(&inst.id), "{} reported:\n{stdout}", inst.id);
+        let serving = get(&inst.address, "/version").expect("serves");
+        let history = last_history(&world, inst, &app);
+        let expected = if history["status"] == "deployed" {
+            "5.0.0"
+        } else {
+            "1.0.0"
+        };
+        assert_eq!(serving, expected, "{}: history {history}", inst.id);
+        // The watchdog finishes its restore on its own (SSM killed the script): within
+        // 30 s one release runs.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let running = running_releases(&world, inst);
+            if running.len() == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}: {running:?}", inst.id);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
 }
