@@ -453,7 +453,10 @@ fn a_recreate_plan_has_no_blue_green_section() {
     let script = run_phase(&json)["script"]["text"].as_str().unwrap();
     // The header: the assignments before the first empty line (the library follows).
     let header = script.split("\n\n").next().unwrap();
-    assert!(header.contains("HOIST_HEALTH_CONSECUTIVE='1'\n"), "{header}");
+    assert!(
+        header.contains("HOIST_HEALTH_CONSECUTIVE='1'\n"),
+        "{header}"
+    );
     assert!(
         !header.contains("HOIST_BG_") && !header.contains("HOIST_NGINX_CONF"),
         "{header}"

@@ -1377,7 +1377,10 @@ impl App {
         );
         std::fs::write(self.root.join("hoist.yaml"), yaml).unwrap();
         git(&self.root, &["add", "-A"]);
-        git(&self.root, &["commit", "-qm", &format!("{version} blue-green")]);
+        git(
+            &self.root,
+            &["commit", "-qm", &format!("{version} blue-green")],
+        );
     }
 }
 
@@ -1434,7 +1437,10 @@ impl Load {
 
     fn stop(self) -> Vec<Observed> {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.threads.into_iter().map(|t| t.join().unwrap()).collect()
+        self.threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect()
     }
 }
 
@@ -1458,7 +1464,10 @@ fn http_get(address: &str, port: u16, path: &str) -> Result<(u16, String), Strin
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| format!("no status line in {text:?}"))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
     Ok((status, body.to_owned()))
 }
 
@@ -1487,7 +1496,7 @@ fn assert_no_failed_requests(observed: &[Observed], during: &str) {
 /// every instance to v2 with no failed request; a release whose health check fails never
 /// gets traffic (exit 1, each instance named); one that passes its gate but fails the
 /// post-switch check through nginx is switched back (history `rolled-back`); `hoist
-/// rollback` returns to v1 with no failed request and no PutParameter; status names the
+/// rollback` returns to v1 with no failed request and no `PutParameter`; status names the
 /// live and idle colors.
 #[test]
 fn blue_green_switches_without_failed_requests_and_undoes_bad_releases() {
@@ -1576,7 +1585,11 @@ fn blue_green_switches_without_failed_requests_and_undoes_bad_releases() {
     assert_eq!(back.code, 0, "{}\n{}", back.stdout, back.stderr);
     assert_no_failed_requests(&observed, "rollback");
     for o in &observed {
-        assert_eq!(o.versions.last().map(String::as_str), Some("1.0.0"), "{o:?}");
+        assert_eq!(
+            o.versions.last().map(String::as_str),
+            Some("1.0.0"),
+            "{o:?}"
+        );
     }
     for inst in instances {
         assert_serves(inst, "1.0.0");

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Deploys under load: blue-green beside recreate, on the emulated fleet.
+
+Brings up an emulated fleet of three instances (each with its own Docker engine and its own
+nginx), then for each strategy runs N consecutive deploys of the example app alternating two
+versions while one client per instance requests /version back to back. Prints, per strategy:
+deploys and how many succeeded, requests sent, requests failed (connection error or non-2xx),
+and per instance the versions observed over time. Tears the fleet down at the end.
+
+    sudo bench/deploy_under_load.py [--deploys 10]
+
+Needs what `sudo tests/run` installs, and `cargo build --workspace` (hoist and hoist-fleet in
+target/debug). Prints numbers; it asserts nothing.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOIST = os.path.join(ROOT, "target/debug/hoist")
+FLEET = os.path.join(ROOT, "target/debug/hoist-fleet")
+SECRET = "bench-secret-0123456789"
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+
+
+class Client(threading.Thread):
+    """Requests /version on one address back to back until stopped."""
+
+    def __init__(self, address, port):
+        super().__init__(daemon=True)
+        self.address, self.port = address, port
+        self.stop = threading.Event()
+        self.sent = 0
+        self.failed = 0
+        self.timeline = []  # (seconds since start, version) at each change
+        self.start_time = time.monotonic()
+
+    def run(self):
+        while not self.stop.is_set():
+            self.sent += 1
+            try:
+                conn = http.client.HTTPConnection(self.address, self.port, timeout=5)
+                conn.request("GET", "/version", headers={"Connection": "close"})
+                resp = conn.getresponse()
+                body = resp.read().decode(errors="replace").strip()
+                conn.close()
+                if not 200 <= resp.status < 300:
+                    self.failed += 1
+                    continue
+                if not self.timeline or self.timeline[-1][1] != body:
+                    self.timeline.append((time.monotonic() - self.start_time, body))
+            except OSError:
+                self.failed += 1
+            time.sleep(0.02)
+
+
+def write_config(app_dir, name, strategy, version, port):
+    extra = ""
+    if strategy == "blue-green":
+        extra = "blue_green:\n  drain: 2s\n  post_switch_check: 3s\n"
+    yaml = (
+        f"app: {name}\nregion: us-east-1\nstrategy: {strategy}\n"
+        f"image:\n  repository: bench/{name}\n  build_args:\n    VERSION: \"{version}\"\n"
+        "targets:\n  tags:\n    Env: [test]\n  max_concurrency: \"3\"\n"
+        f"container:\n  port: 8080\n  publish: {port}\n  stop_timeout: 2s\n"
+        "healthcheck:\n  path: /healthz\n  interval: 1s\n  timeout: 20s\n"
+        f"{extra}"
+        "env:\n  clear:\n    GREETING: hi\n  secret: [HELLO_API_TOKEN]\n"
+    )
+    with open(os.path.join(app_dir, "hoist.yaml"), "w") as f:
+        f.write(yaml)
+    run(["git", "-C", app_dir, "add", "-A"])
+    run(["git", "-C", app_dir, "commit", "-qm", f"{strategy} {version}"])
+
+
+def bench(strategy, port, deploys, env, instances, workdir):
+    name = f"bench-{strategy}"
+    app_dir = os.path.join(workdir, name)
+    shutil.copytree(os.path.join(ROOT, "examples/hello"), app_dir)
+    run(["git", "-C", app_dir, "init", "-q", "-b", "main"])
+    run(["git", "-C", app_dir, "-c", "user.name=bench", "-c", "user.email=b@b", "commit",
+         "--allow-empty", "-qm", "init"])
+    run(["git", "-C", app_dir, "config", "user.name", "bench"])
+    run(["git", "-C", app_dir, "config", "user.email", "bench@example.com"])
+    write_config(app_dir, name, strategy, "A-0", port)
+    deploy_env = dict(env, HELLO_API_TOKEN=SECRET, CI="true")
+    subprocess.run([HOIST, "deploy"], cwd=app_dir, env=deploy_env, check=True,
+                   capture_output=True)
+    clients = [Client(i["address"], port) for i in instances]
+    for c in clients:
+        c.start()
+    ok = 0
+    seconds = []
+    for n in range(1, deploys + 1):
+        write_config(app_dir, name, strategy, f"{'B' if n % 2 else 'A'}-{n}", port)
+        started = time.monotonic()
+        done = subprocess.run([HOIST, "deploy"], cwd=app_dir, env=deploy_env,
+                              capture_output=True, text=True)
+        seconds.append(time.monotonic() - started)
+        ok += done.returncode == 0
+        if done.returncode != 0:
+            print(f"  {strategy} deploy {n} exited {done.returncode}:\n{done.stdout[-2000:]}",
+                  file=sys.stderr)
+    time.sleep(1)
+    for c in clients:
+        c.stop.set()
+    for c in clients:
+        c.join()
+    return {
+        "strategy": strategy,
+        "deploys": deploys,
+        "ok": ok,
+        "deploy_seconds": sum(seconds) / len(seconds),
+        "sent": sum(c.sent for c in clients),
+        "failed": sum(c.failed for c in clients),
+        "instances": [
+            {"address": c.address, "sent": c.sent, "failed": c.failed,
+             "timeline": c.timeline}
+            for c in clients
+        ],
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deploys", type=int, default=10)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("deploy_under_load: run as root (sudo), like tests/run")
+    for exe in (HOIST, FLEET):
+        if not os.access(exe, os.X_OK):
+            sys.exit(f"deploy_under_load: {exe} is missing; run `cargo build --workspace`")
+    run(["bash", os.path.join(ROOT, "tests/support/base-image.sh")])
+    workdir = tempfile.mkdtemp(prefix="hoist-bench-")
+    fleet_dir = os.path.join("/var/tmp", f"hoist-bench-{os.getpid()}")
+    up = run([FLEET, "up", "--instances", "3", "--format", "json", "--dir", fleet_dir])
+    try:
+        env = dict(os.environ)
+        env.update(json.loads(up.stdout)["env"])
+        with open(os.path.join(fleet_dir, "world.json")) as f:
+            instances = json.load(f)["instances"]
+        results = [
+            bench("blue-green", 8080, args.deploys, env, instances, workdir),
+            bench("recreate", 9090, args.deploys, env, instances, workdir),
+        ]
+    finally:
+        subprocess.run([FLEET, "down", "--dir", fleet_dir], capture_output=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    cpus = os.cpu_count()
+    print(f"\nmachine: {platform.node()} {platform.machine()}, {cpus} CPUs, "
+          f"{platform.system()} {platform.release()}")
+    print(f"{args.deploys} consecutive deploys per strategy, 3 instances, one client per "
+          "instance requesting /version back to back (20 ms apart)\n")
+    print(f"{'strategy':<11} {'deploys ok':>10} {'s/deploy':>9} {'requests':>9} "
+          f"{'failed':>7} {'failed %':>9}")
+    for r in results:
+        pct = 100.0 * r["failed"] / max(r["sent"], 1)
+        print(f"{r['strategy']:<11} {r['ok']:>4} of {r['deploys']:<3} "
+              f"{r['deploy_seconds']:>9.1f} {r['sent']:>9} {r['failed']:>7} {pct:>8.2f}%")
+    bg, rc = results
+    print(f"\nfailed requests, recreate : blue-green = {rc['failed']} : {bg['failed']}")
+    for r in results:
+        print(f"\n{r['strategy']}: versions observed per instance (s: version)")
+        for i in r["instances"]:
+            line = " ".join(f"{t:.0f}:{v}" for t, v in i["timeline"])
+            print(f"  {i['address']}: {i['sent']} sent, {i['failed']} failed; {line}")
+
+
+if __name__ == "__main__":
+    main()
