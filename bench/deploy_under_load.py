@@ -61,7 +61,8 @@ class Client(threading.Thread):
                     continue
                 if not self.timeline or self.timeline[-1][1] != body:
                     self.timeline.append((time.monotonic() - self.start_time, body))
-            except OSError:
+            except (OSError, http.client.HTTPException):
+                # Refused, reset, cut short (IncompleteRead) or timed out: failed.
                 self.failed += 1
             time.sleep(0.02)
 
