@@ -1370,7 +1370,7 @@ impl App {
              image:\n  repository: e2e/{name}\n  build_args:\n    VERSION: \"{version}\"\n\
              targets:\n  tags:\n    Env: [test]\n  max_concurrency: \"3\"\n\
              container:\n  port: 8080\n  publish: 8080\n  stop_timeout: 2s\n{command}\
-             healthcheck:\n  path: /healthz\n  interval: 1s\n  timeout: 20s\n\
+             healthcheck:\n  path: /healthz\n  interval: 1s\n  timeout: 10s\n\
              blue_green:\n  drain: {drain}\n  post_switch_check: 4s\n\
              env:\n  clear:\n    GREETING: hi\n  secret: [HELLO_API_TOKEN]\n",
             name = self.name,
@@ -1629,8 +1629,19 @@ fn blue_green_switches_without_failed_requests_and_undoes_bad_releases() {
     std::thread::sleep(Duration::from_secs(2));
     unsafe { libc::kill(libc::pid_t::try_from(child.id()).unwrap(), libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
-    // Give the hosts' restores (if any) time to finish before the load stops.
-    std::thread::sleep(Duration::from_secs(5));
+    // SSM killed each script: its watchdog finishes the restore on its own, within 30 s one
+    // release runs. The load runs until then.
+    for inst in instances {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let running = running_releases(&world, inst);
+            if running.len() == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}: {running:?}", inst.id);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
     let observed = load.stop();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -1650,16 +1661,5 @@ fn blue_green_switches_without_failed_requests_and_undoes_bad_releases() {
             "1.0.0"
         };
         assert_eq!(serving, expected, "{}: history {history}", inst.id);
-        // The watchdog finishes its restore on its own (SSM killed the script): within
-        // 30 s one release runs.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let running = running_releases(&world, inst);
-            if running.len() == 1 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{}: {running:?}", inst.id);
-            std::thread::sleep(Duration::from_millis(500));
-        }
     }
 }
