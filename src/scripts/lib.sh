@@ -255,6 +255,26 @@ wait_engine() {
 container_status() {
     timeout 10 docker inspect --format '{{.State.Status}}' "$1" 2>/dev/null || true
 }
+# The optional parameters of a deploy body, checked or defaulted (a header of an older hoist
+# may lack them): healthy answers in a row the gate needs (default one), the scalars, and the
+# arrays — bash 4.2 (Amazon Linux 2) treats an empty array as unset under `set -u`, hence the
+# ${a[@]+"${a[@]}"} expansions where they are used.
+deploy_param_defaults() {
+    HOIST_HEALTH_CONSECUTIVE=${HOIST_HEALTH_CONSECUTIVE:-1}
+    [[ $HOIST_HEALTH_CONSECUTIVE =~ ^[1-9][0-9]*$ ]] || finish invalid "parameter HOIST_HEALTH_CONSECUTIVE is '$HOIST_HEALTH_CONSECUTIVE'"
+    HOIST_PUBLISH=${HOIST_PUBLISH:-}
+    HOIST_HEALTH_PATH=${HOIST_HEALTH_PATH:-}
+    HOIST_IMAGE_LABEL=${HOIST_IMAGE_LABEL:-$HOIST_IMAGE}
+    HOIST_REGISTRY=${HOIST_REGISTRY:-}
+    HOIST_REGION=${HOIST_REGION:-}
+    HOIST_SECRET_PARAMETER=${HOIST_SECRET_PARAMETER:-}
+    if ! declare -p HOIST_RUN_OPTS >/dev/null 2>&1; then HOIST_RUN_OPTS=(); fi
+    if ! declare -p HOIST_COMMAND >/dev/null 2>&1; then HOIST_COMMAND=(); fi
+    if ! declare -p HOIST_ENV_CLEAR >/dev/null 2>&1; then HOIST_ENV_CLEAR=(); fi
+    if ! declare -p HOIST_ENV_SECRETS >/dev/null 2>&1; then HOIST_ENV_SECRETS=(); fi
+    if ! declare -p HOIST_HOST_SECRETS >/dev/null 2>&1; then HOIST_HOST_SECRETS=(); fi
+}
+
 
 # Probes container $1 until it is healthy ($3 observations in a row, default 1; a failed one
 # starts the count again) or $2 seconds pass, with the check the container

@@ -25,22 +25,7 @@ need_number HOIST_CONTAINER_PORT HOIST_STOP_TIMEOUT HOIST_HEALTH_STATUS HOIST_HE
 case $HOIST_PULL in never | if-missing | always) ;; *) finish invalid "parameter HOIST_PULL is '$HOIST_PULL'" ;; esac
 case $HOIST_ENV_SOURCE in none | stdin | ssm-parameter) ;; *) finish invalid "parameter HOIST_ENV_SOURCE is '$HOIST_ENV_SOURCE'" ;; esac
 [[ $HOIST_RESTART =~ ^(no|always|unless-stopped|on-failure(:[0-9]+)?)$ ]] || finish invalid "parameter HOIST_RESTART is '$HOIST_RESTART'"
-# Healthy answers in a row the gate needs (absent from an older header: one).
-HOIST_HEALTH_CONSECUTIVE=${HOIST_HEALTH_CONSECUTIVE:-1}
-[[ $HOIST_HEALTH_CONSECUTIVE =~ ^[1-9][0-9]*$ ]] || finish invalid "parameter HOIST_HEALTH_CONSECUTIVE is '$HOIST_HEALTH_CONSECUTIVE'"
-HOIST_PUBLISH=${HOIST_PUBLISH:-}
-HOIST_HEALTH_PATH=${HOIST_HEALTH_PATH:-}
-HOIST_IMAGE_LABEL=${HOIST_IMAGE_LABEL:-$HOIST_IMAGE}
-HOIST_REGISTRY=${HOIST_REGISTRY:-}
-HOIST_REGION=${HOIST_REGION:-}
-HOIST_SECRET_PARAMETER=${HOIST_SECRET_PARAMETER:-}
-# Arrays may be absent from an older header; bash 4.2 (Amazon Linux 2) treats an empty
-# array as unset under `set -u`, hence the ${a[@]+"${a[@]}"} expansions.
-if ! declare -p HOIST_RUN_OPTS >/dev/null 2>&1; then HOIST_RUN_OPTS=(); fi
-if ! declare -p HOIST_COMMAND >/dev/null 2>&1; then HOIST_COMMAND=(); fi
-if ! declare -p HOIST_ENV_CLEAR >/dev/null 2>&1; then HOIST_ENV_CLEAR=(); fi
-if ! declare -p HOIST_ENV_SECRETS >/dev/null 2>&1; then HOIST_ENV_SECRETS=(); fi
-if ! declare -p HOIST_HOST_SECRETS >/dev/null 2>&1; then HOIST_HOST_SECRETS=(); fi
+deploy_param_defaults
 
 require_tools docker flock timeout
 require_engine

@@ -5,10 +5,10 @@
 //! watchdog. (A fleet-wide two-phase rollout, staging everywhere before switching anywhere,
 //! is a later change.)
 
-use super::{PhaseInputs, Strategy};
+use super::{PhaseInputs, Strategy, one_host_phase};
 use crate::config;
-use crate::plan::{Phase, PhaseTargets};
-use crate::script::{self, Body};
+use crate::plan::Phase;
+use crate::script::Body;
 
 pub struct BlueGreen;
 
@@ -18,22 +18,14 @@ impl Strategy for BlueGreen {
     }
 
     fn phases(&self, inputs: &PhaseInputs<'_>) -> Vec<Phase> {
-        vec![Phase {
-            name: "deploy".to_owned(),
-            transport: inputs.transport,
-            on: inputs.on.clone(),
-            targets: PhaseTargets::All,
-            policy: inputs.policy,
-            timeout: inputs.timeout,
-            script: script::render(Body::BlueGreen, &inputs.comment, &inputs.params),
-        }]
+        vec![one_host_phase(Body::BlueGreen, inputs)]
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Inputs, TransportKind, build};
+    use crate::plan::{Inputs, PhaseTargets, TransportKind, build};
     use crate::revision::Revision;
 
     #[test]

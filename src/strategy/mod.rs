@@ -16,8 +16,8 @@ pub use blue_green::BlueGreen;
 pub use recreate::Recreate;
 
 use crate::config::{self, Config};
-use crate::plan::{Phase, RolloutPolicy, TransportKind};
-use crate::script::Param;
+use crate::plan::{Phase, PhaseTargets, RolloutPolicy, TransportKind};
+use crate::script::{self, Body, Param};
 
 /// What every phase of a deploy shares, resolved by the plan.
 pub struct PhaseInputs<'a> {
@@ -49,5 +49,19 @@ pub fn of(kind: config::Strategy) -> &'static dyn Strategy {
     match kind {
         config::Strategy::Recreate => &Recreate,
         config::Strategy::BlueGreen => &BlueGreen,
+    }
+}
+
+/// The phase of a strategy that does its whole switch on each host in one run of `body`:
+/// `deploy`, on every target.
+fn one_host_phase(body: Body, inputs: &PhaseInputs<'_>) -> Phase {
+    Phase {
+        name: "deploy".to_owned(),
+        transport: inputs.transport,
+        on: inputs.on.clone(),
+        targets: PhaseTargets::All,
+        policy: inputs.policy,
+        timeout: inputs.timeout,
+        script: script::render(body, &inputs.comment, &inputs.params),
     }
 }

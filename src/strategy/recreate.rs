@@ -1,10 +1,10 @@
 //! Recreate: on each host, stop the running release and start the new one in its place,
 //! health-gated, with the old one put back when the new one fails. One phase.
 
-use super::{PhaseInputs, Strategy};
+use super::{PhaseInputs, Strategy, one_host_phase};
 use crate::config;
-use crate::plan::{Phase, PhaseTargets};
-use crate::script::{self, Body};
+use crate::plan::Phase;
+use crate::script::Body;
 
 pub struct Recreate;
 
@@ -14,14 +14,6 @@ impl Strategy for Recreate {
     }
 
     fn phases(&self, inputs: &PhaseInputs<'_>) -> Vec<Phase> {
-        vec![Phase {
-            name: "deploy".to_owned(),
-            transport: inputs.transport,
-            on: inputs.on.clone(),
-            targets: PhaseTargets::All,
-            policy: inputs.policy,
-            timeout: inputs.timeout,
-            script: script::render(Body::Recreate, &inputs.comment, &inputs.params),
-        }]
+        vec![one_host_phase(Body::Recreate, inputs)]
     }
 }
