@@ -212,8 +212,11 @@ impl Drop for Host {
             let _ = Command::new("docker").args(["rm", "-f", id]).output();
         }
         let images = docker_out(&["images", "-q", &format!("hoist-hs/{}", self.app)]);
+        // Not the images' untagged parents: they are the build cache other tests are using now.
         for id in images.split_whitespace() {
-            let _ = Command::new("docker").args(["rmi", "-f", id]).output();
+            let _ = Command::new("docker")
+                .args(["rmi", "-f", "--no-prune", id])
+                .output();
         }
         let private = Path::new("/run/hoist").join(&self.app);
         let _ = Command::new("umount").arg(&private).output();

@@ -154,8 +154,11 @@ impl Drop for App {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
+        // Not the images' untagged parents: they are the build cache other tests are using now.
         for id in images.split_whitespace() {
-            let _ = Command::new("docker").args(["rmi", "-f", id]).output();
+            let _ = Command::new("docker")
+                .args(["rmi", "-f", "--no-prune", id])
+                .output();
         }
         // A test that failed half-way may leave the deploy's private tmpfs mounted.
         let private = Path::new("/run/hoist").join(&self.name);

@@ -932,7 +932,8 @@ switch_to() {
     log "healthy: $HEALTH"
 }
 
-# Removes the stopped releases beyond the newest HOIST_RETAIN (and their images).
+# Removes the stopped releases beyond the newest HOIST_RETAIN (and their images; never an image's
+# untagged parents, which may be another build's cache).
 prune_releases() {
     local stopped_ids id image
     mapfile -t stopped_ids < <(docker ps -a --filter "label=hoist.app=$HOIST_APP" --filter "label=$RELEASE_LABEL" \
@@ -943,7 +944,7 @@ prune_releases() {
             image=$(docker inspect --format '{{.Image}}' "$id" 2>/dev/null || true)
             docker rm "$id" >/dev/null || warn "could not remove old container $id"
             if [[ -n $image ]]; then
-                docker image rm "$image" >/dev/null 2>&1 || true
+                docker image rm --no-prune "$image" >/dev/null 2>&1 || true
             fi
         done
         log "pruned $((${#stopped_ids[@]} - HOIST_RETAIN)) old release(s)"
