@@ -40,8 +40,11 @@ enum Command {
     Validate(ConfigArgs),
     /// Print what a deploy would do, without touching Docker, AWS or the network.
     Plan(PlanArgs),
-    /// Build the image and roll it out.
+    /// Build the image and roll it out (or apply a reviewed plan with --plan).
     Deploy(DeployArgs),
+    /// Build the image and push it to ECR; print what hosts would run
+    /// (`registry/repository@sha256:…`), for `hoist deploy --image` to several environments.
+    Build(BuildArgs),
     /// Show what runs on each target: release, image, health, and what is retained.
     Status(StatusArgs),
     /// Start a retained release again on every target (no build, no secret sent).
@@ -90,11 +93,12 @@ struct ConfigArgs {
 struct PlanArgs {
     #[command(flatten)]
     config: ConfigArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    /// Write the plan to this file instead of stdout.
-    #[arg(long)]
+    /// Output format on stdout (with --out: nothing on stdout unless a format is given).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Save the plan for review as JSON in this file; `hoist deploy --plan FILE` applies
+    /// exactly it. Over SSM it needs --resolve-targets: a reviewed plan names its instances.
+    #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Plan for the local transport (this machine is the host).
     #[arg(long)]
@@ -126,8 +130,29 @@ struct DeployArgs {
     format: Format,
     /// Deploy this existing image (`registry/repository:tag` or `…@sha256:…`) without
     /// building or pushing.
-    #[arg(long, value_name = "URI")]
+    #[arg(long, value_name = "URI", conflicts_with = "plan")]
     image: Option<String>,
+    /// Apply this reviewed plan (`hoist plan --out FILE`): refused, with every difference
+    /// named, unless the config, commit, strategy, resolved targets and hoist's scripts are
+    /// the reviewed ones; the executed scripts differ from it only in the image reference.
+    /// With --dry-run: check, and change nothing.
+    #[arg(long, value_name = "FILE", conflicts_with = "release")]
+    plan: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Build only, into this machine's engine (no ECR): prints the image id.
+    #[arg(long)]
+    local: bool,
+    /// Release id to use instead of the commit's short SHA.
+    #[arg(long)]
+    release: Option<String>,
+    /// Output format of the result.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +184,18 @@ enum CliError {
     BadTo(String),
     #[error("{0} of {1} target(s) could not be read")]
     Unread(usize, usize),
+    #[error("cannot read {}: {cause}", path.display())]
+    Read {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error(transparent)]
+    PlanFile(#[from] plan::ReadError),
+    #[error(
+        "--out saves a plan for review, and a reviewed SSM plan names the instances it was \
+         reviewed for: add --resolve-targets (it asks SSM, with AWS credentials)"
+    )]
+    OutNeedsTargets,
 }
 
 impl CliError {
@@ -170,7 +207,15 @@ impl CliError {
             | CliError::Plan(_)
             | CliError::Write { .. }
             | CliError::BadTo(_)
-            | CliError::Deploy(DeployError::Plan(_) | DeployError::BadImage(..)) => 2,
+            | CliError::Read { .. }
+            | CliError::PlanFile(_)
+            | CliError::OutNeedsTargets
+            | CliError::Deploy(
+                DeployError::Plan(_)
+                | DeployError::BadImage(..)
+                | DeployError::Reviewed(_)
+                | DeployError::WrongRevision { .. },
+            ) => 2,
             CliError::Interrupted(_) => 130,
             CliError::Deploy(_)
             | CliError::Docker(_)
@@ -237,38 +282,100 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
-        Command::Plan(args) => {
-            let transport = if args.local {
-                TransportKind::Local
-            } else {
-                TransportKind::Ssm
-            };
-            let (config, mut inputs) = prepare(
-                &args.config.file,
-                config::Files::ContextAndDockerfile,
-                transport,
-                args.release,
-            )
-            .await?;
-            if args.resolve_targets {
-                let sdk = aws::sdk_config(config.region.as_deref()).await;
-                let ids = ssm::preflight(&aws::ssm(&sdk), &config.targets)
-                    .await
-                    .map_err(CliError::Preflight)?;
-                inputs.instances = Some(ids);
-            }
-            let plan = plan::build(&config, &inputs)?;
-            let text = plan.render(args.format);
-            if let Some(path) = args.out {
-                std::fs::write(&path, text).map_err(|cause| CliError::Write { path, cause })
-            } else {
-                print!("{text}");
-                Ok(())
-            }
-        }
+        Command::Plan(args) => plan_command(args).await,
         Command::Deploy(args) => deploy(args).await,
+        Command::Build(args) => build(args).await,
         Command::Status(args) => status(args).await,
         Command::Rollback(args) => rollback(args).await,
+    }
+}
+
+async fn plan_command(args: PlanArgs) -> Result<(), CliError> {
+    let transport = if args.local {
+        TransportKind::Local
+    } else {
+        TransportKind::Ssm
+    };
+    if args.out.is_some() && transport == TransportKind::Ssm && !args.resolve_targets {
+        return Err(CliError::OutNeedsTargets);
+    }
+    let (config, mut inputs) = prepare(
+        &args.config.file,
+        config::Files::ContextAndDockerfile,
+        transport,
+        args.release,
+    )
+    .await?;
+    if args.resolve_targets {
+        let sdk = aws::sdk_config(config.region.as_deref()).await;
+        let ids = ssm::preflight(&aws::ssm(&sdk), &config.targets)
+            .await
+            .map_err(CliError::Preflight)?;
+        inputs.instances = Some(ids);
+    }
+    // A plan saved for review is the deploy run it describes: its secret parameter is named.
+    if args.out.is_some() && transport == TransportKind::Ssm {
+        inputs.run = Some(secret_parameter::new_run_id());
+    }
+    let plan = plan::build(&config, &inputs)?;
+    let Some(path) = args.out else {
+        print!("{}", plan.render(args.format.unwrap_or(Format::Text)));
+        return Ok(());
+    };
+    let json = plan.render(Format::Json);
+    std::fs::write(&path, &json).map_err(|cause| CliError::Write {
+        path: path.clone(),
+        cause,
+    })?;
+    if let Some(format) = args.format {
+        print!("{}", plan.render(format));
+    }
+    eprintln!(
+        "saved the plan for review in {} (sha256 {}): release {}, {} phase(s); apply it with \
+         `hoist deploy --plan {}`",
+        path.display(),
+        crate::script::sha256_hex(json.as_bytes()),
+        plan.release,
+        plan.phases().count(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// Reads a plan saved by `hoist plan --out`.
+fn read_plan(path: &Path) -> Result<plan::Plan, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|cause| CliError::Read {
+        path: path.to_owned(),
+        cause,
+    })?;
+    Ok(plan::Plan::read(&text, &path.display().to_string())?)
+}
+
+/// Checks a reviewed plan against the plan made now from the same inputs (no image yet, no
+/// registry): equal, or refused with every difference.
+fn check_reviewed(
+    reviewed: &plan::Plan,
+    path: &Path,
+    config: &Config,
+    inputs: &Inputs,
+) -> Result<(), CliError> {
+    let now = plan::build(
+        config,
+        &Inputs {
+            registry: None,
+            ..inputs.clone()
+        },
+    )?;
+    let differences = plan::review::differences(reviewed, &now);
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Deploy(DeployError::Reviewed(
+            plan::review::Refusal {
+                path: path.display().to_string(),
+                differences,
+            },
+        )))
     }
 }
 
@@ -503,10 +610,16 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         Some(_) => config::Files::Context,
         None => config::Files::ContextAndDockerfile,
     };
+    let reviewed = args.plan.as_deref().map(read_plan).transpose()?;
     let (config, mut inputs) = prepare(&args.config.file, files, transport, args.release).await?;
     if let Some(uri) = &args.image {
         check_image_flag(uri)?;
         inputs.prebuilt = Some(uri.clone());
+    }
+    // A reviewed plan fixes the release and the deploy run (its secret parameter's name).
+    if let Some(r) = &reviewed {
+        inputs.release = Some(r.release.clone());
+        inputs.run.clone_from(&r.run);
     }
     // Every input is checked before anything changes: config, revision, secrets, plan.
     let secrets = SecretEnv::from_env(&config.env.from_environment())?;
@@ -519,18 +632,50 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     }
     // The plan is made (and so checked) before anything changes, --dry-run or not.
     let draft = plan::build(&config, &inputs)?;
-    if args.dry_run {
+    if args.dry_run && reviewed.is_none() {
         print!("{}", draft.render(args.format));
         return Ok(());
     }
     let progress = reporter(args.format);
     let docker = bollard::Docker::connect_with_local_defaults().map_err(CliError::Docker)?;
-    if args.local || args.image.is_none() {
+    if !args.dry_run && (args.local || args.image.is_none()) {
         docker.ping().await.map_err(CliError::Docker)?;
     }
 
     let cancel = cancel_on_signal();
     let (ids, remote) = resolve_targets(args.local, &config, &progress, &cancel).await?;
+    if let (Some(r), Some(path)) = (&reviewed, &args.plan) {
+        if remote.is_some() {
+            inputs.instances = Some(ids.clone());
+        }
+        check_reviewed(r, path, &config, &inputs)?;
+        progress.done(&format!(
+            "{} applies: the config, commit {}, strategy, targets and hoist's scripts are the \
+             reviewed ones",
+            path.display(),
+            &r.revision.sha[..r.revision.sha.len().min(12)]
+        ));
+        if args.dry_run {
+            print!("{}", r.render(args.format));
+            return Ok(());
+        }
+    }
+    let applying = reviewed.as_ref().zip(args.plan.as_deref());
+    let apply =
+        async |config: &Config, inputs: Inputs, services: &Services<'_>, cancel| match applying {
+            Some((plan, path)) => {
+                let path = path.display().to_string();
+                deploy::apply(
+                    config,
+                    inputs,
+                    deploy::Reviewed { plan, path: &path },
+                    services,
+                    cancel,
+                )
+                .await
+            }
+            None => deploy::deploy(config, inputs, services, cancel).await,
+        };
     let result = if let Some(Aws { sdk, ssm }) = remote {
         // Parameters that killed runs of this app left behind, once they expired.
         match secret_parameter::sweep(&ssm, &config.app).await {
@@ -563,7 +708,9 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
             inputs.registry = image.registry;
         }
         inputs.instances = Some(ids);
-        inputs.run = Some(secret_parameter::new_run_id());
+        if reviewed.is_none() {
+            inputs.run = Some(secret_parameter::new_run_id());
+        }
         let transport = SsmTransport::new(ssm.clone());
         let services = Services {
             docker: &docker,
@@ -573,7 +720,7 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
             secrets: &secrets,
             progress: &progress,
         };
-        deploy::deploy(&config, inputs, &services, cancel).await
+        apply(&config, inputs, &services, cancel).await
     } else {
         if let Some(uri) = &args.image {
             // Hosts run the image id, not a tag that could move under the deploy.
@@ -588,7 +735,7 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
             secrets: &secrets,
             progress: &progress,
         };
-        deploy::deploy(&config, inputs, &services, cancel).await
+        apply(&config, inputs, &services, cancel).await
     };
     let report = result.map_err(|e| match e {
         DeployError::Interrupted => CliError::Interrupted("before any host was changed"),
@@ -611,6 +758,91 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     } else {
         Err(CliError::Failed)
     }
+}
+
+/// `hoist build`: the deploy's publishing steps only (ensure the repository, build, push),
+/// then what hosts would run.
+async fn build(args: BuildArgs) -> Result<(), CliError> {
+    let transport = if args.local {
+        TransportKind::Local
+    } else {
+        TransportKind::Ssm
+    };
+    let (config, mut inputs) = prepare(
+        &args.config.file,
+        config::Files::ContextAndDockerfile,
+        transport,
+        args.release,
+    )
+    .await?;
+    let progress = reporter(args.format);
+    let docker = bollard::Docker::connect_with_local_defaults().map_err(CliError::Docker)?;
+    docker.ping().await.map_err(CliError::Docker)?;
+    let cancel = cancel_on_signal();
+    let interrupted = |e| match e {
+        DeployError::Interrupted => CliError::Interrupted("before anything was pushed"),
+        e => CliError::Deploy(e),
+    };
+    let (image, steps, plan) = if args.local {
+        let plan = plan::build(&config, &inputs)?;
+        let mut publisher = deploy::Publisher::new(&docker, None, &progress);
+        let (_, steps) = deploy::publish(&plan, &mut publisher, &cancel)
+            .await
+            .map_err(interrupted)?;
+        (publisher.published(), steps, plan)
+    } else {
+        let sdk = aws::sdk_config(config.region.as_deref()).await;
+        let ecr = Ecr::new(aws::ecr(&sdk));
+        progress.activity("logging in to ECR");
+        let login = tokio::select! {
+            login = ecr.login() => login.map_err(|e| CliError::Deploy(e.into()))?,
+            () = cancel.cancelled() => return Err(CliError::Interrupted("before anything was pushed")),
+        };
+        let registry = Registry { ecr: &ecr, login };
+        inputs.registry = Some(registry.login.registry.clone());
+        let plan = plan::build(&config, &inputs)?;
+        let mut publisher = deploy::Publisher::new(&docker, Some(&registry), &progress);
+        let (_, steps) = deploy::publish(&plan, &mut publisher, &cancel)
+            .await
+            .map_err(interrupted)?;
+        (publisher.published(), steps, plan)
+    };
+    let image = image.ok_or_else(|| {
+        CliError::Deploy(DeployError::Unsupported(
+            "the plan has no build step".into(),
+        ))
+    })?;
+    let digest = image.reference.rsplit_once('@').map(|(_, d)| d.to_owned());
+    let built = Built {
+        app: plan.app.clone(),
+        release: plan.release.clone(),
+        revision: plan.revision.sha.clone(),
+        image: image.reference.clone(),
+        digest,
+        tags: plan.image.tags.clone(),
+        steps,
+    };
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&built).expect("a build serializes")
+        ),
+        _ => println!("{}", built.image),
+    }
+    Ok(())
+}
+
+/// What `hoist build` made.
+#[derive(serde::Serialize)]
+struct Built {
+    app: String,
+    release: String,
+    revision: String,
+    /// What hosts would run: `registry/repository@sha256:…` (an image id with --local).
+    image: String,
+    digest: Option<String>,
+    tags: Vec<String>,
+    steps: Vec<deploy::StepReport>,
 }
 
 /// `--image` reaches the script a host runs: the same rules as config values apply.

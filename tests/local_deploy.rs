@@ -1215,3 +1215,153 @@ fn status_and_rollback_locally() {
     assert_eq!(app.get("/version").as_deref(), Some("2.0.0"));
     assert_eq!(app.running().len(), 1);
 }
+
+/// A plan saved for review (`plan --out`) applies with `deploy --plan` while nothing changed,
+/// and is refused — exit 2, nothing changed, the difference named — when the commit, the
+/// config, the strategy, or the script hoist would run is not the reviewed one. Applied, the
+/// executed script differs from the reviewed one only in the image reference.
+#[test]
+fn a_reviewed_plan_applies_only_while_nothing_changed() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("reviewed");
+    let saved = tempfile::tempdir().unwrap();
+    let reviewed_path = saved.path().join("plan.json");
+    let reviewed_file = reviewed_path.to_str().unwrap();
+    let out = hoist()
+        .current_dir(&app.root)
+        .args(["plan", "--local", "--out", reviewed_file])
+        .output()
+        .unwrap();
+    let run: Run = out.into();
+    run.success()
+        .stdout_is_empty()
+        .stderr_has("hoist deploy --plan");
+    let reviewed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&reviewed_path).unwrap()).unwrap();
+    let reviewed_commit = reviewed["revision"]["sha"].as_str().unwrap().to_owned();
+    let reviewed_script = run_phase(&reviewed)["script"].clone();
+
+    let apply = |plan: &str, extra: &[&str]| -> Run {
+        app.deploy_cmd()
+            .args(["--plan", plan])
+            .args(extra)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let refused = |run: &Run, why: &str| {
+        assert_eq!(run.code, 2, "{why}: {}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr
+                .contains("the reviewed plan does not match what this deploy would run")
+                && run.stderr.contains(why),
+            "{why}: {}",
+            run.stderr
+        );
+        assert!(app.containers().is_empty(), "{why}: nothing changed");
+    };
+
+    // Another commit (not touching the config): only the commit is named.
+    std::fs::write(app.root.join("NOTES"), "later\n").unwrap();
+    git(&app.root, &["add", "-A"]);
+    git(&app.root, &["commit", "-qm", "notes"]);
+    let run = apply(reviewed_file, &[]);
+    refused(
+        &run,
+        &format!("commit changed: the plan was reviewed at {reviewed_commit}"),
+    );
+    assert!(!run.stderr.contains("config changed"), "{}", run.stderr);
+    git(&app.root, &["reset", "-q", "--hard", "HEAD~1"]);
+
+    // Another config (and so another commit): the config, and the header line it changes.
+    let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
+    std::fs::write(
+        app.root.join("hoist.yaml"),
+        yaml.replace("retain: 3", "retain: 4"),
+    )
+    .unwrap();
+    git(&app.root, &["commit", "-qam", "retain 4"]);
+    let run = apply(reviewed_file, &[]);
+    refused(&run, "config changed");
+    assert!(run.stderr.contains("HOIST_RETAIN"), "{}", run.stderr);
+    git(&app.root, &["reset", "-q", "--hard", "HEAD~1"]);
+
+    // Another strategy.
+    std::fs::write(
+        app.root.join("hoist.yaml"),
+        format!("{yaml}strategy: blue-green\n"),
+    )
+    .unwrap();
+    git(&app.root, &["commit", "-qam", "blue-green"]);
+    refused(
+        &apply(reviewed_file, &[]),
+        "strategy changed: reviewed recreate, now blue-green",
+    );
+    git(&app.root, &["reset", "-q", "--hard", "HEAD~1"]);
+
+    // The script body another hoist would run (the saved plan's library edited, and its
+    // hash made to match, as a plan made by another version of hoist would be).
+    let mut other = reviewed.clone();
+    let script = &mut other["steps"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["kind"] == "run-phase")
+        .unwrap()["script"];
+    let text = script["text"].as_str().unwrap().replacen(
+        "    set -eEuo",
+        "    : other hoist\n    set -eEuo",
+        1,
+    );
+    script["sha256"] = hoist::script::sha256_hex(text.as_bytes()).into();
+    script["text"] = text.into();
+    let other_path = saved.path().join("other.json");
+    std::fs::write(&other_path, serde_json::to_string_pretty(&other).unwrap()).unwrap();
+    let run = apply(other_path.to_str().unwrap(), &[]);
+    refused(&run, "script body changed");
+    assert!(run.stderr.contains(": other hoist"), "{}", run.stderr);
+
+    // Edited without a matching hash: tampering.
+    other["steps"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["kind"] == "run-phase")
+        .unwrap()["script"]["sha256"] = reviewed_script["sha256"].clone();
+    std::fs::write(&other_path, serde_json::to_string_pretty(&other).unwrap()).unwrap();
+    refused(
+        &apply(other_path.to_str().unwrap(), &[]),
+        "does not match the sha256 the plan shows",
+    );
+
+    // Nothing changed: --dry-run says it applies and changes nothing; then it is applied.
+    let dry = apply(reviewed_file, &["--dry-run"]);
+    dry.success().stderr_has("applies");
+    assert!(app.containers().is_empty());
+    let run = apply(reviewed_file, &["--format", "json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
+    let report = run.json();
+    assert_eq!(report["release"], reviewed["release"]);
+    assert_eq!(
+        report["reviewed"][0]["reviewed_sha256"],
+        reviewed_script["sha256"]
+    );
+    let executed = run_phase(&report["plan"])["script"].clone();
+    assert_eq!(report["reviewed"][0]["executed_sha256"], executed["sha256"]);
+    // Line by line, the executed script is the reviewed one but for the image reference.
+    let (r, e) = (
+        reviewed_script["text"].as_str().unwrap(),
+        executed["text"].as_str().unwrap(),
+    );
+    assert_eq!(r.lines().count(), e.lines().count());
+    let differing: Vec<&str> = r
+        .lines()
+        .zip(e.lines())
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| a.split('=').next().unwrap())
+        .collect();
+    assert_eq!(differing, ["HOIST_IMAGE"], "{r}\n---\n{e}");
+}

@@ -46,7 +46,7 @@ fn json_plan_holds_the_script_and_its_hash_and_is_byte_identical() {
     assert_eq!(first.stdout, second.stdout, "same inputs, same bytes");
 
     let json = first.success().json();
-    assert_eq!(json["schema"], "hoist.plan/v2");
+    assert_eq!(json["schema"], "hoist.plan/v3");
     assert_eq!(json["app"], "hello");
     let script = run_phase(&json)["script"]["text"].as_str().unwrap();
     let sha = run_phase(&json)["script"]["sha256"].as_str().unwrap();
@@ -100,16 +100,36 @@ fn text_and_markdown_show_the_same_script_hash() {
         .stdout_has("```bash\n#!/bin/bash\n");
 }
 
+/// `--out` saves the JSON plan for review (stdout gets a rendering only when a format is
+/// asked for); over SSM it must name the instances, so without `--resolve-targets` it is
+/// refused before anything is written.
 #[test]
-fn out_writes_the_plan_to_a_file() {
+fn out_saves_the_plan_for_review() {
     let (_tmp, root) = example_repo();
     let trap = DockerTrap::new();
-    plan(&root, &trap, &["--format", "json", "--out", "plan.json"])
+    let saved = tempfile::tempdir().unwrap();
+    let file = saved.path().join("plan.json");
+    let file = file.to_str().unwrap();
+    plan(&root, &trap, &["--local", "--out", file])
         .success()
-        .stdout_is_empty();
-    let saved: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root.join("plan.json")).unwrap()).unwrap();
-    assert_eq!(saved["app"], "hello");
+        .stdout_is_empty()
+        .stderr_has(format!("apply it with `hoist deploy --plan {file}`"));
+    let json = std::fs::read_to_string(file).unwrap();
+    let read = hoist::plan::Plan::read(&json, file).unwrap();
+    assert_eq!(read.app, "hello");
+    assert_eq!(read.render(hoist::plan::Format::Json), json);
+    plan(
+        &root,
+        &trap,
+        &["--local", "--out", file, "--format", "markdown"],
+    )
+    .success()
+    .stdout_has("```bash\n#!/bin/bash\n");
+
+    let ssm = saved.path().join("ssm.json");
+    let refused = plan(&root, &trap, &["--out", ssm.to_str().unwrap()]);
+    refused.code(2).stderr_has("add --resolve-targets");
+    assert!(!ssm.exists(), "nothing written");
 }
 
 #[test]
@@ -162,7 +182,7 @@ fn deploy_dry_run_prints_the_plan_and_changes_nothing() {
             .env("HELLO_API_TOKEN", "s3cr3t-never-printed")
             .run();
         let json = run.success().stdout_lacks("s3cr3t-never-printed").json();
-        assert_eq!(json["schema"], "hoist.plan/v2");
+        assert_eq!(json["schema"], "hoist.plan/v3");
     }
     assert!(!trap.was_called(), "no Docker call");
     assert!(aws.accept().is_err(), "no AWS call");
@@ -361,15 +381,15 @@ fn a_json_plan_reads_back_into_the_same_plan() {
         assert!(!read.scripts().is_empty());
     }
     let run = plan(&root, &trap, &["--format", "json"]);
-    let old = run.stdout.replace("hoist.plan/v2", "hoist.plan/v1");
+    let old = run.stdout.replace("hoist.plan/v3", "hoist.plan/v1");
     let err = hoist::plan::Plan::read(&old, "old.json")
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("old.json") && err.contains("hoist.plan/v1") && err.contains("hoist.plan/v2"),
+        err.contains("old.json") && err.contains("hoist.plan/v1") && err.contains("hoist.plan/v3"),
         "{err}"
     );
-    let err = hoist::plan::Plan::read("{\"schema\": \"hoist.plan/v2\"}", "cut.json")
+    let err = hoist::plan::Plan::read("{\"schema\": \"hoist.plan/v3\"}", "cut.json")
         .unwrap_err()
         .to_string();
     assert!(

@@ -1663,3 +1663,170 @@ fn blue_green_switches_without_failed_requests_and_undoes_bad_releases() {
         assert_eq!(serving, expected, "{}: history {history}", inst.id);
     }
 }
+
+/// A plan reviewed over SSM (`plan --resolve-targets --out`) is applied by `deploy --plan` on
+/// the instances it names, running the reviewed scripts but for the image reference; it is
+/// refused before any AWS call changes anything when the targets resolve to an instance it
+/// does not name, and when the image ECR holds under the commit's tag is labelled with
+/// another revision (a mutable tag pushed over by hand).
+#[test]
+fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image_changed() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("reviewed");
+    let app = App::new("reviewed");
+    let saved = tempfile::tempdir().unwrap();
+    let plan_cmd = |args: &[&str]| -> Run {
+        hoist()
+            .current_dir(&app.root)
+            .arg("plan")
+            .args(args)
+            .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("CI", "true")
+            .output()
+            .unwrap()
+            .into()
+    };
+    // Saved for review, a plan over SSM must name its instances.
+    let path = saved.path().join("plan.json");
+    let file = path.to_str().unwrap();
+    let offline = plan_cmd(&["--out", file]);
+    assert_eq!(offline.code, 2, "{}", offline.stderr);
+    assert!(
+        offline.stderr.contains("add --resolve-targets"),
+        "{}",
+        offline.stderr
+    );
+    plan_cmd(&["--resolve-targets", "--out", file]).success();
+    let reviewed: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut ids: Vec<String> = world.instances().iter().map(|i| i.id.clone()).collect();
+    ids.sort();
+    assert_eq!(reviewed["targets"]["resolved"], serde_json::json!(ids));
+    let run_id = reviewed["run"].as_str().unwrap().to_owned();
+    assert!(
+        reviewed["env"]["parameter"]
+            .as_str()
+            .unwrap()
+            .contains(&run_id),
+        "the reviewed plan names its secret parameter"
+    );
+
+    // Reviewed when only two instances matched: the third is named, nothing is called.
+    let mut fewer = reviewed.clone();
+    let dropped = fewer["targets"]["resolved"]
+        .as_array_mut()
+        .unwrap()
+        .pop()
+        .unwrap();
+    let fewer_path = saved.path().join("fewer.json");
+    std::fs::write(&fewer_path, serde_json::to_string(&fewer).unwrap()).unwrap();
+    let refused = app.deploy(&world, &["--plan", fewer_path.to_str().unwrap()]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&format!(
+            "targets changed (as SSM resolves them now): added {}",
+            dropped.as_str().unwrap()
+        )),
+        "{}",
+        refused.stderr
+    );
+    for operation in ["CreateRepository", "PutParameter", "SendCommand"] {
+        assert_eq!(world.calls(operation), 0, "{operation}: nothing changed");
+    }
+
+    // Nothing changed: applied. The executed script is the reviewed one but for the image.
+    let applied = app.deploy(&world, &["--plan", file, "--format", "json"]);
+    assert_ok(&applied);
+    for inst in world.instances() {
+        assert_serves(inst, "1.0.0");
+    }
+    let report: Value = serde_json::from_str(&applied.stdout).unwrap();
+    assert_eq!(report["plan"]["run"], run_id.as_str());
+    let (r, e) = (
+        run_phase(&reviewed)["script"]["text"].as_str().unwrap(),
+        run_phase(&report["plan"])["script"]["text"]
+            .as_str()
+            .unwrap(),
+    );
+    let differing: Vec<&str> = r
+        .lines()
+        .zip(e.lines())
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| a.split('=').next().unwrap())
+        .collect();
+    assert_eq!(r.lines().count(), e.lines().count());
+    assert_eq!(
+        differing,
+        ["HOIST_IMAGE", "HOIST_IMAGE_LABEL", "HOIST_REGISTRY"]
+    );
+    assert_eq!(
+        report["reviewed"][0]["reviewed_sha256"],
+        run_phase(&reviewed)["script"]["sha256"]
+    );
+
+    // The commit's tag pushed over with an image of another revision: refused, nothing sent.
+    let registry = &world
+        .env
+        .iter()
+        .find(|(k, _)| k == "HOIST_FLEET_REGISTRY")
+        .unwrap()
+        .1;
+    let commit = reviewed["revision"]["sha"].as_str().unwrap();
+    let other = "feedfacefeedfacefeedfacefeedfacefeedface";
+    let docker_config = tempfile::tempdir().unwrap();
+    let docker = |args: &[&str], stdin: Option<&str>| {
+        use std::io::Write as _;
+        let mut child = Command::new("docker")
+            .env("DOCKER_CONFIG", docker_config.path())
+            .env("DOCKER_BUILDKIT", "0")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.unwrap_or_default().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "docker {args:?}: {out:?}");
+    };
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!(
+            "FROM busybox:1.35\nLABEL org.opencontainers.image.revision={other}\nRUN echo other > /other\n"
+        ),
+    )
+    .unwrap();
+    let tag = format!("{registry}/e2e/{}:{commit}", app.name);
+    docker(
+        &["build", "-q", "-t", &tag, context.path().to_str().unwrap()],
+        None,
+    );
+    docker(
+        &["login", "-u", "AWS", "--password-stdin", registry],
+        Some(&world.registry_password),
+    );
+    docker(&["push", "-q", &tag], None);
+    docker(&["rmi", "--no-prune", &tag], None);
+    let sends = world.calls("SendCommand");
+    let refused = app.deploy(&world, &["--plan", file]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&format!(
+            "is labelled with revision {other}, not the plan's commit {commit}"
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(world.calls("SendCommand"), sends, "no host was touched");
+    for inst in world.instances() {
+        assert_serves(inst, "1.0.0");
+    }
+}

@@ -53,6 +53,19 @@ pub enum DeployError {
     Unsupported(String),
     #[error("interrupted before any host was changed")]
     Interrupted,
+    #[error(transparent)]
+    Reviewed(#[from] plan::review::Refusal),
+    #[error(transparent)]
+    Revision(#[from] crate::image::RevisionError),
+    #[error(
+        "{image} is labelled with revision {found}, not the plan's commit {expected}: the \
+         tag no longer holds the reviewed commit's image, so nothing was changed"
+    )]
+    WrongRevision {
+        image: String,
+        found: String,
+        expected: String,
+    },
 }
 
 /// What a deploy talks to. Transports carry scripts; everything else here serves one kind
@@ -126,6 +139,10 @@ pub struct Report {
     /// A cancel (Ctrl-C, SIGTERM) interrupted at least one target's run. A cancel that came
     /// after every target had finished does not count: the report is then the deploy's.
     pub cancelled: bool,
+    /// With a reviewed plan (`deploy --plan`): each phase's script as reviewed and as
+    /// executed (they differ only in the image reference).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reviewed: Option<Vec<plan::review::ScriptPair>>,
 }
 
 impl Report {
@@ -140,6 +157,14 @@ impl Report {
     }
 }
 
+/// A plan saved for review (`hoist plan --out`) that a deploy applies, and the file it was
+/// read from (named in refusals).
+#[derive(Clone, Copy)]
+pub struct Reviewed<'a> {
+    pub plan: &'a Plan,
+    pub path: &'a str,
+}
+
 /// Deploys: plans, runs the publishing steps, plans again with the image they made, and
 /// runs the rest. With `inputs.image_id` already set (`--image`) there is nothing to
 /// publish and the plan is made once.
@@ -149,29 +174,32 @@ pub async fn deploy(
     services: &Services<'_>,
     cancel: CancellationToken,
 ) -> Result<Report, DeployError> {
+    publish_then_execute(config, inputs, None, services, cancel).await
+}
+
+/// Applies a reviewed plan: as [`deploy`], and before any step after publishing runs, checks
+/// that the plan with the image pinned differs from the reviewed one only in the image
+/// reference (the caller checked that the plan made now equals the reviewed one).
+pub async fn apply(
+    config: &Config,
+    inputs: Inputs,
+    reviewed: Reviewed<'_>,
+    services: &Services<'_>,
+    cancel: CancellationToken,
+) -> Result<Report, DeployError> {
+    publish_then_execute(config, inputs, Some(reviewed), services, cancel).await
+}
+
+async fn publish_then_execute(
+    config: &Config,
+    inputs: Inputs,
+    reviewed: Option<Reviewed<'_>>,
+    services: &Services<'_>,
+    cancel: CancellationToken,
+) -> Result<Report, DeployError> {
     let draft = plan::build(config, &inputs)?;
     let mut publisher = Publisher::new(services.docker, services.registry, services.progress);
-    let mut reports = Vec::new();
-    let published: Vec<Step> = draft
-        .steps
-        .iter()
-        .take_while(|s| s.publishes())
-        .cloned()
-        .collect();
-    for step in &published {
-        let started = Instant::now();
-        let (status, detail) = tokio::select! {
-            done = publisher.execute(step) => done?,
-            () = cancel.cancelled() => return Err(DeployError::Interrupted),
-        };
-        reports.push(StepReport {
-            step: step.kind(),
-            phase: None,
-            status,
-            detail,
-            duration: started.elapsed(),
-        });
-    }
+    let (published, reports) = publish(&draft, &mut publisher, &cancel).await?;
     let plan = match publisher.published() {
         Some(image) => plan::build(
             config,
@@ -188,7 +216,58 @@ pub async fn deploy(
             "the plan's publishing steps changed once the image was known".into(),
         ));
     }
-    execute(plan, published.len(), reports, services, cancel).await
+    let Some(reviewed) = reviewed else {
+        return execute(plan, published.len(), reports, services, cancel).await;
+    };
+    let pairs = plan::review::image_only(reviewed.plan, &plan).map_err(|differences| {
+        plan::review::Refusal {
+            path: reviewed.path.to_owned(),
+            differences,
+        }
+    })?;
+    for pair in &pairs {
+        services.progress.done(&format!(
+            "{} script: sha256 {} reviewed, {} executed (only {} differ: the image)",
+            pair.phase,
+            short_id(&pair.reviewed_sha256),
+            short_id(&pair.executed_sha256),
+            plan::review::IMAGE_PARAMS.join(", ")
+        ));
+    }
+    let mut report = execute(plan, published.len(), reports, services, cancel).await?;
+    report.reviewed = Some(pairs);
+    Ok(report)
+}
+
+/// Runs a plan's publishing steps (the leading ensure-repository, build and push) with
+/// `publisher`; returns them and their reports. What they made is `publisher.published()`.
+pub async fn publish(
+    plan: &Plan,
+    publisher: &mut Publisher<'_>,
+    cancel: &CancellationToken,
+) -> Result<(Vec<Step>, Vec<StepReport>), DeployError> {
+    let published: Vec<Step> = plan
+        .steps
+        .iter()
+        .take_while(|s| s.publishes())
+        .cloned()
+        .collect();
+    let mut reports = Vec::new();
+    for step in &published {
+        let started = Instant::now();
+        let (status, detail) = tokio::select! {
+            done = publisher.execute(step) => done?,
+            () = cancel.cancelled() => return Err(DeployError::Interrupted),
+        };
+        reports.push(StepReport {
+            step: step.kind(),
+            phase: None,
+            status,
+            detail,
+            duration: started.elapsed(),
+        });
+    }
+    Ok((published, reports))
 }
 
 /// Executes `plan.steps[from..]` (the steps before it ran already, as `reports` says): a
@@ -334,6 +413,7 @@ pub async fn execute(
         deployed,
         failed,
         cancelled,
+        reviewed: None,
     })
 }
 
@@ -584,6 +664,7 @@ mod tests {
                 deployed: 0,
                 failed: 1,
                 cancelled: false,
+                reviewed: None,
             });
             line.lines().nth(1).unwrap().to_owned()
         };

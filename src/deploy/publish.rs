@@ -93,7 +93,12 @@ impl<'a> Publisher<'a> {
                 };
                 Ok((StepStatus::Done, detail))
             }
-            Step::Build { reuse, tags, .. } => {
+            Step::Build {
+                reuse,
+                tags,
+                labels,
+                ..
+            } => {
                 if let Some(reuse) = reuse {
                     let registry = self.registry("build")?;
                     if let Some(content) = registry
@@ -101,6 +106,27 @@ impl<'a> Publisher<'a> {
                         .tag_content(&reuse.repository, &reuse.tag)
                         .await?
                     {
+                        // The tag is named after the commit; the image must say so too (a
+                        // mutable tag may have been pushed over by hand).
+                        let image = format!(
+                            "{}/{}@{}",
+                            registry.login.registry, reuse.repository, content.digest
+                        );
+                        let expected = labels.get(image::REVISION_LABEL).cloned();
+                        let creds = image::Credentials {
+                            registry: &registry.login.registry,
+                            username: &registry.login.username,
+                            password: &registry.login.password,
+                        };
+                        let found =
+                            image::revision_of(self.docker, &image, &creds, self.progress).await?;
+                        if found != expected {
+                            return Err(DeployError::WrongRevision {
+                                image,
+                                found: found.unwrap_or_else(|| "(none)".into()),
+                                expected: expected.unwrap_or_default(),
+                            });
+                        }
                         let line = format!(
                             "{}/{}:{} already holds this commit's image ({}): no build, no push",
                             registry.login.registry,

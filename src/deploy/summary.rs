@@ -24,6 +24,17 @@ impl OutputSink for Sink<'_> {
 /// table of every phase, then the stderr tail of each target that did not succeed.
 pub fn summary(report: &Report) -> String {
     let mut out = steps(report);
+    if let Some(pairs) = &report.reviewed {
+        for pair in pairs {
+            let _ = writeln!(
+                out,
+                "reviewed plan applied: {} script sha256 {} as reviewed, {} as executed \
+                 (the image reference pinned)",
+                pair.phase, pair.reviewed_sha256, pair.executed_sha256
+            );
+        }
+        out.push('\n');
+    }
     out.push_str(&table(
         &report.phases,
         &|_| report.release.clone(),

@@ -5,6 +5,7 @@
 
 mod maintenance;
 mod render;
+pub mod review;
 mod step;
 
 use std::collections::BTreeMap;
@@ -21,7 +22,7 @@ pub use render::Format;
 pub use step::{Phase, PhaseTargets, RepositoryTag, RolloutPolicy, Step, StepKind};
 
 /// The JSON schema identifier; bump on any incompatible change to the serialized plan.
-pub const SCHEMA: &str = "hoist.plan/v2";
+pub const SCHEMA: &str = "hoist.plan/v3";
 
 /// Which transport carries the script to the hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +126,9 @@ pub struct Plan {
     pub run: Option<String>,
     pub hoist_version: String,
     pub app: String,
+    /// The sha256 of the decoded config (every setting, defaults filled in, as JSON): a
+    /// reviewed plan applies only with the config it was made from.
+    pub config_sha256: String,
     pub release: String,
     pub revision: Revision,
     pub strategy: Strategy,
@@ -395,7 +399,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
 
     let mut labels = BTreeMap::new();
     labels.insert(
-        "org.opencontainers.image.revision".to_owned(),
+        crate::image::REVISION_LABEL.to_owned(),
         inputs.revision.sha.clone(),
     );
     if let Some(created) = &inputs.revision.committed_at {
@@ -493,6 +497,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         run: inputs.run.clone(),
         hoist_version: inputs.hoist_version.clone(),
         app: config.app.clone(),
+        config_sha256: config_sha256(config),
         release,
         revision: inputs.revision.clone(),
         strategy: config.strategy,
@@ -519,6 +524,12 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         steps,
         warnings,
     })
+}
+
+/// The sha256 of `config` as JSON: what a reviewed plan binds its config by. Comments and
+/// formatting of the file do not count; every value, defaulted or not, does.
+pub fn config_sha256(config: &Config) -> String {
+    crate::script::sha256_hex(&serde_json::to_vec(config).expect("a config serializes"))
 }
 
 fn header_params(
