@@ -1766,6 +1766,26 @@ fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image
         run_phase(&reviewed)["script"]["sha256"]
     );
 
+    // `hoist build` prints what hosts run: the registry already holds this commit's image.
+    let built: Run = hoist()
+        .current_dir(&app.root)
+        .arg("build")
+        .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("CI", "true")
+        .output()
+        .unwrap()
+        .into();
+    built.success();
+    assert_eq!(
+        built.stdout.trim(),
+        report["plan"]["image"]["reference"].as_str().unwrap()
+    );
+    assert!(
+        built.stderr.contains("already holds this commit's image"),
+        "{}",
+        built.stderr
+    );
+
     // The commit's tag pushed over with an image of another revision: refused, nothing sent.
     let registry = &world
         .env
