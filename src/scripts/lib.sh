@@ -41,6 +41,10 @@ NO_HISTORY=0
 ENV_FILE=""
 ENV_MOUNT=""
 DOCKER_CONFIG_DIR=""
+# The registry token fetched in the background (start_login) while the secrets are read: the
+# fetch's pid and the tmpfs file it writes.
+LOGIN_PID=""
+LOGIN_FILE=""
 PRIVATE_DIR=""
 LOCK_FILE=""
 LOCK_HELD=0
@@ -191,6 +195,16 @@ remove_env_file() {
 }
 
 remove_docker_config() {
+    if [[ -n $LOGIN_PID ]]; then
+        kill "$LOGIN_PID" 2>/dev/null
+        wait "$LOGIN_PID" 2>/dev/null
+        LOGIN_PID=""
+    fi
+    if [[ -n $LOGIN_FILE ]]; then
+        [[ -e $LOGIN_FILE ]] && shred_file "$LOGIN_FILE"
+        rm -f "$LOGIN_FILE.err"
+        LOGIN_FILE=""
+    fi
     if [[ -n $DOCKER_CONFIG_DIR && -d $DOCKER_CONFIG_DIR ]]; then
         local f
         while IFS= read -r -d '' f; do shred_file "$f"; done < <(find "$DOCKER_CONFIG_DIR" -type f -print0)
@@ -858,6 +872,25 @@ sys.stdout.write(v if isinstance(v, str) else json.dumps(v))' "$1"
 # ---------------------------------------------------------------- image
 have_image() { docker image inspect "$HOIST_IMAGE" >/dev/null 2>&1; }
 
+# Starts fetching the registry token (this host's role) in the background when the image
+# will be pulled from the account's registry, so that it overlaps reading the secrets;
+# pull_image waits for it. The token goes to a file on the private tmpfs, shredded after use.
+start_login() {
+    [[ -n $HOIST_REGISTRY ]] || return 0
+    case $HOIST_PULL in
+        never) return 0 ;;
+        if-missing) ! have_image || return 0 ;;
+    esac
+    command -v aws >/dev/null || return 0 # pull_image says so
+    private_dir
+    LOGIN_FILE="$PRIVATE_DIR/registry-token.$$"
+    (
+        umask 077
+        exec aws ecr get-login-password ${HOIST_REGION:+--region "$HOIST_REGION"} >"$LOGIN_FILE" 2>"$LOGIN_FILE.err"
+    ) &
+    LOGIN_PID=$!
+}
+
 pull_image() {
     local docker=(docker)
     if [[ -n $HOIST_REGISTRY ]]; then
@@ -868,9 +901,17 @@ pull_image() {
         DOCKER_CONFIG_DIR=$(mktemp -d "$PRIVATE_DIR/docker.XXXXXX")
         docker=(docker --config "$DOCKER_CONFIG_DIR")
         local login
-        login=$(aws ecr get-login-password ${HOIST_REGION:+--region "$HOIST_REGION"} |
-            "${docker[@]}" login --username AWS --password-stdin "$HOIST_REGISTRY" 2>&1) ||
-            fail "registry login to $HOIST_REGISTRY failed: $(tail -n 2 <<<"$login")"
+        if [[ -n $LOGIN_PID ]]; then
+            wait "$LOGIN_PID" ||
+                fail "registry login to $HOIST_REGISTRY failed: $(tail -n 2 "$LOGIN_FILE.err" 2>/dev/null)"
+            LOGIN_PID=""
+            login=$("${docker[@]}" login --username AWS --password-stdin "$HOIST_REGISTRY" <"$LOGIN_FILE" 2>&1) ||
+                fail "registry login to $HOIST_REGISTRY failed: $(tail -n 2 <<<"$login")"
+        else
+            login=$(aws ecr get-login-password ${HOIST_REGION:+--region "$HOIST_REGION"} |
+                "${docker[@]}" login --username AWS --password-stdin "$HOIST_REGISTRY" 2>&1) ||
+                fail "registry login to $HOIST_REGISTRY failed: $(tail -n 2 <<<"$login")"
+        fi
     fi
     log "pulling $HOIST_IMAGE"
     local out
