@@ -39,20 +39,48 @@ pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(600);
 /// After `CancelCommand`, how long to wait for instances to settle before reporting.
 const CANCEL_SETTLE: Duration = Duration::from_secs(30);
 
-/// Polling: fast at first, then backing off; throttling stretches the interval further.
+/// Polling `ListCommandInvocations` (one call per command, that is per 50 instances, per
+/// poll): every `first` at first, growing ×1.5 up to `max`, so that the end of a script is
+/// noticed within about `max`; each wait is jittered ±20 % so that concurrent deploys do not
+/// poll in step. A throttled poll doubles the interval, up to `throttled_max`, until calls
+/// go through again.
 #[derive(Debug, Clone, Copy)]
 pub struct Poll {
     pub first: Duration,
     pub max: Duration,
+    pub throttled_max: Duration,
 }
 
 impl Default for Poll {
     fn default() -> Self {
         Poll {
-            first: Duration::from_millis(500),
-            max: Duration::from_secs(5),
+            first: Duration::from_millis(250),
+            max: Duration::from_secs(1),
+            throttled_max: Duration::from_secs(10),
         }
     }
+}
+
+/// `interval` scaled by a factor in [0.8, 1.2) drawn from `state` (xorshift; advanced).
+pub(crate) fn jittered(interval: Duration, state: &mut u64) -> Duration {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    // 0..1000 → 0.8..1.2
+    #[allow(clippy::cast_precision_loss)] // a value below 1000
+    let unit = (*state % 1000) as f64 / 1000.0;
+    interval.mul_f64(0.8 + 0.4 * unit)
+}
+
+/// A seed for [`jittered`]: the clock's nanoseconds and the process id, never 0.
+pub(crate) fn jitter_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    #[allow(clippy::cast_possible_truncation)] // the low bits are the random ones
+    let seed = (nanos as u64) ^ (u64::from(std::process::id()) << 32);
+    seed | 1
 }
 
 #[derive(Debug, thiserror::Error)]

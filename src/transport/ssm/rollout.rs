@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ssm::error::ProvideErrorMetadata;
 use aws_sdk_ssm::types::CommandInvocationStatus;
+use futures_util::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::judge::{allowed_errors, classify, not_finished, parse_elapsed, report_output};
@@ -150,6 +151,27 @@ impl SsmTransport {
         }
     }
 
+    /// One instance's invocation once the rollout ended: its output when it finished,
+    /// otherwise what SSM last said of it.
+    async fn output(
+        &self,
+        command_id: &str,
+        id: &str,
+        state: Option<&(CommandInvocationStatus, Option<InvocationStatus>)>,
+        started: Instant,
+        sink: &dyn OutputSink,
+    ) -> Invocation {
+        match state {
+            Some((_, Some(_))) => {
+                let inv = self.fetch(command_id, id, started).await;
+                report_output(&inv, sink);
+                inv
+            }
+            Some((status, None)) => not_finished(id, status.as_str(), started),
+            None => not_finished(id, "never reported", started),
+        }
+    }
+
     async fn cancel_all(&self, commands: &[(String, Vec<String>)], sink: &dyn OutputSink) {
         for (command_id, _) in commands {
             sink.line("ssm", &format!("cancelling command {command_id}"));
@@ -216,6 +238,7 @@ impl SsmTransport {
         sink: &dyn OutputSink,
     ) -> WaitEnd {
         let mut interval = self.poll.first;
+        let mut seed = super::jitter_seed();
         loop {
             let mut throttled = false;
             for (command_id, _) in commands {
@@ -264,10 +287,10 @@ impl SsmTransport {
                 return WaitEnd::Deadline;
             }
             if throttled {
-                interval = (interval * 2).min(self.poll.max * 2);
+                interval = (interval * 2).min(self.poll.throttled_max);
             }
             tokio::select! {
-                () = tokio::time::sleep(interval) => {}
+                () = tokio::time::sleep(super::jittered(interval, &mut seed)) => {}
                 () = cancel.cancelled() => return WaitEnd::Cancelled,
             }
             if !throttled {
@@ -276,6 +299,9 @@ impl SsmTransport {
         }
     }
 }
+
+/// How many instances' output is fetched at once (`GetCommandInvocation`).
+const FETCH_CONCURRENCY: usize = 16;
 
 enum WaitEnd {
     Done,
@@ -292,17 +318,42 @@ impl SsmTransport {
         sink: &dyn OutputSink,
         started: Instant,
     ) -> Result<Vec<Invocation>, TransportError> {
+        // One command per 50 instances, sent at once. A chunk SSM refused is reported on its
+        // instances; the others' commands run on (only when every send failed is it an
+        // error, and then nothing was sent).
+        let chunks: Vec<&[String]> = job.targets.chunks(MAX_IDS_PER_COMMAND).collect();
         let mut commands: Vec<(String, Vec<String>)> = Vec::new();
-        for chunk in job.targets.chunks(MAX_IDS_PER_COMMAND) {
-            if cancel.is_cancelled() {
-                break;
+        let mut unsent: Vec<Invocation> = Vec::new();
+        if !cancel.is_cancelled() {
+            let sent =
+                futures_util::future::join_all(chunks.iter().map(|chunk| self.send(job, chunk)))
+                    .await;
+            let mut first_error = None;
+            for (chunk, result) in chunks.iter().zip(sent) {
+                match result {
+                    Ok(id) => {
+                        sink.line(
+                            "ssm",
+                            &format!("sent command {id} to {} instance(s)", chunk.len()),
+                        );
+                        commands.push((id, chunk.to_vec()));
+                    }
+                    Err(e) => {
+                        sink.line("ssm", &e.to_string());
+                        unsent.extend(chunk.iter().map(|id| Invocation {
+                            status: InvocationStatus::Failed,
+                            stderr: format!("the command was not sent to it: {e}"),
+                            ..not_finished(id, "not sent", started)
+                        }));
+                        first_error.get_or_insert(e);
+                    }
+                }
             }
-            let id = self.send(job, chunk).await?;
-            sink.line(
-                "ssm",
-                &format!("sent command {id} to {} instance(s)", chunk.len()),
-            );
-            commands.push((id, chunk.to_vec()));
+            if let Some(e) = first_error
+                && commands.is_empty()
+            {
+                return Err(e.into());
+            }
         }
         let mut states = BTreeMap::new();
         let deadline = Instant::now() + DELIVERY_TIMEOUT + job.timeout + Duration::from_secs(60);
@@ -353,21 +404,18 @@ impl SsmTransport {
                     .await;
             }
         }
-        let mut out = Vec::new();
+        // Each finished instance's output, FETCH_CONCURRENCY at a time, in target order.
+        let mut fetches = Vec::new();
         for (command_id, ids) in &commands {
             for id in ids {
-                let inv = match states.get(id) {
-                    Some((_, Some(_))) => {
-                        let inv = self.fetch(command_id, id, started).await;
-                        report_output(&inv, sink);
-                        inv
-                    }
-                    Some((status, None)) => not_finished(id, status.as_str(), started),
-                    None => not_finished(id, "never reported", started),
-                };
-                out.push(inv);
+                fetches.push(self.output(command_id, id, states.get(id), started, sink));
             }
         }
+        let mut out: Vec<Invocation> = futures_util::stream::iter(fetches)
+            .buffered(FETCH_CONCURRENCY)
+            .collect()
+            .await;
+        out.extend(unsent);
         // Instances never sent to (cancelled before their chunk went out).
         for id in job.targets {
             if !out.iter().any(|i| &i.target == id) {
@@ -377,6 +425,7 @@ impl SsmTransport {
                 });
             }
         }
+        out.sort_by_key(|inv| job.targets.iter().position(|t| t == &inv.target));
         Ok(out)
     }
 }
@@ -439,26 +488,27 @@ mod tests {
     /// and every instance of every command is waited for and judged.
     #[tokio::test]
     async fn sends_at_most_50_instances_per_command() {
-        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = sizes.clone();
+        // The instance ids of each command, in the order SSM got them (sent concurrently).
+        let sent: Arc<std::sync::Mutex<Vec<Vec<String>>>> = Arc::default();
+        let seen = sent.clone();
         let send = mock!(aws_sdk_ssm::Client::send_command).then_compute_output(move |r| {
-            let mut sizes = seen.lock().unwrap();
-            sizes.push(r.instance_ids().len());
+            let mut sent = seen.lock().unwrap();
+            sent.push(r.instance_ids().to_vec());
             SendCommandOutput::builder()
                 .command(
                     Command::builder()
-                        .command_id(format!("cmd-{}", sizes.len()))
+                        .command_id(format!("cmd-{}", sent.len()))
                         .set_instance_ids(r.instance_ids.clone())
                         .build(),
                 )
                 .build()
         });
         let ids: Vec<String> = (0..120).map(|n| format!("i-{n:017x}")).collect();
-        let chunks: Vec<Vec<String>> = ids.chunks(50).map(<[String]>::to_vec).collect();
+        let commands = sent.clone();
         let list =
             mock!(aws_sdk_ssm::Client::list_command_invocations).then_compute_output(move |r| {
                 let n: usize = r.command_id().unwrap()[4..].parse().unwrap();
-                let rows = chunks[n - 1]
+                let rows = commands.lock().unwrap()[n - 1]
                     .iter()
                     .map(|id| {
                         CommandInvocation::builder()
@@ -485,6 +535,7 @@ mod tests {
         let transport = SsmTransport::new(client).with_poll(Poll {
             first: Duration::from_millis(1),
             max: Duration::from_millis(5),
+            throttled_max: Duration::from_millis(40),
         });
         let script = render(Body::Recreate, &[], &[]);
         let job = job(&script, &ids, Rate::Count(5));
@@ -497,11 +548,102 @@ mod tests {
             .await
             .unwrap();
         let out = parsed(out);
-        assert_eq!(*sizes.lock().unwrap(), [50, 50, 20]);
+        let mut sizes: Vec<usize> = sent.lock().unwrap().iter().map(Vec::len).collect();
+        sizes.sort_unstable();
+        assert_eq!(sizes, [20, 50, 50]);
         assert_eq!(out.len(), 120);
         assert!(out.iter().all(Invocation::deployed));
         let targets: Vec<&str> = out.iter().map(|i| i.target.as_str()).collect();
         assert_eq!(targets, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    /// A command SSM refuses does not abandon the others, already sent: its instances are
+    /// reported not sent (failed), every other instance is waited for and judged.
+    #[tokio::test]
+    async fn a_refused_command_fails_its_instances_and_the_others_run() {
+        use aws_sdk_ssm::operation::send_command::SendCommandError;
+        use aws_sdk_ssm::types::error::InvalidInstanceId;
+        let refused = mock!(aws_sdk_ssm::Client::send_command)
+            .match_requests(|r| r.instance_ids().len() == 20)
+            .then_error(|| {
+                SendCommandError::InvalidInstanceId(
+                    InvalidInstanceId::builder()
+                        .message("Instances [[i-0000000000000064]] not in a valid state")
+                        .build(),
+                )
+            });
+        let send = mock!(aws_sdk_ssm::Client::send_command).then_compute_output(|r| {
+            SendCommandOutput::builder()
+                .command(
+                    Command::builder()
+                        .command_id(format!("cmd-{}", r.instance_ids()[0]))
+                        .build(),
+                )
+                .build()
+        });
+        let ids: Vec<String> = (0..120).map(|n| format!("i-{n:016x}")).collect();
+        let by_first: std::collections::HashMap<String, Vec<String>> = ids
+            .chunks(50)
+            .map(|c| (format!("cmd-{}", c[0]), c.to_vec()))
+            .collect();
+        let list =
+            mock!(aws_sdk_ssm::Client::list_command_invocations).then_compute_output(move |r| {
+                let rows = by_first[r.command_id().unwrap()]
+                    .iter()
+                    .map(|id| {
+                        CommandInvocation::builder()
+                            .instance_id(id)
+                            .status(CommandInvocationStatus::Success)
+                            .status_details("Success")
+                            .build()
+                    })
+                    .collect();
+                ListCommandInvocationsOutput::builder()
+                    .set_command_invocations(Some(rows))
+                    .build()
+            });
+        let get = mock!(aws_sdk_ssm::Client::get_command_invocation).then_compute_output(|r| {
+            GetCommandInvocationOutput::builder()
+                .instance_id(r.instance_id().unwrap_or_default())
+                .status("Success".into())
+                .status_details("Success")
+                .response_code(0)
+                .standard_output_content(DEPLOYED)
+                .build()
+        });
+        let client = mock_client!(
+            aws_sdk_ssm,
+            RuleMode::MatchAny,
+            &[&refused, &send, &list, &get]
+        );
+        let transport = SsmTransport::new(client).with_poll(Poll {
+            first: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+            throttled_max: Duration::from_millis(40),
+        });
+        let script = render(Body::Recreate, &[], &[]);
+        let job = job(&script, &ids, Rate::Percent(100));
+        let out = parsed(
+            transport
+                .run(
+                    &job,
+                    CancellationToken::new(),
+                    &Lines(std::sync::Mutex::default()),
+                )
+                .await
+                .unwrap(),
+        );
+        let targets: Vec<&str> = out.iter().map(|i| i.target.as_str()).collect();
+        assert_eq!(targets, ids.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(out[..100].iter().all(Invocation::deployed));
+        for inv in &out[100..] {
+            assert_eq!(inv.status, InvocationStatus::Failed);
+            assert!(
+                inv.stderr.contains("was not sent") && inv.stderr.contains("SendCommand"),
+                "{}",
+                inv.stderr
+            );
+        }
     }
 
     /// Past `max_errors` hoist stops only what has not started: the pending instance is
@@ -576,6 +718,7 @@ mod tests {
         let transport = SsmTransport::new(client).with_poll(Poll {
             first: Duration::from_millis(5),
             max: Duration::from_millis(20),
+            throttled_max: Duration::from_millis(40),
         });
         let script = render(Body::Recreate, &[], &[]);
         let out = transport
@@ -677,6 +820,7 @@ mod tests {
         let transport = SsmTransport::new(client).with_poll(Poll {
             first: Duration::from_millis(5),
             max: Duration::from_millis(20),
+            throttled_max: Duration::from_millis(40),
         });
         let script = render(Body::Recreate, &[], &[]);
         let job = job(&script, &ids, Rate::Count(5));
