@@ -1089,3 +1089,40 @@ fn an_image_flag_with_hidden_characters_or_ssm_references_is_refused() {
     }
     assert!(!trap.was_called());
 }
+
+/// Each problem's message is printed once: on its `file:line:column: field:` headline, not
+/// again inside the snippet drawn under it (which still marks the place and gives the help).
+#[test]
+fn each_config_error_message_is_printed_once() {
+    let (_tmp, root) =
+        scratch("app: Bad!\ntargets:\n  instance_ids: [nope]\ncontainer:\n  port: 0\nretian: 2\n");
+    let trap = DockerTrap::new();
+    let run = run_in(&root, &trap, &["validate"]);
+    run.code(2);
+    let messages: Vec<String> = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("error: hoist.yaml:"))
+        .map(|l| {
+            // `line:column: field: message`
+            l.splitn(3, ": ").nth(2).unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(messages.len(), 4, "{}", run.stderr);
+    for message in &messages {
+        assert_eq!(
+            run.stderr.matches(message.as_str()).count(),
+            1,
+            "`{message}` is printed other than once:\n{}",
+            run.stderr
+        );
+    }
+    // The snippets are still drawn, with the help.
+    assert_eq!(run.stderr.matches("╰── here").count(), 4, "{}", run.stderr);
+    assert!(run.stderr.contains("5 │   port: 0"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did you mean `retain`"),
+        "{}",
+        run.stderr
+    );
+}
