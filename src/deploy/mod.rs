@@ -528,6 +528,7 @@ mod tests {
             stdout: format!("HOIST-RESULT {{\"status\":\"{result}\"}}\n"),
             stderr: String::new(),
             stdout_truncated: false,
+            command_id: None,
             stderr_truncated: false,
             outcome: None,
             duration: Duration::from_secs(1),

@@ -119,6 +119,7 @@ impl SsmTransport {
                         status,
                         exit_code: (code >= 0).then_some(code),
                         stdout_truncated: stdout.chars().count() >= STDOUT_LIMIT,
+                        command_id: Some(command_id.to_owned()),
                         stderr_truncated: stderr.chars().count() >= STDERR_LIMIT,
                         outcome: None,
                         // Parsed by deploy, from the output once redacted.
@@ -143,6 +144,7 @@ impl SsmTransport {
             stdout: String::new(),
             stderr: last_err,
             stdout_truncated: false,
+            command_id: None,
             stderr_truncated: false,
             outcome: None,
             duration: started.elapsed(),
@@ -152,11 +154,11 @@ impl SsmTransport {
 
     async fn cancel_all(&self, commands: &[(String, Vec<String>)], sink: &dyn OutputSink) {
         for (command_id, _) in commands {
-            sink.line("ssm", &format!("cancelling command {command_id}"));
+            sink.status("ssm", &format!("cancelling command {command_id}"));
             if let Err(e) =
                 retry_throttled(|| self.client.cancel_command().command_id(command_id).send()).await
             {
-                sink.line("ssm", &api_error("CancelCommand", &e).to_string());
+                sink.status("ssm", &api_error("CancelCommand", &e).to_string());
             }
         }
     }
@@ -186,7 +188,7 @@ impl SsmTransport {
             if pending.is_empty() {
                 continue;
             }
-            sink.line(
+            sink.status(
                 "ssm",
                 &format!("not starting {} pending instance(s)", pending.len()),
             );
@@ -199,7 +201,7 @@ impl SsmTransport {
             })
             .await
             {
-                sink.line("ssm", &api_error("CancelCommand", &e).to_string());
+                sink.status("ssm", &api_error("CancelCommand", &e).to_string());
             }
         }
     }
@@ -233,7 +235,7 @@ impl SsmTransport {
                                     }
                                     _ => status.as_str().to_owned(),
                                 };
-                                sink.line(&id, &format!("SSM status {shown}"));
+                                sink.status(&id, &format!("SSM status {shown}"));
                                 *entry = (status, terminal);
                             }
                         }
@@ -241,7 +243,7 @@ impl SsmTransport {
                     // Throttled, or the invocations are not visible yet: poll again later.
                     Err(e) if is_throttling(&e) => throttled = true,
                     Err(e) if e.code() == Some("InvalidCommandId") => {}
-                    Err(e) => sink.line(
+                    Err(e) => sink.status(
                         "ssm",
                         &format!("{} (will retry)", api_error("ListCommandInvocations", &e)),
                     ),
@@ -298,7 +300,7 @@ impl SsmTransport {
                 break;
             }
             let id = self.send(job, chunk).await?;
-            sink.line(
+            sink.status(
                 "ssm",
                 &format!("sent command {id} to {} instance(s)", chunk.len()),
             );
@@ -321,7 +323,7 @@ impl SsmTransport {
             .await
         };
         if let WaitEnd::TooManyErrors(n) = end {
-            sink.line(
+            sink.status(
                 "ssm",
                 &format!(
                     "{n} instance(s) failed, more than max_errors ({allowed}): stopping the \
@@ -337,7 +339,7 @@ impl SsmTransport {
             WaitEnd::Done | WaitEnd::TooManyErrors(_) => {}
             WaitEnd::Cancelled | WaitEnd::Deadline => {
                 if let WaitEnd::Deadline = end {
-                    sink.line("ssm", "the command ran past its deadline");
+                    sink.status("ssm", "the command ran past its deadline");
                 }
                 self.cancel_all(&commands, sink).await;
                 let settle = Instant::now() + CANCEL_SETTLE;
@@ -365,7 +367,10 @@ impl SsmTransport {
                     Some((status, None)) => not_finished(id, status.as_str(), started),
                     None => not_finished(id, "never reported", started),
                 };
-                out.push(inv);
+                out.push(Invocation {
+                    command_id: Some(command_id.clone()),
+                    ..inv
+                });
             }
         }
         // Instances never sent to (cancelled before their chunk went out).
