@@ -507,6 +507,14 @@ mod tests {
         assert!(out.iter().all(Invocation::deployed));
         let targets: Vec<&str> = out.iter().map(|i| i.target.as_str()).collect();
         assert_eq!(targets, ids.iter().map(String::as_str).collect::<Vec<_>>());
+        // Each invocation names the command it belongs to.
+        let commands: Vec<&str> = out
+            .iter()
+            .map(|i| i.command_id.as_deref().unwrap())
+            .collect();
+        assert_eq!(commands[0], "cmd-1");
+        assert_eq!(commands[50], "cmd-2");
+        assert_eq!(commands[119], "cmd-3");
     }
 
     /// Past `max_errors` hoist stops only what has not started: the pending instance is
