@@ -1,19 +1,20 @@
 //! The command line: parses arguments, runs one command, maps every outcome to an exit code
-//! (0 ok, 1 deploy failed, 2 bad input or config, 130 interrupted).
+//! (0 ok, 1 deploy failed, 2 bad input or config, 130 interrupted; each subcommand's `--help`
+//! lists its own), and under GitHub Actions reports to the runner too ([`crate::github`]).
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::aws;
 use crate::config::{self, Config, ConfigError};
 use crate::deploy::{self, DeployError, Registry, Services};
 use crate::ecr::Ecr;
+use crate::github::Actions;
 use crate::plan::{self, Format, Inputs, TransportKind};
-use crate::progress::Reporter;
+use crate::progress::{Reporter, Verbosity};
 use crate::revision::{self, RevisionError};
 use crate::rollback;
 use crate::secrets::{SecretEnv, SecretError};
@@ -32,23 +33,112 @@ use crate::transport::{LocalTransport, Transport};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print only results and errors (and warnings): no progress lines, no hosts' output.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print every line the hosts and the build print, as it arrives (by default only
+    /// the steps each host's script logs, `hoist: …`).
+    #[arg(short, long, global = true)]
+    verbose: bool,
 }
+
+/// Each subcommand's exit codes, shown by its `--help` (and tabled in README.md).
+const VALIDATE_EXIT: &str = "Exit codes:
+  0  the config is valid
+  2  the config is invalid or cannot be read (every problem is listed)";
+const PLAN_EXIT: &str = "Exit codes:
+  0  the plan was printed (or written to --out)
+  1  --resolve-targets: SSM could not be asked, or a target is not usable (preflight)
+  2  bad input or config, or --out cannot be written";
+const DEPLOY_EXIT: &str = "Exit codes:
+  0    every target deployed (or --dry-run printed the plan)
+  1    a target did not deploy (the table says which, and whether it rolled back), or
+       Docker, the build, ECR, SSM or preflight failed
+  2    bad input or config: nothing was changed
+  130  interrupted (Ctrl-C, SIGTERM): the scripts were stopped and roll back";
+const BUILD_EXIT: &str = "Exit codes:
+  0    the image was built (and pushed): its reference is on stdout
+  1    Docker, the build, ECR or the push failed
+  2    bad input or config
+  130  interrupted";
+const STATUS_EXIT: &str = "Exit codes:
+  0    every target was read
+  1    a target could not be read, or SSM or preflight failed
+  2    bad input or config
+  130  interrupted";
+const ROLLBACK_EXIT: &str = "Exit codes:
+  0    every target runs the release it was asked to go back to (or --dry-run)
+  1    a target did not roll back (the table says which, and whether the release that ran
+       is back), or SSM or preflight failed
+  2    bad input or config (--to not a release id): nothing was changed
+  130  interrupted";
+const COMPLETIONS_EXIT: &str = "Exit codes:
+  0  the script was printed
+  2  unknown shell
+
+Example: hoist completions bash > /etc/bash_completion.d/hoist";
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check hoist.yaml and print every problem found.
-    Validate(ConfigArgs),
+    #[command(after_help = VALIDATE_EXIT)]
+    Validate(ValidateArgs),
     /// Print what a deploy would do, without touching Docker, AWS or the network.
+    #[command(after_help = PLAN_EXIT)]
     Plan(PlanArgs),
     /// Build the image and roll it out (or apply a reviewed plan with --plan).
+    #[command(after_help = DEPLOY_EXIT)]
     Deploy(DeployArgs),
     /// Build the image and push it to ECR; print what hosts would run
     /// (`registry/repository@sha256:…`), for `hoist deploy --image` to several environments.
+    #[command(after_help = BUILD_EXIT)]
     Build(BuildArgs),
     /// Show what runs on each target: release, image, health, and what is retained.
+    #[command(after_help = STATUS_EXIT)]
     Status(StatusArgs),
     /// Start a retained release again on every target (no build, no secret sent).
+    #[command(after_help = ROLLBACK_EXIT)]
     Rollback(RollbackArgs),
+    /// Print the shell completion script for bash, zsh, fish or powershell.
+    #[command(after_help = COMPLETIONS_EXIT)]
+    Completions(CompletionsArgs),
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Validate(_) => "validate",
+            Command::Plan(_) => "plan",
+            Command::Deploy(_) => "deploy",
+            Command::Build(_) => "build",
+            Command::Status(_) => "status",
+            Command::Rollback(_) => "rollback",
+            Command::Completions(_) => "completions",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Output format: `json` prints `{file, valid, app, strategy}`, or when invalid
+    /// `{file, valid, errors: [{file, line, column, field, message, help}]}` (exit 2).
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+    format: ValidateFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ValidateFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +249,9 @@ struct BuildArgs {
 enum CliError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A config error already reported on stdout (`validate --format json`).
+    #[error(transparent)]
+    ConfigReported(ConfigError),
     #[error(transparent)]
     Revision(#[from] RevisionError),
     #[error(transparent)]
@@ -202,6 +295,7 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             CliError::Config(_)
+            | CliError::ConfigReported(_)
             | CliError::Revision(_)
             | CliError::Secret(_)
             | CliError::Plan(_)
@@ -229,27 +323,59 @@ impl CliError {
 pub fn main() -> ExitCode {
     no_core_dumps();
     let cli = Cli::parse();
+    let command = cli.command.name();
+    let ctx = Context {
+        verbosity: if cli.quiet {
+            Verbosity::Quiet
+        } else if cli.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        },
+        github: Actions::from_env(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli.command, &ctx)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprint!("{}", report(&err, color()));
+            eprint!("{}", report(&err, crate::progress::color()));
+            if let Some(github) = &ctx.github {
+                github.failed(command, annotation(&err).as_deref());
+            }
             ExitCode::from(err.exit_code())
         }
     }
 }
 
+/// What every command is run with besides its arguments.
+struct Context {
+    verbosity: Verbosity,
+    /// GitHub Actions mode (`GITHUB_ACTIONS=true`).
+    github: Option<Actions>,
+}
+
 /// What hoist prints for the error that ended a command: a config error with its snippets,
-/// nothing for a failed deploy (its summary said it all), else `error: ` and the error's
-/// `Display`, whose text holds its causes (see the crate's documentation on errors).
+/// nothing for a failed deploy (its summary said it all) or for errors already reported
+/// on stdout, else `error: ` and the error's `Display`, whose text holds its causes (see
+/// the crate's documentation on errors).
 fn report(err: &CliError, color: bool) -> String {
     match err {
         CliError::Config(e) => e.render(color),
-        CliError::Failed => String::new(),
+        CliError::Failed | CliError::ConfigReported(_) => String::new(),
         e => format!("error: {e}\n"),
+    }
+}
+
+/// The text of the `::error::` annotation for the error that ended a command under GitHub
+/// Actions: none for a failed deploy or rollback (each target that failed has its own).
+fn annotation(err: &CliError) -> Option<String> {
+    match err {
+        CliError::Failed => None,
+        CliError::Config(e) | CliError::ConfigReported(e) => Some(e.headlines()),
+        e => Some(e.to_string()),
     }
 }
 
@@ -266,31 +392,27 @@ fn no_core_dumps() {
     }
 }
 
-fn color() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-}
-
-async fn run(cli: Cli) -> Result<(), CliError> {
-    match cli.command {
-        Command::Validate(args) => {
-            let config = config::load_checked(&args.file, config::Files::Context)?;
-            println!(
-                "{} is valid: app {}, {} strategy",
-                args.file.display(),
-                config.app,
-                config.strategy.as_str()
+async fn run(command: Command, ctx: &Context) -> Result<(), CliError> {
+    match command {
+        Command::Validate(args) => validate(&args),
+        Command::Completions(args) => {
+            clap_complete::generate(
+                args.shell,
+                &mut Cli::command(),
+                "hoist",
+                &mut std::io::stdout(),
             );
             Ok(())
         }
-        Command::Plan(args) => plan_command(args).await,
-        Command::Deploy(args) => deploy(args).await,
-        Command::Build(args) => build(args).await,
-        Command::Status(args) => status(args).await,
-        Command::Rollback(args) => rollback(args).await,
+        Command::Plan(args) => plan_command(args, ctx).await,
+        Command::Deploy(args) => deploy(args, ctx).await,
+        Command::Build(args) => build(args, ctx).await,
+        Command::Status(args) => status(args, ctx).await,
+        Command::Rollback(args) => rollback(args, ctx).await,
     }
 }
 
-async fn plan_command(args: PlanArgs) -> Result<(), CliError> {
+async fn plan_command(args: PlanArgs, ctx: &Context) -> Result<(), CliError> {
     let transport = if args.local {
         TransportKind::Local
     } else {
@@ -318,6 +440,9 @@ async fn plan_command(args: PlanArgs) -> Result<(), CliError> {
         inputs.run = Some(secret_parameter::new_run_id());
     }
     let plan = plan::build(&config, &inputs)?;
+    if let Some(github) = &ctx.github {
+        github.plan("plan", &plan, args.out.as_deref());
+    }
     let Some(path) = args.out else {
         print!("{}", plan.render(args.format.unwrap_or(Format::Text)));
         return Ok(());
@@ -379,6 +504,46 @@ fn check_reviewed(
     }
 }
 
+/// `hoist validate`: the config and the files it names, checked; as text or JSON.
+fn validate(args: &ValidateArgs) -> Result<(), CliError> {
+    let file = &args.config.file;
+    let loaded = config::load_checked(file, config::Files::Context);
+    if args.format == ValidateFormat::Text {
+        let config = loaded?;
+        println!(
+            "{} is valid: app {}, {} strategy",
+            file.display(),
+            config.app,
+            config.strategy.as_str()
+        );
+        return Ok(());
+    }
+    let (json, result) = match loaded {
+        Ok(config) => (
+            serde_json::json!({
+                "file": file.display().to_string(),
+                "valid": true,
+                "app": config.app,
+                "strategy": config.strategy.as_str(),
+            }),
+            Ok(()),
+        ),
+        Err(e) => (
+            serde_json::json!({
+                "file": file.display().to_string(),
+                "valid": false,
+                "errors": e.to_json(),
+            }),
+            Err(CliError::ConfigReported(e)),
+        ),
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json).expect("JSON serializes")
+    );
+    result
+}
+
 /// The instances a command addresses: `["local"]` for the local transport, else the config's
 /// targets resolved and checked by preflight (cancellable).
 async fn resolve_targets(
@@ -412,13 +577,23 @@ struct Aws {
     ssm: aws_sdk_ssm::Client,
 }
 
-/// Progress on stderr: plain lines under `--format json` (stdout is the machine's), a spinner
-/// on a terminal otherwise.
-fn reporter(format: Format) -> Reporter {
+/// Progress on stderr at the command line's verbosity: plain lines under `--format json`
+/// (stdout is the machine's) and GitHub Actions, a spinner on a terminal otherwise.
+fn reporter(format: Format, ctx: &Context) -> Reporter {
+    let reporter = Reporter::with(ctx.verbosity, ctx.github.is_some());
     if format == Format::Json {
-        Reporter::plain()
+        reporter.without_spinner()
     } else {
-        Reporter::new()
+        reporter
+    }
+}
+
+/// A result table for people; under GitHub Actions, with no workflow command in it acted on
+/// (it shows hosts' stderr).
+fn shown(text: &str, ctx: &Context) -> String {
+    match ctx.github {
+        Some(_) => crate::github::inert(text),
+        None => text.to_owned(),
     }
 }
 
@@ -433,9 +608,9 @@ fn cancel_on_signal() -> CancellationToken {
     cancel
 }
 
-async fn status(args: StatusArgs) -> Result<(), CliError> {
+async fn status(args: StatusArgs, ctx: &Context) -> Result<(), CliError> {
     let config = config::load_checked(&args.config.file, config::Files::None)?;
-    let progress = reporter(args.format);
+    let progress = reporter(args.format, ctx);
     let cancel = cancel_on_signal();
     let (targets, ssm) = resolve_targets(args.local, &config, &progress, &cancel).await?;
     let script = plan::status_script(&config);
@@ -482,6 +657,9 @@ async fn status(args: StatusArgs) -> Result<(), CliError> {
         ),
         _ => print!("{}", report.to_text()),
     }
+    if let Some(github) = &ctx.github {
+        github.status(&report, &invocations);
+    }
     let unread = report.targets.iter().filter(|t| t.error.is_some()).count();
     if unread > 0 {
         return Err(CliError::Unread(unread, report.targets.len()));
@@ -489,7 +667,7 @@ async fn status(args: StatusArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn rollback(args: RollbackArgs) -> Result<(), CliError> {
+async fn rollback(args: RollbackArgs, ctx: &Context) -> Result<(), CliError> {
     let config = config::load_checked(&args.config.file, config::Files::None)?;
     if let Some(to) = &args.to
         && !plan::is_release_id(to)
@@ -524,7 +702,7 @@ async fn rollback(args: RollbackArgs) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    let progress = reporter(args.format);
+    let progress = reporter(args.format, ctx);
     let cancel = cancel_on_signal();
     let (targets, ssm) = resolve_targets(args.local, &config, &progress, &cancel).await?;
     // Nothing is built: the engine is not asked anything.
@@ -557,7 +735,10 @@ async fn rollback(args: RollbackArgs) -> Result<(), CliError> {
             "{}",
             serde_json::to_string_pretty(&report).expect("a report serializes")
         ),
-        _ => print!("{}", report.summary()),
+        _ => print!("{}", shown(&report.summary(), ctx)),
+    }
+    if let Some(github) = &ctx.github {
+        github.rollback(&report);
     }
     if report.cancelled {
         Err(CliError::Interrupted(
@@ -599,7 +780,7 @@ async fn prepare(
     ))
 }
 
-async fn deploy(args: DeployArgs) -> Result<(), CliError> {
+async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
     let transport = if args.local {
         TransportKind::Local
     } else {
@@ -623,6 +804,10 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     }
     // Every input is checked before anything changes: config, revision, secrets, plan.
     let secrets = SecretEnv::from_env(&config.env.from_environment())?;
+    // Before anything else is printed: the runner hides the values from its log too.
+    if let Some(github) = &ctx.github {
+        github.mask(&secrets, args.format == Format::Json);
+    }
     if transport == TransportKind::Ssm {
         secrets.check_parameter_size(config.secrets.tier)?;
     }
@@ -634,9 +819,12 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     let draft = plan::build(&config, &inputs)?;
     if args.dry_run && reviewed.is_none() {
         print!("{}", draft.render(args.format));
+        if let Some(github) = &ctx.github {
+            github.plan("deploy", &draft, None);
+        }
         return Ok(());
     }
-    let progress = reporter(args.format);
+    let progress = reporter(args.format, ctx);
     let docker = bollard::Docker::connect_with_local_defaults().map_err(CliError::Docker)?;
     if !args.dry_run && (args.local || args.image.is_none()) {
         docker.ping().await.map_err(CliError::Docker)?;
@@ -686,7 +874,7 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
                 if swept.len() == 1 { "" } else { "s" },
                 swept.join(", ")
             )),
-            Err(e) => progress.info(&format!(
+            Err(e) => progress.warn(&format!(
                 "warning: could not sweep expired secret parameters of {}: {e}",
                 config.app
             )),
@@ -746,7 +934,10 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
             "{}",
             serde_json::to_string_pretty(&report).expect("a report serializes")
         ),
-        _ => print!("{}", deploy::summary(&report)),
+        _ => print!("{}", shown(&deploy::summary(&report), ctx)),
+    }
+    if let Some(github) = &ctx.github {
+        github.deploy(&report, args.plan.as_deref());
     }
     if report.cancelled {
         Err(CliError::Interrupted(
@@ -762,7 +953,7 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
 
 /// `hoist build`: the deploy's publishing steps only (ensure the repository, build, push),
 /// then what hosts would run.
-async fn build(args: BuildArgs) -> Result<(), CliError> {
+async fn build(args: BuildArgs, ctx: &Context) -> Result<(), CliError> {
     let transport = if args.local {
         TransportKind::Local
     } else {
@@ -775,7 +966,7 @@ async fn build(args: BuildArgs) -> Result<(), CliError> {
         args.release,
     )
     .await?;
-    let progress = reporter(args.format);
+    let progress = reporter(args.format, ctx);
     let docker = bollard::Docker::connect_with_local_defaults().map_err(CliError::Docker)?;
     docker.ping().await.map_err(CliError::Docker)?;
     let cancel = cancel_on_signal();
@@ -828,6 +1019,9 @@ async fn build(args: BuildArgs) -> Result<(), CliError> {
             serde_json::to_string_pretty(&built).expect("a build serializes")
         ),
         _ => println!("{}", built.image),
+    }
+    if let Some(github) = &ctx.github {
+        github.build(&built.release, &built.image, built.digest.as_deref());
     }
     Ok(())
 }

@@ -22,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod deploy;
 pub mod ecr;
+pub mod github;
 pub mod image;
 pub mod outcome;
 pub mod plan;

@@ -1,21 +1,55 @@
 //! Progress for people: an `indicatif` spinner on a terminal, plain timestamped lines
 //! otherwise (CI logs). Everything goes to stderr; stdout is kept for results.
+//!
+//! How much is said is the command line's choice ([`Verbosity`]): `--quiet` says nothing
+//! but warnings (results and errors are printed by their commands), the default says what
+//! hoist does and what each host's script logs of its own steps (`hoist: …` lines), and
+//! `--verbose` adds every line the hosts print, as it arrives, and every line of the build.
+//! Under GitHub Actions hosts' output is never shown live: each target's output is printed
+//! once the target is judged, in a collapsible group (see [`crate::github`]).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// How much hoist says besides results and errors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    /// Results and errors only (and warnings): no progress lines, no hosts' output.
+    Quiet,
+    /// What hoist does, and the steps each host's script logs (`hoist: …`).
+    #[default]
+    Normal,
+    /// Also every line the hosts and the build print, as it arrives.
+    Verbose,
+}
+
+/// The prefix of the lines a host's script logs of its own steps (`log`/`warn` in lib.sh).
+pub const SCRIPT_LOG_PREFIX: &str = "hoist: ";
+
 pub struct Reporter {
     tty: bool,
+    verbosity: Verbosity,
+    /// Under GitHub Actions: hosts' output goes to groups once judged, never live.
+    github: bool,
     spinner: Mutex<Option<ProgressBar>>,
 }
 
 impl Reporter {
+    /// The default verbosity, a spinner on a terminal outside CI.
     pub fn new() -> Self {
+        Self::with(Verbosity::Normal, false)
+    }
+
+    /// A reporter of this verbosity: a spinner only when stderr is a terminal, not in CI
+    /// and not under GitHub Actions (`github`).
+    pub fn with(verbosity: Verbosity, github: bool) -> Self {
         Reporter {
-            tty: std::io::stderr().is_terminal() && std::env::var_os("CI").is_none(),
+            tty: std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() && !github,
+            verbosity,
+            github,
             spinner: Mutex::new(None),
         }
     }
@@ -24,12 +58,47 @@ impl Reporter {
     pub fn plain() -> Self {
         Reporter {
             tty: false,
+            verbosity: Verbosity::Normal,
+            github: false,
             spinner: Mutex::new(None),
         }
     }
 
-    /// A line that stays in the log.
+    /// The same reporter without its spinner (`--format json`: plain lines only).
+    pub fn without_spinner(mut self) -> Self {
+        self.tty = false;
+        self
+    }
+
+    pub fn verbosity(&self) -> Verbosity {
+        self.verbosity
+    }
+
+    /// Under GitHub Actions (hosts' output in groups, never live).
+    pub fn github(&self) -> bool {
+        self.github
+    }
+
+    /// A line that stays in the log (nothing under `--quiet`).
     pub fn info(&self, msg: &str) {
+        if self.verbosity > Verbosity::Quiet {
+            self.line(msg);
+        }
+    }
+
+    /// A warning: shown at every verbosity, `--quiet` included.
+    pub fn warn(&self, msg: &str) {
+        self.line(msg);
+    }
+
+    /// Detail only `--verbose` shows, as a line.
+    pub fn verbose(&self, msg: &str) {
+        if self.verbosity >= Verbosity::Verbose {
+            self.line(msg);
+        }
+    }
+
+    fn line(&self, msg: &str) {
         let guard = self.spinner.lock().expect("not poisoned");
         match guard.as_ref() {
             Some(bar) => bar.println(msg),
@@ -38,8 +107,21 @@ impl Reporter {
         }
     }
 
+    /// A block printed whole, in one write (GitHub Actions groups: nothing else may come
+    /// between its lines).
+    pub fn block(&self, text: &str) {
+        let guard = self.spinner.lock().expect("not poisoned");
+        match guard.as_ref() {
+            Some(bar) => bar.suspend(|| write_stderr(text)),
+            None => write_stderr(text),
+        }
+    }
+
     /// Starts (or retitles) the activity shown while work is under way.
     pub fn activity(&self, msg: &str) {
+        if self.verbosity == Verbosity::Quiet {
+            return;
+        }
         if !self.tty {
             self.info(msg);
             return;
@@ -84,10 +166,40 @@ impl Default for Reporter {
     }
 }
 
+fn write_stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
+}
+
+/// Whether hoist may colour what it writes to stderr: a terminal, and `NO_COLOR` unset or
+/// empty (<https://no-color.org>).
+pub fn color() -> bool {
+    std::io::stderr().is_terminal() && color_allowed(std::env::var_os("NO_COLOR").as_deref())
+}
+
+/// `NO_COLOR` (its value, when set) allows colour only when empty.
+pub fn color_allowed(no_color: Option<&std::ffi::OsStr>) -> bool {
+    no_color.is_none_or(std::ffi::OsStr::is_empty)
+}
+
 fn timestamp() -> String {
     let now = time::OffsetDateTime::now_utc();
     now.format(time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
     ))
     .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_color_set_to_anything_but_empty_turns_colour_off() {
+        assert!(color_allowed(None));
+        assert!(color_allowed(Some("".as_ref())));
+        assert!(!color_allowed(Some("1".as_ref())));
+        assert!(!color_allowed(Some("0".as_ref())));
+    }
 }

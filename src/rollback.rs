@@ -55,24 +55,27 @@ impl RollbackReport {
             name: self.phase.name.clone(),
             invocations: self.invocations.clone(),
         }];
-        deploy::table(
-            &phases,
-            &|inv| {
-                inv.result
-                    .as_ref()
-                    .map(|r| r.release.clone())
-                    .unwrap_or_default()
-            },
-            &|inv| {
-                match inv.outcome.unwrap_or_else(|| inv.judge()) {
-                    Outcome::Deployed => "rolled back",
-                    // The chosen release failed its gate and the one that ran is back.
-                    Outcome::RolledBack => "failed, restored",
-                    other => other.as_str(),
-                }
-                .to_owned()
-            },
-        )
+        deploy::table(&phases, &|inv| release_of(inv), &|inv| {
+            status_of(inv).to_owned()
+        })
+    }
+}
+
+/// The release a target runs now, as its script reported.
+pub fn release_of(inv: &Invocation) -> String {
+    inv.result
+        .as_ref()
+        .map(|r| r.release.clone())
+        .unwrap_or_default()
+}
+
+/// A target's STATUS after a rollback: `rolled back` where the release now runs.
+pub fn status_of(inv: &Invocation) -> &'static str {
+    match inv.outcome.unwrap_or_else(|| inv.judge()) {
+        Outcome::Deployed => "rolled back",
+        // The chosen release failed its gate and the one that ran is back.
+        Outcome::RolledBack => "failed, restored",
+        other => other.as_str(),
     }
 }
 

@@ -203,6 +203,11 @@ impl SecretEnv {
             .collect()
     }
 
+    /// The values, for what must know them to hide them (GitHub Actions' `::add-mask::`).
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().map(|(_, v)| v.as_str())
+    }
+
     /// The env-file lines for the secret channel: `NAME=value\n` each.
     pub fn payload(&self) -> String {
         self.values.iter().fold(String::new(), |mut out, (k, v)| {

@@ -1089,3 +1089,100 @@ fn an_image_flag_with_hidden_characters_or_ssm_references_is_refused() {
     }
     assert!(!trap.was_called());
 }
+
+/// `validate --format json`: the verdict on stdout as JSON; when invalid, every error with
+/// its file, line, column, field and message, exit 2, and nothing on stderr to parse.
+#[test]
+fn validate_as_json_reports_the_verdict_and_every_error() {
+    let (_tmp, root) = scratch(GOOD);
+    let trap = DockerTrap::new();
+    let good = run_in(&root, &trap, &["validate", "--format", "json"]);
+    let json = good.success().json();
+    assert_eq!(json["file"], "hoist.yaml");
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["app"], "web");
+    assert_eq!(json["strategy"], "recreate");
+
+    std::fs::write(
+        root.join("hoist.yaml"),
+        "app: Bad!\ntargets:\n  instance_ids: [nope]\ncontainer:\n  port: 0\nretian: 2\n",
+    )
+    .unwrap();
+    let bad = run_in(&root, &trap, &["validate", "--format", "json"]);
+    let json = bad.code(2).json();
+    assert_eq!(json["valid"], false, "{json}");
+    let errors = json["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 4, "{json}");
+    let port = errors
+        .iter()
+        .find(|e| e["field"] == "container.port")
+        .unwrap_or_else(|| panic!("container.port: {json}"));
+    assert_eq!(port["file"], "hoist.yaml");
+    assert_eq!(port["line"], 5);
+    assert_eq!(port["column"], 9);
+    assert!(
+        port["message"].as_str().unwrap().contains("1-65535"),
+        "{port}"
+    );
+    let unknown = errors.iter().find(|e| e["field"] == "retian").unwrap();
+    assert!(
+        unknown["help"].as_str().unwrap().contains("retain"),
+        "{unknown}"
+    );
+    assert!(bad.stderr.is_empty(), "{}", bad.stderr);
+
+    // A file that cannot be read is an error without a place in it.
+    let missing = run_in(
+        &root,
+        &trap,
+        &["validate", "-f", "nope.yaml", "--format", "json"],
+    );
+    let json = missing.code(2).json();
+    assert_eq!(json["valid"], false);
+    assert_eq!(json["errors"][0]["line"], serde_json::Value::Null);
+    assert!(
+        json["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read config file nope.yaml"),
+        "{json}"
+    );
+    assert!(!trap.was_called());
+}
+
+/// Each problem's message is printed once: on its `file:line:column: field:` headline, not
+/// again inside the snippet drawn under it (which still marks the place and gives the help).
+#[test]
+fn each_config_error_message_is_printed_once() {
+    let (_tmp, root) =
+        scratch("app: Bad!\ntargets:\n  instance_ids: [nope]\ncontainer:\n  port: 0\nretian: 2\n");
+    let trap = DockerTrap::new();
+    let run = run_in(&root, &trap, &["validate"]);
+    run.code(2);
+    let messages: Vec<String> = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("error: hoist.yaml:"))
+        .map(|l| {
+            // `line:column: field: message`
+            l.splitn(3, ": ").nth(2).unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(messages.len(), 4, "{}", run.stderr);
+    for message in &messages {
+        assert_eq!(
+            run.stderr.matches(message.as_str()).count(),
+            1,
+            "`{message}` is printed other than once:\n{}",
+            run.stderr
+        );
+    }
+    // The snippets are still drawn, with the help.
+    assert_eq!(run.stderr.matches("╰── here").count(), 4, "{}", run.stderr);
+    assert!(run.stderr.contains("5 │   port: 0"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did you mean `retain`"),
+        "{}",
+        run.stderr
+    );
+}

@@ -1365,3 +1365,294 @@ fn a_reviewed_plan_applies_only_while_nothing_changed() {
         .collect();
     assert_eq!(differing, ["HOIST_IMAGE"], "{r}\n---\n{e}");
 }
+
+/// A deploy run as a GitHub Actions step: its environment, and what it left for the
+/// workflow.
+struct GithubRun {
+    run: Run,
+    /// `$GITHUB_OUTPUT`, as written.
+    output_text: String,
+    outputs: std::collections::BTreeMap<String, String>,
+    /// `$GITHUB_STEP_SUMMARY`, as appended to.
+    step_summary: String,
+    /// `$RUNNER_TEMP`, which holds the files.
+    dir: tempfile::TempDir,
+}
+
+/// `$GITHUB_OUTPUT` as the runner reads it: `name=value` lines and `name<<DELIMITER`
+/// heredocs.
+fn github_outputs(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        match (line.split_once('='), line.split_once("<<")) {
+            (Some((name, value)), _) if !name.contains("<<") => {
+                out.insert(name.to_owned(), value.to_owned());
+            }
+            (_, Some((name, delimiter))) => {
+                let value: Vec<&str> = lines.by_ref().take_while(|l| *l != delimiter).collect();
+                out.insert(name.to_owned(), value.join("\n"));
+            }
+            _ => panic!("not an output line: {line:?}\n{text}"),
+        }
+    }
+    out
+}
+
+impl App {
+    /// `hoist deploy --local` with `GITHUB_ACTIONS=true` and the runner's files in a
+    /// scratch directory.
+    fn deploy_on_github(&self, args: &[&str]) -> GithubRun {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("github-output");
+        let step_summary = dir.path().join("step-summary.md");
+        std::fs::write(&output, "").unwrap();
+        std::fs::write(&step_summary, "").unwrap();
+        let run: Run = self
+            .deploy_cmd()
+            .args(args)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_OUTPUT", &output)
+            .env("GITHUB_STEP_SUMMARY", &step_summary)
+            .env("RUNNER_TEMP", dir.path())
+            .output()
+            .unwrap()
+            .into();
+        let output_text = std::fs::read_to_string(&output).unwrap();
+        GithubRun {
+            run,
+            outputs: github_outputs(&output_text),
+            output_text,
+            step_summary: std::fs::read_to_string(&step_summary).unwrap(),
+            dir,
+        }
+    }
+}
+
+/// The secret is on stdout only in the `::add-mask::` line that comes first, and in no
+/// file written for the workflow.
+fn assert_masked_first_and_nowhere_else(gh: &GithubRun) {
+    let run = &gh.run;
+    let mut stdout = run.stdout.lines();
+    assert_eq!(
+        stdout.next(),
+        Some(format!("::add-mask::{SECRET}").as_str()),
+        "the mask comes first:\n{}",
+        run.stdout
+    );
+    let rest: Vec<&str> = stdout.collect();
+    assert!(
+        !rest.join("\n").contains(SECRET),
+        "secret in stdout:\n{}",
+        run.stdout
+    );
+    assert!(
+        !run.stderr.contains(SECRET),
+        "secret in stderr:\n{}",
+        run.stderr
+    );
+    let summary = std::fs::read_to_string(&gh.outputs["summary"]).unwrap();
+    for (name, text) in [
+        ("GITHUB_OUTPUT", &gh.output_text),
+        ("GITHUB_STEP_SUMMARY", &gh.step_summary),
+        ("the summary file", &summary),
+    ] {
+        assert!(!text.contains(SECRET), "secret in {name}:\n{text}");
+    }
+}
+
+/// Under GitHub Actions a deploy masks its secret before printing anything, shows each
+/// target's output in a group once judged (nothing streamed), writes the step's outputs
+/// and a job summary with the per-target table and the timeline, the same text in the
+/// `summary` file.
+#[test]
+fn under_github_actions_a_deploy_masks_first_groups_output_and_writes_outputs_and_summary() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("gha");
+    let release = app.next_release();
+    let gh = app.deploy_on_github(&[]);
+    let run = &gh.run;
+    assert_ok(run);
+    assert_masked_first_and_nowhere_else(&gh);
+
+    let o = &gh.outputs;
+    assert_eq!(o["release"], release, "{o:?}");
+    assert!(o["image"].starts_with("sha256:"), "the image id: {o:?}");
+    assert_eq!(o["digest"], "", "a local image is in no registry: {o:?}");
+    assert_eq!(o["command-id"], "", "no SSM command: {o:?}");
+    assert_eq!(o["result"], "deployed", "{o:?}");
+    assert!(!o.contains_key("plan"), "no plan file was applied: {o:?}");
+
+    let summary = std::fs::read_to_string(&o["summary"]).unwrap();
+    assert!(
+        Path::new(&o["summary"]).starts_with(gh.dir.path()),
+        "in RUNNER_TEMP: {o:?}"
+    );
+    assert_eq!(summary, gh.step_summary, "the same text");
+    assert!(
+        summary.starts_with(&format!(
+            "### hoist deploy: `{}` release `{release}`: deployed\n",
+            app.name
+        )),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| target | status | release | duration | detail |"),
+        "{summary}"
+    );
+    let row = summary
+        .lines()
+        .find(|l| l.starts_with("| local |"))
+        .unwrap_or_else(|| panic!("a row for local:\n{summary}"));
+    assert!(
+        row.starts_with(&format!("| local | deployed | {release} | ")),
+        "{row}"
+    );
+    assert!(row.contains("health: http 200"), "{row}");
+    assert!(
+        summary.contains("| step | status | duration | detail |")
+            && summary.contains("| build | done | ")
+            && summary.contains("| run-phase deploy | done | "),
+        "the timeline:\n{summary}"
+    );
+
+    // One group per target, holding its output; nothing streamed live.
+    assert_eq!(
+        run.stderr.matches("::group::deploy · local\n").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    let group = run
+        .stderr
+        .split("::group::deploy · local\n")
+        .nth(1)
+        .and_then(|g| g.split("::endgroup::").next())
+        .unwrap();
+    assert!(group.contains("hoist: "), "the script's output:\n{group}");
+    assert!(!run.stderr.contains("[local] hoist:"), "{}", run.stderr);
+    assert!(!run.stderr.contains("::error"), "{}", run.stderr);
+    assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
+}
+
+/// A deploy whose health check fails under GitHub Actions: the target is annotated with
+/// the reason, `result` says it rolled back, and the summary's row says so.
+#[test]
+fn under_github_actions_a_failed_deploy_is_annotated_and_its_result_is_rolled_back() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("gha-fail");
+    assert_ok(&app.deploy());
+    app.configure("2.0.0", "/does-not-exist", 3, "0s");
+    let release = app.next_release();
+    let gh = app.deploy_on_github(&[]);
+    let run = &gh.run;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_masked_first_and_nowhere_else(&gh);
+    let o = &gh.outputs;
+    assert_eq!(o["result"], "rolled-back", "{o:?}");
+    assert_eq!(o["release"], release, "{o:?}");
+    let annotation = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("::error title=hoist deploy failed on local::"))
+        .unwrap_or_else(|| panic!("an annotation for local:\n{}", run.stderr));
+    assert!(annotation.contains("health"), "the reason: {annotation}");
+    assert_eq!(
+        run.stderr.matches("::error").count(),
+        1,
+        "one annotation, none for the exit: {}",
+        run.stderr
+    );
+    let row = gh
+        .step_summary
+        .lines()
+        .find(|l| l.starts_with("| local |"))
+        .unwrap_or_else(|| panic!("a row for local:\n{}", gh.step_summary));
+    assert!(row.starts_with("| local | rolled back | "), "{row}");
+    assert!(
+        gh.step_summary.contains("| run-phase deploy | failed | "),
+        "{}",
+        gh.step_summary
+    );
+    assert!(
+        run.stderr.contains("::group::deploy · local\n"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
+}
+
+/// `--quiet` prints results and errors only: no progress line, no host output; the
+/// default shows the steps each host's script logs (`hoist: …`); `--verbose` adds every
+/// other line the hosts print (here the failed container's log), as it arrives.
+#[test]
+fn quiet_prints_no_progress_and_verbose_adds_every_host_line() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("verbosity");
+    let quiet: Run = app.deploy_cmd().arg("-q").output().unwrap().into();
+    assert_ok(&quiet);
+    assert!(
+        quiet.stderr.is_empty(),
+        "no progress lines:\n{}",
+        quiet.stderr
+    );
+    assert!(
+        quiet.stdout.lines().any(|l| l.starts_with("local ")),
+        "the result table is printed:\n{}",
+        quiet.stdout
+    );
+
+    // A release that fails its health check and logs a line when it starts: the script
+    // prints the container's last log lines.
+    let failing = |version: &str| {
+        app.configure(version, "/does-not-exist", 3, "0s");
+        let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
+        let yaml = yaml.replace(
+            "container:\n",
+            "container:\n  command: \"echo booting the release; exec busybox httpd -f -p 8080 -h /www\"\n",
+        );
+        std::fs::write(app.root.join("hoist.yaml"), yaml).unwrap();
+        git(&app.root, &["commit", "-qam", "a release that logs"]);
+    };
+    let host_lines = |run: &Run| -> Vec<String> {
+        run.stderr
+            .lines()
+            .filter_map(|l| l.split_once(" [local] ").map(|(_, line)| line.to_owned()))
+            .collect()
+    };
+    failing("2.0.0");
+    let normal = app.deploy();
+    assert_eq!(normal.code, 1, "{}\n{}", normal.stdout, normal.stderr);
+    let shown = host_lines(&normal);
+    assert!(
+        shown.iter().any(|l| l.starts_with("hoist: last log lines")),
+        "{}",
+        normal.stderr
+    );
+    assert!(
+        shown.iter().all(|l| l.starts_with("hoist: ")),
+        "by default only the script's own steps: {shown:#?}"
+    );
+    assert!(
+        normal.stdout.contains("  | "),
+        "the log lines are in the table's stderr tail:\n{}",
+        normal.stdout
+    );
+
+    failing("3.0.0");
+    let verbose: Run = app.deploy_cmd().arg("--verbose").output().unwrap().into();
+    assert_eq!(verbose.code, 1, "{}\n{}", verbose.stdout, verbose.stderr);
+    assert_no_secret(&verbose);
+    let all = host_lines(&verbose);
+    assert!(
+        all.iter().any(|l| l.starts_with("  | ")),
+        "--verbose shows the container's log lines live: {all:#?}"
+    );
+    assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
+}

@@ -482,3 +482,70 @@ fn a_recreate_plan_has_no_blue_green_section() {
         "{header}"
     );
 }
+
+/// Under GitHub Actions `hoist plan --out F` appends the markdown plan to the job summary,
+/// writes the same text to the `summary` file, and sets the `plan`, `release` and `image`
+/// outputs. `plan` reads no secret, so it masks none.
+#[test]
+fn under_github_actions_the_plan_is_the_job_summary_and_outputs_name_it() {
+    let (_tmp, root) = example_repo();
+    let trap = DockerTrap::new();
+    let gh = tempfile::tempdir().unwrap();
+    let output = gh.path().join("output");
+    let step_summary = gh.path().join("step-summary.md");
+    std::fs::write(&step_summary, "earlier step\n").unwrap();
+    let out = gh.path().join("plan.json");
+    let run = Hoist::new()
+        .current_dir(&root)
+        .args(["plan", "--local", "--out"])
+        .arg(&out)
+        .env("DOCKER_HOST", &trap.url)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", &step_summary)
+        .env("RUNNER_TEMP", gh.path())
+        .run();
+    run.success().stdout_is_empty();
+    assert!(!run.stderr.contains("::add-mask::"), "{}", run.stderr);
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+
+    let outputs = std::fs::read_to_string(&output).unwrap();
+    let lines: Vec<&str> = outputs.lines().collect();
+    assert!(
+        lines.contains(&format!("plan={}", out.display()).as_str()),
+        "{outputs}"
+    );
+    assert!(
+        lines.contains(&format!("release={}", plan["release"].as_str().unwrap()).as_str()),
+        "{outputs}"
+    );
+    let image = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("image="))
+        .unwrap_or_else(|| panic!("an image output: {outputs}"));
+    assert!(image.contains("hello:"), "{outputs}");
+    assert!(
+        lines.contains(&"digest="),
+        "not built yet, not pinned: {outputs}"
+    );
+    assert!(!lines.iter().any(|l| l.starts_with("result=")), "{outputs}");
+
+    let summary_path = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("summary="))
+        .unwrap_or_else(|| panic!("a summary output: {outputs}"));
+    assert!(summary_path.starts_with(&gh.path().display().to_string()));
+    let summary = std::fs::read_to_string(summary_path).unwrap();
+    assert!(
+        summary.starts_with("### hoist plan: `hello` release"),
+        "{summary}"
+    );
+    assert!(summary.contains("**Steps**"), "{summary}");
+    assert_eq!(
+        std::fs::read_to_string(&step_summary).unwrap(),
+        format!("earlier step\n{summary}"),
+        "appended, the same text"
+    );
+    assert!(!trap.was_called());
+}

@@ -54,8 +54,60 @@ impl ConfigError {
         }
     }
 
+    /// Every issue's `file:line:column: field: message` line, then the error's own line
+    /// (`FILE has N errors`); the error's message alone when it is not about issues.
+    pub fn headlines(&self) -> String {
+        let ConfigError::Invalid { file, issues, .. } = self else {
+            return escape(&self.to_string(), true).into_owned();
+        };
+        let name = escape(&file.display().to_string(), false).into_owned();
+        let mut out = String::new();
+        for issue in issues {
+            let _ = writeln!(out, "{}", headline(&name, issue));
+        }
+        let _ = write!(out, "{self}");
+        out
+    }
+
+    /// The errors as `hoist validate --format json` reports them: one object per issue
+    /// (`file`, `line`, `column`, `field`, `message`, `help`; no location for an error that
+    /// is not about one place in the file, such as an unreadable file).
+    pub fn to_json(&self) -> Vec<serde_json::Value> {
+        let ConfigError::Invalid { file, issues, .. } = self else {
+            let file = match self {
+                ConfigError::Read { path, .. }
+                | ConfigError::NotAFile { path, .. }
+                | ConfigError::TooLarge { path } => path,
+                ConfigError::Invalid { file, .. } => file,
+            };
+            return vec![serde_json::json!({
+                "file": file.display().to_string(),
+                "line": null,
+                "column": null,
+                "field": "",
+                "message": self.to_string(),
+                "help": null,
+            })];
+        };
+        issues
+            .iter()
+            .map(|issue| {
+                serde_json::json!({
+                    "file": file.display().to_string(),
+                    "line": issue.loc.map(|l| l.line),
+                    "column": issue.loc.map(|l| l.column),
+                    "field": issue.field,
+                    "message": issue.message,
+                    "help": issue.help,
+                })
+            })
+            .collect()
+    }
+
     /// Renders every issue: a `file:line:column: field: message` headline (easy to grep and
-    /// to click in an editor or a CI log), followed by the source snippet with the span marked.
+    /// to click in an editor or a CI log), followed by the source snippet with the span marked
+    /// and the help. Each message is printed once: the snippet under its headline shows
+    /// where, not the message again.
     pub fn render(&self, color: bool) -> String {
         let ConfigError::Invalid { file, text, issues } = self else {
             return format!("error: {}\n", escape(&self.to_string(), true));
@@ -72,26 +124,19 @@ impl ConfigError {
         let name = escape(&file.display().to_string(), false).into_owned();
         let mut out = String::new();
         for issue in issues {
-            let at = match issue.loc {
-                Some(loc) => format!("{name}:{}:{}", loc.line, loc.column),
-                None => name.clone(),
-            };
-            let field = if issue.field.is_empty() {
-                String::new()
-            } else {
-                format!("{}: ", escape(&issue.field, false))
-            };
-            let message = escape(&issue.message, false);
             let help = issue.help.as_deref().map(|h| escape(h, false).into_owned());
-            let _ = writeln!(out, "error: {at}: {field}{message}");
+            let _ = writeln!(out, "error: {}", headline(&name, issue));
             if let Some(loc) = issue.loc {
                 let diagnostic = Snippet {
-                    message: format!("{field}{message}"),
                     src: NamedSource::new(&name, text.clone()),
                     span: (loc.offset.min(text.len()), loc.len.max(1)).into(),
                     help,
                 };
-                let _ = handler.render_report(&mut out, &diagnostic);
+                let mut snippet = String::new();
+                let _ = handler.render_report(&mut snippet, &diagnostic);
+                // miette's first line is the diagnostic's message, which is empty: the
+                // headline above said it.
+                out.push_str(snippet.split_once('\n').map_or("", |(_, rest)| rest));
             } else if let Some(help) = &help {
                 let _ = writeln!(out, "  help: {help}");
             }
@@ -102,10 +147,26 @@ impl ConfigError {
     }
 }
 
+/// `file:line:column: field: message` (`file: message` without a location or field),
+/// every part escaped.
+fn headline(name: &str, issue: &Issue) -> String {
+    let at = match issue.loc {
+        Some(loc) => format!("{name}:{}:{}", loc.line, loc.column),
+        None => name.to_owned(),
+    };
+    let field = if issue.field.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", escape(&issue.field, false))
+    };
+    format!("{at}: {field}{}", escape(&issue.message, false))
+}
+
+/// Where an issue is, for miette to draw: the snippet, the span marked, the help. It has
+/// no message of its own (its issue's headline is printed above it).
 #[derive(Debug, thiserror::Error, Diagnostic)]
-#[error("{message}")]
+#[error("")]
 struct Snippet {
-    message: String,
     #[source_code]
     src: NamedSource<String>,
     #[label("here")]

@@ -29,7 +29,7 @@ use crate::transport::{Invocation, Job, Transport, TransportError};
 pub use publish::{
     Publisher, Registry, RemoteImage, resolve_local_image, resolve_prebuilt, short_id,
 };
-pub use summary::{summary, table};
+pub use summary::{detail, host_output, summary, table};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -472,7 +472,7 @@ async fn delete_parameter(s: &Services<'_>, name: &str) -> (StepStatus, String) 
                 "could not delete the secret parameter {name}: {e}; the next deploy of this \
                  app deletes it once it expires"
             );
-            s.progress.info(&format!("warning: {line}"));
+            s.progress.warn(&format!("warning: {line}"));
             (StepStatus::Failed, line)
         }
     }
@@ -555,6 +555,27 @@ pub async fn run_phase(
     for inv in &mut invocations {
         read_output(inv, s.secrets);
     }
+    // Under GitHub Actions each target's output is shown once judged, in a group of its own
+    // (groups cannot interleave, so nothing was streamed).
+    if s.progress.github() && s.progress.verbosity() > crate::progress::Verbosity::Quiet {
+        for inv in &invocations {
+            s.progress.block(&crate::github::group(
+                &format!("{} · {}", phase.name, inv.target),
+                &host_output(inv),
+            ));
+        }
+    }
+    for inv in &invocations {
+        s.progress.verbose(&format!(
+            "[{}] {:?}, exit code {}, {:.1}s: {}",
+            inv.target,
+            inv.status,
+            inv.exit_code
+                .map_or_else(|| "none".to_owned(), |c| c.to_string()),
+            inv.duration.as_secs_f64(),
+            inv.outcome.unwrap_or_else(|| inv.judge()).as_str()
+        ));
+    }
     let deployed = invocations.iter().filter(|i| i.deployed()).count();
     s.progress.done(&format!(
         "phase {}: {deployed} of {} target{} succeeded",
@@ -608,6 +629,7 @@ mod tests {
             stdout: format!("HOIST-RESULT {{\"status\":\"{result}\"}}\n"),
             stderr: String::new(),
             stdout_truncated: false,
+            command_id: None,
             stderr_truncated: false,
             outcome: None,
             duration: Duration::from_secs(1),

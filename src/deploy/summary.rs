@@ -3,11 +3,14 @@
 use std::fmt::Write as _;
 
 use super::{PhaseReport, Report, StepStatus};
-use crate::progress::Reporter;
+use crate::progress::{Reporter, SCRIPT_LOG_PREFIX, Verbosity};
 use crate::secrets::SecretEnv;
 use crate::transport::{Invocation, OutputSink};
 
-/// Shows the hosts' output as it arrives, redacted of secret values.
+/// Shows the hosts' output as it arrives, redacted of secret values: the lines a script
+/// logs of its own steps (`hoist: …`) by default, every line with `--verbose`, none with
+/// `--quiet` or under GitHub Actions (where each target's output is shown in a group once
+/// judged). What the transport says (a command sent, a status change) is progress.
 pub(super) struct Sink<'a> {
     pub progress: &'a Reporter,
     pub secrets: &'a SecretEnv,
@@ -15,8 +18,54 @@ pub(super) struct Sink<'a> {
 
 impl OutputSink for Sink<'_> {
     fn line(&self, target: &str, line: &str) {
+        if self.progress.github() || self.progress.verbosity() == Verbosity::Quiet {
+            return;
+        }
+        let line = self.secrets.redact(line);
+        let shown = format!("[{target}] {line}");
+        if line.starts_with(SCRIPT_LOG_PREFIX) {
+            self.progress.info(&shown);
+        } else {
+            self.progress.verbose(&shown);
+        }
+    }
+
+    fn status(&self, target: &str, message: &str) {
         self.progress
-            .info(&format!("[{target}] {}", self.secrets.redact(line)));
+            .info(&format!("[{target}] {}", self.secrets.redact(message)));
+    }
+}
+
+/// One target's output for people, as a GitHub Actions group shows it: stdout without the
+/// result line, then stderr, then what the transport cut.
+pub fn host_output(inv: &Invocation) -> String {
+    let mut out = String::new();
+    for line in inv
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with(crate::outcome::MARKER))
+        .chain(inv.stderr.lines())
+    {
+        let _ = writeln!(out, "{line}");
+    }
+    if inv.stdout_truncated || inv.stderr_truncated {
+        let _ = writeln!(
+            out,
+            "(the transport returned only the start of this output)"
+        );
+    }
+    out
+}
+
+/// The DETAIL of a target's row: why it failed, else its container and health.
+pub fn detail(inv: &Invocation) -> String {
+    match inv.failure_reason() {
+        Some(reason) => reason,
+        None => inv
+            .result
+            .as_ref()
+            .map(|r| format!("container {}; health: {}", r.container, r.health))
+            .unwrap_or_default(),
     }
 }
 
@@ -87,20 +136,12 @@ pub fn table(
             if several {
                 status = format!("{}: {status}", phase.name);
             }
-            let detail = match inv.failure_reason() {
-                Some(reason) => reason,
-                None => inv
-                    .result
-                    .as_ref()
-                    .map(|r| format!("container {}; health: {}", r.container, r.health))
-                    .unwrap_or_default(),
-            };
             rows.push([
                 inv.target.clone(),
                 status,
                 release(inv),
                 format!("{:.1}s", inv.duration.as_secs_f64()),
-                detail,
+                detail(inv),
             ]);
         }
     }

@@ -86,6 +86,8 @@ pub async fn build(
         tail.push_back(line.to_owned());
         if line.starts_with("Step ") {
             progress.detail(line);
+        } else if !line.is_empty() {
+            progress.verbose(line);
         }
     };
     while let Some(item) = stream.next().await {
@@ -139,6 +141,7 @@ pub async fn build(
                 }
                 for log in &status.logs {
                     for line in String::from_utf8_lossy(&log.msg).lines() {
+                        progress.verbose(line.trim_end());
                         if tail.len() == TAIL {
                             tail.pop_front();
                         }

@@ -19,6 +19,7 @@ use crate::strategy::{self, PhaseInputs};
 
 pub use maintenance::{rollback_script, status_script};
 pub use render::Format;
+pub(crate) use render::{longest_run, md_code, md_text};
 pub use step::{Phase, PhaseTargets, RepositoryTag, RolloutPolicy, Step, StepKind};
 
 /// The JSON schema identifier; bump on any incompatible change to the serialized plan.

@@ -328,7 +328,7 @@ impl Plan {
 }
 
 /// The longest run of any one of `chars` in `s`.
-fn longest_run(s: &str, chars: &[char]) -> usize {
+pub(crate) fn longest_run(s: &str, chars: &[char]) -> usize {
     let (mut longest, mut run, mut prev) = (0, 0, None);
     for c in s.chars() {
         run = if chars.contains(&c) && prev == Some(c) {
@@ -345,7 +345,7 @@ fn longest_run(s: &str, chars: &[char]) -> usize {
 /// `s` as a markdown code span, shown verbatim: delimited by more backticks than any run
 /// in it (padded with a space where it starts or ends with a backtick or space, which
 /// `CommonMark` strips again), with hidden characters escaped.
-fn md_code(s: &str) -> String {
+pub(crate) fn md_code(s: &str) -> String {
     let s = escape(s, false);
     let ticks = "`".repeat(longest_run(&s, &['`']) + 1);
     let pad = if s.is_empty() || s.starts_with(['`', ' ']) || s.ends_with(['`', ' ']) {
@@ -362,7 +362,7 @@ fn md_cell(s: &str) -> String {
 }
 
 /// Plain markdown text: every character markdown or HTML could act on is backslash-escaped.
-fn md_text(s: &str) -> String {
+pub(crate) fn md_text(s: &str) -> String {
     let s = escape(s, false);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

@@ -187,6 +187,7 @@ impl Transport for LocalTransport {
             stdout: out?,
             stderr: err?,
             stdout_truncated: false,
+            command_id: None,
             stderr_truncated: false,
             outcome: None,
             duration: started.elapsed(),

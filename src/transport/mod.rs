@@ -74,6 +74,10 @@ pub struct Invocation {
     /// What happened, as deploy judged it from all of the above (`None` until judged).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
+    /// The SSM command the target's run belongs to (none for the local transport, or for
+    /// an instance no command was sent to).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<String>,
 }
 
 /// What happened on one target, in the words of the summary and the JSON report.
@@ -212,7 +216,14 @@ impl From<std::io::Error> for TransportError {
 
 /// Receives output as it arrives, for live progress.
 pub trait OutputSink: Send + Sync {
+    /// A line a target's script printed (stdout or stderr), unredacted.
     fn line(&self, target: &str, line: &str);
+
+    /// What the transport itself says of a target or of the run (`target` is then the
+    /// transport's name): a command sent, a status change, a cancel, output cut short.
+    fn status(&self, target: &str, message: &str) {
+        self.line(target, message);
+    }
 }
 
 #[async_trait]

@@ -7,8 +7,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The hoist binary, with none of the GitHub Actions runner's variables a test run inside
+/// a workflow would pass on (tests that want GitHub Actions mode set their own).
 pub fn hoist() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hoist"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
+    for name in [
+        "GITHUB_ACTIONS",
+        "GITHUB_OUTPUT",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_ENV",
+        "RUNNER_TEMP",
+    ] {
+        cmd.env_remove(name);
+    }
+    cmd
 }
 
 /// A run of the hoist binary, set up fluently and checked fluently:

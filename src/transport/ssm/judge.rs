@@ -91,6 +91,7 @@ pub(super) fn not_finished(id: &str, state: &str, started: Instant) -> Invocatio
         stdout: String::new(),
         stderr: format!("the invocation had not finished when hoist stopped waiting ({state})"),
         stdout_truncated: false,
+        command_id: None,
         stderr_truncated: false,
         outcome: None,
         duration: started.elapsed(),
@@ -109,13 +110,13 @@ pub(super) fn report_output(inv: &Invocation, sink: &dyn OutputSink) {
         sink.line(&inv.target, line);
     }
     if inv.stdout_truncated {
-        sink.line(
+        sink.status(
             &inv.target,
             &format!("(SSM returned only the first {STDOUT_LIMIT} characters of stdout)"),
         );
     }
     if inv.stderr_truncated {
-        sink.line(
+        sink.status(
             &inv.target,
             &format!("(SSM returned only the first {STDERR_LIMIT} characters of stderr)"),
         );
@@ -170,6 +171,7 @@ mod tests {
             stdout: stdout.into(),
             stderr: String::new(),
             stdout_truncated: false,
+            command_id: None,
             stderr_truncated: false,
             outcome: None,
             duration: Duration::ZERO,

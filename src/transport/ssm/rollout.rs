@@ -120,6 +120,7 @@ impl SsmTransport {
                         status,
                         exit_code: (code >= 0).then_some(code),
                         stdout_truncated: stdout.chars().count() >= STDOUT_LIMIT,
+                        command_id: Some(command_id.to_owned()),
                         stderr_truncated: stderr.chars().count() >= STDERR_LIMIT,
                         outcome: None,
                         // Parsed by deploy, from the output once redacted.
@@ -144,6 +145,7 @@ impl SsmTransport {
             stdout: String::new(),
             stderr: last_err,
             stdout_truncated: false,
+            command_id: None,
             stderr_truncated: false,
             outcome: None,
             duration: started.elapsed(),
@@ -161,7 +163,7 @@ impl SsmTransport {
         started: Instant,
         sink: &dyn OutputSink,
     ) -> Invocation {
-        match state {
+        let inv = match state {
             Some((_, Some(_))) => {
                 let inv = self.fetch(command_id, id, started).await;
                 report_output(&inv, sink);
@@ -169,16 +171,20 @@ impl SsmTransport {
             }
             Some((status, None)) => not_finished(id, status.as_str(), started),
             None => not_finished(id, "never reported", started),
+        };
+        Invocation {
+            command_id: Some(command_id.to_owned()),
+            ..inv
         }
     }
 
     async fn cancel_all(&self, commands: &[(String, Vec<String>)], sink: &dyn OutputSink) {
         for (command_id, _) in commands {
-            sink.line("ssm", &format!("cancelling command {command_id}"));
+            sink.status("ssm", &format!("cancelling command {command_id}"));
             if let Err(e) =
                 retry_throttled(|| self.client.cancel_command().command_id(command_id).send()).await
             {
-                sink.line("ssm", &api_error("CancelCommand", &e).to_string());
+                sink.status("ssm", &api_error("CancelCommand", &e).to_string());
             }
         }
     }
@@ -208,7 +214,7 @@ impl SsmTransport {
             if pending.is_empty() {
                 continue;
             }
-            sink.line(
+            sink.status(
                 "ssm",
                 &format!("not starting {} pending instance(s)", pending.len()),
             );
@@ -221,7 +227,7 @@ impl SsmTransport {
             })
             .await
             {
-                sink.line("ssm", &api_error("CancelCommand", &e).to_string());
+                sink.status("ssm", &api_error("CancelCommand", &e).to_string());
             }
         }
     }
@@ -256,7 +262,7 @@ impl SsmTransport {
                                     }
                                     _ => status.as_str().to_owned(),
                                 };
-                                sink.line(&id, &format!("SSM status {shown}"));
+                                sink.status(&id, &format!("SSM status {shown}"));
                                 *entry = (status, terminal);
                             }
                         }
@@ -264,7 +270,7 @@ impl SsmTransport {
                     // Throttled, or the invocations are not visible yet: poll again later.
                     Err(e) if is_throttling(&e) => throttled = true,
                     Err(e) if e.code() == Some("InvalidCommandId") => {}
-                    Err(e) => sink.line(
+                    Err(e) => sink.status(
                         "ssm",
                         &format!("{} (will retry)", api_error("ListCommandInvocations", &e)),
                     ),
@@ -332,14 +338,14 @@ impl SsmTransport {
             for (chunk, result) in chunks.iter().zip(sent) {
                 match result {
                     Ok(id) => {
-                        sink.line(
+                        sink.status(
                             "ssm",
                             &format!("sent command {id} to {} instance(s)", chunk.len()),
                         );
                         commands.push((id, chunk.to_vec()));
                     }
                     Err(e) => {
-                        sink.line("ssm", &e.to_string());
+                        sink.status("ssm", &e.to_string());
                         unsent.extend(chunk.iter().map(|id| Invocation {
                             status: InvocationStatus::Failed,
                             stderr: format!("the command was not sent to it: {e}"),
@@ -372,7 +378,7 @@ impl SsmTransport {
             .await
         };
         if let WaitEnd::TooManyErrors(n) = end {
-            sink.line(
+            sink.status(
                 "ssm",
                 &format!(
                     "{n} instance(s) failed, more than max_errors ({allowed}): stopping the \
@@ -388,7 +394,7 @@ impl SsmTransport {
             WaitEnd::Done | WaitEnd::TooManyErrors(_) => {}
             WaitEnd::Cancelled | WaitEnd::Deadline => {
                 if let WaitEnd::Deadline = end {
-                    sink.line("ssm", "the command ran past its deadline");
+                    sink.status("ssm", "the command ran past its deadline");
                 }
                 self.cancel_all(&commands, sink).await;
                 let settle = Instant::now() + CANCEL_SETTLE;
@@ -555,6 +561,14 @@ mod tests {
         assert!(out.iter().all(Invocation::deployed));
         let targets: Vec<&str> = out.iter().map(|i| i.target.as_str()).collect();
         assert_eq!(targets, ids.iter().map(String::as_str).collect::<Vec<_>>());
+        // Each invocation names the command it belongs to.
+        let commands: Vec<&str> = out
+            .iter()
+            .map(|i| i.command_id.as_deref().unwrap())
+            .collect();
+        assert_eq!(commands[0], "cmd-1");
+        assert_eq!(commands[50], "cmd-2");
+        assert_eq!(commands[119], "cmd-3");
     }
 
     /// A command SSM refuses does not abandon the others, already sent: its instances are

@@ -1,0 +1,961 @@
+//! GitHub Actions mode: when `GITHUB_ACTIONS=true`, hoist speaks to the runner as well as
+//! to people.
+//!
+//! - **Masks** every secret value it read from its environment first (`::add-mask::`, on
+//!   stdout; on stderr under `--format json`, whose stdout is the machine's — the runner
+//!   reads workflow commands from both), so the runner scrubs them from the log too.
+//! - **Groups** each target's output (`::group::<phase> · <target>`), printed once the target
+//!   is judged: groups cannot interleave, so nothing is streamed live. Host output cannot
+//!   issue workflow commands: each group's body is fenced with `::stop-commands::`.
+//! - **Annotates** each target that did not end deployed (`::error title=hoist <command>
+//!   failed on <target>::<reason>`) and the error that ended a command (`::error::…`).
+//! - **Writes outputs** to `$GITHUB_OUTPUT` ([`Outputs`]) and a **job summary** to
+//!   `$GITHUB_STEP_SUMMARY`, the same markdown also to a file whose path is the `summary`
+//!   output.
+//!
+//! Nothing written for the workflow holds a secret value: reports are redacted before they
+//! are read (see [`crate::secrets`]), and every text written here is redacted once more.
+//! A file that cannot be written is a warning, not a failure: the deploy happened.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::deploy::{self, Report, StepStatus};
+use crate::plan::{self, Format, Plan};
+use crate::rollback::{self, RollbackReport};
+use crate::secrets::SecretEnv;
+use crate::status::StatusReport;
+use crate::transport::{Invocation, Outcome};
+
+/// The runner's files and directories, from its environment.
+pub struct Actions {
+    /// `$GITHUB_OUTPUT`: `name=value` lines (or heredocs) the step's outputs are read from.
+    output: Option<PathBuf>,
+    /// `$GITHUB_STEP_SUMMARY`: markdown appended to the job's summary page.
+    step_summary: Option<PathBuf>,
+    /// `$RUNNER_TEMP`: where the summary's own file goes (else the temp directory).
+    runner_temp: Option<PathBuf>,
+    /// The secret values read, once read: every text written here is redacted of them.
+    secrets: Mutex<SecretEnv>,
+    /// The command wrote its outputs: an error after that does not write them again.
+    finished: AtomicBool,
+}
+
+/// What a command writes to `$GITHUB_OUTPUT`. An output that does not apply to a command
+/// is not written (an unwritten output reads as empty in a workflow).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outputs {
+    /// The release id.
+    pub release: Option<String>,
+    /// What hosts run: `registry/repository@sha256:…`, or the image id for local.
+    pub image: Option<String>,
+    /// `sha256:…` when the image is pinned in a registry, else empty.
+    pub digest: Option<String>,
+    /// The SSM command ids of the run, space-separated; empty for the local transport.
+    pub command_id: Option<String>,
+    /// The plan file: `hoist plan --out`, or the plan a deploy applied.
+    pub plan: Option<PathBuf>,
+    /// `deployed`, `rolled-back` or `failed`.
+    pub result: Option<&'static str>,
+    /// The markdown file holding what was appended to the job summary.
+    pub summary: Option<PathBuf>,
+}
+
+impl Outputs {
+    /// `(name, value)` of every output set, in a fixed order.
+    fn entries(&self) -> Vec<(&'static str, String)> {
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        [
+            ("release", self.release.clone()),
+            ("image", self.image.clone()),
+            ("digest", self.digest.clone()),
+            ("command-id", self.command_id.clone()),
+            ("plan", self.plan.as_deref().map(path)),
+            ("result", self.result.map(str::to_owned)),
+            ("summary", self.summary.as_deref().map(path)),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect()
+    }
+}
+
+impl Actions {
+    /// GitHub Actions mode, when `GITHUB_ACTIONS` is `true` in hoist's environment.
+    pub fn from_env() -> Option<Actions> {
+        Self::from_lookup(|name| std::env::var_os(name))
+    }
+
+    /// As [`Self::from_env`], reading variables from `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<Actions> {
+        if lookup("GITHUB_ACTIONS")? != "true" {
+            return None;
+        }
+        let path = |name: &str| lookup(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Some(Actions {
+            output: path("GITHUB_OUTPUT"),
+            step_summary: path("GITHUB_STEP_SUMMARY"),
+            runner_temp: path("RUNNER_TEMP"),
+            secrets: Mutex::new(SecretEnv::default()),
+            finished: AtomicBool::new(false),
+        })
+    }
+
+    /// Masks every value of `secrets` (and each line of a multi-line one) in the runner's
+    /// log, on stdout or (`to_stderr`, under `--format json`) stderr, and remembers them:
+    /// nothing written for the workflow afterwards may hold one.
+    pub fn mask(&self, secrets: &SecretEnv, to_stderr: bool) {
+        let mut text = String::new();
+        for value in secrets.values() {
+            for line in mask_commands(value) {
+                let _ = writeln!(text, "{line}");
+            }
+        }
+        if !text.is_empty() {
+            if to_stderr {
+                write_all(&mut std::io::stderr().lock(), &text);
+            } else {
+                write_all(&mut std::io::stdout().lock(), &text);
+            }
+        }
+        *self.secrets.lock().expect("not poisoned") = secrets.clone();
+    }
+
+    fn redact(&self, text: &str) -> String {
+        self.secrets.lock().expect("not poisoned").redact(text)
+    }
+
+    /// `hoist plan` (and `deploy --dry-run`): the markdown plan as the job summary, and the
+    /// plan's release, image and file.
+    pub fn plan(&self, command: &str, plan: &Plan, out: Option<&Path>) {
+        let summary = self.write_summary(command, &plan.render(Format::Markdown));
+        let (image, digest) = image_outputs(plan);
+        self.write_outputs(&Outputs {
+            release: Some(plan.release.clone()),
+            image: Some(image),
+            digest: Some(digest),
+            plan: out.map(Path::to_path_buf),
+            summary,
+            ..Outputs::default()
+        });
+    }
+
+    /// `hoist deploy`: an annotation per target that did not end deployed, the summary
+    /// (heading, per-target table, timeline) and the outputs. `plan_path` is the plan file
+    /// the deploy applied, when it applied one.
+    pub fn deploy(&self, report: &Report, plan_path: Option<&Path>) {
+        let result = deploy_result(report);
+        let invocations: Vec<&Invocation> =
+            report.phases.iter().flat_map(|p| &p.invocations).collect();
+        self.annotate_targets("deploy", &invocations);
+        let summary = self.write_summary("deploy", &deploy_summary(report, result));
+        let (image, digest) = image_outputs(&report.plan);
+        self.write_outputs(&Outputs {
+            release: Some(report.release.clone()),
+            image: Some(image),
+            digest: Some(digest),
+            command_id: Some(command_ids(invocations.iter().copied())),
+            plan: plan_path.map(Path::to_path_buf),
+            result: Some(result),
+            summary,
+        });
+    }
+
+    /// `hoist build`: what hosts would run (the image and its digest) and the release, and a
+    /// one-line summary.
+    pub fn build(&self, release: &str, image: &str, digest: Option<&str>) {
+        let summary = self.write_summary(
+            "build",
+            &format!(
+                "### hoist build: release `{}`\n\nimage `{}`\n",
+                md_cell(release),
+                md_cell(image)
+            ),
+        );
+        self.write_outputs(&Outputs {
+            release: Some(release.to_owned()),
+            image: Some(image.to_owned()),
+            digest: Some(digest.unwrap_or_default().to_owned()),
+            summary,
+            ..Outputs::default()
+        });
+    }
+
+    /// `hoist rollback`: as a deploy; `result` is `rolled-back` when every target runs the
+    /// release it was asked to go back to, else `failed`.
+    pub fn rollback(&self, report: &RollbackReport) {
+        let result = if report.ok() { "rolled-back" } else { "failed" };
+        let invocations: Vec<&Invocation> = report.invocations.iter().collect();
+        self.annotate_targets("rollback", &invocations);
+        let summary = self.write_summary("rollback", &rollback_summary(report, result));
+        let release = report
+            .to
+            .clone()
+            .or_else(|| report.invocations.first().map(rollback::release_of));
+        self.write_outputs(&Outputs {
+            release,
+            command_id: Some(command_ids(invocations.iter().copied())),
+            result: Some(result),
+            summary,
+            ..Outputs::default()
+        });
+    }
+
+    /// `hoist status`: a per-target table as the summary.
+    pub fn status(&self, report: &StatusReport, invocations: &[Invocation]) {
+        let summary = self.write_summary("status", &status_summary(report));
+        self.write_outputs(&Outputs {
+            command_id: Some(command_ids(invocations.iter())),
+            summary,
+            ..Outputs::default()
+        });
+    }
+
+    /// The error that ended `command`: one `::error::` annotation (none for a deploy or a
+    /// rollback whose targets were annotated already: `message` is then `None`), and for a
+    /// deploy or rollback that wrote no outputs yet, `result=failed` and a summary saying why.
+    pub fn failed(&self, command: &str, message: Option<&str>) {
+        if let Some(message) = message {
+            let message = self.redact(message);
+            write_all(&mut std::io::stderr().lock(), &annotation(None, &message));
+            if matches!(command, "deploy" | "rollback") && !self.finished.load(Ordering::SeqCst) {
+                let text = format!(
+                    "### hoist {command}: failed\n\n{}",
+                    md_fence(message.trim_end())
+                );
+                let summary = self.write_summary(command, &text);
+                self.write_outputs(&Outputs {
+                    result: Some("failed"),
+                    summary,
+                    ..Outputs::default()
+                });
+            }
+        }
+    }
+
+    fn annotate_targets(&self, command: &str, invocations: &[&Invocation]) {
+        let mut text = String::new();
+        for inv in invocations.iter().filter(|i| !i.deployed()) {
+            let reason = inv
+                .failure_reason()
+                .unwrap_or_else(|| "did not end deployed".to_owned());
+            text.push_str(&annotation(
+                Some(&format!("hoist {command} failed on {}", inv.target)),
+                &self.redact(&reason),
+            ));
+        }
+        if !text.is_empty() {
+            write_all(&mut std::io::stderr().lock(), &text);
+        }
+    }
+
+    /// Appends `markdown` to the job summary and writes it to a file of its own; returns
+    /// that file's path.
+    fn write_summary(&self, command: &str, markdown: &str) -> Option<PathBuf> {
+        let markdown = self.redact(markdown);
+        if let Some(path) = &self.step_summary
+            && let Err(e) = append(path, &markdown)
+        {
+            warn("GITHUB_STEP_SUMMARY", path, &e);
+        }
+        let dir = self.runner_temp.clone().unwrap_or_else(std::env::temp_dir);
+        let path = dir.join(format!("hoist-summary-{command}-{}.md", std::process::id()));
+        match std::fs::write(&path, &markdown) {
+            Ok(()) => Some(path),
+            Err(e) => {
+                warn("the summary file", &path, &e);
+                None
+            }
+        }
+    }
+
+    fn write_outputs(&self, outputs: &Outputs) {
+        self.finished.store(true, Ordering::SeqCst);
+        let Some(path) = &self.output else { return };
+        let entries: Vec<(&str, String)> = outputs
+            .entries()
+            .into_iter()
+            .map(|(name, value)| (name, self.redact(&value)))
+            .collect();
+        let mut text = String::new();
+        for (name, value) in &entries {
+            text.push_str(&output_entry(name, value, &delimiter_for(value)));
+        }
+        if let Err(e) = append(path, &text) {
+            warn("GITHUB_OUTPUT", path, &e);
+        }
+    }
+}
+
+/// What `result` says of a deploy: `deployed` when it succeeded; `rolled-back` when it
+/// failed and every target that did not end deployed was observed back on its previous
+/// release; `failed` otherwise.
+pub fn deploy_result(report: &Report) -> &'static str {
+    if report.ok() {
+        return "deployed";
+    }
+    let mut failed = report
+        .phases
+        .iter()
+        .flat_map(|p| &p.invocations)
+        .filter(|i| !i.deployed())
+        .peekable();
+    if failed.peek().is_some() && failed.all(|i| outcome(i) == Outcome::RolledBack) {
+        "rolled-back"
+    } else {
+        "failed"
+    }
+}
+
+fn outcome(inv: &Invocation) -> Outcome {
+    inv.outcome.unwrap_or_else(|| inv.judge())
+}
+
+/// The `image` and `digest` outputs of a plan: the reference hosts run, and its digest when
+/// the reference is a registry's (`…@sha256:…`).
+fn image_outputs(plan: &Plan) -> (String, String) {
+    let image = &plan.image;
+    let digest = match image.reference.split_once('@') {
+        Some((_, digest)) if image.pinned => digest.to_owned(),
+        _ => String::new(),
+    };
+    (image.reference.clone(), digest)
+}
+
+/// The distinct SSM command ids of `invocations`, in order, space-separated.
+fn command_ids<'a>(invocations: impl Iterator<Item = &'a Invocation>) -> String {
+    let mut ids: Vec<&str> = Vec::new();
+    for id in invocations.filter_map(|i| i.command_id.as_deref()) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids.join(" ")
+}
+
+fn append(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+fn write_all(out: &mut impl std::io::Write, text: &str) {
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+fn warn(what: &str, path: &Path, e: &std::io::Error) {
+    let message = format!("cannot write {what} ({}): {e}", path.display());
+    eprintln!("warning: {message}");
+    write_all(
+        &mut std::io::stderr().lock(),
+        &format!("::warning::{}\n", escape_data(&message)),
+    );
+}
+
+/// Command data as the runner reads it back: `%`, CR and LF escaped.
+pub fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A command property's value: as data, and `:` and `,` too (they delimit properties).
+pub fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// `::error title=…::message`, or `::error::message` without a title; one line.
+pub fn annotation(title: Option<&str>, message: &str) -> String {
+    match title {
+        Some(title) => format!(
+            "::error title={}::{}\n",
+            escape_property(title),
+            escape_data(message)
+        ),
+        None => format!("::error::{}\n", escape_data(message)),
+    }
+}
+
+/// The `::add-mask::` commands for one value: the value whole, and each non-empty line of a
+/// value of several lines (the runner matches log lines one at a time). None for an empty
+/// value.
+pub fn mask_commands(value: &str) -> Vec<String> {
+    let mut masked: Vec<&str> = Vec::new();
+    if !value.is_empty() {
+        masked.push(value);
+    }
+    if value.contains(['\n', '\r']) {
+        for line in value.split(['\n', '\r']) {
+            if !line.is_empty() && !masked.contains(&line) {
+                masked.push(line);
+            }
+        }
+    }
+    masked
+        .into_iter()
+        .map(|v| format!("::add-mask::{}", escape_data(v)))
+        .collect()
+}
+
+/// One `$GITHUB_OUTPUT` entry: `name=value`, or for a value with a line break the heredoc
+/// form `name<<DELIMITER`, the value, `DELIMITER` (the delimiter must not occur in it).
+pub fn output_entry(name: &str, value: &str, delimiter: &str) -> String {
+    if value.contains(['\n', '\r']) {
+        format!("{name}<<{delimiter}\n{value}\n{delimiter}\n")
+    } else {
+        format!("{name}={value}\n")
+    }
+}
+
+/// A random heredoc delimiter that does not occur in `value`.
+fn delimiter_for(value: &str) -> String {
+    loop {
+        let delimiter = format!("ghadelimiter_{}", random_hex());
+        if !value.contains(&delimiter) {
+            return delimiter;
+        }
+    }
+}
+
+/// 128 random bits, in hex (the clock and pid when `/dev/urandom` cannot be read).
+fn random_hex() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_err()
+    {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        bytes = (nanos ^ u128::from(std::process::id()).rotate_left(64)).to_be_bytes();
+    }
+    hex::encode(bytes)
+}
+
+/// A collapsible group of the log titled `title`, holding `body` as text: the runner acts
+/// on no workflow command in it (`::stop-commands::` with a random token around it).
+pub fn group(title: &str, body: &str) -> String {
+    let token = format!("hoist-{}", random_hex());
+    let mut out = format!(
+        "::group::{}\n::stop-commands::{token}\n",
+        escape_data(title)
+    );
+    out.push_str(body);
+    if !body.is_empty() && !body.ends_with('\n') {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "::{token}::\n::endgroup::");
+    out
+}
+
+/// `text` shown as it is, with no workflow command in it acted on (a host's stderr in the
+/// summary table could hold one).
+pub fn inert(text: &str) -> String {
+    if text.is_empty() {
+        return String::new();
+    }
+    let token = format!("hoist-{}", random_hex());
+    let mut out = format!("::stop-commands::{token}\n{text}");
+    if !text.ends_with('\n') {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "::{token}::");
+    out
+}
+
+/// A markdown table cell: text with every character markdown or HTML acts on escaped
+/// (`|` included), hidden characters shown as escapes, and line breaks as `<br>`.
+pub fn md_cell(s: &str) -> String {
+    s.split('\n')
+        .map(|line| plan::md_text(line.strip_suffix('\r').unwrap_or(line)))
+        .collect::<Vec<_>>()
+        .join("<br>")
+}
+
+/// `text` in a fenced code block no line of it can close.
+fn md_fence(text: &str) -> String {
+    let text = crate::config::text::escape(text, true);
+    let fence = "`".repeat(3.max(plan::longest_run(&text, &['`', '~']) + 1));
+    format!("{fence}text\n{text}\n{fence}\n")
+}
+
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| md_cell(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// A deploy's job summary: heading (app, release, result), per-target table, timeline.
+pub fn deploy_summary(report: &Report, result: &str) -> String {
+    let mut out = format!(
+        "### hoist deploy: {} release {}: {}\n\n",
+        plan::md_code(&report.app),
+        plan::md_code(&report.release),
+        md_cell(result)
+    );
+    let several = report.phases.len() > 1;
+    let rows: Vec<Vec<String>> = report
+        .phases
+        .iter()
+        .flat_map(|phase| {
+            phase.invocations.iter().map(move |inv| {
+                let status = outcome(inv).as_str();
+                vec![
+                    inv.target.clone(),
+                    if several {
+                        format!("{}: {status}", phase.name)
+                    } else {
+                        status.to_owned()
+                    },
+                    report.release.clone(),
+                    seconds(inv.duration),
+                    deploy::detail(inv),
+                ]
+            })
+        })
+        .collect();
+    table(
+        &mut out,
+        &["target", "status", "release", "duration", "detail"],
+        &rows,
+    );
+    out.push_str("\n#### Timeline\n\n");
+    let steps: Vec<Vec<String>> = report
+        .steps
+        .iter()
+        .map(|s| {
+            vec![
+                match &s.phase {
+                    Some(phase) => format!("{} {phase}", s.step.as_str()),
+                    None => s.step.as_str().to_owned(),
+                },
+                s.status.as_str().to_owned(),
+                seconds(s.duration),
+                s.detail.clone(),
+            ]
+        })
+        .collect();
+    table(&mut out, &["step", "status", "duration", "detail"], &steps);
+    if let Some(pairs) = &report.reviewed {
+        out.push_str("\n#### Reviewed plan\n\n");
+        let rows: Vec<Vec<String>> = pairs
+            .iter()
+            .map(|p| {
+                vec![
+                    p.phase.clone(),
+                    p.reviewed_sha256.clone(),
+                    p.executed_sha256.clone(),
+                ]
+            })
+            .collect();
+        table(
+            &mut out,
+            &["phase", "reviewed script sha256", "executed script sha256"],
+            &rows,
+        );
+        out.push_str(
+            "\nThe executed scripts differ from the reviewed ones only in the image reference \
+             (`HOIST_IMAGE`, `HOIST_IMAGE_LABEL`, `HOIST_REGISTRY`).\n",
+        );
+    }
+    out
+}
+
+/// A rollback's job summary, shaped as a deploy's: its one phase is the timeline.
+pub fn rollback_summary(report: &RollbackReport, result: &str) -> String {
+    let to = match &report.to {
+        Some(release) => format!("release {}", plan::md_code(release)),
+        None => "the previous release".to_owned(),
+    };
+    let mut out = format!(
+        "### hoist rollback: {} to {to}: {}\n\n",
+        plan::md_code(&report.app),
+        md_cell(result)
+    );
+    let rows: Vec<Vec<String>> = report
+        .invocations
+        .iter()
+        .map(|inv| {
+            vec![
+                inv.target.clone(),
+                rollback::status_of(inv).to_owned(),
+                rollback::release_of(inv),
+                seconds(inv.duration),
+                deploy::detail(inv),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        &["target", "status", "release", "duration", "detail"],
+        &rows,
+    );
+    out.push_str("\n#### Timeline\n\n");
+    let status = if report.ok() {
+        StepStatus::Done
+    } else {
+        StepStatus::Failed
+    };
+    let longest = report
+        .invocations
+        .iter()
+        .map(|i| i.duration)
+        .max()
+        .unwrap_or_default();
+    table(
+        &mut out,
+        &["step", "status", "duration", "detail"],
+        &[vec![
+            format!("run-phase {}", report.phase.name),
+            status.as_str().to_owned(),
+            seconds(longest),
+            format!(
+                "{} of {} target(s) rolled back",
+                report.rolled_back,
+                report.invocations.len()
+            ),
+        ]],
+    );
+    out
+}
+
+/// A status's job summary: one row per target.
+pub fn status_summary(report: &StatusReport) -> String {
+    let mut out = format!("### hoist status: {}\n\n", plan::md_code(&report.app));
+    let rows: Vec<Vec<String>> = report
+        .targets
+        .iter()
+        .map(|t| {
+            let running = t.host.as_ref().and_then(|h| h.running.as_ref());
+            match (&t.error, running) {
+                (Some(e), _) => vec![
+                    t.target.clone(),
+                    "?".into(),
+                    format!("error: {e}"),
+                    String::new(),
+                    String::new(),
+                ],
+                (None, None) => vec![
+                    t.target.clone(),
+                    "(none)".into(),
+                    "-".into(),
+                    String::new(),
+                    String::new(),
+                ],
+                (None, Some(r)) => vec![
+                    t.target.clone(),
+                    match &r.color {
+                        Some(color) => format!("{} ({color})", r.release),
+                        None => r.release.clone(),
+                    },
+                    r.health.clone(),
+                    r.since.clone(),
+                    r.digest.clone().unwrap_or_else(|| r.image.clone()),
+                ],
+            }
+        })
+        .collect();
+    table(
+        &mut out,
+        &["target", "release", "health", "since", "image"],
+        &rows,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotation_data_and_properties_are_escaped_as_the_runner_reads_them() {
+        assert_eq!(escape_data("50% done\r\nnext"), "50%25 done%0D%0Anext");
+        assert_eq!(
+            escape_data("%0A"),
+            "%250A",
+            "a literal escape stays literal"
+        );
+        assert_eq!(
+            escape_property("a: b, c%\n"),
+            "a%3A b%2C c%25%0A",
+            "`:` and `,` end a property"
+        );
+        assert_eq!(
+            annotation(Some("hoist deploy failed on i-0a,b:c"), "line 1\nline 2"),
+            "::error title=hoist deploy failed on i-0a%2Cb%3Ac::line 1%0Aline 2\n"
+        );
+        assert_eq!(
+            annotation(None, "a: b, c"),
+            "::error::a: b, c\n",
+            "data keeps `:` and `,`"
+        );
+    }
+
+    #[test]
+    fn a_value_with_a_line_break_is_written_as_a_heredoc() {
+        assert_eq!(output_entry("release", "abc123", "D"), "release=abc123\n");
+        assert_eq!(
+            output_entry("plan", "/tmp/a\nb.json", "ghadelimiter_x"),
+            "plan<<ghadelimiter_x\n/tmp/a\nb.json\nghadelimiter_x\n"
+        );
+        assert_eq!(output_entry("x", "a\rb", "D"), "x<<D\na\rb\nD\n");
+        let d = delimiter_for("value");
+        assert!(d.starts_with("ghadelimiter_") && d.len() == 13 + 32, "{d}");
+        assert_ne!(d, delimiter_for("value"), "random");
+    }
+
+    #[test]
+    fn outputs_are_written_in_order_and_only_when_set() {
+        let outputs = Outputs {
+            release: Some("r1".into()),
+            result: Some("deployed"),
+            command_id: Some(String::new()),
+            ..Outputs::default()
+        };
+        let names: Vec<&str> = outputs.entries().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["release", "command-id", "result"]);
+    }
+
+    #[test]
+    fn table_cells_escape_pipes_markup_and_line_breaks() {
+        assert_eq!(md_cell("a|b"), "a\\|b");
+        assert_eq!(md_cell("one\r\ntwo\nthree"), "one<br>two<br>three");
+        assert_eq!(md_cell("<b>x</b>"), "\\<b\\>x\\</b\\>");
+        assert_eq!(md_cell("tab\tand \u{1b}[1m"), "tab\tand \\\\u{1b}\\[1m");
+        let mut out = String::new();
+        table(&mut out, &["a", "b"], &[vec!["x|y".into(), "1\n2".into()]]);
+        assert_eq!(out, "| a | b |\n|---|---|\n| x\\|y | 1<br>2 |\n");
+    }
+
+    #[test]
+    fn mask_lines_cover_the_value_and_each_of_its_lines() {
+        assert_eq!(mask_commands("s3cr3t-value"), ["::add-mask::s3cr3t-value"]);
+        assert!(mask_commands("").is_empty());
+        assert_eq!(
+            mask_commands("first\n\nsecond\r\n100%"),
+            [
+                "::add-mask::first%0A%0Asecond%0D%0A100%25",
+                "::add-mask::first",
+                "::add-mask::second",
+                "::add-mask::100%25",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_group_acts_on_no_command_its_body_holds() {
+        let g = group("deploy · i-0abc", "::add-mask::x\n::endgroup::\nlast");
+        let lines: Vec<&str> = g.lines().collect();
+        assert_eq!(lines[0], "::group::deploy · i-0abc");
+        let token = lines[1].strip_prefix("::stop-commands::").unwrap();
+        assert!(token.len() > 32, "{token}");
+        assert_eq!(&lines[2..5], ["::add-mask::x", "::endgroup::", "last"]);
+        assert_eq!(lines[5], format!("::{token}::"));
+        assert_eq!(lines[6], "::endgroup::");
+        assert_eq!(lines.len(), 7);
+        assert_eq!(inert(""), "");
+    }
+
+    fn plan() -> Plan {
+        let yaml = "app: web\ntargets:\n  tags:\n    Env: [prod]\n";
+        let config = crate::config::parse(yaml, "hoist.yaml".as_ref(), ".".as_ref()).unwrap();
+        let inputs = crate::plan::Inputs::new(
+            crate::revision::Revision::clean("0123456789abcdef0123456789abcdef01234567"),
+            crate::plan::TransportKind::Local,
+        );
+        crate::plan::build(&config, &inputs).unwrap()
+    }
+
+    fn invocation(target: &str, result: &str, command: Option<&str>) -> Invocation {
+        use crate::transport::InvocationStatus;
+        let deployed = result.contains("deployed");
+        let mut inv = Invocation {
+            target: target.into(),
+            status: if deployed {
+                InvocationStatus::Success
+            } else {
+                InvocationStatus::Failed
+            },
+            exit_code: Some(i32::from(!deployed)),
+            stdout: format!("HOIST-RESULT {result}\n"),
+            stderr: String::new(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            duration: Duration::from_secs(1),
+            result: None,
+            outcome: None,
+            command_id: command.map(str::to_owned),
+        };
+        inv.result = crate::outcome::parse(&inv.stdout);
+        inv
+    }
+
+    fn report(invocations: Vec<Invocation>) -> Report {
+        Report {
+            app: "web".into(),
+            release: "r1".into(),
+            plan: plan(),
+            steps: Vec::new(),
+            deployed: invocations.iter().filter(|i| i.deployed()).count(),
+            failed: invocations.iter().filter(|i| !i.deployed()).count(),
+            phases: vec![crate::deploy::PhaseReport {
+                name: "deploy".into(),
+                invocations,
+            }],
+            cancelled: false,
+            reviewed: None,
+        }
+    }
+
+    #[test]
+    fn the_result_is_rolled_back_only_when_every_failed_target_was_seen_back() {
+        let ok = || invocation("a", r#"{"status":"deployed"}"#, None);
+        let back = || invocation("b", r#"{"status":"failed","rolled_back":true}"#, None);
+        let failed = || invocation("c", r#"{"status":"failed","rolled_back":false}"#, None);
+        assert_eq!(deploy_result(&report(vec![ok(), ok()])), "deployed");
+        assert_eq!(deploy_result(&report(vec![ok(), back()])), "rolled-back");
+        assert_eq!(deploy_result(&report(vec![back(), back()])), "rolled-back");
+        assert_eq!(deploy_result(&report(vec![back(), failed()])), "failed");
+        assert_eq!(deploy_result(&report(Vec::new())), "failed", "nothing ran");
+        let mut cut = ok();
+        cut.stdout = "hoist: deploying\n".into();
+        cut.result = None;
+        assert_eq!(
+            deploy_result(&report(vec![cut])),
+            "failed",
+            "no result line"
+        );
+    }
+
+    #[test]
+    fn summaries_have_a_heading_a_row_per_target_and_a_timeline() {
+        let back = invocation(
+            "i-0a",
+            r#"{"status":"failed","rolled_back":true,"reason":"health | check\nfailed"}"#,
+            None,
+        );
+        let mut deploy = report(vec![back.clone()]);
+        deploy.steps.push(crate::deploy::StepReport {
+            step: crate::plan::StepKind::RunPhase,
+            phase: Some("deploy".into()),
+            status: StepStatus::Failed,
+            detail: "0 of 1 target(s) succeeded".into(),
+            duration: Duration::from_millis(1500),
+        });
+        let md = deploy_summary(&deploy, deploy_result(&deploy));
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(
+            lines[0],
+            "### hoist deploy: `web` release `r1`: rolled-back"
+        );
+        assert_eq!(
+            lines[2],
+            "| target | status | release | duration | detail |"
+        );
+        assert_eq!(
+            lines[4],
+            "| i-0a | rolled back | r1 | 1.0s | health \\| check<br>failed |"
+        );
+        assert!(
+            md.contains("| run-phase deploy | failed | 1.5s | 0 of 1 target(s) succeeded |"),
+            "{md}"
+        );
+
+        let config = crate::config::parse(
+            "app: web\ntargets:\n  tags:\n    Env: [prod]\n",
+            "hoist.yaml".as_ref(),
+            ".".as_ref(),
+        )
+        .unwrap();
+        let rolled = invocation("local", r#"{"status":"deployed","release":"v1"}"#, None);
+        let rollback = RollbackReport {
+            app: "web".into(),
+            to: None,
+            phase: rollback::phase(&config, crate::plan::TransportKind::Local, None),
+            invocations: vec![rolled],
+            rolled_back: 1,
+            failed: 0,
+            cancelled: false,
+        };
+        let md = rollback_summary(&rollback, "rolled-back");
+        assert!(
+            md.starts_with("### hoist rollback: `web` to the previous release: rolled-back\n"),
+            "{md}"
+        );
+        assert!(md.contains("| local | rolled back | v1 | 1.0s | "), "{md}");
+        assert!(
+            md.contains("| run-phase rollback | done | 1.0s | 1 of 1 target(s) rolled back |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn command_ids_are_listed_once_each_in_order() {
+        let invocations = [
+            invocation("a", "{}", Some("c-2")),
+            invocation("b", "{}", Some("c-1")),
+            invocation("c", "{}", Some("c-2")),
+            invocation("d", "{}", None),
+        ];
+        assert_eq!(command_ids(invocations.iter()), "c-2 c-1");
+        assert_eq!(command_ids(invocations[3..].iter()), "");
+    }
+
+    #[test]
+    fn the_digest_output_is_set_only_for_a_reference_pinned_in_a_registry() {
+        let mut plan = plan();
+        let digest = format!("sha256:{}", "b".repeat(64));
+        plan.image.reference = format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@{digest}");
+        plan.image.pinned = true;
+        assert_eq!(
+            image_outputs(&plan),
+            (plan.image.reference.clone(), digest.clone())
+        );
+        plan.image.reference.clone_from(&digest);
+        assert_eq!(
+            image_outputs(&plan),
+            (digest, String::new()),
+            "a local image id is in no registry"
+        );
+        plan.image.reference = "web:0123456".into();
+        plan.image.pinned = false;
+        assert_eq!(image_outputs(&plan).1, "", "a tag is not pinned");
+    }
+
+    #[test]
+    fn github_mode_needs_github_actions_true() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).into())
+            }
+        };
+        assert!(Actions::from_lookup(env(&[])).is_none());
+        assert!(Actions::from_lookup(env(&[("GITHUB_ACTIONS", "false")])).is_none());
+        let on = Actions::from_lookup(env(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_OUTPUT", "/tmp/out"),
+            ("RUNNER_TEMP", ""),
+        ]))
+        .unwrap();
+        assert_eq!(on.output.as_deref(), Some(Path::new("/tmp/out")));
+        assert_eq!(on.runner_temp, None, "empty is unset");
+    }
+}
