@@ -1,5 +1,8 @@
-//! Shared helpers for hoist's integration tests: run the real binary, make scratch apps.
+//! Shared helpers for hoist's integration tests: run the real binary, make scratch apps;
+//! `fleet`: the emulated AWS fleet as the tests drive it.
 #![allow(dead_code)]
+
+pub mod fleet;
 
 use std::ffi::OsStr;
 use std::os::unix::net::UnixListener;
