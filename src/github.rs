@@ -146,8 +146,18 @@ impl Actions {
 
     /// `hoist deploy`: an annotation per target that did not end deployed, the summary
     /// (heading, per-target table, timeline) and the outputs. `plan_path` is the plan file
-    /// the deploy applied, when it applied one.
+    /// the deploy applied, when it applied one; otherwise the plan it executed is written to
+    /// a file of its own (JSON, beside the summary's), which the `plan` output names.
     pub fn deploy(&self, report: &Report, plan_path: Option<&Path>) {
+        let executed;
+        let plan_path = match plan_path {
+            Some(path) => Some(path),
+            None => {
+                executed =
+                    self.write_file("plan-deploy", "json", &report.plan.render(Format::Json));
+                executed.as_deref()
+            }
+        };
         let result = deploy_result(report);
         let invocations: Vec<&Invocation> =
             report.phases.iter().flat_map(|p| &p.invocations).collect();
@@ -256,18 +266,23 @@ impl Actions {
     /// Appends `markdown` to the job summary and writes it to a file of its own; returns
     /// that file's path.
     fn write_summary(&self, command: &str, markdown: &str) -> Option<PathBuf> {
-        let markdown = self.redact(markdown);
         if let Some(path) = &self.step_summary
-            && let Err(e) = append(path, &markdown)
+            && let Err(e) = append(path, &self.redact(markdown))
         {
             warn("GITHUB_STEP_SUMMARY", path, &e);
         }
+        self.write_file(&format!("summary-{command}"), "md", markdown)
+    }
+
+    /// Writes `text` (redacted) to `hoist-<name>-<pid>.<ext>` in `$RUNNER_TEMP` (else the
+    /// temp directory); returns its path.
+    fn write_file(&self, name: &str, ext: &str, text: &str) -> Option<PathBuf> {
         let dir = self.runner_temp.clone().unwrap_or_else(std::env::temp_dir);
-        let path = dir.join(format!("hoist-summary-{command}-{}.md", std::process::id()));
-        match std::fs::write(&path, &markdown) {
+        let path = dir.join(format!("hoist-{name}-{}.{ext}", std::process::id()));
+        match std::fs::write(&path, self.redact(text)) {
             Ok(()) => Some(path),
             Err(e) => {
-                warn("the summary file", &path, &e);
+                warn("a file for the workflow", &path, &e);
                 None
             }
         }

@@ -1,5 +1,9 @@
-//! Shared helpers for hoist's integration tests: run the real binary, make scratch apps.
+//! Shared helpers for hoist's integration tests: run the real binary, make scratch apps;
+//! `fleet`: the emulated AWS fleet as the tests drive it; `action`: a runner for action.yml.
 #![allow(dead_code)]
+
+pub mod action;
+pub mod fleet;
 
 use std::ffi::OsStr;
 use std::os::unix::net::UnixListener;

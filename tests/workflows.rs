@@ -1,0 +1,590 @@
+//! The GitHub side of hoist, checked by the real tools: actionlint on every workflow (the
+//! repository's and the examples'; it reads action.yml through ci.yml's `uses: ./`, and runs
+//! shellcheck on each `run:`), check-jsonschema with GitHub's schemas (vendored in it: no
+//! network) on action.yml and the workflows, parliament on every IAM policy of the examples,
+//! shellcheck on the action's scripts; and checks of our own: no `run:` script interpolates
+//! `${{ }}`, the trust policies admit one repository's environment or pull requests, and
+//! the policies allow exactly the AWS calls hoist makes — derived from the code (the SDK
+//! operations `src/` calls, the `aws` commands the host scripts run), so adding a call
+//! without updating the policy fails here, and so does a policy action nothing calls.
+//!
+//! The tools are Python packages (`tests/run` installs them): skipped with a reason where
+//! missing, required in CI.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The files ending in `ext` directly in `dir` (relative to the repository), sorted.
+fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no *.{ext} in {dir}");
+    out
+}
+
+fn workflows() -> Vec<PathBuf> {
+    let mut all = files(".github/workflows", "yml");
+    all.extend(files("examples/github-actions", "yml"));
+    all
+}
+
+fn policies() -> Vec<PathBuf> {
+    files("examples/github-actions/iam", "json")
+}
+
+/// Whether `tools` are installed: required in CI, else the test skips with a reason. Prints
+/// each one's version for the record.
+fn tools(tools: &[(&str, &str)]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .filter(|(t, _)| !common::have_command(t))
+        .map(|(t, _)| *t)
+        .collect();
+    if !common::prerequisite(
+        missing.is_empty(),
+        &format!("{} (tests/run installs them)", missing.join(", ")),
+    ) {
+        return false;
+    }
+    for (tool, flag) in tools {
+        let out = Command::new(tool).arg(flag).output().unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{tool}: {}", said.lines().next().unwrap_or_default());
+    }
+    true
+}
+
+/// Runs `cmd` from the repository root; `Err` holds its exit code and output.
+fn run(mut cmd: Command) -> Result<String, String> {
+    let out = cmd.current_dir(root()).output().expect("the tool runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{:?} exited {:?}:\n{text}", cmd, out.status.code()))
+    }
+}
+
+fn yaml(path: &Path) -> Value {
+    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn relative(p: &Path) -> String {
+    p.strip_prefix(root()).unwrap_or(p).display().to_string()
+}
+
+#[test]
+fn actionlint_passes_every_workflow_and_the_action_they_use() {
+    if !tools(&[("actionlint", "-version"), ("shellcheck", "--version")]) {
+        return;
+    }
+    // actionlint reads a local action's action.yml where a workflow uses it: ci.yml does.
+    let ci = std::fs::read_to_string(root().join(".github/workflows/ci.yml")).unwrap();
+    assert!(
+        ci.contains("uses: ./\n"),
+        "ci.yml runs the action from the checkout"
+    );
+    let mut cmd = Command::new("actionlint");
+    cmd.args(["-oneline", "-no-color", "-shellcheck", "shellcheck"])
+        .args(workflows().iter().map(|p| relative(p)));
+    let said = run(cmd).unwrap_or_else(|e| panic!("{e}"));
+    assert!(said.trim().is_empty(), "{said}");
+}
+
+#[test]
+fn the_action_and_the_workflows_match_githubs_schemas_offline() {
+    if !tools(&[("check-jsonschema", "--version")]) {
+        return;
+    }
+    // The schemas are the copies vendored in check-jsonschema: a proxy nobody answers makes
+    // sure nothing is fetched.
+    let offline = |schema: &str, files: &[PathBuf]| {
+        let mut cmd = Command::new("check-jsonschema");
+        for var in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "ALL_PROXY",
+        ] {
+            cmd.env(var, "http://127.0.0.1:9");
+        }
+        cmd.env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .args(["--builtin-schema", schema])
+            .args(files.iter().map(|p| relative(p)));
+        let said = run(cmd).unwrap_or_else(|e| panic!("{e}"));
+        assert!(said.contains("ok -- validation done"), "{said}");
+    };
+    offline("vendor.github-actions", &[root().join("action.yml")]);
+    offline("vendor.github-workflows", &workflows());
+}
+
+/// Parliament's findings on one policy, as `issue: detail` lines.
+fn parliament(policy: &Path) -> Vec<(String, String)> {
+    // Given --file, parliament refuses to run when stdin is not a terminal: the policy goes
+    // on stdin.
+    let out = Command::new("parliament")
+        .arg("--json")
+        .stdin(Stdio::from(std::fs::File::open(policy).unwrap()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let findings: Vec<(String, String)> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("parliament said {l:?} ({e}): {out:?}"));
+            (
+                f["issue"].as_str().unwrap_or_default().to_owned(),
+                f["detail"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        out.status.success(),
+        findings.is_empty(),
+        "{}: parliament exited {:?}: {out:?}",
+        policy.display(),
+        out.status.code()
+    );
+    findings
+}
+
+fn is_trust_policy(policy: &Value) -> bool {
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s.get("Principal").is_some())
+}
+
+#[test]
+fn parliament_finds_nothing_in_the_iam_policies() {
+    if !tools(&[("parliament", "--version")]) {
+        return;
+    }
+    for path in policies() {
+        let findings = parliament(&path);
+        if is_trust_policy(&json(&path)) {
+            // Parliament audits identity policies only (its source says so of trust
+            // policies): a trust policy has no Resource, and it knows SAML providers but
+            // not OIDC ones. Those two findings are all it may report; the test below
+            // checks what the trust policies say.
+            let issues: BTreeSet<&str> = findings.iter().map(|(i, _)| i.as_str()).collect();
+            assert_eq!(
+                issues,
+                BTreeSet::from(["MALFORMED", "UNKNOWN_FEDERATION_SOURCE"]),
+                "{}: {findings:?}",
+                path.display()
+            );
+            for (issue, detail) in &findings {
+                assert!(
+                    match issue.as_str() {
+                        "MALFORMED" => detail.contains("neither Resource nor NotResource"),
+                        _ => detail.contains("oidc-provider/token.actions.githubusercontent.com"),
+                    },
+                    "{}: {issue} {detail}",
+                    path.display()
+                );
+            }
+        } else {
+            assert!(findings.is_empty(), "{}: {findings:?}", path.display());
+        }
+    }
+}
+
+#[test]
+fn the_trust_policies_admit_one_repositorys_environment_or_its_pull_requests() {
+    let mut seen = BTreeMap::new();
+    for path in policies() {
+        let policy = json(&path);
+        if !is_trust_policy(&policy) {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        for s in policy["Statement"].as_array().unwrap() {
+            assert_eq!(s["Effect"], "Allow", "{name}");
+            assert_eq!(s["Action"], "sts:AssumeRoleWithWebIdentity", "{name}");
+            let federated = s["Principal"]["Federated"].as_str().unwrap();
+            assert!(
+                federated.starts_with("arn:aws:iam::")
+                    && federated.ends_with(":oidc-provider/token.actions.githubusercontent.com"),
+                "{name}: {federated}"
+            );
+            let conditions = s["Condition"].as_object().unwrap();
+            assert_eq!(
+                conditions.keys().collect::<Vec<_>>(),
+                ["StringEquals"],
+                "{name}: exact matches only (no StringLike wildcards)"
+            );
+            let eq = &conditions["StringEquals"];
+            assert_eq!(
+                eq["token.actions.githubusercontent.com:aud"], "sts.amazonaws.com",
+                "{name}"
+            );
+            let sub = eq["token.actions.githubusercontent.com:sub"]
+                .as_str()
+                .unwrap();
+            assert!(!sub.contains('*') && !sub.contains('?'), "{name}: {sub}");
+            let parts: Vec<&str> = sub.split(':').collect();
+            assert_eq!(parts[0], "repo", "{name}: {sub}");
+            assert_eq!(
+                parts[1].split('/').count(),
+                2,
+                "{name}: one repository: {sub}"
+            );
+            seen.insert(name.clone(), parts[2..].join(":"));
+        }
+    }
+    assert_eq!(
+        seen,
+        BTreeMap::from([
+            (
+                "ci-trust-policy.json".to_owned(),
+                "environment:staging".to_owned()
+            ),
+            (
+                "ci-plan-trust-policy.json".to_owned(),
+                "pull_request".to_owned()
+            ),
+        ])
+    );
+}
+
+#[test]
+fn the_actions_scripts_pass_shellcheck() {
+    if !tools(&[("shellcheck", "--version")]) {
+        return;
+    }
+    let mut cmd = Command::new("shellcheck");
+    cmd.args(["--shell=bash", "--severity=style", "--external-sources"])
+        .args(files("action", "sh").iter().map(|p| relative(p)));
+    run(cmd).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Every `run:` of a list of steps.
+fn runs(steps: &Value) -> Vec<String> {
+    steps
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .filter_map(|step| step["run"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn no_run_script_interpolates_an_expression_inputs_go_through_env() {
+    let mut scripts = vec![(
+        "action.yml".to_owned(),
+        runs(&yaml(&root().join("action.yml"))["runs"]["steps"]),
+    )];
+    for path in workflows() {
+        let workflow = yaml(&path);
+        for (job, def) in workflow["jobs"].as_object().unwrap() {
+            scripts.push((
+                format!("{} job {job}", relative(&path)),
+                runs(&def["steps"]),
+            ));
+        }
+    }
+    let mut counted = 0;
+    for (what, runs) in scripts {
+        for script in runs {
+            counted += 1;
+            assert!(
+                !script.contains("${{"),
+                "{what}: a run: script interpolates an expression (pass it through env:):\n{script}"
+            );
+        }
+    }
+    assert!(counted > 10, "only {counted} run: scripts found");
+}
+
+// ------------------------------------------------------------------ policies vs the code
+
+/// The SDK crate's operations (`aws_sdk_ssm::operation::*`), found in its source through
+/// `cargo metadata` (offline, for this platform: the sources the build used).
+fn sdk_operations(krate: &str) -> BTreeSet<String> {
+    let platform = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    let out = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["--filter-platform", &platform, "--manifest-path"])
+        .arg(root().join("Cargo.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cargo metadata: {out:?}");
+    let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let manifest = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == krate)
+        .unwrap_or_else(|| panic!("{krate} is not a dependency"))["manifest_path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = Path::new(&manifest).parent().unwrap().join("src/operation");
+    let ops: BTreeSet<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(ops.len() > 20, "{krate}: {ops:?}");
+    ops
+}
+
+/// `put_parameter` → `PutParameter`; `get-secret-value` → `GetSecretValue`.
+fn pascal(name: &str) -> String {
+    name.split(['_', '-'])
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The production text of each source file under `src/`: a file's tests come last, under
+/// `#[cfg(test)]` (hoist's convention), and files named `tests.rs` are test modules.
+fn production_sources() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(root().join("src")) {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "rs") || path.file_name().unwrap() == "tests.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        let production = match text.find("#[cfg(test)]") {
+            Some(at) => {
+                let after = text[at..].lines().nth(1).unwrap_or_default();
+                assert!(
+                    after.starts_with("mod "),
+                    "{}: #[cfg(test)] on something other than a module: {after}",
+                    path.display()
+                );
+                text[..at].to_owned()
+            }
+            None => text,
+        };
+        out.push((relative(path), production));
+    }
+    out
+}
+
+/// `service:Action` of every SDK operation the production code calls (`.operation()` in a
+/// file that names that service's crate), and the files that call each.
+fn sdk_calls(only: Option<&str>) -> BTreeMap<String, BTreeSet<String>> {
+    let services = [
+        ("ssm", "aws_sdk_ssm", sdk_operations("aws-sdk-ssm")),
+        ("ecr", "aws_sdk_ecr", sdk_operations("aws-sdk-ecr")),
+    ];
+    let mut calls: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (file, text) in production_sources() {
+        if only.is_some_and(|o| o != file) {
+            continue;
+        }
+        for (service, krate, ops) in &services {
+            for op in ops {
+                if !text.contains(&format!(".{op}()")) {
+                    continue;
+                }
+                let named: Vec<&str> = services
+                    .iter()
+                    .filter(|(_, k, o)| text.contains(k) && o.contains(op))
+                    .map(|(s, _, _)| *s)
+                    .collect();
+                assert!(
+                    named.len() < 2,
+                    "{file} calls .{op}(), which both SDK crates it names have: say which"
+                );
+                if text.contains(krate) {
+                    calls
+                        .entry(format!("{service}:{}", pascal(op)))
+                        .or_default()
+                        .insert(file.clone());
+                }
+            }
+        }
+    }
+    calls
+}
+
+/// What IAM checks for a call beyond the call's own action: hoist tags each run's secret
+/// parameter (`PutParameter` with `Tags`: its app, release, run and expiry).
+const IMPLIED: &[(&str, &str)] = &[("ssm:PutParameter", "ssm:AddTagsToResource")];
+
+/// What a Docker Engine call in `src/` asks of ECR with the login hoist gets: a push checks
+/// which layers the repository has, uploads the others and puts the manifest; a pull (of an
+/// image ECR already holds under the commit's tag, to read its revision label) gets the
+/// manifest and the layers.
+const ENGINE_CALLS: &[(&str, &[&str])] = &[
+    (
+        ".push_image(",
+        &[
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:InitiateLayerUpload",
+            "ecr:UploadLayerPart",
+            "ecr:CompleteLayerUpload",
+            "ecr:PutImage",
+        ],
+    ),
+    (
+        ".create_image(",
+        &["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+    ),
+];
+
+fn allowed(policy: &Path) -> BTreeSet<String> {
+    let policy = json(policy);
+    let mut out = BTreeSet::new();
+    for s in policy["Statement"].as_array().unwrap() {
+        assert_eq!(s["Effect"], "Allow");
+        match &s["Action"] {
+            Value::String(a) => {
+                out.insert(a.clone());
+            }
+            Value::Array(list) => out.extend(list.iter().map(|a| a.as_str().unwrap().to_owned())),
+            other => panic!("Action: {other}"),
+        }
+    }
+    for a in &out {
+        assert!(!a.contains('*'), "no wildcard actions: {a}");
+    }
+    out
+}
+
+#[track_caller]
+fn assert_same(policy: &str, allowed: &BTreeSet<String>, needed: &BTreeSet<String>, why: &str) {
+    let missing: Vec<&String> = needed.difference(allowed).collect();
+    let extra: Vec<&String> = allowed.difference(needed).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{policy}:\n  needed but not allowed: {missing:?}\n  allowed but never called: {extra:?}\n({why})"
+    );
+}
+
+#[test]
+fn the_ci_roles_allow_exactly_the_aws_calls_hoist_makes() {
+    let calls = sdk_calls(None);
+    for (action, files) in &calls {
+        eprintln!(
+            "{action}: {}",
+            files.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let mut needed: BTreeSet<String> = calls.keys().cloned().collect();
+    for (call, also) in IMPLIED {
+        if needed.contains(*call) {
+            needed.insert((*also).to_owned());
+        }
+    }
+    let sources = production_sources();
+    for (call, actions) in ENGINE_CALLS {
+        if sources.iter().any(|(_, t)| t.contains(call)) {
+            needed.extend(actions.iter().map(|a| (*a).to_owned()));
+        }
+    }
+    assert!(needed.contains("ssm:SendCommand") && needed.contains("ecr:GetAuthorizationToken"));
+    assert_same(
+        "iam/ci-deploy-role.json",
+        &allowed(&root().join("examples/github-actions/iam/ci-deploy-role.json")),
+        &needed,
+        "the SDK operations src/ calls, what they imply, and what a push asks of ECR",
+    );
+
+    // `hoist plan --resolve-targets` runs preflight, and nothing else that calls AWS.
+    let preflight: BTreeSet<String> = sdk_calls(Some("src/transport/ssm/preflight.rs"))
+        .into_keys()
+        .collect();
+    assert_same(
+        "iam/ci-plan-role.json",
+        &allowed(&root().join("examples/github-actions/iam/ci-plan-role.json")),
+        &preflight,
+        "the SDK operations preflight calls",
+    );
+}
+
+/// `service:Action` for each `aws SERVICE COMMAND` the host scripts run, and the ECR
+/// actions a `docker pull` needs.
+fn host_calls() -> BTreeSet<String> {
+    let mut needed = BTreeSet::new();
+    for path in files("src/scripts", "sh") {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            for (i, w) in words.iter().enumerate() {
+                if *w == "aws" || w.ends_with("(aws") {
+                    let (Some(service), Some(command)) = (words.get(i + 1), words.get(i + 2))
+                    else {
+                        continue;
+                    };
+                    let plain = |s: &str| {
+                        !s.is_empty()
+                            && s.chars()
+                                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    };
+                    if !plain(service) || !plain(command) {
+                        continue;
+                    }
+                    let action = match (*service, *command) {
+                        // The CLI's login helper is GetAuthorizationToken.
+                        ("ecr", "get-login-password") => "ecr:GetAuthorizationToken".to_owned(),
+                        (s, c) => format!("{s}:{}", pascal(c)),
+                    };
+                    needed.insert(action);
+                }
+                if *w == "pull" && i > 0 && words[i - 1].contains("docker") {
+                    needed.insert("ecr:BatchGetImage".to_owned());
+                    needed.insert("ecr:GetDownloadUrlForLayer".to_owned());
+                }
+            }
+        }
+    }
+    needed
+}
+
+#[test]
+fn the_instance_role_allows_exactly_what_the_host_scripts_call() {
+    let mut needed = host_calls();
+    eprintln!("the host scripts call: {needed:?}");
+    assert!(needed.contains("ssm:GetParameter") && needed.contains("ecr:BatchGetImage"));
+    // Decrypting a SecureString or a secret under a customer managed key (through SSM or
+    // Secrets Manager only): not a call of the scripts, but of the services on their behalf.
+    needed.insert("kms:Decrypt".to_owned());
+    assert_same(
+        "iam/instance-role.json",
+        &allowed(&root().join("examples/github-actions/iam/instance-role.json")),
+        &needed,
+        "the aws commands and docker pulls of src/scripts/*.sh, and kms:Decrypt",
+    );
+}
