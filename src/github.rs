@@ -149,15 +149,12 @@ impl Actions {
     /// the deploy applied, when it applied one; otherwise the plan it executed is written to
     /// a file of its own (JSON, beside the summary's), which the `plan` output names.
     pub fn deploy(&self, report: &Report, plan_path: Option<&Path>) {
-        let executed;
-        let plan_path = match plan_path {
-            Some(path) => Some(path),
-            None => {
-                executed =
-                    self.write_file("plan-deploy", "json", &report.plan.render(Format::Json));
-                executed.as_deref()
-            }
+        let executed = if plan_path.is_none() {
+            self.write_file("plan-deploy", "json", &report.plan.render(Format::Json))
+        } else {
+            None
         };
+        let plan_path = plan_path.or(executed.as_deref());
         let result = deploy_result(report);
         let invocations: Vec<&Invocation> =
             report.phases.iter().flat_map(|p| &p.invocations).collect();
