@@ -195,6 +195,18 @@ pub fn start_dockerd(world: &World, inst: &Instance) -> Result<u32> {
         .open(inst.root.join("dockerd.log"))
         .map_err(FleetError::io("creating dockerd.log"))?;
     let data_root = inst.root.join("docker-data");
+    // A pid file left by an engine that was killed: dockerd refuses to start while the pid
+    // in it exists, and a killed engine not yet reaped still does (a zombie). Reap it and
+    // remove the file; a live engine's file stays, and dockerd says so.
+    let pid_file = inst.root.join("run/docker.pid");
+    if let Some(old) = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        && !sys::alive(old)
+    {
+        sys::reap(old);
+        let _ = std::fs::remove_file(&pid_file);
+    }
     let cgroup_parent = format!("/hoist-fleet-{}/i{}", world.index, inst.index);
     let child = Command::new("nsenter")
         .args(["-t", &holder.to_string(), "-m", "-n", "-u", "--", "dockerd"])
