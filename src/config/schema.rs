@@ -62,7 +62,8 @@ pub struct Image {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Builder {
-    /// `BuildKit` when the engine uses it by default (Docker 23 and later), else classic.
+    /// `BuildKit` when the engine's API has it (Linux, API 1.39 / Docker 18.09 and later),
+    /// else classic; classic also when the engine refuses a `BuildKit` build before it begins.
     Auto,
     Buildkit,
     Classic,

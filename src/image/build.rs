@@ -48,14 +48,67 @@ pub async fn build(
     let buildkit = match req.builder {
         Builder::Buildkit => true,
         Builder::Classic => false,
-        Builder::Auto => engine_defaults_to_buildkit(docker).await,
+        Builder::Auto => engine_supports_buildkit(docker).await,
     };
     progress.activity(&format!(
-        "building {} from {} ({files} files, {} KiB context)",
+        "building {} from {} ({files} files, {} KiB context, {})",
         req.tags[0],
         req.context.display(),
-        tar.len().div_ceil(1024)
+        tar.len().div_ceil(1024),
+        if buildkit {
+            "BuildKit"
+        } else {
+            "classic builder"
+        }
     ));
+    let retry = (buildkit && req.builder == Builder::Auto).then(|| tar.clone());
+    match build_with(docker, req, tar, buildkit, progress).await {
+        Err(Attempt::Refused(message)) if retry.is_some() => {
+            progress.info(&format!(
+                "the engine refused a BuildKit build ({}): building with the classic builder",
+                message.trim()
+            ));
+            build_with(docker, req, retry.unwrap_or_default(), false, progress)
+                .await
+                .map_err(Attempt::into_error)
+        }
+        done => done.map_err(Attempt::into_error),
+    }
+}
+
+/// How one build attempt failed: refused by the engine before it began (another builder
+/// may work), or failed.
+enum Attempt {
+    Refused(String),
+    Failed(BuildError),
+}
+
+impl Attempt {
+    fn into_error(self) -> BuildError {
+        match self {
+            Attempt::Refused(message) => BuildError::Failed {
+                message,
+                tail: String::new(),
+            },
+            Attempt::Failed(e) => e,
+        }
+    }
+}
+
+impl From<BuildError> for Attempt {
+    fn from(e: BuildError) -> Self {
+        Attempt::Failed(e)
+    }
+}
+
+/// One build with one builder.
+async fn build_with(
+    docker: &Docker,
+    req: &BuildRequest,
+    tar: Vec<u8>,
+    buildkit: bool,
+    progress: &Reporter,
+) -> Result<String, Attempt> {
     let options = BuildImageOptions {
         dockerfile: req.dockerfile.clone(),
         t: Some(req.tags[0].clone()),
@@ -90,17 +143,22 @@ pub async fn build(
             progress.verbose(line);
         }
     };
+    let mut began = false;
     while let Some(item) = stream.next().await {
         let info = match item {
             Ok(info) => info,
             Err(bollard::errors::Error::DockerStreamError { error }) => {
-                return Err(failed(&error, &tail, &partial));
+                return Err(failed(&error, &tail, &partial).into());
+            }
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. }) if !began => {
+                return Err(Attempt::Refused(message));
             }
             Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => {
-                return Err(failed(&message, &tail, &partial));
+                return Err(failed(&message, &tail, &partial).into());
             }
-            Err(e) => return Err(BuildError::Engine(e)),
+            Err(e) => return Err(BuildError::Engine(e).into()),
         };
+        began = true;
         if let Some(text) = info.stream {
             partial.push_str(&text);
             while let Some(i) = partial.find('\n') {
@@ -109,7 +167,7 @@ pub async fn build(
             }
         }
         if let Some(detail) = info.error_detail {
-            return Err(failed(&detail.message.unwrap_or_default(), &tail, &partial));
+            return Err(failed(&detail.message.unwrap_or_default(), &tail, &partial).into());
         }
         match info.aux {
             Some(BuildInfoAux::Default(aux)) => {
@@ -153,7 +211,7 @@ pub async fn build(
         }
     }
     if let Some(message) = vertex_error {
-        return Err(failed(&message, &tail, &partial));
+        return Err(failed(&message, &tail, &partial).into());
     }
     let image_id = match image_id {
         Some(id) => id,
@@ -189,14 +247,18 @@ fn session_id() -> String {
 }
 
 /// Docker 23 and later build with `BuildKit` by default; older engines with the classic builder.
-async fn engine_defaults_to_buildkit(docker: &Docker) -> bool {
-    docker
-        .version()
-        .await
-        .ok()
-        .and_then(|v| v.version)
-        .and_then(|v| v.split('.').next().and_then(|m| m.parse::<u32>().ok()))
-        .is_some_and(|major| major >= 23)
+/// Whether the engine builds with `BuildKit` through its API: a Linux engine of API 1.39
+/// (Docker 18.09) or later, whatever builder it defaults to itself.
+async fn engine_supports_buildkit(docker: &Docker) -> bool {
+    let Ok(version) = docker.version().await else {
+        return false;
+    };
+    let api = version
+        .api_version
+        .as_deref()
+        .and_then(|v| v.split_once('.'))
+        .and_then(|(major, minor)| Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?)));
+    version.os.as_deref() == Some("linux") && api.is_some_and(|v| v >= (1, 39))
 }
 
 fn failed(message: &str, tail: &VecDeque<String>, partial: &str) -> BuildError {
