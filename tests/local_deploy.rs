@@ -1483,7 +1483,11 @@ fn under_github_actions_a_deploy_masks_first_groups_output_and_writes_outputs_an
     assert_eq!(o["digest"], "", "a local image is in no registry: {o:?}");
     assert_eq!(o["command-id"], "", "no SSM command: {o:?}");
     assert_eq!(o["result"], "deployed", "{o:?}");
-    assert!(!o.contains_key("plan"), "no plan file was applied: {o:?}");
+    // No plan file was applied: the `plan` output is the plan the deploy executed.
+    assert!(Path::new(&o["plan"]).starts_with(gh.dir.path()), "{o:?}");
+    let executed = hoist::plan::Plan::read(&std::fs::read_to_string(&o["plan"]).unwrap(), "plan")
+        .expect("the executed plan");
+    assert_eq!(executed.image.reference, o["image"], "{o:?}");
 
     let summary = std::fs::read_to_string(&o["summary"]).unwrap();
     assert!(
