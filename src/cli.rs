@@ -228,6 +228,10 @@ struct DeployArgs {
     /// With --dry-run: check, and change nothing.
     #[arg(long, value_name = "FILE", conflicts_with = "release")]
     plan: Option<PathBuf>,
+    /// Replace the release even on hosts that already run it with the same image and
+    /// configuration (by default they report `unchanged` and are left alone).
+    #[arg(long, conflicts_with = "plan")]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -797,6 +801,7 @@ async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
         check_image_flag(uri)?;
         inputs.prebuilt = Some(uri.clone());
     }
+    inputs.force = args.force;
     // A reviewed plan fixes the release and the deploy run (its secret parameter's name).
     if let Some(r) = &reviewed {
         inputs.release = Some(r.release.clone());

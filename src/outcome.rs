@@ -10,6 +10,8 @@ pub const MARKER: &str = "HOIST-RESULT ";
 pub enum ResultStatus {
     /// The release runs and passed its health gate.
     Deployed,
+    /// The release already ran with the same image and configuration; nothing was touched.
+    Unchanged,
     /// It did not; `rolled_back` says whether the previous release serves again.
     #[default]
     Failed,

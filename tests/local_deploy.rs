@@ -1660,3 +1660,54 @@ fn quiet_prints_no_progress_and_verbose_adds_every_host_line() {
     );
     assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
 }
+
+/// A deploy of what already runs — the same image, configuration and env — changes nothing:
+/// the host reports `unchanged` and its container keeps running untouched. `--force`
+/// replaces it anyway, and a changed secret value is a change.
+#[test]
+fn an_identical_redeploy_is_unchanged_unless_forced_or_a_secret_changed() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("same");
+    assert_ok(&app.deploy());
+    let first = app.containers();
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    let again = app.deploy();
+    assert_ok(&again);
+    assert!(again.stdout.contains("unchanged"), "{}", again.stdout);
+    assert_eq!(
+        app.containers(),
+        first,
+        "nothing was created, stopped or started"
+    );
+    assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
+
+    let forced: Run = app
+        .deploy_cmd()
+        .arg("--force")
+        .output()
+        .expect("hoist runs")
+        .into();
+    assert_ok(&forced);
+    assert!(!forced.stdout.contains("unchanged"), "{}", forced.stdout);
+    let after_force = app.running();
+    assert_eq!(after_force.len(), 1);
+    assert_ne!(after_force[0].0, first[0].0, "a new container");
+
+    let rotated: Run = app
+        .deploy_cmd()
+        .env("HELLO_API_TOKEN", format!("{SECRET}-rotated"))
+        .output()
+        .expect("hoist runs")
+        .into();
+    assert_ok(&rotated);
+    assert!(!rotated.stdout.contains("unchanged"), "{}", rotated.stdout);
+    assert_ne!(
+        app.running()[0].0,
+        after_force[0].0,
+        "the new secret needs a new container"
+    );
+    assert!(app.run_dir_is_empty());
+}

@@ -293,6 +293,7 @@ fn text_and_markdown_escape_hidden_characters_from_any_source() {
         registry: None,
         prebuilt: Some("reg/x:\u{1b}]8;;http://evil\u{7}y\0".into()),
         instances: Some(vec!["i-0123\r".into()]),
+        force: false,
         run: None,
         hoist_version: "0.0.0".into(),
     };

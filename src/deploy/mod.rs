@@ -652,6 +652,11 @@ mod tests {
             judged(invocation(InvocationStatus::Success, "deployed")),
             Outcome::Deployed
         );
+        let mut unchanged = invocation(InvocationStatus::Success, "unchanged");
+        unchanged.exit_code = Some(0);
+        assert_eq!(judged(unchanged.clone()), Outcome::Unchanged);
+        read_output(&mut unchanged, &SecretEnv::default());
+        assert!(unchanged.deployed(), "unchanged counts as deployed");
         let mut rolled = invocation(InvocationStatus::Failed, "failed");
         rolled.stdout = "HOIST-RESULT {\"status\":\"failed\",\"rolled_back\":true}\n".into();
         assert_eq!(judged(rolled), Outcome::RolledBack);

@@ -64,7 +64,13 @@ pub fn detail(inv: &Invocation) -> String {
         None => inv
             .result
             .as_ref()
-            .map(|r| format!("container {}; health: {}", r.container, r.health))
+            .map(|r| {
+                if r.status == crate::outcome::ResultStatus::Unchanged {
+                    format!("container {} already runs it, untouched", r.container)
+                } else {
+                    format!("container {}; health: {}", r.container, r.health)
+                }
+            })
             .unwrap_or_default(),
     }
 }

@@ -67,6 +67,9 @@ pub struct Inputs {
     /// The deploy run's id (`20261126T001500Z-1a2b3c4d`), once a deploy is under way: it
     /// names the run's secret parameter. `None` while only planning.
     pub run: Option<String>,
+    /// `deploy --force`: replace a release that already runs with the same image and
+    /// configuration (otherwise such a host reports `unchanged` and is left alone).
+    pub force: bool,
     pub hoist_version: String,
 }
 
@@ -83,6 +86,7 @@ impl Inputs {
             prebuilt: None,
             instances: None,
             run: None,
+            force: false,
             hoist_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
@@ -629,6 +633,10 @@ fn header_params(
         (
             "HOIST_REGISTRY",
             inputs.registry.clone().unwrap_or_default().into(),
+        ),
+        (
+            "HOIST_FORCE",
+            if inputs.force { "true" } else { "false" }.into(),
         ),
         ("HOIST_RUN_DIR", "/run/hoist".into()),
         ("HOIST_STATE_DIR", "/var/lib/hoist".into()),

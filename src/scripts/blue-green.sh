@@ -71,6 +71,8 @@ if [[ -n $BG_OLD_UPSTREAM ]]; then
 else
     log "no color is live yet; deploying to $BG_NEW_COLOR (127.0.0.1:$BG_NEW_PORT)"
 fi
+SPEC=$(release_spec blue-green)
+if [[ -n $BG_OLD_UPSTREAM ]]; then unchanged_if_same "$SPEC"; fi
 bg_begin "$HOIST_RESTART"
 set_phase stage
 create_release "$BG_NEW_PORT" \

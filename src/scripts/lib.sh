@@ -45,6 +45,8 @@ DOCKER_CONFIG_DIR=""
 # fetch's pid and the tmpfs file it writes.
 LOGIN_PID=""
 LOGIN_FILE=""
+# The new release's specification (release_spec), its `hoist.spec` label.
+SPEC=""
 PRIVATE_DIR=""
 LOCK_FILE=""
 LOCK_HELD=0
@@ -170,7 +172,7 @@ finish() {
     STATUS=$1
     REASON=$2
     case $STATUS in
-        deployed | ok) exit 0 ;;
+        deployed | ok | unchanged) exit 0 ;;
         invalid) exit 2 ;;
         locked) exit 75 ;;
         *) exit 1 ;;
@@ -282,6 +284,8 @@ deploy_param_defaults() {
     HOIST_REGISTRY=${HOIST_REGISTRY:-}
     HOIST_REGION=${HOIST_REGION:-}
     HOIST_SECRET_PARAMETER=${HOIST_SECRET_PARAMETER:-}
+    HOIST_FORCE=${HOIST_FORCE:-false}
+    [[ $HOIST_FORCE == true || $HOIST_FORCE == false ]] || finish invalid "parameter HOIST_FORCE is '$HOIST_FORCE'"
     if ! declare -p HOIST_RUN_OPTS >/dev/null 2>&1; then HOIST_RUN_OPTS=(); fi
     if ! declare -p HOIST_COMMAND >/dev/null 2>&1; then HOIST_COMMAND=(); fi
     if ! declare -p HOIST_ENV_CLEAR >/dev/null 2>&1; then HOIST_ENV_CLEAR=(); fi
@@ -725,11 +729,13 @@ on_exit() {
     if ((LOCK_HELD)); then
         : >"$LOCK_FILE"
     fi
-    if [[ $STATUS != deployed ]]; then
+    if [[ $STATUS == unchanged ]]; then
+        log "unchanged: $REASON"
+    elif [[ $STATUS != deployed ]]; then
         warn "$STATUS: $REASON"
     fi
     printf 'HOIST-RESULT %s\n' "$line"
-    if [[ $STATUS == deployed ]]; then
+    if [[ $STATUS == deployed || $STATUS == unchanged ]]; then
         exit 0
     elif ((code == 0)); then
         exit 1
@@ -994,6 +1000,38 @@ prune_releases() {
 
 
 # ---------------------------------------------------------------- create
+# The release's specification as a sha256: the image it runs (its id) and what its
+# `docker create` is given — the parameters that shape the container, strategy $1, and the
+# env file's contents — kept in its `hoist.spec` label. (Docker keeps the container's env in
+# its state in the clear anyway; the label is a hash of it.)
+release_spec() {
+    local image_id
+    image_id=$(docker image inspect --format '{{.Id}}' "$HOIST_IMAGE") || fail "cannot inspect image $HOIST_IMAGE"
+    {
+        printf '%s\0' "$image_id" "$HOIST_RELEASE" "$1" "$HOIST_IMAGE_LABEL" "$HOIST_CONTAINER_PORT" \
+            "$HOIST_PUBLISH" "$HOIST_RESTART" "$HOIST_STOP_TIMEOUT" "$HOIST_HEALTH_PATH" "$HOIST_HEALTH_STATUS"
+        printf 'opts\0'
+        printf '%s\0' ${HOIST_RUN_OPTS[@]+"${HOIST_RUN_OPTS[@]}"}
+        printf 'command\0'
+        printf '%s\0' ${HOIST_COMMAND[@]+"${HOIST_COMMAND[@]}"}
+        printf 'env\0'
+        if [[ -n $ENV_FILE ]]; then cat "$ENV_FILE"; fi
+    } | sha256sum | cut -d' ' -f1
+}
+
+# Ends the run `unchanged` (nothing created, stopped or started) when the app's one running
+# release (PREV_IDS) has spec $1, unless HOIST_FORCE is true.
+unchanged_if_same() {
+    local spec=$1 live
+    [[ $HOIST_FORCE != true ]] || return 0
+    ((${#PREV_IDS[@]} == 1)) || return 0
+    live=$(docker inspect --format '{{index .Config.Labels "hoist.spec"}}' "${PREV_IDS[0]}" 2>/dev/null) || return 0
+    [[ -n $spec && $live == "$spec" ]] || return 0
+    remove_env_file
+    TARGET_NAME=$PREV_NAME
+    finish unchanged "$PREV_NAME already runs release $HOIST_RELEASE with this image and configuration (deploy with --force to replace it)"
+}
+
 # Creates the release's container from HOIST_IMAGE with its labels (what it is, its restart
 # policy and health check, and `hoist.publish` = $1, the host port its check probes) and the
 # further `docker create` arguments $2…; sets TARGET_ID and TARGET_NAME. It starts with no
@@ -1021,6 +1059,7 @@ create_release() {
         --label "hoist.publish=$publish"
         --label "hoist.health-path=$HOIST_HEALTH_PATH"
         --label "hoist.health-status=$HOIST_HEALTH_STATUS"
+        --label "hoist.spec=${SPEC:-}"
         --label "$RELEASE_LABEL=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
         "$@"
     )

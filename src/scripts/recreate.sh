@@ -7,7 +7,7 @@
 # Parameters (HOIST_*) are assigned by the header hoist renders above this body; see
 # src/plan/mod.rs. The functions are src/scripts/lib.sh's, rendered between the header and
 # this body. Contract with hoist: stdout carries a few short progress lines and ends with one
-# `HOIST-RESULT {json}` line; details go to stderr. Exit 0 only when deployed.
+# `HOIST-RESULT {json}` line; details go to stderr. Exit 0 only when deployed (or unchanged).
 
 # shellcheck source=src/scripts/lib.sh
 [[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -45,6 +45,8 @@ ensure_image
 
 # ---------------------------------------------------------------- create
 find_running
+SPEC=$(release_spec recreate)
+unchanged_if_same "$SPEC"
 publish=()
 if [[ -n $HOIST_PUBLISH ]]; then publish=(--publish "$HOIST_PUBLISH:$HOIST_CONTAINER_PORT"); fi
 create_release "$HOIST_PUBLISH" ${publish[@]+"${publish[@]}"}

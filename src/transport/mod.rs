@@ -86,6 +86,8 @@ pub struct Invocation {
 pub enum Outcome {
     /// The script ran to the end and reported the new release deployed.
     Deployed,
+    /// The release already ran with the same image and configuration: nothing was touched.
+    Unchanged,
     /// The deploy failed and the script observed the previous release serving again.
     RolledBack,
     /// The deploy failed, and nothing says the previous release serves again.
@@ -101,6 +103,7 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Deployed => "deployed",
+            Outcome::Unchanged => "unchanged",
             Outcome::RolledBack => "rolled back",
             Outcome::Failed => "failed",
             Outcome::NotStarted => "not started",
@@ -111,14 +114,24 @@ impl Outcome {
 
 impl Invocation {
     /// A target counts as deployed only when the transport says the script succeeded *and*
-    /// the script itself reported a deployed release. Anything else is a failure.
+    /// the script itself reported the release deployed (or already running, unchanged).
+    /// Anything else is a failure.
     pub fn deployed(&self) -> bool {
+        use crate::outcome::ResultStatus;
         self.status == InvocationStatus::Success
             && self.exit_code == Some(0)
+            && self.result.as_ref().is_some_and(|r| {
+                matches!(r.status, ResultStatus::Deployed | ResultStatus::Unchanged)
+            })
+    }
+
+    /// Deployed without a change: the release already ran with this image and configuration.
+    pub fn unchanged(&self) -> bool {
+        self.deployed()
             && self
                 .result
                 .as_ref()
-                .is_some_and(|r| r.status == crate::outcome::ResultStatus::Deployed)
+                .is_some_and(|r| r.status == crate::outcome::ResultStatus::Unchanged)
     }
 
     /// The run did not end on its own: it was stopped (cancelled), or it had not finished
@@ -137,6 +150,9 @@ impl Invocation {
     /// successful invocation is deployed; a rollback counts only when the script saw it.
     pub fn judge(&self) -> Outcome {
         use InvocationStatus as S;
+        if self.unchanged() {
+            return Outcome::Unchanged;
+        }
         if self.deployed() {
             return Outcome::Deployed;
         }
