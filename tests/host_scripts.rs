@@ -211,11 +211,18 @@ impl Drop for Host {
         for id in ids.split_whitespace() {
             let _ = Command::new("docker").args(["rm", "-f", id]).output();
         }
-        let images = docker_out(&["images", "-q", &format!("hoist-hs/{}", self.app)]);
-        // Not the images' untagged parents: they are the build cache other tests are using now.
-        for id in images.split_whitespace() {
+        // By name, never by id: another test built the same content (the same image id)
+        // under its own name, and `rmi -f ID` would take it from that test too. Nor the
+        // images' untagged parents: they are the build cache other tests are using now.
+        let names = docker_out(&[
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            &format!("hoist-hs/{}", self.app),
+        ]);
+        for name in names.split_whitespace() {
             let _ = Command::new("docker")
-                .args(["rmi", "-f", "--no-prune", id])
+                .args(["rmi", "--no-prune", name])
                 .output();
         }
         let private = Path::new("/run/hoist").join(&self.app);

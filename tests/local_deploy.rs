@@ -149,15 +149,17 @@ impl Drop for App {
         for id in ids.split_whitespace() {
             let _ = Command::new("docker").args(["rm", "-f", id]).output();
         }
-        let images = Command::new("docker")
-            .args(["images", "-q", &format!("hoist-e2e/{}", self.name)])
+        let names = Command::new("docker")
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .arg(format!("hoist-e2e/{}", self.name))
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
-        // Not the images' untagged parents: they are the build cache other tests are using now.
-        for id in images.split_whitespace() {
+        // By name, never by id (another test may hold the same image under its own name),
+        // and not the images' untagged parents: they are the build cache of other tests.
+        for name in names.split_whitespace() {
             let _ = Command::new("docker")
-                .args(["rmi", "-f", "--no-prune", id])
+                .args(["rmi", "--no-prune", name])
                 .output();
         }
         // A test that failed half-way may leave the deploy's private tmpfs mounted.
