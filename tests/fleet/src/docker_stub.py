@@ -19,15 +19,15 @@
 # field, function, pipe, variable, subcommand, option or filter — fails with exit 2 and a
 # message naming it, so that a script change needing more shows up here first.
 
-import base64
-import datetime
 import fcntl
-import hashlib
 import json
 import os
-import re
 import sys
 import time
+
+# Each call starts a fresh interpreter: modules that are slow to import (re, hashlib, base64,
+# datetime) are imported only by the commands that need them, or not at all.
+HEX = frozenset("0123456789abcdef")
 
 SLEEP_MS = int("@SLEEP_MS@")
 CALLS_LOG = "@CALLS_LOG@"
@@ -60,8 +60,24 @@ def no_such_container(name):
 
 # ---------------------------------------------------------------- time and names
 def iso(t):
-    d = datetime.datetime.fromtimestamp(int(t), datetime.timezone.utc)
-    return d.strftime("%Y-%m-%dT%H:%M:%S") + ".%09dZ" % int(round((t % 1) * 1e9) % 1000000000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(t))) + ".%09dZ" % (int(t * 1e9) % 1000000000)
+
+
+def is_hex(s, length=None):
+    return bool(s) and (length is None or len(s) == length) and all(c in HEX for c in s)
+
+
+def valid_repository(name):
+    """Lowercase letters and digits, in components separated by one of . _ : / -."""
+    after_separator = True
+    for ch in name:
+        if ch in HEX or "g" <= ch <= "z" or ch.isdigit():
+            after_separator = False
+        elif ch in "._:/-" and not after_separator:
+            after_separator = True
+        else:
+            return False
+    return not after_separator
 
 
 def human_duration(secs):
@@ -105,11 +121,12 @@ def split_ref(ref):
 
 def normalize(ref):
     name, tag, digest = split_ref(ref)
-    if not re.match(r"^[a-z0-9]+([._:/-][a-z0-9]+)*$", name.lower()) or (
-        digest is not None and not re.match(r"^sha256:[0-9a-f]{64}$", digest)
+    if name != name.lower():
+        raise Exit(1, "invalid reference format: repository name must be lowercase")
+    if not valid_repository(name) or (
+        digest is not None and not (digest.startswith("sha256:") and is_hex(digest[7:], 64))
     ):
-        raise Exit(1, 'invalid reference format: repository name must be lowercase' if name != name.lower()
-                   else "invalid reference format")
+        raise Exit(1, "invalid reference format")
     if digest:
         return name + "@" + digest
     return "%s:%s" % (name, tag or "latest")
@@ -173,7 +190,7 @@ class State:
         for c in self.containers.values():
             if c["Name"] == name:
                 return c
-        if re.match(r"^[0-9a-f]+$", ref):
+        if is_hex(ref):
             found = [c for cid, c in self.containers.items() if cid.startswith(ref)]
             if len(found) == 1:
                 return found[0]
@@ -193,7 +210,7 @@ class State:
         for i in self.images.values():
             if norm in i["RepoTags"] or norm in i["RepoDigests"]:
                 return i
-        if re.match(r"^[0-9a-f]{1,64}$", ref):
+        if is_hex(ref) and len(ref) <= 64:
             found = [i for iid, i in self.images.items() if iid[7:].startswith(ref)]
             if len(found) == 1:
                 return found[0]
@@ -260,28 +277,48 @@ class ExecError(Exception):
     """An error the real CLI would report too (exit 1), e.g. a nil pointer."""
 
 
-TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|(\.(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)?)|([A-Za-z_][A-Za-z0-9_]*)|(\S))')
+IDENT_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+IDENT = IDENT_START | frozenset("0123456789")
 
 
 def parse_args(text):
+    """The arguments of an action: "strings", .Field.Chains, . and identifiers."""
     args = []
     pos = 0
-    text = text.strip()
-    while pos < len(text):
-        m = TOKEN.match(text, pos)
-        if not m:
-            break
-        pos = m.end()
-        s, field, ident, other = m.groups()
-        if s is not None:
-            args.append(("str", json.loads(s)))
-        elif field is not None:
-            args.append(("dot",) if field == "." else ("field", field[1:].split(".")))
-        elif ident is not None:
-            args.append(("ident", ident))
+    n = len(text)
+    while True:
+        while pos < n and text[pos].isspace():
+            pos += 1
+        if pos >= n:
+            return args
+        ch = text[pos]
+        if ch == '"':
+            end = pos + 1
+            while end < n and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            if end >= n:
+                raise TemplateError("an unterminated string")
+            args.append(("str", json.loads(text[pos:end + 1])))
+            pos = end + 1
+        elif ch == "." or ch in IDENT_START:
+            end = pos
+            while end < n and (text[end] in IDENT or text[end] == "."):
+                end += 1
+            word = text[pos:end]
+            if word == ".":
+                args.append(("dot",))
+            elif ch == ".":
+                names = word[1:].split(".")
+                if not all(names) or any(w[0] not in IDENT_START for w in names):
+                    raise TemplateError(repr(word))
+                args.append(("field", names))
+            elif "." in word:
+                raise TemplateError(repr(word))
+            else:
+                args.append(("ident", word))
+            pos = end
         else:
-            raise TemplateError("%r (pipes, variables, parentheses and literals other than strings)" % other)
-    return args
+            raise TemplateError("%r (pipes, variables, parentheses and literals other than strings)" % ch)
 
 
 def parse_template(text):
@@ -305,8 +342,8 @@ def parse_template(text):
         pos = j + 2
         if inner.endswith("-") and inner[-2:-1].isspace():
             inner = inner[:-1]
-            m = re.match(r"\s*", text[pos:])
-            pos += m.end()
+            rest = text[pos:]
+            pos += len(rest) - len(rest.lstrip())
         cur.append(("text", chunk))
         inner = inner.strip()
         if inner.startswith("/*"):
@@ -627,6 +664,8 @@ def pull(st, ref, g, quiet=True, implicit=False):
     img = st.image(norm)
     fresh = img is None
     if fresh:
+        import hashlib
+
         iid = "sha256:" + hashlib.sha256(("hoist-fleet-stub " + norm).encode()).hexdigest()
         img = st.images.setdefault(iid, {"Id": iid, "RepoTags": [], "RepoDigests": [], "Created": time.time()})
         if digest:
@@ -670,6 +709,8 @@ def cmd_login(st, args, g):
         pw = sys.stdin.read().rstrip("\r\n")
     if not user or not pw:
         raise Exit(1, "Error: Cannot perform an interactive login from a non TTY device")
+    import base64
+
     d = config_dir(g)
     os.makedirs(d, mode=0o700, exist_ok=True)
     conf = load_config(d)
@@ -699,13 +740,19 @@ CREATE_VALUES = {
 CREATE_FLAGS = {"--init": "init", "--read-only": "read_only", "--rm": "rm",
                 "--no-healthcheck": "no_healthcheck", "--interactive": "interactive",
                 "-i": "interactive", "--tty": "tty", "-t": "tty"}
-RESTART_RE = re.compile(r"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$")
-NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
-PUBLISH_RE = re.compile(r"^(?:(?:(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(\d{1,5})?:)?(\d{1,5})(?:/(tcp|udp|sctp))?$")
+RESTART_RE = r"^(no|always|unless-stopped|on-failure(:[0-9]+)?)$"
+NAME_RE = r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$"
+PUBLISH_RE = r"^(?:(?:(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(\d{1,5})?:)?(\d{1,5})(?:/(tcp|udp|sctp))?$"
+
+
+def matches(pattern, text):
+    import re
+
+    return re.match(pattern, text)
 
 
 def restart_policy(text, command):
-    if not RESTART_RE.match(text):
+    if not matches(RESTART_RE, text):
         raise Exit(125 if command != "update" else 1, "invalid restart policy format: %s" % text)
     name, _, count = text.partition(":")
     return {"Name": name, "MaximumRetryCount": int(count or 0)}
@@ -724,11 +771,11 @@ def create(st, args, g, command):
     if opts.get("rm") and restart["Name"] != "no":
         raise Exit(125, "Conflicting options: --restart and --rm")
     stop_timeout = last(opts, "stop_timeout")
-    if stop_timeout is not None and not re.match(r"^-?\d+$", stop_timeout):
+    if stop_timeout is not None and not matches(r"^-?\d+$", stop_timeout):
         raise Exit(125, 'invalid argument "%s" for "--stop-timeout" flag: strconv.ParseInt: parsing "%s": invalid syntax'
                    % (stop_timeout, stop_timeout))
     memory = last(opts, "memory")
-    if memory is not None and not re.match(r"^\d+(\.\d+)?[bkmgBKMG]?$", memory):
+    if memory is not None and not matches(r"^\d+(\.\d+)?[bkmgBKMG]?$", memory):
         raise Exit(125, 'invalid argument "%s" for "-m, --memory" flag: invalid size: \'%s\'' % (memory, memory))
     cpus = last(opts, "cpus")
     if cpus is not None:
@@ -739,7 +786,7 @@ def create(st, args, g, command):
                        % (cpus, cpus))
     ports = []
     for p in opts.get("publish", []):
-        m = PUBLISH_RE.match(p)
+        m = matches(PUBLISH_RE, p)
         if not m:
             raise Exit(125, "Invalid containerPort: %s" % p)
         ports.append({"HostIp": (m.group(1) or "").strip("[]"), "HostPort": m.group(2) or "",
@@ -756,7 +803,7 @@ def create(st, args, g, command):
         labels[k] = v
     name = last(opts, "name")
     if name is not None:
-        if not NAME_RE.match(name):
+        if not matches(NAME_RE, name):
             raise Exit(125, "Error response from daemon: Invalid container name (%s), only "
                             "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed" % name)
         name = name.lstrip("/")
@@ -831,7 +878,8 @@ def start(st, c):
                 "%s (%s): Bind for %s failed: port is already allocated" % (c["Name"][1:], c["Id"], clash))
     c["State"] = "running"
     c["ExitCode"] = 0
-    c["StartedAt"] = iso(time.time())
+    c["StartedEpoch"] = time.time()
+    c["StartedAt"] = iso(c["StartedEpoch"])
     if c["Health"] is not None:
         c["Health"]["Status"] = "starting"
     st.dirty = True
@@ -842,7 +890,8 @@ def stop(st, c):
     if c["State"] == "running":
         c["State"] = "exited"
         c["ExitCode"] = 0
-        c["FinishedAt"] = iso(time.time())
+        c["FinishedEpoch"] = time.time()
+        c["FinishedAt"] = iso(c["FinishedEpoch"])
         if c["Health"] is not None:
             c["Health"]["Status"] = "unhealthy"
         st.dirty = True
@@ -895,7 +944,7 @@ def cmd_stop(st, args, g):
     opts, pos = parse_options(args, {"--time": "time", "-t": "time", "--signal": "signal", "-s": "signal"}, {},
                               "stop", False)
     t = last(opts, "time")
-    if t is not None and not re.match(r"^-?\d+$", t):
+    if t is not None and not t.lstrip("-").isdigit():
         raise Exit(1, 'invalid argument "%s" for "-t, --time" flag' % t)
     if not pos:
         raise Exit(1, '"docker stop" requires at least 1 argument.')
@@ -961,7 +1010,7 @@ def cmd_rename(st, args, g):
     if c is None:
         raise Exit(1, no_such_container(pos[0]))
     new = pos[1].lstrip("/")
-    if not NAME_RE.match(new):
+    if not matches(NAME_RE, new):
         raise Exit(1, "Error response from daemon: Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] "
                       "are allowed" % new)
     if c["Name"] == "/" + new:
@@ -1016,25 +1065,20 @@ def cmd_port(st, args, g):
 def ps_view(st, c, now, trunc):
     labels = c["Labels"]
     if c["State"] == "running":
-        started = datetime.datetime.strptime(c["StartedAt"][:19], "%Y-%m-%dT%H:%M:%S").replace(
-            tzinfo=datetime.timezone.utc).timestamp()
-        status = "Up " + human_duration(now - started)
+        status = "Up " + human_duration(now - c["StartedEpoch"])
         if c["Health"] is not None:
             status += " (health: %s)" % c["Health"]["Status"]
     elif c["State"] == "exited":
-        finished = datetime.datetime.strptime(c["FinishedAt"][:19], "%Y-%m-%dT%H:%M:%S").replace(
-            tzinfo=datetime.timezone.utc).timestamp()
-        status = "Exited (%d) %s ago" % (c["ExitCode"], human_duration(now - finished))
+        status = "Exited (%d) %s ago" % (c["ExitCode"], human_duration(now - c["FinishedEpoch"]))
     else:
         status = "Created"
-    created = datetime.datetime.fromtimestamp(int(c["Created"]), datetime.timezone.utc)
     return {
         "ID": c["Id"][:12] if trunc else c["Id"],
         "Names": c["Name"][1:],
         "State": c["State"],
         "Status": status,
         "Image": c["ConfigImage"],
-        "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S +0000 UTC"),
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(int(c["Created"]))),
         "Labels": ",".join("%s=%s" % (k, labels[k]) for k in sorted(labels)),
         "Labels_map": labels,
         "Command": '"%s"' % " ".join(c["Cmd"]) if c["Cmd"] else '""',
@@ -1080,7 +1124,7 @@ def cmd_ps(st, args, g):
                 return False
         if "status" in filters and c["State"] not in filters["status"]:
             return False
-        if "name" in filters and not any(re.search(n, c["Name"]) for n in filters["name"]):
+        if "name" in filters and not any(__import__("re").search(n, c["Name"]) for n in filters["name"]):
             return False
         if "id" in filters and not any(c["Id"].startswith(i) for i in filters["id"]):
             return False
