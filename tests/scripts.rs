@@ -497,3 +497,94 @@ fn the_gate_counts_consecutive_healthy_probes() {
         "unhealthy|only 1 healthy answer(s) in a row of the 3 needed in 0s (http 200 from /healthz)"
     );
 }
+
+/// The search for a free container name is bounded: against an engine that says every name
+/// exists (as the old light-instance stub did, answering success to everything), the run fails
+/// with a message instead of looping forever; against a real one, the first free `-N` is taken.
+/// Exercised with a stand-in for `docker` (no engine needed).
+#[test]
+fn the_search_for_a_free_container_name_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        // `container inspect NAME` succeeds (the name exists) while $TAKEN is "all" or NAME
+        // ends in one of the suffixes in $TAKEN; `create` prints an id. Every call is counted.
+        let path = bin.join("docker");
+        std::fs::write(
+            &path,
+            "#!/bin/bash\necho \"$*\" >>\"$CALLS\"\n\
+             case $1 in\n\
+               container) [[ $TAKEN == all ]] && exit 0\n\
+                 for s in $TAKEN; do [[ $3 == *\"$s\" ]] && exit 0; done\n\
+                 exit 1 ;;\n\
+               create) echo 0123456789abcdef ;;\n\
+             esac\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/scripts/lib.sh");
+    let create = |taken: &str| {
+        let calls = dir
+            .path()
+            .join(format!("calls-{}", taken.replace(' ', "-")));
+        let program = format!(
+            "source {lib}\nHOIST_APP=web HOIST_RELEASE=r1 HOIST_IMAGE=web:r1\n\
+             STATE_FILE={state}\ntrap 'printf \"%s|%s|%s\\n\" \"$TARGET_NAME\" \"$TARGET_ID\" \"$REASON\"' EXIT\n\
+             create_release ''\n",
+            lib = lib.display(),
+            state = dir.path().join("deploy.state").display(),
+        );
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&program)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env("TAKEN", taken)
+            .env("CALLS", &calls)
+            .output()
+            .unwrap();
+        let calls = std::fs::read_to_string(&calls).unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            calls,
+        )
+    };
+
+    let (code, out, calls) = create("all");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("|no free container name: web-r1-") && out.contains("-2 to -100 variants"),
+        "{out}"
+    );
+    assert_eq!(
+        calls.lines().count(),
+        100,
+        "one look per name, then it gives up"
+    );
+    assert!(!calls.contains("create"), "{calls}");
+
+    // Taken: the bare name and -2 (stamps end in Z, so "Z" matches only the bare name).
+    let (code, out, calls) = create("Z -2");
+    assert_eq!(code, Some(0), "{out}");
+    let last = out.trim().lines().last().unwrap();
+    let (name, rest) = last.split_once('|').unwrap();
+    assert!(
+        name.starts_with("web-r1-") && name.ends_with("Z-3"),
+        "{out}"
+    );
+    assert_eq!(rest, "0123456789abcdef|", "{out}");
+    assert_eq!(
+        calls.lines().filter(|l| l.starts_with("container")).count(),
+        3
+    );
+}

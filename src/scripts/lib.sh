@@ -62,6 +62,8 @@ ERR_CMD=""
 ENGINE_WAIT=120
 # How many records history.jsonl keeps.
 HISTORY_KEEP=1000
+# How many names create_release tries for the new container before it gives up.
+NAME_TRIES=100
 # Blue-green (STRATEGY=blue-green; empty for recreate's stop-then-start): the restore undoes
 # its phases instead of recreate's. All of it is also kept in the state file, so that the
 # watchdog and the next deploy restore from what the run recorded, whatever their header says.
@@ -1043,7 +1045,13 @@ create_release() {
     shift
     stamp=$(date -u +%Y%m%dT%H%M%SZ)
     TARGET_NAME="$HOIST_APP-$HOIST_RELEASE-$stamp"
+    # A name is taken only by a run of this release in this very second: a few tries at most.
+    # An engine that says every name is taken (a misbehaving one) must not keep the run here.
     while docker container inspect "$TARGET_NAME" >/dev/null 2>&1; do
+        if ((n >= NAME_TRIES)); then
+            TARGET_NAME=""
+            fail "no free container name: $HOIST_APP-$HOIST_RELEASE-$stamp and its -2 to -$NAME_TRIES variants all exist, says docker container inspect (is the Docker engine answering correctly?)"
+        fi
         n=$((n + 1))
         TARGET_NAME="$HOIST_APP-$HOIST_RELEASE-$stamp-$n"
     done

@@ -34,7 +34,7 @@ enum Cmd {
         /// Full instances (own network, mounts and dockerd).
         #[arg(long, default_value_t = 3)]
         instances: usize,
-        /// Light instances (no engine; a recording `docker` stub).
+        /// Light instances (no engine; a stateful, recording `docker` stub).
         #[arg(long, default_value_t = 0)]
         light: usize,
         /// The world's directory (state, logs, instance roots). Not under /tmp or /run.

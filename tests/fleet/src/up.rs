@@ -268,7 +268,7 @@ fn build(opts: &UpOptions, dir: &Path, ledger: &Ledger) -> Result<World> {
             docker_host: None,
         });
     }
-    write_docker_stub(&run, opts.light_docker_sleep_ms)?;
+    write_docker_stub(&run, opts.light_docker_sleep_ms, opts.light > 0)?;
     write_busybox_tar(&run)?;
 
     for inst in world.instances.iter().filter(|i| i.kind == Kind::Full) {
@@ -321,24 +321,39 @@ fn trust_on_host(ledger: &Ledger, registry: &str, ca: &Path) -> Result<()> {
     Ok(())
 }
 
-fn write_docker_stub(run: &Path, sleep_ms: u64) -> Result<()> {
+/// The light instances' `docker`: a stateful stand-in for the CLI (see docker_stub.py).
+const DOCKER_STUB: &str = include_str!("docker_stub.py");
+
+/// The stub's interpreter: the host's python3 (instances share the host's /usr).
+fn python3() -> Option<String> {
+    ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .map(str::to_string)
+        .or_else(|| sys::which_dir("python3").map(|d| format!("{d}/python3")))
+}
+
+fn write_docker_stub(run: &Path, sleep_ms: u64, needed: bool) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    let Some(python) = python3() else {
+        if needed {
+            return Err(FleetError::Invalid(
+                "light instances need python3 on this machine (their docker stub is a Python \
+                 script)"
+                    .into(),
+            ));
+        }
+        return Ok(());
+    };
     let dir = run.join("stub");
     std::fs::create_dir_all(&dir).map_err(FleetError::io("creating stub/"))?;
     let path = dir.join("docker");
+    // -I: no PYTHON* variables or user site; -S: no site import (a faster start).
     let script = format!(
-        "#!/bin/sh\n\
-         # hoist-fleet light instance: no engine. Records the call, sleeps, succeeds.\n\
-         echo \"$(date +%s.%N) docker $*\" >> {log}\n\
-         sleep {secs}.{ms:03}\n\
-         case \"$1\" in\n\
-           version) echo 'Docker version 20.10.24 (hoist-fleet stub)' ;;\n\
-           inspect|ps|images) echo '[]' ;;\n\
-         esac\n\
-         exit 0\n",
-        log = crate::agent::DOCKER_CALLS_LOG,
-        secs = sleep_ms / 1000,
-        ms = sleep_ms % 1000,
+        "#!{python} -IS\n{}",
+        DOCKER_STUB
+            .replace("@SLEEP_MS@", &sleep_ms.to_string())
+            .replace("@CALLS_LOG@", crate::agent::DOCKER_CALLS_LOG)
     );
     std::fs::write(&path, script).map_err(FleetError::io("writing the docker stub"))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))

@@ -15,7 +15,7 @@ pub const WORLD_FILE: &str = "world.json";
 pub enum Kind {
     /// Own network namespace, mount namespace and `dockerd`.
     Full,
-    /// No engine: a `docker` stub that records calls and sleeps.
+    /// No engine: a stateful `docker` stub (docker_stub.py) that records calls and sleeps.
     Light,
 }
 

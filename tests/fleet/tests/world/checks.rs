@@ -1117,6 +1117,43 @@ pub fn light_instances(ctx: &Ctx) {
     );
     assert!(light.root.join("run/light-marker").exists());
     assert!(!std::path::Path::new("/run/light-marker").exists());
+
+    // The stub keeps the instance's containers: a taken name is docker's conflict, a started
+    // container runs until stopped, and a template field it does not answer is exit 2.
+    let out = ctx.run(
+        &light.id,
+        &[
+            "id=$(docker create --name web-1 --label hoist.app=web --publish 8080:80 app:1)",
+            "echo \"id ${#id}\"",
+            "docker create --name web-1 app:1 2>err >/dev/null; echo \"again $? $(cat err)\"",
+            "docker start web-1 >/dev/null",
+            "docker ps --filter label=hoist.app=web --format '{{.Names}} {{.State}} {{.Label \"hoist.app\"}}'",
+            "docker inspect --format '{{.State.Status}}|{{index .Config.Labels \"hoist.app\"}}|{{.Name}}' \"$id\"",
+            "docker inspect --format '{{.State.Pid}}' \"$id\" 2>err; echo \"unanswered $? $(cat err)\"",
+            "docker stop web-1 >/dev/null",
+            "docker ps -a --format '{{.Names}} {{.State}}'",
+        ],
+    );
+    let text = assert_success(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "id 64", "{text}");
+    assert!(
+        lines[1].starts_with("again 125 Error response from daemon: Conflict. The container name \"/web-1\" is already in use"),
+        "{text}"
+    );
+    assert_eq!(lines[2], "web-1 running web", "{text}");
+    assert_eq!(lines[3], "running|web|/web-1", "{text}");
+    assert!(
+        lines[4].starts_with("unanswered 2 ") && lines[4].contains(".Pid"),
+        "{text}"
+    );
+    assert_eq!(lines[5..], ["web-1 exited"], "{text}");
+    // Each light instance has its own engine state.
+    let other = ctx.run(
+        &ctx.light[0].id,
+        &["docker container inspect web-1 >/dev/null 2>&1; echo $?"],
+    );
+    assert_eq!(assert_success(&other).trim(), "1");
 }
 
 pub fn faults(ctx: &Ctx) {
