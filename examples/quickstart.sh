@@ -23,5 +23,7 @@ cargo build --quiet
 port=8080
 echo
 echo "http://127.0.0.1:$port/version answers: $(curl -fsS "http://127.0.0.1:$port/version")"
-echo "Deploy again to replace it (the previous release stays stopped for rollback);"
+echo "Run this again: the demo secret is new each time, so a new container replaces this one"
+echo "(which stays stopped for rollback); with the same HELLO_API_TOKEN and no new commit the"
+echo "deploy reports the host unchanged (--force replaces it anyway);"
 echo "see what would run with: ./target/debug/hoist plan -f examples/hello/hoist.yaml"

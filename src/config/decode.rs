@@ -72,6 +72,7 @@ const CONTAINER_KEYS: &[&str] = &[
     "restart",
     "labels",
     "stop_timeout",
+    "init",
 ];
 const HEALTH_KEYS: &[&str] = &[
     "path",
@@ -918,6 +919,10 @@ impl Decoder {
             Some(n) => self.duration(n, "container.stop_timeout"),
             None => Some(Duration::from_secs(10)),
         };
+        let init = f
+            .get("init")
+            .and_then(|n| self.boolean(n, "container.init"))
+            .unwrap_or(false);
         self.finish(&f, CONTAINER_KEYS);
         Some(Container {
             port: port?,
@@ -929,6 +934,7 @@ impl Decoder {
             restart: restart?,
             labels,
             stop_timeout: stop_timeout?,
+            init,
         })
     }
 

@@ -145,6 +145,10 @@ pub struct Container {
     pub labels: BTreeMap<String, String>,
     #[serde(with = "secs")]
     pub stop_timeout: Duration,
+    /// Run an init process as PID 1 (`docker run --init`): it forwards signals and reaps
+    /// zombies, so an app that ignores SIGTERM as PID 1 stops at once instead of after
+    /// `stop_timeout`.
+    pub init: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -559,6 +559,9 @@ fn header_params(
         "--stop-timeout".into(),
         c.stop_timeout.as_secs().to_string(),
     ]);
+    if c.init {
+        run_opts.push("--init".into());
+    }
     for v in &c.volumes {
         run_opts.extend(["--volume".into(), v.clone()]);
     }
