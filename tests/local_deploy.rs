@@ -1293,7 +1293,9 @@ fn a_reviewed_plan_applies_only_while_nothing_changed() {
     // Another strategy.
     std::fs::write(
         app.root.join("hoist.yaml"),
-        format!("{yaml}strategy: blue-green\n"),
+        // Explicit ports: the default ones (publish + 10000, + 20000) overflow for a high
+        // free port.
+        format!("{yaml}strategy: blue-green\nblue_green:\n  ports: [20001, 20002]\n"),
     )
     .unwrap();
     git(&app.root, &["commit", "-qam", "blue-green"]);
