@@ -842,13 +842,18 @@ fn a_killed_deploys_parameter_is_swept_by_the_next_deploy_once_expired() {
     child.wait().unwrap();
     let left = world.hoist_parameters();
     assert_eq!(left.len(), 1, "the killed run's parameter stays: {left:?}");
-    // The orphaned command still deploys v1 everywhere; wait for it to end.
+    // The orphaned command still deploys v1 everywhere; wait for it to end: v1 serves, and
+    // the script let go of the app's lock (it holds it a moment longer, to prune and record).
     for inst in world.instances() {
         let deadline = Instant::now() + Duration::from_secs(60);
         while get(&inst.address, "/version").as_deref() != Some("1.0.0") {
             assert!(Instant::now() < deadline, "{} never served v1", inst.id);
             std::thread::sleep(Duration::from_millis(250));
         }
+        world.on_instance(
+            inst,
+            &format!("flock -w 60 /run/hoist/{}.lock true", app.name),
+        );
     }
 
     // Not yet expired: the next deploy leaves it (another run might still need it).
