@@ -885,11 +885,7 @@ async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
             )),
         }
         let ecr = Ecr::new(aws::ecr(&sdk));
-        progress.activity("logging in to ECR");
-        let login = tokio::select! {
-            login = ecr.login() => login.map_err(|e| CliError::Deploy(e.into()))?,
-            () = cancel.cancelled() => return Err(CliError::Interrupted("before any host was changed")),
-        };
+        let login = ecr_login(&ecr, &progress, &cancel, "before any host was changed").await?;
         let registry = Registry { ecr: &ecr, login };
         inputs.registry = Some(registry.login.registry.clone());
         if let Some(uri) = &args.image {
@@ -989,11 +985,7 @@ async fn build(args: BuildArgs, ctx: &Context) -> Result<(), CliError> {
     } else {
         let sdk = aws::sdk_config(config.region.as_deref()).await;
         let ecr = Ecr::new(aws::ecr(&sdk));
-        progress.activity("logging in to ECR");
-        let login = tokio::select! {
-            login = ecr.login() => login.map_err(|e| CliError::Deploy(e.into()))?,
-            () = cancel.cancelled() => return Err(CliError::Interrupted("before anything was pushed")),
-        };
+        let login = ecr_login(&ecr, &progress, &cancel, "before anything was pushed").await?;
         let registry = Registry { ecr: &ecr, login };
         inputs.registry = Some(registry.login.registry.clone());
         let plan = plan::build(&config, &inputs)?;
@@ -1042,6 +1034,20 @@ struct Built {
     digest: Option<String>,
     tags: Vec<String>,
     steps: Vec<deploy::StepReport>,
+}
+
+/// Logs in to the account's registry; a cancel ends the command, interrupted `when`.
+async fn ecr_login(
+    ecr: &Ecr,
+    progress: &Reporter,
+    cancel: &CancellationToken,
+    when: &'static str,
+) -> Result<crate::ecr::Login, CliError> {
+    progress.activity("logging in to ECR");
+    tokio::select! {
+        login = ecr.login() => login.map_err(|e| CliError::Deploy(e.into())),
+        () = cancel.cancelled() => Err(CliError::Interrupted(when)),
+    }
 }
 
 /// `--image` reaches the script a host runs: the same rules as config values apply.

@@ -1713,5 +1713,29 @@ fn an_identical_redeploy_is_unchanged_unless_forced_or_a_secret_changed() {
         after_force[0].0,
         "the new secret needs a new container"
     );
+
+    // Running the same release but failing its own health check: replaced, not unchanged.
+    let sick = app.running()[0].0.clone();
+    let out = Command::new("docker")
+        .args(["exec", &sick, "rm", "/www/healthz"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let healed: Run = app
+        .deploy_cmd()
+        .env("HELLO_API_TOKEN", format!("{SECRET}-rotated"))
+        .output()
+        .expect("hoist runs")
+        .into();
+    assert_ok(&healed);
+    assert!(!healed.stdout.contains("unchanged"), "{}", healed.stdout);
+    assert!(
+        format!("{}{}", healed.stdout, healed.stderr).contains("is not healthy"),
+        "{}\n{}",
+        healed.stdout,
+        healed.stderr
+    );
+    assert_ne!(app.running()[0].0, sick, "a new container");
+    assert_eq!(app.get("/healthz").as_deref(), Some("ok"));
     assert!(app.run_dir_is_empty());
 }

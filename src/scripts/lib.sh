@@ -1022,13 +1022,18 @@ release_spec() {
 }
 
 # Ends the run `unchanged` (nothing created, stopped or started) when the app's one running
-# release (PREV_IDS) has spec $1, unless HOIST_FORCE is true.
+# release (PREV_IDS) has spec $1 and is observed healthy now by its own check, unless
+# HOIST_FORCE is true. An unhealthy one is replaced as any other.
 unchanged_if_same() {
     local spec=$1 live
     [[ $HOIST_FORCE != true ]] || return 0
     ((${#PREV_IDS[@]} == 1)) || return 0
     live=$(docker inspect --format '{{index .Config.Labels "hoist.spec"}}' "${PREV_IDS[0]}" 2>/dev/null) || return 0
     [[ -n $spec && $live == "$spec" ]] || return 0
+    if ! probe_health "${PREV_IDS[0]}" "$HOIST_HEALTH_TIMEOUT"; then
+        log "$PREV_NAME runs this release but is not healthy ($PROBE_WHY): replacing it"
+        return 0
+    fi
     remove_env_file
     TARGET_NAME=$PREV_NAME
     finish unchanged "$PREV_NAME already runs release $HOIST_RELEASE with this image and configuration (deploy with --force to replace it)"
