@@ -437,6 +437,47 @@ fn builds_with_either_builder_and_a_failed_build_shows_its_output() {
             assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
         } else {
             set_builder("", "classic");
+            // The classic builder makes each label of the build API a step of its own:
+            // hoist gives it all of them in one LABEL step, on top of the built image.
+            let run = app.deploy();
+            assert_ok(&run);
+            let image = docker_out(&[
+                "ps",
+                "--filter",
+                &format!("label=hoist.app={}", app.name),
+                "--format",
+                "{{.Image}}",
+            ]);
+            let image = image.trim();
+            let revision = docker_out(&[
+                "image",
+                "inspect",
+                "--format",
+                "{{index .Config.Labels \"org.opencontainers.image.revision\"}} \
+                 {{index .Config.Labels \"hoist.build.app\"}}",
+                image,
+            ]);
+            let head = Command::new("git")
+                .arg("-C")
+                .arg(&app.root)
+                .args(["rev-parse", "HEAD"])
+                .output()
+                .unwrap();
+            let head = String::from_utf8_lossy(&head.stdout);
+            assert_eq!(
+                revision.split_whitespace().collect::<Vec<_>>(),
+                [head.trim(), app.name.as_str()],
+                "the classic build's image carries hoist's labels"
+            );
+            let history = docker_out(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", image]);
+            let label_steps: Vec<&str> =
+                history.lines().filter(|l| l.contains("LABEL")).collect();
+            assert_eq!(label_steps.len(), 1, "one LABEL step:\n{history}");
+            assert!(
+                label_steps[0].contains("org.opencontainers.image.revision")
+                    && label_steps[0].contains("hoist.build.release"),
+                "{history}"
+            );
         }
         let before = app.containers();
         std::fs::write(

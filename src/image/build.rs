@@ -101,7 +101,9 @@ impl From<BuildError> for Attempt {
     }
 }
 
-/// One build with one builder.
+/// One build with one builder. The classic builder turns each label of the build API into a
+/// step of its own (about a second each, for a container commit); it gets them as one
+/// `LABEL` step instead, in a build of its own on top of the image (see [`labelled`]).
 async fn build_with(
     docker: &Docker,
     req: &BuildRequest,
@@ -109,11 +111,12 @@ async fn build_with(
     buildkit: bool,
     progress: &Reporter,
 ) -> Result<String, Attempt> {
+    let one_label_step = !buildkit && !req.labels.is_empty() && labels_line(&req.labels).is_some();
     let options = BuildImageOptions {
         dockerfile: req.dockerfile.clone(),
-        t: Some(req.tags[0].clone()),
+        t: (!one_label_step).then(|| req.tags[0].clone()),
         buildargs: Some(to_map(&req.build_args)),
-        labels: Some(to_map(&req.labels)),
+        labels: (!one_label_step).then(|| to_map(&req.labels)),
         target: req.target.clone().unwrap_or_default(),
         platform: req.platform.clone().unwrap_or_default(),
         rm: true,
@@ -126,6 +129,109 @@ async fn build_with(
         session: buildkit.then(session_id),
         ..Default::default()
     };
+    let built = stream_build(docker, options, tar, progress).await?;
+    let image_id = if one_label_step {
+        let Some(id) = built else {
+            return Err(Attempt::Failed(BuildError::Failed {
+                message: "the engine did not say which image it built".into(),
+                tail: String::new(),
+            }));
+        };
+        let (options, tar) = labelled(&id, req);
+        stream_build(docker, options, tar, progress).await?
+    } else {
+        built
+    };
+    let image_id = match image_id {
+        Some(id) => id,
+        None => docker
+            .inspect_image(&req.tags[0])
+            .await
+            .map_err(BuildError::Engine)?
+            .id
+            .unwrap_or_default(),
+    };
+    for extra in &req.tags[1..] {
+        let (repo, tag) = extra.rsplit_once(':').unwrap_or((extra, "latest"));
+        docker
+            .tag_image(
+                &image_id,
+                Some(bollard::query_parameters::TagImageOptions {
+                    repo: Some(repo.to_owned()),
+                    tag: Some(tag.to_owned()),
+                }),
+            )
+            .await
+            .map_err(BuildError::Engine)?;
+    }
+    Ok(image_id)
+}
+
+/// The build that gives a classic-builder image its labels in one step: `FROM` the image
+/// just built, one `LABEL` line, a context of that Dockerfile alone, tagged with the
+/// primary name.
+fn labelled(image_id: &str, req: &BuildRequest) -> (BuildImageOptions, Vec<u8>) {
+    let dockerfile = format!(
+        "FROM {image_id}\n{}\n",
+        labels_line(&req.labels).unwrap_or_default()
+    );
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
+        .expect("writing to memory");
+    let tar = tar.into_inner().expect("writing to memory");
+    let options = BuildImageOptions {
+        dockerfile: "Dockerfile".into(),
+        t: Some(req.tags[0].clone()),
+        platform: req.platform.clone().unwrap_or_default(),
+        rm: true,
+        forcerm: true,
+        version: BuilderVersion::BuilderV1,
+        ..Default::default()
+    };
+    (options, tar)
+}
+
+/// `LABEL "k"="v" …` for a Dockerfile: each key and value double-quoted, with `\`, `"` and
+/// `$` (LABEL expands variables) escaped. None when a key or value holds a character that
+/// a Dockerfile line cannot carry (a line break or another control character).
+fn labels_line(labels: &BTreeMap<String, String>) -> Option<String> {
+    let quote = |s: &str| -> Option<String> {
+        if s.chars().any(char::is_control) {
+            return None;
+        }
+        let mut out = String::with_capacity(s.len() + 2);
+        out.push('"');
+        for c in s.chars() {
+            if matches!(c, '\\' | '"' | '$') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+        Some(out)
+    };
+    let mut line = String::from("LABEL");
+    for (k, v) in labels {
+        line.push(' ');
+        line.push_str(&quote(k)?);
+        line.push('=');
+        line.push_str(&quote(v)?);
+    }
+    Some(line)
+}
+
+/// Sends one build and follows its progress to the end. Returns the image id when the
+/// engine said it (the classic builder's `aux`).
+async fn stream_build(
+    docker: &Docker,
+    options: BuildImageOptions,
+    tar: Vec<u8>,
+    progress: &Reporter,
+) -> Result<Option<String>, Attempt> {
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(tar.into())));
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL);
     let mut partial = String::new();
@@ -213,28 +319,6 @@ async fn build_with(
     if let Some(message) = vertex_error {
         return Err(failed(&message, &tail, &partial).into());
     }
-    let image_id = match image_id {
-        Some(id) => id,
-        None => docker
-            .inspect_image(&req.tags[0])
-            .await
-            .map_err(BuildError::Engine)?
-            .id
-            .unwrap_or_default(),
-    };
-    for extra in &req.tags[1..] {
-        let (repo, tag) = extra.rsplit_once(':').unwrap_or((extra, "latest"));
-        docker
-            .tag_image(
-                &image_id,
-                Some(bollard::query_parameters::TagImageOptions {
-                    repo: Some(repo.to_owned()),
-                    tag: Some(tag.to_owned()),
-                }),
-            )
-            .await
-            .map_err(BuildError::Engine)?;
-    }
     Ok(image_id)
 }
 
@@ -274,4 +358,27 @@ fn failed(message: &str, tail: &VecDeque<String>, partial: &str) -> BuildError {
 
 fn to_map(m: &BTreeMap<String, String>) -> HashMap<String, String> {
     m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_become_one_quoted_label_line() {
+        let labels: BTreeMap<String, String> = [
+            ("org.opencontainers.image.revision", "0123abc"),
+            ("hoist.build.app", "we\"b\\$HOME"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(
+            labels_line(&labels).unwrap(),
+            r#"LABEL "hoist.build.app"="we\"b\\\$HOME" "org.opencontainers.image.revision"="0123abc""#
+        );
+        let broken: BTreeMap<String, String> =
+            [("a".to_owned(), "x\ny".to_owned())].into_iter().collect();
+        assert_eq!(labels_line(&broken), None);
+    }
 }
