@@ -203,6 +203,7 @@ struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // command-line switches
 struct DeployArgs {
     #[command(flatten)]
     config: ConfigArgs,
@@ -232,6 +233,10 @@ struct DeployArgs {
     /// configuration (by default they report `unchanged` and are left alone).
     #[arg(long, conflicts_with = "plan")]
     force: bool,
+    /// Print the deploy's timeline once it ends: each step, each target's script phases, and
+    /// hoist's own overhead (the JSON report always carries it, as `timings`).
+    #[arg(long)]
+    timings: bool,
 }
 
 #[derive(Debug, Args)]
@@ -409,7 +414,7 @@ async fn run(command: Command, ctx: &Context) -> Result<(), CliError> {
             Ok(())
         }
         Command::Plan(args) => plan_command(args, ctx).await,
-        Command::Deploy(args) => deploy(args, ctx).await,
+        Command::Deploy(args) => Box::pin(deploy(args, ctx)).await,
         Command::Build(args) => build(args, ctx).await,
         Command::Status(args) => status(args, ctx).await,
         Command::Rollback(args) => rollback(args, ctx).await,
@@ -572,12 +577,11 @@ async fn resolve_targets(
         if ids.len() == 1 { "" } else { "s" },
         ids.join(", ")
     ));
-    Ok((ids, Some(Aws { sdk, ssm })))
+    Ok((ids, Some(Aws { ssm })))
 }
 
-/// The AWS configuration a command resolved, and its SSM client.
+/// The SSM client of the AWS configuration a command resolved.
 struct Aws {
-    sdk: aws_config::SdkConfig,
     ssm: aws_sdk_ssm::Client,
 }
 
@@ -829,14 +833,42 @@ async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
         }
         return Ok(());
     }
+    let started = std::time::Instant::now();
     let progress = reporter(args.format, ctx);
     let docker = bollard::Docker::connect_with_local_defaults().map_err(CliError::Docker)?;
-    if !args.dry_run && (args.local || args.image.is_none()) {
-        docker.ping().await.map_err(CliError::Docker)?;
-    }
-
     let cancel = cancel_on_signal();
-    let (ids, remote) = resolve_targets(args.local, &config, &progress, &cancel).await?;
+    // What only reads comes first, at once: the engine answers, SSM resolves the targets,
+    // ECR logs in.
+    let ping = async {
+        if !args.dry_run && (args.local || args.image.is_none()) {
+            docker.ping().await.map_err(CliError::Docker)?;
+        }
+        Ok::<_, CliError>(())
+    };
+    let (ids, remote, login) = if args.local {
+        ping.await?;
+        (vec!["local".to_owned()], None, None)
+    } else {
+        let sdk = aws::sdk_config(config.region.as_deref()).await;
+        let ssm = aws::ssm(&sdk);
+        let ecr = Ecr::new(aws::ecr(&sdk));
+        progress.activity("preflight: asking SSM about the targets; logging in to ECR");
+        let (pinged, ids, login) = tokio::select! {
+            all = async { tokio::join!(ping, ssm::preflight(&ssm, &config.targets), ecr.login()) } => all,
+            () = cancel.cancelled() => return Err(CliError::Interrupted("before any host was changed")),
+        };
+        pinged?;
+        let ids = ids.map_err(CliError::Preflight)?;
+        let login = login.map_err(|e| CliError::Deploy(e.into()))?;
+        progress.done(&format!(
+            "preflight: {} instance{} online: {}",
+            ids.len(),
+            if ids.len() == 1 { "" } else { "s" },
+            ids.join(", ")
+        ));
+        (ids, Some((Aws { ssm }, ecr)), Some(login))
+    };
+    let before_steps = started.elapsed();
     if let (Some(r), Some(path)) = (&reviewed, &args.plan) {
         if remote.is_some() {
             inputs.instances = Some(ids.clone());
@@ -869,23 +901,7 @@ async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
             }
             None => deploy::deploy(config, inputs, services, cancel).await,
         };
-    let result = if let Some(Aws { sdk, ssm }) = remote {
-        // Parameters that killed runs of this app left behind, once they expired.
-        match secret_parameter::sweep(&ssm, &config.app).await {
-            Ok(swept) if swept.is_empty() => {}
-            Ok(swept) => progress.done(&format!(
-                "swept {} expired secret parameter{} left by killed deploys: {}",
-                swept.len(),
-                if swept.len() == 1 { "" } else { "s" },
-                swept.join(", ")
-            )),
-            Err(e) => progress.warn(&format!(
-                "warning: could not sweep expired secret parameters of {}: {e}",
-                config.app
-            )),
-        }
-        let ecr = Ecr::new(aws::ecr(&sdk));
-        let login = ecr_login(&ecr, &progress, &cancel, "before any host was changed").await?;
+    let result = if let (Some((Aws { ssm }, ecr)), Some(login)) = (remote, login) {
         let registry = Registry { ecr: &ecr, login };
         inputs.registry = Some(registry.login.registry.clone());
         if let Some(uri) = &args.image {
@@ -909,7 +925,13 @@ async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
             secrets: &secrets,
             progress: &progress,
         };
-        apply(&config, inputs, &services, cancel).await
+        // Parameters that killed runs of this app left behind, once they expired: swept
+        // while the deploy runs (they are no run's).
+        let (result, ()) = tokio::join!(
+            apply(&config, inputs, &services, cancel),
+            sweep(&ssm, &config.app, &progress)
+        );
+        result
     } else {
         if let Some(uri) = &args.image {
             // Hosts run the image id, not a tag that could move under the deploy.
@@ -926,16 +948,25 @@ async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
         };
         apply(&config, inputs, &services, cancel).await
     };
-    let report = result.map_err(|e| match e {
+    let mut report = result.map_err(|e| match e {
         DeployError::Interrupted => CliError::Interrupted("before any host was changed"),
         e => CliError::Deploy(e),
     })?;
-    match args.format {
-        Format::Json => println!(
+    report.timings = Some(deploy::Timings::of(
+        &report,
+        before_steps,
+        started.elapsed(),
+    ));
+    if args.format == Format::Json {
+        println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("a report serializes")
-        ),
-        _ => print!("{}", shown(&deploy::summary(&report), ctx)),
+        );
+    } else {
+        print!("{}", shown(&deploy::summary(&report), ctx));
+        if args.timings {
+            print!("{}", deploy::timeline(&report));
+        }
     }
     if let Some(github) = &ctx.github {
         github.deploy(&report, args.plan.as_deref());
@@ -1034,6 +1065,23 @@ struct Built {
     digest: Option<String>,
     tags: Vec<String>,
     steps: Vec<deploy::StepReport>,
+}
+
+/// Deletes the secret parameters of `app` that killed runs left behind, once expired; a
+/// failure is a warning.
+async fn sweep(ssm: &aws_sdk_ssm::Client, app: &str, progress: &Reporter) {
+    match secret_parameter::sweep(ssm, app).await {
+        Ok(swept) if swept.is_empty() => {}
+        Ok(swept) => progress.done(&format!(
+            "swept {} expired secret parameter{} left by killed deploys: {}",
+            swept.len(),
+            if swept.len() == 1 { "" } else { "s" },
+            swept.join(", ")
+        )),
+        Err(e) => progress.warn(&format!(
+            "warning: could not sweep expired secret parameters of {app}: {e}"
+        )),
+    }
 }
 
 /// Logs in to the account's registry; a cancel ends the command, interrupted `when`.

@@ -832,6 +832,7 @@ mod tests {
             }],
             cancelled: false,
             reviewed: None,
+            timings: None,
         }
     }
 

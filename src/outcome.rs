@@ -48,6 +48,8 @@ pub struct ScriptResult {
     pub reason: String,
     pub rolled_back: bool,
     pub health: String,
+    /// The phases the script went through, each with the milliseconds since it started.
+    pub marks: Vec<(String, u64)>,
 }
 
 /// Finds the last `HOIST-RESULT` line in a script's stdout. Output that SSM truncated may

@@ -469,9 +469,9 @@ fn builds_with_either_builder_and_a_failed_build_shows_its_output() {
                 [head.trim(), app.name.as_str()],
                 "the classic build's image carries hoist's labels"
             );
-            let history = docker_out(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", image]);
-            let label_steps: Vec<&str> =
-                history.lines().filter(|l| l.contains("LABEL")).collect();
+            let history =
+                docker_out(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", image]);
+            let label_steps: Vec<&str> = history.lines().filter(|l| l.contains("LABEL")).collect();
             assert_eq!(label_steps.len(), 1, "one LABEL step:\n{history}");
             assert!(
                 label_steps[0].contains("org.opencontainers.image.revision")
@@ -1779,4 +1779,58 @@ fn an_identical_redeploy_is_unchanged_unless_forced_or_a_secret_changed() {
     assert_ne!(app.running()[0].0, sick, "a new container");
     assert_eq!(app.get("/healthz").as_deref(), Some("ok"));
     assert!(app.run_dir_is_empty());
+}
+
+/// `deploy --timings` shows where the time went: each step, the script's phases on each
+/// target with their times, and hoist's overhead; the JSON report carries the same numbers,
+/// and they add up.
+#[test]
+fn timings_show_each_step_the_scripts_phases_and_the_overhead() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("timings");
+    let run: Run = app.deploy_cmd().arg("--timings").output().unwrap().into();
+    assert_ok(&run);
+    for line in [
+        "timings:",
+        "build (done)",
+        "run-phase deploy (done)",
+        "script on local: ",
+        "image +",
+        "gate +",
+        "verified +",
+        "hoist's overhead",
+    ] {
+        assert!(run.stdout.contains(line), "{line:?} in:\n{}", run.stdout);
+    }
+    let run: Run = app
+        .deploy_cmd()
+        .args(["--force", "--format", "json"])
+        .output()
+        .unwrap()
+        .into();
+    assert_ok(&run);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let t = &report["timings"];
+    let ms = |k: &str| t[k].as_u64().unwrap_or_else(|| panic!("{k} in {t}"));
+    assert!(ms("wall_ms") > 0);
+    // Each is rounded down to the millisecond on its own.
+    let rest = ms("wall_ms") - ms("build_ms") - ms("push_ms") - ms("slowest_scripts_ms");
+    assert!(ms("overhead_ms").abs_diff(rest) <= 3, "{t}");
+    let inv = &report["phases"][0]["invocations"][0];
+    let marks: Vec<(String, u64)> = serde_json::from_value(inv["result"]["marks"].clone()).unwrap();
+    let names: Vec<&str> = marks.iter().map(|(n, _)| n.as_str()).collect();
+    for phase in ["image", "stop", "start", "gate", "verified"] {
+        assert!(names.contains(&phase), "{phase} in {names:?}");
+    }
+    assert!(
+        marks.windows(2).all(|w| w[0].1 <= w[1].1),
+        "marks in order: {marks:?}"
+    );
+    assert!(
+        marks.last().unwrap().1 <= inv["duration"].as_u64().unwrap() + 50,
+        "marks within the script's run: {marks:?}, {inv}"
+    );
+    assert_eq!(ms("slowest_scripts_ms"), inv["duration"].as_u64().unwrap());
 }

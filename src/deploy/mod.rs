@@ -8,6 +8,7 @@
 
 mod publish;
 mod summary;
+mod timings;
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,7 @@ pub use publish::{
     Publisher, Registry, RemoteImage, resolve_local_image, resolve_prebuilt, short_id,
 };
 pub use summary::{detail, host_output, summary, table};
+pub use timings::{Timings, timeline};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -143,6 +145,9 @@ pub struct Report {
     /// executed (they differ only in the image reference).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reviewed: Option<Vec<plan::review::ScriptPair>>,
+    /// Where the time went (the command line fills it in once the deploy ended).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
 }
 
 impl Report {
@@ -414,6 +419,7 @@ pub async fn execute(
         failed,
         cancelled,
         reviewed: None,
+        timings: None,
     })
 }
 
@@ -692,6 +698,7 @@ mod tests {
                 failed: 1,
                 cancelled: false,
                 reviewed: None,
+                timings: None,
             });
             line.lines().nth(1).unwrap().to_owned()
         };

@@ -56,6 +56,11 @@ STATE_MOUNTED=""
 GUARD_PID=""
 APP_VALID=0
 STARTED_EPOCH=$(date +%s)
+# When the run started (milliseconds since the epoch), and the phases it went through since:
+# the HOIST-RESULT line's marks, `["name",ms],…` (what `deploy --timings` shows).
+STARTED_MS=0
+NOW_MS=0
+MARKS=""
 ERR_LINE=""
 ERR_CMD=""
 # How long a restore waits for an engine that does not answer (a daemon restart).
@@ -106,6 +111,28 @@ RELEASE_ID_RE='^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
 {
 
 log() { printf 'hoist: %s\n' "$*"; }
+
+# Sets NOW_MS to the milliseconds since the epoch: bash 5's EPOCHREALTIME (no process
+# started), else date's nanoseconds (GNU), else whole seconds.
+now_ms() {
+    local t=${EPOCHREALTIME:-}
+    if [[ $t =~ ^([0-9]+)[.,]([0-9]{3}) ]]; then
+        NOW_MS=$((10#${BASH_REMATCH[1]}${BASH_REMATCH[2]}))
+        return
+    fi
+    t=$(date +%s%N)
+    if [[ $t =~ ^[0-9]+$ ]]; then
+        NOW_MS=$((t / 1000000))
+    else
+        NOW_MS=$(($(date +%s) * 1000))
+    fi
+}
+
+# Notes that the run reached $1 (a word) now, for the result's marks.
+mark() {
+    now_ms
+    MARKS+="${MARKS:+,}[\"$1\",$((NOW_MS - STARTED_MS))]"
+}
 warn() { printf 'hoist: %s\n' "$*" >&2; }
 
 # Strict mode and the result traps; the first thing a body does. $1 is the EXIT handler
@@ -115,6 +142,8 @@ begin_script() {
     set -eEuo pipefail
     umask 077
     export LC_ALL=C
+    now_ms
+    STARTED_MS=$NOW_MS
     case ${1:-on_exit} in
         on_exit) trap on_exit EXIT ;;
         status_exit) trap status_exit EXIT ;;
@@ -148,7 +177,7 @@ result_json() {
         "$(json_str "$TARGET_NAME")" "$(json_str "$PREV_NAME")" "$(json_str "${HOIST_IMAGE:-}")" \
         "$(json_str "$REASON")" "$ROLLED_BACK" "$(json_str "$HEALTH")" \
         "$(($(date +%s) - STARTED_EPOCH))" "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" \
-        "${ACTION:+,\"action\":$(json_str "$ACTION")}"
+        "${ACTION:+,\"action\":$(json_str "$ACTION")}${MARKS:+,\"marks\":[$MARKS]}"
 }
 
 # (Reached through the EXIT trap and the watchdog.)
@@ -478,6 +507,7 @@ note_state() { printf '%s %s\n' "$1" "${2:-1}" >>"$STATE_FILE"; }
 set_phase() {
     PHASE=$1
     note_state phase "$1"
+    mark "$1"
 }
 
 # Reads a state file written by note_state into the restore variables.
@@ -934,6 +964,7 @@ ensure_image() {
         if-missing) have_image || pull_image ;;
         always) pull_image ;;
     esac
+    mark image
 }
 
 # ---------------------------------------------------------------- switch, gate, prune
