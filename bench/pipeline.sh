@@ -9,10 +9,12 @@
 #   INSTANCE_IDS                        space-separated
 #   APP PORT SECRET_NAME SECRET_VALUE   the container: name, published port, one secret
 #   BUILDER                             buildkit, classic (DOCKER_BUILDKIT=1/0), or default
+#   DOCKER                              the docker CLI to build and push with (default: docker)
 #   AWS_*                               the AWS CLI's endpoint, credentials and region
 set -euo pipefail
 
 image="$REGISTRY/$REPO:$TAG"
+docker=${DOCKER:-docker}
 region=${AWS_REGION:-${AWS_DEFAULT_REGION:-us-east-1}}
 case ${BUILDER:-buildkit} in
     buildkit) export DOCKER_BUILDKIT=1 ;;
@@ -21,9 +23,9 @@ case ${BUILDER:-buildkit} in
 esac
 
 aws ecr get-login-password --region "$region" |
-    docker login --username AWS --password-stdin "$REGISTRY" >/dev/null
-docker build -q --build-arg "VERSION=$VERSION" -t "$image" "$CONTEXT" >/dev/null
-docker push -q "$image" >/dev/null
+    "$docker" login --username AWS --password-stdin "$REGISTRY" >/dev/null
+"$docker" build -q --build-arg "VERSION=$VERSION" -t "$image" "$CONTEXT" >/dev/null
+"$docker" push -q "$image" >/dev/null
 
 # What such jobs run on the instance: log in, pull, write the env file, replace the
 # container, delete the env file.
