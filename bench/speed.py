@@ -104,8 +104,9 @@ def clean_instance(inst, apps):
         shutil.rmtree(os.path.join(inst["root"], "hoist", app), ignore_errors=True)
 
 
-def deploy_hoist(app, env, targets):
-    app.commit(targets)
+def deploy_hoist(app, env, targets, new_commit=True):
+    if new_commit:
+        app.commit(targets)
     started = time.monotonic()
     done = subprocess.run([HOIST, "deploy", "--format", "json"], cwd=app.dir, env=env,
                           capture_output=True, text=True)
@@ -120,7 +121,9 @@ def deploy_hoist(app, env, targets):
     build, push = by_kind.get("build", 0.0), by_kind.get("push", 0.0)
     slowest = max(scripts) if scripts else 0.0
     timings = report.get("timings", {})
+    outcomes = [inv.get("outcome") for p in report["phases"][-1:] for inv in p["invocations"]]
     return {
+        "unchanged": sum(1 for o in outcomes if o == "unchanged"),
         "wall": wall,
         "build": build,
         "push": push,
@@ -132,8 +135,9 @@ def deploy_hoist(app, env, targets):
     }
 
 
-def deploy_pipeline(app, env, targets, registry):
-    app.commit(targets)
+def deploy_pipeline(app, env, targets, registry, new_commit=True):
+    if new_commit:
+        app.commit(targets)
     penv = dict(env, REGISTRY=registry, REPO=f"bench/{app.name}", TAG=app.version,
                 VERSION=app.version, CONTEXT=app.dir, INSTANCE_IDS=" ".join(targets),
                 APP=app.name, PORT=str(app.port), SECRET_NAME="HELLO_API_TOKEN",
@@ -167,6 +171,7 @@ def buildkit_client():
 
 
 BUILDKIT_CLIENT = None
+SAME_COMMIT = "SAME-COMMIT"
 
 
 def control_plane(workdir, sizes, latencies):
@@ -319,6 +324,8 @@ def main():
             builders.remove("buildkit")
         sizes = [1] if args.quick else [1, 3]
         states = ["replacing"] if args.quick else ["fresh", "replacing"]
+        # The same commit again (hoist: `unchanged` on every host; the pipeline replaces the
+        # container whatever it runs), with each one's default builder.
         port = 18100
         for builder in builders:
             for size in sizes:
@@ -344,6 +351,16 @@ def main():
                             for inst in on:
                                 clean_instance(inst, [pipe.name, mine.name])
                         row["hoist"].append(deploy_hoist(mine, env, targets))
+                    results.append(row)
+                if builder == "default":
+                    row = {"builder": builder, "instances": size, "state": "same commit again",
+                           "pipeline": [], "hoist": []}
+                    for r in range(args.rounds):
+                        print(f"{builder} {size} instance(s) same commit: round {r + 1}",
+                              file=sys.stderr)
+                        row["pipeline"].append(
+                            deploy_pipeline(pipe, env, targets, registry, new_commit=False))
+                        row["hoist"].append(deploy_hoist(mine, env, targets, new_commit=False))
                     results.append(row)
         cli = cli_costs()
     finally:
@@ -384,6 +401,8 @@ def main():
             f"{part['overhead']['median'] * 1000:.0f} ms | "
             f"{statistics.median(d['before_steps'] for d in row['hoist']) * 1000:.0f} ms |")
     lines += [
+        "",
+        SAME_COMMIT,
         "",
         "hoist's overhead is the deploy's wall time, measured outside it, less its build, "
         "push and slowest instance's script (from `hoist deploy --format json`): starting, "
@@ -431,6 +450,13 @@ def main():
         what = "release profile, stripped, thin LTO" if profile == "release" else "debug profile"
         lines.append(f"Binary ({what}): {size / 1e6:.1f} MB.")
     lines[lines.index("HEADLINE")] = headline(results)
+    again = [row for row in results if row["state"] == "same commit again"]
+    lines[lines.index(SAME_COMMIT)] = (
+        "'Same commit again': hoist reported `unchanged` on "
+        + ", ".join(f"{min(d['unchanged'] for d in row['hoist'])} of {row['instances']}"
+                    for row in again)
+        + " hosts in every round (it left their containers alone); the pipeline replaced "
+        "them." if again else "")
     text = "\n".join(lines) + "\n"
     with open(args.out, "w") as f:
         f.write(text)

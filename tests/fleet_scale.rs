@@ -337,14 +337,14 @@ fn assert_all(report: &Value, n: usize, release: &str, status: &str) {
 }
 
 /// SSM's commands for `n` targets: one per 50; each command's invocations listed a bounded
-/// number of times for the operation's length (hoist polls every 0.25 s, growing to 1 s, with
-/// ±20 % jitter; one page of 50 per command).
+/// number of times for the operation's length (hoist polls every 0.25 s, growing to 0.5 s, and
+/// to 1 s after a minute, with ±20 % jitter; one page of 50 per command).
 fn assert_bounded_polling(m: &Measure, n: usize) {
     let commands = n.div_ceil(PER_COMMAND);
     assert_eq!(m.calls("SendCommand"), commands, "{}", m.line(n));
-    // At most: the ramp's first polls, then one per 0.8 s, for each command.
+    // At most: the ramp's first polls, then one per 0.4 s, for each command.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let polls = 8 + (m.secs / 0.8).ceil() as usize;
+    let polls = 8 + (m.secs / 0.4).ceil() as usize;
     let listed = m.calls("ListCommandInvocations");
     assert!(
         listed <= commands * polls,

@@ -41,13 +41,16 @@ const CANCEL_SETTLE: Duration = Duration::from_secs(30);
 
 /// Polling `ListCommandInvocations` (one call per command, that is per 50 instances, per
 /// poll): every `first` at first, growing ×1.5 up to `max`, so that the end of a script is
-/// noticed within about `max`; each wait is jittered ±20 % so that concurrent deploys do not
-/// poll in step. A throttled poll doubles the interval, up to `throttled_max`, until calls
-/// go through again.
+/// noticed within about `max` (at most two calls a second per command by default); once
+/// the wait has lasted `later_after`, up to `later_max` (a long rollout makes half the
+/// calls). Each wait is jittered ±20 % so that concurrent deploys do not poll in step. A
+/// throttled poll doubles the interval, up to `throttled_max`, until calls go through again.
 #[derive(Debug, Clone, Copy)]
 pub struct Poll {
     pub first: Duration,
     pub max: Duration,
+    pub later_after: Duration,
+    pub later_max: Duration,
     pub throttled_max: Duration,
 }
 
@@ -55,7 +58,9 @@ impl Default for Poll {
     fn default() -> Self {
         Poll {
             first: Duration::from_millis(250),
-            max: Duration::from_secs(1),
+            max: Duration::from_millis(500),
+            later_after: Duration::from_secs(60),
+            later_max: Duration::from_secs(1),
             throttled_max: Duration::from_secs(10),
         }
     }

@@ -245,6 +245,7 @@ impl SsmTransport {
     ) -> WaitEnd {
         let mut interval = self.poll.first;
         let mut seed = super::jitter_seed();
+        let began = Instant::now();
         loop {
             let mut throttled = false;
             for (command_id, _) in commands {
@@ -300,7 +301,12 @@ impl SsmTransport {
                 () = cancel.cancelled() => return WaitEnd::Cancelled,
             }
             if !throttled {
-                interval = (interval.mul_f32(1.5)).min(self.poll.max);
+                let cap = if began.elapsed() >= self.poll.later_after {
+                    self.poll.later_max
+                } else {
+                    self.poll.max
+                };
+                interval = (interval.mul_f32(1.5)).min(cap);
             }
         }
     }
@@ -542,6 +548,7 @@ mod tests {
             first: Duration::from_millis(1),
             max: Duration::from_millis(5),
             throttled_max: Duration::from_millis(40),
+            ..Poll::default()
         });
         let script = render(Body::Recreate, &[], &[]);
         let job = job(&script, &ids, Rate::Count(5));
@@ -634,6 +641,7 @@ mod tests {
             first: Duration::from_millis(1),
             max: Duration::from_millis(5),
             throttled_max: Duration::from_millis(40),
+            ..Poll::default()
         });
         let script = render(Body::Recreate, &[], &[]);
         let job = job(&script, &ids, Rate::Percent(100));
@@ -733,6 +741,7 @@ mod tests {
             first: Duration::from_millis(5),
             max: Duration::from_millis(20),
             throttled_max: Duration::from_millis(40),
+            ..Poll::default()
         });
         let script = render(Body::Recreate, &[], &[]);
         let out = transport
@@ -835,6 +844,7 @@ mod tests {
             first: Duration::from_millis(5),
             max: Duration::from_millis(20),
             throttled_max: Duration::from_millis(40),
+            ..Poll::default()
         });
         let script = render(Body::Recreate, &[], &[]);
         let job = job(&script, &ids, Rate::Count(5));
