@@ -115,16 +115,36 @@ impl Hoist {
             .stderr(Stdio::piped())
             .spawn()
             .expect("hoist starts");
+        // Both pipes are drained while hoist runs: a full pipe would block it.
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
         let deadline = Instant::now() + limit;
-        while child.try_wait().expect("hoist can be waited for").is_none() {
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("hoist can be waited for") {
+                break status;
+            }
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!("hoist did not finish within {limit:?}");
             }
             std::thread::sleep(Duration::from_millis(20));
+        };
+        std::process::Output {
+            status,
+            stdout: stdout.join().expect("stdout is read"),
+            stderr: stderr.join().expect("stderr is read"),
         }
-        child.wait_with_output().expect("hoist's output").into()
+        .into()
     }
 }
 
