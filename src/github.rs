@@ -832,6 +832,7 @@ mod tests {
             }],
             cancelled: false,
             reviewed: None,
+            lock: None,
         }
     }
 
@@ -904,6 +905,7 @@ mod tests {
             rolled_back: 1,
             failed: 0,
             cancelled: false,
+            lock: None,
         };
         let md = rollback_summary(&rollback, "rolled-back");
         assert!(

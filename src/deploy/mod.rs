@@ -143,6 +143,9 @@ pub struct Report {
     /// executed (they differ only in the image reference).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reviewed: Option<Vec<plan::review::ScriptPair>>,
+    /// Over SSM: the fleet-wide lock the deploy held, and how long it waited for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<crate::lock::LockReport>,
 }
 
 impl Report {
@@ -414,6 +417,7 @@ pub async fn execute(
         failed,
         cancelled,
         reviewed: None,
+        lock: None,
     })
 }
 
@@ -692,6 +696,7 @@ mod tests {
                 failed: 1,
                 cancelled: false,
                 reviewed: None,
+                lock: None,
             });
             line.lines().nth(1).unwrap().to_owned()
         };
