@@ -840,8 +840,26 @@ fn a_killed_deploys_parameter_is_swept_by_the_next_deploy_once_expired() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let left = world.hoist_parameters();
+    let left: Vec<String> = world
+        .hoist_parameters()
+        .into_iter()
+        .filter(|name| !name.contains("/lock/"))
+        .collect();
     assert_eq!(left.len(), 1, "the killed run's parameter stays: {left:?}");
+    // So does its fleet lock, which only `hoist unlock` breaks (never the sweep).
+    let unlock: Run = hoist()
+        .current_dir(&app.root)
+        .arg("unlock")
+        .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(unlock.code, 0, "{}", unlock.stderr);
+    assert!(
+        unlock.stdout.contains("broke the deploy lock"),
+        "{}",
+        unlock.stdout
+    );
     // The orphaned command still deploys v1 everywhere; wait for it to end: v1 serves, and
     // the script let go of the app's lock (it holds it a moment longer, to prune and record).
     for inst in world.instances() {
