@@ -193,10 +193,10 @@ fn hostname() -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "the deploy lock {parameter} is held by {}{}; nothing was changed (wait for it with \
-         --lock-wait DURATION)",
+        "the deploy lock {parameter} is held by {}{}; nothing was changed{}",
         .record.describe(),
-        waited_for(*.waited)
+        waited_for(*.waited),
+        if .waited.is_some() { "" } else { " (wait for it with --lock-wait DURATION)" }
     )]
     Held {
         parameter: String,

@@ -291,7 +291,12 @@ async fn with_lock_wait_a_lock_still_held_at_the_end_fails_naming_its_holder() {
         matches!(err, LockError::Held { waited: Some(w), .. } if w >= Duration::from_millis(200)),
         "{err:?}"
     );
-    assert!(err.to_string().contains("octo/web run 42"), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("octo/web run 42") && text.contains("(waited 0s for it)"),
+        "{text}"
+    );
+    assert!(!text.contains("--lock-wait"), "it was given: {text}");
 }
 
 #[tokio::test]
