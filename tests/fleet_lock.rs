@@ -7,25 +7,54 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::fleet::{App, World, assert_serves, get, leaks, ready, serial};
 use common::{Run, git, hoist};
 use serde_json::Value;
 
-/// A deploy with `args`, by `user` (the lock's holder is `user@host`), output captured.
-fn spawn(app: &App, world: &World, args: &[&str], user: &str) -> Child {
-    app.cmd(world, args)
-        .env("USER", user)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+/// A deploy under way; its output goes to files, never to a pipe that could fill up and
+/// block it (and so keep it holding the lock) while the test waits for something else.
+struct Deploy {
+    child: Child,
+    stdout: File,
+    stderr: File,
 }
 
-fn finish(child: Child) -> Run {
-    let run: Run = child.wait_with_output().unwrap().into();
+/// A deploy with `args`, by `user` (the lock's holder is `user@host`).
+fn spawn(app: &App, world: &World, args: &[&str], user: &str) -> Deploy {
+    let stdout = tempfile::tempfile().unwrap();
+    let stderr = tempfile::tempfile().unwrap();
+    let child = app
+        .cmd(world, args)
+        .env("USER", user)
+        .stdout(stdout.try_clone().unwrap())
+        .stderr(stderr.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    Deploy {
+        child,
+        stdout,
+        stderr,
+    }
+}
+
+fn finish(mut deploy: Deploy) -> Run {
+    let status = deploy.child.wait().unwrap();
+    let read = |f: &mut File| {
+        let mut text = String::new();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        f.read_to_string(&mut text).unwrap();
+        text
+    };
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: read(&mut deploy.stdout),
+        stderr: read(&mut deploy.stderr),
+    };
     assert!(!leaks(&run.stdout) && !leaks(&run.stderr));
     run
 }
@@ -204,8 +233,8 @@ fn a_killed_hoist_leaves_a_stale_lock_that_unlock_breaks_and_ctrl_c_releases_it(
         assert!(Instant::now() < deadline, "hoist never sent the command");
         std::thread::sleep(Duration::from_millis(50));
     }
-    killed.kill().unwrap();
-    killed.wait().unwrap();
+    killed.child.kill().unwrap();
+    killed.child.wait().unwrap();
     // Held, and not stale while its lease runs; stale once it ended.
     let status = lock_status(&app, &world);
     assert_eq!(status["locked"], true, "{status}");
@@ -297,7 +326,7 @@ fn a_killed_hoist_leaves_a_stale_lock_that_unlock_breaks_and_ctrl_c_releases_it(
     assert_eq!(status["stale"], false, "renewed: {status}");
     unsafe {
         libc::kill(
-            libc::pid_t::try_from(interrupted.id()).unwrap(),
+            libc::pid_t::try_from(interrupted.child.id()).unwrap(),
             libc::SIGINT,
         )
     };
