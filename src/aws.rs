@@ -156,7 +156,7 @@ where
 
 /// A random number in [0, 1] for jitter (not for anything secret): std's randomly keyed
 /// hasher, fed the time.
-fn jitter() -> f64 {
+pub(crate) fn jitter() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(

@@ -1,9 +1,12 @@
 //! The command line: parses arguments, runs one command, maps every outcome to an exit code
-//! (0 ok, 1 deploy failed, 2 bad input or config, 130 interrupted; each subcommand's `--help`
-//! lists its own), and under GitHub Actions reports to the runner too ([`crate::github`]).
+//! (0 ok, 1 deploy failed, 2 bad input or config, 3 the fleet lock is held, 130 interrupted;
+//! each subcommand's `--help` lists its own), and under GitHub Actions reports to the runner
+//! too ([`crate::github`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
@@ -13,6 +16,7 @@ use crate::config::{self, Config, ConfigError};
 use crate::deploy::{self, DeployError, Registry, Services};
 use crate::ecr::Ecr;
 use crate::github::Actions;
+use crate::lock::{self, LockError};
 use crate::plan::{self, Format, Inputs, TransportKind};
 use crate::progress::{Reporter, Verbosity};
 use crate::revision::{self, RevisionError};
@@ -55,6 +59,7 @@ const DEPLOY_EXIT: &str = "Exit codes:
   1    a target did not deploy (the table says which, and whether it rolled back), or
        Docker, the build, ECR, SSM or preflight failed
   2    bad input or config: nothing was changed
+  3    another deploy holds the fleet-wide lock (or a stale one does): nothing was changed
   130  interrupted (Ctrl-C, SIGTERM): the scripts were stopped and roll back";
 const BUILD_EXIT: &str = "Exit codes:
   0    the image was built (and pushed): its reference is on stdout
@@ -71,7 +76,16 @@ const ROLLBACK_EXIT: &str = "Exit codes:
   1    a target did not roll back (the table says which, and whether the release that ran
        is back), or SSM or preflight failed
   2    bad input or config (--to not a release id): nothing was changed
+  3    another deploy holds the fleet-wide lock (or a stale one does): nothing was changed
   130  interrupted";
+const LOCK_STATUS_EXIT: &str = "Exit codes:
+  0  the lock was read (locked, stale or not locked)
+  1  SSM could not be asked
+  2  bad input or config";
+const UNLOCK_EXIT: &str = "Exit codes:
+  0  the lock was broken, or there was none
+  1  SSM could not be asked
+  2  bad input or config";
 const COMPLETIONS_EXIT: &str = "Exit codes:
   0  the script was printed
   2  unknown shell
@@ -99,6 +113,12 @@ enum Command {
     /// Start a retained release again on every target (no build, no secret sent).
     #[command(after_help = ROLLBACK_EXIT)]
     Rollback(RollbackArgs),
+    /// The app's fleet-wide deploy lock (an SSM parameter): `hoist lock status`.
+    Lock(LockArgs),
+    /// Break the app's fleet-wide deploy lock (a stale one, left by a killed hoist): says
+    /// whose lock it was.
+    #[command(after_help = UNLOCK_EXIT)]
+    Unlock(UnlockArgs),
     /// Print the shell completion script for bash, zsh, fish or powershell.
     #[command(after_help = COMPLETIONS_EXIT)]
     Completions(CompletionsArgs),
@@ -113,6 +133,8 @@ impl Command {
             Command::Build(_) => "build",
             Command::Status(_) => "status",
             Command::Rollback(_) => "rollback",
+            Command::Lock(_) => "lock",
+            Command::Unlock(_) => "unlock",
             Command::Completions(_) => "completions",
         }
     }
@@ -132,6 +154,40 @@ struct ValidateArgs {
 enum ValidateFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Args)]
+struct LockArgs {
+    #[command(subcommand)]
+    command: LockCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum LockCommand {
+    /// Who holds the app's fleet-wide deploy lock over SSM (holder, release, since, lease),
+    /// and whether it is stale.
+    #[command(after_help = LOCK_STATUS_EXIT)]
+    Status(LockStatusArgs),
+}
+
+#[derive(Debug, Args)]
+struct LockStatusArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Output format: `json` prints `{app, parameter, locked, stale, holder}`.
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+    format: ValidateFormat,
+}
+
+#[derive(Debug, Args)]
+struct UnlockArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// `--lock-wait 5m`: a duration as the config writes them.
+fn lock_wait(text: &str) -> Result<Duration, String> {
+    config::duration::parse(text)
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +226,10 @@ struct RollbackArgs {
     /// Output format of the result (and of the script with --dry-run).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// When another deploy holds the fleet-wide lock, wait up to this long for it (`5m`)
+    /// instead of failing at once.
+    #[arg(long, value_name = "DURATION", value_parser = lock_wait, conflicts_with = "local")]
+    lock_wait: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -237,6 +297,10 @@ struct DeployArgs {
     /// hoist's own overhead (the JSON report always carries it, as `timings`).
     #[arg(long)]
     timings: bool,
+    /// When another deploy holds the fleet-wide lock, wait up to this long for it (`5m`)
+    /// instead of failing at once (a stale lock fails at once all the same).
+    #[arg(long, value_name = "DURATION", value_parser = lock_wait, conflicts_with = "local")]
+    lock_wait: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -298,6 +362,8 @@ enum CliError {
          reviewed for: add --resolve-targets (it asks SSM, with AWS credentials)"
     )]
     OutNeedsTargets,
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 impl CliError {
@@ -319,11 +385,13 @@ impl CliError {
                 | DeployError::Reviewed(_)
                 | DeployError::WrongRevision { .. },
             ) => 2,
-            CliError::Interrupted(_) => 130,
+            CliError::Interrupted(_) | CliError::Lock(LockError::Interrupted(_)) => 130,
+            CliError::Lock(e) if e.is_contention() => 3,
             CliError::Deploy(_)
             | CliError::Docker(_)
             | CliError::Preflight(_)
             | CliError::Unread(..)
+            | CliError::Lock(_)
             | CliError::Failed => 1,
         }
     }
@@ -418,6 +486,10 @@ async fn run(command: Command, ctx: &Context) -> Result<(), CliError> {
         Command::Build(args) => build(args, ctx).await,
         Command::Status(args) => status(args, ctx).await,
         Command::Rollback(args) => rollback(args, ctx).await,
+        Command::Lock(LockArgs {
+            command: LockCommand::Status(args),
+        }) => lock_status(&args).await,
+        Command::Unlock(args) => unlock(&args).await,
     }
 }
 
@@ -710,9 +782,28 @@ async fn rollback(args: RollbackArgs, ctx: &Context) -> Result<(), CliError> {
         }
         return Ok(());
     }
-    let progress = reporter(args.format, ctx);
+    let progress = Arc::new(reporter(args.format, ctx));
     let cancel = cancel_on_signal();
     let (targets, ssm) = resolve_targets(args.local, &config, &progress, &cancel).await?;
+    // Held until hoist ends (released when dropped, after the rollback's own cancel).
+    let lock = match &ssm {
+        Some(aws) => {
+            let release = args.to.as_deref().unwrap_or("previous");
+            let request = lock::Request::here("rollback", release, None);
+            Some(
+                take_lock(
+                    &aws.ssm,
+                    &config,
+                    &request,
+                    args.lock_wait,
+                    &progress,
+                    &cancel,
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
     // Nothing is built: the engine is not asked anything.
     let docker = bollard::Docker::connect_with_local_defaults().map_err(CliError::Docker)?;
     let secrets = SecretEnv::default();
@@ -729,7 +820,7 @@ async fn rollback(args: RollbackArgs, ctx: &Context) -> Result<(), CliError> {
         secrets: &secrets,
         progress: &progress,
     };
-    let report = rollback::run(
+    let mut report = rollback::run(
         &config.app,
         args.to.as_deref(),
         phase,
@@ -738,6 +829,7 @@ async fn rollback(args: RollbackArgs, ctx: &Context) -> Result<(), CliError> {
         cancel,
     )
     .await?;
+    report.lock = lock.as_ref().map(lock::Held::report);
     match args.format {
         Format::Json => println!(
             "{}",
@@ -834,7 +926,7 @@ async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let progress = reporter(args.format, ctx);
+    let progress = Arc::new(reporter(args.format, ctx));
     let docker = bollard::Docker::connect_with_local_defaults().map_err(CliError::Docker)?;
     let cancel = cancel_on_signal();
     // What only reads comes first, at once: the engine answers, SSM resolves the targets,
@@ -868,7 +960,6 @@ async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
         ));
         (ids, Some((Aws { ssm }, ecr)), Some(login))
     };
-    let before_steps = started.elapsed();
     if let (Some(r), Some(path)) = (&reviewed, &args.plan) {
         if remote.is_some() {
             inputs.instances = Some(ids.clone());
@@ -885,6 +976,27 @@ async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
             return Ok(());
         }
     }
+    // Over SSM, the fleet-wide lock, before anything changes; held until hoist ends
+    // (released when dropped: after the deploy's own cancel, on every path).
+    let lock = match &remote {
+        Some(aws) => {
+            let run = inputs.run.get_or_insert_with(secret_parameter::new_run_id);
+            let request = lock::Request::here("deploy", &draft.release, Some(run));
+            Some(
+                take_lock(
+                    &aws.0.ssm,
+                    &config,
+                    &request,
+                    args.lock_wait,
+                    &progress,
+                    &cancel,
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
+    let before_steps = started.elapsed();
     let applying = reviewed.as_ref().zip(args.plan.as_deref());
     let apply =
         async |config: &Config, inputs: Inputs, services: &Services<'_>, cancel| match applying {
@@ -913,7 +1025,7 @@ async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
             inputs.registry = image.registry;
         }
         inputs.instances = Some(ids);
-        if reviewed.is_none() {
+        if inputs.run.is_none() {
             inputs.run = Some(secret_parameter::new_run_id());
         }
         let transport = SsmTransport::new(ssm.clone());
@@ -952,6 +1064,7 @@ async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
         DeployError::Interrupted => CliError::Interrupted("before any host was changed"),
         e => CliError::Deploy(e),
     })?;
+    report.lock = lock.as_ref().map(lock::Held::report);
     report.timings = Some(deploy::Timings::of(
         &report,
         before_steps,
@@ -1082,6 +1195,70 @@ async fn sweep(ssm: &aws_sdk_ssm::Client, app: &str, progress: &Reporter) {
             "warning: could not sweep expired secret parameters of {app}: {e}"
         )),
     }
+}
+
+/// Takes the fleet-wide lock of the config's app and targets for `request` (waiting up to
+/// `wait` for another deploy to release it).
+async fn take_lock(
+    ssm: &aws_sdk_ssm::Client,
+    config: &Config,
+    request: &lock::Request,
+    wait: Option<Duration>,
+    progress: &Arc<Reporter>,
+    cancel: &CancellationToken,
+) -> Result<lock::Held, CliError> {
+    Ok(lock::acquire(
+        ssm,
+        &lock::LockSpec::of(config),
+        request,
+        wait,
+        lock::Timing::default(),
+        progress.clone(),
+        cancel,
+    )
+    .await?)
+}
+
+/// `hoist lock status`: who holds the app's fleet-wide lock.
+async fn lock_status(args: &LockStatusArgs) -> Result<(), CliError> {
+    let config = config::load_checked(&args.config.file, config::Files::None)?;
+    let sdk = aws::sdk_config(config.region.as_deref()).await;
+    let status = lock::status(&aws::ssm(&sdk), &config).await?;
+    match args.format {
+        ValidateFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&status).expect("a status serializes")
+        ),
+        ValidateFormat::Text => print!("{}", config::text::escape(&status.to_text(), true)),
+    }
+    Ok(())
+}
+
+/// `hoist unlock`: breaks the app's fleet-wide lock, saying whose it was.
+async fn unlock(args: &UnlockArgs) -> Result<(), CliError> {
+    let config = config::load_checked(&args.config.file, config::Files::None)?;
+    let sdk = aws::sdk_config(config.region.as_deref()).await;
+    let parameter = lock::parameter(&config);
+    let text = match lock::unlock(&aws::ssm(&sdk), &config).await? {
+        None => format!("{parameter}: not locked, nothing to break\n"),
+        Some(was) => match &was.holder {
+            Some(r) => format!(
+                "broke the deploy lock {parameter}, held by {}{}\n",
+                r.describe(),
+                if was.stale {
+                    ": its lease had expired"
+                } else {
+                    ": its lease had NOT expired, that deploy may still be running"
+                }
+            ),
+            None => format!(
+                "broke the deploy lock {parameter}, which held a value hoist cannot read ({})\n",
+                was.unreadable.as_deref().unwrap_or_default()
+            ),
+        },
+    };
+    print!("{}", config::text::escape(&text, true));
+    Ok(())
 }
 
 /// Logs in to the account's registry; a cancel ends the command, interrupted `when`.

@@ -833,6 +833,7 @@ mod tests {
             cancelled: false,
             reviewed: None,
             timings: None,
+            lock: None,
         }
     }
 
@@ -905,6 +906,7 @@ mod tests {
             rolled_back: 1,
             failed: 0,
             cancelled: false,
+            lock: None,
         };
         let md = rollback_summary(&rollback, "rolled-back");
         assert!(

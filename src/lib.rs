@@ -24,6 +24,7 @@ pub mod deploy;
 pub mod ecr;
 pub mod github;
 pub mod image;
+pub mod lock;
 pub mod outcome;
 pub mod plan;
 pub mod progress;

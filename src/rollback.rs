@@ -41,6 +41,9 @@ pub struct RollbackReport {
     pub rolled_back: usize,
     pub failed: usize,
     pub cancelled: bool,
+    /// Over SSM: the fleet-wide lock the rollback held, and how long it waited for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<crate::lock::LockReport>,
 }
 
 impl RollbackReport {
@@ -110,5 +113,6 @@ pub async fn run(
         rolled_back,
         invocations,
         cancelled,
+        lock: None,
     })
 }

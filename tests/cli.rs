@@ -13,6 +13,8 @@ fn completions_are_printed_for_each_shell() {
         .success()
         .stdout_has("_hoist()")
         .stdout_has("deploy")
+        .stdout_has("unlock")
+        .stdout_has("--lock-wait")
         .stdout_has("--quiet");
     Hoist::new()
         .args(["completions", "zsh"])
@@ -41,12 +43,14 @@ fn each_subcommand_documents_its_exit_codes() {
     for (command, codes) in [
         ("validate", &["0", "2"][..]),
         ("plan", &["0", "1", "2"]),
-        ("deploy", &["0", "1", "2", "130"]),
+        ("deploy", &["0", "1", "2", "3", "130"]),
         ("status", &["0", "1", "2", "130"]),
-        ("rollback", &["0", "1", "2", "130"]),
+        ("rollback", &["0", "1", "2", "3", "130"]),
+        ("lock status", &["0", "1", "2"]),
+        ("unlock", &["0", "1", "2"]),
         ("completions", &["0", "2"]),
     ] {
-        let run = Hoist::new().args([command, "--help"]).run();
+        let run = Hoist::new().args(command.split(' ')).arg("--help").run();
         run.success().stdout_has("Exit codes:");
         let section = run.stdout.split("Exit codes:").nth(1).unwrap();
         let listed: Vec<&str> = section

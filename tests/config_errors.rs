@@ -509,6 +509,34 @@ const CASES: &[(&str, &str, u32, &str, &str)] = &[
         "env.clear.EMPTY",
         "`EMPTY` has no value",
     ),
+    (
+        "lock lease too short",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nlock:\n  lease: 5s\n",
+        5,
+        "lock.lease",
+        "5s is out of range (10s-1h)",
+    ),
+    (
+        "lock lease too long",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nlock:\n  lease: 2h\n",
+        5,
+        "lock.lease",
+        "2h is out of range (10s-1h)",
+    ),
+    (
+        "lock lease without a unit",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nlock:\n  lease: 300\n",
+        5,
+        "lock.lease",
+        "has no unit",
+    ),
+    (
+        "unknown lock key",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nlock:\n  leese: 1m\n",
+        5,
+        "lock.leese",
+        "did you mean `lease`",
+    ),
 ];
 
 fn run_in(dir: &std::path::Path, trap: &DockerTrap, args: &[&str]) -> Run {

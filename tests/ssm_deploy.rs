@@ -433,6 +433,14 @@ impl Drop for KillOnDrop<'_> {
     }
 }
 
+/// Whether a journaled Parameter Store call is about an app's fleet-wide deploy lock
+/// (`/hoist/<app>/lock/<scope>`), which deploys and rollbacks put, read and delete.
+fn is_the_lock(call: &Value) -> bool {
+    call["params"]["Name"]
+        .as_str()
+        .is_some_and(|name| name.starts_with("/hoist/") && name.split('/').nth(3) == Some("lock"))
+}
+
 fn base64_of(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
@@ -840,8 +848,26 @@ fn a_killed_deploys_parameter_is_swept_by_the_next_deploy_once_expired() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let left = world.hoist_parameters();
+    let left: Vec<String> = world
+        .hoist_parameters()
+        .into_iter()
+        .filter(|name| !name.contains("/lock/"))
+        .collect();
     assert_eq!(left.len(), 1, "the killed run's parameter stays: {left:?}");
+    // So does its fleet lock, which only `hoist unlock` breaks (never the sweep).
+    let unlock: Run = hoist()
+        .current_dir(&app.root)
+        .arg("unlock")
+        .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(unlock.code, 0, "{}", unlock.stderr);
+    assert!(
+        unlock.stdout.contains("broke the deploy lock"),
+        "{}",
+        unlock.stdout
+    );
     // The orphaned command still deploys v1 everywhere; wait for it to end: v1 serves, and
     // the script let go of the app's lock (it holds it a moment longer, to prune and record).
     for inst in world.instances() {
@@ -958,6 +984,7 @@ fn secrets_the_hosts_read_themselves_never_pass_through_hoist() {
             .iter()
             .filter(|c| (c["caller"].as_str() == Some(host_key.as_str())) == from_host)
             .filter(|c| c["operation"] == "GetParameter" || c["operation"] == "GetSecretValue")
+            .filter(|c| !is_the_lock(c))
             .count()
     };
     assert_eq!(reads(true), 0, "hoist read a secret source");
@@ -1058,6 +1085,12 @@ fn status_and_rollback_over_ssm() {
     assert_eq!(back.code, 0, "{}\n{}", back.stdout, back.stderr);
     let report: Value = serde_json::from_str(&back.stdout).unwrap();
     assert_eq!(report["rolled_back"], 3, "{report}");
+    assert!(
+        report["lock"]["parameter"]
+            .as_str()
+            .is_some_and(|p| p.starts_with(&format!("/hoist/{}/lock/", app.name))),
+        "a rollback holds the fleet lock: {report}"
+    );
     for inst in world.instances() {
         assert_serves(inst, "1.0.0");
         let history = last_history(&world, inst, &app);
@@ -1072,9 +1105,17 @@ fn status_and_rollback_over_ssm() {
         .skip(before)
         .filter_map(|c| c["operation"].as_str().map(str::to_owned))
         .collect();
+    // The one parameter a rollback puts is its fleet-wide lock (a String): no secret.
+    let put: Vec<Value> = world
+        .journal()
+        .into_iter()
+        .skip(before)
+        .filter(|c| c["operation"] == "PutParameter")
+        .collect();
     assert!(
-        !calls.iter().any(|op| op == "PutParameter"),
-        "a rollback sends no secret: {calls:?}"
+        put.iter()
+            .all(|c| c["params"]["Type"] == "String" && is_the_lock(c)),
+        "a rollback sends no secret: {put:?}"
     );
     assert_eq!(
         calls.iter().filter(|op| *op == "SendCommand").count(),
@@ -1328,8 +1369,8 @@ fn blue_green_switches_without_failed_requests_and_undoes_bad_releases() {
             .journal()
             .into_iter()
             .skip(before)
-            .any(|c| c["operation"] == "PutParameter"),
-        "a rollback sends no secret"
+            .any(|c| c["operation"] == "PutParameter" && !is_the_lock(&c)),
+        "a rollback sends no secret (it puts its fleet-wide lock only)"
     );
 
     // Ctrl-C between the switch and the retire: every instance keeps serving

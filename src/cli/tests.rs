@@ -166,4 +166,55 @@ fn every_error_prints_its_cause_once() {
         }),
         &["unreadable for the test"],
     );
+    prints_each_cause_once(
+        &CliError::Lock(LockError::AccessDenied {
+            action: "ssm:PutParameter",
+            parameter: "/hoist/web/lock/0123456789ab".into(),
+            message: message.clone(),
+        }),
+        &[&message],
+    );
+    prints_each_cause_once(
+        &CliError::Lock(LockError::Api {
+            operation: "GetParameter",
+            parameter: "/hoist/web/lock/0123456789ab".into(),
+            message: message.clone(),
+        }),
+        &[&message],
+    );
+}
+
+/// A lock in the way exits 3 (nothing changed), a lock call that failed 1, a wait cut
+/// short by Ctrl-C 130.
+#[test]
+fn lock_errors_have_their_exit_codes() {
+    let record: lock::Record = serde_json::from_value(serde_json::json!({
+        "holder": "octo/web run 42 attempt 1 (mona)", "host": "runner", "operation": "deploy",
+        "release": "r1", "started": "2026-12-06T17:00:00Z", "expires": "2026-12-06T17:05:00Z",
+        "token": "t",
+    }))
+    .unwrap();
+    let parameter = "/hoist/web/lock/0123456789ab".to_owned();
+    let held = CliError::Lock(LockError::Held {
+        parameter: parameter.clone(),
+        record: Box::new(record.clone()),
+        waited: None,
+    });
+    let stale = CliError::Lock(LockError::Stale {
+        parameter: parameter.clone(),
+        record: Box::new(record),
+    });
+    assert_eq!(held.exit_code(), 3);
+    assert_eq!(stale.exit_code(), 3);
+    assert!(report(&held, false).contains("held by octo/web run 42 attempt 1 (mona)"));
+    let denied = CliError::Lock(LockError::AccessDenied {
+        action: "ssm:GetParameter",
+        parameter: parameter.clone(),
+        message: "AccessDeniedException: no".into(),
+    });
+    assert_eq!(denied.exit_code(), 1);
+    assert_eq!(
+        CliError::Lock(LockError::Interrupted(parameter)).exit_code(),
+        130
+    );
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::duration;
 use super::error::Issue;
 use super::schema::{
-    BlueGreen, Builder, Config, Container, Env, Healthcheck, Image, Rate, SecretSource, SecretTier,
-    Secrets, Strategy, Targets,
+    BlueGreen, Builder, Config, Container, Env, Healthcheck, Image, Lock, Rate, SecretSource,
+    SecretTier, Secrets, Strategy, Targets,
 };
 use super::text;
 use super::yaml::{Loc, Node, Value};
@@ -48,6 +48,7 @@ const TOP_KEYS: &[&str] = &[
     "blue_green",
     "retain",
     "secrets",
+    "lock",
 ];
 const IMAGE_KEYS: &[&str] = &[
     "repository",
@@ -84,6 +85,7 @@ const HEALTH_KEYS: &[&str] = &[
 ];
 const ENV_KEYS: &[&str] = &["clear", "secret"];
 const SECRETS_KEYS: &[&str] = &["tier"];
+const LOCK_KEYS: &[&str] = &["lease"];
 const BLUE_GREEN_KEYS: &[&str] = &["drain", "post_switch_check", "install_proxy", "ports"];
 const SOURCE_KEYS: &[&str] = &["ssm", "secretsmanager", "key"];
 
@@ -98,6 +100,7 @@ pub fn schema_keys() -> impl Iterator<Item = &'static str> {
         HEALTH_KEYS,
         ENV_KEYS,
         SECRETS_KEYS,
+        LOCK_KEYS,
         SOURCE_KEYS,
         BLUE_GREEN_KEYS,
     ]
@@ -508,6 +511,10 @@ impl Decoder {
             Some(n) => self.secrets(n),
             None => Some(Secrets::default()),
         };
+        let lock = match f.get("lock") {
+            Some(n) => self.lock(n),
+            None => Some(Lock::default()),
+        };
         self.finish(&f, TOP_KEYS);
         Some(Config {
             app: app?,
@@ -521,6 +528,7 @@ impl Decoder {
             blue_green: blue_green.ok()?,
             retain: retain?,
             secrets: secrets?,
+            lock: lock?,
         })
     }
 
@@ -1212,6 +1220,36 @@ impl Decoder {
         };
         self.finish(&f, SECRETS_KEYS);
         Some(Secrets { tier: tier? })
+    }
+
+    /// `lock: {lease: DURATION}`: the fleet lock's lease, within its bounds.
+    fn lock(&mut self, node: &Node) -> Option<Lock> {
+        let mut f = self.fields(node, "lock")?;
+        let lease = match f.get("lease") {
+            None => Some(Lock::DEFAULT_LEASE),
+            Some(n) => match self.duration(n, "lock.lease") {
+                Some(d) if (Lock::MIN_LEASE..=Lock::MAX_LEASE).contains(&d) => Some(d),
+                Some(d) => {
+                    self.issue_help(
+                        "lock.lease",
+                        n.loc,
+                        format!(
+                            "{} is out of range ({}-{})",
+                            duration::format(d),
+                            duration::format(Lock::MIN_LEASE),
+                            duration::format(Lock::MAX_LEASE)
+                        ),
+                        "the lease is how long the fleet lock stays good without renewal; a \
+                         running hoist renews it every third of it (default 5m)"
+                            .into(),
+                    );
+                    None
+                }
+                None => None,
+            },
+        };
+        self.finish(&f, LOCK_KEYS);
+        Some(Lock { lease: lease? })
     }
 
     fn strategy(&mut self, node: &Node) -> Option<Strategy> {

@@ -25,6 +25,8 @@ pub struct Config {
     pub blue_green: Option<BlueGreen>,
     pub retain: u32,
     pub secrets: Secrets,
+    /// `lock:`: the fleet-wide deploy lock (SSM only).
+    pub lock: Lock,
 }
 
 impl Config {
@@ -260,6 +262,29 @@ impl SecretTier {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Secrets {
     pub tier: SecretTier,
+}
+
+/// `lock:`: the fleet-wide lock a deploy or rollback over SSM holds (an SSM parameter).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lock {
+    /// How long the lock is good for without renewal: a running hoist renews it every third
+    /// of it; one that was killed leaves a lock that is reported stale once it passed.
+    #[serde(with = "secs")]
+    pub lease: Duration,
+}
+
+impl Lock {
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
+    pub const MIN_LEASE: Duration = Duration::from_secs(10);
+    pub const MAX_LEASE: Duration = Duration::from_secs(3600);
+}
+
+impl Default for Lock {
+    fn default() -> Self {
+        Lock {
+            lease: Self::DEFAULT_LEASE,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

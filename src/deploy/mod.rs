@@ -148,6 +148,9 @@ pub struct Report {
     /// Where the time went (the command line fills it in once the deploy ended).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timings: Option<Timings>,
+    /// Over SSM: the fleet-wide lock the deploy held, and how long it waited for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<crate::lock::LockReport>,
 }
 
 impl Report {
@@ -420,6 +423,7 @@ pub async fn execute(
         cancelled,
         reviewed: None,
         timings: None,
+        lock: None,
     })
 }
 
@@ -699,6 +703,7 @@ mod tests {
                 cancelled: false,
                 reviewed: None,
                 timings: None,
+                lock: None,
             });
             line.lines().nth(1).unwrap().to_owned()
         };

@@ -79,6 +79,9 @@ pub fn detail(inv: &Invocation) -> String {
 /// table of every phase, then the stderr tail of each target that did not succeed.
 pub fn summary(report: &Report) -> String {
     let mut out = steps(report);
+    if let Some(lock) = &report.lock {
+        let _ = writeln!(out, "{lock}\n");
+    }
     if let Some(pairs) = &report.reviewed {
         for pair in pairs {
             let _ = writeln!(

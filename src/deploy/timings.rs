@@ -16,7 +16,8 @@ pub struct Timings {
     /// From the command's start to the report.
     #[serde(rename = "wall_ms", with = "millis")]
     pub wall: Duration,
-    /// Before the first step: the engine's ping, preflight and the registry login, at once.
+    /// Before the first step: the engine's ping, preflight and the registry login, at once,
+    /// then the fleet-wide lock (and any wait for it).
     #[serde(rename = "before_steps_ms", with = "millis")]
     pub before_steps: Duration,
     #[serde(rename = "build_ms", with = "millis")]
@@ -68,7 +69,7 @@ pub fn timeline(report: &Report) -> String {
     if let Some(t) = &report.timings {
         let _ = writeln!(
             out,
-            "  {}  preflight, registry login, engine ping (at once)",
+            "  {}  preflight, registry login, engine ping (at once), the lock",
             ms(t.before_steps)
         );
     }

@@ -23,7 +23,7 @@ pub(crate) use render::{longest_run, md_code, md_text};
 pub use step::{Phase, PhaseTargets, RepositoryTag, RolloutPolicy, Step, StepKind};
 
 /// The JSON schema identifier; bump on any incompatible change to the serialized plan.
-pub const SCHEMA: &str = "hoist.plan/v3";
+pub const SCHEMA: &str = "hoist.plan/v4";
 
 /// Which transport carries the script to the hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +144,10 @@ pub struct Plan {
     pub image: ImagePlan,
     pub targets: TargetsPlan,
     pub env: EnvPlan,
+    /// Over SSM: the fleet-wide lock a deploy takes before anything changes (the local
+    /// transport has each host's lock only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<crate::lock::LockSpec>,
     /// What `deploy` executes, in order; each step carries its own inputs.
     pub steps: Vec<Step>,
     pub warnings: Vec<String>,
@@ -526,6 +530,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
             resolved: inputs.instances.clone(),
         },
         env,
+        lock: (inputs.transport == TransportKind::Ssm).then(|| crate::lock::LockSpec::of(config)),
         steps,
         warnings,
     })
@@ -849,6 +854,39 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_ssm_plan_shows_the_fleet_lock_and_a_local_one_has_none() {
+        let yaml = "app: web\ntargets:\n  tags:\n    Env: [prod]\nlock:\n  lease: 2m\n";
+        let config = crate::config::parse(yaml, "hoist.yaml".as_ref(), ".".as_ref()).unwrap();
+        let plan = build(&config, &inputs(TransportKind::Ssm, "web:1", Some(DIGEST))).unwrap();
+        let lock = plan
+            .lock
+            .clone()
+            .expect("over SSM a deploy takes the fleet lock");
+        assert_eq!(lock.parameter, crate::lock::parameter(&config));
+        assert!(lock.parameter.starts_with("/hoist/web/lock/"));
+        assert_eq!(lock.lease, std::time::Duration::from_secs(120));
+        let text = plan.render(Format::Text);
+        assert!(
+            text.contains(&format!("  lock      {} (lease 2m,", lock.parameter)),
+            "{text}"
+        );
+        let markdown = plan.render(Format::Markdown);
+        assert!(
+            markdown.contains("| lock | `/hoist/web/lock/"),
+            "{markdown}"
+        );
+        let json = plan.render(Format::Json);
+        assert_eq!(Plan::read(&json, "plan.json").unwrap(), plan, "reads back");
+        let local = build(
+            &config,
+            &inputs(TransportKind::Local, "web:1", Some(DIGEST)),
+        )
+        .unwrap();
+        assert!(local.lock.is_none());
+        assert!(!local.render(Format::Text).contains("  lock "));
     }
 
     #[test]

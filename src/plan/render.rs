@@ -66,6 +66,17 @@ impl Plan {
         ))
     }
 
+    /// Over SSM: the fleet-wide lock's parameter and lease.
+    fn lock_line(&self) -> Option<String> {
+        let lock = self.lock.as_ref()?;
+        Some(format!(
+            "{} (lease {}, renewed while the deploy runs; another deploy of these targets \
+             fails, or waits with --lock-wait)",
+            lock.parameter,
+            crate::config::duration::format(lock.lease)
+        ))
+    }
+
     fn targets_line(&self) -> String {
         let mut parts = Vec::new();
         if !self.targets.instance_ids.is_empty() {
@@ -225,6 +236,9 @@ impl Plan {
         if let Some(proxy) = self.proxy_line() {
             put(format!("  proxy     {proxy}"));
         }
+        if let Some(lock) = self.lock_line() {
+            put(format!("  lock      {lock}"));
+        }
         for phase in self.phases() {
             put(format!(
                 "  script    {} sha256 {} (phase {})",
@@ -284,6 +298,9 @@ impl Plan {
         let _ = writeln!(o, "| targets | {} |", md_cell(&self.targets_line()));
         if let Some(proxy) = self.proxy_line() {
             let _ = writeln!(o, "| proxy | {} |", md_cell(&proxy));
+        }
+        if let Some(lock) = self.lock_line() {
+            let _ = writeln!(o, "| lock | {} |", md_cell(&lock));
         }
         for phase in self.phases() {
             let _ = writeln!(

@@ -104,9 +104,14 @@ fn json_error(e: &AwsError) -> Response<Body> {
     let mut r = response(
         e.status,
         "application/x-amz-json-1.1",
-        json!({"__type": e.code, "message": e.message})
-            .to_string()
-            .into_bytes(),
+        // AWS leaves out a message it has none for (Parameter Store's ParameterNotFound).
+        if e.message.is_empty() {
+            json!({"__type": e.code})
+        } else {
+            json!({"__type": e.code, "message": e.message})
+        }
+        .to_string()
+        .into_bytes(),
     );
     if let Ok(v) = e.code.parse() {
         r.headers_mut().insert("x-amzn-errortype", v);

@@ -59,8 +59,11 @@ impl Params {
     }
 }
 
-fn not_found(name: &str) -> AwsError {
-    AwsError::new("ParameterNotFound", format!("Parameter {name} not found."))
+/// Parameter Store's answer for a name it does not hold (`GetParameter`, `DeleteParameter`):
+/// the code and no message at all (the CLI prints "… when calling the GetParameter
+/// operation: " and nothing after it); which parameter is for the caller to say.
+fn not_found(_name: &str) -> AwsError {
+    AwsError::new("ParameterNotFound", "")
 }
 
 /// What a SecureString looks like without decryption: an opaque blob, never the value.

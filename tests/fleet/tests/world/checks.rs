@@ -667,6 +667,7 @@ pub fn sdk_parameters(ctx: &Ctx) {
     }
     let gone = get(plain, false).expect_err("deleted");
     assert_eq!(code(&gone), "ParameterNotFound");
+    assert_eq!(gone.message(), None, "AWS sends no message with it");
     let again = ctx
         .rt
         .block_on(ctx.ssm.delete_parameter().name(plain).send())

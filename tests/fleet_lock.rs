@@ -1,0 +1,363 @@
+//! The fleet-wide deploy lock against the emulated AWS fleet (tests/fleet, three full
+//! instances): two deploys at once, one waiting for the other, a killed hoist's stale lock
+//! and `hoist unlock`, and a Ctrl-C releasing the lock.
+//!
+//! Needs what `ssm_deploy.rs` needs (root, Docker, iproute2, docker-registry, the AWS CLI):
+//! skipped with a reason without them, required in CI.
+
+mod common;
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use common::fleet::{App, World, assert_serves, get, leaks, ready, serial};
+use common::{Run, git, hoist};
+use serde_json::Value;
+
+/// A deploy under way; its output goes to files, never to a pipe that could fill up and
+/// block it (and so keep it holding the lock) while the test waits for something else.
+struct Deploy {
+    child: Child,
+    stdout: File,
+    stderr: File,
+}
+
+/// A deploy with `args`, by `user` (the lock's holder is `user@host`).
+fn spawn(app: &App, world: &World, args: &[&str], user: &str) -> Deploy {
+    let stdout = tempfile::tempfile().unwrap();
+    let stderr = tempfile::tempfile().unwrap();
+    let child = app
+        .cmd(world, args)
+        .env("USER", user)
+        .stdout(stdout.try_clone().unwrap())
+        .stderr(stderr.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    Deploy {
+        child,
+        stdout,
+        stderr,
+    }
+}
+
+fn finish(mut deploy: Deploy) -> Run {
+    let status = deploy.child.wait().unwrap();
+    let read = |f: &mut File| {
+        let mut text = String::new();
+        f.seek(SeekFrom::Start(0)).unwrap();
+        f.read_to_string(&mut text).unwrap();
+        text
+    };
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: read(&mut deploy.stdout),
+        stderr: read(&mut deploy.stderr),
+    };
+    assert!(!leaks(&run.stdout) && !leaks(&run.stderr));
+    run
+}
+
+/// `hoist ARGS` in the app's directory against the world (not a deploy).
+fn hoist_in(app: &App, world: &World, args: &[&str]) -> Run {
+    hoist()
+        .current_dir(&app.root)
+        .args(args)
+        .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap()
+        .into()
+}
+
+fn lock_status(app: &App, world: &World) -> Value {
+    let run = hoist_in(app, world, &["lock", "status", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+/// Writes `file`: the app's config with `extra` appended, building `version` under the
+/// image tag `tag` (so that two configs never share an image), and commits it.
+fn config(app: &App, file: &str, version: &str, tag: &str, extra: &str) {
+    let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
+    let at = yaml.find("    VERSION: ").expect("the example's build arg");
+    let end = at + yaml[at..].find('\n').unwrap();
+    let yaml = format!(
+        "{}    VERSION: \"{version}\"\n  tags: [{tag}]\n{}{extra}",
+        &yaml[..at],
+        &yaml[end + 1..]
+    );
+    std::fs::write(app.root.join(file), yaml).unwrap();
+    git(&app.root, &["add", "-A"]);
+    git(&app.root, &["commit", "-qm", file]);
+}
+
+/// The name of the lock parameter the plan shows (offline: no AWS is asked).
+fn planned_lock(app: &App, file: &str) -> String {
+    let run: Run = hoist()
+        .current_dir(&app.root)
+        .args(["plan", "-f", file, "--format", "json"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan: Value = serde_json::from_str(&run.stdout).unwrap();
+    plan["lock"]["parameter"].as_str().unwrap().to_owned()
+}
+
+const SHORT_LEASE: &str = "lock:\n  lease: 10s\n";
+
+#[test]
+fn two_deploys_at_once_one_proceeds_and_the_other_fails_or_waits_for_it() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("lock-two");
+    let app = App::new("lock-two");
+
+    // Started together: one takes the lock, the other fails at once naming it, before it
+    // changed anything (no build, no secret parameter, no command).
+    let alice = spawn(&app, &world, &["--format", "json"], "alice");
+    let bob = spawn(&app, &world, &["--format", "json"], "bob");
+    let (alice, bob) = (finish(alice), finish(bob));
+    let (winner, loser, holder) = match (alice.code, bob.code) {
+        (0, 3) => (alice, bob, "alice@"),
+        (3, 0) => (bob, alice, "bob@"),
+        _ => panic!(
+            "want one deploy to succeed and one to exit 3:\nalice {}:\n{}\nbob {}:\n{}",
+            alice.code, alice.stderr, bob.code, bob.stderr
+        ),
+    };
+    assert!(
+        loser.stderr.contains("is held by ")
+            && loser.stderr.contains(holder)
+            && loser.stderr.contains("--lock-wait")
+            && loser.stderr.contains("nothing was changed"),
+        "{}",
+        loser.stderr
+    );
+    assert!(loser.stdout.is_empty(), "{}", loser.stdout);
+    assert!(!loser.stderr.contains("swept") && !loser.stderr.contains("building"));
+    let report: Value = serde_json::from_str(&winner.stdout).unwrap();
+    assert_eq!(report["deployed"], 3);
+    let lock = report["lock"]["parameter"].as_str().unwrap().to_owned();
+    assert_eq!(lock, planned_lock(&app, "hoist.yaml"));
+    assert_eq!(world.calls("SendCommand"), 1, "the loser sent no command");
+    assert_eq!(
+        world.calls("PutParameter"),
+        2,
+        "the winner's lock and secret only"
+    );
+    for inst in world.instances() {
+        assert_serves(inst, "1.0.0");
+    }
+    assert_eq!(lock_status(&app, &world)["locked"], false, "released");
+
+    // With --lock-wait both deploy, one after the other: the one that waited is the one
+    // the hosts serve.
+    config(&app, "v2.yaml", "2.0.0", "v2", "");
+    config(&app, "v3.yaml", "3.0.0", "v3", "");
+    assert_eq!(
+        planned_lock(&app, "v2.yaml"),
+        lock,
+        "one app, one fleet: one lock"
+    );
+    let args = |file: &'static str, release: &'static str| {
+        [
+            "-f",
+            file,
+            "--release",
+            release,
+            "--lock-wait",
+            "5m",
+            "--format",
+            "json",
+        ]
+    };
+    let v2 = spawn(&app, &world, &args("v2.yaml", "v2"), "carol");
+    let v3 = spawn(&app, &world, &args("v3.yaml", "v3"), "dave");
+    let (v2, v3) = (finish(v2), finish(v3));
+    for run in [&v2, &v3] {
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let waited = |run: &Run| {
+        let report: Value = serde_json::from_str(&run.stdout).unwrap();
+        report["lock"]["waited_ms"].as_u64().unwrap()
+    };
+    let (first, second, version, holder) = if v2.stderr.contains("waiting for the deploy lock") {
+        (&v3, &v2, "2.0.0", "dave@")
+    } else {
+        (&v2, &v3, "3.0.0", "carol@")
+    };
+    assert!(
+        !first.stderr.contains("waiting for the deploy lock"),
+        "only one waited:\n{}",
+        first.stderr
+    );
+    assert!(
+        second.stderr.contains("waiting for the deploy lock") && second.stderr.contains(holder),
+        "{}",
+        second.stderr
+    );
+    assert!(waited(second) > 1000, "{}", second.stdout);
+    assert!(waited(first) < 1000, "{}", first.stdout);
+    assert!(
+        second
+            .stderr
+            .contains(&format!("lock {lock} taken (waited "))
+    );
+    assert_eq!(world.calls("SendCommand"), 3);
+    for inst in world.instances() {
+        assert_serves(inst, version);
+    }
+    assert_eq!(lock_status(&app, &world)["locked"], false);
+}
+
+#[test]
+fn a_killed_hoist_leaves_a_stale_lock_that_unlock_breaks_and_ctrl_c_releases_it() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("lock-kill");
+    let app = App::new("lock-kill");
+    // A short lease; v1 sits in its health gate long enough to be killed mid-rollout.
+    app.configure("1.0.0", "20s", "0");
+    config(&app, "hoist.yaml", "1.0.0", "v1", SHORT_LEASE);
+    let lock = planned_lock(&app, "hoist.yaml");
+
+    let mut killed = spawn(&app, &world, &["--release", "v1"], "erin");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while world.calls("SendCommand") == 0 {
+        assert!(Instant::now() < deadline, "hoist never sent the command");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    killed.child.kill().unwrap();
+    killed.child.wait().unwrap();
+    // Held, and not stale while its lease runs; stale once it ended.
+    let status = lock_status(&app, &world);
+    assert_eq!(status["locked"], true, "{status}");
+    assert!(
+        status["holder"]["holder"]
+            .as_str()
+            .unwrap()
+            .starts_with("erin@"),
+        "{status}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lock_status(&app, &world)["stale"] != true {
+        assert!(Instant::now() < deadline, "the lease never ended");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // The next deploy reports the stale lock with its holder, and changes nothing, even
+    // when it may wait.
+    let sent = world.calls("SendCommand");
+    let next = finish(spawn(&app, &world, &["--lock-wait", "5m"], "frank"));
+    assert_eq!(next.code, 3, "{}", next.stderr);
+    assert!(
+        next.stderr
+            .contains(&format!("stale deploy lock {lock} held by erin@"))
+            && next.stderr.contains("hoist unlock"),
+        "{}",
+        next.stderr
+    );
+    assert_eq!(world.calls("SendCommand"), sent);
+    let text = hoist_in(&app, &world, &["lock", "status"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.contains("STALE, locked by erin@") && text.stdout.contains("release v1"),
+        "{}",
+        text.stdout
+    );
+
+    // `hoist unlock` breaks it, saying whose it was; then nothing is locked.
+    let unlock = hoist_in(&app, &world, &["unlock"]);
+    assert_eq!(unlock.code, 0, "{}", unlock.stderr);
+    assert!(
+        unlock
+            .stdout
+            .contains(&format!("broke the deploy lock {lock}, held by erin@"))
+            && unlock.stdout.contains("its lease had expired"),
+        "{}",
+        unlock.stdout
+    );
+    let again = hoist_in(&app, &world, &["unlock"]);
+    assert_eq!(again.code, 0);
+    assert!(
+        again.stdout.contains("not locked, nothing to break"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(lock_status(&app, &world)["locked"], false);
+
+    // The killed run's command still finishes on the hosts (their own flock); then a
+    // deploy works.
+    for inst in world.instances() {
+        world.on_instance(
+            inst,
+            &format!("flock -w 90 /run/hoist/{}.lock true", app.name),
+        );
+    }
+    app.configure("2.0.0", "0s", "0");
+    config(&app, "hoist.yaml", "2.0.0", "v2", SHORT_LEASE);
+    let v2 = app.deploy(&world, &["--release", "v2"]);
+    assert_eq!(v2.code, 0, "{}", v2.stderr);
+    for inst in world.instances() {
+        assert_serves(inst, "2.0.0");
+    }
+    assert_eq!(lock_status(&app, &world)["locked"], false);
+
+    // A Ctrl-C mid-rollout releases the lock, after the deploy's own cancel. Until then
+    // it is renewed: held, and not stale, well past its 10 s lease.
+    app.configure("3.0.0", "30s", "0");
+    config(&app, "hoist.yaml", "3.0.0", "v3", SHORT_LEASE);
+    let sent = world.calls("SendCommand");
+    let interrupted = spawn(&app, &world, &["--release", "v3"], "grace");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while world.calls("SendCommand") == sent {
+        assert!(Instant::now() < deadline, "hoist never sent the command");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(14));
+    let status = lock_status(&app, &world);
+    assert_eq!(status["locked"], true, "{status}");
+    assert_eq!(status["stale"], false, "renewed: {status}");
+    unsafe {
+        libc::kill(
+            libc::pid_t::try_from(interrupted.child.id()).unwrap(),
+            libc::SIGINT,
+        )
+    };
+    let out = finish(interrupted);
+    assert_eq!(out.code, 130, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cancelling command")
+            && out
+                .stderr
+                .contains(&format!("released the deploy lock {lock}")),
+        "{}",
+        out.stderr
+    );
+    let cancelled_at = out.stderr.find("cancelling command").unwrap();
+    let released_at = out.stderr.find("released the deploy lock").unwrap();
+    assert!(
+        cancelled_at < released_at,
+        "released after the cancel:\n{}",
+        out.stderr
+    );
+    let status = lock_status(&app, &world);
+    assert_eq!(status["locked"], false, "{status}");
+    for inst in world.instances() {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while get(&inst.address, "/version").as_deref() != Some("2.0.0") {
+            assert!(
+                Instant::now() < deadline,
+                "{} does not serve v2 again",
+                inst.id
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
