@@ -46,7 +46,7 @@ fn json_plan_holds_the_script_and_its_hash_and_is_byte_identical() {
     assert_eq!(first.stdout, second.stdout, "same inputs, same bytes");
 
     let json = first.success().json();
-    assert_eq!(json["schema"], "hoist.plan/v3");
+    assert_eq!(json["schema"], "hoist.plan/v4");
     assert_eq!(json["app"], "hello");
     let script = run_phase(&json)["script"]["text"].as_str().unwrap();
     let sha = run_phase(&json)["script"]["sha256"].as_str().unwrap();
@@ -182,7 +182,7 @@ fn deploy_dry_run_prints_the_plan_and_changes_nothing() {
             .env("HELLO_API_TOKEN", "s3cr3t-never-printed")
             .run();
         let json = run.success().stdout_lacks("s3cr3t-never-printed").json();
-        assert_eq!(json["schema"], "hoist.plan/v3");
+        assert_eq!(json["schema"], "hoist.plan/v4");
     }
     assert!(!trap.was_called(), "no Docker call");
     assert!(aws.accept().is_err(), "no AWS call");
@@ -382,15 +382,15 @@ fn a_json_plan_reads_back_into_the_same_plan() {
         assert!(!read.scripts().is_empty());
     }
     let run = plan(&root, &trap, &["--format", "json"]);
-    let old = run.stdout.replace("hoist.plan/v3", "hoist.plan/v1");
+    let old = run.stdout.replace("hoist.plan/v4", "hoist.plan/v1");
     let err = hoist::plan::Plan::read(&old, "old.json")
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("old.json") && err.contains("hoist.plan/v1") && err.contains("hoist.plan/v3"),
+        err.contains("old.json") && err.contains("hoist.plan/v1") && err.contains("hoist.plan/v4"),
         "{err}"
     );
-    let err = hoist::plan::Plan::read("{\"schema\": \"hoist.plan/v3\"}", "cut.json")
+    let err = hoist::plan::Plan::read("{\"schema\": \"hoist.plan/v4\"}", "cut.json")
         .unwrap_err()
         .to_string();
     assert!(
@@ -423,9 +423,11 @@ fn a_blue_green_plan_shows_the_proxy_and_reads_back() {
             json["blue_green"]["ports"],
             serde_json::json!([18080, 28080])
         );
+        // Two-phase by default: the first phase stages.
         let phase = run_phase(&json);
-        assert_eq!(phase["name"], "deploy");
-        assert_eq!(phase["script"]["body"], "blue-green.sh");
+        assert_eq!(phase["name"], "stage");
+        assert_eq!(phase["script"]["body"], "bg-stage.sh");
+        assert_eq!(phase["reads_secrets"], true);
         // 60s gate + 10s stop + 10s post-switch check + 10s drain + 10m slack.
         assert_eq!(phase["timeout"], "11m30s");
         let script = phase["script"]["text"].as_str().unwrap();

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::ecr::EcrError;
 use crate::image::{BuildError, PushError};
 use crate::outcome;
-use crate::plan::{self, Inputs, Phase, PhaseTargets, Plan, Step, StepKind};
+use crate::plan::{self, Inputs, Phase, PhaseTargets, PhaseWhen, Plan, Step, StepKind};
 use crate::progress::Reporter;
 use crate::secrets::SecretEnv;
 use crate::transport::secret_parameter::{self, SecretParameter};
@@ -133,9 +133,14 @@ pub struct Report {
     pub plan: Plan,
     pub steps: Vec<StepReport>,
     pub phases: Vec<PhaseReport>,
-    /// Targets of the last phase that ran that ended deployed, and the others.
+    /// Targets that ended deployed (or unchanged), and the others: each target as the last
+    /// phase that ran on it left it (a target staged and then discarded did not deploy).
     pub deployed: usize,
     pub failed: usize,
+    /// How long the fleet served two versions: from the first target's switch to the last
+    /// one's (their `switched_at`, each host's clock), when at least one switched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mixed_version_window_ms: Option<u64>,
     /// A cancel (Ctrl-C, SIGTERM) interrupted at least one target's run. A cancel that came
     /// after every target had finished does not count: the report is then the deploy's.
     pub cancelled: bool,
@@ -148,11 +153,8 @@ pub struct Report {
 impl Report {
     pub fn ok(&self) -> bool {
         self.failed == 0
+            && self.deployed > 0
             && !self.cancelled
-            && self
-                .phases
-                .last()
-                .is_some_and(|p| !p.invocations.is_empty())
             && self.steps.iter().all(|s| s.status != StepStatus::Failed)
     }
 }
@@ -345,9 +347,24 @@ pub async fn execute(
                 }
             }
             Step::RunPhase(phase) => {
+                if let Some(why) = skip_phase(&plan, phase, &phases) {
+                    s.progress
+                        .done(&format!("phase {}: not run: {why}", phase.name));
+                    report(StepStatus::NotRun, why, Some(phase));
+                    continue;
+                }
+                let targets = phase_targets(&plan, phase, &phases);
+                if targets.is_empty() {
+                    report(
+                        StepStatus::Skipped,
+                        format!("no target: none is {}", phase.targets.describe(&phase.on)),
+                        Some(phase),
+                    );
+                    continue;
+                }
                 let run = PhaseRun {
                     comment: format!("hoist deploy {} release {}", plan.app, plan.release),
-                    targets: phase_targets(&plan, phase, &phases),
+                    targets,
                     parameter: put.as_ref().map(|(name, _)| name.as_str()),
                 };
                 match run_phase(phase, run, s, &cancel).await {
@@ -393,12 +410,14 @@ pub async fn execute(
     if let Some(e) = error {
         return Err(e);
     }
-    let last = phases
-        .last()
-        .map(|p| p.invocations.as_slice())
-        .unwrap_or_default();
-    let deployed = last.iter().filter(|i| i.deployed()).count();
-    let failed = last.len() - deployed;
+    let (deployed, failed) = final_counts(&phases);
+    let mixed_version_window_ms = mixed_version_window(&phases);
+    if let Some(ms) = mixed_version_window_ms {
+        s.progress.done(&format!(
+            "mixed-version window: {:.3} s (from the first target's switch to the last's)",
+            ms as f64 / 1000.0
+        ));
+    }
     let cancelled = cancel.is_cancelled()
         && phases
             .iter()
@@ -412,8 +431,76 @@ pub async fn execute(
         phases,
         deployed,
         failed,
+        mixed_version_window_ms,
         cancelled,
         reviewed: None,
+    })
+}
+
+/// Why a phase does not run, given how the earlier ones went (its `when`); `None` when it
+/// runs.
+fn skip_phase(plan: &Plan, phase: &Phase, done: &[PhaseReport]) -> Option<String> {
+    let (earlier, want_passed) = match &phase.when {
+        PhaseWhen::Always => return None,
+        PhaseWhen::Passed(p) => (p, true),
+        PhaseWhen::Failed(p) => (p, false),
+    };
+    let Some(report) = done.iter().find(|p| &p.name == earlier) else {
+        return Some(format!("phase {earlier} did not run"));
+    };
+    let policy = plan.phases().find(|p| &p.name == earlier)?.policy;
+    let total = report.invocations.len();
+    let failed = report.invocations.iter().filter(|i| !i.deployed()).count();
+    let allowed = crate::transport::ssm::allowed_errors(policy.max_errors, total);
+    let passed = total > 0 && failed <= allowed;
+    if passed == want_passed {
+        return None;
+    }
+    Some(if passed {
+        format!(
+            "phase {earlier} failed on {failed} of {total} target(s), within max errors \
+             ({allowed}): nothing to discard"
+        )
+    } else {
+        format!(
+            "phase {earlier} failed on {failed} of {total} target(s), more than max errors \
+             ({allowed}) allow: nothing switched anywhere"
+        )
+    })
+}
+
+/// Deployed and failed targets: each target of the first phase as the last phase that ran
+/// on it left it.
+fn final_counts(phases: &[PhaseReport]) -> (usize, usize) {
+    let Some(first) = phases.first() else {
+        return (0, 0);
+    };
+    let deployed = first
+        .invocations
+        .iter()
+        .filter(|inv| {
+            let last = phases
+                .iter()
+                .rev()
+                .flat_map(|p| p.invocations.iter())
+                .find(|i| i.target == inv.target)
+                .unwrap_or(inv);
+            last.deployed() && last.staged_or_discarded().is_none()
+        })
+        .count();
+    (deployed, first.invocations.len() - deployed)
+}
+
+/// From the first target's switch to the last one's, over the targets that switched (their
+/// `switched_at`, in the last phase where any did).
+fn mixed_version_window(phases: &[PhaseReport]) -> Option<u64> {
+    phases.iter().rev().find_map(|p| {
+        let times: Vec<u64> = p
+            .invocations
+            .iter()
+            .filter_map(|i| i.result.as_ref().and_then(|r| r.switched_at))
+            .collect();
+        Some(times.iter().max()? - times.iter().min()?)
     })
 }
 
@@ -493,6 +580,13 @@ fn phase_targets(plan: &Plan, phase: &Phase, done: &[PhaseReport]) -> Vec<String
             .filter(|i| i.deployed())
             .map(|i| i.target.clone())
             .collect(),
+        PhaseTargets::Staged(earlier) => done
+            .iter()
+            .filter(|p| &p.name == earlier)
+            .flat_map(|p| &p.invocations)
+            .filter(|i| i.staged_or_discarded() == Some(crate::transport::Outcome::Staged))
+            .map(|i| i.target.clone())
+            .collect(),
     }
 }
 
@@ -517,7 +611,8 @@ pub async fn run_phase(
     let parameter = run.parameter;
     let job = Job {
         script: &phase.script,
-        secrets: (!s.secrets.is_empty() && parameter.is_none()).then_some(s.secrets),
+        secrets: (phase.reads_secrets && !s.secrets.is_empty() && parameter.is_none())
+            .then_some(s.secrets),
         targets: &run.targets,
         policy: phase.policy,
         timeout: phase.timeout,
@@ -690,6 +785,7 @@ mod tests {
                 }],
                 deployed: 0,
                 failed: 1,
+                mixed_version_window_ms: None,
                 cancelled: false,
                 reviewed: None,
             });

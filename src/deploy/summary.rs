@@ -100,6 +100,14 @@ pub fn summary(report: &Report) -> String {
                 .to_owned()
         },
     ));
+    if let Some(ms) = report.mixed_version_window_ms {
+        let _ = writeln!(
+            out,
+            "\nmixed-version window: {:.3} s (from the first target's switch to the last's, \
+             by the hosts' clocks)",
+            ms as f64 / 1000.0
+        );
+    }
     out
 }
 
