@@ -804,7 +804,7 @@ impl BlueGreen {
     }
 
     /// A two-phase rollout's script `body` for `release` by run `run`: the deploy's header
-    /// and HOIST_RUN; the switch and discard leave out what only the stage reads (the pull,
+    /// and `HOIST_RUN`; the switch and discard leave out what only the stage reads (the pull,
     /// the env, secrets), as src/strategy/mod.rs renders them.
     fn phase_script(&self, body: Body, release: &str, image_id: &str, run: &str) -> String {
         let text = self.deploy_script(release, image_id, KNOBS);
@@ -1577,12 +1577,20 @@ fn two_phase_stage_switch_and_discard_on_one_host() {
     assert_eq!(BlueGreen::label(&v2, "hoist.color"), "green");
     assert_eq!(http_get(bg.green, "/version").as_deref(), Ok("v2"));
     assert!(!host.state_dir().join("deploy.state").exists());
+    let (_, st) = bg.status();
+    assert_eq!(st["running"]["release"], "v1", "{st}");
+    assert_eq!(st["staged"][0]["release"], "v2", "{st}");
+    assert_eq!(st["staged"][0]["run"], "run-a", "{st}");
+    assert_eq!(st["staged"][0]["color"], "green", "{st}");
 
     // Switch run-a: exactly the staged container goes live; v1 is retired and retained.
-    let before = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let before = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
     let (run, r) = bg.phase(Body::BgSwitch, "v2", "run-a");
     assert_ok(&run);
     assert_eq!(r["status"], "deployed", "{r}");
@@ -1594,6 +1602,9 @@ fn two_phase_stage_switch_and_discard_on_one_host() {
     assert_eq!(v1_state, "exited");
     let (_, _, _, v2_policy) = host.release("v2");
     assert_eq!(v2_policy, "unless-stopped");
+    let (_, st) = bg.status();
+    assert_eq!(st["running"]["release"], "v2", "{st}");
+    assert_eq!(st["staged"], serde_json::json!([]), "{st}");
 
     // Stage v3 by run-b, then discard run-b: the staged container goes, v2 serves on.
     let (run, r) = bg.phase(Body::BgStage, "v3", "run-b");

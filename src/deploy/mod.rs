@@ -357,7 +357,10 @@ pub async fn execute(
                 if targets.is_empty() {
                     report(
                         StepStatus::Skipped,
-                        format!("no target: none is {}", phase.targets.describe(&phase.on)),
+                        format!(
+                            "no target to run on (it runs on {}: none)",
+                            phase.targets.describe(&phase.on)
+                        ),
                         Some(phase),
                     );
                     continue;
@@ -415,7 +418,7 @@ pub async fn execute(
     if let Some(ms) = mixed_version_window_ms {
         s.progress.done(&format!(
             "mixed-version window: {:.3} s (from the first target's switch to the last's)",
-            ms as f64 / 1000.0
+            Duration::from_millis(ms).as_secs_f64()
         ));
     }
     let cancelled = cancel.is_cancelled()
@@ -892,6 +895,211 @@ mod tests {
         let json = serde_json::to_string(&report).unwrap();
         for shown in [&table, &json] {
             assert!(!shown.contains("q9z7"), "{shown}");
+        }
+    }
+
+    /// A transport that answers each phase (by its script's body) with the given results per
+    /// target, and records what each run was given.
+    struct Scripted {
+        results: std::collections::HashMap<&'static str, Vec<(&'static str, String)>>,
+        runs: Mutex<Vec<(String, Vec<String>, bool)>>,
+    }
+
+    #[async_trait]
+    impl Transport for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+
+        async fn run(
+            &self,
+            job: &Job<'_>,
+            _cancel: CancellationToken,
+            _sink: &dyn OutputSink,
+        ) -> Result<Vec<Invocation>, crate::transport::TransportError> {
+            self.runs.lock().unwrap().push((
+                job.script.body.clone(),
+                job.targets.to_vec(),
+                job.secrets.is_some(),
+            ));
+            let results = &self.results[job.script.body.as_str()];
+            Ok(job
+                .targets
+                .iter()
+                .map(|t| {
+                    let line = &results.iter().find(|(target, _)| target == t).unwrap().1;
+                    let ok = line.contains("\"status\":\"staged\"")
+                        || line.contains("\"status\":\"deployed\"")
+                        || line.contains("\"status\":\"unchanged\"")
+                        || line.contains("\"status\":\"discarded\"");
+                    Invocation {
+                        target: (*t).clone(),
+                        status: if ok {
+                            InvocationStatus::Success
+                        } else {
+                            InvocationStatus::Failed
+                        },
+                        exit_code: Some(i32::from(!ok)),
+                        stdout: format!("HOIST-RESULT {line}\n"),
+                        ..invocation(InvocationStatus::Success, "")
+                    }
+                })
+                .collect())
+        }
+    }
+
+    /// Runs a two-phase blue-green plan on targets a, b and c (max errors 0, a secret from
+    /// hoist's environment) through a transport answering `results`.
+    async fn two_phase(
+        results: &[(&'static str, &[(&'static str, &str)])],
+    ) -> (Report, Vec<(String, Vec<String>, bool)>) {
+        let yaml = "app: web\ntargets:\n  tags:\n    Env: [prod]\n  max_concurrency: 1\n\
+                    container:\n  publish: 8080\nstrategy: blue-green\nenv:\n  secret: [TOKEN]\n";
+        let config = crate::config::parse(yaml, "hoist.yaml".as_ref(), ".".as_ref()).unwrap();
+        let inputs = Inputs {
+            image_id: Some(format!("sha256:{}", "a".repeat(64))),
+            instances: Some(vec!["a".into(), "b".into(), "c".into()]),
+            run: Some("20261206T170000Z-0a1b2c3d".into()),
+            ..Inputs::new(
+                Revision::clean("0123456789abcdef0123456789abcdef01234567"),
+                TransportKind::Local,
+            )
+        };
+        let plan = plan::build(&config, &inputs).unwrap();
+        let transport = Scripted {
+            results: results
+                .iter()
+                .map(|(body, rows)| {
+                    (
+                        *body,
+                        rows.iter().map(|(t, l)| (*t, (*l).to_owned())).collect(),
+                    )
+                })
+                .collect(),
+            runs: Mutex::new(Vec::new()),
+        };
+        let secrets =
+            SecretEnv::resolve(&["TOKEN".to_owned()], |_| Some("s3cr3t-value".into())).unwrap();
+        let from = plan.steps.iter().take_while(|s| s.publishes()).count();
+        let docker = Docker::connect_with_local_defaults().unwrap();
+        let progress = Reporter::plain();
+        let services = Services {
+            docker: &docker,
+            registry: None,
+            ssm: None,
+            transport: &transport,
+            secrets: &secrets,
+            progress: &progress,
+        };
+        let report = execute(plan, from, Vec::new(), &services, CancellationToken::new())
+            .await
+            .unwrap();
+        (report, transport.runs.into_inner().unwrap())
+    }
+
+    const STAGED: &str = r#"{"status":"staged","container":"web-v2"}"#;
+
+    #[tokio::test]
+    async fn staging_that_passed_switches_the_staged_targets_and_measures_the_window() {
+        let (report, runs) = two_phase(&[
+            (
+                "bg-stage.sh",
+                &[
+                    ("a", STAGED),
+                    ("b", STAGED),
+                    ("c", r#"{"status":"unchanged"}"#),
+                ],
+            ),
+            (
+                "bg-switch.sh",
+                &[
+                    ("a", r#"{"status":"deployed","switched_at":1700000001000}"#),
+                    ("b", r#"{"status":"deployed","switched_at":1700000004250}"#),
+                ],
+            ),
+        ])
+        .await;
+        // The unchanged target has nothing staged: the switch runs on the others, without
+        // the secrets.
+        assert_eq!(
+            runs,
+            [
+                (
+                    "bg-stage.sh".into(),
+                    vec!["a".into(), "b".into(), "c".into()],
+                    true
+                ),
+                ("bg-switch.sh".into(), vec!["a".into(), "b".into()], false),
+            ]
+        );
+        assert!(report.ok(), "{report:?}");
+        assert_eq!((report.deployed, report.failed), (3, 0));
+        assert_eq!(report.mixed_version_window_ms, Some(3250));
+        let discard = report
+            .steps
+            .iter()
+            .find(|s| s.phase.as_deref() == Some("discard"))
+            .unwrap();
+        assert_eq!(discard.status, StepStatus::NotRun);
+        let text = summary(&report);
+        assert!(text.contains("mixed-version window: 3.250 s"), "{text}");
+        assert!(
+            text.contains("stage: staged") && text.contains("switch: deployed"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn staging_failed_beyond_max_errors_switches_nothing_and_discards_what_was_staged() {
+        let failed = r#"{"status":"failed","reason":"docker start failed: port is already allocated","rolled_back":true}"#;
+        let (report, runs) = two_phase(&[
+            (
+                "bg-stage.sh",
+                &[("a", STAGED), ("b", failed), ("c", STAGED)],
+            ),
+            (
+                "bg-discard.sh",
+                &[
+                    ("a", r#"{"status":"discarded"}"#),
+                    ("c", r#"{"status":"discarded"}"#),
+                ],
+            ),
+        ])
+        .await;
+        assert_eq!(
+            runs,
+            [
+                (
+                    "bg-stage.sh".into(),
+                    vec!["a".into(), "b".into(), "c".into()],
+                    true
+                ),
+                ("bg-discard.sh".into(), vec!["a".into(), "c".into()], false),
+            ]
+        );
+        assert!(!report.ok());
+        assert_eq!((report.deployed, report.failed), (0, 3));
+        assert_eq!(report.mixed_version_window_ms, None);
+        let switch = report
+            .steps
+            .iter()
+            .find(|s| s.phase.as_deref() == Some("switch"))
+            .unwrap();
+        assert_eq!(switch.status, StepStatus::NotRun);
+        assert!(
+            switch
+                .detail
+                .contains("failed on 1 of 3 target(s), more than max errors (0) allow"),
+            "{}",
+            switch.detail
+        );
+        let text = summary(&report);
+        for row in [
+            "stage: rolled back",
+            "discard: discarded",
+            "run-phase switch not run",
+        ] {
+            assert!(text.contains(row), "{row} in {text}");
         }
     }
 }

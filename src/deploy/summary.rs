@@ -105,7 +105,7 @@ pub fn summary(report: &Report) -> String {
             out,
             "\nmixed-version window: {:.3} s (from the first target's switch to the last's, \
              by the hosts' clocks)",
-            ms as f64 / 1000.0
+            std::time::Duration::from_millis(ms).as_secs_f64()
         );
     }
     out
@@ -116,8 +116,12 @@ fn steps(report: &Report) -> String {
     for step in report.steps.iter().filter(|s| s.status != StepStatus::Done) {
         let _ = writeln!(
             out,
-            "{} {}: {}",
+            "{}{} {}: {}",
             step.step.as_str(),
+            step.phase
+                .as_ref()
+                .map(|p| format!(" {p}"))
+                .unwrap_or_default(),
             step.status.as_str(),
             step.detail
         );
