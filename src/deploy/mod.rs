@@ -583,14 +583,35 @@ fn phase_targets(plan: &Plan, phase: &Phase, done: &[PhaseReport]) -> Vec<String
             .filter(|i| i.deployed())
             .map(|i| i.target.clone())
             .collect(),
-        PhaseTargets::Staged(earlier) => done
-            .iter()
-            .filter(|p| &p.name == earlier)
-            .flat_map(|p| &p.invocations)
-            .filter(|i| i.staged_or_discarded() == Some(crate::transport::Outcome::Staged))
-            .map(|i| i.target.clone())
-            .collect(),
+        PhaseTargets::Staged(earlier) => staged_targets(earlier, done),
+        PhaseTargets::Unswitched { stage, switch } => {
+            let staged = staged_targets(stage, done);
+            let started = |target: &String| {
+                done.iter()
+                    .filter(|p| &p.name == switch)
+                    .flat_map(|p| &p.invocations)
+                    .any(|i| {
+                        &i.target == target
+                            && !matches!(
+                                i.outcome.unwrap_or_else(|| i.judge()),
+                                crate::transport::Outcome::NotStarted
+                                    | crate::transport::Outcome::Cancelled
+                            )
+                    })
+            };
+            staged.into_iter().filter(|t| !started(t)).collect()
+        }
     }
+}
+
+/// The targets where phase `stage` staged the release.
+fn staged_targets(stage: &str, done: &[PhaseReport]) -> Vec<String> {
+    done.iter()
+        .filter(|p| p.name == stage)
+        .flat_map(|p| &p.invocations)
+        .filter(|i| i.staged_or_discarded() == Some(crate::transport::Outcome::Staged))
+        .map(|i| i.target.clone())
+        .collect()
 }
 
 /// Where and how one phase runs.
@@ -928,6 +949,15 @@ mod tests {
                 .iter()
                 .map(|t| {
                     let line = &results.iter().find(|(target, _)| target == t).unwrap().1;
+                    if line == "not started" {
+                        return Invocation {
+                            target: (*t).clone(),
+                            status: InvocationStatus::Pending,
+                            exit_code: None,
+                            stdout: String::new(),
+                            ..invocation(InvocationStatus::Pending, "")
+                        };
+                    }
                     let ok = line.contains("\"status\":\"staged\"")
                         || line.contains("\"status\":\"deployed\"")
                         || line.contains("\"status\":\"unchanged\"")
@@ -1040,7 +1070,7 @@ mod tests {
             .iter()
             .find(|s| s.phase.as_deref() == Some("discard"))
             .unwrap();
-        assert_eq!(discard.status, StepStatus::NotRun);
+        assert_eq!(discard.status, StepStatus::Skipped, "{discard:?}");
         let text = summary(&report);
         assert!(text.contains("mixed-version window: 3.250 s"), "{text}");
         assert!(
@@ -1101,5 +1131,40 @@ mod tests {
         ] {
             assert!(text.contains(row), "{row} in {text}");
         }
+    }
+
+    /// The switch stopped past its max errors before it reached two targets: they stay
+    /// staged, unserved, and the discard removes what they staged.
+    #[tokio::test]
+    async fn a_switch_that_stopped_early_leaves_nothing_staged() {
+        let (report, runs) = two_phase(&[
+            (
+                "bg-stage.sh",
+                &[("a", STAGED), ("b", STAGED), ("c", STAGED)],
+            ),
+            (
+                "bg-switch.sh",
+                &[
+                    ("a", r#"{"status":"failed","rolled_back":true}"#),
+                    ("b", "not started"),
+                    ("c", "not started"),
+                ],
+            ),
+            (
+                "bg-discard.sh",
+                &[
+                    ("b", r#"{"status":"discarded"}"#),
+                    ("c", r#"{"status":"discarded"}"#),
+                ],
+            ),
+        ])
+        .await;
+        assert_eq!(runs.len(), 3, "{runs:?}");
+        assert_eq!(
+            runs[2],
+            ("bg-discard.sh".into(), vec!["b".into(), "c".into()], false)
+        );
+        assert!(!report.ok());
+        assert_eq!((report.deployed, report.failed), (0, 3));
     }
 }

@@ -89,8 +89,8 @@ impl Plan {
         Some(format!(
             "two-phase: stage on every target at once (max errors {}), then, only if staging \
              passed, switch the targets staged in batches of {} (max concurrency); if staging \
-             failed on more targets than max errors allow, nothing switches and phase discard \
-             removes what was staged",
+             failed on more targets than max errors allow, nothing switches; phase discard \
+             then removes what stays staged where no switch started",
             stage.policy.max_errors, switch.policy.max_concurrency
         ))
     }

@@ -146,6 +146,10 @@ pub enum PhaseTargets {
     /// The targets where the named earlier phase staged the release (not those where it found
     /// the release already running, unchanged: there is nothing to switch).
     Staged(String),
+    /// The targets phase `stage` staged the release on where phase `switch` never started
+    /// (it did not run, or stopped past its max errors before it reached them): what is left
+    /// staged.
+    Unswitched { stage: String, switch: String },
 }
 
 impl PhaseTargets {
@@ -155,6 +159,9 @@ impl PhaseTargets {
             PhaseTargets::All => all.to_owned(),
             PhaseTargets::Passed(earlier) => format!("the targets that passed phase {earlier}"),
             PhaseTargets::Staged(earlier) => format!("the targets phase {earlier} staged"),
+            PhaseTargets::Unswitched { stage, switch } => {
+                format!("the targets phase {stage} staged where phase {switch} did not start")
+            }
         }
     }
 }

@@ -115,8 +115,14 @@ mod tests {
         assert_eq!(switch.policy.max_concurrency, Rate::Count(1));
         assert!(!switch.reads_secrets);
         assert_eq!(switch.script.body, "bg-switch.sh");
-        assert_eq!(discard.targets, PhaseTargets::Staged("stage".into()));
-        assert_eq!(discard.when, PhaseWhen::Failed("stage".into()));
+        assert_eq!(
+            discard.targets,
+            PhaseTargets::Unswitched {
+                stage: "stage".into(),
+                switch: "switch".into()
+            }
+        );
+        assert_eq!(discard.when, PhaseWhen::Always);
         assert_eq!(discard.script.body, "bg-discard.sh");
         for phase in [stage, switch, discard] {
             assert!(
@@ -178,7 +184,8 @@ mod tests {
             text.contains("on the targets phase stage staged via ssm transport")
                 && text.contains("in batches of 1: 3 batches for 3 target(s)")
                 && text.contains("only if phase stage succeeded on enough targets")
-                && text.contains("only if phase stage failed on more targets"),
+                && text
+                    .contains("on the targets phase stage staged where phase switch did not start"),
             "{text}"
         );
         let back =

@@ -87,7 +87,8 @@ const STAGE_ONLY: [&str; 9] = [
 
 /// A two-phase rollout: `stage` (on every target at once, with the config's `max_errors`),
 /// then `switch` on the targets it staged, `max_concurrency` at a time, when it passed;
-/// `discard` on the same targets when it did not.
+/// then `discard` on the staged targets the switch never started on (all of them when
+/// staging failed; those it did not reach when it stopped past its max errors).
 fn two_phases(stage: Body, switch: Body, discard: Body, inputs: &PhaseInputs<'_>) -> Vec<Phase> {
     let mut all = inputs.params.clone();
     all.push(("HOIST_RUN", inputs.run.into()));
@@ -123,8 +124,10 @@ fn two_phases(stage: Body, switch: Body, discard: Body, inputs: &PhaseInputs<'_>
             ..phase("switch", switch, &after)
         },
         Phase {
-            targets: PhaseTargets::Staged("stage".into()),
-            when: PhaseWhen::Failed("stage".into()),
+            targets: PhaseTargets::Unswitched {
+                stage: "stage".into(),
+                switch: "switch".into(),
+            },
             policy: RolloutPolicy {
                 max_concurrency: config::Rate::Percent(100),
                 max_errors: config::Rate::Percent(100),
