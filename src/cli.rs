@@ -1049,6 +1049,10 @@ async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
             // Hosts run the image id, not a tag that could move under the deploy.
             inputs.image_id = Some(deploy::resolve_local_image(&docker, uri, &progress).await?);
         }
+        // The run names what a two-phase rollout stages (a reviewed plan keeps its own).
+        if reviewed.is_none() {
+            inputs.run = Some(secret_parameter::new_run_id());
+        }
         let transport = LocalTransport::default();
         let services = Services {
             docker: &docker,

@@ -830,6 +830,7 @@ mod tests {
                 name: "deploy".into(),
                 invocations,
             }],
+            mixed_version_window_ms: None,
             cancelled: false,
             reviewed: None,
             timings: None,

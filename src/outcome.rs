@@ -12,6 +12,11 @@ pub enum ResultStatus {
     Deployed,
     /// The release already ran with the same image and configuration; nothing was touched.
     Unchanged,
+    /// A two-phase rollout's stage: the release runs, healthy, in the idle color; nothing
+    /// serves it yet.
+    Staged,
+    /// A two-phase rollout's discard: what this run staged is gone; nothing switched.
+    Discarded,
     /// It did not; `rolled_back` says whether the previous release serves again.
     #[default]
     Failed,
@@ -50,6 +55,10 @@ pub struct ScriptResult {
     pub health: String,
     /// The phases the script went through, each with the milliseconds since it started.
     pub marks: Vec<(String, u64)>,
+    /// When nginx started routing to the new release (epoch milliseconds, the host's clock):
+    /// set by a blue-green switch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub switched_at: Option<u64>,
 }
 
 /// Finds the last `HOIST-RESULT` line in a script's stdout. Output that SSM truncated may

@@ -22,6 +22,8 @@ pub fn phase(config: &Config, transport: TransportKind, to: Option<&str>) -> Pha
         transport,
         on: plan::describe_on(config, transport),
         targets: PhaseTargets::All,
+        when: plan::PhaseWhen::Always,
+        reads_secrets: false,
         policy: plan::rollout_policy(config),
         timeout: plan::switch_timeout(config),
         script: plan::rollback_script(config, to),

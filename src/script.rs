@@ -17,6 +17,12 @@ pub enum Body {
     Recreate,
     /// A deploy with the blue-green strategy (stage, switch, verify, retire).
     BlueGreen,
+    /// Blue-green, two-phase rollout, phase 1: stage the release in the idle color.
+    BgStage,
+    /// Blue-green, two-phase rollout, phase 2: switch to what this run staged.
+    BgSwitch,
+    /// Blue-green, two-phase rollout: remove what this run staged (staging failed).
+    BgDiscard,
     /// Reports the app's releases on a host (read-only).
     Status,
     /// Makes a retained release the live one again.
@@ -28,6 +34,9 @@ impl Body {
         match self {
             Body::Recreate => "recreate.sh",
             Body::BlueGreen => "blue-green.sh",
+            Body::BgStage => "bg-stage.sh",
+            Body::BgSwitch => "bg-switch.sh",
+            Body::BgDiscard => "bg-discard.sh",
             Body::Status => "status.sh",
             Body::Rollback => "rollback.sh",
         }
@@ -37,6 +46,9 @@ impl Body {
         match self {
             Body::Recreate => include_str!("scripts/recreate.sh"),
             Body::BlueGreen => include_str!("scripts/blue-green.sh"),
+            Body::BgStage => include_str!("scripts/bg-stage.sh"),
+            Body::BgSwitch => include_str!("scripts/bg-switch.sh"),
+            Body::BgDiscard => include_str!("scripts/bg-discard.sh"),
             Body::Status => include_str!("scripts/status.sh"),
             Body::Rollback => include_str!("scripts/rollback.sh"),
         }
@@ -188,6 +200,9 @@ mod tests {
         for body in [
             Body::Recreate,
             Body::BlueGreen,
+            Body::BgStage,
+            Body::BgSwitch,
+            Body::BgDiscard,
             Body::Status,
             Body::Rollback,
         ] {

@@ -21,6 +21,10 @@ pub struct HostStatus {
     pub running: Option<Running>,
     /// Stopped releases kept for rollback, newest first.
     pub retained: Vec<Retained>,
+    /// Releases a two-phase rollout staged that run unserved: waiting for their run's switch,
+    /// or left by a run that died between its phases (the next deploy removes them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub staged: Vec<Staged>,
     /// The last records of the host's history, oldest first.
     pub history: Vec<serde_json::Value>,
     /// A deploy or rollback holds the app's lock, or left its state behind.
@@ -69,6 +73,17 @@ pub struct Retained {
     /// Blue-green: `blue` or `green`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub color: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Staged {
+    pub release: String,
+    pub container: String,
+    pub name: String,
+    pub color: Option<String>,
+    /// The deploy run that staged it.
+    pub run: String,
 }
 
 /// The last `HOIST-STATUS` line of a script's stdout.
@@ -183,6 +198,20 @@ impl StatusReport {
             }
             if host.deploying {
                 let _ = writeln!(out, "\n{}: a deploy or rollback is in progress", t.target);
+            }
+            for s in &host.staged {
+                let _ = writeln!(
+                    out,
+                    "\n{}: release {} staged{} by run {}, not serving (container {})",
+                    t.target,
+                    s.release,
+                    s.color
+                        .as_ref()
+                        .map(|c| format!(" on {c}"))
+                        .unwrap_or_default(),
+                    s.run,
+                    short(&s.container)
+                );
             }
             if host.retained.is_empty() {
                 continue;

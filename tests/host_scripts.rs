@@ -803,6 +803,69 @@ impl BlueGreen {
         script::render(Body::BlueGreen, &[], &params).text
     }
 
+    /// A two-phase rollout's script `body` for `release` by run `run`: the deploy's header
+    /// and `HOIST_RUN`; the switch and discard leave out what only the stage reads (the pull,
+    /// the env, secrets), as src/strategy/mod.rs renders them.
+    fn phase_script(&self, body: Body, release: &str, image_id: &str, run: &str) -> String {
+        let text = self.deploy_script(release, image_id, KNOBS);
+        let stage_only = [
+            "HOIST_PULL",
+            "HOIST_REGISTRY",
+            "HOIST_REGION",
+            "HOIST_ENV_CLEAR",
+            "HOIST_ENV_SECRETS",
+            "HOIST_HOST_SECRETS",
+            "HOIST_ENV_SOURCE",
+            "HOIST_SECRET_PARAMETER",
+            "HOIST_FORCE",
+        ];
+        // The header's lines, as rendered, put back verbatim (no re-quoting).
+        let mut header: Vec<String> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("HOIST_"))
+            .take_while(|l| !l.is_empty())
+            .filter(|l| {
+                body == Body::BgStage || !stage_only.contains(&l.split_once('=').unwrap().0)
+            })
+            .map(str::to_owned)
+            .collect();
+        header.push(format!("HOIST_RUN={}", script::quote(run)));
+        let rendered = script::render(body, &[], &[]).text;
+        let (head, rest) = rendered.split_once("\n\n").unwrap();
+        format!("{head}\n{}\n\n{rest}", header.join("\n"))
+    }
+
+    /// Runs phase `body` of a two-phase rollout of `release` (built first) by run `run`.
+    fn phase(&self, body: Body, release: &str, run: &str) -> (Run, Value) {
+        let (_, image_id) = self.host.build(release, false);
+        let stdin = if body == Body::BgStage {
+            format!("HS_TOKEN={SECRET}\n")
+        } else {
+            String::new()
+        };
+        let run = run_script(&self.phase_script(body, release, &image_id, run), &stdin);
+        assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
+        let json = marked(&run, "HOIST-RESULT ");
+        (run, json)
+    }
+
+    /// The app's containers staged by `run`: (name, state).
+    fn staged_by(&self, run: &str) -> Vec<String> {
+        docker_out(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=hoist.app={}", self.host.app),
+            "--filter",
+            &format!("label=hoist.staged-by={run}"),
+            "--format",
+            "{{.Names}} {{.State}}",
+        ])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+    }
+
     /// Builds `release` and deploys it blue-green.
     fn deploy(&self, release: &str, broken: bool, knobs: BgKnobs) -> (Run, Value) {
         let (_, image_id) = self.host.build(release, broken);
@@ -1483,4 +1546,128 @@ fn the_recreate_gate_needs_its_healthy_answers_in_a_row() {
         started.elapsed()
     );
     assert_eq!(host.get("/version").as_deref(), Some("v1"));
+}
+
+/// A two-phase rollout's phases, run as the deploy runs them on one host: the stage leaves
+/// nginx on the live color and the staged release running, unserved, on the idle color's
+/// port; the switch of the same run makes exactly that container live; a discard removes what
+/// its run staged and touches nothing else; a later stage removes what an earlier run staged
+/// and never switched, and that run's switch then refuses, changing nothing.
+#[test]
+fn two_phase_stage_switch_and_discard_on_one_host() {
+    let Some(bg) = BlueGreen::new("bg2ph") else {
+        return;
+    };
+    let host = &bg.host;
+    let (run, r) = bg.deploy("v1", false, KNOBS);
+    assert_ok(&run);
+    assert_eq!(r["status"], "deployed", "{r}");
+    let conf_v1 = bg.conf_text();
+
+    // Stage v2: staged and healthy on green, nginx untouched, v1 serves.
+    let (run, r) = bg.phase(Body::BgStage, "v2", "run-a");
+    assert_ok(&run);
+    assert_eq!(r["status"], "staged", "{r}");
+    assert!(r.get("switched_at").is_none(), "{r}");
+    assert_eq!(bg.conf_text(), conf_v1, "the stage never touches nginx");
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v1"));
+    let (v2, v2_name, v2_state, v2_policy) = host.release("v2");
+    assert_eq!((v2_state.as_str(), v2_policy.as_str()), ("running", "no"));
+    assert_eq!(BlueGreen::label(&v2, "hoist.staged-by"), "run-a");
+    assert_eq!(BlueGreen::label(&v2, "hoist.color"), "green");
+    assert_eq!(http_get(bg.green, "/version").as_deref(), Ok("v2"));
+    assert!(!host.state_dir().join("deploy.state").exists());
+    let (_, st) = bg.status();
+    assert_eq!(st["running"]["release"], "v1", "{st}");
+    assert_eq!(st["staged"][0]["release"], "v2", "{st}");
+    assert_eq!(st["staged"][0]["run"], "run-a", "{st}");
+    assert_eq!(st["staged"][0]["color"], "green", "{st}");
+
+    // Switch run-a: exactly the staged container goes live; v1 is retired and retained.
+    let before = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let (run, r) = bg.phase(Body::BgSwitch, "v2", "run-a");
+    assert_ok(&run);
+    assert_eq!(r["status"], "deployed", "{r}");
+    assert_eq!(r["container"], v2_name.as_str(), "{r}");
+    let at = r["switched_at"].as_u64().expect("switched_at");
+    assert!(at >= before && at < before + 60_000, "{at} vs {before}");
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v2"));
+    let (_, _, v1_state, _) = host.release("v1");
+    assert_eq!(v1_state, "exited");
+    let (_, _, _, v2_policy) = host.release("v2");
+    assert_eq!(v2_policy, "unless-stopped");
+    let (_, st) = bg.status();
+    assert_eq!(st["running"]["release"], "v2", "{st}");
+    assert_eq!(st["staged"], serde_json::json!([]), "{st}");
+
+    // Stage v3 by run-b, then discard run-b: the staged container goes, v2 serves on.
+    let (run, r) = bg.phase(Body::BgStage, "v3", "run-b");
+    assert_ok(&run);
+    assert_eq!(r["status"], "staged", "{r}");
+    assert_eq!(bg.staged_by("run-b").len(), 1);
+    let (run, r) = bg.phase(Body::BgDiscard, "v3", "run-b");
+    assert_ok(&run);
+    assert_eq!(r["status"], "discarded", "{r}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("removed 1 container(s) staged by run run-b")
+            && r["reason"].as_str().unwrap().contains("which serves"),
+        "{r}"
+    );
+    assert!(bg.staged_by("run-b").is_empty());
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v2"));
+    assert_eq!(host.release("v2").2, "running");
+
+    // run-c stages v4 and dies before its switch; run-d's stage removes it.
+    let (run, _) = bg.phase(Body::BgStage, "v4", "run-c");
+    assert_ok(&run);
+    let (run, r) = bg.phase(Body::BgStage, "v5", "run-d");
+    assert_ok(&run);
+    assert_eq!(r["status"], "staged", "{r}");
+    assert!(
+        run.stdout.contains("staged by run run-c, never switched"),
+        "{}",
+        run.stdout
+    );
+    assert!(bg.staged_by("run-c").is_empty());
+    // run-c's switch finds nothing of its own and changes nothing.
+    let (run, r) = bg.phase(Body::BgSwitch, "v4", "run-c");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(r["status"], "failed", "{r}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("by run run-c is left on this host"),
+        "{r}"
+    );
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v2"));
+    assert_eq!(
+        bg.staged_by("run-d").len(),
+        1,
+        "run-d's staged container stays"
+    );
+    // A served release is never discarded: v2 was staged by run-a and served.
+    let (run, r) = bg.phase(Body::BgDiscard, "v2", "run-a");
+    assert_ok(&run);
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("removed 0 container(s)"),
+        "{r}"
+    );
+    assert_eq!(host.release("v2").2, "running");
+    let (run, r) = bg.phase(Body::BgSwitch, "v5", "run-d");
+    assert_ok(&run);
+    assert_eq!(r["status"], "deployed", "{r}");
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v5"));
 }

@@ -423,9 +423,11 @@ fn a_blue_green_plan_shows_the_proxy_and_reads_back() {
             json["blue_green"]["ports"],
             serde_json::json!([18080, 28080])
         );
+        // Two-phase by default: the first phase stages.
         let phase = run_phase(&json);
-        assert_eq!(phase["name"], "deploy");
-        assert_eq!(phase["script"]["body"], "blue-green.sh");
+        assert_eq!(phase["name"], "stage");
+        assert_eq!(phase["script"]["body"], "bg-stage.sh");
+        assert_eq!(phase["reads_secrets"], true);
         // 60s gate + 10s stop + 10s post-switch check + 10s drain + 10m slack.
         assert_eq!(phase["timeout"], "11m30s");
         let script = phase["script"]["text"].as_str().unwrap();

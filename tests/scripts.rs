@@ -125,6 +125,9 @@ fn the_library_and_every_body_pass_shellcheck() {
     assert_eq!(
         files,
         [
+            "bg-discard.sh",
+            "bg-stage.sh",
+            "bg-switch.sh",
             "blue-green.sh",
             "lib.sh",
             "recreate.sh",
@@ -174,6 +177,44 @@ fn every_rendered_variant_passes_shellcheck() {
                 format!("{name} (rollback to {to:?})"),
                 &plan::rollback_script(&config, to).text,
             );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A two-phase blue-green rollout's three scripts (stage, switch, discard), as the plan
+/// renders them, for two variants over both transports.
+#[test]
+fn every_two_phase_script_passes_shellcheck() {
+    if !common::prerequisite(common::have_command("shellcheck"), "shellcheck") {
+        return;
+    }
+    let mut failures = Vec::new();
+    for (name, extra) in &VARIANTS[..2] {
+        // Blue-green needs container.publish: "everything" has it, "minimal" gets it.
+        let extra = if extra.contains("publish:") {
+            (*extra).to_owned()
+        } else {
+            format!("container:\n  publish: 80\n{extra}")
+        };
+        let config = config(&format!("{extra}strategy: blue-green\n"));
+        for transport in [TransportKind::Local, TransportKind::Ssm] {
+            let inputs = Inputs {
+                image_id: Some(format!("sha256:{}", "ab".repeat(32))),
+                run: Some("20261206T170000Z-0a1b2c3d".into()),
+                ..Inputs::new(
+                    Revision::clean("0123456789abcdef0123456789abcdef01234567"),
+                    transport,
+                )
+            };
+            let plan = plan::build(&config, &inputs).unwrap();
+            let phases: Vec<_> = plan.phases().collect();
+            assert_eq!(phases.len(), 3, "{name}");
+            for phase in phases {
+                if let Err(report) = shellcheck(None, &phase.script.text) {
+                    failures.push(format!("{name} {transport:?} {}:\n{report}", phase.name));
+                }
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -1131,13 +1131,29 @@ fn status_and_rollback_over_ssm() {
 }
 
 impl App {
-    /// hoist.yaml for blue/green: nginx on 8080, the two colors on loopback, a post-switch
-    /// check of 4 s, a drain of `drain`; `command`: the container's command (YAML), if any.
+    /// hoist.yaml for blue/green, rolled out in one phase (`rollout: one-phase`): see
+    /// `configure_rollout`.
     fn configure_blue_green(&self, version: &str, drain: &str, command: &str) {
+        self.configure_rollout("one-phase", "0", version, drain, command);
+    }
+
+    /// hoist.yaml for blue/green: nginx on 8080, the two colors on loopback, a post-switch
+    /// check of 4 s, a drain of `drain`; `command`: the container's command (YAML), if any;
+    /// `rollout` and `max_errors` as given, max concurrency 1.
+    fn configure_rollout(
+        &self,
+        rollout: &str,
+        max_errors: &str,
+        version: &str,
+        drain: &str,
+        command: &str,
+    ) {
+        let concurrency = if rollout == "one-phase" { "3" } else { "1" };
         let yaml = format!(
-            "app: {name}\nregion: us-east-1\nstrategy: blue-green\n\
+            "app: {name}\nregion: us-east-1\nstrategy: blue-green\nrollout: {rollout}\n\
              image:\n  repository: e2e/{name}\n  build_args:\n    VERSION: \"{version}\"\n\
-             targets:\n  tags:\n    Env: [test]\n  max_concurrency: \"3\"\n\
+             targets:\n  tags:\n    Env: [test]\n  max_concurrency: \"{concurrency}\"\n  \
+             max_errors: \"{max_errors}\"\n\
              container:\n  port: 8080\n  publish: 8080\n  stop_timeout: 2s\n{command}\
              healthcheck:\n  path: /healthz\n  interval: 1s\n  timeout: 10s\n\
              blue_green:\n  drain: {drain}\n  post_switch_check: 4s\n\
@@ -1618,4 +1634,201 @@ fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image
     for inst in world.instances() {
         assert_serves(inst, "1.0.0");
     }
+}
+
+/// A two-phase blue-green rollout on three instances (max concurrency 1, max errors 0):
+/// under load, the stage runs everywhere, then the switch one instance at a time; every
+/// instance serves v2 with no failed request, the report has each phase's per-target results
+/// and the mixed-version window, and the secret parameter is deleted before the switch is
+/// sent. Then staging fails on one instance (its idle color's port taken): no instance
+/// switches, every one still serves v2, the others' staged containers are discarded, exit 1,
+/// and the report says so per target.
+#[test]
+fn two_phase_blue_green_switches_only_when_staging_passed_everywhere() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("twophase");
+    let app = App::new("twophase");
+    let instances = world.instances();
+    app.configure_rollout("two-phase", "0", "1.0.0", "1s", "");
+    assert_ok(&app.deploy(&world, &[]));
+    for inst in instances {
+        assert_serves(inst, "1.0.0");
+    }
+
+    // v2, under load.
+    app.configure_rollout("two-phase", "0", "2.0.0", "1s", "");
+    let v2 = planned_release(&app);
+    let before = world.journal().len();
+    let load = Load::start(instances);
+    let run = app.deploy(&world, &["--format", "json"]);
+    let observed = load.stop();
+    assert_ok(&run);
+    assert_no_failed_requests(&observed, "two-phase v1 -> v2");
+    for o in &observed {
+        // From v1 to v2 (right after a graceful reload nginx's old worker may still answer a
+        // request or two: README, blue-green's switch).
+        assert_eq!(
+            o.versions.first().map(String::as_str),
+            Some("1.0.0"),
+            "{o:?}"
+        );
+        assert_eq!(
+            o.versions.last().map(String::as_str),
+            Some("2.0.0"),
+            "{o:?}"
+        );
+        assert!(
+            o.versions.iter().all(|v| v == "1.0.0" || v == "2.0.0"),
+            "{o:?}"
+        );
+    }
+    for inst in instances {
+        assert_serves(inst, "2.0.0");
+    }
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let phase = |name: &str| {
+        report["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no phase {name} in {report}"))
+    };
+    for (name, outcome) in [("stage", "staged"), ("switch", "deployed")] {
+        let p = phase(name);
+        let invocations = p["invocations"].as_array().unwrap();
+        assert_eq!(invocations.len(), 3, "{p}");
+        for inv in invocations {
+            assert_eq!(inv["outcome"], outcome, "{name}: {inv}");
+        }
+    }
+    assert_eq!(report["deployed"], 3, "{report}");
+    let window = report["mixed_version_window_ms"]
+        .as_u64()
+        .expect("a mixed-version window");
+    assert!(window < 120_000, "{window}");
+    assert!(
+        run.stderr.contains("mixed-version window: "),
+        "{}",
+        run.stderr
+    );
+    let discard = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["phase"] == "discard")
+        .unwrap();
+    assert_eq!(discard["status"], "skipped", "{discard}");
+    // The secret parameter is gone before the switch is sent; switch commands one at a time.
+    let calls: Vec<Value> = world.journal().into_iter().skip(before).collect();
+    let deleted = calls
+        .iter()
+        .position(|c| c["operation"] == "DeleteParameter" && c["error"].is_null())
+        .expect("the parameter is deleted");
+    let sends: Vec<usize> = calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c["operation"] == "SendCommand" && c["error"].is_null())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(sends.len(), 2, "stage, switch: {sends:?}");
+    assert!(
+        sends[0] < deleted && deleted < sends[1],
+        "{sends:?} {deleted}"
+    );
+    for inst in instances {
+        assert_eq!(last_history(&world, inst, &app)["release"], v2.as_str());
+        assert!(
+            world
+                .docker(
+                    inst,
+                    &["ps", "-a", "--filter", "label=hoist.staged-by", "-q"]
+                )
+                .lines()
+                .count()
+                >= 1,
+            "v2's container carries its run's label"
+        );
+    }
+
+    // v3: instance 0's idle color (blue: v1's, stopped) has its loopback port taken by a
+    // process of its own, so v3 cannot start there. (SO_REUSEADDR, as docker-proxy binds:
+    // nginx's connections to v1 on that port may linger in TIME_WAIT.)
+    app.configure_rollout("two-phase", "0", "3.0.0", "1s", "");
+    let v3 = planned_release(&app);
+    let taken = &instances[0];
+    let squatter = world
+        .on_instance(
+            taken,
+            "setsid /usr/bin/python3 -c 'import socket, time\n\
+             s = socket.socket()\n\
+             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             s.bind((\"127.0.0.1\", 18080))\n\
+             s.listen()\n\
+             time.sleep(600)' </dev/null >/dev/null 2>/tmp/squatter.err & echo $!",
+        )
+        .trim()
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !world
+        .on_instance(taken, "cat /proc/net/tcp")
+        .contains(":46A0 00000000:0000 0A")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the squatter ({squatter}) never listened: {}",
+            world.on_instance(taken, "cat /tmp/squatter.err; ps -ef | grep -c python3")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let load = Load::start(instances);
+    let run = app.deploy(&world, &[]);
+    let observed = load.stop();
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_no_failed_requests(&observed, "staging failed on one instance");
+    for o in &observed {
+        assert_eq!(o.versions, ["2.0.0"], "{o:?}");
+    }
+    for inst in instances {
+        assert_serves(inst, "2.0.0");
+        let left = world.docker(
+            inst,
+            &[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("label=hoist.release={v3}"),
+                "-q",
+            ],
+        );
+        assert!(left.is_empty(), "{}: v3 left {left}", inst.id);
+        let row = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&inst.id) && l.contains("stage:"))
+            .unwrap_or_else(|| panic!("{} has no stage row:\n{}", inst.id, run.stdout));
+        if inst.id == taken.id {
+            assert!(row.contains("stage: rolled back"), "{row}");
+        } else {
+            assert!(row.contains("stage: staged"), "{row}");
+            assert!(
+                run.stdout
+                    .lines()
+                    .any(|l| l.starts_with(&inst.id) && l.contains("discard: discarded")),
+                "{}",
+                run.stdout
+            );
+        }
+    }
+    assert!(
+        run.stdout
+            .contains("more than max errors (0) allow: nothing switched anywhere"),
+        "{}",
+        run.stdout
+    );
+    world.on_instance(taken, &format!("kill {squatter}"));
 }

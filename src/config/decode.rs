@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::duration;
 use super::error::Issue;
 use super::schema::{
-    BlueGreen, Builder, Config, Container, Env, Healthcheck, Image, Lock, Rate, SecretSource,
-    SecretTier, Secrets, Strategy, Targets,
+    BlueGreen, Builder, Config, Container, Env, Healthcheck, Image, Lock, Rate, Rollout,
+    SecretSource, SecretTier, Secrets, Strategy, Targets,
 };
 use super::text;
 use super::yaml::{Loc, Node, Value};
@@ -46,6 +46,7 @@ const TOP_KEYS: &[&str] = &[
     "env",
     "strategy",
     "blue_green",
+    "rollout",
     "retain",
     "secrets",
     "lock",
@@ -501,6 +502,7 @@ impl Decoder {
             let bg = blue_green.as_ref().ok().and_then(Option::as_ref);
             self.check_budget(c, h, bg, health_node.map_or(root.loc, |n| n.loc));
         }
+        let rollout = self.rollout(f.get("rollout"), strategy);
         let retain = match f.get("retain") {
             Some(n) => self
                 .int_in(n, "retain", 0, 50)
@@ -526,6 +528,7 @@ impl Decoder {
             env: env?,
             strategy: strategy?,
             blue_green: blue_green.ok()?,
+            rollout: rollout?,
             retain: retain?,
             secrets: secrets?,
             lock: lock?,
@@ -1250,6 +1253,42 @@ impl Decoder {
         };
         self.finish(&f, LOCK_KEYS);
         Some(Lock { lease: lease? })
+    }
+
+    /// `rollout:`: two-phase by default for blue-green, one-phase for recreate (which has no
+    /// stage apart from its switch yet, so two-phase is refused there).
+    fn rollout(&mut self, node: Option<&Node>, strategy: Option<Strategy>) -> Option<Rollout> {
+        let Some(node) = node else {
+            return Some(match strategy {
+                Some(Strategy::BlueGreen) => Rollout::TwoPhase,
+                _ => Rollout::OnePhase,
+            });
+        };
+        let s = self.string(node, "rollout")?;
+        let rollout = match s.as_str() {
+            "one-phase" => Rollout::OnePhase,
+            "two-phase" => Rollout::TwoPhase,
+            other => {
+                self.issue(
+                    "rollout",
+                    node.loc,
+                    format!("unknown rollout `{other}` (known: one-phase, two-phase)"),
+                );
+                return None;
+            }
+        };
+        if rollout == Rollout::TwoPhase && strategy == Some(Strategy::Recreate) {
+            self.issue_help(
+                "rollout",
+                node.loc,
+                "`rollout: two-phase` stages the release beside the live one, which needs \
+                 `strategy: blue-green`; recreate stops the running release to start the new \
+                 one, so it rolls out in one phase",
+                "set `strategy: blue-green`, or `rollout: one-phase`".into(),
+            );
+            return None;
+        }
+        Some(rollout)
     }
 
     fn strategy(&mut self, node: &Node) -> Option<Strategy> {

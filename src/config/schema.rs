@@ -23,6 +23,9 @@ pub struct Config {
     /// blue-green.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blue_green: Option<BlueGreen>,
+    /// How a deploy spreads over the fleet: one phase (each host stages and switches in one
+    /// run, `max_concurrency` at a time) or two (stage everywhere, then switch).
+    pub rollout: Rollout,
     pub retain: u32,
     pub secrets: Secrets,
     /// `lock:`: the fleet-wide deploy lock (SSM only).
@@ -302,6 +305,29 @@ impl Strategy {
         match self {
             Strategy::Recreate => "recreate",
             Strategy::BlueGreen => "blue-green",
+        }
+    }
+}
+
+/// `rollout:`: how a deploy spreads over the fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rollout {
+    /// One phase: each host runs its whole deploy (stage, switch, verify, retire) in one
+    /// script, `max_concurrency` hosts at a time. The default for recreate.
+    OnePhase,
+    /// Two phases: stage the release on every target at once (pull, create, health-gate the
+    /// idle color); only when staging passed on enough targets (`max_errors`), switch, in
+    /// batches of `max_concurrency`. Otherwise the staged containers are discarded and
+    /// nothing switches. The default for blue-green (which it needs).
+    TwoPhase,
+}
+
+impl Rollout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rollout::OnePhase => "one-phase",
+            Rollout::TwoPhase => "two-phase",
         }
     }
 }

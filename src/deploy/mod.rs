@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::ecr::EcrError;
 use crate::image::{BuildError, PushError};
 use crate::outcome;
-use crate::plan::{self, Inputs, Phase, PhaseTargets, Plan, Step, StepKind};
+use crate::plan::{self, Inputs, Phase, PhaseTargets, PhaseWhen, Plan, Step, StepKind};
 use crate::progress::Reporter;
 use crate::secrets::SecretEnv;
 use crate::transport::secret_parameter::{self, SecretParameter};
@@ -135,9 +135,14 @@ pub struct Report {
     pub plan: Plan,
     pub steps: Vec<StepReport>,
     pub phases: Vec<PhaseReport>,
-    /// Targets of the last phase that ran that ended deployed, and the others.
+    /// Targets that ended deployed (or unchanged), and the others: each target as the last
+    /// phase that ran on it left it (a target staged and then discarded did not deploy).
     pub deployed: usize,
     pub failed: usize,
+    /// How long the fleet served two versions: from the first target's switch to the last
+    /// one's (their `switched_at`, each host's clock), when at least one switched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mixed_version_window_ms: Option<u64>,
     /// A cancel (Ctrl-C, SIGTERM) interrupted at least one target's run. A cancel that came
     /// after every target had finished does not count: the report is then the deploy's.
     pub cancelled: bool,
@@ -156,11 +161,8 @@ pub struct Report {
 impl Report {
     pub fn ok(&self) -> bool {
         self.failed == 0
+            && self.deployed > 0
             && !self.cancelled
-            && self
-                .phases
-                .last()
-                .is_some_and(|p| !p.invocations.is_empty())
             && self.steps.iter().all(|s| s.status != StepStatus::Failed)
     }
 }
@@ -353,9 +355,27 @@ pub async fn execute(
                 }
             }
             Step::RunPhase(phase) => {
+                if let Some(why) = skip_phase(&plan, phase, &phases) {
+                    s.progress
+                        .done(&format!("phase {}: not run: {why}", phase.name));
+                    report(StepStatus::NotRun, why, Some(phase));
+                    continue;
+                }
+                let targets = phase_targets(&plan, phase, &phases);
+                if targets.is_empty() {
+                    report(
+                        StepStatus::Skipped,
+                        format!(
+                            "no target to run on (it runs on {}: none)",
+                            phase.targets.describe(&phase.on)
+                        ),
+                        Some(phase),
+                    );
+                    continue;
+                }
                 let run = PhaseRun {
                     comment: format!("hoist deploy {} release {}", plan.app, plan.release),
-                    targets: phase_targets(&plan, phase, &phases),
+                    targets,
                     parameter: put.as_ref().map(|(name, _)| name.as_str()),
                 };
                 match run_phase(phase, run, s, &cancel).await {
@@ -401,12 +421,14 @@ pub async fn execute(
     if let Some(e) = error {
         return Err(e);
     }
-    let last = phases
-        .last()
-        .map(|p| p.invocations.as_slice())
-        .unwrap_or_default();
-    let deployed = last.iter().filter(|i| i.deployed()).count();
-    let failed = last.len() - deployed;
+    let (deployed, failed) = final_counts(&phases);
+    let mixed_version_window_ms = mixed_version_window(&phases);
+    if let Some(ms) = mixed_version_window_ms {
+        s.progress.done(&format!(
+            "mixed-version window: {:.3} s (from the first target's switch to the last's)",
+            Duration::from_millis(ms).as_secs_f64()
+        ));
+    }
     let cancelled = cancel.is_cancelled()
         && phases
             .iter()
@@ -420,10 +442,78 @@ pub async fn execute(
         phases,
         deployed,
         failed,
+        mixed_version_window_ms,
         cancelled,
         reviewed: None,
         timings: None,
         lock: None,
+    })
+}
+
+/// Why a phase does not run, given how the earlier ones went (its `when`); `None` when it
+/// runs.
+fn skip_phase(plan: &Plan, phase: &Phase, done: &[PhaseReport]) -> Option<String> {
+    let (earlier, want_passed) = match &phase.when {
+        PhaseWhen::Always => return None,
+        PhaseWhen::Passed(p) => (p, true),
+        PhaseWhen::Failed(p) => (p, false),
+    };
+    let Some(report) = done.iter().find(|p| &p.name == earlier) else {
+        return Some(format!("phase {earlier} did not run"));
+    };
+    let policy = plan.phases().find(|p| &p.name == earlier)?.policy;
+    let total = report.invocations.len();
+    let failed = report.invocations.iter().filter(|i| !i.deployed()).count();
+    let allowed = crate::transport::ssm::allowed_errors(policy.max_errors, total);
+    let passed = total > 0 && failed <= allowed;
+    if passed == want_passed {
+        return None;
+    }
+    Some(if passed {
+        format!(
+            "phase {earlier} failed on {failed} of {total} target(s), within max errors \
+             ({allowed}): nothing to discard"
+        )
+    } else {
+        format!(
+            "phase {earlier} failed on {failed} of {total} target(s), more than max errors \
+             ({allowed}) allow: nothing switched anywhere"
+        )
+    })
+}
+
+/// Deployed and failed targets: each target of the first phase as the last phase that ran
+/// on it left it.
+fn final_counts(phases: &[PhaseReport]) -> (usize, usize) {
+    let Some(first) = phases.first() else {
+        return (0, 0);
+    };
+    let deployed = first
+        .invocations
+        .iter()
+        .filter(|inv| {
+            let last = phases
+                .iter()
+                .rev()
+                .flat_map(|p| p.invocations.iter())
+                .find(|i| i.target == inv.target)
+                .unwrap_or(inv);
+            last.deployed() && last.staged_or_discarded().is_none()
+        })
+        .count();
+    (deployed, first.invocations.len() - deployed)
+}
+
+/// From the first target's switch to the last one's, over the targets that switched (their
+/// `switched_at`, in the last phase where any did).
+fn mixed_version_window(phases: &[PhaseReport]) -> Option<u64> {
+    phases.iter().rev().find_map(|p| {
+        let times: Vec<u64> = p
+            .invocations
+            .iter()
+            .filter_map(|i| i.result.as_ref().and_then(|r| r.switched_at))
+            .collect();
+        Some(times.iter().max()? - times.iter().min()?)
     })
 }
 
@@ -503,7 +593,35 @@ fn phase_targets(plan: &Plan, phase: &Phase, done: &[PhaseReport]) -> Vec<String
             .filter(|i| i.deployed())
             .map(|i| i.target.clone())
             .collect(),
+        PhaseTargets::Staged(earlier) => staged_targets(earlier, done),
+        PhaseTargets::Unswitched { stage, switch } => {
+            let staged = staged_targets(stage, done);
+            let started = |target: &String| {
+                done.iter()
+                    .filter(|p| &p.name == switch)
+                    .flat_map(|p| &p.invocations)
+                    .any(|i| {
+                        &i.target == target
+                            && !matches!(
+                                i.outcome.unwrap_or_else(|| i.judge()),
+                                crate::transport::Outcome::NotStarted
+                                    | crate::transport::Outcome::Cancelled
+                            )
+                    })
+            };
+            staged.into_iter().filter(|t| !started(t)).collect()
+        }
     }
+}
+
+/// The targets where phase `stage` staged the release.
+fn staged_targets(stage: &str, done: &[PhaseReport]) -> Vec<String> {
+    done.iter()
+        .filter(|p| p.name == stage)
+        .flat_map(|p| &p.invocations)
+        .filter(|i| i.staged_or_discarded() == Some(crate::transport::Outcome::Staged))
+        .map(|i| i.target.clone())
+        .collect()
 }
 
 /// Where and how one phase runs.
@@ -527,7 +645,8 @@ pub async fn run_phase(
     let parameter = run.parameter;
     let job = Job {
         script: &phase.script,
-        secrets: (!s.secrets.is_empty() && parameter.is_none()).then_some(s.secrets),
+        secrets: (phase.reads_secrets && !s.secrets.is_empty() && parameter.is_none())
+            .then_some(s.secrets),
         targets: &run.targets,
         policy: phase.policy,
         timeout: phase.timeout,
@@ -700,6 +819,7 @@ mod tests {
                 }],
                 deployed: 0,
                 failed: 1,
+                mixed_version_window_ms: None,
                 cancelled: false,
                 reviewed: None,
                 timings: None,
@@ -809,5 +929,254 @@ mod tests {
         for shown in [&table, &json] {
             assert!(!shown.contains("q9z7"), "{shown}");
         }
+    }
+
+    /// A transport that answers each phase (by its script's body) with the given results per
+    /// target, and records what each run was given.
+    struct Scripted {
+        results: std::collections::HashMap<&'static str, Vec<(&'static str, String)>>,
+        runs: Mutex<Vec<(String, Vec<String>, bool)>>,
+    }
+
+    #[async_trait]
+    impl Transport for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+
+        async fn run(
+            &self,
+            job: &Job<'_>,
+            _cancel: CancellationToken,
+            _sink: &dyn OutputSink,
+        ) -> Result<Vec<Invocation>, crate::transport::TransportError> {
+            self.runs.lock().unwrap().push((
+                job.script.body.clone(),
+                job.targets.to_vec(),
+                job.secrets.is_some(),
+            ));
+            let results = &self.results[job.script.body.as_str()];
+            Ok(job
+                .targets
+                .iter()
+                .map(|t| {
+                    let line = &results.iter().find(|(target, _)| target == t).unwrap().1;
+                    if line == "not started" {
+                        return Invocation {
+                            target: (*t).clone(),
+                            status: InvocationStatus::Pending,
+                            exit_code: None,
+                            stdout: String::new(),
+                            ..invocation(InvocationStatus::Pending, "")
+                        };
+                    }
+                    let ok = line.contains("\"status\":\"staged\"")
+                        || line.contains("\"status\":\"deployed\"")
+                        || line.contains("\"status\":\"unchanged\"")
+                        || line.contains("\"status\":\"discarded\"");
+                    Invocation {
+                        target: (*t).clone(),
+                        status: if ok {
+                            InvocationStatus::Success
+                        } else {
+                            InvocationStatus::Failed
+                        },
+                        exit_code: Some(i32::from(!ok)),
+                        stdout: format!("HOIST-RESULT {line}\n"),
+                        ..invocation(InvocationStatus::Success, "")
+                    }
+                })
+                .collect())
+        }
+    }
+
+    /// Runs a two-phase blue-green plan on targets a, b and c (max errors 0, a secret from
+    /// hoist's environment) through a transport answering `results`.
+    async fn two_phase(
+        results: &[(&'static str, &[(&'static str, &str)])],
+    ) -> (Report, Vec<(String, Vec<String>, bool)>) {
+        let yaml = "app: web\ntargets:\n  tags:\n    Env: [prod]\n  max_concurrency: 1\n\
+                    container:\n  publish: 8080\nstrategy: blue-green\nenv:\n  secret: [TOKEN]\n";
+        let config = crate::config::parse(yaml, "hoist.yaml".as_ref(), ".".as_ref()).unwrap();
+        let inputs = Inputs {
+            image_id: Some(format!("sha256:{}", "a".repeat(64))),
+            instances: Some(vec!["a".into(), "b".into(), "c".into()]),
+            run: Some("20261206T170000Z-0a1b2c3d".into()),
+            ..Inputs::new(
+                Revision::clean("0123456789abcdef0123456789abcdef01234567"),
+                TransportKind::Local,
+            )
+        };
+        let plan = plan::build(&config, &inputs).unwrap();
+        let transport = Scripted {
+            results: results
+                .iter()
+                .map(|(body, rows)| {
+                    (
+                        *body,
+                        rows.iter().map(|(t, l)| (*t, (*l).to_owned())).collect(),
+                    )
+                })
+                .collect(),
+            runs: Mutex::new(Vec::new()),
+        };
+        let secrets =
+            SecretEnv::resolve(&["TOKEN".to_owned()], |_| Some("s3cr3t-value".into())).unwrap();
+        let from = plan.steps.iter().take_while(|s| s.publishes()).count();
+        let docker = Docker::connect_with_local_defaults().unwrap();
+        let progress = Reporter::plain();
+        let services = Services {
+            docker: &docker,
+            registry: None,
+            ssm: None,
+            transport: &transport,
+            secrets: &secrets,
+            progress: &progress,
+        };
+        let report = execute(plan, from, Vec::new(), &services, CancellationToken::new())
+            .await
+            .unwrap();
+        (report, transport.runs.into_inner().unwrap())
+    }
+
+    const STAGED: &str = r#"{"status":"staged","container":"web-v2"}"#;
+
+    #[tokio::test]
+    async fn staging_that_passed_switches_the_staged_targets_and_measures_the_window() {
+        let (report, runs) = two_phase(&[
+            (
+                "bg-stage.sh",
+                &[
+                    ("a", STAGED),
+                    ("b", STAGED),
+                    ("c", r#"{"status":"unchanged"}"#),
+                ],
+            ),
+            (
+                "bg-switch.sh",
+                &[
+                    ("a", r#"{"status":"deployed","switched_at":1700000001000}"#),
+                    ("b", r#"{"status":"deployed","switched_at":1700000004250}"#),
+                ],
+            ),
+        ])
+        .await;
+        // The unchanged target has nothing staged: the switch runs on the others, without
+        // the secrets.
+        assert_eq!(
+            runs,
+            [
+                (
+                    "bg-stage.sh".into(),
+                    vec!["a".into(), "b".into(), "c".into()],
+                    true
+                ),
+                ("bg-switch.sh".into(), vec!["a".into(), "b".into()], false),
+            ]
+        );
+        assert!(report.ok(), "{report:?}");
+        assert_eq!((report.deployed, report.failed), (3, 0));
+        assert_eq!(report.mixed_version_window_ms, Some(3250));
+        let discard = report
+            .steps
+            .iter()
+            .find(|s| s.phase.as_deref() == Some("discard"))
+            .unwrap();
+        assert_eq!(discard.status, StepStatus::Skipped, "{discard:?}");
+        let text = summary(&report);
+        assert!(text.contains("mixed-version window: 3.250 s"), "{text}");
+        assert!(
+            text.contains("stage: staged") && text.contains("switch: deployed"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn staging_failed_beyond_max_errors_switches_nothing_and_discards_what_was_staged() {
+        let failed = r#"{"status":"failed","reason":"docker start failed: port is already allocated","rolled_back":true}"#;
+        let (report, runs) = two_phase(&[
+            (
+                "bg-stage.sh",
+                &[("a", STAGED), ("b", failed), ("c", STAGED)],
+            ),
+            (
+                "bg-discard.sh",
+                &[
+                    ("a", r#"{"status":"discarded"}"#),
+                    ("c", r#"{"status":"discarded"}"#),
+                ],
+            ),
+        ])
+        .await;
+        assert_eq!(
+            runs,
+            [
+                (
+                    "bg-stage.sh".into(),
+                    vec!["a".into(), "b".into(), "c".into()],
+                    true
+                ),
+                ("bg-discard.sh".into(), vec!["a".into(), "c".into()], false),
+            ]
+        );
+        assert!(!report.ok());
+        assert_eq!((report.deployed, report.failed), (0, 3));
+        assert_eq!(report.mixed_version_window_ms, None);
+        let switch = report
+            .steps
+            .iter()
+            .find(|s| s.phase.as_deref() == Some("switch"))
+            .unwrap();
+        assert_eq!(switch.status, StepStatus::NotRun);
+        assert!(
+            switch
+                .detail
+                .contains("failed on 1 of 3 target(s), more than max errors (0) allow"),
+            "{}",
+            switch.detail
+        );
+        let text = summary(&report);
+        for row in [
+            "stage: rolled back",
+            "discard: discarded",
+            "run-phase switch not run",
+        ] {
+            assert!(text.contains(row), "{row} in {text}");
+        }
+    }
+
+    /// The switch stopped past its max errors before it reached two targets: they stay
+    /// staged, unserved, and the discard removes what they staged.
+    #[tokio::test]
+    async fn a_switch_that_stopped_early_leaves_nothing_staged() {
+        let (report, runs) = two_phase(&[
+            (
+                "bg-stage.sh",
+                &[("a", STAGED), ("b", STAGED), ("c", STAGED)],
+            ),
+            (
+                "bg-switch.sh",
+                &[
+                    ("a", r#"{"status":"failed","rolled_back":true}"#),
+                    ("b", "not started"),
+                    ("c", "not started"),
+                ],
+            ),
+            (
+                "bg-discard.sh",
+                &[
+                    ("b", r#"{"status":"discarded"}"#),
+                    ("c", r#"{"status":"discarded"}"#),
+                ],
+            ),
+        ])
+        .await;
+        assert_eq!(runs.len(), 3, "{runs:?}");
+        assert_eq!(
+            runs[2],
+            ("bg-discard.sh".into(), vec!["b".into(), "c".into()], false)
+        );
+        assert!(!report.ok());
+        assert_eq!((report.deployed, report.failed), (0, 3));
     }
 }

@@ -103,6 +103,14 @@ pub fn summary(report: &Report) -> String {
                 .to_owned()
         },
     ));
+    if let Some(ms) = report.mixed_version_window_ms {
+        let _ = writeln!(
+            out,
+            "\nmixed-version window: {:.3} s (from the first target's switch to the last's, \
+             by the hosts' clocks)",
+            std::time::Duration::from_millis(ms).as_secs_f64()
+        );
+    }
     out
 }
 
@@ -111,8 +119,12 @@ fn steps(report: &Report) -> String {
     for step in report.steps.iter().filter(|s| s.status != StepStatus::Done) {
         let _ = writeln!(
             out,
-            "{} {}: {}",
+            "{}{} {}: {}",
             step.step.as_str(),
+            step.phase
+                .as_ref()
+                .map(|p| format!(" {p}"))
+                .unwrap_or_default(),
             step.status.as_str(),
             step.detail
         );

@@ -20,7 +20,7 @@ use crate::strategy::{self, PhaseInputs};
 pub use maintenance::{rollback_script, status_script};
 pub use render::Format;
 pub(crate) use render::{longest_run, md_code, md_text};
-pub use step::{Phase, PhaseTargets, RepositoryTag, RolloutPolicy, Step, StepKind};
+pub use step::{Phase, PhaseTargets, PhaseWhen, RepositoryTag, RolloutPolicy, Step, StepKind};
 
 /// The JSON schema identifier; bump on any incompatible change to the serialized plan.
 pub const SCHEMA: &str = "hoist.plan/v4";
@@ -435,6 +435,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
     let phases = strategy.phases(&PhaseInputs {
         config,
         release: &release,
+        run: inputs.run.as_deref().unwrap_or("<run>"),
         transport: inputs.transport,
         on: describe_on(config, inputs.transport),
         params,
@@ -496,8 +497,16 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
             names: from_hoist.clone(),
         });
     }
-    steps.extend(phases.into_iter().map(Step::RunPhase));
-    if let Some(name) = &env.parameter {
+    // The secret parameter goes as soon as the last phase that reads it has ended (a
+    // two-phase rollout's stage: its switch reads none).
+    let last_reader = phases.iter().rposition(|p| p.reads_secrets);
+    for (i, phase) in phases.into_iter().enumerate() {
+        steps.push(Step::RunPhase(phase));
+        if let (Some(name), Some(true)) = (&env.parameter, last_reader.map(|r| r == i)) {
+            steps.push(Step::DeleteSecretParameter { name: name.clone() });
+        }
+    }
+    if let (Some(name), None) = (&env.parameter, last_reader) {
         steps.push(Step::DeleteSecretParameter { name: name.clone() });
     }
 
@@ -813,20 +822,21 @@ mod tests {
         let plan = build(&config, &inputs(TransportKind::Ssm, "web:1", Some(DIGEST))).unwrap();
         let header = header(&plan);
         assert_eq!(
-            header[header.len() - 5..],
+            header[header.len() - 6..],
             [
                 "HOIST_BG_PORTS=('18080' '28080')",
                 "HOIST_BG_DRAIN='1'",
                 "HOIST_BG_POST_SWITCH_CHECK='15'",
                 "HOIST_BG_INSTALL_PROXY='false'",
                 "HOIST_NGINX_CONF='/etc/nginx/conf.d/hoist-web.conf'",
+                "HOIST_RUN='<run>'",
             ]
         );
         assert!(header.contains(&"HOIST_PUBLISH='8080'"));
         // 60s gate + 10s stop + 1.5s drain + 15s check + 10m slack.
         let phase = plan.phases().next().unwrap();
         assert_eq!(phase.timeout, std::time::Duration::from_millis(686_500));
-        assert_eq!(phase.script.body, "blue-green.sh");
+        assert_eq!(phase.script.body, "bg-stage.sh");
         assert_eq!(
             plan.blue_green,
             Some(BlueGreenPlan {

@@ -8,7 +8,19 @@
 
 use std::fmt::Write as _;
 
-use super::{PhaseTargets, Plan, Step, TransportKind};
+use super::{Plan, Step, TransportKind};
+use crate::config::Rate;
+
+/// How SSM spreads `n` targets at `max_concurrency`: the batch size and the number of
+/// batches (a percentage rounds up, to at least one target).
+pub fn batches(max_concurrency: Rate, n: usize) -> (usize, usize) {
+    let size = match max_concurrency {
+        Rate::Count(c) => c as usize,
+        Rate::Percent(p) => (n * p as usize).div_ceil(100),
+    }
+    .max(1);
+    (size, n.div_ceil(size))
+}
 use crate::config::text::escape;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -74,6 +86,23 @@ impl Plan {
              fails, or waits with --lock-wait)",
             lock.parameter,
             crate::config::duration::format(lock.lease)
+        ))
+    }
+
+    /// With more than one phase: how they follow each other.
+    fn rollout_line(&self) -> Option<String> {
+        let phases: Vec<_> = self.phases().collect();
+        if phases.len() < 2 {
+            return None;
+        }
+        let switch = phases.iter().find(|p| p.name == "switch")?;
+        let stage = phases.iter().find(|p| p.name == "stage")?;
+        Some(format!(
+            "two-phase: stage on every target at once (max errors {}), then, only if staging \
+             passed, switch the targets staged in batches of {} (max concurrency); if staging \
+             failed on more targets than max errors allow, nothing switches; phase discard \
+             then removes what stays staged where no switch started",
+            stage.policy.max_errors, switch.policy.max_concurrency
         ))
     }
 
@@ -164,13 +193,8 @@ impl Plan {
                     tier.as_str()
                 ),
                 Step::RunPhase(phase) => {
-                    let on = match &phase.targets {
-                        PhaseTargets::All => phase.on.clone(),
-                        PhaseTargets::Passed(earlier) => {
-                            format!("the targets that passed phase {earlier}")
-                        }
-                    };
-                    format!(
+                    let on = phase.targets.describe(&phase.on);
+                    let mut s = format!(
                         "phase {}: run {} (sha256 {}) on {on} via {} transport, timeout {}{}",
                         phase.name,
                         phase.script.body,
@@ -184,7 +208,28 @@ impl Plan {
                             ),
                             TransportKind::Local => String::new(),
                         }
-                    )
+                    );
+                    if let (TransportKind::Ssm, Some(ids)) =
+                        (phase.transport, &self.targets.resolved)
+                    {
+                        let (size, count) = batches(phase.policy.max_concurrency, ids.len());
+                        if count <= 1 {
+                            let _ = write!(s, "; {} target(s) at once", ids.len().min(size));
+                        } else {
+                            let _ = write!(
+                                s,
+                                "; in batches of {size}: {count} batches for {} target(s)",
+                                ids.len()
+                            );
+                        }
+                    }
+                    if let Some(when) = phase.when.describe() {
+                        let _ = write!(s, "; {when}");
+                    }
+                    if !phase.reads_secrets && self.env.delivery != super::Delivery::None {
+                        s.push_str("; reads no secret");
+                    }
+                    s
                 }
                 Step::DeleteSecretParameter { name } => {
                     format!("delete {name} (also when the deploy fails or is cancelled)")
@@ -238,6 +283,9 @@ impl Plan {
         }
         if let Some(lock) = self.lock_line() {
             put(format!("  lock      {lock}"));
+        }
+        if let Some(rollout) = self.rollout_line() {
+            put(format!("  rollout   {rollout}"));
         }
         for phase in self.phases() {
             put(format!(
@@ -301,6 +349,9 @@ impl Plan {
         }
         if let Some(lock) = self.lock_line() {
             let _ = writeln!(o, "| lock | {} |", md_cell(&lock));
+        }
+        if let Some(rollout) = self.rollout_line() {
+            let _ = writeln!(o, "| rollout | {} |", md_cell(&rollout));
         }
         for phase in self.phases() {
             let _ = writeln!(

@@ -113,12 +113,20 @@ pub struct RepositoryTag {
 /// One script run on a set of targets, with its own timeout and rollout policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Phase {
-    /// The phase's name within its strategy (`deploy`).
+    /// The phase's name within its strategy (`deploy`; `stage`, `switch` and `discard` for
+    /// a two-phase rollout).
     pub name: String,
     pub transport: TransportKind,
     /// The targets, in words (`instances tagged Env=prod`, `this machine`).
     pub on: String,
     pub targets: PhaseTargets,
+    /// Whether it runs at all, given how an earlier phase went.
+    #[serde(default, skip_serializing_if = "PhaseWhen::is_always")]
+    pub when: PhaseWhen,
+    /// Whether its script reads the run's secrets (writes an env file for `docker create`):
+    /// only such a phase gets them, and the run's secret parameter is deleted once the last
+    /// such phase has ended.
+    pub reads_secrets: bool,
     pub policy: RolloutPolicy,
     /// Hard limit for one host's run of the script.
     #[serde(with = "crate::config::secs")]
@@ -135,6 +143,59 @@ pub enum PhaseTargets {
     All,
     /// The targets where the named earlier phase succeeded.
     Passed(String),
+    /// The targets where the named earlier phase staged the release (not those where it found
+    /// the release already running, unchanged: there is nothing to switch).
+    Staged(String),
+    /// The targets phase `stage` staged the release on where phase `switch` never started
+    /// (it did not run, or stopped past its max errors before it reached them): what is left
+    /// staged.
+    Unswitched { stage: String, switch: String },
+}
+
+impl PhaseTargets {
+    /// The targets, in words.
+    pub fn describe(&self, all: &str) -> String {
+        match self {
+            PhaseTargets::All => all.to_owned(),
+            PhaseTargets::Passed(earlier) => format!("the targets that passed phase {earlier}"),
+            PhaseTargets::Staged(earlier) => format!("the targets phase {earlier} staged"),
+            PhaseTargets::Unswitched { stage, switch } => {
+                format!("the targets phase {stage} staged where phase {switch} did not start")
+            }
+        }
+    }
+}
+
+/// Whether a phase runs, given how an earlier one went: "passed" is failing on no more of its
+/// targets than its `max_errors` allows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhaseWhen {
+    #[default]
+    Always,
+    /// Only when the named phase passed.
+    Passed(String),
+    /// Only when the named phase failed on more targets than its `max_errors` allows.
+    Failed(String),
+}
+
+impl PhaseWhen {
+    pub fn is_always(&self) -> bool {
+        *self == PhaseWhen::Always
+    }
+
+    /// The condition, in words (none for `Always`).
+    pub fn describe(&self) -> Option<String> {
+        match self {
+            PhaseWhen::Always => None,
+            PhaseWhen::Passed(p) => Some(format!(
+                "only if phase {p} succeeded on enough targets (its max errors)"
+            )),
+            PhaseWhen::Failed(p) => Some(format!(
+                "only if phase {p} failed on more targets than its max errors allow"
+            )),
+        }
+    }
 }
 
 /// How a phase spreads over its targets: SSM's `MaxConcurrency` and `MaxErrors`.

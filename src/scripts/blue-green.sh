@@ -58,6 +58,9 @@ take_lock "release $HOIST_RELEASE"
 begin_state
 note_state strategy blue-green
 log "deploying $HOIST_APP release $HOIST_RELEASE (blue-green)"
+# What a two-phase rollout staged and never switched (a run killed between its phases) serves
+# nothing: it goes first.
+bg_discard_staged ""
 start_login
 if ((${#HOIST_ENV_CLEAR[@]} + ${#HOIST_ENV_SECRETS[@]} + ${#HOIST_HOST_SECRETS[@]})); then
     write_env_file

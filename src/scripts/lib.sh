@@ -98,11 +98,22 @@ SWITCHED_BACK=0
 NGINX_OUT=""
 NGINX_CODE=""
 NGINX_SEEN=""
+# When nginx started routing to the new color (epoch milliseconds; empty when it did not):
+# the HOIST-RESULT line's `switched_at`, from which hoist measures how long the fleet served
+# two versions.
+SWITCHED_AT=""
+# Two-phase rollouts: the label a staged container carries (its value is the run that staged
+# it), and the containers bg_discard_staged removed.
+STAGED_LABEL=hoist.staged-by
+DISCARDED=()
+# The container (short id) bg_find_live leaves out: the one a switch is about to make live.
+BG_IGNORE=""
 # Only containers hoist's own `docker create` labelled are releases: images carry no
 # `hoist.deployed-at`, so a container run by hand from the app's image is never one.
 RELEASE_LABEL=hoist.deployed-at
 # What a release id may be (the same rule as hoist's `is_release_id`).
 RELEASE_ID_RE='^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
+RUN_ID_RE='^([A-Za-z0-9][A-Za-z0-9_.-]{0,63}|<run>)$'
 
 # ---------------------------------------------------------------- the functions
 # One group, so that one directive covers them: each body calls the functions it needs, and
@@ -177,7 +188,7 @@ result_json() {
         "$(json_str "$TARGET_NAME")" "$(json_str "$PREV_NAME")" "$(json_str "${HOIST_IMAGE:-}")" \
         "$(json_str "$REASON")" "$ROLLED_BACK" "$(json_str "$HEALTH")" \
         "$(($(date +%s) - STARTED_EPOCH))" "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" \
-        "${ACTION:+,\"action\":$(json_str "$ACTION")}${MARKS:+,\"marks\":[$MARKS]}"
+        "${ACTION:+,\"action\":$(json_str "$ACTION")}${MARKS:+,\"marks\":[$MARKS]}${SWITCHED_AT:+,\"switched_at\":$SWITCHED_AT}"
 }
 
 # (Reached through the EXIT trap and the watchdog.)
@@ -203,7 +214,7 @@ finish() {
     STATUS=$1
     REASON=$2
     case $STATUS in
-        deployed | ok | unchanged) exit 0 ;;
+        deployed | ok | unchanged | staged | discarded) exit 0 ;;
         invalid) exit 2 ;;
         locked) exit 75 ;;
         *) exit 1 ;;
@@ -273,6 +284,12 @@ check_app() {
 
 check_release_id() {
     [[ $1 =~ $RELEASE_ID_RE ]] || finish invalid "release '$1' is not valid"
+}
+
+# A deploy run's id (20261126T001500Z-1a2b3c4d), or `<run>` in a plan made with none (a local
+# deploy of a reviewed plan): what a staged container's hoist.staged-by label holds.
+check_run_id() {
+    [[ $1 =~ $RUN_ID_RE ]] || finish invalid "parameter HOIST_RUN is '$1'"
 }
 
 require_tools() {
@@ -696,6 +713,14 @@ lock_held() {
 }
 
 # ---------------------------------------------------------------- the exit of a run
+# Whether the run did what its body is for: deployed, found the release already running
+# (unchanged), staged it (a two-phase rollout's first phase) or discarded what a run staged.
+# (Reached through the EXIT trap.)
+succeeded() {
+    case $STATUS in deployed | unchanged | staged | discarded) return 0 ;; esac
+    return 1
+}
+
 # (Reached through the EXIT trap.)
 on_exit() {
     local code=$?
@@ -703,7 +728,7 @@ on_exit() {
     trap '' INT TERM
     trap - EXIT
     set +e
-    if [[ $STATUS != deployed && -z $REASON ]]; then
+    if ! succeeded && [[ -z $REASON ]]; then
         if [[ -n $ERR_CMD ]]; then
             REASON="command failed at line $ERR_LINE (exit $code): $ERR_CMD"
         else
@@ -761,13 +786,13 @@ on_exit() {
     if ((LOCK_HELD)); then
         : >"$LOCK_FILE"
     fi
-    if [[ $STATUS == unchanged ]]; then
-        log "unchanged: $REASON"
+    if [[ $STATUS == unchanged || $STATUS == staged || $STATUS == discarded ]]; then
+        log "$STATUS: $REASON"
     elif [[ $STATUS != deployed ]]; then
         warn "$STATUS: $REASON"
     fi
     printf 'HOIST-RESULT %s\n' "$line"
-    if [[ $STATUS == deployed || $STATUS == unchanged ]]; then
+    if succeeded; then
         exit 0
     elif ((code == 0)); then
         exit 1
@@ -1352,6 +1377,8 @@ bg_find_live() {
     mapfile -t ids < <(docker ps --filter "label=hoist.app=$HOIST_APP" --filter "label=$RELEASE_LABEL" \
         --filter status=running --format '{{.ID}}')
     for id in ${ids[@]+"${ids[@]}"}; do
+        # A two-phase switch's own staged container is neither live nor a stray.
+        [[ $id != "$BG_IGNORE" ]] || continue
         IFS='|' read -r color publish _ <<<"$(bg_labels "$id")"
         if [[ -z $color ]]; then
             BG_LEGACY_IDS+=("$id")
@@ -1621,9 +1648,15 @@ bg_begin() {
 # (bg_restore) puts the previous state back. bg_begin comes first; $1 and $2 are the target's
 # health path and expected status, $3 the release the nginx file names.
 bg_go() {
-    local path=$1 want=$2 release=$3 id out backup
+    bg_stage_target "$1" "$2"
+    bg_switch_target "$1" "$2" "$3"
+}
 
-    # ---- stage: beside the live color, which serves on.
+# Stage: starts the target beside the live color, which serves on, and health-gates it on its
+# loopback port ($1 the health path, $2 the expected status, shown only). nginx is untouched:
+# a failure removes the target and nothing that serves has changed.
+bg_stage_target() {
+    local path=$1 want=$2 out
     set_phase stage
     bg_stop_strays
     out=$(docker start "$TARGET_ID" 2>&1) || fail "docker start failed: $(tail -n 3 <<<"$out")"
@@ -1635,6 +1668,13 @@ bg_go() {
     fi
     probe_health "$TARGET_ID" "$HOIST_HEALTH_TIMEOUT" "$HOIST_HEALTH_CONSECUTIVE" || fail "health check failed: $PROBE_WHY"
     log "healthy on 127.0.0.1:$BG_NEW_PORT ($BG_NEW_COLOR): $HEALTH"
+}
+
+# Switch, verify, retire: the target (staged, healthy on its loopback port) becomes the live
+# color. $1 and $2 are its health path and expected status, $3 the release the nginx file
+# names.
+bg_switch_target() {
+    local path=$1 want=$2 release=$3 id backup
 
     # ---- switch: the previous file is kept for the restore.
     backup=none
@@ -1666,6 +1706,8 @@ bg_go() {
     BG_RELOADED=1
     note_state reloaded
     nginx_apply || fail "could not make nginx load the new $BG_CONF: $NGINX_OUT"
+    SWITCHED_AT=$(date +%s%3N)
+    [[ $SWITCHED_AT =~ ^[0-9]+$ ]] || SWITCHED_AT=$(($(date +%s) * 1000))
     nginx_unlock
     log "nginx routes port $BG_NGINX_PORT to $BG_NEW_COLOR (127.0.0.1:$BG_NEW_PORT)"
 
@@ -1680,6 +1722,40 @@ bg_go() {
     bg_retire_old
     set_phase verified
     rm -f "$HOIST_STATE_DIR/$HOIST_APP/nginx.previous.conf"
+}
+
+
+# ---------------------------------------------------------------- two-phase rollouts
+# Whether container name $1 ever served: a deploy or rollback that made it live recorded it
+# `deployed` (or `rolled-back`, a rollback's) in history.jsonl. A staged container that never
+# switched has no such record.
+bg_was_live() {
+    local file="$HOIST_STATE_DIR/$HOIST_APP/history.jsonl" key
+    [[ -r $file ]] || return 1
+    key="\"container\":$(json_str "$1")"
+    grep -F -- "$key" "$file" | grep -q -E '"status":"(deployed|rolled-back)"'
+}
+
+# Removes the containers of the app that a two-phase rollout staged and that never switched
+# (label hoist.staged-by; $1: only those of run $1, else any run's): left by a run whose
+# staging failed elsewhere, or that was killed between its phases. Never one nginx routes to,
+# never one that served once (a retained release). Sets DISCARDED (their names).
+bg_discard_staged() {
+    local run=${1:-} live id name state color publish by ids=()
+    DISCARDED=()
+    live=$(bg_conf_live "$BG_CONF")
+    mapfile -t ids < <(docker ps -aq --filter "label=hoist.app=$HOIST_APP" --filter "label=$RELEASE_LABEL" \
+        --filter "label=$STAGED_LABEL${run:+=$run}")
+    for id in ${ids[@]+"${ids[@]}"}; do
+        IFS='|' read -r name state color publish by <<<"$(docker inspect --format "{{.Name}}|{{.State.Status}}|{{index .Config.Labels \"hoist.color\"}}|{{index .Config.Labels \"hoist.publish\"}}|{{index .Config.Labels \"$STAGED_LABEL\"}}" "$id" 2>/dev/null)"
+        name=${name#/}
+        [[ -n $name ]] || continue
+        if [[ $state == running && -n $live && "$color $publish" == "$live" ]]; then continue; fi
+        if bg_was_live "$name"; then continue; fi
+        docker rm -f "$id" >/dev/null || fail "could not remove $name, staged by run $by"
+        DISCARDED+=("$name")
+        log "removed $name: staged by run $by, never switched"
+    done
 }
 
 }

@@ -18,7 +18,10 @@
 # release entry has its color (null for recreate's). For blue-green also live_color (the
 # color nginx routes to, else the running release's), idle_color (the other one: where the
 # next deploy goes; blue when none is live) and idle_release (the newest release retained in
-# the idle color: what stands there, null when none); null for recreate.
+# the idle color: what stands there, null when none); null for recreate. `staged`: releases a
+# two-phase rollout staged (label hoist.staged-by) that run unserved: waiting for their run's
+# switch, or left by a run that died between its phases (the next deploy's stage removes
+# those); each with release, container, name, color and run.
 
 # shellcheck source=src/scripts/lib.sh
 [[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -30,8 +33,16 @@ STRATEGY_JSON='"recreate"'
 LIVE_COLOR_JSON=null
 IDLE_COLOR_JSON=null
 IDLE_RELEASE_JSON=null
+STAGED_JSON=""
 HISTORY_JSON=""
 DEPLOYING=false
+
+# The run that staged container $1 and that never switched it, else nothing.
+staged_run() {
+    local run name
+    IFS='|' read -r run name <<<"$(docker inspect --format "{{index .Config.Labels \"$STAGED_LABEL\"}}|{{.Name}}" "$1" 2>/dev/null || true)"
+    if [[ -n $run ]] && ! bg_was_live "${name#/}"; then printf '%s' "$run"; fi
+}
 
 # Prints the one HOIST-STATUS line with what was found, and an error when the look failed.
 # shellcheck disable=SC2317 # reached through the EXIT trap
@@ -51,8 +62,8 @@ status_exit() {
         error=$(json_str "$REASON")
         warn "$STATUS: $REASON"
     fi
-    printf 'HOIST-STATUS {"app":%s,"strategy":%s,"running":%s,"retained":[%s],"history":[%s],"deploying":%s,"live_color":%s,"idle_color":%s,"idle_release":%s,"error":%s}\n' \
-        "$(json_str "${HOIST_APP:-}")" "$STRATEGY_JSON" "$RUNNING_JSON" "$RETAINED_JSON" "$HISTORY_JSON" "$DEPLOYING" \
+    printf 'HOIST-STATUS {"app":%s,"strategy":%s,"running":%s,"retained":[%s],"staged":[%s],"history":[%s],"deploying":%s,"live_color":%s,"idle_color":%s,"idle_release":%s,"error":%s}\n' \
+        "$(json_str "${HOIST_APP:-}")" "$STRATEGY_JSON" "$RUNNING_JSON" "$RETAINED_JSON" "$STAGED_JSON" "$HISTORY_JSON" "$DEPLOYING" \
         "$LIVE_COLOR_JSON" "$IDLE_COLOR_JSON" "$IDLE_RELEASE_JSON" "$error"
     if [[ $STATUS == ok ]]; then
         exit 0
@@ -118,7 +129,7 @@ while IFS='|' read -r id state _ _ _ _ _ _ _ _ _ _ color publish; do
         live_id=$id
         break
     fi
-    if [[ -z $live_id ]]; then live_id=$id; fi
+    if [[ -z $live_id && -z $(staged_run "$id") ]]; then live_id=$id; fi
 done <<<"$rows"
 if [[ $HOIST_STRATEGY == blue-green ]]; then
     live_color=${live%% *}
@@ -144,6 +155,10 @@ while IFS='|' read -r id state release name image image_id deployed_at started r
             "$(json_str "$release")" "$(json_str "$id")" "$(json_str "$name")" "$(json_str "$image")" \
             "$(json_str "$image_id")" "$(json_or_null "${digest%% *}")" "$(json_str "$health")" \
             "$(json_str "$started")" "$(json_str "$restart")" "$(json_or_null "$color")")
+    elif [[ $state == running && -n $(staged_run "$id") ]]; then
+        STAGED_JSON+="${STAGED_JSON:+,}$(printf '{"release":%s,"container":%s,"name":%s,"color":%s,"run":%s}' \
+            "$(json_str "$release")" "$(json_str "$id")" "$(json_str "$name")" "$(json_or_null "$color")" \
+            "$(json_str "$(staged_run "$id")")")"
     elif [[ $state != running ]]; then
         RETAINED_JSON+="${RETAINED_JSON:+,}$(printf '{"release":%s,"container":%s,"name":%s,"image":%s,"deployed_at":%s,"color":%s}' \
             "$(json_str "$release")" "$(json_str "$id")" "$(json_str "$name")" "$(json_str "$image")" \

@@ -1,12 +1,16 @@
 //! Blue-green: on each host, start the new release beside the running one on the idle
 //! color's loopback port, health-gate it, switch nginx (listening on `container.publish`) to
-//! it, verify it through nginx, then drain and stop the old color. One phase, `deploy`: the
-//! script runs stage → switch → verify → retire itself and records each step for the
-//! watchdog. (A fleet-wide two-phase rollout, staging everywhere before switching anywhere,
-//! is a later change.)
+//! it, verify it through nginx, then drain and stop the old color.
+//!
+//! `rollout: two-phase` (the default): phase `stage` (bg-stage.sh) stages the release on every
+//! target at once; phase `switch` (bg-switch.sh) switches, verifies and retires on the targets
+//! it staged, `max_concurrency` at a time, only when staging passed on enough targets; else
+//! phase `discard` (bg-discard.sh) removes what was staged and nothing switches anywhere.
+//! `rollout: one-phase`: one phase, `deploy`, whose script runs stage → switch → verify →
+//! retire on each host, `max_concurrency` hosts at a time.
 
-use super::{PhaseInputs, Strategy, one_host_phase};
-use crate::config;
+use super::{PhaseInputs, Strategy, one_host_phase, two_phases};
+use crate::config::{self, Rollout};
 use crate::plan::Phase;
 use crate::script::Body;
 
@@ -18,7 +22,10 @@ impl Strategy for BlueGreen {
     }
 
     fn phases(&self, inputs: &PhaseInputs<'_>) -> Vec<Phase> {
-        vec![one_host_phase(Body::BlueGreen, inputs)]
+        match inputs.config.rollout {
+            Rollout::OnePhase => vec![one_host_phase(Body::BlueGreen, inputs)],
+            Rollout::TwoPhase => two_phases(Body::BgStage, Body::BgSwitch, Body::BgDiscard, inputs),
+        }
     }
 }
 
@@ -32,7 +39,7 @@ mod tests {
     fn one_deploy_phase_runs_the_blue_green_body_on_every_target() {
         let config = crate::config::parse(
             "app: web\ntargets:\n  tags: {Env: [prod]}\ncontainer:\n  publish: 8080\n\
-             strategy: blue-green\n",
+             strategy: blue-green\nrollout: one-phase\n",
             "hoist.yaml".as_ref(),
             ".".as_ref(),
         )
@@ -57,5 +64,166 @@ mod tests {
                 .text
                 .contains("blue-green deploy of app web")
         );
+    }
+
+    fn two_phase_plan(yaml_extra: &str, secret: bool) -> crate::plan::Plan {
+        let config = crate::config::parse(
+            &format!(
+                "app: web\ntargets:\n  tags: {{Env: [prod]}}\n  max_concurrency: 1\n  \
+                 max_errors: 0\ncontainer:\n  publish: 8080\nstrategy: blue-green\n{}{yaml_extra}",
+                if secret {
+                    "env:\n  clear: {MODE: x}\n  secret: [TOKEN]\n"
+                } else {
+                    ""
+                }
+            ),
+            "hoist.yaml".as_ref(),
+            ".".as_ref(),
+        )
+        .unwrap();
+        assert_eq!(config.rollout, crate::config::Rollout::TwoPhase);
+        let mut inputs = Inputs::new(
+            Revision::clean("0123456789abcdef0123456789abcdef01234567"),
+            TransportKind::Ssm,
+        );
+        inputs.run = Some("20261206T170000Z-0a1b2c3d".into());
+        inputs.instances = Some(vec!["i-1".into(), "i-2".into(), "i-3".into()]);
+        build(&config, &inputs).unwrap()
+    }
+
+    /// Two-phase (blue-green's default): stage everywhere at once with the config's max
+    /// errors, then switch the staged targets one batch at a time only if staging passed,
+    /// else discard; the secret parameter is deleted right after the stage, and only the
+    /// stage's header carries the env.
+    #[test]
+    fn two_phase_stages_everywhere_then_switches_or_discards_the_staged_targets() {
+        use crate::config::Rate;
+        use crate::plan::{PhaseWhen, Step};
+        let plan = two_phase_plan("", true);
+        let phases: Vec<&Phase> = plan.phases().collect();
+        let names: Vec<&str> = phases.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["stage", "switch", "discard"]);
+        let [stage, switch, discard] = [phases[0], phases[1], phases[2]];
+        assert_eq!(stage.targets, PhaseTargets::All);
+        assert_eq!(stage.when, PhaseWhen::Always);
+        assert_eq!(stage.policy.max_concurrency, Rate::Percent(100));
+        assert_eq!(stage.policy.max_errors, Rate::Count(0));
+        assert!(stage.reads_secrets);
+        assert_eq!(stage.script.body, "bg-stage.sh");
+        assert_eq!(switch.targets, PhaseTargets::Staged("stage".into()));
+        assert_eq!(switch.when, PhaseWhen::Passed("stage".into()));
+        assert_eq!(switch.policy.max_concurrency, Rate::Count(1));
+        assert!(!switch.reads_secrets);
+        assert_eq!(switch.script.body, "bg-switch.sh");
+        assert_eq!(
+            discard.targets,
+            PhaseTargets::Unswitched {
+                stage: "stage".into(),
+                switch: "switch".into()
+            }
+        );
+        assert_eq!(discard.when, PhaseWhen::Always);
+        assert_eq!(discard.script.body, "bg-discard.sh");
+        for phase in [stage, switch, discard] {
+            assert!(
+                phase
+                    .script
+                    .text
+                    .contains("\nHOIST_RUN='20261206T170000Z-0a1b2c3d'\n"),
+                "{}",
+                phase.name
+            );
+        }
+        for phase in [switch, discard] {
+            for param in [
+                "HOIST_ENV_SECRETS=",
+                "HOIST_ENV_CLEAR=",
+                "HOIST_SECRET_PARAMETER=",
+            ] {
+                assert!(
+                    !phase.script.text.contains(&format!("\n{param}")),
+                    "{} has {param}",
+                    phase.name
+                );
+            }
+        }
+        assert!(
+            stage
+                .script
+                .text
+                .contains("\nHOIST_ENV_SECRETS=('TOKEN')\n")
+        );
+        let kinds: Vec<String> = plan
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::RunPhase(p) => format!("run-phase {}", p.name),
+                other => other.kind().as_str().to_owned(),
+            })
+            .collect();
+        let at = kinds
+            .iter()
+            .position(|k| k == "put-secret-parameter")
+            .unwrap();
+        assert_eq!(
+            kinds[at..],
+            [
+                "put-secret-parameter",
+                "run-phase stage",
+                "delete-secret-parameter",
+                "run-phase switch",
+                "run-phase discard"
+            ]
+        );
+        let text = plan.render(crate::plan::Format::Text);
+        assert!(
+            text.contains("  rollout   two-phase: stage on every target at once"),
+            "{text}"
+        );
+        assert!(
+            text.contains("on the targets phase stage staged via ssm transport")
+                && text.contains("in batches of 1: 3 batches for 3 target(s)")
+                && text.contains("only if phase stage succeeded on enough targets")
+                && text
+                    .contains("on the targets phase stage staged where phase switch did not start"),
+            "{text}"
+        );
+        let back =
+            crate::plan::Plan::read(&plan.render(crate::plan::Format::Json), "p.json").unwrap();
+        assert_eq!(back, plan);
+    }
+
+    #[test]
+    fn one_phase_blue_green_and_recreate_keep_one_deploy_phase() {
+        let plan = two_phase_plan("", false);
+        assert_eq!(plan.phases().count(), 3);
+        let config = crate::config::parse(
+            "app: web\ntargets:\n  tags: {Env: [prod]}\ncontainer:\n  publish: 8080\n",
+            "hoist.yaml".as_ref(),
+            ".".as_ref(),
+        )
+        .unwrap();
+        assert_eq!(config.rollout, crate::config::Rollout::OnePhase);
+        let err = crate::config::parse(
+            "app: web\ntargets:\n  tags: {Env: [prod]}\ncontainer:\n  publish: 8080\n\
+             rollout: two-phase\n",
+            "hoist.yaml".as_ref(),
+            ".".as_ref(),
+        )
+        .unwrap_err()
+        .headlines();
+        assert!(
+            err.contains("hoist.yaml:6:10: rollout:") && err.contains("blue-green"),
+            "{err}"
+        );
+        let err = crate::config::parse(
+            "app: web\ntargets:\n  tags: {Env: [prod]}\ncontainer:\n  publish: 8080\n\
+             strategy: blue-green\nrollout: three-phase\n",
+            "hoist.yaml".as_ref(),
+            ".".as_ref(),
+        )
+        .unwrap_err()
+        .headlines();
+        assert!(err.contains("unknown rollout `three-phase`"), "{err}");
     }
 }

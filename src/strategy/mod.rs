@@ -2,10 +2,11 @@
 //!
 //! A strategy turns the plan's resolved inputs into [`Phase`]s: each runs one script (the
 //! shared library plus the strategy's body, behind the rendered header) on a set of targets
-//! with its own timeout and rollout policy. Recreate has one phase, and so has blue-green
-//! for now (its script stages, switches, verifies and retires on each host); a fleet-wide
-//! rollout that stages everywhere before it switches anywhere would have two, the second on
-//! the targets that passed the first.
+//! with its own timeout and rollout policy. Recreate has one phase, and so has blue-green with
+//! `rollout: one-phase` (its script stages, switches, verifies and retires on each host).
+//! Blue-green's two-phase rollout (its default) stages on every target at once, then switches
+//! on the targets it staged, in batches, only if staging passed on enough of them; otherwise a
+//! discard phase removes what was staged.
 
 mod blue_green;
 mod recreate;
@@ -16,13 +17,15 @@ pub use blue_green::BlueGreen;
 pub use recreate::Recreate;
 
 use crate::config::{self, Config};
-use crate::plan::{Phase, PhaseTargets, RolloutPolicy, TransportKind};
+use crate::plan::{Phase, PhaseTargets, PhaseWhen, RolloutPolicy, TransportKind};
 use crate::script::{self, Body, Param};
 
 /// What every phase of a deploy shares, resolved by the plan.
 pub struct PhaseInputs<'a> {
     pub config: &'a Config,
     pub release: &'a str,
+    /// The deploy run (`<run>` in a plan made without one): a staged container's label.
+    pub run: &'a str,
     pub transport: TransportKind,
     /// The targets, in words.
     pub on: String,
@@ -60,8 +63,76 @@ fn one_host_phase(body: Body, inputs: &PhaseInputs<'_>) -> Phase {
         transport: inputs.transport,
         on: inputs.on.clone(),
         targets: PhaseTargets::All,
+        when: PhaseWhen::Always,
+        reads_secrets: true,
         policy: inputs.policy,
         timeout: inputs.timeout,
         script: script::render(body, &inputs.comment, &inputs.params),
     }
+}
+
+/// Header parameters only the stage reads: the pull and the env (secrets among them). The
+/// switch and discard phases' headers leave them out.
+const STAGE_ONLY: [&str; 9] = [
+    "HOIST_PULL",
+    "HOIST_REGISTRY",
+    "HOIST_REGION",
+    "HOIST_ENV_CLEAR",
+    "HOIST_ENV_SECRETS",
+    "HOIST_HOST_SECRETS",
+    "HOIST_ENV_SOURCE",
+    "HOIST_SECRET_PARAMETER",
+    "HOIST_FORCE",
+];
+
+/// A two-phase rollout: `stage` (on every target at once, with the config's `max_errors`),
+/// then `switch` on the targets it staged, `max_concurrency` at a time, when it passed;
+/// then `discard` on the staged targets the switch never started on (all of them when
+/// staging failed; those it did not reach when it stopped past its max errors).
+fn two_phases(stage: Body, switch: Body, discard: Body, inputs: &PhaseInputs<'_>) -> Vec<Phase> {
+    let mut all = inputs.params.clone();
+    all.push(("HOIST_RUN", inputs.run.into()));
+    let after: Vec<(&'static str, Param)> = all
+        .iter()
+        .filter(|(name, _)| !STAGE_ONLY.contains(name))
+        .cloned()
+        .collect();
+    let phase = |name: &str, body, params: &[(&str, Param)]| Phase {
+        name: name.to_owned(),
+        transport: inputs.transport,
+        on: inputs.on.clone(),
+        targets: PhaseTargets::All,
+        when: PhaseWhen::Always,
+        reads_secrets: false,
+        policy: inputs.policy,
+        timeout: inputs.timeout,
+        script: script::render(body, &inputs.comment, params),
+    };
+    let everywhere = RolloutPolicy {
+        max_concurrency: config::Rate::Percent(100),
+        max_errors: inputs.policy.max_errors,
+    };
+    vec![
+        Phase {
+            reads_secrets: true,
+            policy: everywhere,
+            ..phase("stage", stage, &all)
+        },
+        Phase {
+            targets: PhaseTargets::Staged("stage".into()),
+            when: PhaseWhen::Passed("stage".into()),
+            ..phase("switch", switch, &after)
+        },
+        Phase {
+            targets: PhaseTargets::Unswitched {
+                stage: "stage".into(),
+                switch: "switch".into(),
+            },
+            policy: RolloutPolicy {
+                max_concurrency: config::Rate::Percent(100),
+                max_errors: config::Rate::Percent(100),
+            },
+            ..phase("discard", discard, &after)
+        },
+    ]
 }

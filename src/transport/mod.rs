@@ -88,6 +88,10 @@ pub enum Outcome {
     Deployed,
     /// The release already ran with the same image and configuration: nothing was touched.
     Unchanged,
+    /// Staged (a two-phase rollout's first phase): healthy in the idle color, not serving.
+    Staged,
+    /// What the run staged was removed (staging failed elsewhere): nothing switched.
+    Discarded,
     /// The deploy failed and the script observed the previous release serving again.
     RolledBack,
     /// The deploy failed, and nothing says the previous release serves again.
@@ -104,6 +108,8 @@ impl Outcome {
         match self {
             Outcome::Deployed => "deployed",
             Outcome::Unchanged => "unchanged",
+            Outcome::Staged => "staged",
+            Outcome::Discarded => "discarded",
             Outcome::RolledBack => "rolled back",
             Outcome::Failed => "failed",
             Outcome::NotStarted => "not started",
@@ -114,15 +120,36 @@ impl Outcome {
 
 impl Invocation {
     /// A target counts as deployed only when the transport says the script succeeded *and*
-    /// the script itself reported the release deployed (or already running, unchanged).
-    /// Anything else is a failure.
+    /// the script itself reported the release deployed (or already running, unchanged) — or,
+    /// in a two-phase rollout's stage and discard phases, what the phase is for: staged,
+    /// discarded. Anything else is a failure.
     pub fn deployed(&self) -> bool {
         use crate::outcome::ResultStatus;
         self.status == InvocationStatus::Success
             && self.exit_code == Some(0)
             && self.result.as_ref().is_some_and(|r| {
-                matches!(r.status, ResultStatus::Deployed | ResultStatus::Unchanged)
+                matches!(
+                    r.status,
+                    ResultStatus::Deployed
+                        | ResultStatus::Unchanged
+                        | ResultStatus::Staged
+                        | ResultStatus::Discarded
+                )
             })
+    }
+
+    /// What the phase succeeded with there, when it did and it was not a plain deploy:
+    /// `Staged` or `Discarded`.
+    pub fn staged_or_discarded(&self) -> Option<Outcome> {
+        use crate::outcome::ResultStatus;
+        if !self.deployed() {
+            return None;
+        }
+        match self.result.as_ref()?.status {
+            ResultStatus::Staged => Some(Outcome::Staged),
+            ResultStatus::Discarded => Some(Outcome::Discarded),
+            _ => None,
+        }
     }
 
     /// Deployed without a change: the release already ran with this image and configuration.
@@ -152,6 +179,9 @@ impl Invocation {
         use InvocationStatus as S;
         if self.unchanged() {
             return Outcome::Unchanged;
+        }
+        if let Some(outcome) = self.staged_or_discarded() {
+            return outcome;
         }
         if self.deployed() {
             return Outcome::Deployed;

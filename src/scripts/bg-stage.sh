@@ -1,0 +1,77 @@
+#!/bin/bash
+# hoist: blue-green, two-phase rollout, phase 1 of 2 (stage). Runs on every target at once.
+# Pulls the image, creates the new release in the idle color (its own loopback port) and
+# health-gates it there, beside the live color, which serves on: nginx is not touched, nothing
+# that serves is stopped. The staged container keeps running, unserved, labelled
+# `hoist.staged-by=<run>`, until the switch phase (bg-switch.sh) of the same run makes it
+# live, or the discard phase (bg-discard.sh) removes it when staging failed on too many
+# targets. A run killed between the phases leaves it unserved: the next stage on this host
+# removes it (bg_discard_staged), as it removes any staged container that never switched.
+#
+# The env file (secrets) is needed only here, by `docker create`; the later phases of the run
+# read none. Parameters: those of blue-green.sh, plus HOIST_RUN (the deploy run, which the
+# staged container's label names). Contract with hoist: recreate's, with the final status
+# `staged` (exit 0) when the release is staged and healthy, `unchanged` when the app already
+# runs it with this specification (nothing is staged), anything else a failure after which
+# the new container is gone and nginx was never touched.
+
+# shellcheck source=src/scripts/lib.sh
+[[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+begin_script
+STRATEGY=blue-green
+
+# ---------------------------------------------------------------- parameters
+need HOIST_APP HOIST_RELEASE HOIST_RUN HOIST_IMAGE HOIST_PULL HOIST_CONTAINER_PORT HOIST_STOP_TIMEOUT \
+    HOIST_HEALTH_STATUS HOIST_HEALTH_INTERVAL HOIST_HEALTH_TIMEOUT HOIST_HEALTH_START_PERIOD \
+    HOIST_ENV_SOURCE HOIST_RETAIN HOIST_RUN_DIR HOIST_STATE_DIR HOIST_RESTART
+check_app
+check_release_id "$HOIST_RELEASE"
+check_run_id "$HOIST_RUN"
+need_number HOIST_CONTAINER_PORT HOIST_STOP_TIMEOUT HOIST_HEALTH_STATUS HOIST_HEALTH_INTERVAL \
+    HOIST_HEALTH_TIMEOUT HOIST_HEALTH_START_PERIOD HOIST_RETAIN
+case $HOIST_PULL in never | if-missing | always) ;; *) finish invalid "parameter HOIST_PULL is '$HOIST_PULL'" ;; esac
+case $HOIST_ENV_SOURCE in none | stdin | ssm-parameter) ;; *) finish invalid "parameter HOIST_ENV_SOURCE is '$HOIST_ENV_SOURCE'" ;; esac
+[[ $HOIST_RESTART =~ ^(no|always|unless-stopped|on-failure(:[0-9]+)?)$ ]] || finish invalid "parameter HOIST_RESTART is '$HOIST_RESTART'"
+deploy_param_defaults
+bg_params
+
+# ---------------------------------------------------------------- checks, before any change
+require_tools docker flock timeout
+command -v curl >/dev/null || fail "curl is not installed on this host (needed to probe the app through nginx)"
+require_engine
+bg_require_proxy
+[[ -d ${BG_CONF%/*} ]] || finish invalid "the directory of $BG_CONF does not exist: is it nginx's conf.d?"
+
+# ---------------------------------------------------------------- lock, state, secrets, image
+take_lock "release $HOIST_RELEASE (stage, run $HOIST_RUN)"
+begin_state
+note_state strategy blue-green
+log "staging $HOIST_APP release $HOIST_RELEASE (blue-green, run $HOIST_RUN)"
+# Containers earlier runs staged and never switched serve nothing: they go first.
+bg_discard_staged ""
+start_login
+if ((${#HOIST_ENV_CLEAR[@]} + ${#HOIST_ENV_SECRETS[@]} + ${#HOIST_HOST_SECRETS[@]})); then
+    write_env_file
+fi
+ensure_image
+
+# ---------------------------------------------------------------- stage: the idle color
+bg_find_live
+if [[ -n $BG_OLD_UPSTREAM ]]; then
+    log "live: ${BG_OLD_UPSTREAM% *} ($PREV_NAME); staging in $BG_NEW_COLOR (127.0.0.1:$BG_NEW_PORT)"
+else
+    log "no color is live yet; staging in $BG_NEW_COLOR (127.0.0.1:$BG_NEW_PORT)"
+fi
+SPEC=$(release_spec blue-green)
+if [[ -n $BG_OLD_UPSTREAM ]]; then unchanged_if_same "$SPEC"; fi
+bg_begin "$HOIST_RESTART"
+set_phase stage
+create_release "$BG_NEW_PORT" \
+    --label "hoist.color=$BG_NEW_COLOR" \
+    --label hoist.strategy=blue-green \
+    --label "$STAGED_LABEL=$HOIST_RUN" \
+    --publish "127.0.0.1:$BG_NEW_PORT:$HOIST_CONTAINER_PORT"
+bg_stage_target "$HOIST_HEALTH_PATH" "$HOIST_HEALTH_STATUS"
+# Staged: it keeps running, unserved, for the switch phase. Nothing is left to restore here.
+set_phase staged
+finish staged ""
