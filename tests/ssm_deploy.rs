@@ -235,10 +235,14 @@ fn an_offline_instance_fails_preflight_and_nothing_changes() {
         std::thread::sleep(Duration::from_secs(1));
     }
     assert_eq!(world.calls("SendCommand"), 0, "no command was sent");
+    // The registry login ran beside preflight (it only reads); nothing after it did.
+    for call in ["DescribeRepositories", "CreateRepository", "BatchGetImage"] {
+        assert_eq!(world.calls(call), 0, "{call}: nothing was built or pushed");
+    }
     assert_eq!(
-        world.calls("GetAuthorizationToken"),
+        world.calls("PutParameter"),
         0,
-        "nothing was built or pushed"
+        "neither the lock nor a secret was put"
     );
     for inst in [&instances[0], &instances[2]] {
         let containers = world.docker(inst, &["ps", "-aq"]);
