@@ -47,30 +47,10 @@ take_lock "release $HOIST_RELEASE (stage, run $HOIST_RUN)"
 begin_state
 note_state strategy blue-green
 log "staging $HOIST_APP release $HOIST_RELEASE (blue-green, run $HOIST_RUN)"
-# Containers earlier runs staged and never switched serve nothing: they go first.
-bg_discard_staged ""
-start_login
-if ((${#HOIST_ENV_CLEAR[@]} + ${#HOIST_ENV_SECRETS[@]} + ${#HOIST_HOST_SECRETS[@]})); then
-    write_env_file
-fi
-ensure_image
 
 # ---------------------------------------------------------------- stage: the idle color
-bg_find_live
-if [[ -n $BG_OLD_UPSTREAM ]]; then
-    log "live: ${BG_OLD_UPSTREAM% *} ($PREV_NAME); staging in $BG_NEW_COLOR (127.0.0.1:$BG_NEW_PORT)"
-else
-    log "no color is live yet; staging in $BG_NEW_COLOR (127.0.0.1:$BG_NEW_PORT)"
-fi
-SPEC=$(release_spec blue-green)
-if [[ -n $BG_OLD_UPSTREAM ]]; then unchanged_if_same "$SPEC"; fi
-bg_begin "$HOIST_RESTART"
-set_phase stage
-create_release "$BG_NEW_PORT" \
-    --label "hoist.color=$BG_NEW_COLOR" \
-    --label hoist.strategy=blue-green \
-    --label "$STAGED_LABEL=$HOIST_RUN" \
-    --publish "127.0.0.1:$BG_NEW_PORT:$HOIST_CONTAINER_PORT"
+# (Containers earlier runs staged and never switched go first.)
+bg_create_idle "staging in" --label "$STAGED_LABEL=$HOIST_RUN"
 bg_stage_target "$HOIST_HEALTH_PATH" "$HOIST_HEALTH_STATUS"
 # Staged: it keeps running, unserved, for the switch phase. Nothing is left to restore here.
 set_phase staged

@@ -58,30 +58,11 @@ take_lock "release $HOIST_RELEASE"
 begin_state
 note_state strategy blue-green
 log "deploying $HOIST_APP release $HOIST_RELEASE (blue-green)"
-# What a two-phase rollout staged and never switched (a run killed between its phases) serves
-# nothing: it goes first.
-bg_discard_staged ""
-start_login
-if ((${#HOIST_ENV_CLEAR[@]} + ${#HOIST_ENV_SECRETS[@]} + ${#HOIST_HOST_SECRETS[@]})); then
-    write_env_file
-fi
-ensure_image
 
 # ---------------------------------------------------------------- stage: the idle color
-bg_find_live
-if [[ -n $BG_OLD_UPSTREAM ]]; then
-    log "live: ${BG_OLD_UPSTREAM% *} ($PREV_NAME); deploying to $BG_NEW_COLOR (127.0.0.1:$BG_NEW_PORT)"
-else
-    log "no color is live yet; deploying to $BG_NEW_COLOR (127.0.0.1:$BG_NEW_PORT)"
-fi
-SPEC=$(release_spec blue-green)
-if [[ -n $BG_OLD_UPSTREAM ]]; then unchanged_if_same "$SPEC"; fi
-bg_begin "$HOIST_RESTART"
-set_phase stage
-create_release "$BG_NEW_PORT" \
-    --label "hoist.color=$BG_NEW_COLOR" \
-    --label hoist.strategy=blue-green \
-    --publish "127.0.0.1:$BG_NEW_PORT:$HOIST_CONTAINER_PORT"
+# (What a two-phase rollout staged and never switched, a run killed between its phases, goes
+# first.)
+bg_create_idle "deploying to"
 
 # ---------------------------------------------------------------- switch, verify, retire
 bg_go "$HOIST_HEALTH_PATH" "$HOIST_HEALTH_STATUS" "$HOIST_RELEASE"

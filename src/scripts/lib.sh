@@ -982,6 +982,16 @@ pull_image() {
     remove_docker_config
 }
 
+# The release's inputs on this host: the registry token fetched in the background while the
+# env file is written (when there is anything in it), then the image.
+prepare_inputs() {
+    start_login
+    if ((${#HOIST_ENV_CLEAR[@]} + ${#HOIST_ENV_SECRETS[@]} + ${#HOIST_HOST_SECRETS[@]})); then
+        write_env_file
+    fi
+    ensure_image
+}
+
 # Makes sure HOIST_IMAGE is on this host, as HOIST_PULL says.
 ensure_image() {
     case $HOIST_PULL in
@@ -1614,6 +1624,33 @@ bg_restore() {
         return 1
     fi
     return 0
+}
+
+# Blue-green's new release in the idle color: removes what earlier runs staged and never
+# switched (it serves nothing), prepares the inputs, finds the live color, ends the run
+# `unchanged` when the live release is this one, then creates the release in the idle color
+# with the extra `docker create` arguments "$@". $1 says what the run does there, for the log
+# ("deploying to", "staging in").
+bg_create_idle() {
+    local doing=$1
+    shift
+    bg_discard_staged ""
+    prepare_inputs
+    bg_find_live
+    if [[ -n $BG_OLD_UPSTREAM ]]; then
+        log "live: ${BG_OLD_UPSTREAM% *} ($PREV_NAME); $doing $BG_NEW_COLOR (127.0.0.1:$BG_NEW_PORT)"
+    else
+        log "no color is live yet; $doing $BG_NEW_COLOR (127.0.0.1:$BG_NEW_PORT)"
+    fi
+    SPEC=$(release_spec blue-green)
+    if [[ -n $BG_OLD_UPSTREAM ]]; then unchanged_if_same "$SPEC"; fi
+    bg_begin "$HOIST_RESTART"
+    set_phase stage
+    create_release "$BG_NEW_PORT" \
+        --label "hoist.color=$BG_NEW_COLOR" \
+        --label hoist.strategy=blue-green \
+        "$@" \
+        --publish "127.0.0.1:$BG_NEW_PORT:$HOIST_CONTAINER_PORT"
 }
 
 # Records in the state file all that a restore of a blue-green run needs (from the watchdog

@@ -37,11 +37,7 @@ fi
 take_lock "release $HOIST_RELEASE"
 begin_state
 log "deploying $HOIST_APP release $HOIST_RELEASE"
-start_login
-if ((${#HOIST_ENV_CLEAR[@]} + ${#HOIST_ENV_SECRETS[@]} + ${#HOIST_HOST_SECRETS[@]})); then
-    write_env_file
-fi
-ensure_image
+prepare_inputs
 
 # ---------------------------------------------------------------- create
 find_running
