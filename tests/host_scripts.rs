@@ -835,6 +835,30 @@ impl BlueGreen {
         format!("{head}\n{}\n\n{rest}", header.join("\n"))
     }
 
+    /// A canary's switch (bg-switch.sh with `HOIST_CANARY_WINDOW=window`) of `release`,
+    /// staged by `run`, while `during` runs beside it on another thread.
+    fn canary(
+        &self,
+        release: &str,
+        run: &str,
+        window: u64,
+        during: impl FnOnce() + Send + 'static,
+    ) -> (Run, Value) {
+        let (_, image_id) = self.host.build(release, false);
+        let text = self
+            .phase_script(Body::BgSwitch, release, &image_id, run)
+            .replacen(
+                "\nHOIST_RUN=",
+                &format!("\nHOIST_CANARY_WINDOW='{window}'\nHOIST_RUN="),
+                1,
+            );
+        let side = std::thread::spawn(during);
+        let run = run_script(&text, "");
+        side.join().unwrap();
+        let json = marked(&run, "HOIST-RESULT ");
+        (run, json)
+    }
+
     /// Runs phase `body` of a two-phase rollout of `release` (built first) by run `run`.
     fn phase(&self, body: Body, release: &str, run: &str) -> (Run, Value) {
         let (_, image_id) = self.host.build(release, false);
@@ -1670,4 +1694,78 @@ fn two_phase_stage_switch_and_discard_on_one_host() {
     assert_ok(&run);
     assert_eq!(r["status"], "deployed", "{r}");
     assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v5"));
+}
+
+/// A canary (bg-switch.sh with a canary window) is watched after its post-switch check: one
+/// whose container stops during the window is switched back — nginx routes to the old color
+/// again, which was never stopped, and the canary's container is removed; one that holds
+/// for the window retires the old color as any switch does.
+#[test]
+fn a_canary_that_stops_during_its_window_is_switched_back() {
+    let Some(bg) = BlueGreen::new("bgcanary") else {
+        return;
+    };
+    let host = &bg.host;
+    let (run, _) = bg.deploy("v1", false, KNOBS);
+    assert_ok(&run);
+    let conf_v1 = bg.conf_text();
+
+    // v2 staged, then its canary switch: once nginx routes to v2 and the post-switch check
+    // (2 s) has passed, v2's container is killed.
+    let (run, r) = bg.phase(Body::BgStage, "v2", "run-a");
+    assert_ok(&run);
+    assert_eq!(r["status"], "staged", "{r}");
+    let (v2, _, _, _) = host.release("v2");
+    let port = host.port;
+    let killer = v2.clone();
+    let (run, r) = bg.canary("v2", "run-a", 12, move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while http_get(port, "/version").as_deref() != Ok("v2") {
+            assert!(std::time::Instant::now() < deadline, "never switched to v2");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_secs(4));
+        docker_out(&["kill", &killer]);
+    });
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        (&r["status"], &r["rolled_back"]),
+        (&"failed".into(), &true.into()),
+        "{r}"
+    );
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("canary failed") && reason.contains("not running"),
+        "{r}"
+    );
+    assert!(run.stdout.contains("canary: watching"), "{}", run.stdout);
+    assert!(r["switched_at"].as_u64().is_some(), "{r}");
+    assert_eq!(bg.conf_text(), conf_v1, "nginx routes to v1 again");
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v1"));
+    let (_, _, v1_state, v1_policy) = host.release("v1");
+    assert_eq!(v1_state, "running");
+    assert_eq!(v1_policy, "unless-stopped");
+    assert!(
+        docker_out(&["ps", "-aq", "--filter", &format!("id={v2}")]).is_empty(),
+        "the failed canary's container is removed"
+    );
+
+    // v3 holds for its window (4 s, past its 2 s post-switch check): v1 is retired.
+    let (run, r) = bg.phase(Body::BgStage, "v3", "run-b");
+    assert_ok(&run);
+    let started = std::time::Instant::now();
+    let (run, r2) = bg.canary("v3", "run-b", 4, || {});
+    assert_ok(&run);
+    assert_eq!(r["status"], "staged", "{r}");
+    assert_eq!(r2["status"], "deployed", "{r2}");
+    assert!(
+        r2["reason"]
+            .as_str()
+            .unwrap()
+            .contains("canary: held for 4s after its switch"),
+        "{r2}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(4));
+    assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v3"));
+    assert_eq!(host.release("v1").2, "exited");
 }

@@ -46,7 +46,7 @@ fn json_plan_holds_the_script_and_its_hash_and_is_byte_identical() {
     assert_eq!(first.stdout, second.stdout, "same inputs, same bytes");
 
     let json = first.success().json();
-    assert_eq!(json["schema"], "hoist.plan/v4");
+    assert_eq!(json["schema"], "hoist.plan/v5");
     assert_eq!(json["app"], "hello");
     let script = run_phase(&json)["script"]["text"].as_str().unwrap();
     let sha = run_phase(&json)["script"]["sha256"].as_str().unwrap();
@@ -182,7 +182,7 @@ fn deploy_dry_run_prints_the_plan_and_changes_nothing() {
             .env("HELLO_API_TOKEN", "s3cr3t-never-printed")
             .run();
         let json = run.success().stdout_lacks("s3cr3t-never-printed").json();
-        assert_eq!(json["schema"], "hoist.plan/v4");
+        assert_eq!(json["schema"], "hoist.plan/v5");
     }
     assert!(!trap.was_called(), "no Docker call");
     assert!(aws.accept().is_err(), "no AWS call");
@@ -382,15 +382,15 @@ fn a_json_plan_reads_back_into_the_same_plan() {
         assert!(!read.scripts().is_empty());
     }
     let run = plan(&root, &trap, &["--format", "json"]);
-    let old = run.stdout.replace("hoist.plan/v4", "hoist.plan/v1");
+    let old = run.stdout.replace("hoist.plan/v5", "hoist.plan/v1");
     let err = hoist::plan::Plan::read(&old, "old.json")
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("old.json") && err.contains("hoist.plan/v1") && err.contains("hoist.plan/v4"),
+        err.contains("old.json") && err.contains("hoist.plan/v1") && err.contains("hoist.plan/v5"),
         "{err}"
     );
-    let err = hoist::plan::Plan::read("{\"schema\": \"hoist.plan/v4\"}", "cut.json")
+    let err = hoist::plan::Plan::read("{\"schema\": \"hoist.plan/v5\"}", "cut.json")
         .unwrap_err()
         .to_string();
     assert!(

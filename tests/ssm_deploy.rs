@@ -1836,3 +1836,192 @@ fn two_phase_blue_green_switches_only_when_staging_passed_everywhere() {
     );
     world.on_instance(taken, &format!("kill {squatter}"));
 }
+
+/// The release's container of `release` running on `inst`, by id.
+fn running_container(world: &World, inst: &Instance, release: &str) -> String {
+    world
+        .docker(
+            inst,
+            &[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=hoist.release={release}"),
+                "--filter",
+                "status=running",
+            ],
+        )
+        .trim()
+        .to_owned()
+}
+
+/// A canary rollout (`rollout.canary: 1`) on three instances under load: a release whose
+/// health check starts failing on the canary after its post-switch check, inside the canary
+/// window, is switched back there; the other two instances never change (they only ever
+/// serve v1, their nginx file is as it was, their staged containers are discarded); no
+/// request fails; the report says why the rest did not switch. A release that holds switches
+/// the canary first and the rest only once the window is over.
+#[test]
+fn a_canary_that_fails_its_window_is_switched_back_and_nothing_else_changes() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("canary");
+    let app = App::new("canary");
+    let instances = world.instances();
+    let rollout = "{canary: 1, canary_window: 15s}";
+    app.configure_rollout("two-phase", "0", "1.0.0", "1s", "");
+    let v1 = planned_release(&app);
+    assert_ok(&app.deploy(&world, &[]));
+    for inst in instances {
+        assert_serves(inst, "1.0.0");
+    }
+    let conf = |inst: &Instance| {
+        world.on_instance(
+            inst,
+            &format!("cat /etc/nginx/conf.d/hoist-{}.conf", app.name),
+        )
+    };
+    let before: Vec<String> = instances.iter().map(conf).collect();
+
+    // v2: 6 s after the canary serves it (past its 4 s post-switch check, inside its 15 s
+    // window), its health check starts failing there.
+    app.configure_rollout(rollout, "0", "2.0.0", "1s", "");
+    let v2 = planned_release(&app);
+    let load = Load::start(instances);
+    let child = app
+        .cmd(&world, &["--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let canary = loop {
+        let serving: Vec<&Instance> = instances
+            .iter()
+            .filter(|i| get(&i.address, "/version").as_deref() == Some("2.0.0"))
+            .collect();
+        assert!(serving.len() <= 1, "more than the canary switched");
+        if let Some(inst) = serving.first() {
+            break *inst;
+        }
+        assert!(Instant::now() < deadline, "no canary ever served v2");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_secs(6));
+    let v2_container = running_container(&world, canary, &v2);
+    assert!(!v2_container.is_empty());
+    world.docker(canary, &["exec", &v2_container, "rm", "-f", "/www/healthz"]);
+    let out = child.wait_with_output().unwrap();
+    let observed = load.stop();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(!leaks(&stdout) && !leaks(&stderr));
+    assert_no_failed_requests(&observed, "a failing canary");
+    for (inst, o) in instances.iter().zip(&observed) {
+        if inst.id == canary.id {
+            assert_eq!(o.versions, ["1.0.0", "2.0.0", "1.0.0"], "{o:?}");
+        } else {
+            assert_eq!(o.versions, ["1.0.0"], "{o:?}");
+        }
+    }
+    for (inst, conf_before) in instances.iter().zip(&before) {
+        assert_serves(inst, "1.0.0");
+        assert_eq!(&conf(inst), conf_before, "{}: nginx as before", inst.id);
+        let left = world.docker(
+            inst,
+            &[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("label=hoist.release={v2}"),
+                "-q",
+            ],
+        );
+        assert!(left.is_empty(), "{}: v2 left {left}", inst.id);
+        let history = last_history(&world, inst, &app);
+        if inst.id == canary.id {
+            assert_eq!(history["status"], "rolled-back", "{history}");
+            assert_eq!(history["release"], v2.as_str(), "{history}");
+        } else {
+            // What they record last is the discard of their staged v2; v1 serves on.
+            assert_eq!(history["status"], "discarded", "{history}");
+            assert!(
+                history["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("nginx still routes to"),
+                "{history}"
+            );
+            let running = running_releases(&world, inst);
+            assert!(
+                running.len() == 1 && running[0].ends_with(&format!(" {v1}")),
+                "{}: {running:?}",
+                inst.id
+            );
+        }
+    }
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let phase = |report: &Value, name: &str| -> Vec<Value> {
+        report["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["invocations"].as_array().unwrap().clone())
+            .unwrap_or_default()
+    };
+    let canaries = phase(&report, "canary");
+    assert_eq!(canaries.len(), 1, "{report}");
+    assert_eq!(canaries[0]["target"], canary.id.as_str(), "{report}");
+    assert_eq!(canaries[0]["outcome"], "rolled-back", "{report}");
+    let why = canaries[0]["result"]["reason"].as_str().unwrap_or_default();
+    assert!(why.contains("canary failed"), "{}", canaries[0]);
+    let switch = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["phase"] == "switch")
+        .unwrap();
+    assert_eq!(switch["status"], "not-run", "{switch}");
+    assert!(
+        switch["detail"]
+            .as_str()
+            .unwrap()
+            .contains("failed on 1 of 1 canary target(s)"),
+        "{switch}"
+    );
+    let discarded = phase(&report, "discard");
+    assert_eq!(discarded.len(), 2, "{report}");
+    assert!(
+        discarded.iter().all(|i| i["outcome"] == "discarded"),
+        "{report}"
+    );
+
+    // v3 holds: the canary first, the rest once its 15 s window is over.
+    app.configure_rollout(rollout, "0", "3.0.0", "1s", "");
+    let load = Load::start(instances);
+    let run = app.deploy(&world, &["--format", "json"]);
+    let observed = load.stop();
+    assert_ok(&run);
+    assert_no_failed_requests(&observed, "a canary that holds");
+    for inst in instances {
+        assert_serves(inst, "3.0.0");
+    }
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let canaries = phase(&report, "canary");
+    let rest = phase(&report, "switch");
+    assert_eq!((canaries.len(), rest.len()), (1, 2), "{report}");
+    let at = |i: &Value| i["result"]["switched_at"].as_u64().unwrap();
+    for inv in &rest {
+        assert_eq!(inv["outcome"], "deployed", "{inv}");
+        assert!(
+            at(inv) >= at(&canaries[0]) + 15_000,
+            "switched before the canary's window ended: {report}"
+        );
+    }
+    assert_eq!(report["deployed"], 3, "{report}");
+    assert!(report["mixed_version_window_ms"].as_u64().unwrap() >= 15_000);
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::duration;
 use super::error::Issue;
 use super::schema::{
-    BlueGreen, Builder, Config, Container, Env, Healthcheck, Image, Lock, Rate, Rollout,
+    BlueGreen, Builder, Canary, Config, Container, Env, Healthcheck, Image, Lock, Rate, Rollout,
     SecretSource, SecretTier, Secrets, Strategy, Targets,
 };
 use super::text;
@@ -87,6 +87,7 @@ const HEALTH_KEYS: &[&str] = &[
 const ENV_KEYS: &[&str] = &["clear", "secret"];
 const SECRETS_KEYS: &[&str] = &["tier"];
 const LOCK_KEYS: &[&str] = &["lease"];
+const ROLLOUT_KEYS: &[&str] = &["mode", "canary", "canary_window"];
 const BLUE_GREEN_KEYS: &[&str] = &["drain", "post_switch_check", "install_proxy", "ports"];
 const SOURCE_KEYS: &[&str] = &["ssm", "secretsmanager", "key"];
 
@@ -102,6 +103,7 @@ pub fn schema_keys() -> impl Iterator<Item = &'static str> {
         ENV_KEYS,
         SECRETS_KEYS,
         LOCK_KEYS,
+        ROLLOUT_KEYS,
         SOURCE_KEYS,
         BLUE_GREEN_KEYS,
     ]
@@ -503,6 +505,10 @@ impl Decoder {
             self.check_budget(c, h, bg, health_node.map_or(root.loc, |n| n.loc));
         }
         let rollout = self.rollout(f.get("rollout"), strategy);
+        let (rollout, canary) = match rollout {
+            Some((r, c)) => (Some(r), Some(c)),
+            None => (None, None),
+        };
         let retain = match f.get("retain") {
             Some(n) => self
                 .int_in(n, "retain", 0, 50)
@@ -529,6 +535,7 @@ impl Decoder {
             strategy: strategy?,
             blue_green: blue_green.ok()?,
             rollout: rollout?,
+            canary: canary?,
             retain: retain?,
             secrets: secrets?,
             lock: lock?,
@@ -1255,31 +1262,133 @@ impl Decoder {
         Some(Lock { lease: lease? })
     }
 
-    /// `rollout:`: two-phase by default for blue-green, one-phase for recreate (which has no
-    /// stage apart from its switch yet, so two-phase is refused there).
-    fn rollout(&mut self, node: Option<&Node>, strategy: Option<Strategy>) -> Option<Rollout> {
-        let Some(node) = node else {
-            return Some(match strategy {
-                Some(Strategy::BlueGreen) => Rollout::TwoPhase,
-                _ => Rollout::OnePhase,
-            });
+    /// `rollout:`: a mode (`one-phase`, `two-phase`), or a mapping of `mode`, `canary` and
+    /// `canary_window`. Two-phase by default for blue-green, one-phase for recreate (which
+    /// has no stage apart from its switch, so two-phase is refused there); a canary needs a
+    /// two-phase blue-green rollout (it switches itself back to the color still running).
+    fn rollout(
+        &mut self,
+        node: Option<&Node>,
+        strategy: Option<Strategy>,
+    ) -> Option<(Rollout, Option<Canary>)> {
+        let default = match strategy {
+            Some(Strategy::BlueGreen) => Rollout::TwoPhase,
+            _ => Rollout::OnePhase,
         };
-        let s = self.string(node, "rollout")?;
+        let Some(node) = node else {
+            return Some((default, None));
+        };
+        let (mode, canary) = if let Value::Map(_) = &node.value {
+            let mut f = self.fields(node, "rollout")?;
+            let mode = match f.get("mode") {
+                Some(n) => self.rollout_mode(n, "rollout.mode", strategy),
+                None => Some(default),
+            };
+            let canary_node = f.get("canary");
+            let count = canary_node.map(|n| (self.rate(n, "rollout.canary", 1), n.loc));
+            let window = match f.get("canary_window") {
+                None => Some(Canary::DEFAULT_WINDOW),
+                Some(n) => match self.duration(n, "rollout.canary_window") {
+                    Some(d) if (Canary::MIN_WINDOW..=Canary::MAX_WINDOW).contains(&d) => Some(d),
+                    Some(d) => {
+                        self.issue(
+                            "rollout.canary_window",
+                            n.loc,
+                            format!(
+                                "{} is out of range ({}-{})",
+                                duration::format(d),
+                                duration::format(Canary::MIN_WINDOW),
+                                duration::format(Canary::MAX_WINDOW)
+                            ),
+                        );
+                        None
+                    }
+                    None => None,
+                },
+            };
+            if count.is_none() && f.get("canary_window").is_some() {
+                let loc = f.key_loc("canary_window").unwrap_or(node.loc);
+                self.issue_help(
+                    "rollout.canary_window",
+                    loc,
+                    "`canary_window` without `canary`: no target is a canary",
+                    "set `rollout.canary` (a number of targets, or a percentage such as \"10%\")"
+                        .into(),
+                );
+            }
+            self.finish(&f, ROLLOUT_KEYS);
+            let canary = match count {
+                None => Some(None),
+                Some((Some(Rate::Percent(100)), loc)) => {
+                    self.issue_help(
+                        "rollout.canary",
+                        loc,
+                        "a canary of 100% is every target: nothing is left to protect",
+                        "a number of targets, or a percentage below 100%".into(),
+                    );
+                    None
+                }
+                Some((Some(count), loc)) => {
+                    let needs = if strategy != Some(Strategy::BlueGreen) {
+                        Some("`strategy: blue-green`")
+                    } else if mode == Some(Rollout::OnePhase) {
+                        Some("`rollout.mode: two-phase`")
+                    } else {
+                        None
+                    };
+                    if let Some(needs) = needs {
+                        self.issue_help(
+                            "rollout.canary",
+                            loc,
+                            format!(
+                                "a canary needs {needs}: it switches a few staged targets \
+                                 first and, when one fails, switches it back to the color \
+                                 still running there"
+                            ),
+                            "set `strategy: blue-green` with the two-phase rollout (its \
+                             default), or remove `canary`"
+                                .into(),
+                        );
+                        None
+                    } else {
+                        window.map(|window| Some(Canary { count, window }))
+                    }
+                }
+                Some((None, _)) => None,
+            };
+            (mode, canary)
+        } else {
+            (self.rollout_mode(node, "rollout", strategy), Some(None))
+        };
+        Some((mode?, canary?))
+    }
+
+    /// A rollout mode, `one-phase` or `two-phase` (the latter for blue-green only).
+    fn rollout_mode(
+        &mut self,
+        node: &Node,
+        field: &str,
+        strategy: Option<Strategy>,
+    ) -> Option<Rollout> {
+        let s = self.string(node, field)?;
         let rollout = match s.as_str() {
             "one-phase" => Rollout::OnePhase,
             "two-phase" => Rollout::TwoPhase,
             other => {
-                self.issue(
-                    "rollout",
+                self.issue_help(
+                    field,
                     node.loc,
                     format!("unknown rollout `{other}` (known: one-phase, two-phase)"),
+                    "`rollout: two-phase`, or a mapping such as `rollout: {mode: two-phase, \
+                     canary: 1, canary_window: 60s}`"
+                        .into(),
                 );
                 return None;
             }
         };
         if rollout == Rollout::TwoPhase && strategy == Some(Strategy::Recreate) {
             self.issue_help(
-                "rollout",
+                field,
                 node.loc,
                 "`rollout: two-phase` stages the release beside the live one, which needs \
                  `strategy: blue-green`; recreate stops the running release to start the new \

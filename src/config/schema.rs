@@ -26,6 +26,10 @@ pub struct Config {
     /// How a deploy spreads over the fleet: one phase (each host stages and switches in one
     /// run, `max_concurrency` at a time) or two (stage everywhere, then switch).
     pub rollout: Rollout,
+    /// `rollout.canary`: switch a few targets first and watch them before the rest (a
+    /// two-phase blue-green rollout only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
     pub retain: u32,
     pub secrets: Secrets,
     /// `lock:`: the fleet-wide deploy lock (SSM only).
@@ -328,6 +332,38 @@ impl Rollout {
         match self {
             Rollout::OnePhase => "one-phase",
             Rollout::TwoPhase => "two-phase",
+        }
+    }
+}
+
+/// `rollout.canary` and `rollout.canary_window`: a two-phase blue-green rollout switches
+/// `count` of the staged targets first (phase `canary`), watches them for `window` (health
+/// through nginx, the container staying up), and switches the rest only when every canary
+/// held; a canary that fails switches itself back, and nothing else changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Canary {
+    /// How many of the staged targets: a number, or a percentage (rounded up, at least one).
+    pub count: Rate,
+    /// How long each canary is watched after its switch (it replaces the post-switch check
+    /// there when longer).
+    #[serde(with = "secs")]
+    pub window: Duration,
+}
+
+impl Canary {
+    pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
+    pub const MIN_WINDOW: Duration = Duration::from_secs(1);
+    pub const MAX_WINDOW: Duration = Duration::from_secs(3600);
+
+    /// How many of `staged` targets are canaries: `count` (at most `staged`), or the
+    /// percentage rounded up, at least one (none when nothing is staged).
+    pub fn of(count: Rate, staged: usize) -> usize {
+        if staged == 0 {
+            return 0;
+        }
+        match count {
+            Rate::Count(n) => (n as usize).min(staged),
+            Rate::Percent(p) => (staged * p as usize).div_ceil(100).clamp(1, staged),
         }
     }
 }

@@ -461,7 +461,9 @@ fn skip_phase(plan: &Plan, phase: &Phase, done: &[PhaseReport]) -> Option<String
     let Some(report) = done.iter().find(|p| &p.name == earlier) else {
         return Some(format!("phase {earlier} did not run"));
     };
-    let policy = plan.phases().find(|p| &p.name == earlier)?.policy;
+    let earlier_phase = plan.phases().find(|p| &p.name == earlier)?;
+    let policy = earlier_phase.policy;
+    let canary = matches!(earlier_phase.targets, PhaseTargets::Canary { .. });
     let total = report.invocations.len();
     let failed = report.invocations.iter().filter(|i| !i.deployed()).count();
     let allowed = crate::transport::ssm::allowed_errors(policy.max_errors, total);
@@ -473,6 +475,11 @@ fn skip_phase(plan: &Plan, phase: &Phase, done: &[PhaseReport]) -> Option<String
         format!(
             "phase {earlier} failed on {failed} of {total} target(s), within max errors \
              ({allowed}): nothing to discard"
+        )
+    } else if canary {
+        format!(
+            "phase {earlier} failed on {failed} of {total} canary target(s), more than max \
+             errors ({allowed}) allow: no other target switches"
         )
     } else {
         format!(
@@ -505,16 +512,14 @@ fn final_counts(phases: &[PhaseReport]) -> (usize, usize) {
 }
 
 /// From the first target's switch to the last one's, over the targets that switched (their
-/// `switched_at`, in the last phase where any did).
+/// `switched_at`), in every phase: a canary's switch opens the window.
 fn mixed_version_window(phases: &[PhaseReport]) -> Option<u64> {
-    phases.iter().rev().find_map(|p| {
-        let times: Vec<u64> = p
-            .invocations
-            .iter()
-            .filter_map(|i| i.result.as_ref().and_then(|r| r.switched_at))
-            .collect();
-        Some(times.iter().max()? - times.iter().min()?)
-    })
+    let times: Vec<u64> = phases
+        .iter()
+        .flat_map(|p| &p.invocations)
+        .filter_map(|i| i.result.as_ref().and_then(|r| r.switched_at))
+        .collect();
+    Some(times.iter().max()? - times.iter().min()?)
 }
 
 /// How long the run's secret parameter may live: every delivery and run of every phase,
@@ -594,11 +599,31 @@ fn phase_targets(plan: &Plan, phase: &Phase, done: &[PhaseReport]) -> Vec<String
             .map(|i| i.target.clone())
             .collect(),
         PhaseTargets::Staged(earlier) => staged_targets(earlier, done),
-        PhaseTargets::Unswitched { stage, switch } => {
+        PhaseTargets::Canary { stage, count, .. } => {
+            let mut staged = staged_targets(stage, done);
+            if let Some(order) = &plan.targets.resolved {
+                staged.sort_by_key(|t| order.iter().position(|o| o == t));
+            }
+            let n = crate::config::Canary::of(*count, staged.len());
+            staged.into_iter().take(n).collect()
+        }
+        PhaseTargets::AfterCanary { stage, canary } => {
+            let given = |target: &String| {
+                done.iter()
+                    .filter(|p| &p.name == canary)
+                    .flat_map(|p| &p.invocations)
+                    .any(|i| &i.target == target)
+            };
+            staged_targets(stage, done)
+                .into_iter()
+                .filter(|t| !given(t))
+                .collect()
+        }
+        PhaseTargets::Unswitched { stage, switches } => {
             let staged = staged_targets(stage, done);
             let started = |target: &String| {
                 done.iter()
-                    .filter(|p| &p.name == switch)
+                    .filter(|p| switches.contains(&p.name))
                     .flat_map(|p| &p.invocations)
                     .any(|i| {
                         &i.target == target

@@ -23,7 +23,7 @@ pub(crate) use render::{longest_run, md_code, md_text};
 pub use step::{Phase, PhaseTargets, PhaseWhen, RepositoryTag, RolloutPolicy, Step, StepKind};
 
 /// The JSON schema identifier; bump on any incompatible change to the serialized plan.
-pub const SCHEMA: &str = "hoist.plan/v4";
+pub const SCHEMA: &str = "hoist.plan/v5";
 
 /// Which transport carries the script to the hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

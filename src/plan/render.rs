@@ -97,13 +97,52 @@ impl Plan {
         }
         let switch = phases.iter().find(|p| p.name == "switch")?;
         let stage = phases.iter().find(|p| p.name == "stage")?;
-        Some(format!(
-            "two-phase: stage on every target at once (max errors {}), then, only if staging \
-             passed, switch the targets staged in batches of {} (max concurrency); if staging \
-             failed on more targets than max errors allow, nothing switches; phase discard \
-             then removes what stays staged where no switch started",
-            stage.policy.max_errors, switch.policy.max_concurrency
-        ))
+        let canary = phases.iter().find_map(|p| match &p.targets {
+            super::PhaseTargets::Canary { count, window, .. } => Some((count, *window)),
+            _ => None,
+        });
+        Some(match canary {
+            None => format!(
+                "two-phase: stage on every target at once (max errors {}), then, only if \
+                 staging passed, switch the targets staged in batches of {} (max concurrency); \
+                 if staging failed on more targets than max errors allow, nothing switches; \
+                 phase discard then removes what stays staged where no switch started",
+                stage.policy.max_errors, switch.policy.max_concurrency
+            ),
+            Some((count, window)) => format!(
+                "two-phase with a canary: stage on every target at once (max errors {}); only \
+                 if staging passed, switch {count} of the staged targets first (phase canary) \
+                 and watch them for {} (health through nginx, the container staying up); only \
+                 if every canary held, switch the rest in batches of {} (max concurrency). A \
+                 canary that fails switches itself back and nothing else switches; phase \
+                 discard then removes what stays staged where no switch started",
+                stage.policy.max_errors,
+                crate::config::duration::format(window),
+                switch.policy.max_concurrency
+            ),
+        })
+    }
+
+    /// How many of `n` resolved targets `phase` runs on at most: the canaries' count, the
+    /// rest after them, else all.
+    fn at_most(&self, phase: &super::Phase, n: usize) -> usize {
+        use super::PhaseTargets;
+        let canaries = |name: &str| {
+            self.phases()
+                .find(|p| p.name == name)
+                .and_then(|p| match &p.targets {
+                    PhaseTargets::Canary { count, .. } => {
+                        Some(crate::config::Canary::of(*count, n))
+                    }
+                    _ => None,
+                })
+                .unwrap_or(0)
+        };
+        match &phase.targets {
+            PhaseTargets::Canary { count, .. } => crate::config::Canary::of(*count, n),
+            PhaseTargets::AfterCanary { canary, .. } => n - canaries(canary),
+            _ => n,
+        }
     }
 
     fn targets_line(&self) -> String {
@@ -212,14 +251,14 @@ impl Plan {
                     if let (TransportKind::Ssm, Some(ids)) =
                         (phase.transport, &self.targets.resolved)
                     {
-                        let (size, count) = batches(phase.policy.max_concurrency, ids.len());
+                        let n = self.at_most(phase, ids.len());
+                        let (size, count) = batches(phase.policy.max_concurrency, n);
                         if count <= 1 {
-                            let _ = write!(s, "; {} target(s) at once", ids.len().min(size));
+                            let _ = write!(s, "; {} target(s) at once", n.min(size));
                         } else {
                             let _ = write!(
                                 s,
-                                "; in batches of {size}: {count} batches for {} target(s)",
-                                ids.len()
+                                "; in batches of {size}: {count} batches for {n} target(s)"
                             );
                         }
                     }

@@ -146,10 +146,25 @@ pub enum PhaseTargets {
     /// The targets where the named earlier phase staged the release (not those where it found
     /// the release already running, unchanged: there is nothing to switch).
     Staged(String),
-    /// The targets phase `stage` staged the release on where phase `switch` never started
-    /// (it did not run, or stopped past its max errors before it reached them): what is left
-    /// staged.
-    Unswitched { stage: String, switch: String },
+    /// The first `count` of the targets where phase `stage` staged the release, in the order
+    /// the deploy resolved them (a percentage rounds up, to at least one): the canaries,
+    /// each watched for `window` after its switch.
+    Canary {
+        stage: String,
+        count: Rate,
+        #[serde(with = "crate::config::secs")]
+        window: Duration,
+    },
+    /// The targets where phase `stage` staged the release, but for those phase `canary` was
+    /// given: the rest of the fleet, after the canaries.
+    AfterCanary { stage: String, canary: String },
+    /// The targets phase `stage` staged the release on where none of the phases `switches`
+    /// started (they did not run, or stopped past their max errors before they reached
+    /// them): what is left staged.
+    Unswitched {
+        stage: String,
+        switches: Vec<String>,
+    },
 }
 
 impl PhaseTargets {
@@ -159,8 +174,25 @@ impl PhaseTargets {
             PhaseTargets::All => all.to_owned(),
             PhaseTargets::Passed(earlier) => format!("the targets that passed phase {earlier}"),
             PhaseTargets::Staged(earlier) => format!("the targets phase {earlier} staged"),
-            PhaseTargets::Unswitched { stage, switch } => {
-                format!("the targets phase {stage} staged where phase {switch} did not start")
+            PhaseTargets::Canary {
+                stage,
+                count,
+                window,
+            } => format!(
+                "the first {count} of the targets phase {stage} staged (the canaries, each \
+                 watched for {} after its switch)",
+                crate::config::duration::format(*window)
+            ),
+            PhaseTargets::AfterCanary { stage, canary } => format!(
+                "the targets phase {stage} staged but for phase {canary}'s (the rest, once \
+                 every canary held)"
+            ),
+            PhaseTargets::Unswitched { stage, switches } => {
+                let phases: Vec<String> = switches.iter().map(|p| format!("phase {p}")).collect();
+                format!(
+                    "the targets phase {stage} staged where {} did not start",
+                    phases.join(" nor ")
+                )
             }
         }
     }

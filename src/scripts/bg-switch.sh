@@ -10,8 +10,11 @@
 #
 # It reads no secret: the header carries no env parameter, and nothing is created here.
 # Parameters: those of blue-green.sh that do not concern the image's pull or the env, plus
-# HOIST_RUN. Contract with hoist: blue-green.sh's; the HOIST-RESULT line's `switched_at` is
-# when nginx started routing to the new color (epoch milliseconds).
+# HOIST_RUN; and, in a canary phase, HOIST_CANARY_WINDOW: seconds from the switch during which
+# the new color is watched (health through nginx, the container staying up) before the old one
+# is retired — a failure then switches back. Contract with hoist: blue-green.sh's; the
+# HOIST-RESULT line's `switched_at` is when nginx started routing to the new color (epoch
+# milliseconds).
 
 # shellcheck source=src/scripts/lib.sh
 [[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -28,6 +31,9 @@ check_run_id "$HOIST_RUN"
 need_number HOIST_CONTAINER_PORT HOIST_STOP_TIMEOUT HOIST_HEALTH_STATUS HOIST_HEALTH_INTERVAL \
     HOIST_HEALTH_TIMEOUT HOIST_HEALTH_START_PERIOD HOIST_RETAIN
 [[ $HOIST_RESTART =~ ^(no|always|unless-stopped|on-failure(:[0-9]+)?)$ ]] || finish invalid "parameter HOIST_RESTART is '$HOIST_RESTART'"
+HOIST_CANARY_WINDOW=${HOIST_CANARY_WINDOW:-0}
+need_number HOIST_CANARY_WINDOW
+BG_WATCH=$HOIST_CANARY_WINDOW
 HOIST_PULL=never HOIST_ENV_SOURCE=none
 deploy_param_defaults
 bg_params
@@ -75,4 +81,5 @@ log "staged $TARGET_NAME healthy on 127.0.0.1:$BG_NEW_PORT ($BG_NEW_COLOR): $HEA
 # ---------------------------------------------------------------- switch, verify, retire
 bg_switch_target "$HOIST_HEALTH_PATH" "$HOIST_HEALTH_STATUS" "$HOIST_RELEASE"
 prune_releases
+if ((BG_WATCH)); then finish deployed "canary: held for ${BG_WATCH}s after its switch"; fi
 finish deployed ""

@@ -1709,7 +1709,9 @@ bg_stage_target() {
 
 # Switch, verify, retire: the target (staged, healthy on its loopback port) becomes the live
 # color. $1 and $2 are its health path and expected status, $3 the release the nginx file
-# names.
+# names. With BG_WATCH (a canary window, seconds from the switch) longer than the post-switch
+# check, the verify goes on for the rest of it (bg_watch_canary); the old color keeps running
+# until it ends, so a failure switches back as a failed post-switch check does.
 bg_switch_target() {
     local path=$1 want=$2 release=$3 id backup
 
@@ -1753,6 +1755,11 @@ bg_switch_target() {
     bg_check_through_nginx "$BG_NEW_UPSTREAM" "$path" "$want" 15 "$HOIST_BG_POST_SWITCH_CHECK" ||
         fail "post-switch check failed: $PROBE_WHY"
     log "verified through nginx for ${HOIST_BG_POST_SWITCH_CHECK}s: $HEALTH"
+    if ((${BG_WATCH:-0} > HOIST_BG_POST_SWITCH_CHECK)); then
+        bg_watch_canary "$path" "$want" "$((BG_WATCH - HOIST_BG_POST_SWITCH_CHECK))" ||
+            fail "canary failed: $PROBE_WHY"
+        log "canary held for ${BG_WATCH}s after its switch: $HEALTH"
+    fi
 
     # ---- retire: the target is live and verified.
     set_phase retire
@@ -1761,6 +1768,35 @@ bg_switch_target() {
     rm -f "$HOIST_STATE_DIR/$HOIST_APP/nginx.previous.conf"
 }
 
+# A canary's watch, after its post-switch check: for $3 more seconds, every health interval,
+# the target (live) must still answer through nginx (GET path $1 expecting status $2, as the
+# post-switch check) and its container must stay up: running, never restarted (its start time
+# and restart count unchanged). Sets HEALTH, and PROBE_WHY when it fails.
+bg_watch_canary() {
+    local path=$1 want=$2 window=$3 deadline first now status code
+    log "canary: watching $TARGET_NAME for ${window}s more (health through nginx, the container staying up)"
+    first=$(docker inspect --format '{{.State.StartedAt}} {{.RestartCount}}' "$TARGET_ID" 2>/dev/null) ||
+        {
+            PROBE_WHY="docker inspect $TARGET_NAME failed"
+            return 1
+        }
+    deadline=$((SECONDS + window))
+    while :; do
+        now=$(docker inspect --format '{{.State.Status}} {{.State.ExitCode}} {{.State.StartedAt}} {{.RestartCount}}' "$TARGET_ID" 2>/dev/null || true)
+        read -r status code _ <<<"$now"
+        if [[ $status != running ]]; then
+            PROBE_WHY="$TARGET_NAME is ${status:-gone}${code:+ (exit code $code)}, not running"
+            return 1
+        fi
+        if [[ ${now#* * } != "$first" ]]; then
+            PROBE_WHY="$TARGET_NAME restarted (start time and restart count were '$first', now '${now#* * }')"
+            return 1
+        fi
+        bg_check_through_nginx "$BG_NEW_UPSTREAM" "$path" "$want" 0 0 || return 1
+        if ((SECONDS >= deadline)); then return 0; fi
+        snooze "$HOIST_HEALTH_INTERVAL"
+    done
+}
 
 # ---------------------------------------------------------------- two-phase rollouts
 # Whether container name $1 ever served: a deploy or rollback that made it live recorded it

@@ -119,7 +119,7 @@ mod tests {
             discard.targets,
             PhaseTargets::Unswitched {
                 stage: "stage".into(),
-                switch: "switch".into()
+                switches: vec!["switch".into()]
             }
         );
         assert_eq!(discard.when, PhaseWhen::Always);
@@ -191,6 +191,142 @@ mod tests {
         let back =
             crate::plan::Plan::read(&plan.render(crate::plan::Format::Json), "p.json").unwrap();
         assert_eq!(back, plan);
+    }
+
+    /// `rollout.canary`: phase canary runs the switch's script, watched for the window, on
+    /// the first canaries of the staged targets, all at once with no error allowed; the
+    /// switch runs on the rest only if it passed; the discard covers what neither started.
+    #[test]
+    fn a_canary_switches_a_few_staged_targets_first_and_the_rest_only_if_they_held() {
+        use crate::config::Rate;
+        use crate::plan::PhaseWhen;
+        use std::time::Duration;
+        let plan = two_phase_plan("rollout:\n  canary: 1\n  canary_window: 45s\n", true);
+        let phases: Vec<&Phase> = plan.phases().collect();
+        let names: Vec<&str> = phases.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["stage", "canary", "switch", "discard"]);
+        let [stage, canary, switch, discard] = [phases[0], phases[1], phases[2], phases[3]];
+        assert_eq!(
+            canary.targets,
+            PhaseTargets::Canary {
+                stage: "stage".into(),
+                count: Rate::Count(1),
+                window: Duration::from_secs(45)
+            }
+        );
+        assert_eq!(canary.when, PhaseWhen::Passed("stage".into()));
+        assert_eq!(canary.policy.max_errors, Rate::Count(0));
+        assert_eq!(canary.policy.max_concurrency, Rate::Percent(100));
+        assert_eq!(canary.script.body, "bg-switch.sh");
+        assert!(!canary.reads_secrets);
+        assert_eq!(canary.timeout, switch.timeout + Duration::from_secs(45));
+        assert!(
+            canary.script.text.contains("\nHOIST_CANARY_WINDOW='45'\n"),
+            "{}",
+            canary.script.text
+        );
+        assert!(!switch.script.text.contains("\nHOIST_CANARY_WINDOW='"));
+        assert_eq!(
+            switch.targets,
+            PhaseTargets::AfterCanary {
+                stage: "stage".into(),
+                canary: "canary".into()
+            }
+        );
+        assert_eq!(switch.when, PhaseWhen::Passed("canary".into()));
+        assert_eq!(switch.policy.max_concurrency, Rate::Count(1));
+        assert_eq!(
+            discard.targets,
+            PhaseTargets::Unswitched {
+                stage: "stage".into(),
+                switches: vec!["canary".into(), "switch".into()]
+            }
+        );
+        assert!(stage.reads_secrets);
+        let text = plan.render(crate::plan::Format::Text);
+        assert!(
+            text.contains("two-phase with a canary: stage on every target at once")
+                && text.contains("switch 1 of the staged targets first (phase canary)")
+                && text.contains("watch them for 45s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("phase canary: run bg-switch.sh")
+                && text.contains("(the canaries, each watched for 45s after its switch)")
+                && text.contains("; 1 target(s) at once; only if phase stage succeeded"),
+            "{text}"
+        );
+        assert!(
+            text.contains("the targets phase stage staged but for phase canary's")
+                && text
+                    .contains("in batches of 1: 2 batches for 2 target(s); only if phase canary"),
+            "{text}"
+        );
+        assert!(
+            text.contains("where phase canary nor phase switch did not start"),
+            "{text}"
+        );
+        let back =
+            crate::plan::Plan::read(&plan.render(crate::plan::Format::Json), "p.json").unwrap();
+        assert_eq!(back, plan);
+
+        // A percentage rounds up, to at least one, and never past what was staged.
+        assert_eq!(crate::config::Canary::of(Rate::Percent(10), 3), 1);
+        assert_eq!(crate::config::Canary::of(Rate::Percent(50), 3), 2);
+        assert_eq!(crate::config::Canary::of(Rate::Count(5), 3), 3);
+        assert_eq!(crate::config::Canary::of(Rate::Count(1), 0), 0);
+    }
+
+    /// A canary needs a two-phase blue-green rollout; its fields are checked where they are.
+    #[test]
+    fn a_canary_is_refused_where_it_could_not_switch_back() {
+        let parse = |yaml: &str| {
+            crate::config::parse(
+                &format!(
+                    "app: web\ntargets:\n  tags: {{Env: [prod]}}\ncontainer:\n  publish: 8080\n{yaml}"
+                ),
+                "hoist.yaml".as_ref(),
+                ".".as_ref(),
+            )
+            .map_err(|e| e.headlines())
+        };
+        let err = parse("rollout:\n  canary: 1\n").unwrap_err();
+        assert!(
+            err.contains("hoist.yaml:7:11: rollout.canary:")
+                && err.contains("`strategy: blue-green`"),
+            "{err}"
+        );
+        let err =
+            parse("strategy: blue-green\nrollout:\n  mode: one-phase\n  canary: 1\n").unwrap_err();
+        assert!(
+            err.contains("rollout.canary:") && err.contains("`rollout.mode: two-phase`"),
+            "{err}"
+        );
+        let err = parse("strategy: blue-green\nrollout:\n  canary: 100%\n").unwrap_err();
+        assert!(err.contains("a canary of 100% is every target"), "{err}");
+        let err = parse("strategy: blue-green\nrollout:\n  canary: 0\n").unwrap_err();
+        assert!(
+            err.contains("rollout.canary:") && err.contains("1 or more"),
+            "{err}"
+        );
+        let err = parse("strategy: blue-green\nrollout:\n  canary: 1\n  canary_window: 2h\n")
+            .unwrap_err();
+        assert!(
+            err.contains("rollout.canary_window:") && err.contains("out of range (1s-1h)"),
+            "{err}"
+        );
+        let err = parse("strategy: blue-green\nrollout:\n  canary_window: 1m\n").unwrap_err();
+        assert!(err.contains("`canary_window` without `canary`"), "{err}");
+        let err =
+            parse("strategy: blue-green\nrollout:\n  canary: 1\n  canary_windw: 1m\n").unwrap_err();
+        assert!(err.contains("unknown key `canary_windw`"), "{err}");
+        let ok = parse("strategy: blue-green\nrollout:\n  canary: 25%\n").unwrap();
+        assert_eq!(ok.rollout, crate::config::Rollout::TwoPhase);
+        let canary = ok.canary.unwrap();
+        assert_eq!(canary.count, crate::config::Rate::Percent(25));
+        assert_eq!(canary.window, crate::config::Canary::DEFAULT_WINDOW);
+        let ok = parse("strategy: blue-green\nrollout: {mode: two-phase}\n").unwrap();
+        assert!(ok.canary.is_none());
     }
 
     #[test]

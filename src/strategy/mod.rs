@@ -6,7 +6,8 @@
 //! `rollout: one-phase` (its script stages, switches, verifies and retires on each host).
 //! Blue-green's two-phase rollout (its default) stages on every target at once, then switches
 //! on the targets it staged, in batches, only if staging passed on enough of them; otherwise a
-//! discard phase removes what was staged.
+//! discard phase removes what was staged. With a canary, the switch runs first on a few of the
+//! staged targets, watched for the canary window, and on the rest only once they held.
 
 mod blue_green;
 mod recreate;
@@ -87,8 +88,12 @@ const STAGE_ONLY: [&str; 9] = [
 
 /// A two-phase rollout: `stage` (on every target at once, with the config's `max_errors`),
 /// then `switch` on the targets it staged, `max_concurrency` at a time, when it passed;
-/// then `discard` on the staged targets the switch never started on (all of them when
-/// staging failed; those it did not reach when it stopped past its max errors).
+/// then `discard` on the staged targets no switch started on (all of them when staging
+/// failed; those it did not reach when it stopped past its max errors). With
+/// `rollout.canary`, phase `canary` comes between `stage` and `switch`: the switch's script
+/// on the first canaries of the staged targets, all at once, with no error allowed, each
+/// watched for the canary window after its switch; `switch` then runs on the rest, only if
+/// every canary held.
 fn two_phases(stage: Body, switch: Body, discard: Body, inputs: &PhaseInputs<'_>) -> Vec<Phase> {
     let mut all = inputs.params.clone();
     all.push(("HOIST_RUN", inputs.run.into()));
@@ -108,31 +113,54 @@ fn two_phases(stage: Body, switch: Body, discard: Body, inputs: &PhaseInputs<'_>
         timeout: inputs.timeout,
         script: script::render(body, &inputs.comment, params),
     };
-    let everywhere = RolloutPolicy {
+    let everywhere = |max_errors| RolloutPolicy {
         max_concurrency: config::Rate::Percent(100),
-        max_errors: inputs.policy.max_errors,
+        max_errors,
     };
-    vec![
-        Phase {
-            reads_secrets: true,
-            policy: everywhere,
-            ..phase("stage", stage, &all)
-        },
-        Phase {
-            targets: PhaseTargets::Staged("stage".into()),
-            when: PhaseWhen::Passed("stage".into()),
-            ..phase("switch", switch, &after)
-        },
-        Phase {
-            targets: PhaseTargets::Unswitched {
+    let mut phases = vec![Phase {
+        reads_secrets: true,
+        policy: everywhere(inputs.policy.max_errors),
+        ..phase("stage", stage, &all)
+    }];
+    let mut switches = Vec::new();
+    let mut switch_phase = Phase {
+        targets: PhaseTargets::Staged("stage".into()),
+        when: PhaseWhen::Passed("stage".into()),
+        ..phase("switch", switch, &after)
+    };
+    if let Some(canary) = inputs.config.canary {
+        let mut watched = after.clone();
+        watched.push((
+            "HOIST_CANARY_WINDOW",
+            crate::plan::secs(canary.window).into(),
+        ));
+        phases.push(Phase {
+            targets: PhaseTargets::Canary {
                 stage: "stage".into(),
-                switch: "switch".into(),
+                count: canary.count,
+                window: canary.window,
             },
-            policy: RolloutPolicy {
-                max_concurrency: config::Rate::Percent(100),
-                max_errors: config::Rate::Percent(100),
-            },
-            ..phase("discard", discard, &after)
+            when: PhaseWhen::Passed("stage".into()),
+            policy: everywhere(config::Rate::Count(0)),
+            timeout: inputs.timeout.saturating_add(canary.window),
+            ..phase("canary", switch, &watched)
+        });
+        switches.push("canary".to_owned());
+        switch_phase.targets = PhaseTargets::AfterCanary {
+            stage: "stage".into(),
+            canary: "canary".into(),
+        };
+        switch_phase.when = PhaseWhen::Passed("canary".into());
+    }
+    phases.push(switch_phase);
+    switches.push("switch".to_owned());
+    phases.push(Phase {
+        targets: PhaseTargets::Unswitched {
+            stage: "stage".into(),
+            switches,
         },
-    ]
+        policy: everywhere(config::Rate::Percent(100)),
+        ..phase("discard", discard, &after)
+    });
+    phases
 }
