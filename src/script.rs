@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256};
 pub enum Body {
     /// A deploy with the recreate strategy.
     Recreate,
+    /// Recreate, two-phase rollout, phase 1: the image onto every host (pull only).
+    RecreateStage,
     /// A deploy with the blue-green strategy (stage, switch, verify, retire).
     BlueGreen,
     /// Blue-green, two-phase rollout, phase 1: stage the release in the idle color.
@@ -33,6 +35,7 @@ impl Body {
     pub fn file_name(self) -> &'static str {
         match self {
             Body::Recreate => "recreate.sh",
+            Body::RecreateStage => "recreate-stage.sh",
             Body::BlueGreen => "blue-green.sh",
             Body::BgStage => "bg-stage.sh",
             Body::BgSwitch => "bg-switch.sh",
@@ -45,6 +48,7 @@ impl Body {
     pub fn text(self) -> &'static str {
         match self {
             Body::Recreate => include_str!("scripts/recreate.sh"),
+            Body::RecreateStage => include_str!("scripts/recreate-stage.sh"),
             Body::BlueGreen => include_str!("scripts/blue-green.sh"),
             Body::BgStage => include_str!("scripts/bg-stage.sh"),
             Body::BgSwitch => include_str!("scripts/bg-switch.sh"),

@@ -2025,3 +2025,84 @@ fn a_canary_that_fails_its_window_is_switched_back_and_nothing_else_changes() {
     assert_eq!(report["deployed"], 3, "{report}");
     assert!(report["mixed_version_window_ms"].as_u64().unwrap() >= 15_000);
 }
+
+/// Recreate's two-phase rollout (`rollout: two-phase`): the stage pulls the image on every
+/// instance at once and changes nothing that runs. With instance 0's state disk read-only
+/// the stage fails there (max errors 0): no instance switches, each still runs the very
+/// container it ran, exit 1. With the disk fixed, the next deploy switches everywhere, and
+/// the switch pulls nothing where the earlier stage already did.
+#[test]
+fn two_phase_recreate_pulls_everywhere_before_any_host_switches() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("recreate2ph");
+    let app = App::new("recreate2ph");
+    let instances = world.instances();
+    let two_phase = |version: &str| {
+        app.configure_with(version, "0s", "0", "3s", "");
+        let path = app.root.join("hoist.yaml");
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{yaml}rollout: two-phase\n")).unwrap();
+        git(
+            &app.root,
+            &["commit", "-qam", &format!("{version} two-phase")],
+        );
+    };
+    two_phase("1.0.0");
+    let v1 = planned_release(&app);
+    assert_ok(&app.deploy(&world, &[]));
+    let before: Vec<String> = instances
+        .iter()
+        .map(|i| running_container(&world, i, &v1))
+        .collect();
+
+    two_phase("2.0.0");
+    world.fault(&["disk", &instances[0].id, "readonly"]);
+    let run = app.deploy(&world, &["--format", "json"]);
+    world.fault(&["disk", &instances[0].id, "ok"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    let stage = report["phases"][0]["invocations"].as_array().unwrap();
+    assert_eq!(report["phases"][0]["name"], "stage", "{report}");
+    assert_eq!(stage.len(), 3, "{report}");
+    for inv in stage {
+        if inv["target"] == instances[0].id.as_str() {
+            assert_eq!(inv["outcome"], "failed", "{inv}");
+            let why = inv["result"]["reason"].as_str().unwrap();
+            assert!(why.contains("cannot write to /var/lib/hoist/"), "{inv}");
+        } else {
+            assert_eq!(inv["outcome"], "staged", "{inv}");
+            assert!(inv["stdout"].as_str().unwrap().contains("pulling"), "{inv}");
+        }
+    }
+    let switch = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["phase"] == "switch")
+        .unwrap();
+    assert_eq!(switch["status"], "not-run", "{switch}");
+    for (inst, id) in instances.iter().zip(&before) {
+        assert_serves(inst, "1.0.0");
+        assert_eq!(&running_container(&world, inst, &v1), id, "{}", inst.id);
+    }
+
+    let run = app.deploy(&world, &["--format", "json"]);
+    assert_ok(&run);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["deployed"], 3, "{report}");
+    let switched = report["phases"][1]["invocations"].as_array().unwrap();
+    assert_eq!(report["phases"][1]["name"], "switch", "{report}");
+    for inv in switched {
+        assert_eq!(inv["outcome"], "deployed", "{inv}");
+        assert!(
+            !inv["stdout"].as_str().unwrap().contains("pulling"),
+            "the image was staged: {inv}"
+        );
+    }
+    for inst in instances {
+        assert_serves(inst, "2.0.0");
+    }
+}

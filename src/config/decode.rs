@@ -1263,9 +1263,9 @@ impl Decoder {
     }
 
     /// `rollout:`: a mode (`one-phase`, `two-phase`), or a mapping of `mode`, `canary` and
-    /// `canary_window`. Two-phase by default for blue-green, one-phase for recreate (which
-    /// has no stage apart from its switch, so two-phase is refused there); a canary needs a
-    /// two-phase blue-green rollout (it switches itself back to the color still running).
+    /// `canary_window`. Two-phase by default for blue-green, one-phase for recreate (whose
+    /// two-phase stage only pulls); a canary needs a two-phase blue-green rollout (it switches
+    /// itself back to the color still running).
     fn rollout(
         &mut self,
         node: Option<&Node>,
@@ -1281,7 +1281,7 @@ impl Decoder {
         let (mode, canary) = if let Value::Map(_) = &node.value {
             let mut f = self.fields(node, "rollout")?;
             let mode = match f.get("mode") {
-                Some(n) => self.rollout_mode(n, "rollout.mode", strategy),
+                Some(n) => self.rollout_mode(n, "rollout.mode"),
                 None => Some(default),
             };
             let canary_node = f.get("canary");
@@ -1358,18 +1358,13 @@ impl Decoder {
             };
             (mode, canary)
         } else {
-            (self.rollout_mode(node, "rollout", strategy), Some(None))
+            (self.rollout_mode(node, "rollout"), Some(None))
         };
         Some((mode?, canary?))
     }
 
-    /// A rollout mode, `one-phase` or `two-phase` (the latter for blue-green only).
-    fn rollout_mode(
-        &mut self,
-        node: &Node,
-        field: &str,
-        strategy: Option<Strategy>,
-    ) -> Option<Rollout> {
+    /// A rollout mode, `one-phase` or `two-phase`.
+    fn rollout_mode(&mut self, node: &Node, field: &str) -> Option<Rollout> {
         let s = self.string(node, field)?;
         let rollout = match s.as_str() {
             "one-phase" => Rollout::OnePhase,
@@ -1386,17 +1381,6 @@ impl Decoder {
                 return None;
             }
         };
-        if rollout == Rollout::TwoPhase && strategy == Some(Strategy::Recreate) {
-            self.issue_help(
-                field,
-                node.loc,
-                "`rollout: two-phase` stages the release beside the live one, which needs \
-                 `strategy: blue-green`; recreate stops the running release to start the new \
-                 one, so it rolls out in one phase",
-                "set `strategy: blue-green`, or `rollout: one-phase`".into(),
-            );
-            return None;
-        }
         Some(rollout)
     }
 

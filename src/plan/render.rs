@@ -101,6 +101,15 @@ impl Plan {
             super::PhaseTargets::Canary { count, window, .. } => Some((count, *window)),
             _ => None,
         });
+        if !phases.iter().any(|p| p.name == "discard") {
+            return Some(format!(
+                "two-phase: stage (pull the image, touching nothing that runs) on every target \
+                 at once (max errors {}), then, only if staging passed, switch the targets \
+                 staged in batches of {} (max concurrency); if staging failed on more targets \
+                 than max errors allow, nothing switches",
+                stage.policy.max_errors, switch.policy.max_concurrency
+            ));
+        }
         Some(match canary {
             None => format!(
                 "two-phase: stage on every target at once (max errors {}), then, only if \

@@ -189,10 +189,13 @@ impl PhaseTargets {
             ),
             PhaseTargets::Unswitched { stage, switches } => {
                 let phases: Vec<String> = switches.iter().map(|p| format!("phase {p}")).collect();
-                format!(
-                    "the targets phase {stage} staged where {} did not start",
-                    phases.join(" nor ")
-                )
+                match phases.as_slice() {
+                    [one] => format!("the targets phase {stage} staged where {one} did not start"),
+                    _ => format!(
+                        "the targets phase {stage} staged where neither {} started",
+                        phases.join(" nor ")
+                    ),
+                }
             }
         }
     }

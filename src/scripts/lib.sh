@@ -669,9 +669,14 @@ take_lock() {
     fi
     LOCK_HELD=1
     printf '%s, pid %s, since %s\n' "$1" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$LOCK_FILE"
-    mkdir -p "$HOIST_STATE_DIR/$HOIST_APP"
-    chmod 0700 "$HOIST_STATE_DIR/$HOIST_APP"
-    STATE_FILE="$HOIST_STATE_DIR/$HOIST_APP/deploy.state"
+    # The run's state file and history go here: a read-only or full disk fails the run now,
+    # before anything changed.
+    local dir="$HOIST_STATE_DIR/$HOIST_APP"
+    if ! { mkdir -p "$dir" && chmod 0700 "$dir" && printf 'x\n' >"$dir/.write-check" && rm -f "$dir/.write-check"; } 2>/dev/null; then
+        rm -f "$dir/.write-check" 2>/dev/null || true
+        fail "cannot write to $dir (a read-only or full disk?): nothing changed"
+    fi
+    STATE_FILE="$dir/deploy.state"
 
     # A state file left behind means a run here died with neither its EXIT trap nor its
     # watchdog finishing (the host crashed, or the engine stayed down): put things right first.

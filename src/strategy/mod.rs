@@ -1,5 +1,8 @@
 //! Strategies: how a release replaces the one running, as phases.
 //!
+//! Recreate's two-phase rollout pulls the image everywhere first (`stage`), then replaces
+//! the release on the targets that have it (`switch`), `max_concurrency` at a time.
+//!
 //! A strategy turns the plan's resolved inputs into [`Phase`]s: each runs one script (the
 //! shared library plus the strategy's body, behind the rendered header) on a set of targets
 //! with its own timeout and rollout policy. Recreate has one phase, and so has blue-green with
@@ -85,6 +88,49 @@ const STAGE_ONLY: [&str; 9] = [
     "HOIST_SECRET_PARAMETER",
     "HOIST_FORCE",
 ];
+
+/// The env's parameters: only a phase that creates the container reads them.
+const ENV_PARAMS: [&str; 5] = [
+    "HOIST_ENV_CLEAR",
+    "HOIST_ENV_SECRETS",
+    "HOIST_HOST_SECRETS",
+    "HOIST_ENV_SOURCE",
+    "HOIST_SECRET_PARAMETER",
+];
+
+/// A two-phase rollout whose stage only brings the image onto the hosts: `stage` (`pull`'s
+/// body, on every target at once with the config's `max_errors`, no env in its header),
+/// then `switch` (`switch`'s body, the whole deploy, env included) on the targets it staged,
+/// `max_concurrency` at a time, only when staging passed. Nothing is left to discard.
+fn pull_then_switch(pull: Body, switch: Body, inputs: &PhaseInputs<'_>) -> Vec<Phase> {
+    let stage_params: Vec<(&'static str, Param)> = inputs
+        .params
+        .iter()
+        .filter(|(name, _)| !ENV_PARAMS.contains(name))
+        .cloned()
+        .collect();
+    let stage = Phase {
+        name: "stage".to_owned(),
+        transport: inputs.transport,
+        on: inputs.on.clone(),
+        targets: PhaseTargets::All,
+        when: PhaseWhen::Always,
+        reads_secrets: false,
+        policy: RolloutPolicy {
+            max_concurrency: config::Rate::Percent(100),
+            max_errors: inputs.policy.max_errors,
+        },
+        timeout: inputs.timeout,
+        script: script::render(pull, &inputs.comment, &stage_params),
+    };
+    let switch = Phase {
+        name: "switch".to_owned(),
+        targets: PhaseTargets::Staged("stage".into()),
+        when: PhaseWhen::Passed("stage".into()),
+        ..one_host_phase(switch, inputs)
+    };
+    vec![stage, switch]
+}
 
 /// A two-phase rollout: `stage` (on every target at once, with the config's `max_errors`),
 /// then `switch` on the targets it staged, `max_concurrency` at a time, when it passed;

@@ -191,7 +191,10 @@ impl SsmTransport {
 
     /// Past `max_errors` (counted by hoist, Undeliverable included): stop what has not
     /// started, as SSM's own `MaxErrors` does, and let running invocations finish — cancelling
-    /// a script mid-switch would only cost a host its working release.
+    /// a script mid-switch would only cost a host its working release. Only invocations seen
+    /// `Pending` or `Delayed` are stopped: one not listed yet (SSM lists an invocation a moment
+    /// after `SendCommand`) may already run, and what was never sent SSM's own `MaxErrors`
+    /// holds back.
     async fn cancel_pending(
         &self,
         commands: &[(String, Vec<String>)],
@@ -202,7 +205,7 @@ impl SsmTransport {
             let pending: Vec<String> = ids
                 .iter()
                 .filter(|id| {
-                    states.get(*id).is_none_or(|(s, _)| {
+                    states.get(*id).is_some_and(|(s, _)| {
                         matches!(
                             s,
                             CommandInvocationStatus::Pending | CommandInvocationStatus::Delayed
