@@ -2,7 +2,7 @@
 # Runs one hoist command for the GitHub Action (action.yml), in the working directory the
 # action's step set. Every input arrives in the environment, never in this script's text:
 #
-#   HOIST_COMMAND   deploy, plan, rollback or status
+#   HOIST_COMMAND   deploy, plan, rollback, status, lock (hoist lock status) or unlock
 #   HOIST_CONFIG    the config file (--file)
 #   HOIST_PLAN      plan: where hoist writes the plan (default hoist-plan.json);
 #                   deploy: a reviewed plan to apply (--plan), none when empty
@@ -20,8 +20,8 @@ die() {
 
 command=${HOIST_COMMAND:-deploy}
 case $command in
-  deploy | plan | rollback | status) ;;
-  *) die "command \`$command\` is not one of deploy, plan, rollback, status" ;;
+  deploy | plan | rollback | status | lock | unlock) ;;
+  *) die "command \`$command\` is not one of deploy, plan, rollback, status, lock, unlock" ;;
 esac
 
 args=()
@@ -33,7 +33,10 @@ if [[ -n ${HOIST_ARGS:-} ]]; then
   rm -f "$words"
 fi
 
-cmd=(hoist "$command" --file "${HOIST_CONFIG:-hoist.yaml}")
+case $command in
+  lock) cmd=(hoist lock status --file "${HOIST_CONFIG:-hoist.yaml}") ;;
+  *) cmd=(hoist "$command" --file "${HOIST_CONFIG:-hoist.yaml}") ;;
+esac
 case $command in
   plan) cmd+=(--out "${HOIST_PLAN:-hoist-plan.json}" --format markdown) ;;
   deploy) if [[ -n ${HOIST_PLAN:-} ]]; then cmd+=(--plan "$HOIST_PLAN"); fi ;;

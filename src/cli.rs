@@ -488,8 +488,8 @@ async fn run(command: Command, ctx: &Context) -> Result<(), CliError> {
         Command::Rollback(args) => rollback(args, ctx).await,
         Command::Lock(LockArgs {
             command: LockCommand::Status(args),
-        }) => lock_status(&args).await,
-        Command::Unlock(args) => unlock(&args).await,
+        }) => lock_status(&args, ctx).await,
+        Command::Unlock(args) => unlock(&args, ctx).await,
     }
 }
 
@@ -1224,7 +1224,7 @@ async fn take_lock(
 }
 
 /// `hoist lock status`: who holds the app's fleet-wide lock.
-async fn lock_status(args: &LockStatusArgs) -> Result<(), CliError> {
+async fn lock_status(args: &LockStatusArgs, ctx: &Context) -> Result<(), CliError> {
     let config = config::load_checked(&args.config.file, config::Files::None)?;
     let sdk = aws::sdk_config(config.region.as_deref()).await;
     let status = lock::status(&aws::ssm(&sdk), &config).await?;
@@ -1235,11 +1235,14 @@ async fn lock_status(args: &LockStatusArgs) -> Result<(), CliError> {
         ),
         ValidateFormat::Text => print!("{}", config::text::escape(&status.to_text(), true)),
     }
+    if let Some(github) = &ctx.github {
+        github.note("lock", "hoist lock status", &status.to_text());
+    }
     Ok(())
 }
 
 /// `hoist unlock`: breaks the app's fleet-wide lock, saying whose it was.
-async fn unlock(args: &UnlockArgs) -> Result<(), CliError> {
+async fn unlock(args: &UnlockArgs, ctx: &Context) -> Result<(), CliError> {
     let config = config::load_checked(&args.config.file, config::Files::None)?;
     let sdk = aws::sdk_config(config.region.as_deref()).await;
     let parameter = lock::parameter(&config);
@@ -1262,6 +1265,9 @@ async fn unlock(args: &UnlockArgs) -> Result<(), CliError> {
         },
     };
     print!("{}", config::text::escape(&text, true));
+    if let Some(github) = &ctx.github {
+        github.note("unlock", "hoist unlock", &text);
+    }
     Ok(())
 }
 

@@ -222,6 +222,19 @@ impl Actions {
         });
     }
 
+    /// `hoist lock status` and `hoist unlock`: what they printed, under `heading`, as the
+    /// job summary.
+    pub fn note(&self, command: &str, heading: &str, text: &str) {
+        let summary = self.write_summary(
+            command,
+            &format!("### {}\n\n{}", md_cell(heading), md_fence(text.trim_end())),
+        );
+        self.write_outputs(&Outputs {
+            summary,
+            ..Outputs::default()
+        });
+    }
+
     /// The error that ended `command`: one `::error::` annotation (none for a deploy or a
     /// rollback whose targets were annotated already: `message` is then `None`), and for a
     /// deploy or rollback that wrote no outputs yet, `result=failed` and a summary saying why.
@@ -521,6 +534,28 @@ pub fn deploy_summary(report: &Report, result: &str) -> String {
         plan::md_code(&report.release),
         md_cell(result)
     );
+    if let Some(lock) = &report.lock {
+        let _ = writeln!(
+            out,
+            "Fleet lock {}: {}\n",
+            plan::md_code(&lock.parameter),
+            if lock.waited.is_zero() {
+                "taken at once, released at the end".to_owned()
+            } else {
+                format!(
+                    "waited {} for it, released at the end",
+                    seconds(lock.waited)
+                )
+            }
+        );
+    }
+    if let Some(ms) = report.mixed_version_window_ms {
+        let _ = writeln!(
+            out,
+            "Mixed-version window: {} (from the first target's switch to the last's)\n",
+            seconds(Duration::from_millis(ms))
+        );
+    }
     let several = report.phases.len() > 1;
     let rows: Vec<Vec<String>> = report
         .phases

@@ -357,11 +357,31 @@ fn inputs_reach_hoist_as_words_never_as_shell_code() {
         .run();
     assert!(!out.ok);
     assert!(
-        out.log
-            .contains("command `destroy` is not one of deploy, plan, rollback, status"),
+        out.log.contains(
+            "command `destroy` is not one of deploy, plan, rollback, status, lock, unlock"
+        ),
         "{}",
         out.log
     );
+    // `lock` is `hoist lock status`; `unlock` is `hoist unlock` (both reach SSM, which this
+    // test has none of: they fail there, after the action ran the command it says).
+    for (command, line) in [
+        ("lock", "hoist lock status --file hoist.yaml"),
+        ("unlock", "hoist unlock --file hoist.yaml"),
+    ] {
+        let out = Action::repository()
+            .input("path", hoist_bin())
+            .input("command", command)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "example")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .workspace(&root)
+            .run();
+        assert!(out.log.contains(line), "{}", out.log);
+        assert!(!out.log.contains("is not one of"), "{}", out.log);
+    }
     let out = Action::repository()
         .input("path", hoist_bin())
         .input("command", "plan")

@@ -130,6 +130,7 @@ fn the_library_and_every_body_pass_shellcheck() {
             "bg-switch.sh",
             "blue-green.sh",
             "lib.sh",
+            "recreate-stage.sh",
             "recreate.sh",
             "rollback.sh",
             "status.sh"
@@ -183,13 +184,15 @@ fn every_rendered_variant_passes_shellcheck() {
 }
 
 /// A two-phase blue-green rollout's three scripts (stage, switch, discard), as the plan
-/// renders them, for two variants over both transports.
+/// renders them, for two variants over both transports; with a canary, its four (the
+/// canary's switch has the window in its header); recreate's two (stage, switch).
 #[test]
 fn every_two_phase_script_passes_shellcheck() {
     if !common::prerequisite(common::have_command("shellcheck"), "shellcheck") {
         return;
     }
     let mut failures = Vec::new();
+    let mut cases: Vec<(String, String, usize, Vec<TransportKind>)> = Vec::new();
     for (name, extra) in &VARIANTS[..2] {
         // Blue-green needs container.publish: "everything" has it, "minimal" gets it.
         let extra = if extra.contains("publish:") {
@@ -197,8 +200,32 @@ fn every_two_phase_script_passes_shellcheck() {
         } else {
             format!("container:\n  publish: 80\n{extra}")
         };
-        let config = config(&format!("{extra}strategy: blue-green\n"));
-        for transport in [TransportKind::Local, TransportKind::Ssm] {
+        cases.push((
+            (*name).to_owned(),
+            format!("{extra}strategy: blue-green\n"),
+            3,
+            vec![TransportKind::Local, TransportKind::Ssm],
+        ));
+        if cases.len() == 1 {
+            cases.push((
+                format!("{name}, canary"),
+                format!(
+                    "{extra}strategy: blue-green\nrollout: {{canary: 1, canary_window: 30s}}\n"
+                ),
+                4,
+                vec![TransportKind::Ssm],
+            ));
+            cases.push((
+                format!("{name}, recreate"),
+                format!("{extra}rollout: two-phase\n"),
+                2,
+                vec![TransportKind::Ssm],
+            ));
+        }
+    }
+    for (name, yaml, count, transports) in cases {
+        let config = config(&yaml);
+        for transport in transports {
             let inputs = Inputs {
                 image_id: Some(format!("sha256:{}", "ab".repeat(32))),
                 run: Some("20261206T170000Z-0a1b2c3d".into()),
@@ -209,7 +236,7 @@ fn every_two_phase_script_passes_shellcheck() {
             };
             let plan = plan::build(&config, &inputs).unwrap();
             let phases: Vec<_> = plan.phases().collect();
-            assert_eq!(phases.len(), 3, "{name}");
+            assert_eq!(phases.len(), count, "{name}");
             for phase in phases {
                 if let Err(report) = shellcheck(None, &phase.script.text) {
                     failures.push(format!("{name} {transport:?} {}:\n{report}", phase.name));

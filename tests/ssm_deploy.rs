@@ -1835,6 +1835,98 @@ fn two_phase_blue_green_switches_only_when_staging_passed_everywhere() {
         run.stdout
     );
     world.on_instance(taken, &format!("kill {squatter}"));
+
+    // v4: hoist is SIGKILLed once every instance runs v4 staged, before any switch. The
+    // stages finish on their own (SSM keeps running them); nothing switches; the staged
+    // containers run on, unserved, and `hoist status` lists them; the lock stays (its lease
+    // not yet over) until `hoist unlock`, whose job summary says whose it was.
+    app.configure_rollout("two-phase", "0", "4.0.0", "1s", "");
+    let v4 = planned_release(&app);
+    let mut child = app
+        .cmd(&world, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while instances
+        .iter()
+        .any(|i| running_container(&world, i, &v4).is_empty())
+    {
+        assert!(Instant::now() < deadline, "v4 never ran staged everywhere");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let staged = loop {
+        let status = app.without_secrets(&world, "status", &["--format", "json"]);
+        let report: Value = serde_json::from_str(&status.stdout).unwrap();
+        let staged: Vec<Value> = report["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| {
+                t["host"]["staged"]
+                    .as_array()
+                    .and_then(|s| s.first())
+                    .cloned()
+            })
+            .collect();
+        if staged.len() == 3 {
+            break staged;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "status never listed v4 staged: {report}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    for s in &staged {
+        assert_eq!(s["release"], v4.as_str(), "{s}");
+    }
+    for inst in instances {
+        assert_serves(inst, "2.0.0");
+    }
+    app.configure_rollout("two-phase", "0", "5.0.0", "1s", "");
+    let refused = app.deploy(&world, &[]);
+    assert_eq!(refused.code, 3, "{}\n{}", refused.stdout, refused.stderr);
+    let summary = tempfile::NamedTempFile::new().unwrap();
+    let unlock: Run = hoist()
+        .current_dir(&app.root)
+        .arg("unlock")
+        .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary.path())
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(unlock.code, 0, "{}", unlock.stderr);
+    let written = std::fs::read_to_string(summary.path()).unwrap();
+    assert!(
+        written.contains("### hoist unlock")
+            && written.contains("broke the deploy lock")
+            && written.contains("that deploy may still be running"),
+        "{written}"
+    );
+
+    // v5: its stage removes v4's staged containers (never switched), then v5 goes live.
+    let run = app.deploy(&world, &[]);
+    assert_ok(&run);
+    for inst in instances {
+        assert_serves(inst, "5.0.0");
+        let left = world.docker(
+            inst,
+            &[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("label=hoist.release={v4}"),
+                "-q",
+            ],
+        );
+        assert!(left.is_empty(), "{}: v4 left {left}", inst.id);
+    }
 }
 
 /// The release's container of `release` running on `inst`, by id.
