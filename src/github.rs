@@ -926,6 +926,21 @@ mod tests {
             md.contains("| run-phase deploy | failed | 1.5s | 0 of 1 target(s) succeeded |"),
             "{md}"
         );
+        assert!(!md.contains("Fleet lock") && !md.contains("Mixed-version"), "{md}");
+        // Over SSM: the lock it held (and how long it waited), and the mixed-version window.
+        deploy.lock = Some(crate::lock::LockReport {
+            parameter: "/hoist/web/lock/0123456789ab".into(),
+            waited: Duration::from_millis(12_300),
+        });
+        deploy.mixed_version_window_ms = Some(2_500);
+        let md = deploy_summary(&deploy, deploy_result(&deploy));
+        assert!(
+            md.contains(
+                "Fleet lock `/hoist/web/lock/0123456789ab`: waited 12.3s for it, released at \
+                 the end\n"
+            ) && md.contains("Mixed-version window: 2.5s (from the first target's switch"),
+            "{md}"
+        );
 
         let config = crate::config::parse(
             "app: web\ntargets:\n  tags:\n    Env: [prod]\n",
