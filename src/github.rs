@@ -926,7 +926,10 @@ mod tests {
             md.contains("| run-phase deploy | failed | 1.5s | 0 of 1 target(s) succeeded |"),
             "{md}"
         );
-        assert!(!md.contains("Fleet lock") && !md.contains("Mixed-version"), "{md}");
+        assert!(
+            !md.contains("Fleet lock") && !md.contains("Mixed-version"),
+            "{md}"
+        );
         // Over SSM: the lock it held (and how long it waited), and the mixed-version window.
         deploy.lock = Some(crate::lock::LockReport {
             parameter: "/hoist/web/lock/0123456789ab".into(),

@@ -253,6 +253,64 @@ fn deploys_v1_then_v2_keeping_v1_stopped_and_secrets_ephemeral() {
     assert!(!history.contains(SECRET));
 }
 
+/// `rollout: two-phase` with recreate, on this machine: phase `stage` (the image, no
+/// secret) then phase `switch` (the deploy, which alone gets the secrets on its stdin); the
+/// report has both, and the release serves.
+#[test]
+fn a_two_phase_recreate_stages_then_switches_locally() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("twophase");
+    let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
+    std::fs::write(
+        app.root.join("hoist.yaml"),
+        format!("{yaml}rollout: two-phase\n"),
+    )
+    .unwrap();
+    git(&app.root, &["commit", "-qam", "two-phase"]);
+    let run: Run = app
+        .deploy_cmd()
+        .args(["--format", "json"])
+        .output()
+        .unwrap()
+        .into();
+    assert_ok(&run);
+    assert_no_secret(&run);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let phases: Vec<(&str, &str)> = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                p["invocations"][0]["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        phases,
+        [("stage", "staged"), ("switch", "deployed")],
+        "{report}"
+    );
+    assert_eq!(report["deployed"], 1, "{report}");
+    assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
+    // The same commit again: the stage finds the image, the switch finds it running.
+    let again: Run = app
+        .deploy_cmd()
+        .args(["--format", "json"])
+        .output()
+        .unwrap()
+        .into();
+    assert_ok(&again);
+    let report: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(
+        report["phases"][1]["invocations"][0]["outcome"], "unchanged",
+        "{report}"
+    );
+}
+
 #[test]
 fn retain_prunes_old_releases() {
     if !docker_ready() {
