@@ -406,6 +406,32 @@ impl Decoder {
         }
     }
 
+    /// A duration within `range`; `help` says what it is for when it is not.
+    fn duration_in(
+        &mut self,
+        node: &Node,
+        field: &str,
+        range: std::ops::RangeInclusive<Duration>,
+        help: &str,
+    ) -> Option<Duration> {
+        let d = self.duration(node, field)?;
+        if range.contains(&d) {
+            return Some(d);
+        }
+        self.issue_help(
+            field,
+            node.loc,
+            format!(
+                "{} is out of range ({}-{})",
+                duration::format(d),
+                duration::format(*range.start()),
+                duration::format(*range.end())
+            ),
+            help.to_owned(),
+        );
+        None
+    }
+
     fn string_list(&mut self, node: &Node, field: &str) -> Vec<(String, Loc)> {
         let Value::Seq(items) = &node.value else {
             self.wrong_type(field, node, "a list of strings");
@@ -1237,26 +1263,13 @@ impl Decoder {
         let mut f = self.fields(node, "lock")?;
         let lease = match f.get("lease") {
             None => Some(Lock::DEFAULT_LEASE),
-            Some(n) => match self.duration(n, "lock.lease") {
-                Some(d) if (Lock::MIN_LEASE..=Lock::MAX_LEASE).contains(&d) => Some(d),
-                Some(d) => {
-                    self.issue_help(
-                        "lock.lease",
-                        n.loc,
-                        format!(
-                            "{} is out of range ({}-{})",
-                            duration::format(d),
-                            duration::format(Lock::MIN_LEASE),
-                            duration::format(Lock::MAX_LEASE)
-                        ),
-                        "the lease is how long the fleet lock stays good without renewal; a \
-                         running hoist renews it every third of it (default 5m)"
-                            .into(),
-                    );
-                    None
-                }
-                None => None,
-            },
+            Some(n) => self.duration_in(
+                n,
+                "lock.lease",
+                Lock::MIN_LEASE..=Lock::MAX_LEASE,
+                "the lease is how long the fleet lock stays good without renewal; a running \
+                 hoist renews it every third of it (default 5m)",
+            ),
         };
         self.finish(&f, LOCK_KEYS);
         Some(Lock { lease: lease? })
@@ -1288,23 +1301,13 @@ impl Decoder {
             let count = canary_node.map(|n| (self.rate(n, "rollout.canary", 1), n.loc));
             let window = match f.get("canary_window") {
                 None => Some(Canary::DEFAULT_WINDOW),
-                Some(n) => match self.duration(n, "rollout.canary_window") {
-                    Some(d) if (Canary::MIN_WINDOW..=Canary::MAX_WINDOW).contains(&d) => Some(d),
-                    Some(d) => {
-                        self.issue(
-                            "rollout.canary_window",
-                            n.loc,
-                            format!(
-                                "{} is out of range ({}-{})",
-                                duration::format(d),
-                                duration::format(Canary::MIN_WINDOW),
-                                duration::format(Canary::MAX_WINDOW)
-                            ),
-                        );
-                        None
-                    }
-                    None => None,
-                },
+                Some(n) => self.duration_in(
+                    n,
+                    "rollout.canary_window",
+                    Canary::MIN_WINDOW..=Canary::MAX_WINDOW,
+                    "how long each canary is watched after its switch before the rest switch \
+                     (default 1m)",
+                ),
             };
             if count.is_none() && f.get("canary_window").is_some() {
                 let loc = f.key_loc("canary_window").unwrap_or(node.loc);

@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn two_phase_stages_everywhere_then_switches_or_discards_the_staged_targets() {
         use crate::config::Rate;
-        use crate::plan::{PhaseWhen, Step};
+        use crate::plan::PhaseWhen;
         let plan = two_phase_plan("", true);
         let phases: Vec<&Phase> = plan.phases().collect();
         let names: Vec<&str> = phases.iter().map(|p| p.name.as_str()).collect();
@@ -153,14 +153,7 @@ mod tests {
                 .text
                 .contains("\nHOIST_ENV_SECRETS=('TOKEN')\n")
         );
-        let kinds: Vec<String> = plan
-            .steps
-            .iter()
-            .map(|s| match s {
-                Step::RunPhase(p) => format!("run-phase {}", p.name),
-                other => other.kind().as_str().to_owned(),
-            })
-            .collect();
+        let kinds = plan.step_names();
         let at = kinds
             .iter()
             .position(|k| k == "put-secret-parameter")

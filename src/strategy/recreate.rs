@@ -29,7 +29,7 @@ impl Strategy for Recreate {
 
 #[cfg(test)]
 mod tests {
-    use crate::plan::{Inputs, Phase, PhaseTargets, PhaseWhen, Step, TransportKind, build};
+    use crate::plan::{Inputs, Phase, PhaseTargets, PhaseWhen, TransportKind, build};
     use crate::revision::Revision;
 
     /// Recreate's two-phase rollout: `stage` pulls everywhere at once, reading no env (its
@@ -83,14 +83,7 @@ mod tests {
         assert_eq!(switch.targets, PhaseTargets::Staged("stage".into()));
         assert_eq!(switch.when, PhaseWhen::Passed("stage".into()));
         assert_eq!(switch.policy.max_concurrency, Rate::Count(1));
-        let kinds: Vec<String> = plan
-            .steps
-            .iter()
-            .map(|s| match s {
-                Step::RunPhase(p) => format!("run-phase {}", p.name),
-                other => other.kind().as_str().to_owned(),
-            })
-            .collect();
+        let kinds = plan.step_names();
         let at = kinds
             .iter()
             .position(|k| k == "put-secret-parameter")
