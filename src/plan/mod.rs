@@ -292,18 +292,6 @@ impl Plan {
         })
     }
 
-    /// The steps' kinds in order, a phase's with its name (`run-phase stage`): for tests.
-    #[cfg(test)]
-    pub fn step_names(&self) -> Vec<String> {
-        self.steps
-            .iter()
-            .map(|s| match s {
-                Step::RunPhase(p) => format!("run-phase {}", p.name),
-                other => other.kind().as_str().to_owned(),
-            })
-            .collect()
-    }
-
     /// Every script the plan runs on hosts, in the order its steps run them.
     pub fn scripts(&self) -> Vec<&Script> {
         self.phases().map(|p| &p.script).collect()

@@ -153,7 +153,7 @@ mod tests {
                 .text
                 .contains("\nHOIST_ENV_SECRETS=('TOKEN')\n")
         );
-        let kinds = plan.step_names();
+        let kinds = crate::strategy::tests::step_names(&plan);
         let at = kinds
             .iter()
             .position(|k| k == "put-secret-parameter")

@@ -210,3 +210,19 @@ fn two_phases(stage: Body, switch: Body, discard: Body, inputs: &PhaseInputs<'_>
     });
     phases
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::{Plan, Step};
+
+    /// A plan's steps' kinds in order, a phase's with its name (`run-phase stage`).
+    pub fn step_names(plan: &Plan) -> Vec<String> {
+        plan.steps
+            .iter()
+            .map(|s| match s {
+                Step::RunPhase(p) => format!("run-phase {}", p.name),
+                other => other.kind().as_str().to_owned(),
+            })
+            .collect()
+    }
+}

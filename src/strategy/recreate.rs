@@ -83,7 +83,7 @@ mod tests {
         assert_eq!(switch.targets, PhaseTargets::Staged("stage".into()));
         assert_eq!(switch.when, PhaseWhen::Passed("stage".into()));
         assert_eq!(switch.policy.max_concurrency, Rate::Count(1));
-        let kinds = plan.step_names();
+        let kinds = crate::strategy::tests::step_names(&plan);
         let at = kinds
             .iter()
             .position(|k| k == "put-secret-parameter")
