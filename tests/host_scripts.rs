@@ -1698,8 +1698,10 @@ fn two_phase_stage_switch_and_discard_on_one_host() {
 
 /// A canary (bg-switch.sh with a canary window) is watched after its post-switch check: one
 /// whose container stops during the window is switched back — nginx routes to the old color
-/// again, which was never stopped, and the canary's container is removed; one that holds
-/// for the window retires the old color as any switch does.
+/// again, which was never stopped, and the canary's container is removed — and no client
+/// request fails meanwhile (the old color is nginx's backup until the canary is verified);
+/// one that holds for the window retires the old color as any switch does, and nginx's file
+/// then names it alone.
 #[test]
 fn a_canary_that_stops_during_its_window_is_switched_back() {
     let Some(bg) = BlueGreen::new("bgcanary") else {
@@ -1718,6 +1720,7 @@ fn a_canary_that_stops_during_its_window_is_switched_back() {
     let (v2, _, _, _) = host.release("v2");
     let port = host.port;
     let killer = v2.clone();
+    let hammer = Hammer::start(host.port);
     let (run, r) = bg.canary("v2", "run-a", 12, move || {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while http_get(port, "/version").as_deref() != Ok("v2") {
@@ -1727,12 +1730,17 @@ fn a_canary_that_stops_during_its_window_is_switched_back() {
         std::thread::sleep(Duration::from_secs(4));
         docker_out(&["kill", &killer]);
     });
+    let seen = hammer.stop();
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(
         (&r["status"], &r["rolled_back"]),
         (&"failed".into(), &true.into()),
         "{r}"
     );
+    // Until the switch back, nginx passed what the dead canary could not answer to v1 (its
+    // backup while the canary is watched): no request failed.
+    assert!(seen.failures.is_empty(), "{seen:?}");
+    assert_eq!(seen.settled, ["v1", "v2", "v1"], "{seen:?}");
     let reason = r["reason"].as_str().unwrap();
     assert!(
         reason.contains("canary failed") && reason.contains("not running"),
@@ -1767,5 +1775,12 @@ fn a_canary_that_stops_during_its_window_is_switched_back() {
     );
     assert!(started.elapsed() >= Duration::from_secs(4));
     assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v3"));
+    let conf = bg.conf_text();
+    assert!(!conf.contains(" backup;"), "{conf}");
+    assert!(
+        run.stdout.contains("is no longer its backup"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(host.release("v1").2, "exited");
 }

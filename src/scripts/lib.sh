@@ -1172,9 +1172,10 @@ create_release() {
 # HOIST_BG_POST_SWITCH_CHECK seconds (verify), and only then, after HOIST_BG_DRAIN seconds for
 # the requests nginx's old workers still serve, stops the old color (retire). The old color
 # serves until the new one is verified, so a failure up to then only has to point nginx back
-# (the previous file is kept) and remove the new container. The nginx file answers hoist's
-# probes (those sending `X-Hoist-Probe`) with an `X-Hoist-Upstream: <color> <port>` header,
-# which is how a probe knows which color nginx routes to; no other client gets it.
+# (the previous file is kept) and remove the new container; until then the old color is also
+# nginx's backup, which answers what the new one cannot. The nginx file answers hoist's probes
+# (those sending `X-Hoist-Probe`) with an `X-Hoist-Upstream: <address nginx reached last>`
+# header, which is how a probe knows which color answered; no other client gets it.
 
 # Checks the blue-green parameters and sets the run's nginx settings from them: HOIST_PUBLISH
 # (the port nginx listens on), HOIST_BG_PORTS=(blue green), HOIST_BG_DRAIN and
@@ -1315,8 +1316,24 @@ nginx_apply() {
 # $3, container $4). Names that nginx shares across files (upstream, map variables) carry the
 # app's name, so two apps never collide; `-` becomes `_` in variable names (nginx allows no
 # `-` there, and an app name has no `_`, so that is one-to-one).
+#
+# With $5 (the old color's port, while it still runs: from the switch until the new color is
+# verified), the old color is the upstream's backup: a request the new color fails to answer
+# (connection error, timeout, 502, 504) is passed to the old one instead — idempotent ones
+# only, as nginx does — so a release that crashes after the switch costs no request before it
+# is switched back. Probes see which one answered ($upstream_addr, the last one tried). Once
+# the new color is verified the file is written again without the backup (a backup that no
+# longer runs would turn one failed request into ten seconds of 502s).
 bg_conf_text() {
-    local color=$1 port=$2 release=$3 name=$4 v=${HOIST_APP//-/_}
+    local color=$1 port=$2 release=$3 name=$4 backup=${5:-} v=${HOIST_APP//-/_}
+    local backup_server="" next_upstream=""
+    if [[ -n $backup ]]; then
+        backup_server="
+    server 127.0.0.1:$backup backup;"
+        next_upstream="
+        proxy_next_upstream error timeout http_502 http_504;
+        proxy_next_upstream_tries 2;"
+    fi
     cat <<NGINX
 # Written by hoist for app $HOIST_APP (strategy blue-green). Every deploy and rollback of the
 # app rewrites this file: do not edit it.
@@ -1329,14 +1346,15 @@ map \$http_upgrade \$hoist_${v}_connection {
     ''      '';
 }
 
-# Which color answers, for hoist's own probes only (they send X-Hoist-Probe).
+# Which color answered (the address nginx reached last), for hoist's own probes only (they
+# send X-Hoist-Probe).
 map \$http_x_hoist_probe \$hoist_${v}_upstream {
     default '';
-    '~.'    '$color $port';
+    '~.'    \$upstream_addr;
 }
 
 upstream hoist_$HOIST_APP {
-    server 127.0.0.1:$port;
+    server 127.0.0.1:$port;$backup_server
     keepalive 16;
 }
 
@@ -1356,7 +1374,7 @@ server {
         proxy_set_header Connection \$hoist_${v}_connection;
         proxy_connect_timeout 5s;
         proxy_send_timeout 60s;
-        proxy_read_timeout 60s;
+        proxy_read_timeout 60s;$next_upstream
         add_header X-Hoist-Upstream \$hoist_${v}_upstream always;
     }
 }
@@ -1448,7 +1466,18 @@ bg_look() {
     out=${out//$'\r'/}
     NGINX_CODE=$(sed -n '1s/^HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' <<<"$out")
     NGINX_CODE=${NGINX_CODE:-000}
-    NGINX_SEEN=$(awk 'tolower($1) == "x-hoist-upstream:" { print $2, $3; exit }' <<<"$out")
+    NGINX_SEEN=$(awk 'tolower($1) == "x-hoist-upstream:" { $1 = ""; print; exit }' <<<"$out")
+    NGINX_SEEN=${NGINX_SEEN# }
+    # The address nginx reached last ("127.0.0.1:20080", or "127.0.0.1:20080, 127.0.0.1:10080"
+    # when it passed the request on to the backup), as the color it is; a file written before
+    # hoist sent addresses says "<color> <port>" itself.
+    if [[ $NGINX_SEEN =~ :([0-9]+)$ ]]; then
+        local p=${BASH_REMATCH[1]} u
+        NGINX_SEEN="port $p"
+        for u in "$BG_NEW_UPSTREAM" "$BG_OLD_UPSTREAM"; do
+            if [[ -n $u && ${u#* } == "$p" ]]; then NGINX_SEEN=$u; fi
+        done
+    fi
 }
 
 # Probes the app through nginx (GET path $2 expecting status $3; with no path, GET / and any
@@ -1730,7 +1759,7 @@ bg_switch_target() {
     note_state nginx_backup "$backup"
     set_phase switch
     nginx_lock
-    bg_conf_text "$BG_NEW_COLOR" "$BG_NEW_PORT" "$release" "$TARGET_NAME" >"$BG_CONF.hoist-tmp" ||
+    bg_conf_text "$BG_NEW_COLOR" "$BG_NEW_PORT" "$release" "$TARGET_NAME" "$(bg_backup_port)" >"$BG_CONF.hoist-tmp" ||
         fail "could not write $BG_CONF.hoist-tmp"
     chmod 0644 "$BG_CONF.hoist-tmp"
     mv -f "$BG_CONF.hoist-tmp" "$BG_CONF"
@@ -1765,12 +1794,34 @@ bg_switch_target() {
             fail "canary failed: $PROBE_WHY"
         log "canary held for ${BG_WATCH}s after its switch: $HEALTH"
     fi
+    bg_drop_backup "$release"
 
     # ---- retire: the target is live and verified.
     set_phase retire
     bg_retire_old
     set_phase verified
     rm -f "$HOIST_STATE_DIR/$HOIST_APP/nginx.previous.conf"
+}
+
+# The old color's port, for the new nginx file's backup: when a colored release is live (a
+# recreate release publishes nginx's port itself, and has none).
+bg_backup_port() {
+    if [[ -n $BG_OLD_UPSTREAM ]] && ((${#PREV_IDS[@]})); then printf '%s' "${BG_OLD_UPSTREAM#* }"; fi
+}
+
+# The verified target: the app's nginx file again, without the old color as backup, reloaded
+# ($1: the release it names). A failure is a warning: the old color still runs, so the backup
+# still answers, and the next deploy writes the file anew.
+bg_drop_backup() {
+    [[ -n $(bg_backup_port) ]] || return 0
+    nginx_lock
+    if bg_conf_text "$BG_NEW_COLOR" "$BG_NEW_PORT" "$1" "$TARGET_NAME" >"$BG_CONF.hoist-tmp" &&
+        chmod 0644 "$BG_CONF.hoist-tmp" && mv -f "$BG_CONF.hoist-tmp" "$BG_CONF" && nginx_test && nginx_apply; then
+        log "nginx routes to $BG_NEW_COLOR alone (the old color is no longer its backup)"
+    else
+        warn "could not drop the old color as nginx's backup: ${NGINX_OUT:-writing $BG_CONF failed}"
+    fi
+    nginx_unlock
 }
 
 # A canary's watch, after its post-switch check: for $3 more seconds, every health interval,
