@@ -808,24 +808,13 @@ impl BlueGreen {
     /// the env, secrets), as src/strategy/mod.rs renders them.
     fn phase_script(&self, body: Body, release: &str, image_id: &str, run: &str) -> String {
         let text = self.deploy_script(release, image_id, KNOBS);
-        let stage_only = [
-            "HOIST_PULL",
-            "HOIST_REGISTRY",
-            "HOIST_REGION",
-            "HOIST_ENV_CLEAR",
-            "HOIST_ENV_SECRETS",
-            "HOIST_HOST_SECRETS",
-            "HOIST_ENV_SOURCE",
-            "HOIST_SECRET_PARAMETER",
-            "HOIST_FORCE",
-        ];
         // The header's lines, as rendered, put back verbatim (no re-quoting).
         let mut header: Vec<String> = text
             .lines()
             .skip_while(|l| !l.starts_with("HOIST_"))
             .take_while(|l| !l.is_empty())
             .filter(|l| {
-                body == Body::BgStage || !stage_only.contains(&l.split_once('=').unwrap().0)
+                body == Body::BgStage || !hoist::strategy::stage_only(l.split_once('=').unwrap().0)
             })
             .map(str::to_owned)
             .collect();

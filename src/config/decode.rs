@@ -1299,7 +1299,8 @@ impl Decoder {
             };
             let canary_node = f.get("canary");
             let count = canary_node.map(|n| (self.rate(n, "rollout.canary", 1), n.loc));
-            let window = match f.get("canary_window") {
+            let window_node = f.get("canary_window");
+            let window = match window_node {
                 None => Some(Canary::DEFAULT_WINDOW),
                 Some(n) => self.duration_in(
                     n,
@@ -1309,7 +1310,7 @@ impl Decoder {
                      (default 1m)",
                 ),
             };
-            if count.is_none() && f.get("canary_window").is_some() {
+            if count.is_none() && window_node.is_some() {
                 let loc = f.key_loc("canary_window").unwrap_or(node.loc);
                 self.issue_help(
                     "rollout.canary_window",

@@ -101,7 +101,7 @@ impl Plan {
             super::PhaseTargets::Canary { count, window, .. } => Some((count, *window)),
             _ => None,
         });
-        if !phases.iter().any(|p| p.name == "discard") {
+        if self.strategy == crate::config::Strategy::Recreate {
             return Some(format!(
                 "two-phase: stage (pull the image, touching nothing that runs) on every target \
                  at once (max errors {}), then, only if staging passed, switch the targets \

@@ -32,26 +32,11 @@ begin_script
 STRATEGY=blue-green
 
 # ---------------------------------------------------------------- parameters
-need HOIST_APP HOIST_RELEASE HOIST_IMAGE HOIST_PULL HOIST_CONTAINER_PORT HOIST_STOP_TIMEOUT \
-    HOIST_HEALTH_STATUS HOIST_HEALTH_INTERVAL HOIST_HEALTH_TIMEOUT HOIST_HEALTH_START_PERIOD \
-    HOIST_ENV_SOURCE HOIST_RETAIN HOIST_RUN_DIR HOIST_STATE_DIR HOIST_RESTART
-check_app
-check_release_id "$HOIST_RELEASE"
-need_number HOIST_CONTAINER_PORT HOIST_STOP_TIMEOUT HOIST_HEALTH_STATUS HOIST_HEALTH_INTERVAL \
-    HOIST_HEALTH_TIMEOUT HOIST_HEALTH_START_PERIOD HOIST_RETAIN
-case $HOIST_PULL in never | if-missing | always) ;; *) finish invalid "parameter HOIST_PULL is '$HOIST_PULL'" ;; esac
-case $HOIST_ENV_SOURCE in none | stdin | ssm-parameter) ;; *) finish invalid "parameter HOIST_ENV_SOURCE is '$HOIST_ENV_SOURCE'" ;; esac
-[[ $HOIST_RESTART =~ ^(no|always|unless-stopped|on-failure(:[0-9]+)?)$ ]] || finish invalid "parameter HOIST_RESTART is '$HOIST_RESTART'"
-deploy_param_defaults
+check_deploy_params
 bg_params
 
 # ---------------------------------------------------------------- checks, before any change
-require_tools docker flock timeout
-# Every probe through nginx is an HTTP request, with or without a health path.
-command -v curl >/dev/null || fail "curl is not installed on this host (needed to probe the app through nginx)"
-require_engine
-bg_require_proxy
-[[ -d ${BG_CONF%/*} ]] || finish invalid "the directory of $BG_CONF does not exist: is it nginx's conf.d?"
+bg_require_host
 
 # ---------------------------------------------------------------- lock, state, secrets, image
 take_lock "release $HOIST_RELEASE"

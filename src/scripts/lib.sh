@@ -319,6 +319,22 @@ wait_engine() {
 container_status() {
     timeout 10 docker inspect --format '{{.State.Status}}' "$1" 2>/dev/null || true
 }
+# The parameters of every body that creates a release (recreate.sh, blue-green.sh,
+# bg-stage.sh), checked, then the optional ones checked or defaulted (deploy_param_defaults).
+check_deploy_params() {
+    need HOIST_APP HOIST_RELEASE HOIST_IMAGE HOIST_PULL HOIST_CONTAINER_PORT HOIST_STOP_TIMEOUT \
+        HOIST_HEALTH_STATUS HOIST_HEALTH_INTERVAL HOIST_HEALTH_TIMEOUT HOIST_HEALTH_START_PERIOD \
+        HOIST_ENV_SOURCE HOIST_RETAIN HOIST_RUN_DIR HOIST_STATE_DIR HOIST_RESTART
+    check_app
+    check_release_id "$HOIST_RELEASE"
+    need_number HOIST_CONTAINER_PORT HOIST_STOP_TIMEOUT HOIST_HEALTH_STATUS HOIST_HEALTH_INTERVAL \
+        HOIST_HEALTH_TIMEOUT HOIST_HEALTH_START_PERIOD HOIST_RETAIN
+    case $HOIST_PULL in never | if-missing | always) ;; *) finish invalid "parameter HOIST_PULL is '$HOIST_PULL'" ;; esac
+    case $HOIST_ENV_SOURCE in none | stdin | ssm-parameter) ;; *) finish invalid "parameter HOIST_ENV_SOURCE is '$HOIST_ENV_SOURCE'" ;; esac
+    [[ $HOIST_RESTART =~ ^(no|always|unless-stopped|on-failure(:[0-9]+)?)$ ]] || finish invalid "parameter HOIST_RESTART is '$HOIST_RESTART'"
+    deploy_param_defaults
+}
+
 # The optional parameters of a deploy body, checked or defaulted (a header of an older hoist
 # may lack them): healthy answers in a row the gate needs (default one), the scalars, and the
 # arrays — bash 4.2 (Amazon Linux 2) treats an empty array as unset under `set -u`, hence the
@@ -1215,6 +1231,17 @@ bg_params() {
     BG_NGINX_LOCK="$HOIST_RUN_DIR/nginx.lock"
 }
 
+# What a blue-green run that creates a release needs on this host, checked before any change:
+# the tools, curl (every probe through nginx is an HTTP request, with or without a health
+# path), the engine, nginx (bg_require_proxy) and the directory of the app's nginx file.
+bg_require_host() {
+    require_tools docker flock timeout
+    command -v curl >/dev/null || fail "curl is not installed on this host (needed to probe the app through nginx)"
+    require_engine
+    bg_require_proxy
+    [[ -d ${BG_CONF%/*} ]] || finish invalid "the directory of $BG_CONF does not exist: is it nginx's conf.d?"
+}
+
 # nginx is on this host; else, with HOIST_BG_INSTALL_PROXY=true, installs it (dnf, yum or
 # apt-get), else the run is refused before anything changes.
 bg_require_proxy() {
@@ -1817,7 +1844,7 @@ bg_drop_backup() {
     nginx_lock
     if bg_conf_text "$BG_NEW_COLOR" "$BG_NEW_PORT" "$1" "$TARGET_NAME" >"$BG_CONF.hoist-tmp" &&
         chmod 0644 "$BG_CONF.hoist-tmp" && mv -f "$BG_CONF.hoist-tmp" "$BG_CONF" && nginx_test && nginx_apply; then
-        log "nginx routes to $BG_NEW_COLOR alone (the old color is no longer its backup)"
+        log "nginx reloaded: the old color is no longer its backup"
     else
         warn "could not drop the old color as nginx's backup: ${NGINX_OUT:-writing $BG_CONF failed}"
     fi

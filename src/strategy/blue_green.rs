@@ -153,13 +153,8 @@ mod tests {
                 .text
                 .contains("\nHOIST_ENV_SECRETS=('TOKEN')\n")
         );
-        let kinds = crate::strategy::tests::step_names(&plan);
-        let at = kinds
-            .iter()
-            .position(|k| k == "put-secret-parameter")
-            .unwrap();
         assert_eq!(
-            kinds[at..],
+            crate::strategy::tests::steps_from_the_put(&plan),
             [
                 "put-secret-parameter",
                 "run-phase stage",

@@ -75,21 +75,8 @@ fn one_host_phase(body: Body, inputs: &PhaseInputs<'_>) -> Phase {
     }
 }
 
-/// Header parameters only the stage reads: the pull and the env (secrets among them). The
-/// switch and discard phases' headers leave them out.
-const STAGE_ONLY: [&str; 9] = [
-    "HOIST_PULL",
-    "HOIST_REGISTRY",
-    "HOIST_REGION",
-    "HOIST_ENV_CLEAR",
-    "HOIST_ENV_SECRETS",
-    "HOIST_HOST_SECRETS",
-    "HOIST_ENV_SOURCE",
-    "HOIST_SECRET_PARAMETER",
-    "HOIST_FORCE",
-];
-
-/// The env's parameters: only a phase that creates the container reads them.
+/// The env's header parameters (secrets among them): only a phase that creates the container
+/// reads them.
 const ENV_PARAMS: [&str; 5] = [
     "HOIST_ENV_CLEAR",
     "HOIST_ENV_SECRETS",
@@ -97,6 +84,19 @@ const ENV_PARAMS: [&str; 5] = [
     "HOIST_ENV_SOURCE",
     "HOIST_SECRET_PARAMETER",
 ];
+
+/// Whether a header parameter is one only a blue-green stage reads: the pull (image, registry,
+/// region), `--force` and the env. The switch and discard phases' headers leave them out.
+pub fn stage_only(name: &str) -> bool {
+    ENV_PARAMS.contains(&name)
+        || [
+            "HOIST_PULL",
+            "HOIST_REGISTRY",
+            "HOIST_REGION",
+            "HOIST_FORCE",
+        ]
+        .contains(&name)
+}
 
 /// A two-phase rollout whose stage only brings the image onto the hosts: `stage` (`pull`'s
 /// body, on every target at once with the config's `max_errors`, no env in its header),
@@ -145,7 +145,7 @@ fn two_phases(stage: Body, switch: Body, discard: Body, inputs: &PhaseInputs<'_>
     all.push(("HOIST_RUN", inputs.run.into()));
     let after: Vec<(&'static str, Param)> = all
         .iter()
-        .filter(|(name, _)| !STAGE_ONLY.contains(name))
+        .filter(|(name, _)| !stage_only(name))
         .cloned()
         .collect();
     let phase = |name: &str, body, params: &[(&str, Param)]| Phase {
@@ -215,10 +215,12 @@ fn two_phases(stage: Body, switch: Body, discard: Body, inputs: &PhaseInputs<'_>
 mod tests {
     use crate::plan::{Plan, Step};
 
-    /// A plan's steps' kinds in order, a phase's with its name (`run-phase stage`).
-    pub fn step_names(plan: &Plan) -> Vec<String> {
+    /// A plan's steps' kinds in order from its put-secret-parameter step on, a phase's with
+    /// its name (`run-phase stage`).
+    pub fn steps_from_the_put(plan: &Plan) -> Vec<String> {
         plan.steps
             .iter()
+            .skip_while(|s| !matches!(s, Step::PutSecretParameter { .. }))
             .map(|s| match s {
                 Step::RunPhase(p) => format!("run-phase {}", p.name),
                 other => other.kind().as_str().to_owned(),

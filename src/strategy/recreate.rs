@@ -83,13 +83,8 @@ mod tests {
         assert_eq!(switch.targets, PhaseTargets::Staged("stage".into()));
         assert_eq!(switch.when, PhaseWhen::Passed("stage".into()));
         assert_eq!(switch.policy.max_concurrency, Rate::Count(1));
-        let kinds = crate::strategy::tests::step_names(&plan);
-        let at = kinds
-            .iter()
-            .position(|k| k == "put-secret-parameter")
-            .unwrap();
         assert_eq!(
-            kinds[at..],
+            crate::strategy::tests::steps_from_the_put(&plan),
             [
                 "put-secret-parameter",
                 "run-phase stage",
