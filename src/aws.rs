@@ -57,6 +57,39 @@ pub async fn sdk_config(region: Option<&str>) -> SdkConfig {
     loader.load().await
 }
 
+/// How far [`region`] looks for a region the config does not set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegionLookup {
+    /// `AWS_REGION` / `AWS_DEFAULT_REGION` and the profile: no network (an offline plan).
+    Local,
+    /// The SDK's whole chain, the instance metadata service included: what the SSM and ECR
+    /// clients of a deploy use.
+    Sdk,
+}
+
+/// The region hoist's own calls go to: the config's `region:`, else as the SDK resolves it.
+/// Hosts' AWS calls (the run's secret parameter, host-resolved secrets, the ECR login) get it
+/// in their script's header: an SSM agent's environment has no region, and the AWS CLI v1
+/// on a host does not ask the instance metadata for one.
+pub async fn region(configured: Option<&str>, lookup: RegionLookup) -> Option<String> {
+    use aws_config::meta::region::RegionProviderChain;
+    if let Some(r) = configured {
+        return Some(r.to_owned());
+    }
+    let found = match lookup {
+        RegionLookup::Local => {
+            RegionProviderChain::first_try(
+                aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
+            )
+            .or_else(aws_config::profile::ProfileFileRegionProvider::new())
+            .region()
+            .await
+        }
+        RegionLookup::Sdk => RegionProviderChain::default_provider().region().await,
+    };
+    found.map(|r| r.as_ref().to_owned())
+}
+
 /// The error codes by which AWS services say a caller is being throttled: the SDK's own list
 /// of throttling errors, less the two that are not about request rates here
 /// (`LimitExceededException` is a service quota for ECR, `TransactionInProgressException` a

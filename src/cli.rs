@@ -362,6 +362,11 @@ enum CliError {
          reviewed for: add --resolve-targets (it asks SSM, with AWS credentials)"
     )]
     OutNeedsTargets,
+    #[error(
+        "no AWS region: set `region:` in the config, or AWS_REGION (or a profile's region) \
+         where hoist runs; nothing was changed"
+    )]
+    NoRegion,
     #[error(transparent)]
     Lock(#[from] LockError),
 }
@@ -379,6 +384,7 @@ impl CliError {
             | CliError::Read { .. }
             | CliError::PlanFile(_)
             | CliError::OutNeedsTargets
+            | CliError::NoRegion
             | CliError::Deploy(
                 DeployError::Plan(_)
                 | DeployError::BadImage(..)
@@ -509,6 +515,17 @@ async fn plan_command(args: PlanArgs, ctx: &Context) -> Result<(), CliError> {
         args.release,
     )
     .await?;
+    // A plan saved for review is the deploy it describes: its region is the one the deploy's
+    // SDK resolves; an offline look only asks the environment and the profile.
+    let lookup = if args.resolve_targets || args.out.is_some() {
+        aws::RegionLookup::Sdk
+    } else {
+        aws::RegionLookup::Local
+    };
+    inputs.region = aws::region(config.region.as_deref(), lookup).await;
+    if transport == TransportKind::Ssm && args.out.is_some() && inputs.region.is_none() {
+        return Err(CliError::NoRegion);
+    }
     if args.resolve_targets {
         let sdk = aws::sdk_config(config.region.as_deref()).await;
         let ids = ssm::preflight(&aws::ssm(&sdk), &config.targets)
@@ -692,8 +709,14 @@ async fn status(args: StatusArgs, ctx: &Context) -> Result<(), CliError> {
     let config = config::load_checked(&args.config.file, config::Files::None)?;
     let progress = reporter(args.format, ctx);
     let cancel = cancel_on_signal();
-    let (targets, ssm) = resolve_targets(args.local, &config, &progress, &cancel).await?;
     let script = plan::status_script(&config);
+    let timeout = std::time::Duration::from_secs(120);
+    if !args.local {
+        crate::carry::Carried::ssm(&script, timeout)
+            .check(&script)
+            .map_err(|e| CliError::Plan(e.into()))?;
+    }
+    let (targets, ssm) = resolve_targets(args.local, &config, &progress, &cancel).await?;
     let job = crate::transport::Job {
         script: &script,
         secrets: None,
@@ -702,7 +725,7 @@ async fn status(args: StatusArgs, ctx: &Context) -> Result<(), CliError> {
             max_concurrency: config::Rate::Percent(100),
             max_errors: config::Rate::Percent(100),
         },
-        timeout: std::time::Duration::from_secs(120),
+        timeout,
         comment: format!("hoist status {}", config.app),
     };
     progress.activity(&format!("reading {} target(s)", targets.len()));
@@ -761,7 +784,8 @@ async fn rollback(args: RollbackArgs, ctx: &Context) -> Result<(), CliError> {
     } else {
         TransportKind::Ssm
     };
-    let phase = rollback::phase(&config, transport, args.to.as_deref());
+    let phase = rollback::phase(&config, transport, args.to.as_deref())
+        .map_err(|e| CliError::Plan(e.into()))?;
     if args.dry_run {
         if args.format == Format::Json {
             println!(
@@ -898,6 +922,17 @@ async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
         inputs.prebuilt = Some(uri.clone());
     }
     inputs.force = args.force;
+    // The region the deploy's own SSM and ECR calls use; the hosts' calls get it too.
+    inputs.region = match transport {
+        TransportKind::Ssm => Some(
+            aws::region(config.region.as_deref(), aws::RegionLookup::Sdk)
+                .await
+                .ok_or(CliError::NoRegion)?,
+        ),
+        TransportKind::Local => {
+            aws::region(config.region.as_deref(), aws::RegionLookup::Local).await
+        }
+    };
     // A reviewed plan fixes the release and the deploy run (its secret parameter's name).
     if let Some(r) = &reviewed {
         inputs.release = Some(r.release.clone());

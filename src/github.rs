@@ -955,7 +955,7 @@ mod tests {
         let rollback = RollbackReport {
             app: "web".into(),
             to: None,
-            phase: rollback::phase(&config, crate::plan::TransportKind::Local, None),
+            phase: rollback::phase(&config, crate::plan::TransportKind::Local, None).unwrap(),
             invocations: vec![rolled],
             rolled_back: 1,
             failed: 0,

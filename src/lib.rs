@@ -18,6 +18,7 @@
 //! chain (miette, anyhow) prints each cause once too. `cli`'s tests check both reporters.
 
 pub mod aws;
+pub mod carry;
 pub mod cli;
 pub mod config;
 pub mod deploy;

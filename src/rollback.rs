@@ -15,9 +15,13 @@ use crate::deploy::{self, DeployError, PhaseReport, PhaseRun, Services};
 use crate::plan::{self, Phase, PhaseTargets, TransportKind};
 use crate::transport::{Invocation, Outcome};
 
-/// The one phase of a rollback.
-pub fn phase(config: &Config, transport: TransportKind, to: Option<&str>) -> Phase {
-    Phase {
+/// The one phase of a rollback; refused when its transport would refuse the script.
+pub fn phase(
+    config: &Config,
+    transport: TransportKind,
+    to: Option<&str>,
+) -> Result<Phase, crate::carry::TooLarge> {
+    let mut phase = Phase {
         name: "rollback".to_owned(),
         transport,
         on: plan::describe_on(config, transport),
@@ -27,7 +31,10 @@ pub fn phase(config: &Config, transport: TransportKind, to: Option<&str>) -> Pha
         policy: plan::rollout_policy(config),
         timeout: plan::switch_timeout(config),
         script: plan::rollback_script(config, to),
-    }
+        carried: crate::carry::Carried::default(),
+    };
+    phase.carried = phase.measure().check(&phase.script)?;
+    Ok(phase)
 }
 
 /// What happened, for the summary table and `--format json`.

@@ -70,6 +70,10 @@ pub struct Inputs {
     /// `deploy --force`: replace a release that already runs with the same image and
     /// configuration (otherwise such a host reports `unchanged` and is left alone).
     pub force: bool,
+    /// The AWS region hosts' own AWS calls use ([`crate::aws::region`]): the config's, else
+    /// the one the SDK resolved. `None`: none is known (an offline plan on a machine with no
+    /// region configured).
+    pub region: Option<String>,
     pub hoist_version: String,
 }
 
@@ -87,6 +91,7 @@ impl Inputs {
             instances: None,
             run: None,
             force: false,
+            region: None,
             hoist_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
@@ -302,6 +307,8 @@ impl Plan {
 pub enum PlanError {
     #[error("--release `{0}` is not a valid release id (letters, digits, _ . -, at most 64)")]
     BadRelease(String),
+    #[error(transparent)]
+    TooLarge(#[from] crate::carry::TooLarge),
 }
 
 /// Builds the plan. Pure: no clock, no environment, no file system.
@@ -372,6 +379,13 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
     }
     if inputs.transport == TransportKind::Local {
         warnings.push("local transport: `targets` is ignored, this machine is the host".into());
+    } else if inputs.region.is_none() && config.region.is_none() {
+        warnings.push(
+            "no AWS region is known here (`region:` in the config, AWS_REGION or the \
+             profile): the hosts' script carries none; a deploy uses the region the SDK \
+             resolves, and refuses when there is none"
+                .into(),
+        );
     }
     if let Some(bg) = &config.blue_green
         && bg.post_switch_check < health.interval
@@ -432,7 +446,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
     };
     let params = header_params(config, &release, &name, &reference, pull, inputs, &env);
     let strategy = strategy::of(config.strategy);
-    let phases = strategy.phases(&PhaseInputs {
+    let mut phases = strategy.phases(&PhaseInputs {
         config,
         release: &release,
         run: inputs.run.as_deref().unwrap_or("<run>"),
@@ -452,6 +466,10 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         timeout: switch_timeout(config),
         policy: rollout_policy(config),
     });
+    // What SSM would refuse is refused here, before anything changes.
+    for phase in &mut phases {
+        phase.carried = phase.measure().check(&phase.script)?;
+    }
 
     let mut steps = Vec::new();
     if inputs.prebuilt.is_none() {
@@ -645,7 +663,13 @@ fn header_params(
         ),
         (
             "HOIST_REGION",
-            config.region.clone().unwrap_or_default().into(),
+            inputs
+                .region
+                .as_ref()
+                .or(config.region.as_ref())
+                .cloned()
+                .unwrap_or_default()
+                .into(),
         ),
         (
             "HOIST_REGISTRY",

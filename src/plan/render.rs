@@ -337,8 +337,11 @@ impl Plan {
         }
         for phase in self.phases() {
             put(format!(
-                "  script    {} sha256 {} (phase {})",
-                phase.script.body, phase.script.sha256, phase.name
+                "  script    {} sha256 {} (phase {}; {})",
+                phase.script.body,
+                phase.script.sha256,
+                phase.name,
+                phase.carried.describe()
             ));
         }
         put(String::new());
@@ -404,10 +407,11 @@ impl Plan {
         for phase in self.phases() {
             let _ = writeln!(
                 o,
-                "| script (phase {}) | {} sha256 {} |",
+                "| script (phase {}) | {} sha256 {} ({}) |",
                 md_cell(&phase.name),
                 md_cell(&phase.script.body),
-                md_cell(&phase.script.sha256)
+                md_cell(&phase.script.sha256),
+                md_cell(&phase.carried.describe())
             );
         }
         let _ = writeln!(o, "\n**Environment**\n");

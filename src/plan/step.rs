@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::TransportKind;
+use crate::carry::Carried;
 use crate::config::{Builder, Rate, SecretTier};
 use crate::script::Script;
 
@@ -133,6 +134,20 @@ pub struct Phase {
     pub timeout: Duration,
     /// Exactly the bytes each host runs.
     pub script: Script,
+    /// What the transport carries for the script ([`Phase::measure`]), filled in when the
+    /// plan is built.
+    #[serde(default)]
+    pub carried: Carried,
+}
+
+impl Phase {
+    /// What the phase's transport carries for its script.
+    pub fn measure(&self) -> Carried {
+        match self.transport {
+            TransportKind::Local => Carried::local(&self.script),
+            TransportKind::Ssm => Carried::ssm(&self.script, self.timeout),
+        }
+    }
 }
 
 /// Which targets a phase runs on.

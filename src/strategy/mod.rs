@@ -20,6 +20,7 @@ use std::time::Duration;
 pub use blue_green::BlueGreen;
 pub use recreate::Recreate;
 
+use crate::carry::Carried;
 use crate::config::{self, Config};
 use crate::plan::{Phase, PhaseTargets, PhaseWhen, RolloutPolicy, TransportKind};
 use crate::script::{self, Body, Param};
@@ -72,6 +73,7 @@ fn one_host_phase(body: Body, inputs: &PhaseInputs<'_>) -> Phase {
         policy: inputs.policy,
         timeout: inputs.timeout,
         script: script::render(body, &inputs.comment, &inputs.params),
+        carried: Carried::default(),
     }
 }
 
@@ -122,6 +124,7 @@ fn pull_then_switch(pull: Body, switch: Body, inputs: &PhaseInputs<'_>) -> Vec<P
         },
         timeout: inputs.timeout,
         script: script::render(pull, &inputs.comment, &stage_params),
+        carried: Carried::default(),
     };
     let switch = Phase {
         name: "switch".to_owned(),
@@ -158,6 +161,7 @@ fn two_phases(stage: Body, switch: Body, discard: Body, inputs: &PhaseInputs<'_>
         policy: inputs.policy,
         timeout: inputs.timeout,
         script: script::render(body, &inputs.comment, params),
+        carried: Carried::default(),
     };
     let everywhere = |max_errors| RolloutPolicy {
         max_concurrency: config::Rate::Percent(100),

@@ -112,7 +112,7 @@ pub(super) fn report_output(inv: &Invocation, sink: &dyn OutputSink) {
     if inv.stdout_truncated {
         sink.status(
             &inv.target,
-            &format!("(SSM returned only the first {STDOUT_LIMIT} characters of stdout)"),
+            &format!("(SSM returned only the first {STDOUT_LIMIT} bytes of stdout)"),
         );
     }
     if inv.stderr_truncated {

@@ -30,9 +30,20 @@ pub use preflight::{ManagedInstance, judge_preflight, preflight};
 
 /// SSM accepts at most 50 instance ids in one `SendCommand`.
 pub const MAX_IDS_PER_COMMAND: usize = 50;
-/// `GetCommandInvocation` returns at most this many characters of each stream.
+/// The most of a stream SSM hands back: the agent keeps at most 24,000 bytes of stdout (a
+/// longer one is cut to 23,980 bytes and [`TRUNCATED`] is appended), and
+/// `GetCommandInvocation` returns at most 8,000 characters of stderr. Bytes, not characters:
+/// multibyte output is cut sooner than its character count suggests.
 pub const STDOUT_LIMIT: usize = 24_000;
 pub const STDERR_LIMIT: usize = 8_000;
+/// What the agent appends to a stream it cut.
+pub const TRUNCATED: &str = "--output truncated--";
+
+/// Whether SSM cut a stream: it ends with the agent's suffix, or it reaches the limit in bytes
+/// (which also covers a cut by characters, never longer than one by bytes).
+pub(super) fn truncated(text: &str, limit: usize) -> bool {
+    text.ends_with(TRUNCATED) || text.len() >= limit
+}
 
 /// How long an instance may take to pick the command up before SSM gives up on it.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(600);
@@ -95,6 +106,12 @@ pub enum SsmError {
         operation: &'static str,
         message: String,
     },
+    #[error(
+        "SSM refused the command: the script ({script_bytes} bytes) and its parameters pass \
+         SSM's 64 KB quota on a document's content plus its runtime parameters, so no host \
+         received it ({aws})"
+    )]
+    DocumentTooLarge { script_bytes: usize, aws: String },
     #[error("preflight failed, nothing was changed:\n{}", .0.join("\n"))]
     Preflight(Vec<String>),
     #[error("no instance matches the targets ({0})")]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ssm::error::ProvideErrorMetadata;
+use aws_sdk_ssm::operation::send_command::SendCommandError;
 use aws_sdk_ssm::types::CommandInvocationStatus;
 use futures_util::StreamExt as _;
 use tokio_util::sync::CancellationToken;
@@ -13,31 +14,24 @@ use tokio_util::sync::CancellationToken;
 use super::judge::{allowed_errors, classify, not_finished, parse_elapsed, report_output};
 use super::{
     CANCEL_SETTLE, DELIVERY_TIMEOUT, MAX_IDS_PER_COMMAND, STDERR_LIMIT, STDOUT_LIMIT, SsmError,
-    SsmTransport, api_error, retry_throttled,
+    SsmTransport, api_error, retry_throttled, truncated,
 };
 use crate::aws::is_throttling;
 use crate::transport::{Invocation, InvocationStatus, Job, OutputSink, TransportError};
 
 impl SsmTransport {
     async fn send(&self, job: &Job<'_>, ids: &[String]) -> Result<String, SsmError> {
-        let exec = job.timeout.as_secs().max(1);
         let comment: String = job.comment.chars().take(100).collect();
-        // The agent writes `_script.sh` as the commands joined by "\n" plus a final "\n":
-        // one element without the script's own last newline makes that file byte-identical
-        // to the plan's script.
-        let commands = job
-            .script
-            .text
-            .strip_suffix('\n')
-            .unwrap_or(&job.script.text)
-            .to_owned();
+        // The same parameters the plan counted against SSM's quota (`crate::carry`).
+        let parameters = crate::carry::ssm_parameters(job.script, job.timeout);
         let resp = retry_throttled(|| {
-            self.client
-                .send_command()
+            parameters
+                .iter()
+                .fold(self.client.send_command(), |send, (name, value)| {
+                    send.parameters(*name, vec![value.clone()])
+                })
                 .document_name("AWS-RunShellScript")
                 .set_instance_ids(Some(ids.to_vec()))
-                .parameters("commands", vec![commands.clone()])
-                .parameters("executionTimeout", vec![exec.to_string()])
                 .timeout_seconds(i32::try_from(DELIVERY_TIMEOUT.as_secs()).expect("600 s"))
                 .comment(comment.clone())
                 .max_concurrency(job.policy.max_concurrency.to_string())
@@ -45,7 +39,18 @@ impl SsmTransport {
                 .send()
         })
         .await
-        .map_err(|e| api_error("SendCommand", &e))?;
+        .map_err(|e| {
+            if e.as_service_error()
+                .is_some_and(SendCommandError::is_max_document_size_exceeded)
+            {
+                SsmError::DocumentTooLarge {
+                    script_bytes: job.script.text.len(),
+                    aws: crate::aws::error_message(&e),
+                }
+            } else {
+                api_error("SendCommand", &e)
+            }
+        })?;
         Ok(resp
             .command()
             .and_then(|c| c.command_id())
@@ -91,9 +96,25 @@ impl SsmTransport {
         }
     }
 
-    async fn fetch(&self, command_id: &str, id: &str, started: Instant) -> Invocation {
+    /// One instance's invocation, once `ListCommandInvocations` said it ended (`listed`).
+    /// `GetCommandInvocation` may not know that yet: right after `SendCommand` it answers
+    /// `InvocationDoesNotExist`, and it can still say `InProgress` (with partial output) a
+    /// moment after the list said the invocation ended. Both are retried with a growing wait;
+    /// if it never catches up, the listed status stands, with what output there was.
+    async fn fetch(
+        &self,
+        command_id: &str,
+        id: &str,
+        listed: InvocationStatus,
+        started: Instant,
+    ) -> Invocation {
+        const ATTEMPTS: u32 = 9;
         let mut last_err = String::new();
-        for attempt in 0..8u32 {
+        let mut behind: Option<Invocation> = None;
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(250 << (attempt - 1).min(4))).await;
+            }
             let got = retry_throttled(|| {
                 self.client
                     .get_command_invocation()
@@ -106,22 +127,22 @@ impl SsmTransport {
                 Ok(r) => {
                     let stdout = r.standard_output_content().unwrap_or_default().to_owned();
                     let stderr = r.standard_error_content().unwrap_or_default().to_owned();
-                    let status = r.status().map_or(InvocationStatus::Failed, |s| {
+                    let terminal = r.status().map_or(Some(InvocationStatus::Failed), |s| {
                         let inv: CommandInvocationStatus = s.as_str().into();
-                        classify(&inv, r.status_details()).unwrap_or(InvocationStatus::InProgress)
+                        classify(&inv, r.status_details())
                     });
                     let code = r.response_code();
                     let duration = r
                         .execution_elapsed_time()
                         .and_then(parse_elapsed)
                         .unwrap_or_else(|| started.elapsed());
-                    return Invocation {
+                    let inv = Invocation {
                         target: id.to_owned(),
-                        status,
+                        status: terminal.unwrap_or(listed),
                         exit_code: (code >= 0).then_some(code),
-                        stdout_truncated: stdout.chars().count() >= STDOUT_LIMIT,
+                        stdout_truncated: truncated(&stdout, STDOUT_LIMIT),
                         command_id: Some(command_id.to_owned()),
-                        stderr_truncated: stderr.chars().count() >= STDERR_LIMIT,
+                        stderr_truncated: truncated(&stderr, STDERR_LIMIT),
                         outcome: None,
                         // Parsed by deploy, from the output once redacted.
                         result: None,
@@ -129,14 +150,30 @@ impl SsmTransport {
                         stderr,
                         duration,
                     };
+                    if terminal.is_some() {
+                        return inv;
+                    }
+                    behind = Some(inv);
                 }
                 Err(e) => {
-                    last_err = api_error("GetCommandInvocation", &e).to_string();
                     // InvocationDoesNotExist right after sending (throttling was retried
                     // above, under the shared policy): wait, retry.
-                    tokio::time::sleep(Duration::from_millis(250 << attempt.min(4))).await;
+                    last_err = api_error("GetCommandInvocation", &e).to_string();
                 }
             }
+        }
+        if let Some(mut inv) = behind {
+            let note = format!(
+                "GetCommandInvocation still said the invocation was running after \
+                 ListCommandInvocations said it ended ({listed:?}); its output may be \
+                 incomplete"
+            );
+            inv.stderr = if inv.stderr.is_empty() {
+                note
+            } else {
+                format!("{}\n{note}", inv.stderr)
+            };
+            return inv;
         }
         Invocation {
             target: id.to_owned(),
@@ -164,8 +201,8 @@ impl SsmTransport {
         sink: &dyn OutputSink,
     ) -> Invocation {
         let inv = match state {
-            Some((_, Some(_))) => {
-                let inv = self.fetch(command_id, id, started).await;
+            Some((_, Some(listed))) => {
+                let inv = self.fetch(command_id, id, *listed, started).await;
                 report_output(&inv, sink);
                 inv
             }
@@ -579,6 +616,127 @@ mod tests {
         assert_eq!(commands[0], "cmd-1");
         assert_eq!(commands[50], "cmd-2");
         assert_eq!(commands[119], "cmd-3");
+    }
+
+    fn fast(client: aws_sdk_ssm::Client) -> SsmTransport {
+        SsmTransport::new(client).with_poll(Poll {
+            first: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+            throttled_max: Duration::from_millis(40),
+            ..Poll::default()
+        })
+    }
+
+    fn sent_one() -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_ssm::Client::send_command).then_compute_output(|_| {
+            SendCommandOutput::builder()
+                .command(Command::builder().command_id("cmd-1").build())
+                .build()
+        })
+    }
+
+    fn listed(status: CommandInvocationStatus) -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_ssm::Client::list_command_invocations).then_compute_output(move |_| {
+            ListCommandInvocationsOutput::builder()
+                .command_invocations(
+                    CommandInvocation::builder()
+                        .instance_id("i-0123456789abcdef0")
+                        .status(status.clone())
+                        .status_details(status.as_str())
+                        .build(),
+                )
+                .build()
+        })
+    }
+
+    /// `ListCommandInvocations` may say an invocation ended while `GetCommandInvocation` still
+    /// says `InProgress`, with part of the output: hoist asks again until it has the end (the
+    /// result line), instead of judging the partial output.
+    #[tokio::test]
+    async fn an_invocation_that_get_still_reports_running_is_fetched_again_until_it_ended() {
+        let gets = Arc::new(AtomicUsize::new(0));
+        let counted = gets.clone();
+        let get =
+            mock!(aws_sdk_ssm::Client::get_command_invocation).then_compute_output(move |r| {
+                let n = counted.fetch_add(1, Ordering::SeqCst);
+                let b = GetCommandInvocationOutput::builder()
+                    .instance_id(r.instance_id().unwrap_or_default());
+                if n < 2 {
+                    b.status("InProgress".into())
+                        .status_details("InProgress")
+                        .response_code(-1)
+                        .standard_output_content("hoist: healthy\n")
+                        .build()
+                } else {
+                    b.status("Success".into())
+                        .status_details("Success")
+                        .response_code(0)
+                        .standard_output_content(DEPLOYED)
+                        .build()
+                }
+            });
+        let list = listed(CommandInvocationStatus::Success);
+        let client = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[&sent_one(), &list, &get]);
+        let script = render(Body::Recreate, &[], &[]);
+        let ids = ["i-0123456789abcdef0".to_owned()];
+        let out = fast(client)
+            .run(
+                &job(&script, &ids, Rate::Count(0)),
+                CancellationToken::new(),
+                &Lines(std::sync::Mutex::default()),
+            )
+            .await
+            .unwrap();
+        let out = parsed(out);
+        assert_eq!(gets.load(Ordering::SeqCst), 3);
+        assert_eq!(out[0].status, InvocationStatus::Success);
+        assert!(out[0].deployed(), "{:?}", out[0]);
+    }
+
+    /// SSM's `MaxDocumentSizeExceeded` is said in plain words: the quota, the script's size,
+    /// and that no host received it.
+    #[tokio::test]
+    async fn max_document_size_exceeded_is_explained_in_plain_words() {
+        use aws_sdk_ssm::types::error::MaxDocumentSizeExceeded;
+        let refused = mock!(aws_sdk_ssm::Client::send_command).then_error(|| {
+            SendCommandError::MaxDocumentSizeExceeded(
+                MaxDocumentSizeExceeded::builder()
+                    .message("Document content exceeds the maximum size")
+                    .build(),
+            )
+        });
+        let client = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[&refused]);
+        let script = render(Body::Recreate, &[], &[]);
+        let ids = ["i-0123456789abcdef0".to_owned()];
+        let out = fast(client)
+            .run(
+                &job(&script, &ids, Rate::Count(0)),
+                CancellationToken::new(),
+                &Lines(std::sync::Mutex::default()),
+            )
+            .await;
+        let text = match out {
+            Err(e) => e.to_string(),
+            Ok(invs) => invs.iter().map(|i| i.stderr.clone()).collect(),
+        };
+        assert!(text.contains("64 KB quota"), "{text}");
+        assert!(
+            text.contains(&format!("({} bytes)", script.text.len())),
+            "{text}"
+        );
+        assert!(text.contains("no host received it"), "{text}");
+    }
+
+    /// The agent cuts stdout by bytes and appends its suffix: multibyte output under 24,000
+    /// characters can be cut, and the suffix alone tells a cut.
+    #[test]
+    fn truncation_is_told_by_bytes_or_by_the_agents_suffix() {
+        let multibyte = "é".repeat(12_000); // 12,000 characters, 24,000 bytes
+        assert!(truncated(&multibyte, STDOUT_LIMIT));
+        let cut = format!("{}{}", "a".repeat(100), crate::transport::ssm::TRUNCATED);
+        assert!(truncated(&cut, STDOUT_LIMIT));
+        assert!(!truncated(&"a".repeat(23_999), STDOUT_LIMIT));
+        assert!(!truncated(DEPLOYED, STDOUT_LIMIT));
     }
 
     /// A command SSM refuses does not abandon the others, already sent: its instances are
