@@ -177,13 +177,18 @@ impl App {
     }
 
     fn configure(&self, version: &str) {
+        self.configure_with(version, "25%", "");
+    }
+
+    /// `secret`: an `env.secret` section's items, each on its own line indented by four.
+    fn configure_with(&self, version: &str, max_concurrency: &str, secret: &str) {
         let yaml = format!(
             "app: {name}\nregion: us-east-1\n\
              image:\n  repository: e2e/{name}\n  build_args:\n    VERSION: \"{version}\"\n\
-             targets:\n  tags:\n    Env: [light]\n  max_concurrency: \"25%\"\n  max_errors: \"0\"\n\
+             targets:\n  tags:\n    Env: [light]\n  max_concurrency: \"{max_concurrency}\"\n  max_errors: \"0\"\n\
              container:\n  port: 8080\n  publish: 8080\n  stop_timeout: 2s\n\
              healthcheck:\n  interval: 1s\n  timeout: 30s\n\
-             env:\n  clear:\n    GREETING: hi\n",
+             env:\n  clear:\n    GREETING: hi\n{secret}",
             name = self.name,
         );
         std::fs::write(self.root.join("hoist.yaml"), yaml).unwrap();
@@ -456,4 +461,65 @@ fn two_hundred_light_instances_deploy_report_and_roll_back() {
     for line in &lines {
         println!("  {line}");
     }
+}
+
+/// Parameter Store answers about 40 reads a second per account and region (GetParameter,
+/// GetParameters and GetParametersByPath share the rate) and throttles the rest. Twenty hosts
+/// that each read three secrets of their own from it at once are throttled; their scripts
+/// retry with jittered backoff, and every host deploys.
+#[test]
+fn twenty_hosts_reading_their_secrets_under_parameter_store_throttling_all_deploy() {
+    const HOSTS: usize = 20;
+    if !ready() {
+        return;
+    }
+    let world = World::up("throttle", HOSTS);
+    let app = App::new("throttle");
+    let mut secret = String::from("  secret:\n");
+    for name in ["A", "B", "C"] {
+        let path = format!("/throttle/{}", name.to_ascii_lowercase());
+        let out = Command::new("aws")
+            .args([
+                "ssm",
+                "put-parameter",
+                "--type",
+                "SecureString",
+                "--name",
+                &path,
+            ])
+            .args(["--value", &format!("value-of-{name}")])
+            .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        secret.push_str(&format!("    - SECRET_{name}: {{ssm: {path}}}\n"));
+    }
+    app.configure_with("1.0.0", "100%", &secret);
+    let before = world.journal().len();
+    let run = app.hoist(&world, &["deploy"]);
+    run.success();
+    let report = run.json();
+    let release = report["release"].as_str().unwrap().to_owned();
+    assert_all_deployed(&report, HOSTS, &release);
+    let client = world.var("AWS_ACCESS_KEY_ID").to_owned();
+    let reads: Vec<Value> = world
+        .journal()
+        .into_iter()
+        .skip(before)
+        .filter(|c| c["operation"] == "GetParameter" && c["caller"] != client.as_str())
+        .collect();
+    let throttled = reads
+        .iter()
+        .filter(|c| c["error"].as_str() == Some("ThrottlingException"))
+        .count();
+    let served = reads.iter().filter(|c| c["error"].is_null()).count();
+    println!(
+        "{HOSTS} hosts, 3 host-resolved secrets each: {served} reads served, {throttled} throttled"
+    );
+    assert!(throttled > 0, "the hosts' reads were throttled");
+    assert_eq!(
+        served,
+        HOSTS * 3,
+        "every host read each of its secrets once"
+    );
 }

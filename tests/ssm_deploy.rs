@@ -918,6 +918,74 @@ fn a_killed_deploys_parameter_is_swept_by_the_next_deploy_once_expired() {
 /// Manager: the containers hold both values, hoist never saw them (its output, and no call
 /// made with its credentials reads them), and a missing source fails each host with the
 /// secret's name and source while the previous release keeps serving.
+/// A config with no `region:`: hoist deploys to the region its SDK resolved (here from
+/// `AWS_REGION`), and the hosts' script carries it. An instance's commands, as the SSM agent
+/// runs them, have no region in their environment and the AWS CLI v1 does not ask the
+/// instance metadata for one: without the header's region every host fails to read the run's
+/// secret parameter and to log in to ECR.
+#[test]
+fn a_config_without_a_region_deploys_with_the_region_hoist_resolved() {
+    let _serial = serial();
+    if !ready() {
+        return;
+    }
+    let world = World::up("noregion");
+    let app = App::new("noregion");
+    let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
+    assert!(yaml.contains("region: us-east-1\n"));
+    std::fs::write(
+        app.root.join("hoist.yaml"),
+        yaml.replace("region: us-east-1\n", ""),
+    )
+    .unwrap();
+    git(&app.root, &["commit", "-qam", "no region"]);
+    let region = world
+        .env
+        .iter()
+        .find(|(k, _)| k == "AWS_REGION")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let plan = app
+        .cmd(&world, &["--dry-run", "--format", "json"])
+        .output()
+        .unwrap();
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan.contains(&format!("HOIST_REGION='{region}'")),
+        "the script's header carries the resolved region"
+    );
+    let run = app.deploy(&world, &[]);
+    assert_ok(&run);
+    for inst in world.instances() {
+        let env = world.container_env(inst, &app);
+        assert!(
+            env.contains(&format!("HELLO_API_TOKEN={SECRET}")),
+            "{}",
+            inst.id
+        );
+    }
+    // The hosts themselves read the run's parameter and logged in to ECR.
+    let client = world
+        .env
+        .iter()
+        .find(|(k, _)| k == "AWS_ACCESS_KEY_ID")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let on_hosts = |op: &str| {
+        world
+            .journal()
+            .iter()
+            .filter(|c| c["operation"] == op && c["error"].is_null())
+            .filter(|c| c["caller"].as_str() != Some(client.as_str()))
+            .count()
+    };
+    assert!(on_hosts("GetParameter") >= 3, "each host read its secrets");
+    assert!(
+        on_hosts("GetAuthorizationToken") >= 3,
+        "each host logged in"
+    );
+}
+
 #[test]
 fn secrets_the_hosts_read_themselves_never_pass_through_hoist() {
     const DB_URL: &str = "postgres://app:p4ss-from-ssm-66a1@db/app";
