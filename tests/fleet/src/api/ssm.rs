@@ -980,7 +980,13 @@ fn truncate_output(stdout: &str, stderr: &str, capacity: usize) -> String {
         vec![out, title, err]
     } else if out.len() > available / 2 && err.len() > available / 2 {
         let size = available.saturating_sub(TRUNCATE_ERR.len() + TRUNCATE_OUT.len()) / 2;
-        vec![&out[..size], TRUNCATE_OUT, title, &err[..size], TRUNCATE_ERR]
+        vec![
+            &out[..size],
+            TRUNCATE_OUT,
+            title,
+            &err[..size],
+            TRUNCATE_ERR,
+        ]
     } else if out.len() < available / 2 {
         let size = available.saturating_sub(TRUNCATE_ERR.len() + out.len());
         vec![out, title, &err[..size.min(err.len())], TRUNCATE_ERR]
@@ -1049,13 +1055,13 @@ mod tests {
         let params = |s: &str| json!({"commands": [s]});
         // {"commands":["…"]} is 17 bytes around the command.
         let fits = MAX_DOCUMENT_BYTES - 1_321 - 17;
-        assert_eq!(document_size(&params(&"x".repeat(fits))), MAX_DOCUMENT_BYTES);
+        assert_eq!(
+            document_size(&params(&"x".repeat(fits))),
+            MAX_DOCUMENT_BYTES
+        );
         assert!(document_size(&params(&"x".repeat(fits + 1))) > MAX_DOCUMENT_BYTES);
         // A multibyte character counts its bytes; a newline counts as JSON's \n.
-        assert_eq!(
-            document_size(&params("é")) - document_size(&params("x")),
-            1
-        );
+        assert_eq!(document_size(&params("é")) - document_size(&params("x")), 1);
         assert_eq!(
             document_size(&params("\n")) - document_size(&params("x")),
             1
