@@ -2380,6 +2380,11 @@ fn assert_throttled_at(outcomes: &[Option<(String, String)>], took: Duration, ra
         "{throttled:?}"
     );
     let most = rate + rate * took.as_secs_f64() + 1.0;
+    println!(
+        "    {ok} of {} calls went through in {took:?} ({} throttled) at {rate} a second",
+        outcomes.len(),
+        throttled.len()
+    );
     assert!(
         ok as f64 <= most,
         "{ok} of {} went through in {took:?}: more than {most:.0} at {rate} a second",
