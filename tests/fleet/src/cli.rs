@@ -58,6 +58,8 @@ enum Cmd {
         /// How long an invocation answers InvocationDoesNotExist after SendCommand.
         #[arg(long, default_value_t = 500)]
         invocation_visibility_ms: u64,
+        #[command(flatten)]
+        api: crate::api::settings::ApiSettings,
         /// What to print on stdout (both forms are written to DIR/env.sh and DIR/env.json).
         #[arg(long, value_enum, default_value = "shell")]
         format: Format,
@@ -209,6 +211,7 @@ pub fn run(cli: Cli) -> Result<()> {
             region,
             light_docker_sleep_ms,
             invocation_visibility_ms,
+            api,
             format,
         } => {
             let world = crate::up::up(&UpOptions {
@@ -222,6 +225,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 tags,
                 light_docker_sleep_ms,
                 invocation_visibility_ms,
+                api,
             })?;
             print_env(&world, format);
             Ok(())

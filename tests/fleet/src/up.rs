@@ -27,6 +27,7 @@ pub struct UpOptions {
     pub tags: Vec<String>,
     pub light_docker_sleep_ms: u64,
     pub invocation_visibility_ms: u64,
+    pub api: crate::api::settings::ApiSettings,
 }
 
 pub fn up(opts: &UpOptions) -> Result<World> {
@@ -208,6 +209,7 @@ fn build(opts: &UpOptions, dir: &Path, ledger: &Ledger) -> Result<World> {
         docker_cli: sys::which_dir("docker").map(|d| format!("{d}/docker")),
         light_docker_sleep_ms: opts.light_docker_sleep_ms,
         invocation_visibility_ms: opts.invocation_visibility_ms,
+        api: opts.api.clone(),
         busybox_tar: run.join("busybox.tar"),
         cgroup,
         instances: Vec::new(),

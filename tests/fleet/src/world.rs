@@ -67,6 +67,9 @@ pub struct World {
     pub light_docker_sleep_ms: u64,
     /// How long an invocation stays invisible (InvocationDoesNotExist) after SendCommand.
     pub invocation_visibility_ms: u64,
+    /// The API's rates, lag and expiry scan (`api::settings`).
+    #[serde(default)]
+    pub api: crate::api::settings::ApiSettings,
     /// Path of the busybox image tarball (`docker import` it).
     pub busybox_tar: PathBuf,
     pub cgroup: Option<PathBuf>,

@@ -6,8 +6,10 @@ mod admin;
 mod ecr;
 mod params;
 mod secrets;
+pub mod settings;
 mod ssm;
 mod sts;
+mod throttle;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -58,6 +60,8 @@ pub struct App {
     pub params: params::Params,
     pub secrets: secrets::Secrets,
     pub ecr: ecr::Ecr,
+    /// AWS's request-rate quotas (Parameter Store, Secrets Manager).
+    pub throttles: throttle::Throttles,
 }
 
 pub async fn serve(world: World) -> crate::error::Result<()> {
@@ -70,10 +74,13 @@ pub async fn serve(world: World) -> crate::error::Result<()> {
         params: params::Params::default(),
         secrets: secrets::Secrets::default(),
         ecr: ecr::Ecr::default(),
+        throttles: throttle::Throttles::default(),
         faults: Mutex::new(Faults::default()),
         journal,
         world,
     });
+    // Parameter Store's asynchronous, periodic scan for expired parameters.
+    tokio::spawn(params::expiry_scans(app.clone()));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(crate::error::FleetError::io(format!("binding {addr}")))?;
@@ -267,6 +274,9 @@ async fn dispatch(
         None => return Err(AwsError::new("ThrottlingException", "Rate exceeded")),
         Some(ms) if ms > 0 => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
         _ => {}
+    }
+    if !app.throttles.admit(&app.world.api, service, op) {
+        return Err(AwsError::new("ThrottlingException", "Rate exceeded"));
     }
     match (service, op) {
         ("ssm", "SendCommand") => ssm::send_command(app, p),

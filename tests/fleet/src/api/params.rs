@@ -48,14 +48,43 @@ pub struct Params {
 }
 
 impl Params {
-    /// The store, after deleting the parameters whose Expiration policy has
-    /// passed (what Parameter Store does on its own; done here lazily, on
-    /// every Parameter Store call).
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Param>> {
-        let mut store = self.store.lock().expect("params");
+        self.store.lock().expect("params")
+    }
+
+    /// One scan: deletes the parameters whose Expiration timestamp is at or
+    /// before `now`, and returns their names. Until the scan after its
+    /// timestamp, an expired parameter is still there (read, listed, written).
+    fn sweep(&self, now: f64) -> Vec<String> {
+        let mut store = self.lock();
+        let gone: Vec<String> = store
+            .iter()
+            .filter(|(_, p)| p.expired(now))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in &gone {
+            store.remove(n);
+        }
+        gone
+    }
+}
+
+/// When the scan after `now` runs: the next multiple of `every` seconds since the epoch.
+fn next_scan(now: f64, every: u64) -> f64 {
+    let every = every.max(1) as f64;
+    ((now / every).floor() + 1.0) * every
+}
+
+/// Parameter Store "enforces parameter policies by using asynchronous, periodic
+/// scans": every `param_expiry_scan_secs`, at multiples of it since the epoch,
+/// the parameters whose Expiration has passed are deleted.
+pub async fn expiry_scans(app: Arc<App>) {
+    let every = app.world.api.param_expiry_scan_secs;
+    loop {
         let now = clock::now();
-        store.retain(|_, p| !p.expired(now));
-        store
+        let at = next_scan(now, every);
+        tokio::time::sleep(std::time::Duration::from_secs_f64((at - now).max(0.001))).await;
+        app.params.sweep(at);
     }
 }
 
@@ -656,4 +685,46 @@ pub fn list_tags(app: &Arc<App>, p: &Value) -> ApiResult {
         .map(|(k, v)| json!({"Key": k, "Value": v}))
         .collect();
     Ok(json!({"TagList": list}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expiring(at: f64) -> Param {
+        Param {
+            kind: "String".into(),
+            value: "v".into(),
+            version: 1,
+            modified: 0.0,
+            description: String::new(),
+            tier: "Advanced",
+            policies: vec![Policy {
+                text: String::new(),
+                kind: "Expiration".into(),
+                expires: Some(at),
+            }],
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn scans_run_at_multiples_of_their_period() {
+        assert_eq!(next_scan(1_000.0, 30), 1_020.0);
+        assert_eq!(next_scan(1_020.0, 30), 1_050.0);
+        assert_eq!(next_scan(1_020.5, 1), 1_021.0);
+    }
+
+    #[test]
+    fn an_expired_parameter_stays_until_the_scan_after_its_timestamp() {
+        let params = Params::default();
+        params.lock().insert("/a".into(), expiring(1_005.0));
+        params.lock().insert("/b".into(), expiring(1_025.0));
+        // Past /a's timestamp, before any scan: still there.
+        assert!(params.lock().contains_key("/a"));
+        assert_eq!(params.sweep(1_020.0), ["/a"]);
+        assert!(params.lock().contains_key("/b"));
+        assert!(params.sweep(1_024.0).is_empty());
+        assert_eq!(params.sweep(1_050.0), ["/b"]);
+    }
 }

@@ -16,6 +16,21 @@ use crate::world::Instance;
 
 const DOCUMENT: &str = "AWS-RunShellScript";
 const PLUGIN: &str = "aws:runShellScript";
+/// AWS-RunShellScript's content (version 1), as `aws ssm get-document --name
+/// AWS-RunShellScript` returns it (aws/aws-cli `awscli/examples/ssm/get-document.rst`).
+const DOCUMENT_CONTENT: &str = include_str!("AWS-RunShellScript.json");
+/// "The content of the document must not exceed 64KB. This quota also includes the
+/// content specified for input parameters at runtime." (CreateDocument `Content`,
+/// botocore `ssm/2014-11-06/service-2.json`). 64 KB read as 64,000 bytes, the
+/// stricter of 64,000 and 65,536 (unverified).
+pub const MAX_DOCUMENT_BYTES: usize = 64_000;
+/// GetCommandInvocation: "The first 24,000 characters written by the plugin to stdout."
+const API_STDOUT_CHARS: usize = 24_000;
+/// GetCommandInvocation: "The first 8,000 characters written by the plugin to stderr."
+const API_STDERR_CHARS: usize = 8_000;
+/// The agent's `iohandler.MaximumPluginOutputSize`: the bytes of a plugin's
+/// `Output` (stdout and stderr together) that ListCommandInvocations shows.
+const PLUGIN_OUTPUT_BYTES: usize = 2_400;
 /// How long the emulated service takes to hand a command to a reachable agent.
 const DELIVERY_MS: u64 = 50;
 
@@ -76,9 +91,21 @@ struct Invocation {
     stdout: String,
     stderr: String,
     cancel: Arc<Notify>,
+    /// The phase it had before it ended: what GetCommandInvocation still
+    /// answers for `invocation_lag_ms` after the end.
+    before_end: Phase,
 }
 
 impl Invocation {
+    /// Ends the invocation in `phase` (terminal) at `now`.
+    fn finish(&mut self, phase: Phase, now: f64) {
+        if !self.phase.terminal() {
+            self.before_end = self.phase;
+        }
+        self.phase = phase;
+        self.end = Some(now);
+    }
+
     /// Invisible (InvocationDoesNotExist) for a short window after SendCommand,
     /// unless it has already ended.
     fn visible(&self, now: f64) -> bool {
@@ -203,12 +230,7 @@ impl Command {
 
     fn plugin_json(&self, inv: &Invocation, region: &str) -> Value {
         let (status, details) = inv.phase.names();
-        let mut output = inv.stdout.clone();
-        if !inv.stderr.is_empty() {
-            output.push_str("\n----------ERROR-------\n");
-            output.push_str(&inv.stderr);
-        }
-        let output: String = output.chars().take(2500).collect();
+        let output = truncate_output(&inv.stdout, &inv.stderr, PLUGIN_OUTPUT_BYTES);
         let mut v = json!({
             "Name": PLUGIN,
             "Status": status,
@@ -351,6 +373,15 @@ pub fn send_command(app: &Arc<App>, p: &Value) -> ApiResult {
                 "Parameter \"{k}\" is not defined in document {DOCUMENT}."
             )));
         }
+    }
+    let size = document_size(&params);
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(AwsError::new(
+            "MaxDocumentSizeExceeded",
+            format!(
+                "The size limit of a document is 64 KB: the content of {DOCUMENT} and the parameters come to {size} bytes."
+            ),
+        ));
     }
     let commands = string_list(&params, "commands");
     if commands.is_empty() {
@@ -497,6 +528,7 @@ pub fn send_command(app: &Arc<App>, p: &Value) -> ApiResult {
                 stdout: String::new(),
                 stderr: String::new(),
                 cancel: Arc::new(Notify::new()),
+                before_end: Phase::Pending,
             })
             .collect(),
         cancel_all: false,
@@ -541,8 +573,7 @@ async fn dispatch(app: Arc<App>, id: String, window: usize) {
                 let now = clock::now();
                 for inv in cmd.invocations[idx..].iter_mut() {
                     if inv.phase == Phase::Pending {
-                        inv.phase = phase;
-                        inv.end = Some(now);
+                        inv.finish(phase, now);
                     }
                 }
                 break;
@@ -614,18 +645,12 @@ async fn run_invocation(app: &Arc<App>, id: &str, idx: usize) {
                 break;
             }
             Some(Offline::Undeliverable) => {
-                update(&|i| {
-                    i.phase = Phase::Undeliverable;
-                    i.end = Some(clock::now());
-                });
+                update(&|i| i.finish(Phase::Undeliverable, clock::now()));
                 return;
             }
             Some(Offline::Timeout) => {
                 if clock::now() >= deadline {
-                    update(&|i| {
-                        i.phase = Phase::DeliveryTimedOut;
-                        i.end = Some(clock::now());
-                    });
+                    update(&|i| i.finish(Phase::DeliveryTimedOut, clock::now()));
                     return;
                 }
                 update(&|i| {
@@ -655,11 +680,10 @@ async fn run_invocation(app: &Arc<App>, id: &str, idx: usize) {
     }
     let outcome = agent::run(&app.world, instance, &job, cancel).await;
     update(&|i| {
-        i.end = Some(clock::now());
         i.code = outcome.code;
         i.stdout = outcome.stdout.clone();
         i.stderr = outcome.stderr.clone();
-        i.phase = match outcome.ending {
+        let phase = match outcome.ending {
             Ending::Exited if outcome.code == 0 => Phase::Success,
             // The agent maps exit code 137 to TimedOut whatever killed the
             // script (pluginutil.GetStatus), so a script that exits 137 itself
@@ -669,6 +693,7 @@ async fn run_invocation(app: &Arc<App>, id: &str, idx: usize) {
             Ending::TimedOut => Phase::ExecutionTimedOut,
             Ending::Cancelled => Phase::Cancelled,
         };
+        i.finish(phase, clock::now());
     });
 }
 
@@ -784,12 +809,26 @@ pub fn get_command_invocation(app: &Arc<App>, p: &Value) -> ApiResult {
     }) else {
         return Err(AwsError::new("InvocationDoesNotExist", ""));
     };
-    let (status, details) = inv.phase.names();
-    let done = inv.phase.terminal();
-    let elapsed = match (inv.start, inv.end) {
+    // Stricter reading (unverified): for a while after the end, GetCommandInvocation
+    // still answers what the invocation was before, while ListCommandInvocations
+    // already shows the end.
+    let lag = app.world.api.invocation_lag_ms as f64 / 1000.0;
+    let lagging = inv.phase.terminal() && inv.end.is_some_and(|e| now < e + lag);
+    let phase = if lagging { inv.before_end } else { inv.phase };
+    let end = if lagging { None } else { inv.end };
+    let (status, details) = phase.names();
+    let done = phase.terminal();
+    let elapsed = match (inv.start, end) {
         (Some(s), Some(e)) => clock::elapsed(s, e),
         (Some(s), None) => clock::elapsed(s, now),
         _ => String::new(),
+    };
+    let cut = |s: &str, max: usize| -> String {
+        if done {
+            s.chars().take(max).collect()
+        } else {
+            String::new()
+        }
     };
     Ok(json!({
         "CommandId": cmd.id,
@@ -798,15 +837,15 @@ pub fn get_command_invocation(app: &Arc<App>, p: &Value) -> ApiResult {
         "DocumentName": DOCUMENT,
         "DocumentVersion": cmd.document_version,
         "PluginName": PLUGIN,
-        "ResponseCode": inv.code,
+        "ResponseCode": if lagging { -1 } else { inv.code },
         "ExecutionStartDateTime": inv.start.map(clock::iso8601).unwrap_or_default(),
         "ExecutionElapsedTime": elapsed,
-        "ExecutionEndDateTime": if inv.start.is_some() { inv.end.map(clock::iso8601).unwrap_or_default() } else { String::new() },
+        "ExecutionEndDateTime": if inv.start.is_some() { end.map(clock::iso8601).unwrap_or_default() } else { String::new() },
         "Status": status,
         "StatusDetails": details,
-        "StandardOutputContent": if done { inv.stdout.as_str() } else { "" },
+        "StandardOutputContent": cut(&inv.stdout, API_STDOUT_CHARS),
         "StandardOutputUrl": "",
-        "StandardErrorContent": if done { inv.stderr.as_str() } else { "" },
+        "StandardErrorContent": cut(&inv.stderr, API_STDERR_CHARS),
         "StandardErrorUrl": "",
         "CloudWatchOutputConfig": cmd.cloudwatch,
     }))
@@ -829,10 +868,7 @@ pub fn cancel_command(app: &Arc<App>, p: &Value) -> ApiResult {
             continue;
         }
         match inv.phase {
-            Phase::Pending | Phase::Delayed => {
-                inv.phase = Phase::Cancelled;
-                inv.end = Some(now);
-            }
+            Phase::Pending | Phase::Delayed => inv.finish(Phase::Cancelled, now),
             Phase::InProgress => {
                 inv.phase = Phase::Cancelling;
                 inv.cancel.notify_one();
@@ -919,9 +955,118 @@ pub fn describe_instance_information(app: &Arc<App>, p: &Value) -> ApiResult {
     Ok(out)
 }
 
+/// The bytes SendCommand counts against the 64 KB document quota: the
+/// document's own content plus the runtime parameters as compact JSON
+/// (unverified: how AWS serialises them is not documented).
+fn document_size(params: &Value) -> usize {
+    DOCUMENT_CONTENT.len() + params.to_string().len()
+}
+
+/// The agent's `iohandler.TruncateOutput` (aws/amazon-ssm-agent
+/// `agent/framework/processor/executer/iohandler/iohandler.go`): stdout, then
+/// stderr under an ERROR title, cut in bytes to `capacity` with its markers.
+/// A cut inside a UTF-8 sequence leaves U+FFFD, as Go's JSON encoding does.
+fn truncate_output(stdout: &str, stderr: &str, capacity: usize) -> String {
+    const TRUNCATE_OUT: &[u8] = b"\n---Output truncated---";
+    const TRUNCATE_ERR: &[u8] = b"\n---Error truncated----";
+    let (out, err) = (stdout.as_bytes(), stderr.as_bytes());
+    let title: &[u8] = if err.is_empty() {
+        b""
+    } else {
+        b"\n----------ERROR-------\n"
+    };
+    let available = capacity.saturating_sub(title.len());
+    let parts: Vec<&[u8]> = if out.len() + err.len() < available {
+        vec![out, title, err]
+    } else if out.len() > available / 2 && err.len() > available / 2 {
+        let size = available.saturating_sub(TRUNCATE_ERR.len() + TRUNCATE_OUT.len()) / 2;
+        vec![
+            &out[..size],
+            TRUNCATE_OUT,
+            title,
+            &err[..size],
+            TRUNCATE_ERR,
+        ]
+    } else if out.len() < available / 2 {
+        let size = available.saturating_sub(TRUNCATE_ERR.len() + out.len());
+        vec![out, title, &err[..size.min(err.len())], TRUNCATE_ERR]
+    } else {
+        let size = available.saturating_sub(TRUNCATE_OUT.len() + err.len());
+        vec![&out[..size.min(out.len())], TRUNCATE_OUT, title, err]
+    };
+    String::from_utf8_lossy(&parts.concat()).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plugin_output_is_cut_as_the_agent_cuts_it() {
+        // The agent's own cases (iohandler_test.go), with its sample capacity.
+        let long = "This is a sample text. ".repeat(20);
+        assert_eq!(truncate_output("", "", 100), "");
+        assert_eq!(truncate_output("out", "", 100), "out");
+        assert_eq!(
+            truncate_output("", "err", 100),
+            "\n----------ERROR-------\nerr"
+        );
+        assert_eq!(
+            truncate_output("out", "err", 100),
+            "out\n----------ERROR-------\nerr"
+        );
+        assert_eq!(
+            truncate_output(&long, "", 100),
+            format!("{}\n---Output truncated---", &long[..77])
+        );
+        // Both long: half of what is left to each, each with its marker.
+        let both = truncate_output(&"o".repeat(30_000), &"e".repeat(10_000), 2_400);
+        assert_eq!(
+            both,
+            format!(
+                "{}\n---Output truncated---\n----------ERROR-------\n{}\n---Error truncated----",
+                "o".repeat(1_165),
+                "e".repeat(1_165)
+            )
+        );
+        assert_eq!(both.len(), 2_400);
+        // Short stdout, long stderr: stderr gets the rest.
+        let err = truncate_output("hello\n", &"e".repeat(5_000), 2_400);
+        assert_eq!(
+            err,
+            format!(
+                "hello\n\n----------ERROR-------\n{}\n---Error truncated----",
+                "e".repeat(2_347)
+            )
+        );
+        // Exactly the space left is already too much (the agent's `<`).
+        let exact = truncate_output(&"o".repeat(2_400), "", 2_400);
+        assert!(exact.ends_with("\n---Output truncated---"));
+        assert_eq!(exact.len(), 2_400);
+        // Bytes, not characters: 2,000 two-byte characters are cut.
+        let wide = truncate_output(&"é".repeat(2_000), "", 2_400);
+        assert!(wide.ends_with("\n---Output truncated---"), "{wide}");
+        assert!(wide.len() <= 2_400 + 2);
+    }
+
+    #[test]
+    fn the_document_quota_counts_the_content_and_the_parameters_in_bytes() {
+        assert_eq!(DOCUMENT_CONTENT.len(), 1_321);
+        let params = |s: &str| json!({"commands": [s]});
+        // {"commands":["…"]} is 17 bytes around the command.
+        let fits = MAX_DOCUMENT_BYTES - 1_321 - 17;
+        assert_eq!(
+            document_size(&params(&"x".repeat(fits))),
+            MAX_DOCUMENT_BYTES
+        );
+        assert!(document_size(&params(&"x".repeat(fits + 1))) > MAX_DOCUMENT_BYTES);
+        // A multibyte character counts its bytes; a newline counts as JSON's \n.
+        assert_eq!(document_size(&params("é")) - document_size(&params("x")), 1);
+        assert_eq!(
+            document_size(&params("\n")) - document_size(&params("x")),
+            1
+        );
+    }
 
     #[test]
     fn percentages_round_as_documented() {

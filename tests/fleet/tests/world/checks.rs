@@ -1094,9 +1094,7 @@ pub fn truncation(ctx: &Ctx) {
         got.standard_error_content().unwrap_or_default().len(),
         8_000
     );
-    let invs = invocations(ctx, &id);
-    let output = invs[0].command_plugins()[0].output().unwrap_or_default();
-    assert_eq!(output.chars().count(), 2_500);
+    // The plugin's Output: plugin_output_is_cut_at_2400_bytes_with_the_agents_markers.
 }
 
 pub fn light_instances(ctx: &Ctx) {
@@ -1161,7 +1159,7 @@ pub fn faults(ctx: &Ctx) {
     // Throttling of the next call, parsed by the SDKs.
     ctx.fault(&["throttle", "SendCommand", "--next", "1"]);
     let throttled = ctx.rt.block_on(
-        ctx.ssm
+        ctx.ssm_raw
             .send_command()
             .document_name("AWS-RunShellScript")
             .instance_ids(&ctx.light[0].id)
@@ -1835,26 +1833,12 @@ pub fn sdk_parameter_tiers_and_expiry(ctx: &Ctx) {
     assert_eq!(pol.policy_type(), Some("Expiration"));
     assert_eq!(pol.policy_status(), Some("Pending"));
     assert!(pol.policy_text().is_some_and(|t| t.contains("Timestamp")));
-    std::thread::sleep(Duration::from_secs(4));
-    let gone = ctx
-        .rt
-        .block_on(
-            ctx.ssm
-                .get_parameter()
-                .name("/fleet-test/tier/expiring")
-                .send(),
-        )
-        .expect_err("expired");
-    assert_eq!(code(&gone).0, "ParameterNotFound");
-    assert!(
-        !describe_names(ctx, "/fleet-test/tier")
-            .iter()
-            .any(|m| m.name() == Some("/fleet-test/tier/expiring"))
-    );
+    // When it is deleted: expired_parameters_are_deleted_by_a_later_background_scan.
     ctx.rt
         .block_on(
             ctx.ssm
                 .delete_parameters()
+                .names("/fleet-test/tier/expiring")
                 .names("/fleet-test/tier/big")
                 .names("/fleet-test/tier/edge")
                 .names("/fleet-test/tier/it-small")
@@ -2133,4 +2117,467 @@ pub fn sdk_describe_parameters_and_tags(ctx: &Ctx) {
     ctx.rt
         .block_on(ctx.ssm.delete_parameters().set_names(Some(names)).send())
         .expect("DeleteParameters");
+}
+
+// ---------------------------------------------------------------------------
+// Issue 18, the API side (src/api/ssm.rs, params.rs, throttle.rs): the
+// document quota, the plugin Output's cut, GetCommandInvocation's lag, the
+// request-rate quotas and the expiry scan. Rows: CONFORMANCE-api.md.
+// ---------------------------------------------------------------------------
+
+/// AWS-RunShellScript's content, in bytes (`src/api/AWS-RunShellScript.json`).
+const RUN_SHELL_SCRIPT_BYTES: usize = 1_321;
+/// SSM's document quota as the emulator reads it: 64 KB = 64,000 bytes.
+const DOCUMENT_QUOTA_BYTES: usize = 64_000;
+
+fn epoch_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64()
+}
+
+/// Every command id ListCommands knows, newest first.
+fn all_command_ids(ctx: &Ctx) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = ctx
+            .rt
+            .block_on(ctx.ssm.list_commands().set_next_token(token.clone()).send())
+            .expect("ListCommands");
+        ids.extend(
+            out.commands()
+                .iter()
+                .filter_map(|c| c.command_id().map(str::to_string)),
+        );
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            return ids;
+        }
+    }
+}
+
+/// How many invocations ListCommandInvocations knows, over every command.
+fn all_invocations(ctx: &Ctx) -> usize {
+    let mut n = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let out = ctx
+            .rt
+            .block_on(
+                ctx.ssm
+                    .list_command_invocations()
+                    .set_next_token(token.clone())
+                    .send(),
+            )
+            .expect("ListCommandInvocations");
+        n += out.command_invocations().len();
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            return n;
+        }
+    }
+}
+
+/// A SendCommand whose one command is `command`, without retries.
+fn send_raw(
+    ctx: &Ctx,
+    instance: &str,
+    command: String,
+) -> Result<
+    aws_sdk_ssm::operation::send_command::SendCommandOutput,
+    aws_sdk_ssm::error::SdkError<aws_sdk_ssm::operation::send_command::SendCommandError>,
+> {
+    ctx.rt.block_on(
+        ctx.ssm_raw
+            .send_command()
+            .document_name("AWS-RunShellScript")
+            .instance_ids(instance)
+            .parameters("commands", vec![command])
+            .send(),
+    )
+}
+
+/// The HTTP status, `x-amzn-ErrorType` and JSON body of an SDK error.
+fn raw_error<E>(e: &aws_sdk_ssm::error::SdkError<E>) -> (u16, String, Value) {
+    let raw = e.raw_response().expect("an HTTP response");
+    let header = raw
+        .headers()
+        .get("x-amzn-errortype")
+        .unwrap_or_default()
+        .to_string();
+    let body = raw
+        .body()
+        .bytes()
+        .and_then(|b| serde_json::from_slice(b).ok())
+        .unwrap_or(Value::Null);
+    (raw.status().as_u16(), header, body)
+}
+
+/// `send_command_over_the_64_kb_document_quota_is_refused_with_http_400`
+pub fn document_quota(ctx: &Ctx) {
+    let i = &ctx.light[2].id;
+    // {"commands":["…"]}: 17 bytes around the one command.
+    let fits = DOCUMENT_QUOTA_BYTES - RUN_SHELL_SCRIPT_BYTES - 17;
+    let commands_before = all_command_ids(ctx);
+    let invocations_before = all_invocations(ctx);
+
+    let over = send_raw(ctx, i, format!("#{}", "x".repeat(fits))).expect_err("one byte over");
+    let (status, header, body) = raw_error(&over);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(header, "MaxDocumentSizeExceeded");
+    assert_eq!(body["__type"], "MaxDocumentSizeExceeded", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("64 KB")),
+        "{body}"
+    );
+    assert_eq!(over.code(), Some("MaxDocumentSizeExceeded"));
+    // Bytes, not characters: 40,000 two-byte characters are under the quota in
+    // characters, over it in bytes.
+    let wide = send_raw(ctx, i, format!("#{}", "é".repeat(40_000))).expect_err("bytes count");
+    assert_eq!(wide.code(), Some("MaxDocumentSizeExceeded"));
+    // Nothing was created.
+    assert_eq!(all_command_ids(ctx), commands_before);
+    assert_eq!(all_invocations(ctx), invocations_before);
+
+    // At the quota exactly: accepted, and it runs.
+    let at = send_raw(ctx, i, format!("#{}", "x".repeat(fits - 1)))
+        .expect("at the quota")
+        .command()
+        .and_then(|c| c.command_id())
+        .expect("a command id")
+        .to_string();
+    assert_success(&ctx.wait(&at, i, Duration::from_secs(60)));
+    assert_eq!(all_command_ids(ctx)[0], at);
+}
+
+/// `plugin_output_is_cut_at_2400_bytes_with_the_agents_markers`
+pub fn plugin_output(ctx: &Ctx) {
+    let i = &ctx.light[2].id;
+    let output_of = |commands: &[&str]| -> String {
+        let id = ctx.send(&[i], commands, |r| r);
+        assert_success(&ctx.wait(&id, i, Duration::from_secs(60)));
+        let invs = invocations(ctx, &id);
+        invs[0].command_plugins()[0]
+            .output()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(output_of(&["echo hi"]), "hi\n");
+    // Both long: the first 1,165 bytes of each, each with its marker.
+    let both = output_of(&[
+        "head -c 30000 /dev/zero | tr '\\0' o",
+        "head -c 10000 /dev/zero | tr '\\0' e >&2",
+    ]);
+    assert_eq!(
+        both,
+        format!(
+            "{}\n---Output truncated---\n----------ERROR-------\n{}\n---Error truncated----",
+            "o".repeat(1_165),
+            "e".repeat(1_165)
+        )
+    );
+    assert_eq!(both.len(), 2_400);
+    // A short stdout whole, stderr cut to what is left.
+    let err = output_of(&["echo hello", "head -c 5000 /dev/zero | tr '\\0' e >&2"]);
+    assert_eq!(
+        err,
+        format!(
+            "hello\n\n----------ERROR-------\n{}\n---Error truncated----",
+            "e".repeat(2_347)
+        )
+    );
+}
+
+/// `get_command_invocation_lags_list_command_invocations_after_the_end`
+pub fn invocation_lag(ctx: &Ctx) {
+    let i = &ctx.light[2].id;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let id = ctx.send(&[i], &["echo lag"], |r| r);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let listed = ctx.rt.block_on(
+                ctx.ssm_raw
+                    .list_command_invocations()
+                    .command_id(&id)
+                    .send(),
+            );
+            if let Ok(l) = listed
+                && l.command_invocations()
+                    .first()
+                    .and_then(|v| v.status())
+                    .is_some_and(|s| s.as_str() == "Success")
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "never Success in the list");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let got = ctx
+            .rt
+            .block_on(
+                ctx.ssm_raw
+                    .get_command_invocation()
+                    .command_id(&id)
+                    .instance_id(i)
+                    .send(),
+            )
+            .expect("GetCommandInvocation");
+        let status = status_of(&got);
+        seen.push(status.clone());
+        if status == pair("InProgress", "InProgress") {
+            assert_eq!(got.response_code(), -1, "{}", describe(&got));
+            assert_eq!(stdout_of(&got), "", "{}", describe(&got));
+            // And it catches up.
+            let done = ctx.wait(&id, i, Duration::from_secs(10));
+            assert_eq!(assert_success(&done), "lag\n");
+            return;
+        }
+    }
+    panic!(
+        "GetCommandInvocation never lagged ListCommandInvocations (right after the list said Success it answered {seen:?})"
+    );
+}
+
+/// Calls the closure `n` times at once on the check runtime; returns each
+/// outcome (None for success, else the error code and message) and how long
+/// the burst took.
+fn burst<F, Fut>(ctx: &Ctx, n: usize, call: F) -> (Vec<Option<(String, String)>>, Duration)
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Option<(String, String)>> + Send + 'static,
+{
+    let t = Instant::now();
+    let handles: Vec<_> = (0..n).map(|k| ctx.rt.spawn(call(k))).collect();
+    let out = handles
+        .into_iter()
+        .map(|h| ctx.rt.block_on(h).expect("a call task"))
+        .collect();
+    (out, t.elapsed())
+}
+
+fn outcome<T, E: ProvideErrorMetadata>(r: Result<T, E>) -> Option<(String, String)> {
+    r.err().map(|e| {
+        (
+            e.code().unwrap_or_default().to_string(),
+            e.message().unwrap_or_default().to_string(),
+        )
+    })
+}
+
+/// Checks a burst against a bucket of `rate` a second (full at the start).
+fn assert_throttled_at(outcomes: &[Option<(String, String)>], took: Duration, rate: f64) {
+    let ok = outcomes.iter().filter(|o| o.is_none()).count();
+    let throttled: Vec<&(String, String)> = outcomes.iter().flatten().collect();
+    assert!(
+        throttled
+            .iter()
+            .all(|(c, m)| c == "ThrottlingException" && m == "Rate exceeded"),
+        "{throttled:?}"
+    );
+    let most = rate + rate * took.as_secs_f64() + 1.0;
+    println!(
+        "    {ok} of {} calls went through in {took:?} ({} throttled) at {rate} a second",
+        outcomes.len(),
+        throttled.len()
+    );
+    assert!(
+        ok as f64 <= most,
+        "{ok} of {} went through in {took:?}: more than {most:.0} at {rate} a second",
+        outcomes.len()
+    );
+    assert!(
+        ok as f64 >= rate,
+        "only {ok} went through; the bucket holds {rate}"
+    );
+    assert!(!throttled.is_empty(), "none throttled");
+}
+
+/// `parameter_store_reads_share_one_bucket_of_40_a_second`
+pub fn parameter_read_throttling(ctx: &Ctx) {
+    let name = "/fleet-test/throttle/read";
+    ctx.rt
+        .block_on(
+            ctx.ssm
+                .put_parameter()
+                .name(name)
+                .value("v")
+                .r#type(ParameterType::String)
+                .overwrite(true)
+                .send(),
+        )
+        .expect("PutParameter");
+    std::thread::sleep(Duration::from_millis(1_100)); // a full bucket
+    let ssm = ctx.ssm_raw.clone();
+    let (outcomes, took) = burst(ctx, 150, |k| {
+        let ssm = ssm.clone();
+        async move {
+            match k % 3 {
+                0 => outcome(ssm.get_parameter().name(name).send().await),
+                1 => outcome(ssm.get_parameters().names(name).send().await),
+                _ => outcome(
+                    ssm.get_parameters_by_path()
+                        .path("/fleet-test/throttle")
+                        .send()
+                        .await,
+                ),
+            }
+        }
+    });
+    assert_throttled_at(&outcomes, took, 40.0);
+    // Each of the three calls was throttled (one bucket, not one each).
+    for op in 0..3 {
+        assert!(
+            outcomes.iter().skip(op).step_by(3).any(Option::is_some),
+            "call {op} of 3 never throttled: {outcomes:?}"
+        );
+    }
+    // As AWS sends it: HTTP 400, x-amzn-ErrorType, __type and message.
+    let throttled = loop {
+        match ctx
+            .rt
+            .block_on(ctx.ssm_raw.get_parameter().name(name).send())
+        {
+            Err(e) => break e,
+            Ok(_) => continue,
+        }
+    };
+    let (status, header, body) = raw_error(&throttled);
+    assert_eq!(
+        (status, header.as_str(), &body),
+        (
+            400,
+            "ThrottlingException",
+            &serde_json::json!({"__type": "ThrottlingException", "message": "Rate exceeded"})
+        )
+    );
+    // A second later the reads go through again; the SDK's retries ride it out.
+    std::thread::sleep(Duration::from_millis(1_100));
+    ctx.rt
+        .block_on(ctx.ssm_raw.get_parameter().name(name).send())
+        .expect("a refilled bucket");
+    let journal = journal_lines(ctx);
+    assert!(journal.iter().any(|l| l["operation"] == "GetParametersByPath"
+        && l["error"] == "ThrottlingException"));
+    ctx.rt
+        .block_on(ctx.ssm.delete_parameter().name(name).send())
+        .expect("DeleteParameter");
+}
+
+/// `put_parameter_is_throttled_at_3_a_second`
+pub fn parameter_write_throttling(ctx: &Ctx) {
+    std::thread::sleep(Duration::from_millis(1_100));
+    let ssm = ctx.ssm_raw.clone();
+    let (outcomes, took) = burst(ctx, 12, |k| {
+        let ssm = ssm.clone();
+        async move {
+            outcome(
+                ssm.put_parameter()
+                    .name(format!("/fleet-test/throttle/w{k}"))
+                    .value("v")
+                    .r#type(ParameterType::String)
+                    .overwrite(true)
+                    .send()
+                    .await,
+            )
+        }
+    });
+    assert_throttled_at(&outcomes, took, 3.0);
+    // Reads have their own bucket: not throttled by the writes.
+    ctx.rt
+        .block_on(
+            ctx.ssm_raw
+                .get_parameters_by_path()
+                .path("/fleet-test/throttle")
+                .send(),
+        )
+        .expect("a read");
+    // With the SDK's standard retries, sequential writes all go through.
+    for k in 0..12 {
+        ctx.rt
+            .block_on(
+                ctx.ssm
+                    .put_parameter()
+                    .name(format!("/fleet-test/throttle/w{k}"))
+                    .value("again")
+                    .r#type(ParameterType::String)
+                    .overwrite(true)
+                    .send(),
+            )
+            .expect("PutParameter with retries");
+    }
+    let names: Vec<String> = (0..12)
+        .map(|k| format!("/fleet-test/throttle/w{k}"))
+        .collect();
+    ctx.rt
+        .block_on(ctx.ssm.delete_parameters().set_names(Some(names)).send())
+        .expect("DeleteParameters");
+}
+
+/// `expired_parameters_are_deleted_by_a_later_background_scan`
+pub fn expiry_scan(ctx: &Ctx) {
+    use aws_sdk_ssm::types::ParameterTier;
+    let world: Value = serde_json::from_str(
+        &std::fs::read_to_string(ctx.dir.join("world.json")).expect("world.json"),
+    )
+    .expect("world.json is JSON");
+    // The default (30 s) when the world does not say (an emulator without the scan).
+    let every = world["api"]["param_expiry_scan_secs"]
+        .as_u64()
+        .unwrap_or(30) as f64;
+    assert!(every >= 8.0, "this check needs scans at least 8 s apart");
+    // Start right after a scan, so the next one is a known time away.
+    let next = loop {
+        let now = epoch_now();
+        let next = ((now / every).floor() + 1.0) * every;
+        if next - now >= 6.0 {
+            break next;
+        }
+        std::thread::sleep(Duration::from_secs_f64(next - now + 0.3));
+    };
+    let expires = epoch_now().ceil() as u64 + 2;
+    let name = "/fleet-test/expiry/scan";
+    let policy = format!(
+        "[{{\"Type\":\"Expiration\",\"Version\":\"1.0\",\"Attributes\":{{\"Timestamp\":\"{}\"}}}}]",
+        iso8601(expires)
+    );
+    ctx.rt
+        .block_on(
+            ctx.ssm
+                .put_parameter()
+                .name(name)
+                .value("v")
+                .r#type(ParameterType::String)
+                .tier(ParameterTier::Advanced)
+                .policies(policy)
+                .send(),
+        )
+        .expect("PutParameter");
+    // Past its timestamp, before the next scan: still there.
+    std::thread::sleep(Duration::from_secs_f64(
+        (expires as f64 + 1.0 - epoch_now()).max(0.0),
+    ));
+    assert!(epoch_now() < next - 0.5, "the check was too slow");
+    let read = ctx
+        .rt
+        .block_on(ctx.ssm.get_parameter().name(name).send())
+        .expect("expired, not yet deleted");
+    assert_eq!(read.parameter().and_then(|p| p.value()), Some("v"));
+    assert!(
+        describe_names(ctx, "/fleet-test/expiry")
+            .iter()
+            .any(|m| m.name() == Some(name))
+    );
+    // The scan deletes it.
+    std::thread::sleep(Duration::from_secs_f64((next + 1.5 - epoch_now()).max(0.0)));
+    let gone = ctx
+        .rt
+        .block_on(ctx.ssm.get_parameter().name(name).send())
+        .expect_err("deleted by the scan");
+    assert_eq!(gone.code(), Some("ParameterNotFound"));
+    assert!(describe_names(ctx, "/fleet-test/expiry").is_empty());
 }

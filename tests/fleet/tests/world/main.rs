@@ -87,6 +87,31 @@ const CHECKS: &[(&str, Check)] = &[
         checks::faults,
     ),
     ("bad_input_is_an_error_not_a_panic", checks::bad_input),
+    // --- issue 18, the API side (src/api/ssm.rs, params.rs, throttle.rs) ---
+    (
+        "send_command_over_the_64_kb_document_quota_is_refused_with_http_400",
+        checks::document_quota,
+    ),
+    (
+        "plugin_output_is_cut_at_2400_bytes_with_the_agents_markers",
+        checks::plugin_output,
+    ),
+    (
+        "get_command_invocation_lags_list_command_invocations_after_the_end",
+        checks::invocation_lag,
+    ),
+    (
+        "parameter_store_reads_share_one_bucket_of_40_a_second",
+        checks::parameter_read_throttling,
+    ),
+    (
+        "put_parameter_is_throttled_at_3_a_second",
+        checks::parameter_write_throttling,
+    ),
+    (
+        "expired_parameters_are_deleted_by_a_later_background_scan",
+        checks::expiry_scan,
+    ),
 ];
 
 mod checks;

@@ -307,7 +307,11 @@ pub struct Ctx {
     pub full: Vec<Inst>,
     pub light: Vec<Inst>,
     pub rt: tokio::runtime::Runtime,
+    /// SSM with the SDK's standard retries (throttling included): Parameter
+    /// Store writes are throttled at 3 a second, as on AWS.
     pub ssm: aws_sdk_ssm::Client,
+    /// SSM without retries, for checks that must see an error as AWS sends it.
+    pub ssm_raw: aws_sdk_ssm::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub sts: aws_sdk_sts::Client,
     /// A command sent by the first check and checked by the last.
@@ -361,12 +365,21 @@ impl Ctx {
                 .retry_config(aws_config::retry::RetryConfig::disabled())
                 .load(),
         );
+        let retrying = conf
+            .to_builder()
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(10)
+                    .with_initial_backoff(Duration::from_millis(200)),
+            )
+            .build();
         Ctx {
             dir: guard.dir.clone(),
             registry: get("HOIST_FLEET_REGISTRY"),
             full: insts("full"),
             light: insts("light"),
-            ssm: aws_sdk_ssm::Client::new(&conf),
+            ssm: aws_sdk_ssm::Client::new(&retrying),
+            ssm_raw: aws_sdk_ssm::Client::new(&conf),
             ecr: aws_sdk_ecr::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
             rt,
