@@ -14,7 +14,8 @@
 #   3. what the agent appends to stdout and stderr when it cuts them;
 #   4. whether GetCommandInvocation can still say InProgress after ListCommandInvocations
 #      said the invocation ended;
-#   5. a real deploy, status and rollback of examples/hello (needs HOIST_SMOKE_DEPLOY=1, an
+#   5. how many of 12 PutParameter calls sent at once are throttled (AWS publishes no rate);
+#   6. a real deploy, status and rollback of examples/hello (needs HOIST_SMOKE_DEPLOY=1, an
 #      ECR repository the account may create, and the instance tagged Env=smoke).
 # It creates only /hoist-smoke/* parameters and deletes them again; commands it sends are
 # `true`, `printf`, or hoist's own.
@@ -29,7 +30,14 @@ command -v aws >/dev/null || {
   exit 2
 }
 work=$(mktemp -d)
-trap 'rm -rf "$work" examples/hello/.hoist-smoke.yaml; aws ssm delete-parameter --name /hoist-smoke/overwrite-tags >/dev/null 2>&1 || true' EXIT
+cleanup() {
+  rm -rf "$work" examples/hello/.hoist-smoke.yaml
+  aws ssm delete-parameter --name /hoist-smoke/overwrite-tags >/dev/null 2>&1 || true
+  for n in $(seq 1 12); do
+    aws ssm delete-parameter --name "/hoist-smoke/rate-$n" >/dev/null 2>&1 || true
+  done
+}
+trap cleanup EXIT
 
 say() { printf 'measured: %s\n' "$*"; }
 
@@ -123,8 +131,17 @@ for _ in 1 2 3 4 5; do
 done
 say "GetCommandInvocation said something else than Success right after the list said Success in $lagged of 5 tries"
 
+echo "5. PutParameter: 12 at once"
+for n in $(seq 1 12); do
+  (aws ssm put-parameter --name "/hoist-smoke/rate-$n" --type String --value x --overwrite \
+    --cli-read-timeout 10 >/dev/null 2>"$work/put-$n.err" || true) &
+done
+wait
+throttled=$(cat "$work"/put-*.err | grep -c -i 'throttl\|rate exceeded' || true)
+say "PutParameter: $throttled of 12 calls sent at once were throttled (after the CLI's own retries)"
+
 if [[ ${HOIST_SMOKE_DEPLOY:-0} == 1 ]]; then
-  echo "5. a real deploy, status and rollback of examples/hello"
+  echo "6. a real deploy, status and rollback of examples/hello"
   hoist=${HOIST:-target/debug/hoist}
   [[ -x $hoist ]] || cargo build --quiet
   # Beside the example, so that its build context and Dockerfile are found.
@@ -139,5 +156,5 @@ if [[ ${HOIST_SMOKE_DEPLOY:-0} == 1 ]]; then
   "$hoist" deploy -f "$cfg" --release smoke-2 && say "second deploy: ok"
   "$hoist" rollback -f "$cfg" && say "rollback: ok"
 else
-  echo "5. skipped: set HOIST_SMOKE_DEPLOY=1 for a real deploy, status and rollback"
+  echo "6. skipped: set HOIST_SMOKE_DEPLOY=1 for a real deploy, status and rollback"
 fi
