@@ -295,6 +295,7 @@ fn text_and_markdown_escape_hidden_characters_from_any_source() {
         instances: Some(vec!["i-0123\r".into()]),
         force: false,
         run: None,
+        region: Some("us-east-1\u{1b}[2K".into()),
         hoist_version: "0.0.0".into(),
     };
     let plan = hoist::plan::build(&config, &inputs).unwrap();
