@@ -23,6 +23,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -463,8 +464,8 @@ fn two_hundred_light_instances_deploy_report_and_roll_back() {
     }
 }
 
-/// Parameter Store answers about 40 reads a second per account and region (GetParameter,
-/// GetParameters and GetParametersByPath share the rate) and throttles the rest. Twenty hosts
+/// Parameter Store answers about 40 reads a second per account and region (`GetParameter`,
+/// `GetParameters` and `GetParametersByPath` share the rate) and throttles the rest. Twenty hosts
 /// that each read three secrets of their own from it at once are throttled; their scripts
 /// retry with jittered backoff, and every host deploys.
 #[test]
@@ -492,7 +493,7 @@ fn twenty_hosts_reading_their_secrets_under_parameter_store_throttling_all_deplo
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
-        secret.push_str(&format!("    - SECRET_{name}: {{ssm: {path}}}\n"));
+        let _ = writeln!(secret, "    - SECRET_{name}: {{ssm: {path}}}");
     }
     app.configure_with("1.0.0", "100%", &secret);
     let before = world.journal().len();
