@@ -1,4 +1,5 @@
 #!/bin/bash
+# requires: core engine look
 # hoist: status. Prints one line `HOIST-STATUS {json}` about $HOIST_APP on this host: the
 # running release (its health probed now, on a short budget), the retained releases (newest
 # first), the last history records (newest last), and whether a deploy is in flight.
@@ -10,8 +11,8 @@
 # HOIST_RUN_DIR, HOIST_HISTORY_LIMIT (how many history records), HOIST_HEALTH_INTERVAL
 # (seconds between probes), HOIST_PROBE_TIMEOUT (the probe's budget in seconds);
 # HOIST_STRATEGY (default recreate) and, for blue-green, HOIST_NGINX_CONF (the app's nginx
-# file, which names the live color). The functions are src/scripts/lib.sh's, rendered between
-# the header and this body.
+# file, which names the live color). The functions are those of the modules the `# requires:`
+# line names (src/scripts/lib/), rendered between the header and this body.
 #
 # Fields: app, strategy, running (the live release: for blue-green the one the nginx file
 # routes to), retained (stopped releases, newest first), history, deploying, error; each
@@ -22,10 +23,6 @@
 # two-phase rollout staged (label hoist.staged-by) that run unserved: waiting for their run's
 # switch, or left by a run that died between its phases (the next deploy's stage removes
 # those); each with release, container, name, color and run.
-
-# shellcheck source=src/scripts/lib.sh
-[[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-begin_script status_exit
 
 RUNNING_JSON=null
 RETAINED_JSON=""
@@ -65,12 +62,7 @@ status_exit() {
     printf 'HOIST-STATUS {"app":%s,"strategy":%s,"running":%s,"retained":[%s],"staged":[%s],"history":[%s],"deploying":%s,"live_color":%s,"idle_color":%s,"idle_release":%s,"error":%s}\n' \
         "$(json_str "${HOIST_APP:-}")" "$STRATEGY_JSON" "$RUNNING_JSON" "$RETAINED_JSON" "$STAGED_JSON" "$HISTORY_JSON" "$DEPLOYING" \
         "$LIVE_COLOR_JSON" "$IDLE_COLOR_JSON" "$IDLE_RELEASE_JSON" "$error"
-    if [[ $STATUS == ok ]]; then
-        exit 0
-    elif ((code == 0)); then
-        exit 1
-    fi
-    exit "$code"
+    exit "$(exit_code)"
 }
 
 # JSON null for an empty value, else the string.
@@ -93,6 +85,8 @@ health_now() {
     fi
 }
 
+# The EXIT handler is defined above: the run starts here.
+begin_script status_exit
 need HOIST_APP HOIST_STATE_DIR HOIST_RUN_DIR HOIST_HISTORY_LIMIT HOIST_HEALTH_INTERVAL HOIST_PROBE_TIMEOUT
 check_app
 need_number HOIST_HISTORY_LIMIT HOIST_HEALTH_INTERVAL HOIST_PROBE_TIMEOUT
