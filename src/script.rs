@@ -77,7 +77,7 @@ impl Body {
     /// closure of the `# requires:` lines of the body and of its modules (a unit test holds
     /// this table to them, and to the functions each of them calls).
     pub fn modules(self) -> &'static [Module] {
-        use Module::*;
+        use Module::{Aws, Core, Engine, Image, Look, Release, Secrets, State};
         match self {
             Body::Recreate => &[Core, Engine, Look, State, Aws, Secrets, Image, Release],
             Body::RecreateStage => &[Core, State, Aws, Image],
@@ -414,7 +414,7 @@ impl Default for Lexer {
                 subst: false,
                 depth: 0,
             }],
-            pending: Default::default(),
+            pending: std::collections::VecDeque::default(),
             heredoc: None,
             continued: false,
         }
@@ -555,7 +555,7 @@ impl Lexer {
                             i += 1;
                         }
                         (b'"', _) => self.stack.push(Ctx::Double),
-                        (b'$', Some(b'(')) | (b'<' | b'>', Some(b'(')) => {
+                        (b'$' | b'<' | b'>', Some(b'(')) => {
                             self.open_subst(&mut code, b, i);
                             i += 1;
                         }
@@ -647,14 +647,12 @@ impl Lexer {
             // Not a heredoc (an arithmetic shift, say): go on after the `<<`.
             return at + 2;
         }
-        if let Some(q) = quote {
-            if b.get(j) == Some(&q) {
-                j += 1;
-            }
+        if let Some(q) = quote
+            && b.get(j) == Some(&q)
+        {
+            j += 1;
         }
-        for k in at..j {
-            code[k] = b[k];
-        }
+        code[at..j].copy_from_slice(&b[at..j]);
         self.pending
             .push_back((String::from_utf8_lossy(word).into_owned(), tabs));
         j

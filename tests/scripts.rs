@@ -782,13 +782,6 @@ fn every_variant_fits_in_32_kib_of_sendcommand_parameters() {
         let bytes = script.bytes();
         println!("{bytes:>7} bytes  {name} ({})", script.body);
         eprintln!("{bytes:>7} bytes  {name} ({})", script.body);
-        if let Ok(dir) = std::env::var("HOIST_DUMP_SCRIPTS") {
-            std::fs::write(
-                format!("{dir}/{}.sh", name.replace([' ', '(', ')', ','], "_")),
-                &script.text,
-            )
-            .unwrap();
-        }
         if bytes > BUDGET {
             over.push(format!("{name}: {bytes} bytes"));
         }
