@@ -1177,3 +1177,59 @@ fn every_background_job_in_the_scripts_is_redirected_away_or_waited_for() {
     assert!(jobs >= 3, "the scripts' background jobs are seen ({jobs})");
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
+
+/// A status reads back history records, which older scripts wrote with reasons of any length:
+/// the HOIST-STATUS line keeps the newest that fit, so that it stays within the 23,980 bytes
+/// of stdout SSM keeps. Exercised with a stand-in for `docker` (an engine with no release).
+#[test]
+fn a_status_line_stays_within_what_ssm_keeps_of_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    write_tool(&bin, "docker", "case $1 in version) echo 27.0 ;; esac\n");
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(state.join("web")).unwrap();
+    let history: String = (1..=10)
+        .map(|i| {
+            format!(
+                "{{\"app\":\"web\",\"release\":\"r{i}\",\"status\":\"failed\",\"reason\":\"{}\"}}\n",
+                "é".repeat(1900)
+            )
+        })
+        .collect();
+    std::fs::write(state.join("web/history.jsonl"), history).unwrap();
+    let script = plan::status_script(&config(""))
+        .text
+        .replace(
+            "HOIST_STATE_DIR='/var/lib/hoist'",
+            &format!("HOIST_STATE_DIR='{}'", state.display()),
+        )
+        .replace(
+            "HOIST_RUN_DIR='/run/hoist'",
+            &format!("HOIST_RUN_DIR='{}'", dir.path().join("run").display()),
+        );
+    let out = Command::new("bash")
+        .args(["--noprofile", "--norc", "-c", &script])
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.len() <= 23_980, "{} bytes", stdout.len());
+    let status: serde_json::Value =
+        hoist::outcome::last_marked(&stdout, "HOIST-STATUS ").unwrap();
+    let releases: Vec<&str> = status["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["release"].as_str().unwrap())
+        .collect();
+    assert_eq!(releases, ["r8", "r9", "r10"], "the newest that fit, oldest first");
+}

@@ -32,6 +32,8 @@ IDLE_COLOR_JSON=null
 IDLE_RELEASE_JSON=null
 STAGED_JSON=""
 HISTORY_JSON=""
+# At most this many bytes of history records in the HOIST-STATUS line.
+HISTORY_BYTES=12000
 DEPLOYING=false
 
 # The run that staged container $1 and that never switched it, else nothing.
@@ -100,10 +102,19 @@ if ((HOIST_HEALTH_INTERVAL > HOIST_PROBE_TIMEOUT)); then HOIST_HEALTH_INTERVAL=$
 # ---------------------------------------------------------------- what the host's files say
 history_file="$HOIST_STATE_DIR/$HOIST_APP/history.jsonl"
 if [[ -r $history_file ]]; then
-    # One JSON object a line (a line cut short by a crash is left out).
+    # One JSON object a line (a line cut short by a crash is left out), newest first while
+    # they fit in HISTORY_BYTES: the HOIST-STATUS line must stay within what SSM keeps of
+    # stdout (its first 23,980 bytes), whatever reasons older scripts wrote.
+    records=()
     while IFS= read -r line; do
-        if [[ $line == '{'*'}' ]]; then HISTORY_JSON+="${HISTORY_JSON:+,}$line"; fi
+        if [[ $line == '{'*'}' ]]; then records+=("$line"); fi
     done < <(tail -n "$HOIST_HISTORY_LIMIT" "$history_file")
+    kept=0
+    for ((i = ${#records[@]} - 1; i >= 0; i--)); do
+        kept=$((kept + ${#records[i]} + 1))
+        ((kept <= HISTORY_BYTES)) || break
+        HISTORY_JSON="${records[i]}${HISTORY_JSON:+,}$HISTORY_JSON"
+    done
 fi
 if lock_held "$HOIST_RUN_DIR/$HOIST_APP.lock" || [[ -s $HOIST_STATE_DIR/$HOIST_APP/deploy.state ]]; then
     DEPLOYING=true
