@@ -1188,14 +1188,15 @@ fn a_status_line_stays_within_what_ssm_keeps_of_stdout() {
     write_tool(&bin, "docker", "case $1 in version) echo 27.0 ;; esac\n");
     let state = dir.path().join("state");
     std::fs::create_dir_all(state.join("web")).unwrap();
-    let history: String = (1..=10)
-        .map(|i| {
-            format!(
-                "{{\"app\":\"web\",\"release\":\"r{i}\",\"status\":\"failed\",\"reason\":\"{}\"}}\n",
-                "é".repeat(1900)
-            )
-        })
-        .collect();
+    let mut history = String::new();
+    for i in 1..=10 {
+        writeln!(
+            history,
+            "{{\"app\":\"web\",\"release\":\"r{i}\",\"status\":\"failed\",\"reason\":\"{}\"}}",
+            "é".repeat(1900)
+        )
+        .unwrap();
+    }
     std::fs::write(state.join("web/history.jsonl"), history).unwrap();
     let script = plan::status_script(&config(""))
         .text
@@ -1223,13 +1224,38 @@ fn a_status_line_stays_within_what_ssm_keeps_of_stdout() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.len() <= 23_980, "{} bytes", stdout.len());
-    let status: serde_json::Value =
-        hoist::outcome::last_marked(&stdout, "HOIST-STATUS ").unwrap();
+    let status: serde_json::Value = hoist::outcome::last_marked(&stdout, "HOIST-STATUS ").unwrap();
     let releases: Vec<&str> = status["history"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["release"].as_str().unwrap())
         .collect();
-    assert_eq!(releases, ["r8", "r9", "r10"], "the newest that fit, oldest first");
+    assert_eq!(
+        releases,
+        ["r8", "r9", "r10"],
+        "the newest that fit, oldest first"
+    );
+}
+
+/// The restore is the strategy's own, in the module of its switch: a script without
+/// blue-green's modules (a recreate deploy) that finds a blue-green run to undo (its state
+/// file left by a killed blue-green deploy) refuses, saying what can undo it, instead of
+/// calling a function it does not carry; with the module, the same call reaches blue-green's
+/// restore.
+#[test]
+fn a_script_without_a_strategys_modules_cannot_undo_its_run_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = "HOIST_APP=web\nSTRATEGY=blue-green\nPHASE=verified\n\
+                if restore; then echo \"restored|$RESTORE_NOTE\"; else echo \"not|$RESTORE_NOTE\"; fi\n";
+    let (exit, stdout, stderr) = run_with_library(&[Module::Release], body, dir.path(), &[]);
+    assert_eq!(exit, Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8(stdout).unwrap(),
+        "not|this script cannot undo a blue-green run; a blue-green deploy or a rollback of web can\n"
+    );
+    // Blue-green's restore has nothing to undo once the target was verified.
+    let (exit, stdout, stderr) = run_with_library(&[Module::Bluegreen], body, dir.path(), &[]);
+    assert_eq!(exit, Some(0), "{stderr}");
+    assert_eq!(String::from_utf8(stdout).unwrap(), "restored|\n");
 }

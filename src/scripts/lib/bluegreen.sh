@@ -15,9 +15,6 @@
 # header, which is how a probe knows which color answered; no other client gets it.
 
 # shellcheck disable=SC2034 # alone, globals look unused here: other modules and the bodies read them
-# shellcheck disable=SC2317 # a library: a script calls only some of its functions
-{
-
 # Blue-green's own state (STRATEGY=blue-green): the running releases of the app with no color
 # (deployed by recreate: they publish the nginx port themselves, and are stopped right before
 # nginx takes the port), whether this run made nginx load its new file, the drain, and the
@@ -33,6 +30,10 @@ bluegreen_globals() {
     # The container (short id) bg_find_live leaves out: the one a switch is about to make live.
     BG_IGNORE=""
 }
+bluegreen_globals
+
+# shellcheck disable=SC2317 # a library: a script calls only some of its functions
+{
 
 # Checks the blue-green parameters and sets the run's nginx settings from them: HOIST_PUBLISH
 # (the port nginx listens on), HOIST_BG_PORTS=(blue green), HOIST_BG_DRAIN and
@@ -474,4 +475,3 @@ restore_blue_green() {
 }
 
 }
-bluegreen_globals

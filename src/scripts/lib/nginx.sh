@@ -3,11 +3,7 @@
 # hoist's host library, nginx: the app's nginx file (which color it routes to), running,
 # testing and reloading nginx under the host's nginx lock, and probing the app through it.
 
-
 # shellcheck disable=SC2034 # alone, globals look unused here: other modules and the bodies read them
-# shellcheck disable=SC2317 # a library: a script calls only some of its functions
-{
-
 # The run's nginx: the app's file, the copy of the previous one (`none`: there was none),
 # the port nginx listens on, how to run nginx, the host's lock on nginx's configuration (all
 # apps': see nginx_hold; on fd 8 once taken), the live color's upstream and the new one's
@@ -28,6 +24,10 @@ nginx_globals() {
     NGINX_CODE=""
     NGINX_SEEN=""
 }
+nginx_globals
+
+# shellcheck disable=SC2317 # a library: a script calls only some of its functions
+{
 
 # nginx is on this host; else, with HOIST_BG_INSTALL_PROXY=true, installs it (dnf, yum or
 # apt-get), else the run is refused before anything changes.
@@ -267,4 +267,3 @@ bg_restore_conf() {
 }
 
 }
-nginx_globals
