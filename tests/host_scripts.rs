@@ -796,6 +796,7 @@ impl BlueGreen {
             ("HOIST_SECRET_PARAMETER", "".into()),
             ("HOIST_REGION", "".into()),
             ("HOIST_REGISTRY", "".into()),
+            ("HOIST_FORCE", "false".into()),
             ("HOIST_RUN_DIR", "/run/hoist".into()),
             ("HOIST_STATE_DIR", "/var/lib/hoist".into()),
         ];

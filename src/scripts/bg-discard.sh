@@ -1,4 +1,5 @@
 #!/bin/bash
+# requires: core look state nginx bluegreen twophase
 # hoist: blue-green, two-phase rollout, cleanup. Runs only when staging failed on more targets
 # than max_errors allows, on the targets where this run staged the release: removes the
 # container(s) this run staged (label hoist.staged-by=HOIST_RUN) — never one nginx routes to,
@@ -10,9 +11,8 @@
 # hoist: recreate's, with the final status `discarded` (exit 0) once this run's staged
 # containers are gone and what served before serves on.
 
-# shellcheck source=src/scripts/lib.sh
-[[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-begin_script
+# shellcheck disable=SC2034 # alone, globals look unused here: the library's modules read them
+begin_script on_exit
 STRATEGY=blue-green
 
 need HOIST_APP HOIST_RELEASE HOIST_RUN HOIST_IMAGE HOIST_STOP_TIMEOUT HOIST_HEALTH_INTERVAL \
@@ -21,8 +21,6 @@ check_app
 check_release_id "$HOIST_RELEASE"
 check_run_id "$HOIST_RUN"
 need_number HOIST_STOP_TIMEOUT HOIST_HEALTH_INTERVAL HOIST_HEALTH_TIMEOUT HOIST_HEALTH_START_PERIOD
-HOIST_PULL=never HOIST_ENV_SOURCE=none
-deploy_param_defaults
 bg_params
 require_tools docker flock timeout
 require_engine

@@ -1,4 +1,5 @@
 #!/bin/bash
+# requires: core state release bluegreen
 # hoist: blue-green, two-phase rollout, phase 1 of 2 (stage). Runs on every target at once.
 # Pulls the image, creates the new release in the idle color (its own loopback port) and
 # health-gates it there, beside the live color, which serves on: nginx is not touched, nothing
@@ -15,9 +16,8 @@
 # runs it with this specification (nothing is staged), anything else a failure after which
 # the new container is gone and nginx was never touched.
 
-# shellcheck source=src/scripts/lib.sh
-[[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-begin_script
+# shellcheck disable=SC2034 # alone, globals look unused here: the library's modules read them
+begin_script on_exit
 STRATEGY=blue-green
 
 # ---------------------------------------------------------------- parameters

@@ -1,4 +1,5 @@
 #!/bin/bash
+# requires: core engine state release bluegreen
 # hoist: blue-green, two-phase rollout, phase 2 of 2 (switch). Runs only on the targets where
 # this run's stage (bg-stage.sh) staged the release, and only when staging passed on enough
 # targets (max_errors), max_concurrency targets at a time. Finds the container this run
@@ -16,9 +17,8 @@
 # HOIST-RESULT line's `switched_at` is when nginx started routing to the new color (epoch
 # milliseconds).
 
-# shellcheck source=src/scripts/lib.sh
-[[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-begin_script
+# shellcheck disable=SC2034 # alone, globals look unused here: the library's modules read them
+begin_script on_exit
 STRATEGY=blue-green
 
 # ---------------------------------------------------------------- parameters
@@ -34,8 +34,6 @@ need_number HOIST_CONTAINER_PORT HOIST_STOP_TIMEOUT HOIST_HEALTH_STATUS HOIST_HE
 HOIST_CANARY_WINDOW=${HOIST_CANARY_WINDOW:-0}
 need_number HOIST_CANARY_WINDOW
 BG_WATCH=$HOIST_CANARY_WINDOW
-HOIST_PULL=never HOIST_ENV_SOURCE=none
-deploy_param_defaults
 bg_params
 
 # ---------------------------------------------------------------- checks, before any change

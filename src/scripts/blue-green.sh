@@ -1,4 +1,5 @@
 #!/bin/bash
+# requires: core state release bluegreen
 # hoist: blue-green strategy. Starts the new release beside the live one, in the idle color
 # (its own loopback port), health-gates it there, points the app's nginx file at it with a
 # graceful reload, probes it through nginx, and only then — after a drain — stops the old
@@ -8,10 +9,11 @@
 #
 # Parameters (HOIST_*) are assigned by the header hoist renders above this body: those of
 # recreate.sh (src/plan/mod.rs), HOIST_HEALTH_CONSECUTIVE, and blue-green's own, described
-# at bg_params in src/scripts/lib.sh (HOIST_PUBLISH is the port nginx listens on). The
-# functions are src/scripts/lib.sh's, rendered between the header and this body. Contract with
-# hoist: recreate's — a few progress lines on stdout ending with one `HOIST-RESULT {json}`
-# line, details on stderr, exit 0 only when deployed.
+# at bg_params in src/scripts/lib/bluegreen.sh (HOIST_PUBLISH is the port nginx listens on).
+# The functions are those of the modules the `# requires:` line names (src/scripts/lib/),
+# rendered between the header and this body. Contract with hoist: recreate's — a few progress
+# lines on stdout ending with one `HOIST-RESULT {json}` line, details on stderr, exit 0 only
+# when deployed.
 #
 # Colors and retained releases: a color is a loopback port (HOIST_BG_PORTS), and every
 # release container keeps the color it was created in (labels `hoist.color`,
@@ -26,9 +28,8 @@
 # nothing listens on the port — and kept as a retained release; a failure before the new
 # release is verified starts it again.
 
-# shellcheck source=src/scripts/lib.sh
-[[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-begin_script
+# shellcheck disable=SC2034 # alone, globals look unused here: the library's modules read them
+begin_script on_exit
 STRATEGY=blue-green
 
 # ---------------------------------------------------------------- parameters

@@ -1,4 +1,5 @@
 #!/bin/bash
+# requires: core state image
 # hoist: recreate, two-phase rollout, phase 1 of 2 (stage: pull only). Runs on every target at
 # once, before any of them switches: makes sure the release's image is on this host (a
 # registry login with this host's own role, then the pull, as HOIST_PULL says). Nothing that
@@ -11,16 +12,13 @@
 # status `staged` (exit 0) once the image is on this host. Nothing to undo on a failure; no
 # history record (the app did not change).
 
-# shellcheck source=src/scripts/lib.sh
-[[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-begin_script
+# shellcheck disable=SC2034 # alone, globals look unused here: the library's modules read them
+begin_script on_exit
 
 need HOIST_APP HOIST_RELEASE HOIST_IMAGE HOIST_PULL HOIST_RUN_DIR HOIST_STATE_DIR
 check_app
 check_release_id "$HOIST_RELEASE"
 case $HOIST_PULL in never | if-missing | always) ;; *) finish invalid "parameter HOIST_PULL is '$HOIST_PULL'" ;; esac
-HOIST_ENV_SOURCE=none
-deploy_param_defaults
 NO_HISTORY=1
 
 require_tools docker flock timeout

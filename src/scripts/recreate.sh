@@ -1,17 +1,16 @@
 #!/bin/bash
+# requires: core look state release
 # hoist: recreate strategy. Replaces the app's running container on this host with a new
 # release: lock, env file on tmpfs, pull, create, stop old, start new, health gate, prune.
 # On any failure after the old container stopped, the new one is removed and the old one is
 # started again, and it is reported restored only once it is observed running and healthy.
 #
 # Parameters (HOIST_*) are assigned by the header hoist renders above this body; see
-# src/plan/mod.rs. The functions are src/scripts/lib.sh's, rendered between the header and
-# this body. Contract with hoist: stdout carries a few short progress lines and ends with one
+# src/plan/mod.rs. The functions are those of the modules the `# requires:` line names
+# (src/scripts/lib/), rendered between the header and this body. Contract with hoist: stdout carries a few short progress lines and ends with one
 # `HOIST-RESULT {json}` line; details go to stderr. Exit 0 only when deployed (or unchanged).
 
-# shellcheck source=src/scripts/lib.sh
-[[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-begin_script
+begin_script on_exit
 
 # ---------------------------------------------------------------- parameters
 check_deploy_params

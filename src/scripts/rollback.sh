@@ -1,4 +1,5 @@
 #!/bin/bash
+# requires: core look state release nginx bluegreen
 # hoist: rollback. Makes a retained release of the app the live one again on this host: lock,
 # stop the running release, start the target release's existing container (no pull, no env
 # file, no secret: it keeps the configuration it was created with), health-gate it by its own
@@ -10,8 +11,8 @@
 # Parameters (HOIST_*, rendered by src/plan/maintenance.rs): HOIST_APP; HOIST_TO, the release
 # to go back to, or empty for the newest retained release older than the running one;
 # HOIST_STOP_TIMEOUT and HOIST_HEALTH_{INTERVAL,TIMEOUT,START_PERIOD} (seconds, as a deploy's);
-# HOIST_RUN_DIR, HOIST_STATE_DIR. The functions are src/scripts/lib.sh's, rendered between the
-# header and this body. Contract with hoist: a deploy's, with "action":"rollback" in the
+# HOIST_RUN_DIR, HOIST_STATE_DIR. The functions are those of the modules the `# requires:`
+# line names (src/scripts/lib/), rendered between the header and this body. Contract with hoist: a deploy's, with "action":"rollback" in the
 # `HOIST-RESULT {json}` line; status `deployed` when the target serves (history records it
 # as `rolled-back`). Exit 0 only then.
 #
@@ -27,9 +28,8 @@
 # starts; nginx is unchanged), then checks it through nginx. A target deployed by recreate
 # (no color: it publishes the nginx port itself) is refused.
 
-# shellcheck source=src/scripts/lib.sh
-[[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-begin_script
+# shellcheck disable=SC2034 # alone, globals look unused here: the library's modules read them
+begin_script on_exit
 ACTION=rollback
 
 # ---------------------------------------------------------------- parameters

@@ -1,4 +1,5 @@
 #!/bin/bash
+# requires: core engine look
 # hoist: status. Prints one line `HOIST-STATUS {json}` about $HOIST_APP on this host: the
 # running release (its health probed now, on a short budget), the retained releases (newest
 # first), the last history records (newest last), and whether a deploy is in flight.
@@ -10,8 +11,8 @@
 # HOIST_RUN_DIR, HOIST_HISTORY_LIMIT (how many history records), HOIST_HEALTH_INTERVAL
 # (seconds between probes), HOIST_PROBE_TIMEOUT (the probe's budget in seconds);
 # HOIST_STRATEGY (default recreate) and, for blue-green, HOIST_NGINX_CONF (the app's nginx
-# file, which names the live color). The functions are src/scripts/lib.sh's, rendered between
-# the header and this body.
+# file, which names the live color). The functions are those of the modules the `# requires:`
+# line names (src/scripts/lib/), rendered between the header and this body.
 #
 # Fields: app, strategy, running (the live release: for blue-green the one the nginx file
 # routes to), retained (stopped releases, newest first), history, deploying, error; each
@@ -23,10 +24,6 @@
 # switch, or left by a run that died between its phases (the next deploy's stage removes
 # those); each with release, container, name, color and run.
 
-# shellcheck source=src/scripts/lib.sh
-[[ -n ${LIB_LOADED:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-begin_script status_exit
-
 RUNNING_JSON=null
 RETAINED_JSON=""
 STRATEGY_JSON='"recreate"'
@@ -35,6 +32,8 @@ IDLE_COLOR_JSON=null
 IDLE_RELEASE_JSON=null
 STAGED_JSON=""
 HISTORY_JSON=""
+# At most this many bytes of history records in the HOIST-STATUS line.
+HISTORY_BYTES=12000
 DEPLOYING=false
 
 # The run that staged container $1 and that never switched it, else nothing.
@@ -65,12 +64,7 @@ status_exit() {
     printf 'HOIST-STATUS {"app":%s,"strategy":%s,"running":%s,"retained":[%s],"staged":[%s],"history":[%s],"deploying":%s,"live_color":%s,"idle_color":%s,"idle_release":%s,"error":%s}\n' \
         "$(json_str "${HOIST_APP:-}")" "$STRATEGY_JSON" "$RUNNING_JSON" "$RETAINED_JSON" "$STAGED_JSON" "$HISTORY_JSON" "$DEPLOYING" \
         "$LIVE_COLOR_JSON" "$IDLE_COLOR_JSON" "$IDLE_RELEASE_JSON" "$error"
-    if [[ $STATUS == ok ]]; then
-        exit 0
-    elif ((code == 0)); then
-        exit 1
-    fi
-    exit "$code"
+    exit "$(exit_code)"
 }
 
 # JSON null for an empty value, else the string.
@@ -93,6 +87,8 @@ health_now() {
     fi
 }
 
+# The EXIT handler is defined above: the run starts here.
+begin_script status_exit
 need HOIST_APP HOIST_STATE_DIR HOIST_RUN_DIR HOIST_HISTORY_LIMIT HOIST_HEALTH_INTERVAL HOIST_PROBE_TIMEOUT
 check_app
 need_number HOIST_HISTORY_LIMIT HOIST_HEALTH_INTERVAL HOIST_PROBE_TIMEOUT
@@ -106,10 +102,19 @@ if ((HOIST_HEALTH_INTERVAL > HOIST_PROBE_TIMEOUT)); then HOIST_HEALTH_INTERVAL=$
 # ---------------------------------------------------------------- what the host's files say
 history_file="$HOIST_STATE_DIR/$HOIST_APP/history.jsonl"
 if [[ -r $history_file ]]; then
-    # One JSON object a line (a line cut short by a crash is left out).
+    # One JSON object a line (a line cut short by a crash is left out), newest first while
+    # they fit in HISTORY_BYTES: the HOIST-STATUS line must stay within what SSM keeps of
+    # stdout (its first 23,980 bytes), whatever reasons older scripts wrote.
+    records=()
     while IFS= read -r line; do
-        if [[ $line == '{'*'}' ]]; then HISTORY_JSON+="${HISTORY_JSON:+,}$line"; fi
+        if [[ $line == '{'*'}' ]]; then records+=("$line"); fi
     done < <(tail -n "$HOIST_HISTORY_LIMIT" "$history_file")
+    kept=0
+    for ((i = ${#records[@]} - 1; i >= 0; i--)); do
+        kept=$((kept + ${#records[i]} + 1))
+        ((kept <= HISTORY_BYTES)) || break
+        HISTORY_JSON="${records[i]}${HISTORY_JSON:+,}$HISTORY_JSON"
+    done
 fi
 if lock_held "$HOIST_RUN_DIR/$HOIST_APP.lock" || [[ -s $HOIST_STATE_DIR/$HOIST_APP/deploy.state ]]; then
     DEPLOYING=true

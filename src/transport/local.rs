@@ -348,6 +348,7 @@ mod tests {
             body: "recreate.sh".into(),
             sha256: String::new(),
             text: text.to_owned(),
+            modules: Vec::new(),
         };
         let job = Job {
             script: &script,
