@@ -89,7 +89,7 @@ impl Carried {
     /// The local transport: the script alone.
     pub fn local(script: &Script) -> Carried {
         Carried {
-            script_bytes: script.text.len(),
+            script_bytes: script.bytes(),
             ssm_parameter_bytes: None,
             bootstrap: None,
         }
@@ -103,7 +103,7 @@ impl Carried {
             .collect();
         let json = serde_json::to_string(&map).expect("strings serialize");
         Carried {
-            script_bytes: script.text.len(),
+            script_bytes: script.bytes(),
             ssm_parameter_bytes: Some(json.len()),
             bootstrap: Some(format!(
                 "{BOOTSTRAP_FILE} sha256 {}",
@@ -171,6 +171,7 @@ mod tests {
             body: "status.sh".into(),
             sha256: sha256_hex(text.as_bytes()),
             text,
+            modules: Vec::new(),
         }
     }
 

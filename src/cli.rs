@@ -922,17 +922,6 @@ async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
         inputs.prebuilt = Some(uri.clone());
     }
     inputs.force = args.force;
-    // The region the deploy's own SSM and ECR calls use; the hosts' calls get it too.
-    inputs.region = match transport {
-        TransportKind::Ssm => Some(
-            aws::region(config.region.as_deref(), aws::RegionLookup::Sdk)
-                .await
-                .ok_or(CliError::NoRegion)?,
-        ),
-        TransportKind::Local => {
-            aws::region(config.region.as_deref(), aws::RegionLookup::Local).await
-        }
-    };
     // A reviewed plan fixes the release and the deploy run (its secret parameter's name).
     if let Some(r) = &reviewed {
         inputs.release = Some(r.release.clone());
@@ -951,6 +940,17 @@ async fn deploy(args: DeployArgs, ctx: &Context) -> Result<(), CliError> {
     for warning in secrets.short_value_warnings() {
         eprintln!("{warning}");
     }
+    // The region the deploy's own SSM and ECR calls use; the hosts' calls get it too.
+    inputs.region = match transport {
+        TransportKind::Ssm => Some(
+            aws::region(config.region.as_deref(), aws::RegionLookup::Sdk)
+                .await
+                .ok_or(CliError::NoRegion)?,
+        ),
+        TransportKind::Local => {
+            aws::region(config.region.as_deref(), aws::RegionLookup::Local).await
+        }
+    };
     // The plan is made (and so checked) before anything changes, --dry-run or not.
     let draft = plan::build(&config, &inputs)?;
     if args.dry_run && reviewed.is_none() {

@@ -553,3 +553,136 @@ fn under_github_actions_the_plan_is_the_job_summary_and_outputs_name_it() {
     );
     assert!(!trap.was_called());
 }
+
+/// Text that gzip cannot shrink much: pseudo-random base64 characters.
+fn incompressible(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ALPHABET[usize::try_from(state >> 58).unwrap()] as char
+        })
+        .collect()
+}
+
+/// Each phase says how big its script is and how many bytes `SendCommand` will carry for
+/// it (the bootstrap and the gzipped script, as JSON), well under SSM's 64 KB quota.
+#[test]
+fn the_plan_shows_each_scripts_bytes_and_what_send_command_carries() {
+    let (_tmp, root) = example_repo();
+    let trap = DockerTrap::new();
+    let json = plan(&root, &trap, &["--format", "json"]).success().json();
+    let phase = run_phase(&json);
+    let carried = &phase["carried"];
+    let script = phase["script"]["text"].as_str().unwrap();
+    assert_eq!(carried["script_bytes"].as_u64(), Some(script.len() as u64));
+    let sent = carried["ssm_parameter_bytes"].as_u64().unwrap();
+    assert!(sent > 1000 && sent <= 32 * 1024, "{carried}");
+    assert!(
+        carried["bootstrap"]
+            .as_str()
+            .unwrap()
+            .starts_with("src/scripts/bootstrap.sh sha256 "),
+        "{carried}"
+    );
+    let text = plan(&root, &trap, &[]).success().stdout.clone();
+    assert!(
+        text.contains(&format!(
+            "sent gzipped by src/scripts/bootstrap.sh in {sent} bytes of SendCommand parameters"
+        )),
+        "{text}"
+    );
+}
+
+/// A script SSM would refuse (here its header holds 70 KB of env values that do not
+/// compress) is refused by `plan` and `deploy` with exit 2, naming SSM's quota, before
+/// anything is built or sent.
+#[test]
+fn a_script_over_ssms_quota_is_refused_with_exit_2_before_anything_changes() {
+    let config = format!(
+        "app: web\nregion: us-east-1\ntargets:\n  tags: {{Env: [a]}}\nenv:\n  clear:\n    \
+         BLOB_A: \"{}\"\n    BLOB_B: \"{}\"\n",
+        incompressible(35_000),
+        incompressible(35_000).to_lowercase()
+    );
+    scratch_plan(&config, &[])
+        .code(2)
+        .stderr_has(
+            "SSM refuses a command whose document content and parameters pass its 64 KB quota",
+        )
+        .stderr_has("Nothing was changed");
+    let (_tmp, root) = common::repo_with(&[
+        ("hoist.yaml", config.as_str()),
+        ("Dockerfile", "FROM scratch\n"),
+    ]);
+    let trap = DockerTrap::new();
+    Hoist::new()
+        .current_dir(&root)
+        .arg("deploy")
+        .env("DOCKER_HOST", &trap.url)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .run()
+        .code(2)
+        .stderr_has("MaxDocumentSizeExceeded");
+    assert!(!trap.was_called(), "nothing was built");
+    // The local transport has no such quota.
+    scratch_plan(&config, &["--local"]).success();
+}
+
+/// A deploy over SSM needs a region for its own calls and for the hosts' (an SSM agent's
+/// environment has none): without one anywhere it stops with exit 2 before anything changes.
+#[test]
+fn a_deploy_with_no_region_anywhere_is_exit_2_naming_the_ways_to_set_one() {
+    let (_tmp, root) = common::repo_with(&[
+        ("hoist.yaml", "app: web\ntargets:\n  tags: {Env: [a]}\n"),
+        ("Dockerfile", "FROM scratch\n"),
+    ]);
+    let trap = DockerTrap::new();
+    let home = tempfile::tempdir().unwrap();
+    Hoist::new()
+        .current_dir(&root)
+        .arg("deploy")
+        .env("DOCKER_HOST", &trap.url)
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", home.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .run()
+        .code(2)
+        .stderr_has("no AWS region: set `region:` in the config, or AWS_REGION");
+    assert!(!trap.was_called());
+    // An offline plan says the same as a warning, and its script carries no region.
+    let run = Hoist::new()
+        .current_dir(&root)
+        .args(["plan", "--format", "json"])
+        .env("DOCKER_HOST", &trap.url)
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env("HOME", home.path())
+        .env("AWS_CONFIG_FILE", home.path().join("none"))
+        .run();
+    let json = run.success().json();
+    assert!(
+        json["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .starts_with("no AWS region is known here")),
+        "{json}"
+    );
+    // With AWS_REGION, the hosts' script carries it.
+    let json = Hoist::new()
+        .current_dir(&root)
+        .args(["plan", "--format", "json"])
+        .env("DOCKER_HOST", &trap.url)
+        .env("AWS_REGION", "eu-west-3")
+        .run()
+        .success()
+        .json();
+    let script = run_phase(&json)["script"]["text"].as_str().unwrap();
+    assert!(script.contains("HOIST_REGION='eu-west-3'"));
+}

@@ -339,6 +339,8 @@ fn without_image(plan: &Plan) -> Plan {
                     phase.script.sha256 = sha256_hex(text.as_bytes());
                 }
                 phase.script.text = text;
+                // Measured from the script, image included.
+                phase.carried = crate::carry::Carried::default();
             }
             _ => {}
         }
