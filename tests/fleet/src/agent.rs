@@ -73,7 +73,9 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A document the agent could not run; said in the server's log too.
     fn failed(code: i32, stderr: String) -> Outcome {
+        eprintln!("hoist-fleet agent: a document was not run: {stderr}");
         Outcome {
             ending: Ending::Failed,
             code,
