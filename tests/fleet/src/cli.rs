@@ -50,6 +50,12 @@ enum Cmd {
         api_port: u16,
         #[arg(long, default_value_t = 5443)]
         registry_port: u16,
+        /// The instance metadata service's port on the gateway (instances see 169.254.169.254:80).
+        #[arg(long, default_value_t = 4570)]
+        imds_port: u16,
+        /// How long a CancelCommand takes to reach an instance's agent, which then SIGKILLs the script.
+        #[arg(long, default_value_t = 1500)]
+        cancel_delay_ms: u64,
         #[arg(long, default_value = "us-east-1")]
         region: String,
         /// How long the light instances' `docker` stub sleeps per call.
@@ -208,6 +214,8 @@ pub fn run(cli: Cli) -> Result<()> {
             index,
             api_port,
             registry_port,
+            imds_port,
+            cancel_delay_ms,
             region,
             light_docker_sleep_ms,
             invocation_visibility_ms,
@@ -221,6 +229,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 index,
                 api_port,
                 registry_port,
+                imds_port,
+                cancel_delay_ms,
                 region,
                 tags,
                 light_docker_sleep_ms,
@@ -273,7 +283,16 @@ pub fn run(cli: Cli) -> Result<()> {
                 .enable_all()
                 .build()
                 .map_err(FleetError::io("starting the runtime"))?;
-            rt.block_on(crate::api::serve(world))
+            rt.block_on(async move {
+                let imds = world.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = crate::imds::serve(imds).await {
+                        eprintln!("hoist-fleet: {e}");
+                        std::process::exit(1);
+                    }
+                });
+                crate::api::serve(world).await
+            })
         }
     }
 }

@@ -116,6 +116,45 @@ pub fn create_network(world: &World, index: usize, ledger: &Ledger) -> Result<(S
     Ok((netns, address))
 }
 
+/// The metadata service's link-local address, inside the instance's network
+/// namespace: a route to 169.254.169.254 on eth0 and a DNAT rule that sends
+/// its port 80 to the world's listener (`imds.rs`), so the SDKs' default
+/// endpoint works as on EC2. The rule lives and dies with the namespace.
+pub fn route_metadata(world: &World, inst: &Instance) -> Result<()> {
+    let Some(netns) = inst.netns.as_deref() else {
+        return Ok(());
+    };
+    let address = format!("{}/32", crate::imds::ADDRESS);
+    sys::run(
+        "ip",
+        &["-n", netns, "route", "add", &address, "dev", "eth0"],
+    )?;
+    sys::run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            netns,
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "OUTPUT",
+            "-p",
+            "tcp",
+            "-d",
+            crate::imds::ADDRESS,
+            "--dport",
+            "80",
+            "-j",
+            "DNAT",
+            "--to-destination",
+            &world.imds(),
+        ],
+    )?;
+    Ok(())
+}
+
 /// An EC2-style host name: `ip-10-213-1-10`.
 pub fn hostname(address: &str) -> String {
     format!("ip-{}", address.replace('.', "-"))

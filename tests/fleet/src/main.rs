@@ -8,6 +8,7 @@ mod cli;
 mod clock;
 mod error;
 mod faults;
+mod imds;
 mod instance;
 mod journal;
 mod ledger;

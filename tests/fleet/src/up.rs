@@ -23,6 +23,8 @@ pub struct UpOptions {
     pub index: Option<u8>,
     pub api_port: u16,
     pub registry_port: u16,
+    pub imds_port: u16,
+    pub cancel_delay_ms: u64,
     pub region: String,
     pub tags: Vec<String>,
     pub light_docker_sleep_ms: u64,
@@ -195,6 +197,8 @@ fn build(opts: &UpOptions, dir: &Path, ledger: &Ledger) -> Result<World> {
         gateway: gateway.clone(),
         api_port: opts.api_port,
         registry_port: opts.registry_port,
+        imds_port: opts.imds_port,
+        cancel_delay_ms: opts.cancel_delay_ms,
         region: opts.region.clone(),
         account: "123456789012".into(),
         access_key_id: format!("ASIA{}", random::alnum_upper(16)),
@@ -205,7 +209,7 @@ fn build(opts: &UpOptions, dir: &Path, ledger: &Ledger) -> Result<World> {
         instance_session_token: format!("hoist-fleet-instance-{}", random::token(64)),
         registry_password: password,
         ca_cert: tls.ca_cert.clone(),
-        aws_cli_dir: sys::which_dir("aws"),
+        aws_cli_dir: aws_cli_dir(),
         docker_cli: sys::which_dir("docker").map(|d| format!("{d}/docker")),
         light_docker_sleep_ms: opts.light_docker_sleep_ms,
         invocation_visibility_ms: opts.invocation_visibility_ms,
@@ -237,6 +241,7 @@ fn build(opts: &UpOptions, dir: &Path, ledger: &Ledger) -> Result<World> {
             dockerd_pid: None,
             docker_host: Some(format!("unix://{}", root.join("run/docker.sock").display())),
         };
+        instance::route_metadata(&world, &inst)?;
         inst.holder_pid = Some(instance::start_holder(&inst, ledger)?);
         let pid = instance::start_dockerd(&world, &inst)?;
         ledger.process(
@@ -284,8 +289,11 @@ fn build(opts: &UpOptions, dir: &Path, ledger: &Ledger) -> Result<World> {
     let server = spawn_server(dir, &run)?;
     ledger.process(server, "api server", Duration::from_secs(2))?;
     let api = format!("{gateway}:{}", opts.api_port);
+    let imds = world.imds();
     sys::wait_until("the API server", Duration::from_secs(30), || {
-        crate::admin_client::get(&api, "/_fleet/health").is_ok() || !sys::alive(server)
+        (crate::admin_client::get(&api, "/_fleet/health").is_ok()
+            && std::net::TcpStream::connect(&imds).is_ok())
+            || !sys::alive(server)
     })?;
     if !sys::alive(server) {
         let log = std::fs::read_to_string(run.join("server.log")).unwrap_or_default();
@@ -303,6 +311,21 @@ fn build(opts: &UpOptions, dir: &Path, ledger: &Ledger) -> Result<World> {
     )
     .map_err(FleetError::io("writing env.json"))?;
     Ok(world)
+}
+
+/// The directory of the `aws` program itself. A pyenv shim needs pyenv's
+/// variables and HOME, which the agent's environment does not have; the
+/// program it runs (a script naming its interpreter) needs neither.
+fn aws_cli_dir() -> Option<String> {
+    let dir = sys::which_dir("aws")?;
+    if !dir.ends_with("/shims") {
+        return Some(dir);
+    }
+    let real = sys::run("pyenv", &["which", "aws"]).ok()?;
+    Path::new(real.trim())
+        .parent()
+        .map(|p| p.display().to_string())
+        .or(Some(dir))
 }
 
 /// The host's engine trusts the registry too (for `docker push` from the host).

@@ -44,6 +44,13 @@ pub struct World {
     pub gateway: String,
     pub api_port: u16,
     pub registry_port: u16,
+    /// The instance metadata service's listener on the gateway (full
+    /// instances reach it as 169.254.169.254:80 through a DNAT rule).
+    #[serde(default = "default_imds_port")]
+    pub imds_port: u16,
+    /// How long a CancelCommand takes to reach the agent (then SIGKILL).
+    #[serde(default = "default_cancel_delay_ms")]
+    pub cancel_delay_ms: u64,
     pub region: String,
     pub account: String,
     pub access_key_id: String,
@@ -79,6 +86,11 @@ pub struct World {
 impl World {
     pub fn endpoint(&self) -> String {
         format!("http://{}:{}", self.gateway, self.api_port)
+    }
+
+    /// The metadata service's listener as the host (and light instances) reach it.
+    pub fn imds(&self) -> String {
+        format!("{}:{}", self.gateway, self.imds_port)
     }
 
     pub fn registry(&self) -> String {
@@ -199,6 +211,14 @@ impl World {
             "instances": instances,
         })
     }
+}
+
+fn default_imds_port() -> u16 {
+    4570
+}
+
+fn default_cancel_delay_ms() -> u64 {
+    1500
 }
 
 pub fn shell_quote(s: &str) -> String {

@@ -145,10 +145,12 @@ fn apply(app: &App, fault: Fault) -> Result<Value, String> {
             if inst.kind != Kind::Full {
                 return Err("engine faults need a full instance".into());
             }
-            let pid = faults
-                .dockerd_pids
-                .get(&instance)
-                .copied()
+            // The engine's own pid file first: an emulated reboot (agent.rs) starts a new one.
+            let pid = std::fs::read_to_string(inst.root.join("run/docker.pid"))
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .filter(|p| sys::alive(*p))
+                .or_else(|| faults.dockerd_pids.get(&instance).copied())
                 .or(inst.dockerd_pid)
                 .ok_or("instance has no engine")?;
             match mode.as_str() {

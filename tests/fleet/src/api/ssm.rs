@@ -683,13 +683,10 @@ async fn run_invocation(app: &Arc<App>, id: &str, idx: usize) {
         i.code = outcome.code;
         i.stdout = outcome.stdout.clone();
         i.stderr = outcome.stderr.clone();
+        // The agent's own status for the plugin (agent.rs maps exit codes).
         let phase = match outcome.ending {
-            Ending::Exited if outcome.code == 0 => Phase::Success,
-            // The agent maps exit code 137 to TimedOut whatever killed the
-            // script (pluginutil.GetStatus), so a script that exits 137 itself
-            // (e.g. a container killed by SIGKILL) is reported TimedOut too.
-            Ending::Exited if outcome.code == agent::STOPPED_EXIT_CODE => Phase::ExecutionTimedOut,
-            Ending::Exited => Phase::Failed,
+            Ending::Success => Phase::Success,
+            Ending::Failed => Phase::Failed,
             Ending::TimedOut => Phase::ExecutionTimedOut,
             Ending::Cancelled => Phase::Cancelled,
         };

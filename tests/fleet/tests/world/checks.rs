@@ -230,8 +230,9 @@ pub fn cli_ecr_inside_instances(ctx: &Ctx) {
         "--repository-name",
         "fleet-test/app",
     ]);
-    let login =
-        format!("aws ecr get-login-password | docker login --username AWS --password-stdin {reg}");
+    let login = format!(
+        "aws ecr get-login-password --region \"$AWS_SSM_REGION_NAME\" | docker login --username AWS --password-stdin {reg}"
+    );
     let image = format!("{reg}/fleet-test/app:v1");
     let push = ctx.run(
         &ctx.full[0].id,
@@ -302,6 +303,8 @@ pub fn cli_parameter_store(ctx: &Ctx) {
         &ctx.full[2].id,
         &[
             "set -e",
+            // The agent gives no region: a script names it, as on EC2.
+            "export AWS_DEFAULT_REGION=\"$AWS_SSM_REGION_NAME\"",
             &format!("aws ssm put-parameter --name {name} --type SecureString --value \"$(cat {})\" >/dev/null", file.display()),
             &format!("aws ssm get-parameter --name {name} --with-decryption --query Parameter.Value --output text"),
         ],
@@ -860,7 +863,7 @@ pub fn statuses(ctx: &Ctx) {
     );
 
     let slow = ctx.send(&[i], &["echo started", "sleep 30"], |r| {
-        r.parameters("executionTimeout", vec!["2".into()])
+        r.parameters("executionTimeout", vec!["5".into()])
     });
     let t = Instant::now();
     let timed = ctx.wait(&slow, i, Duration::from_secs(30));
@@ -870,7 +873,7 @@ pub fn statuses(ctx: &Ctx) {
         "{}",
         describe(&timed)
     );
-    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(t.elapsed() < Duration::from_secs(13));
     assert!(stdout_of(&timed).contains("started"));
     assert_eq!(timed.response_code(), 137);
 
@@ -1541,6 +1544,7 @@ pub fn cli_tags_secrets_and_callers(ctx: &Ctx) {
         i,
         &[
             "set -e",
+            "export AWS_DEFAULT_REGION=\"$AWS_SSM_REGION_NAME\"",
             &format!("aws ssm get-parameter --name {name} --query Parameter.Value --output text"),
             &format!("aws secretsmanager get-secret-value --secret-id {secret_name} --query SecretString --output text"),
             &format!("aws secretsmanager get-secret-value --secret-id {arn} --query SecretString --output text"),
@@ -2580,4 +2584,395 @@ pub fn expiry_scan(ctx: &Ctx) {
         .expect_err("deleted by the scan");
     assert_eq!(gone.code(), Some("ParameterNotFound"));
     assert!(describe_names(ctx, "/fleet-test/expiry").is_empty());
+}
+
+// ---- The agent's behaviour (CONFORMANCE.md, "Agent") ----
+
+/// systemd's default PATH for services, which the agent hands its scripts.
+const SYSTEMD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// `KEY=VALUE` lines of `env` into pairs.
+fn env_lines(out: &str) -> Vec<(String, String)> {
+    out.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+pub fn agent_script_and_environment(ctx: &Ctx) {
+    let os_name = std::fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("NAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_default();
+    for inst in [&ctx.full[0], &ctx.light[2]] {
+        let id = ctx.send(
+            &[&inst.id],
+            &[
+                "echo \"mode=$(stat -c %a \"$0\") name=$(basename \"$0\") pwd=$(pwd)\"",
+                "env",
+            ],
+            |r| r,
+        );
+        let out = assert_success(&ctx.wait(&id, &inst.id, Duration::from_secs(60)));
+        let first = out.lines().next().unwrap_or_default();
+        assert_eq!(first, "mode=700 name=_script.sh pwd=/usr/bin", "{out}");
+        let env = env_lines(&out);
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert!(
+            get("PATH").is_some_and(|p| p.ends_with(SYSTEMD_PATH)),
+            "PATH: {:?}",
+            get("PATH")
+        );
+        assert_eq!(get("AWS_SSM_INSTANCE_ID"), Some(inst.id.as_str()));
+        assert_eq!(
+            get("AWS_SSM_REGION_NAME"),
+            Some(ctx.var("AWS_REGION").as_str())
+        );
+        assert_eq!(get("AWS_SSM_PLATFORM_NAME"), Some(os_name.as_str()));
+        assert!(get("AWS_SSM_PLATFORM_VERSION").is_some(), "{out}");
+        assert_eq!(get("SSM_COMMAND_ID"), Some(id.as_str()));
+        for absent in [
+            "HOME",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_EC2_METADATA_DISABLED",
+            "LANG",
+        ] {
+            assert_eq!(get(absent), None, "{absent} is set: {out}");
+        }
+    }
+    // A working directory that does not exist: the agent cannot start the script.
+    let id = ctx.send(&[&ctx.light[2].id], &["echo ran"], |r| {
+        r.parameters("workingDirectory", vec!["/nonexistent/dir".into()])
+    });
+    let got = ctx.wait(&id, &ctx.light[2].id, Duration::from_secs(30));
+    assert_eq!(status_of(&got).0, "Failed", "{}", describe(&got));
+    assert_eq!(stdout_of(&got), "");
+    assert!(
+        got.standard_error_content()
+            .unwrap_or_default()
+            .contains("failed to run commands: chdir /nonexistent/dir"),
+        "{}",
+        describe(&got)
+    );
+}
+
+pub fn imds_credentials(ctx: &Ctx) {
+    let key = ctx.var("HOIST_FLEET_INSTANCE_ACCESS_KEY_ID");
+    let region = ctx.var("AWS_REGION");
+    // A full instance reaches the metadata service at its link-local address.
+    let got = ctx.run(
+        &ctx.full[1].id,
+        &[
+            "M=http://169.254.169.254",
+            "curl -s -o /dev/null -w 'without-token=%{http_code}\\n' $M/latest/meta-data/iam/security-credentials/",
+            "curl -s -o /dev/null -w 'no-ttl=%{http_code}\\n' -X PUT $M/latest/api/token",
+            "T=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' $M/latest/api/token)",
+            "curl -s -o /dev/null -w 'bad-token=%{http_code}\\n' -H 'X-aws-ec2-metadata-token: nope' $M/latest/meta-data/instance-id",
+            "ROLE=$(curl -sf -H \"X-aws-ec2-metadata-token: $T\" $M/latest/meta-data/iam/security-credentials/)",
+            "echo \"role=$ROLE\"",
+            "curl -sf -H \"X-aws-ec2-metadata-token: $T\" $M/latest/meta-data/iam/security-credentials/$ROLE | tr -d ' \\n'; echo",
+            "curl -sf -H \"X-aws-ec2-metadata-token: $T\" $M/latest/dynamic/instance-identity/document | tr -d ' \\n'; echo",
+            "aws sts get-caller-identity --region \"$AWS_SSM_REGION_NAME\" --query Arn --output text",
+            "aws ssm describe-parameters --max-results 1 >/dev/null 2>&1 && echo region=found || echo region=missing",
+        ],
+    );
+    let out = assert_success(&got);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 8, "{out}");
+    assert_eq!(lines[0], "without-token=401");
+    assert_eq!(lines[1], "no-ttl=400");
+    assert_eq!(lines[2], "bad-token=401");
+    assert_eq!(lines[3], "role=hoist-fleet-instance");
+    let creds: Value = serde_json::from_str(lines[4]).expect("credentials JSON");
+    assert_eq!(creds["Code"], "Success");
+    assert_eq!(creds["Type"], "AWS-HMAC");
+    assert_eq!(creds["AccessKeyId"], key.as_str());
+    for field in ["SecretAccessKey", "Token", "Expiration", "LastUpdated"] {
+        assert!(
+            creds[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field}: {creds}"
+        );
+    }
+    let doc: Value = serde_json::from_str(lines[5]).expect("identity document");
+    assert_eq!(doc["region"], region.as_str());
+    assert_eq!(doc["instanceId"], ctx.full[1].id.as_str());
+    assert_eq!(doc["privateIp"], ctx.full[1].address.as_str());
+    assert!(
+        lines[6].contains(":assumed-role/hoist-fleet-instance/"),
+        "{out}"
+    );
+    // The AWS CLI finds no region: the agent gives none.
+    assert_eq!(lines[7], "region=missing");
+    // A light instance shares the host's network: its SDK is pointed at the
+    // world's listener, and the listener knows it by its path.
+    let got = ctx.run(
+        &ctx.light[2].id,
+        &[
+            "aws sts get-caller-identity --region \"$AWS_SSM_REGION_NAME\" --query Arn --output text",
+            "T=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' ${AWS_EC2_METADATA_SERVICE_ENDPOINT}latest/api/token)",
+            "curl -sf -H \"X-aws-ec2-metadata-token: $T\" ${AWS_EC2_METADATA_SERVICE_ENDPOINT}latest/meta-data/instance-id; echo",
+        ],
+    );
+    let out = assert_success(&got);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].contains(":assumed-role/hoist-fleet-instance/"),
+        "{out}"
+    );
+    assert_eq!(
+        lines.get(1).copied(),
+        Some(ctx.light[2].id.as_str()),
+        "{out}"
+    );
+    // The journal tells the instances' calls by their own key.
+    let journal = journal_lines(ctx);
+    assert!(
+        journal
+            .iter()
+            .any(|l| l.to_string().contains(&key) && l.to_string().contains("GetCallerIdentity")),
+        "no GetCallerIdentity with the instance's key in the journal"
+    );
+}
+
+/// Seconds from SendCommand to the invocation's end, as a client sees it.
+fn timed_run(ctx: &Ctx, instance: &str, commands: &[&str]) -> (f64, String) {
+    let t = Instant::now();
+    let out = ctx.run(instance, commands);
+    (t.elapsed().as_secs_f64(), assert_success(&out))
+}
+
+pub fn output_pipes(ctx: &Ctx) {
+    let i = &ctx.light[3].id;
+    let (_, out) = timed_run(
+        ctx,
+        i,
+        &[
+            "[ -p /dev/stdout ] && echo stdout=pipe",
+            "[ -p /dev/stderr ] && echo stderr=pipe",
+        ],
+    );
+    assert_eq!(out, "stdout=pipe\nstderr=pipe\n");
+    // A background process that keeps the pipes keeps the invocation going.
+    let (held, out) = timed_run(ctx, i, &["echo before", "sleep 5 &", "echo after"]);
+    assert_eq!(out, "before\nafter\n");
+    assert!(
+        held >= 5.0,
+        "ended after {held:.1}s, before the sleep closed stdout"
+    );
+    let (freed, out) = timed_run(ctx, i, &["sleep 5 >/dev/null 2>&1 &", "echo freed"]);
+    assert_eq!(out, "freed\n");
+    assert!(
+        freed < 4.5,
+        "a redirected background process held it {freed:.1}s"
+    );
+}
+
+pub fn output_bytes_and_suffix(ctx: &Ctx) {
+    let i = &ctx.light[3].id;
+    // 13,000 two-byte characters (26,000 bytes, under 24,000 characters)
+    // and a result line after them.
+    let id = ctx.send(
+        &[i],
+        &[
+            "i=0; while [ $i -lt 13000 ]; do printf 'é'; i=$((i+1)); done",
+            "echo",
+            "echo HOIST-RESULT ok",
+            "i=0; while [ $i -lt 9000 ]; do printf 'e' >&2; i=$((i+1)); done",
+        ],
+        |r| r,
+    );
+    let got = ctx.wait(&id, i, Duration::from_secs(60));
+    let out = assert_success(&got);
+    assert_eq!(out.len(), 24_000, "bytes kept");
+    assert!(
+        out.ends_with("é--output truncated--"),
+        "{}",
+        &out[out.len() - 40..]
+    );
+    assert!(!out.contains("HOIST-RESULT"));
+    let err = got.standard_error_content().unwrap_or_default();
+    assert_eq!(err.len(), 8_000);
+    assert!(err.ends_with("e--output truncated--"));
+    // Exactly 24,000 bytes is cut too (the agent keeps only what is shorter).
+    let id = ctx.send(&[i], &["head -c 24000 /dev/zero | tr '\\0' x"], |r| r);
+    let out = assert_success(&ctx.wait(&id, i, Duration::from_secs(30)));
+    assert_eq!(out.len(), 24_000);
+    assert!(out.ends_with("x--output truncated--"));
+    let id = ctx.send(&[i], &["head -c 23999 /dev/zero | tr '\\0' x"], |r| r);
+    let out = assert_success(&ctx.wait(&id, i, Duration::from_secs(30)));
+    assert_eq!(out, "x".repeat(23_999));
+    // The whole output stays beside the script, as the agent keeps it.
+    let light = &ctx.light[3];
+    let dir = light.root.join("ssm").join(format!(
+        "{}/document/orchestration/{id}/awsrunShellScript/0.awsrunShellScript",
+        light.id
+    ));
+    let kept = std::fs::metadata(dir.join("stdout")).map(|m| m.len());
+    assert_eq!(kept.ok(), Some(23_999));
+}
+
+pub fn exit_codes(ctx: &Ctx) {
+    let i = &ctx.light[3].id;
+    let run = |code: &str| ctx.run(i, &["echo said >&2", &format!("exit {code}")]);
+    let three = run("3");
+    assert_eq!(status_of(&three), pair("Failed", "Failed"));
+    assert_eq!(three.response_code(), 3);
+    assert_eq!(
+        three.standard_error_content().unwrap_or_default(),
+        "said\nfailed to run commands: exit status 3"
+    );
+    let done = run("168");
+    assert_eq!(
+        status_of(&done),
+        pair("Success", "Success"),
+        "{}",
+        describe(&done)
+    );
+    assert_eq!(done.response_code(), 168);
+    assert_eq!(done.standard_error_content().unwrap_or_default(), "said\n");
+    let fail = run("169");
+    assert_eq!(status_of(&fail), pair("Failed", "Failed"));
+    assert_eq!(
+        fail.standard_error_content().unwrap_or_default(),
+        "said\nfailed to run commands: exit status 169"
+    );
+    let killed = run("137");
+    assert_eq!(status_of(&killed), pair("TimedOut", "ExecutionTimedOut"));
+    assert_eq!(
+        killed.standard_error_content().unwrap_or_default(),
+        "said\n"
+    );
+}
+
+pub fn execution_timeout_floor(ctx: &Ctx) {
+    let i = &ctx.light[3].id;
+    // Under 5 s the agent uses its default (3,600 s): the script runs on.
+    let id = ctx.send(&[i], &["sleep 4", "echo finished"], |r| {
+        r.parameters("executionTimeout", vec!["2".into()])
+    });
+    let got = ctx.wait(&id, i, Duration::from_secs(30));
+    assert_eq!(assert_success(&got), "finished\n");
+}
+
+pub fn cancel_delay_and_group_kill(ctx: &Ctx) {
+    let i = &ctx.light[3].id;
+    let marker = format!("sleep 31.{}", std::process::id());
+    let id = ctx.send(&[i], &[&format!("({marker}) &"), "sleep 30"], |r| r);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = ctx.rt.block_on(
+            ctx.ssm
+                .get_command_invocation()
+                .command_id(&id)
+                .instance_id(i)
+                .send(),
+        );
+        if got.is_ok_and(|g| status_of(&g).0 == "InProgress") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never InProgress");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    ctx.rt
+        .block_on(ctx.ssm.cancel_command().command_id(&id).send())
+        .expect("CancelCommand");
+    let got = ctx.wait(&id, i, Duration::from_secs(20));
+    let took = t.elapsed().as_secs_f64();
+    assert_eq!(
+        status_of(&got),
+        pair("Cancelled", "Cancelled"),
+        "{}",
+        describe(&got)
+    );
+    assert!(
+        took >= 1.4,
+        "the cancel landed after {took:.2}s, before the agent's delay"
+    );
+    assert!(took < 6.0, "the cancel took {took:.2}s");
+    let left = Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .expect("pgrep");
+    assert!(
+        !left.status.success(),
+        "the script's background process outlived the cancel"
+    );
+}
+
+pub fn five_running_five_queued(ctx: &Ctx) {
+    let i = &ctx.light[0].id;
+    let ids: Vec<String> = (0..11)
+        .map(|_| ctx.send(&[i], &["date +%s.%N", "sleep 6"], |r| r))
+        .collect();
+    let mut starts = Vec::new();
+    let mut refused = Vec::new();
+    for id in &ids {
+        let got = ctx.wait(id, i, Duration::from_secs(60));
+        match status_of(&got).0.as_str() {
+            "Success" => starts.push(stdout_of(&got).trim().parse::<f64>().expect("a time")),
+            "Failed" => refused.push(got.standard_error_content().unwrap_or_default().to_string()),
+            other => panic!("{other}: {}", describe(&got)),
+        }
+    }
+    assert_eq!(starts.len(), 10, "refused: {refused:?}");
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0].contains("5 running, 5 queued"), "{refused:?}");
+    starts.sort_by(f64::total_cmp);
+    let wave = starts[5] - starts[0];
+    assert!(
+        wave >= 5.5,
+        "the 6th started {wave:.1}s after the 1st: not queued"
+    );
+    assert!(
+        starts[4] - starts[0] < 3.0,
+        "the first 5 did not run together"
+    );
+}
+
+pub fn reboot_on_194(ctx: &Ctx) {
+    let i = &ctx.full[2];
+    let tar = ctx.var("HOIST_FLEET_BUSYBOX_TAR");
+    assert_success(&ctx.run(
+        &i.id,
+        &[
+            "set -e",
+            &format!("docker import {tar} fleet-test/reboot:1 >/dev/null"),
+            "docker run -d --name survives --restart always fleet-test/reboot:1 sleep 1000 >/dev/null",
+            "docker run -d --name stops fleet-test/reboot:1 sleep 1000 >/dev/null",
+            "touch /tmp/before-reboot /var/lib/hoist/before-reboot",
+        ],
+    ));
+    let t = Instant::now();
+    let got = ctx.run(&i.id, &["echo rebooting", "exit 194"]);
+    assert_eq!(
+        status_of(&got),
+        pair("Success", "Success"),
+        "{}",
+        describe(&got)
+    );
+    assert_eq!(got.response_code(), 194);
+    assert_eq!(stdout_of(&got), "rebooting\n");
+    println!(
+        "    the emulated reboot took {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    let after = assert_success(&ctx.run(
+        &i.id,
+        &[
+            "docker ps --format '{{.Names}}'",
+            "ls /tmp",
+            "ls /var/lib/hoist",
+            "docker rm -f survives stops >/dev/null",
+            "rm -f /var/lib/hoist/before-reboot",
+        ],
+    ));
+    assert_eq!(after, "survives\nbefore-reboot\n", "{after}");
 }

@@ -79,6 +79,39 @@ const CHECKS: &[(&str, Check)] = &[
         checks::light_instances,
     ),
     (
+        "agent_runs_script_0700_from_usr_bin_with_the_agents_environment_only",
+        checks::agent_script_and_environment,
+    ),
+    (
+        "agent_gets_instance_profile_credentials_from_imdsv2_and_no_region",
+        checks::imds_credentials,
+    ),
+    (
+        "agent_output_is_piped_and_the_invocation_waits_for_every_holder",
+        checks::output_pipes,
+    ),
+    (
+        "agent_output_is_cut_at_24000_bytes_with_the_agents_suffix",
+        checks::output_bytes_and_suffix,
+    ),
+    (
+        "agent_exit_codes_168_169_137_and_the_failure_line",
+        checks::exit_codes,
+    ),
+    (
+        "agent_execution_timeout_under_5_seconds_becomes_an_hour",
+        checks::execution_timeout_floor,
+    ),
+    (
+        "agent_cancel_lands_after_a_delay_and_kills_the_process_group",
+        checks::cancel_delay_and_group_kill,
+    ),
+    (
+        "agent_runs_5_commands_queues_5_and_refuses_the_11th",
+        checks::five_running_five_queued,
+    ),
+    ("agent_exit_194_reboots_the_instance", checks::reboot_on_194),
+    (
         "offline_agent_delays_then_delivery_times_out",
         checks::delivery_timeout_finish,
     ),
