@@ -3,7 +3,7 @@
 //! `ListCommandInvocations`, and how often expired parameters are swept. `up`
 //! takes them as flags and the world keeps them (`world.json`, `api`). The
 //! defaults are AWS's documented values, or the stricter reading where AWS
-//! documents none (see `CONFORMANCE-api.md`).
+//! documents none (see `CONFORMANCE.md` ("API")).
 
 use serde::{Deserialize, Serialize};
 

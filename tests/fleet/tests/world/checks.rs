@@ -2126,7 +2126,7 @@ pub fn sdk_describe_parameters_and_tags(ctx: &Ctx) {
 // ---------------------------------------------------------------------------
 // Issue 18, the API side (src/api/ssm.rs, params.rs, throttle.rs): the
 // document quota, the plugin Output's cut, GetCommandInvocation's lag, the
-// request-rate quotas and the expiry scan. Rows: CONFORMANCE-api.md.
+// request-rate quotas and the expiry scan. Rows: CONFORMANCE.md, "API".
 // ---------------------------------------------------------------------------
 
 /// AWS-RunShellScript's content, in bytes (`src/api/AWS-RunShellScript.json`).
