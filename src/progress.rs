@@ -26,7 +26,7 @@ pub enum Verbosity {
     Verbose,
 }
 
-/// The prefix of the lines a host's script logs of its own steps (`log`/`warn` in lib.sh).
+/// The prefix of the lines a host's script logs of its own steps (`log`/`warn` in `src/scripts/lib/core.sh`).
 pub const SCRIPT_LOG_PREFIX: &str = "hoist: ";
 
 pub struct Reporter {

@@ -1,6 +1,6 @@
 //! The scripts of the maintenance commands: `status` (a read-only report on each host) and
 //! `rollback` (a retained release made live again). Like a deploy's, each is one rendered
-//! file: a header of quoted `HOIST_*` parameters, `src/scripts/lib.sh`, and its body
+//! file: a header of quoted `HOIST_*` parameters, the `src/scripts/lib/` modules it needs, and its body
 //! (`status.sh`, `rollback.sh`), with the names a deploy's header uses wherever they mean
 //! the same thing. Pure: the same config gives the same bytes.
 
