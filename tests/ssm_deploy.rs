@@ -71,6 +71,9 @@ fn builds_pushes_and_rolls_out_then_skips_what_is_already_there() {
     let script = run_phase(&report["plan"])["script"]["text"]
         .as_str()
         .unwrap();
+    let script_sha = run_phase(&report["plan"])["script"]["sha256"]
+        .as_str()
+        .unwrap();
     for inst in instances {
         assert_serves(inst, "1.0.0");
         // The instance pulled the image from the registry: it carries the revision label.
@@ -85,18 +88,30 @@ fn builds_pushes_and_rolls_out_then_skips_what_is_already_there() {
             ],
         );
         assert_eq!(label, sha, "{}", inst.id);
-        // The agent ran exactly the plan's script: its `_script.sh` is byte-identical.
+        // The agent ran the bootstrap for exactly the plan's script, and it decoded that
+        // script, byte-identical, beside its `_script.sh`.
         let orchestration = inst
             .root
             .join("ssm")
             .join(&inst.id)
             .join("document/orchestration");
-        let executed: Vec<Vec<u8>> = walkdir::WalkDir::new(&orchestration)
-            .into_iter()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_name() == "_script.sh")
-            .map(|e| std::fs::read(e.path()).unwrap())
-            .collect();
+        let named = |name: &str| -> Vec<Vec<u8>> {
+            walkdir::WalkDir::new(&orchestration)
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy() == name)
+                .map(|e| std::fs::read(e.path()).unwrap())
+                .collect()
+        };
+        let bootstraps = named("_script.sh");
+        assert_eq!(bootstraps.len(), 1, "{}", orchestration.display());
+        assert!(
+            bootstraps[0]
+                .starts_with(format!("#!/bin/sh\nHOIST_SHA256='{script_sha}'\n").as_bytes()),
+            "{}",
+            inst.id
+        );
+        let executed = named(&format!("hoist-{script_sha}.sh"));
         assert_eq!(executed.len(), 1, "{}", orchestration.display());
         assert_eq!(executed[0], script.as_bytes(), "{}", inst.id);
         // No registry credential or env file stays on the instance, as the instance itself

@@ -538,12 +538,19 @@ fn the_ci_roles_allow_exactly_the_aws_calls_hoist_makes() {
 /// actions a `docker pull` needs.
 fn host_calls() -> BTreeSet<String> {
     let mut needed = BTreeSet::new();
-    for path in files("src/scripts", "sh") {
+    // The bodies, SSM's bootstrap and the library's modules; `aws_retry ARGS` runs `aws ARGS`.
+    let mut scripts = files("src/scripts", "sh");
+    scripts.extend(files("src/scripts/lib", "sh"));
+    for path in scripts {
         let text = std::fs::read_to_string(&path).unwrap();
         for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
             let words: Vec<&str> = line.split_whitespace().collect();
             for (i, w) in words.iter().enumerate() {
-                if *w == "aws" || w.ends_with("(aws") {
+                if *w == "aws"
+                    || w.ends_with("(aws")
+                    || *w == "aws_retry"
+                    || w.ends_with("(aws_retry")
+                {
                     let (Some(service), Some(command)) = (words.get(i + 1), words.get(i + 2))
                     else {
                         continue;
@@ -585,6 +592,7 @@ fn the_instance_role_allows_exactly_what_the_host_scripts_call() {
         "iam/instance-role.json",
         &allowed(&root().join("examples/github-actions/iam/instance-role.json")),
         &needed,
-        "the aws commands and docker pulls of src/scripts/*.sh, and kms:Decrypt",
+        "the aws commands and docker pulls of src/scripts/*.sh and src/scripts/lib/*.sh, and \
+         kms:Decrypt",
     );
 }

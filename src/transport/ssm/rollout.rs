@@ -584,12 +584,7 @@ mod tests {
                 .build()
         });
         let client = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[&send, &list, &get]);
-        let transport = SsmTransport::new(client).with_poll(Poll {
-            first: Duration::from_millis(1),
-            max: Duration::from_millis(5),
-            throttled_max: Duration::from_millis(40),
-            ..Poll::default()
-        });
+        let transport = fast(client);
         let script = render(Body::Recreate, &[], &[]);
         let job = job(&script, &ids, Rate::Count(5));
         let out = transport
@@ -798,12 +793,7 @@ mod tests {
             RuleMode::MatchAny,
             &[&refused, &send, &list, &get]
         );
-        let transport = SsmTransport::new(client).with_poll(Poll {
-            first: Duration::from_millis(1),
-            max: Duration::from_millis(5),
-            throttled_max: Duration::from_millis(40),
-            ..Poll::default()
-        });
+        let transport = fast(client);
         let script = render(Body::Recreate, &[], &[]);
         let job = job(&script, &ids, Rate::Percent(100));
         let out = parsed(
