@@ -437,17 +437,7 @@ restore_blue_green() {
         fi
         if ((BG_DRAIN > 0)); then snooze "$BG_DRAIN"; fi
     fi
-    if [[ -n $TARGET_ID ]] && ((TARGET_NEW)); then
-        if ! docker rm -f "$TARGET_ID" >/dev/null 2>&1 && [[ -n $(container_status "$TARGET_ID") ]]; then
-            warn "could not remove the new container $TARGET_NAME"
-        fi
-    elif [[ -n $TARGET_ID ]]; then
-        docker update --restart no "$TARGET_ID" >/dev/null 2>&1 || true
-        if ! docker stop --time "$HOIST_STOP_TIMEOUT" "$TARGET_ID" >/dev/null 2>&1 &&
-            [[ $(container_status "$TARGET_ID") == running ]]; then
-            warn "could not stop $TARGET_NAME again"
-        fi
-    fi
+    undo_target
     # What serves now: the old color through nginx, or a recreate release on its own.
     if [[ -n $BG_OLD_UPSTREAM ]] && ((${#PREV_IDS[@]})); then
         IFS='|' read -r color _ path want <<<"$(bg_labels "${PREV_IDS[0]}")"

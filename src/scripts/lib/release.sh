@@ -176,6 +176,23 @@ switch_to() {
     log "healthy: $HEALTH"
 }
 
+# Undoes what this run did to its target: a container it created is removed; a retained
+# release it started is stopped again and kept, with no restart policy. (Restores of both
+# strategies; reached through the EXIT trap and the watchdog.)
+undo_target() {
+    if [[ -n $TARGET_ID ]] && ((TARGET_NEW)); then
+        if ! docker rm -f "$TARGET_ID" >/dev/null 2>&1 && [[ -n $(container_status "$TARGET_ID") ]]; then
+            warn "could not remove the new container $TARGET_NAME"
+        fi
+    elif [[ -n $TARGET_ID ]]; then
+        docker update --restart no "$TARGET_ID" >/dev/null 2>&1 || true
+        if ! docker stop --time "$HOIST_STOP_TIMEOUT" "$TARGET_ID" >/dev/null 2>&1 &&
+            [[ $(container_status "$TARGET_ID") == running ]]; then
+            warn "could not stop $TARGET_NAME again"
+        fi
+    fi
+}
+
 # Recreate's restore (see restore): puts the previous release back after an unfinished run, for every path that can end one
 # (the EXIT trap, the watchdog after a SIGKILL, the next deploy after a crash), doing what
 # PHASE says is left to undo: removes the unverified container the run created (or stops a
@@ -199,18 +216,7 @@ restore_recreate() {
         RESTORE_NOTE="the Docker engine did not answer for ${ENGINE_WAIT}s"
         return 1
     fi
-    if [[ -n $TARGET_ID ]] && ((TARGET_NEW)); then
-        if ! docker rm -f "$TARGET_ID" >/dev/null 2>&1 && [[ -n $(container_status "$TARGET_ID") ]]; then
-            warn "could not remove the new container $TARGET_NAME"
-        fi
-    elif [[ -n $TARGET_ID ]]; then
-        # A retained release this run started: stopped again and kept, with no restart policy.
-        docker update --restart no "$TARGET_ID" >/dev/null 2>&1 || true
-        if ! docker stop --time "$HOIST_STOP_TIMEOUT" "$TARGET_ID" >/dev/null 2>&1 &&
-            [[ $(container_status "$TARGET_ID") == running ]]; then
-            warn "could not stop $TARGET_NAME again"
-        fi
-    fi
+    undo_target
     if ((!stopping || ${#PREV_IDS[@]} == 0)); then
         return 0
     fi
