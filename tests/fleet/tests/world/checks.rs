@@ -878,21 +878,7 @@ pub fn statuses(ctx: &Ctx) {
     assert_eq!(timed.response_code(), 137);
 
     let long = ctx.send(&[i], &["sleep 30"], |r| r);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let got = ctx.rt.block_on(
-            ctx.ssm
-                .get_command_invocation()
-                .command_id(&long)
-                .instance_id(i)
-                .send(),
-        );
-        if got.is_ok_and(|g| status_of(&g).0 == "InProgress") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never InProgress");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_in_progress(ctx, &long, i);
     ctx.rt
         .block_on(ctx.ssm.cancel_command().command_id(&long).send())
         .expect("CancelCommand");
@@ -2860,17 +2846,15 @@ pub fn execution_timeout_floor(ctx: &Ctx) {
     assert_eq!(assert_success(&got), "finished\n");
 }
 
-pub fn cancel_delay_and_group_kill(ctx: &Ctx) {
-    let i = &ctx.light[3].id;
-    let marker = format!("sleep 31.{}", std::process::id());
-    let id = ctx.send(&[i], &[&format!("({marker}) &"), "sleep 30"], |r| r);
+/// Waits (20 s at most) until `GetCommandInvocation` says the invocation runs.
+fn wait_in_progress(ctx: &Ctx, command_id: &str, instance: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let got = ctx.rt.block_on(
             ctx.ssm
                 .get_command_invocation()
-                .command_id(&id)
-                .instance_id(i)
+                .command_id(command_id)
+                .instance_id(instance)
                 .send(),
         );
         if got.is_ok_and(|g| status_of(&g).0 == "InProgress") {
@@ -2879,6 +2863,13 @@ pub fn cancel_delay_and_group_kill(ctx: &Ctx) {
         assert!(Instant::now() < deadline, "never InProgress");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+pub fn cancel_delay_and_group_kill(ctx: &Ctx) {
+    let i = &ctx.light[3].id;
+    let marker = format!("sleep 31.{}", std::process::id());
+    let id = ctx.send(&[i], &[&format!("({marker}) &"), "sleep 30"], |r| r);
+    wait_in_progress(ctx, &id, i);
     std::thread::sleep(Duration::from_millis(500));
     let t = Instant::now();
     ctx.rt
