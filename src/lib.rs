@@ -18,21 +18,17 @@
 //! chain (miette, anyhow) prints each cause once too. `cli`'s tests check both reporters.
 
 pub mod aws;
-pub mod carry;
 pub mod cli;
 pub mod config;
-pub mod deploy;
+pub mod domain;
 pub mod ecr;
 pub mod github;
 pub mod image;
 pub mod lock;
-pub mod outcome;
+pub mod ops;
+pub mod output;
 pub mod plan;
-pub mod progress;
 pub mod revision;
-pub mod rollback;
-pub mod script;
-pub mod secrets;
-pub mod status;
-pub mod strategy;
 pub mod transport;
+
+mod layers;

@@ -36,51 +36,9 @@ use time::format_description::well_known::Rfc3339;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Targets};
-use crate::progress::Reporter;
-
-/// What the plan shows of the lock: the parameter and its lease.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockSpec {
-    pub parameter: String,
-    #[serde(with = "crate::config::secs")]
-    pub lease: Duration,
-}
-
-impl LockSpec {
-    pub fn of(config: &Config) -> LockSpec {
-        LockSpec {
-            parameter: parameter(config),
-            lease: config.lock.lease,
-        }
-    }
-}
-
-/// The lock's parameter: `/hoist/<app>/lock/<scope>`, a pure function of the config.
-pub fn parameter(config: &Config) -> String {
-    format!("/hoist/{}/lock/{}", config.app, scope(&config.targets))
-}
-
-/// The first 12 hex digits of the sha256 of the targets selector in a canonical form:
-/// instance ids sorted, tag keys sorted, each key's values sorted (the order they are
-/// written in does not make another fleet).
-pub fn scope(targets: &Targets) -> String {
-    let mut ids = targets.instance_ids.clone();
-    ids.sort();
-    ids.dedup();
-    let tags: std::collections::BTreeMap<&String, Vec<&String>> = targets
-        .tags
-        .iter()
-        .map(|(k, vs)| {
-            let mut vs: Vec<&String> = vs.iter().collect();
-            vs.sort();
-            vs.dedup();
-            (k, vs)
-        })
-        .collect();
-    let canonical = serde_json::json!({"instance_ids": ids, "tags": tags});
-    crate::script::sha256_hex(canonical.to_string().as_bytes())[..12].to_owned()
-}
+use crate::config::Config;
+use crate::domain::Events;
+use crate::domain::LockSpec;
 
 /// What the lock parameter holds (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -412,7 +370,7 @@ async fn delete(client: &Client, parameter: &str) -> Result<bool, LockError> {
 pub struct LockReport {
     pub parameter: String,
     /// How long hoist waited for it (0 when it was free).
-    #[serde(rename = "waited_ms", with = "crate::transport::millis")]
+    #[serde(rename = "waited_ms", with = "crate::domain::ser::millis")]
     pub waited: Duration,
 }
 
@@ -437,7 +395,7 @@ pub struct Held {
     record: Arc<std::sync::Mutex<Record>>,
     waited: Duration,
     renewal: Option<(CancellationToken, JoinHandle<()>)>,
-    progress: Arc<Reporter>,
+    progress: Arc<dyn Events>,
     released: bool,
 }
 
@@ -522,7 +480,7 @@ pub async fn acquire(
     request: &Request,
     wait: Option<Duration>,
     timing: Timing,
-    progress: Arc<Reporter>,
+    progress: Arc<dyn Events>,
     cancel: &CancellationToken,
 ) -> Result<Held, LockError> {
     let started = Instant::now();
@@ -617,7 +575,7 @@ fn held(
     record: Record,
     started: Instant,
     timing: Timing,
-    progress: Arc<Reporter>,
+    progress: Arc<dyn Events>,
 ) -> Held {
     let waited = started.elapsed();
     let token = record.token.clone();
@@ -685,7 +643,7 @@ async fn renew_loop(
     record: Arc<std::sync::Mutex<Record>>,
     every: Duration,
     stop: CancellationToken,
-    progress: Arc<Reporter>,
+    progress: Arc<dyn Events>,
 ) {
     loop {
         tokio::select! {
@@ -767,7 +725,7 @@ impl Status {
 
 /// `hoist lock status`: who holds the lock, if anyone.
 pub async fn status(client: &Client, config: &Config) -> Result<Status, LockError> {
-    let parameter = parameter(config);
+    let parameter = crate::domain::lock_parameter(config);
     let current = read(client, &parameter).await?;
     let now = OffsetDateTime::now_utc();
     let (holder, unreadable) = match current {
@@ -802,7 +760,7 @@ fn new_token() -> String {
         .and_then(|mut f| f.read_exact(&mut bytes))
         .is_err()
     {
-        let seed = crate::transport::ssm::jitter_seed();
+        let seed = crate::aws::jitter_seed();
         bytes[..8].copy_from_slice(&seed.to_le_bytes());
         bytes[8..].copy_from_slice(&u64::from(std::process::id()).to_le_bytes());
     }

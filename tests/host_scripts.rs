@@ -113,7 +113,7 @@ impl Host {
         let config = self.config();
         let plan = plan::build(&config, &inputs).unwrap();
         let secrets =
-            hoist::secrets::SecretEnv::resolve(&config.env.secret, |_| Some(SECRET.into()))
+            hoist::domain::secrets::SecretEnv::resolve(&config.env.secret, |_| Some(SECRET.into()))
                 .unwrap();
         let run = run_script(&plan.scripts()[0].text, &secrets.payload());
         assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
@@ -606,7 +606,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use hoist::script::{self, Body, Param};
+use hoist::plan::script::{self, Body, Param};
 
 /// An nginx of the test's own: its `nginx.conf` keeps its pid file, logs and temp files in a
 /// temporary directory and includes only that directory's `conf.d/*.conf`, so it never reads
@@ -815,7 +815,7 @@ impl BlueGreen {
             .skip_while(|l| !l.starts_with("HOIST_"))
             .take_while(|l| !l.is_empty())
             .filter(|l| {
-                body == Body::BgStage || !hoist::strategy::stage_only(l.split_once('=').unwrap().0)
+                body == Body::BgStage || !hoist::plan::stage_only(l.split_once('=').unwrap().0)
             })
             .map(str::to_owned)
             .collect();

@@ -436,13 +436,13 @@ fn the_script_executed_is_byte_identical_to_the_plan() {
         hoist::plan::TransportKind::Local,
     );
     let secrets =
-        hoist::secrets::SecretEnv::resolve(&config.env.secret, |_| Some(SECRET.into())).unwrap();
+        hoist::domain::secrets::SecretEnv::resolve(&config.env.secret, |_| Some(SECRET.into()))
+            .unwrap();
     let docker = bollard::Docker::connect_with_local_defaults().unwrap();
     let transport = hoist::transport::LocalTransport::with_shell(&wrapper);
-    let progress = hoist::progress::Reporter::plain();
-    let services = hoist::deploy::Services {
-        docker: &docker,
-        registry: None,
+    let progress = hoist::output::progress::Reporter::plain();
+    let publisher = hoist::ops::build::Publisher::new(&docker, None, &progress);
+    let runner = hoist::ops::execute::Runner {
         ssm: None,
         transport: &transport,
         secrets: &secrets,
@@ -450,14 +450,15 @@ fn the_script_executed_is_byte_identical_to_the_plan() {
     };
     let report = tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(hoist::deploy::deploy(
+        .block_on(hoist::ops::steps::deploy(
             &config,
             inputs,
-            &services,
+            publisher,
+            &runner,
             tokio_util::sync::CancellationToken::new(),
         ))
         .unwrap();
-    assert!(report.ok(), "{}", hoist::deploy::summary(&report));
+    assert!(report.ok(), "{}", hoist::output::summary::summary(&report));
     let executed = std::fs::read(&copy).unwrap();
     let scripts = report.plan.scripts();
     assert_eq!(executed, scripts[0].text.as_bytes());
@@ -1418,7 +1419,7 @@ fn a_reviewed_plan_applies_only_while_nothing_changed() {
         "    : other hoist\n    set -eEuo",
         1,
     );
-    script["sha256"] = hoist::script::sha256_hex(text.as_bytes()).into();
+    script["sha256"] = hoist::plan::script::sha256_hex(text.as_bytes()).into();
     script["text"] = text.into();
     let other_path = saved.path().join("other.json");
     std::fs::write(&other_path, serde_json::to_string_pretty(&other).unwrap()).unwrap();

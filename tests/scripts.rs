@@ -10,9 +10,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use hoist::plan::script::{self, Body, Module, Param, Script};
 use hoist::plan::{self, Inputs, TransportKind};
 use hoist::revision::Revision;
-use hoist::script::{self, Body, Module, Param, Script};
 
 const BASE: &str = "app: web\ntargets:\n  instance_ids: [i-0123456789abcdef0]\n";
 
@@ -143,7 +143,7 @@ fn the_library_and_every_body_pass_shellcheck() {
     let mut want: Vec<String> = Body::ALL
         .iter()
         .map(|b| format!("src/scripts/{}", b.file_name()))
-        .chain([hoist::carry::BOOTSTRAP_FILE.to_owned()])
+        .chain([hoist::domain::carry::BOOTSTRAP_FILE.to_owned()])
         .collect();
     want.sort();
     assert_eq!(bodies, want, "a new script needs a Body and a check here");
@@ -516,8 +516,8 @@ fn a_hostile_rollback_target_stays_data_and_is_refused() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
-    let result = hoist::outcome::parse(&stdout).unwrap();
-    assert_eq!(result.status, hoist::outcome::ResultStatus::Invalid);
+    let result = hoist::domain::outcome::parse(&stdout).unwrap();
+    assert_eq!(result.status, hoist::domain::outcome::ResultStatus::Invalid);
     assert!(result.reason.contains("is not valid"), "{}", result.reason);
     assert!(!Path::new("/tmp/hoist-pwned").exists());
     assert!(!state.exists(), "nothing written");
@@ -776,7 +776,8 @@ fn every_variant_fits_in_32_kib_of_sendcommand_parameters() {
     );
     let mut over = Vec::new();
     for (name, script) in &variants {
-        let carried = hoist::carry::Carried::ssm(script, std::time::Duration::from_secs(3600));
+        let carried =
+            hoist::domain::carry::Carried::ssm(script, std::time::Duration::from_secs(3600));
         let sent = carried.ssm_parameter_bytes.unwrap();
         let line = format!(
             "{sent:>7} bytes of SendCommand parameters for {:>7} bytes of script  {name} ({})",
@@ -912,8 +913,8 @@ fn a_command_failing_with_an_agent_code_ends_the_run_with_exit_1() {
         let (exit, stdout, stderr) = run_with_library(&[Module::State], &body, dir.path(), &[]);
         let stdout = String::from_utf8(stdout).unwrap();
         assert_eq!(exit, Some(1), "code {code}: {stdout}{stderr}");
-        let result = hoist::outcome::parse(&stdout).unwrap_or_else(|| panic!("{stdout}"));
-        assert_eq!(result.status, hoist::outcome::ResultStatus::Failed);
+        let result = hoist::domain::outcome::parse(&stdout).unwrap_or_else(|| panic!("{stdout}"));
+        assert_eq!(result.status, hoist::domain::outcome::ResultStatus::Failed);
         assert!(
             result.reason.contains(&format!("(exit {code})")),
             "{}",
@@ -952,7 +953,7 @@ fn the_result_survives_30_kb_of_multibyte_output_before_it() {
         "the result line is the last of the first {KEPT} bytes ({} bytes of stdout)",
         stdout.len()
     );
-    let result = hoist::outcome::parse(kept).unwrap();
+    let result = hoist::domain::outcome::parse(kept).unwrap();
     assert!(
         result.reason.starts_with("docker said: ✓✓"),
         "{}",
@@ -1074,7 +1075,7 @@ fn on_host_secret_reads_retry_throttling_with_jittered_backoff() {
     assert!(sleeps.is_empty());
 }
 
-/// The `&`s of a line's code (from [`hoist::script::Lexer`]) that put a command in the
+/// The `&`s of a line's code (from [`hoist::plan::script::Lexer`]) that put a command in the
 /// background: not part of `&&`, `>&`, `<&`, `&>` or `|&`, and ending the command (the line
 /// ends after it, or `;`, `)` or `}` follows), unlike arithmetic's `a & b`.
 fn background_jobs(code: &str) -> Vec<usize> {
@@ -1105,7 +1106,7 @@ fn redirected_away(command: &str) -> bool {
 /// The lint's findings in a shell source: each background job whose command keeps the
 /// script's stdout or stderr and that is not waited for on the next line of code.
 fn unredirected_background_jobs(source: &str) -> Vec<String> {
-    let mut lexer = hoist::script::Lexer::default();
+    let mut lexer = hoist::plan::script::Lexer::default();
     let lines: Vec<String> = source.lines().map(|l| lexer.line(l).code).collect();
     let mut found = Vec::new();
     for (n, code) in lines.iter().enumerate() {
@@ -1164,7 +1165,7 @@ fn every_background_job_in_the_scripts_is_redirected_away_or_waited_for() {
             .iter()
             .map(|b| (b.file_name().to_owned(), b.text())),
     ) {
-        let mut lexer = hoist::script::Lexer::default();
+        let mut lexer = hoist::plan::script::Lexer::default();
         jobs += source
             .1
             .lines()
@@ -1226,7 +1227,8 @@ fn a_status_line_stays_within_what_ssm_keeps_of_stdout() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.len() <= 23_980, "{} bytes", stdout.len());
-    let status: serde_json::Value = hoist::outcome::last_marked(&stdout, "HOIST-STATUS ").unwrap();
+    let status: serde_json::Value =
+        hoist::domain::outcome::last_marked(&stdout, "HOIST-STATUS ").unwrap();
     let releases: Vec<&str> = status["history"]
         .as_array()
         .unwrap()

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 
 use super::context::{self, ContextError};
 use crate::config::Builder;
-use crate::progress::Reporter;
+use crate::domain::Events;
 
 /// Lines of build output kept to show when a build fails.
 const TAIL: usize = 25;
@@ -42,7 +42,7 @@ pub enum BuildError {
 pub async fn build(
     docker: &Docker,
     req: &BuildRequest,
-    progress: &Reporter,
+    progress: &dyn Events,
 ) -> Result<String, BuildError> {
     let (tar, files) = context::pack_blocking(&req.context, &req.dockerfile).await?;
     let buildkit = match req.builder {
@@ -109,7 +109,7 @@ async fn build_with(
     req: &BuildRequest,
     tar: Vec<u8>,
     buildkit: bool,
-    progress: &Reporter,
+    progress: &dyn Events,
 ) -> Result<String, Attempt> {
     let one_label_step = !buildkit && !req.labels.is_empty() && labels_line(&req.labels).is_some();
     let options = BuildImageOptions {
@@ -230,7 +230,7 @@ async fn stream_build(
     docker: &Docker,
     options: BuildImageOptions,
     tar: Vec<u8>,
-    progress: &Reporter,
+    progress: &dyn Events,
 ) -> Result<Option<String>, Attempt> {
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(tar.into())));
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL);

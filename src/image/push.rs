@@ -5,7 +5,7 @@ use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{PushImageOptions, TagImageOptions};
 use futures_util::StreamExt;
 
-use crate::progress::Reporter;
+use crate::domain::Events;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -33,7 +33,7 @@ pub async fn push(
     repo_path: &str,
     tag: &str,
     creds: &Credentials<'_>,
-    progress: &Reporter,
+    progress: &dyn Events,
 ) -> Result<(), PushError> {
     let name = format!("{repo_path}:{tag}");
     docker

@@ -7,10 +7,9 @@ use bollard::query_parameters::CreateImageOptions;
 use futures_util::StreamExt;
 
 use super::Credentials;
-use crate::progress::Reporter;
+use crate::domain::Events;
 
-/// The OCI label that names the commit an image was built from.
-pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+pub use crate::domain::REVISION_LABEL;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RevisionError {
@@ -30,7 +29,7 @@ pub async fn revision_of(
     docker: &Docker,
     image: &str,
     creds: &Credentials<'_>,
-    progress: &Reporter,
+    progress: &dyn Events,
 ) -> Result<Option<String>, RevisionError> {
     let inspected = match docker.inspect_image(image).await {
         Ok(found) => found,

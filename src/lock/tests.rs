@@ -13,6 +13,8 @@ use aws_sdk_ssm::types::Parameter;
 use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
 
 use super::*;
+use crate::domain::events::Silent;
+use crate::domain::lock_parameter as parameter;
 
 const NAME: &str = "/hoist/web/lock/0123456789ab";
 
@@ -151,7 +153,7 @@ async fn take(client: &Client, holder: &str, wait: Option<Duration>) -> Result<H
         &request(holder),
         wait,
         fast(),
-        Arc::new(Reporter::plain()),
+        Arc::new(Silent),
         &CancellationToken::new(),
     )
     .await
@@ -320,7 +322,7 @@ async fn a_cancel_ends_the_wait() {
         &request("alice@laptop"),
         Some(Duration::from_secs(60)),
         fast(),
-        Arc::new(Reporter::plain()),
+        Arc::new(Silent),
         &cancel,
     )
     .await;
@@ -445,7 +447,7 @@ async fn the_background_renewal_keeps_the_lease_ahead() {
             renew_every: Some(Duration::from_millis(50)),
             ..fast()
         },
-        Arc::new(Reporter::plain()),
+        Arc::new(Silent),
         &CancellationToken::new(),
     )
     .await

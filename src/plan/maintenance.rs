@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::script::{self, Body, Param, Script};
+use crate::plan::script::{self, Body, Param, Script};
 
 /// Where hosts keep an app's history and a run's state file (as a deploy's header says).
 pub const STATE_DIR: &str = "/var/lib/hoist";
@@ -19,6 +19,56 @@ pub const HISTORY_LIMIT: u32 = 10;
 pub const STATUS_PROBE: Duration = Duration::from_secs(5);
 
 use super::{blue_green_params, secs};
+use crate::domain::carry::{Carried, TooLarge};
+use crate::domain::{Phase, PhaseTargets, PhaseWhen, RolloutPolicy, TransportKind};
+
+/// How long one host may take to answer `hoist status`.
+pub const STATUS_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The one phase of `hoist status`: every target at once, none of them a failure that
+/// stops the others; refused when its transport would refuse the script.
+pub fn status_phase(config: &Config, transport: TransportKind) -> Result<Phase, TooLarge> {
+    maintenance_phase(Phase {
+        name: "status".to_owned(),
+        transport,
+        on: super::describe_on(config, transport),
+        targets: PhaseTargets::All,
+        when: PhaseWhen::Always,
+        reads_secrets: false,
+        policy: RolloutPolicy {
+            max_concurrency: crate::config::Rate::Percent(100),
+            max_errors: crate::config::Rate::Percent(100),
+        },
+        timeout: STATUS_TIMEOUT,
+        script: status_script(config),
+        carried: Carried::default(),
+    })
+}
+
+/// The one phase of a rollback; refused when its transport would refuse the script.
+pub fn rollback_phase(
+    config: &Config,
+    transport: TransportKind,
+    to: Option<&str>,
+) -> Result<Phase, TooLarge> {
+    maintenance_phase(Phase {
+        name: "rollback".to_owned(),
+        transport,
+        on: super::describe_on(config, transport),
+        targets: PhaseTargets::All,
+        when: PhaseWhen::Always,
+        reads_secrets: false,
+        policy: super::rollout_policy(config),
+        timeout: super::switch_timeout(config),
+        script: rollback_script(config, to),
+        carried: Carried::default(),
+    })
+}
+
+fn maintenance_phase(mut phase: Phase) -> Result<Phase, TooLarge> {
+    phase.carried = phase.measure().check(&phase.script)?;
+    Ok(phase)
+}
 
 /// What every maintenance script of a blue-green app adds to its header: the strategy, the
 /// port nginx listens on, and the deploy's `HOIST_BG_*` and `HOIST_NGINX_CONF`.

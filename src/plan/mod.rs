@@ -6,43 +6,29 @@
 mod maintenance;
 mod render;
 pub mod review;
-mod step;
+pub mod script;
+mod strategy;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{BlueGreen, Config, Rate, SecretSource, SecretTier, Strategy};
-use crate::revision::Revision;
-use crate::script::{Param, Script};
-use crate::strategy::{self, PhaseInputs};
+use crate::domain::Revision;
+use script::{Param, Script};
+use strategy::PhaseInputs;
 
-pub use maintenance::{rollback_script, status_script};
+pub use crate::domain::{
+    LockSpec, Phase, PhaseTargets, PhaseWhen, RepositoryTag, RolloutPolicy, Step, StepKind,
+    TransportKind, is_content_addressed, is_release_id, secret_parameter, secret_parameter_root,
+};
+pub use maintenance::{rollback_phase, rollback_script, status_phase, status_script};
 pub use render::Format;
 pub(crate) use render::{longest_run, md_code, md_text};
-pub use step::{Phase, PhaseTargets, PhaseWhen, RepositoryTag, RolloutPolicy, Step, StepKind};
+pub use strategy::stage_only;
 
 /// The JSON schema identifier; bump on any incompatible change to the serialized plan.
 pub const SCHEMA: &str = "hoist.plan/v5";
-
-/// Which transport carries the script to the hosts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TransportKind {
-    /// This machine is the host.
-    Local,
-    /// AWS SSM Run Command.
-    Ssm,
-}
-
-impl TransportKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransportKind::Local => "local",
-            TransportKind::Ssm => "ssm",
-        }
-    }
-}
 
 /// Inputs resolved outside the plan (git, the image build, the CLI).
 #[derive(Debug, Clone)]
@@ -152,7 +138,7 @@ pub struct Plan {
     /// Over SSM: the fleet-wide lock a deploy takes before anything changes (the local
     /// transport has each host's lock only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lock: Option<crate::lock::LockSpec>,
+    pub lock: Option<crate::domain::LockSpec>,
     /// What `deploy` executes, in order; each step carries its own inputs.
     pub steps: Vec<Step>,
     pub warnings: Vec<String>,
@@ -308,7 +294,7 @@ pub enum PlanError {
     #[error("--release `{0}` is not a valid release id (letters, digits, _ . -, at most 64)")]
     BadRelease(String),
     #[error(transparent)]
-    TooLarge(#[from] crate::carry::TooLarge),
+    TooLarge(#[from] crate::domain::carry::TooLarge),
 }
 
 /// Builds the plan. Pure: no clock, no environment, no file system.
@@ -422,7 +408,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
 
     let mut labels = BTreeMap::new();
     labels.insert(
-        crate::image::REVISION_LABEL.to_owned(),
+        crate::domain::REVISION_LABEL.to_owned(),
         inputs.revision.sha.clone(),
     );
     if let Some(created) = &inputs.revision.committed_at {
@@ -448,7 +434,6 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
     let strategy = strategy::of(config.strategy);
     let mut phases = strategy.phases(&PhaseInputs {
         config,
-        release: &release,
         run: inputs.run.as_deref().unwrap_or("<run>"),
         transport: inputs.transport,
         on: describe_on(config, inputs.transport),
@@ -557,7 +542,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
             resolved: inputs.instances.clone(),
         },
         env,
-        lock: (inputs.transport == TransportKind::Ssm).then(|| crate::lock::LockSpec::of(config)),
+        lock: (inputs.transport == TransportKind::Ssm).then(|| crate::domain::LockSpec::of(config)),
         steps,
         warnings,
     })
@@ -566,7 +551,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
 /// The sha256 of `config` as JSON: what a reviewed plan binds its config by. Comments and
 /// formatting of the file do not count; every value, defaulted or not, does.
 pub fn config_sha256(config: &Config) -> String {
-    crate::script::sha256_hex(&serde_json::to_vec(config).expect("a config serializes"))
+    crate::plan::script::sha256_hex(&serde_json::to_vec(config).expect("a config serializes"))
 }
 
 fn header_params(
@@ -723,25 +708,6 @@ pub(crate) fn blue_green_params(config: &Config) -> Vec<(&'static str, Param)> {
     ]
 }
 
-/// The `SecureString` parameter carrying one deploy's secret env. Named by app and release so
-/// a reviewer sees it in the plan; hoist deletes it when the deploy ends.
-///
-/// One parameter per deploy run: two deploys of one release (the same commit to staging and
-/// production) never share, overwrite or delete each other's. Offline plans show the
-/// pattern, with `<run>` where the deploy puts its run id.
-pub fn secret_parameter(config: &Config, release: &str, run: Option<&str>) -> String {
-    format!(
-        "/hoist/{}/{release}/{}/env",
-        config.app,
-        run.unwrap_or("<run>")
-    )
-}
-
-/// Where all of an app's per-run secret parameters live (what a sweep looks under).
-pub fn secret_parameter_root(app: &str) -> String {
-    format!("/hoist/{app}/")
-}
-
 fn describe_targets(config: &Config) -> String {
     let mut parts = Vec::new();
     if !config.targets.instance_ids.is_empty() {
@@ -755,25 +721,6 @@ fn describe_targets(config: &Config) -> String {
 
 fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
-}
-
-/// True when `reference` names content rather than a tag: an image id (`sha256:<64 hex>`) or
-/// a digest reference (`name@sha256:<64 hex>`). Only such a reference is pinned.
-pub fn is_content_addressed(reference: &str) -> bool {
-    let digest = reference
-        .rsplit_once('@')
-        .map_or(reference, |(_, digest)| digest);
-    digest
-        .strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-pub fn is_release_id(s: &str) -> bool {
-    let b = s.as_bytes();
-    (1..=64).contains(&b.len())
-        && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]
@@ -899,7 +846,7 @@ mod tests {
             .lock
             .clone()
             .expect("over SSM a deploy takes the fleet lock");
-        assert_eq!(lock.parameter, crate::lock::parameter(&config));
+        assert_eq!(lock.parameter, crate::domain::lock_parameter(&config));
         assert!(lock.parameter.starts_with("/hoist/web/lock/"));
         assert_eq!(lock.lease, std::time::Duration::from_secs(120));
         let text = plan.render(Format::Text);

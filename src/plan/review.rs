@@ -12,7 +12,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::{Plan, TransportKind};
-use crate::script::sha256_hex;
+use crate::plan::script::sha256_hex;
 
 /// Header parameters that name the image, known only once it is built and pushed: the one
 /// part of a script a reviewed plan does not fix (it binds the image to its commit instead).
@@ -340,7 +340,7 @@ fn without_image(plan: &Plan) -> Plan {
                 }
                 phase.script.text = text;
                 // Measured from the script, image included.
-                phase.carried = crate::carry::Carried::default();
+                phase.carried = crate::domain::carry::Carried::default();
             }
             _ => {}
         }

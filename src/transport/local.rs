@@ -32,7 +32,7 @@ use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use super::{Invocation, InvocationStatus, Job, OutputSink, Transport, TransportError};
-use crate::outcome;
+use crate::domain::outcome;
 
 /// The variables the script gets from hoist's environment, when set (see the module doc).
 pub const SCRIPT_ENV: &[&str] = &[
@@ -141,7 +141,7 @@ impl Transport for LocalTransport {
         let mut stdin = child.stdin.take().expect("piped");
         let payload = job
             .secrets
-            .map(super::super::secrets::SecretEnv::payload)
+            .map(crate::domain::secrets::SecretEnv::payload)
             .unwrap_or_default();
         let feed = async move {
             // A script that exits early closes the pipe: not our error to report.
@@ -335,7 +335,7 @@ fn create_private(path: &Path, mode: u32) -> std::io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::script::Script;
+    use crate::plan::script::Script;
 
     struct Quiet;
 

@@ -98,7 +98,7 @@ pub async fn delete(client: &Client, name: &str) -> Result<(), SsmError> {
 /// run's), and returns their names. Parameters of runs still in their lifetime are kept: a
 /// concurrent deploy of the app to another fleet may be using one.
 pub async fn sweep(client: &Client, app: &str) -> Result<Vec<String>, SsmError> {
-    let root = crate::plan::secret_parameter_root(app);
+    let root = crate::domain::secret_parameter_root(app);
     let mut names = Vec::new();
     let mut token: Option<String> = None;
     loop {

@@ -7,7 +7,7 @@ use aws_sdk_ssm::types::CommandInvocationStatus;
 
 use super::{STDERR_LIMIT, STDOUT_LIMIT};
 use crate::config::Rate;
-use crate::outcome;
+use crate::domain::outcome;
 use crate::transport::{Invocation, InvocationStatus, OutputSink};
 
 /// Maps SSM's (Status, `StatusDetails`) to a terminal outcome; `None` while still running.

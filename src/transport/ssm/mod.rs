@@ -77,28 +77,6 @@ impl Default for Poll {
     }
 }
 
-/// `interval` scaled by a factor in [0.8, 1.2) drawn from `state` (xorshift; advanced).
-pub(crate) fn jittered(interval: Duration, state: &mut u64) -> Duration {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    // 0..1000 → 0.8..1.2
-    #[allow(clippy::cast_precision_loss)] // a value below 1000
-    let unit = (*state % 1000) as f64 / 1000.0;
-    interval.mul_f64(0.8 + 0.4 * unit)
-}
-
-/// A seed for [`jittered`]: the clock's nanoseconds and the process id, never 0.
-pub(crate) fn jitter_seed() -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    #[allow(clippy::cast_possible_truncation)] // the low bits are the random ones
-    let seed = (nanos as u64) ^ (u64::from(std::process::id()) << 32);
-    seed | 1
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SsmError {
     #[error("SSM {operation} failed: {message}")]

@@ -23,7 +23,7 @@ impl SsmTransport {
     async fn send(&self, job: &Job<'_>, ids: &[String]) -> Result<String, SsmError> {
         let comment: String = job.comment.chars().take(100).collect();
         // The same parameters the plan counted against SSM's quota (`crate::carry`).
-        let parameters = crate::carry::ssm_parameters(job.script, job.timeout);
+        let parameters = crate::domain::carry::ssm_parameters(job.script, job.timeout);
         let resp = retry_throttled(|| {
             parameters
                 .iter()
@@ -284,7 +284,7 @@ impl SsmTransport {
         sink: &dyn OutputSink,
     ) -> WaitEnd {
         let mut interval = self.poll.first;
-        let mut seed = super::jitter_seed();
+        let mut seed = crate::aws::jitter_seed();
         let began = Instant::now();
         loop {
             let mut throttled = false;
@@ -337,7 +337,7 @@ impl SsmTransport {
                 interval = (interval * 2).min(self.poll.throttled_max);
             }
             tokio::select! {
-                () = tokio::time::sleep(super::jittered(interval, &mut seed)) => {}
+                () = tokio::time::sleep(crate::aws::jittered(interval, &mut seed)) => {}
                 () = cancel.cancelled() => return WaitEnd::Cancelled,
             }
             if !throttled {
@@ -497,8 +497,8 @@ mod tests {
 
     use super::*;
     use crate::config::Rate;
-    use crate::outcome;
-    use crate::script::{Body, render};
+    use crate::domain::outcome;
+    use crate::plan::script::{Body, render};
     use crate::transport::Transport;
     use crate::transport::ssm::Poll;
     use crate::transport::ssm::testing::DEPLOYED;
@@ -519,7 +519,7 @@ mod tests {
     }
 
     fn job<'a>(
-        script: &'a crate::script::Script,
+        script: &'a crate::plan::script::Script,
         targets: &'a [String],
         max_errors: Rate,
     ) -> Job<'a> {

@@ -5,8 +5,9 @@
 
 use std::fmt::Write as _;
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::Serialize;
+
+pub use crate::domain::script::{Param, Script, Source, quote, sha256_hex};
 
 /// The static bodies, compiled in. Each is a real shell file in the repository, checked by
 /// shellcheck; the header only assigns variables. Every rendered script holds the library
@@ -48,14 +49,14 @@ impl Body {
 
     pub fn text(self) -> &'static str {
         match self {
-            Body::Recreate => include_str!("scripts/recreate.sh"),
-            Body::RecreateStage => include_str!("scripts/recreate-stage.sh"),
-            Body::BlueGreen => include_str!("scripts/blue-green.sh"),
-            Body::BgStage => include_str!("scripts/bg-stage.sh"),
-            Body::BgSwitch => include_str!("scripts/bg-switch.sh"),
-            Body::BgDiscard => include_str!("scripts/bg-discard.sh"),
-            Body::Status => include_str!("scripts/status.sh"),
-            Body::Rollback => include_str!("scripts/rollback.sh"),
+            Body::Recreate => include_str!("../scripts/recreate.sh"),
+            Body::RecreateStage => include_str!("../scripts/recreate-stage.sh"),
+            Body::BlueGreen => include_str!("../scripts/blue-green.sh"),
+            Body::BgStage => include_str!("../scripts/bg-stage.sh"),
+            Body::BgSwitch => include_str!("../scripts/bg-switch.sh"),
+            Body::BgDiscard => include_str!("../scripts/bg-discard.sh"),
+            Body::Status => include_str!("../scripts/status.sh"),
+            Body::Rollback => include_str!("../scripts/rollback.sh"),
         }
     }
 }
@@ -158,17 +159,17 @@ impl Module {
     /// The commented source, compiled in.
     pub fn text(self) -> &'static str {
         match self {
-            Module::Core => include_str!("scripts/lib/core.sh"),
-            Module::Engine => include_str!("scripts/lib/engine.sh"),
-            Module::Look => include_str!("scripts/lib/look.sh"),
-            Module::State => include_str!("scripts/lib/state.sh"),
-            Module::Aws => include_str!("scripts/lib/aws.sh"),
-            Module::Secrets => include_str!("scripts/lib/secrets.sh"),
-            Module::Image => include_str!("scripts/lib/image.sh"),
-            Module::Release => include_str!("scripts/lib/release.sh"),
-            Module::Nginx => include_str!("scripts/lib/nginx.sh"),
-            Module::Twophase => include_str!("scripts/lib/twophase.sh"),
-            Module::Bluegreen => include_str!("scripts/lib/bluegreen.sh"),
+            Module::Core => include_str!("../scripts/lib/core.sh"),
+            Module::Engine => include_str!("../scripts/lib/engine.sh"),
+            Module::Look => include_str!("../scripts/lib/look.sh"),
+            Module::State => include_str!("../scripts/lib/state.sh"),
+            Module::Aws => include_str!("../scripts/lib/aws.sh"),
+            Module::Secrets => include_str!("../scripts/lib/secrets.sh"),
+            Module::Image => include_str!("../scripts/lib/image.sh"),
+            Module::Release => include_str!("../scripts/lib/release.sh"),
+            Module::Nginx => include_str!("../scripts/lib/nginx.sh"),
+            Module::Twophase => include_str!("../scripts/lib/twophase.sh"),
+            Module::Bluegreen => include_str!("../scripts/lib/bluegreen.sh"),
         }
     }
 
@@ -217,74 +218,6 @@ pub fn library(modules: &[Module]) -> String {
         push_source(&mut text, &m.path(), m.text());
     }
     text
-}
-
-/// One header parameter: a scalar or a bash array.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Param {
-    Str(String),
-    Array(Vec<String>),
-}
-
-impl From<&str> for Param {
-    fn from(s: &str) -> Self {
-        Param::Str(s.to_owned())
-    }
-}
-impl From<String> for Param {
-    fn from(s: String) -> Self {
-        Param::Str(s)
-    }
-}
-impl From<Vec<String>> for Param {
-    fn from(v: Vec<String>) -> Self {
-        Param::Array(v)
-    }
-}
-
-/// A rendered script: exactly the bytes a host executes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Script {
-    /// The body it was rendered from (`recreate.sh`, `blue-green.sh`, `status.sh`,
-    /// `rollback.sh`).
-    pub body: String,
-    pub sha256: String,
-    pub text: String,
-    /// The source files rendered into it, in order (the library's modules, then the body),
-    /// each with the sha256 of the commented file in the repository: what a reviewer reads.
-    /// Empty in a plan saved by a hoist that rendered one library file.
-    #[serde(default)]
-    pub modules: Vec<Source>,
-}
-
-impl Script {
-    /// Its size in bytes, as a transport sends it.
-    pub fn bytes(&self) -> usize {
-        self.text.len()
-    }
-}
-
-/// A source file a script was rendered from: its path in the repository and the sha256 of
-/// its (commented) text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Source {
-    pub path: String,
-    pub sha256: String,
-}
-
-/// Quotes a word for POSIX shells: single quotes, with `'` written as `'\''`.
-pub fn quote(word: &str) -> String {
-    let mut out = String::with_capacity(word.len() + 2);
-    out.push('\'');
-    for c in word.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('\'');
-    out
 }
 
 /// Renders header + library modules + body into one self-contained script. `comment` lines
@@ -657,10 +590,6 @@ impl Lexer {
             .push_back((String::from_utf8_lossy(word).into_owned(), tabs));
         j
     }
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 #[cfg(test)]

@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::TransportKind;
-use crate::carry::Carried;
+use super::carry::Carried;
+use super::script::Script;
 use crate::config::{Builder, Rate, SecretTier};
-use crate::script::Script;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -253,4 +252,23 @@ impl PhaseWhen {
 pub struct RolloutPolicy {
     pub max_concurrency: Rate,
     pub max_errors: Rate,
+}
+
+/// Which transport carries the script to the hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportKind {
+    /// This machine is the host.
+    Local,
+    /// AWS SSM Run Command.
+    Ssm,
+}
+
+impl TransportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Local => "local",
+            TransportKind::Ssm => "ssm",
+        }
+    }
 }

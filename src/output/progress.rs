@@ -27,29 +27,26 @@ pub enum Verbosity {
 }
 
 /// The prefix of the lines a host's script logs of its own steps (`log`/`warn` in `src/scripts/lib/core.sh`).
-pub const SCRIPT_LOG_PREFIX: &str = "hoist: ";
+pub use crate::domain::events::SCRIPT_LOG_PREFIX;
 
 pub struct Reporter {
     tty: bool,
     verbosity: Verbosity,
-    /// Under GitHub Actions: hosts' output goes to groups once judged, never live.
-    github: bool,
     spinner: Mutex<Option<ProgressBar>>,
 }
 
 impl Reporter {
     /// The default verbosity, a spinner on a terminal outside CI.
     pub fn new() -> Self {
-        Self::with(Verbosity::Normal, false)
+        Self::with(Verbosity::Normal, true)
     }
 
-    /// A reporter of this verbosity: a spinner only when stderr is a terminal, not in CI
-    /// and not under GitHub Actions (`github`).
-    pub fn with(verbosity: Verbosity, github: bool) -> Self {
+    /// A reporter of this verbosity: a spinner only when `spinner` allows one, stderr is a
+    /// terminal, and not in CI.
+    pub fn with(verbosity: Verbosity, spinner: bool) -> Self {
         Reporter {
-            tty: std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() && !github,
+            tty: spinner && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none(),
             verbosity,
-            github,
             spinner: Mutex::new(None),
         }
     }
@@ -59,24 +56,12 @@ impl Reporter {
         Reporter {
             tty: false,
             verbosity: Verbosity::Normal,
-            github: false,
             spinner: Mutex::new(None),
         }
     }
 
-    /// The same reporter without its spinner (`--format json`: plain lines only).
-    pub fn without_spinner(mut self) -> Self {
-        self.tty = false;
-        self
-    }
-
     pub fn verbosity(&self) -> Verbosity {
         self.verbosity
-    }
-
-    /// Under GitHub Actions (hosts' output in groups, never live).
-    pub fn github(&self) -> bool {
-        self.github
     }
 
     /// A line that stays in the log (nothing under `--quiet`).
@@ -157,6 +142,41 @@ impl Reporter {
             bar.finish_and_clear();
         }
         self.info(msg);
+    }
+}
+
+impl crate::domain::Events for Reporter {
+    fn activity(&self, msg: &str) {
+        Reporter::activity(self, msg);
+    }
+    fn detail(&self, msg: &str) {
+        Reporter::detail(self, msg);
+    }
+    fn done(&self, msg: &str) {
+        Reporter::done(self, msg);
+    }
+    fn info(&self, msg: &str) {
+        Reporter::info(self, msg);
+    }
+    fn warn(&self, msg: &str) {
+        Reporter::warn(self, msg);
+    }
+    fn verbose(&self, msg: &str) {
+        Reporter::verbose(self, msg);
+    }
+
+    /// The lines a script logs of its own steps (`hoist: …`) by default, every line with
+    /// `--verbose`, none with `--quiet`.
+    fn host_line(&self, target: &str, line: &str) {
+        if self.verbosity == Verbosity::Quiet {
+            return;
+        }
+        let shown = format!("[{target}] {line}");
+        if line.starts_with(SCRIPT_LOG_PREFIX) {
+            self.info(&shown);
+        } else {
+            self.verbose(&shown);
+        }
     }
 }
 

@@ -20,15 +20,14 @@ use std::time::Duration;
 pub use blue_green::BlueGreen;
 pub use recreate::Recreate;
 
-use crate::carry::Carried;
 use crate::config::{self, Config};
+use crate::domain::carry::Carried;
+use crate::plan::script::{self, Body, Param};
 use crate::plan::{Phase, PhaseTargets, PhaseWhen, RolloutPolicy, TransportKind};
-use crate::script::{self, Body, Param};
 
 /// What every phase of a deploy shares, resolved by the plan.
 pub struct PhaseInputs<'a> {
     pub config: &'a Config,
-    pub release: &'a str,
     /// The deploy run (`<run>` in a plan made without one): a staged container's label.
     pub run: &'a str,
     pub transport: TransportKind,
@@ -45,9 +44,6 @@ pub struct PhaseInputs<'a> {
 }
 
 pub trait Strategy: Sync {
-    /// The strategy as the config names it.
-    fn kind(&self) -> config::Strategy;
-
     /// The phases of a deploy, in the order they run.
     fn phases(&self, inputs: &PhaseInputs<'_>) -> Vec<Phase>;
 }

@@ -1,7 +1,7 @@
-//! `cli`'s tests: every error prints its cause once, as hoist reports it and as a reporter
+//! `Error`'s tests: every error prints its cause once, as hoist reports it and as a reporter
 //! that walks `source()` would.
 
-use std::error::Error;
+use std::error::Error as StdError;
 use std::io;
 use std::path::PathBuf;
 
@@ -11,11 +11,15 @@ use aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInfor
 use super::*;
 use crate::ecr::EcrError;
 use crate::image::{BuildError, ContextError, PushError};
+use crate::lock::{self, LockError};
+use crate::ops::steps::DeployError;
+use crate::output::text::report;
+use crate::revision::RevisionError;
 use crate::transport::TransportError;
 use crate::transport::ssm::SsmError;
 
 /// The texts of an error and of every error down its `source()` chain.
-fn chain(err: &(dyn Error + 'static)) -> Vec<String> {
+fn chain(err: &(dyn StdError + 'static)) -> Vec<String> {
     std::iter::successors(Some(err), |&e| e.source())
         .map(ToString::to_string)
         .collect()
@@ -24,7 +28,7 @@ fn chain(err: &(dyn Error + 'static)) -> Vec<String> {
 /// As hoist reports `err`, and as a reporter that walks `source()` would (miette, anyhow's
 /// `{:#}`), each of `causes` and each text down the chain is printed exactly once.
 #[track_caller]
-fn prints_each_cause_once(err: &CliError, causes: &[&str]) {
+fn prints_each_cause_once(err: &Error, causes: &[&str]) {
     let texts = chain(err);
     let reporters = [
         ("hoist", report(err, false)),
@@ -65,19 +69,19 @@ fn every_error_prints_its_cause_once() {
     ));
     let message = crate::aws::error_message(&sdk);
     prints_each_cause_once(
-        &CliError::Preflight(ssm_api("DescribeInstanceInformation", &message)),
+        &Error::Preflight(ssm_api("DescribeInstanceInformation", &message)),
         &["Connection refused by 127.0.0.9"],
     );
     let denied = "AccessDeniedException: not allowed to ssm:PutParameter";
     prints_each_cause_once(
-        &CliError::Deploy(DeployError::SecretParameter(ssm_api(
+        &Error::Deploy(DeployError::SecretParameter(ssm_api(
             "PutParameter",
             denied,
         ))),
         &[denied],
     );
     prints_each_cause_once(
-        &CliError::Deploy(DeployError::Transport(TransportError::Ssm(ssm_api(
+        &Error::Deploy(DeployError::Transport(TransportError::Ssm(ssm_api(
             "SendCommand",
             denied,
         )))),
@@ -88,11 +92,11 @@ fn every_error_prints_its_cause_once() {
         err: io_error("the engine hung up"),
     };
     prints_each_cause_once(
-        &CliError::Deploy(DeployError::Build(BuildError::Engine(engine()))),
+        &Error::Deploy(DeployError::Build(BuildError::Engine(engine()))),
         &["the engine hung up"],
     );
     prints_each_cause_once(
-        &CliError::Deploy(DeployError::Build(BuildError::Context(ContextError::Io {
+        &Error::Deploy(DeployError::Build(BuildError::Context(ContextError::Io {
             path: PathBuf::from("/srv/app/key.pem"),
             cause: io_error("permission denied to the test"),
         }))),
@@ -100,7 +104,7 @@ fn every_error_prints_its_cause_once() {
     );
     let glob = globset::Glob::new("a[").unwrap_err();
     prints_each_cause_once(
-        &CliError::Deploy(DeployError::Build(BuildError::Context(
+        &Error::Deploy(DeployError::Build(BuildError::Context(
             ContextError::Pattern {
                 file: PathBuf::from(".dockerignore"),
                 line: 3,
@@ -112,7 +116,7 @@ fn every_error_prints_its_cause_once() {
     );
     // git, through `?` as revision.rs converts it.
     prints_each_cause_once(
-        &CliError::Revision(RevisionError::from(io::Error::new(
+        &Error::Revision(RevisionError::from(io::Error::new(
             io::ErrorKind::NotFound,
             "no git on the test's PATH",
         ))),
@@ -120,20 +124,20 @@ fn every_error_prints_its_cause_once() {
     );
     // Deploy errors wrapping the rest.
     prints_each_cause_once(
-        &CliError::Deploy(DeployError::Transport(TransportError::from(io_error(
+        &Error::Deploy(DeployError::Transport(TransportError::from(io_error(
             "broken pipe to the test's script",
         )))),
         &["broken pipe to the test's script"],
     );
     prints_each_cause_once(
-        &CliError::Deploy(DeployError::Transport(TransportError::Spawn {
+        &Error::Deploy(DeployError::Transport(TransportError::Spawn {
             shell: "/bin/bash".into(),
             cause: io_error("no shell in the test"),
         })),
         &["no shell in the test"],
     );
     prints_each_cause_once(
-        &CliError::Deploy(DeployError::Push(PushError::Tag {
+        &Error::Deploy(DeployError::Push(PushError::Tag {
             image: "sha256:ab".into(),
             name: "reg/web:r1".into(),
             cause: engine(),
@@ -141,33 +145,33 @@ fn every_error_prints_its_cause_once() {
         &["the engine hung up"],
     );
     prints_each_cause_once(
-        &CliError::Deploy(DeployError::Ecr(EcrError::Api {
+        &Error::Deploy(DeployError::Ecr(EcrError::Api {
             operation: "BatchGetImage",
             message: "ThrottlingException: Rate exceeded".into(),
         })),
         &["ThrottlingException: Rate exceeded"],
     );
     prints_each_cause_once(
-        &CliError::Deploy(DeployError::Docker(engine())),
+        &Error::Deploy(DeployError::Docker(engine())),
         &["the engine hung up"],
     );
-    prints_each_cause_once(&CliError::Docker(engine()), &["the engine hung up"]);
+    prints_each_cause_once(&Error::Docker(engine()), &["the engine hung up"]);
     prints_each_cause_once(
-        &CliError::Write {
+        &Error::Write {
             path: PathBuf::from("plan.json"),
             cause: io_error("no space left for the test"),
         },
         &["no space left for the test"],
     );
     prints_each_cause_once(
-        &CliError::Config(ConfigError::Read {
+        &Error::Config(ConfigError::Read {
             path: PathBuf::from("hoist.yaml"),
             cause: io_error("unreadable for the test"),
         }),
         &["unreadable for the test"],
     );
     prints_each_cause_once(
-        &CliError::Lock(LockError::AccessDenied {
+        &Error::Lock(LockError::AccessDenied {
             action: "ssm:PutParameter",
             parameter: "/hoist/web/lock/0123456789ab".into(),
             message: message.clone(),
@@ -175,7 +179,7 @@ fn every_error_prints_its_cause_once() {
         &[&message],
     );
     prints_each_cause_once(
-        &CliError::Lock(LockError::Api {
+        &Error::Lock(LockError::Api {
             operation: "GetParameter",
             parameter: "/hoist/web/lock/0123456789ab".into(),
             message: message.clone(),
@@ -195,26 +199,26 @@ fn lock_errors_have_their_exit_codes() {
     }))
     .unwrap();
     let parameter = "/hoist/web/lock/0123456789ab".to_owned();
-    let held = CliError::Lock(LockError::Held {
+    let held = Error::Lock(LockError::Held {
         parameter: parameter.clone(),
         record: Box::new(record.clone()),
         waited: None,
     });
-    let stale = CliError::Lock(LockError::Stale {
+    let stale = Error::Lock(LockError::Stale {
         parameter: parameter.clone(),
         record: Box::new(record),
     });
     assert_eq!(held.exit_code(), 3);
     assert_eq!(stale.exit_code(), 3);
     assert!(report(&held, false).contains("held by octo/web run 42 attempt 1 (mona)"));
-    let denied = CliError::Lock(LockError::AccessDenied {
+    let denied = Error::Lock(LockError::AccessDenied {
         action: "ssm:GetParameter",
         parameter: parameter.clone(),
         message: "AccessDeniedException: no".into(),
     });
     assert_eq!(denied.exit_code(), 1);
     assert_eq!(
-        CliError::Lock(LockError::Interrupted(parameter)).exit_code(),
+        Error::Lock(LockError::Interrupted(parameter)).exit_code(),
         130
     );
 }

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use bollard::Docker;
 
-use super::{DeployError, StepStatus};
+use super::execute::StepStatus;
+use super::steps::DeployError;
+use crate::domain::Events;
 use crate::ecr::{self, Ecr, EcrError, Login};
 use crate::image::{self, BuildError, BuildRequest, PushError};
 use crate::plan::{self, Step};
-use crate::progress::Reporter;
 
 /// The account's registry: its ECR API and the login pushes use.
 pub struct Registry<'a> {
@@ -31,7 +32,7 @@ pub struct RemoteImage {
 pub struct Publisher<'a> {
     docker: &'a Docker,
     registry: Option<&'a Registry<'a>>,
-    progress: &'a Reporter,
+    progress: &'a dyn Events,
     /// The repository was created, or found, with immutable tags.
     immutable: bool,
     /// The image id the build step made.
@@ -44,7 +45,7 @@ impl<'a> Publisher<'a> {
     pub fn new(
         docker: &'a Docker,
         registry: Option<&'a Registry<'a>>,
-        progress: &'a Reporter,
+        progress: &'a dyn Events,
     ) -> Self {
         Publisher {
             docker,
@@ -270,7 +271,7 @@ impl<'a> Publisher<'a> {
 async fn build_image(
     docker: &Docker,
     step: &Step,
-    progress: &Reporter,
+    progress: &dyn Events,
 ) -> Result<String, BuildError> {
     let Step::Build {
         builder,
@@ -306,7 +307,7 @@ async fn build_image(
 pub async fn resolve_local_image(
     docker: &Docker,
     uri: &str,
-    progress: &Reporter,
+    progress: &dyn Events,
 ) -> Result<String, DeployError> {
     let image = docker.inspect_image(uri).await.map_err(|e| match e {
         bollard::errors::Error::DockerResponseServerError {
@@ -332,7 +333,7 @@ pub async fn resolve_prebuilt(
     registry: &str,
     ecr: &Ecr,
     docker: &Docker,
-    progress: &Reporter,
+    progress: &dyn Events,
 ) -> Result<RemoteImage, DeployError> {
     let bad = |why: &str| DeployError::BadImage(uri.to_owned(), why.to_owned());
     let Some((host, repo, reference)) = ecr::split_uri(uri) else {
@@ -446,6 +447,88 @@ pub fn short_id(id: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
+/// What `hoist build` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub file: std::path::PathBuf,
+    /// Build into this machine's engine only (no ECR).
+    pub local: bool,
+    pub release: Option<String>,
+}
+
+/// What `hoist build` made.
+#[derive(Debug, serde::Serialize)]
+pub struct Built {
+    pub app: String,
+    pub release: String,
+    pub revision: String,
+    /// What hosts would run: `registry/repository@sha256:…` (an image id with --local).
+    pub image: String,
+    pub digest: Option<String>,
+    pub tags: Vec<String>,
+    pub steps: Vec<super::execute::StepReport>,
+}
+
+/// `hoist build`: the deploy's publishing steps only (ensure the repository, build, push),
+/// then what hosts would run.
+pub async fn run_request(
+    request: Request,
+    events: &dyn Events,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<Built, super::error::Error> {
+    use super::error::Error;
+    let transport = super::prepare::transport_kind(request.local);
+    let (config, mut inputs) = super::prepare::prepare(
+        &request.file,
+        crate::config::Files::ContextAndDockerfile,
+        transport,
+        request.release,
+    )
+    .await?;
+    let docker = Docker::connect_with_local_defaults().map_err(Error::Docker)?;
+    docker.ping().await.map_err(Error::Docker)?;
+    let interrupted = |e| match e {
+        DeployError::Interrupted => Error::Interrupted("before anything was pushed"),
+        e => Error::Deploy(e),
+    };
+    let (image, steps, plan) = if request.local {
+        let plan = plan::build(&config, &inputs)?;
+        let mut publisher = Publisher::new(&docker, None, events);
+        let (_, steps) = super::steps::publish(&plan, &mut publisher, cancel)
+            .await
+            .map_err(interrupted)?;
+        (publisher.published(), steps, plan)
+    } else {
+        let aws = super::prepare::Aws::new(&config).await;
+        let ecr = aws.ecr();
+        let login =
+            super::prepare::ecr_login(&ecr, events, cancel, "before anything was pushed").await?;
+        let registry = Registry { ecr: &ecr, login };
+        inputs.registry = Some(registry.login.registry.clone());
+        let plan = plan::build(&config, &inputs)?;
+        let mut publisher = Publisher::new(&docker, Some(&registry), events);
+        let (_, steps) = super::steps::publish(&plan, &mut publisher, cancel)
+            .await
+            .map_err(interrupted)?;
+        (publisher.published(), steps, plan)
+    };
+    let image = image.ok_or_else(|| {
+        Error::Deploy(DeployError::Unsupported(
+            "the plan has no build step".into(),
+        ))
+    })?;
+    let digest = image.reference.rsplit_once('@').map(|(_, d)| d.to_owned());
+    Ok(Built {
+        app: plan.app.clone(),
+        release: plan.release.clone(),
+        revision: plan.revision.sha.clone(),
+        image: image.reference.clone(),
+        digest,
+        tags: plan.image.tags.clone(),
+        steps,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
@@ -526,7 +609,7 @@ mod tests {
             REGISTRY,
             &ecr,
             &docker,
-            &Reporter::plain(),
+            &crate::domain::events::Silent,
         )
         .await
         .unwrap_err();

@@ -6,32 +6,24 @@
 //! run: put the secret parameter, run each phase through the transport, delete the secret
 //! parameter. What a host runs is byte for byte the script of the plan in the report.
 
-mod publish;
-mod summary;
-mod timings;
-
 use std::time::{Duration, Instant};
 
-use bollard::Docker;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::build::{Publisher, short_id};
+use super::execute::{
+    PhaseReport, PhaseRun, Runner, StepReport, StepStatus, delete_parameter, put_parameter,
+    run_phase,
+};
+use super::timings::Timings;
 use crate::config::Config;
+use crate::domain::{Invocation, Phase, PhaseTargets, PhaseWhen, Step};
 use crate::ecr::EcrError;
 use crate::image::{BuildError, PushError};
-use crate::outcome;
-use crate::plan::{self, Inputs, Phase, PhaseTargets, PhaseWhen, Plan, Step, StepKind};
-use crate::progress::Reporter;
-use crate::secrets::SecretEnv;
-use crate::transport::secret_parameter::{self, SecretParameter};
+use crate::plan::{self, Inputs, Plan};
+use crate::transport::TransportError;
 use crate::transport::ssm::SsmError;
-use crate::transport::{Invocation, Job, Transport, TransportError};
-
-pub use publish::{
-    Publisher, Registry, RemoteImage, resolve_local_image, resolve_prebuilt, short_id,
-};
-pub use summary::{detail, host_output, summary, table};
-pub use timings::{Timings, timeline};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -68,62 +60,6 @@ pub enum DeployError {
         found: String,
         expected: String,
     },
-}
-
-/// What a deploy talks to. Transports carry scripts; everything else here serves one kind
-/// of step.
-pub struct Services<'a> {
-    pub docker: &'a Docker,
-    /// The account's registry (SSM deploys that build): ensure-repository, build, push.
-    pub registry: Option<&'a Registry<'a>>,
-    /// The SSM API (put- and delete-secret-parameter).
-    pub ssm: Option<&'a aws_sdk_ssm::Client>,
-    pub transport: &'a dyn Transport,
-    pub secrets: &'a SecretEnv,
-    pub progress: &'a Reporter,
-}
-
-/// How one step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StepStatus {
-    Done,
-    /// Not needed: what it would make already exists (the detail says what and where).
-    Skipped,
-    Failed,
-    /// An earlier step failed, or the deploy was cancelled, before this one began.
-    NotRun,
-}
-
-impl StepStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepStatus::Done => "done",
-            StepStatus::Skipped => "skipped",
-            StepStatus::Failed => "failed",
-            StepStatus::NotRun => "not run",
-        }
-    }
-}
-
-/// One executed step, in the plan's order.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepReport {
-    pub step: StepKind,
-    /// The phase, for a run-phase step.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phase: Option<String>,
-    pub status: StepStatus,
-    pub detail: String,
-    #[serde(rename = "duration_ms", with = "crate::transport::millis")]
-    pub duration: Duration,
-}
-
-/// One phase's targets, judged.
-#[derive(Debug, Serialize)]
-pub struct PhaseReport {
-    pub name: String,
-    pub invocations: Vec<Invocation>,
 }
 
 /// What happened, for the summary table and `--format json`.
@@ -181,10 +117,11 @@ pub struct Reviewed<'a> {
 pub async fn deploy(
     config: &Config,
     inputs: Inputs,
-    services: &Services<'_>,
+    publisher: Publisher<'_>,
+    runner: &Runner<'_>,
     cancel: CancellationToken,
 ) -> Result<Report, DeployError> {
-    publish_then_execute(config, inputs, None, services, cancel).await
+    publish_then_execute(config, inputs, None, publisher, runner, cancel).await
 }
 
 /// Applies a reviewed plan: as [`deploy`], and before any step after publishing runs, checks
@@ -194,21 +131,23 @@ pub async fn apply(
     config: &Config,
     inputs: Inputs,
     reviewed: Reviewed<'_>,
-    services: &Services<'_>,
+    publisher: Publisher<'_>,
+    runner: &Runner<'_>,
     cancel: CancellationToken,
 ) -> Result<Report, DeployError> {
-    publish_then_execute(config, inputs, Some(reviewed), services, cancel).await
+    publish_then_execute(config, inputs, Some(reviewed), publisher, runner, cancel).await
 }
 
 async fn publish_then_execute(
     config: &Config,
     inputs: Inputs,
     reviewed: Option<Reviewed<'_>>,
-    services: &Services<'_>,
+    publisher: Publisher<'_>,
+    runner: &Runner<'_>,
     cancel: CancellationToken,
 ) -> Result<Report, DeployError> {
     let draft = plan::build(config, &inputs)?;
-    let mut publisher = Publisher::new(services.docker, services.registry, services.progress);
+    let mut publisher = publisher;
     let (published, reports) = publish(&draft, &mut publisher, &cancel).await?;
     let plan = match publisher.published() {
         Some(image) => plan::build(
@@ -227,7 +166,7 @@ async fn publish_then_execute(
         ));
     }
     let Some(reviewed) = reviewed else {
-        return execute(plan, published.len(), reports, services, cancel).await;
+        return execute(plan, published.len(), reports, runner, cancel).await;
     };
     let pairs = plan::review::image_only(reviewed.plan, &plan).map_err(|differences| {
         plan::review::Refusal {
@@ -236,7 +175,7 @@ async fn publish_then_execute(
         }
     })?;
     for pair in &pairs {
-        services.progress.done(&format!(
+        runner.progress.done(&format!(
             "{} script: sha256 {} reviewed, {} executed (only {} differ: the image)",
             pair.phase,
             short_id(&pair.reviewed_sha256),
@@ -244,7 +183,7 @@ async fn publish_then_execute(
             plan::review::IMAGE_PARAMS.join(", ")
         ));
     }
-    let mut report = execute(plan, published.len(), reports, services, cancel).await?;
+    let mut report = execute(plan, published.len(), reports, runner, cancel).await?;
     report.reviewed = Some(pairs);
     Ok(report)
 }
@@ -287,10 +226,10 @@ pub async fn execute(
     plan: Plan,
     from: usize,
     mut reports: Vec<StepReport>,
-    services: &Services<'_>,
+    runner: &Runner<'_>,
     cancel: CancellationToken,
 ) -> Result<Report, DeployError> {
-    let s = services;
+    let s = runner;
     let mut phases: Vec<PhaseReport> = Vec::new();
     // The parameter this run put, and whether a cancel already deleted it.
     let mut put: Option<(String, bool)> = None;
@@ -531,58 +470,6 @@ fn secret_lifetime(plan: &Plan) -> Duration {
         + Duration::from_secs(15 * 60)
 }
 
-async fn put_parameter(
-    plan: &Plan,
-    s: &Services<'_>,
-    name: &str,
-    tier: crate::config::SecretTier,
-    lifetime: Duration,
-) -> Result<(), DeployError> {
-    let ssm = s.ssm.ok_or_else(|| {
-        DeployError::Unsupported(
-            "the plan puts a secret parameter, and this deploy has no SSM".into(),
-        )
-    })?;
-    let parameter = SecretParameter {
-        name: name.to_owned(),
-        tier,
-        tags: [
-            ("hoist:app", plan.app.as_str()),
-            ("hoist:release", plan.release.as_str()),
-            ("hoist:run", plan.run.as_deref().unwrap_or_default()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect(),
-    };
-    secret_parameter::put(ssm, &parameter, &s.secrets.payload(), lifetime)
-        .await
-        .map_err(DeployError::SecretParameter)
-}
-
-/// Deletes the run's secret parameter; a failure is reported, not fatal (the next deploy's
-/// sweep deletes it once it expired).
-async fn delete_parameter(s: &Services<'_>, name: &str) -> (StepStatus, String) {
-    let Some(ssm) = s.ssm else {
-        return (StepStatus::Failed, "this deploy has no SSM".into());
-    };
-    match secret_parameter::delete(ssm, name).await {
-        Ok(()) => {
-            s.progress
-                .done(&format!("deleted the secret parameter {name}"));
-            (StepStatus::Done, format!("deleted {name}"))
-        }
-        Err(e) => {
-            let line = format!(
-                "could not delete the secret parameter {name}: {e}; the next deploy of this \
-                 app deletes it once it expires"
-            );
-            s.progress.warn(&format!("warning: {line}"));
-            (StepStatus::Failed, line)
-        }
-    }
-}
-
 /// The targets a phase runs on.
 fn phase_targets(plan: &Plan, phase: &Phase, done: &[PhaseReport]) -> Vec<String> {
     match &phase.targets {
@@ -649,107 +536,6 @@ fn staged_targets(stage: &str, done: &[PhaseReport]) -> Vec<String> {
         .collect()
 }
 
-/// Where and how one phase runs.
-pub struct PhaseRun<'a> {
-    /// What the run is, for people (SSM's command comment, the progress line).
-    pub comment: String,
-    pub targets: Vec<String>,
-    /// The run's secret parameter, when a step put one.
-    pub parameter: Option<&'a str>,
-}
-
-/// Runs one phase through the transport and judges each target. On a cancel the run's
-/// secret parameter is deleted at once, while the transport stops the scripts (a CI runner
-/// escalates to SIGKILL within seconds); the flag says it was.
-pub async fn run_phase(
-    phase: &Phase,
-    run: PhaseRun<'_>,
-    s: &Services<'_>,
-    cancel: &CancellationToken,
-) -> Result<(Vec<Invocation>, bool), (DeployError, bool)> {
-    let parameter = run.parameter;
-    let job = Job {
-        script: &phase.script,
-        secrets: (phase.reads_secrets && !s.secrets.is_empty() && parameter.is_none())
-            .then_some(s.secrets),
-        targets: &run.targets,
-        policy: phase.policy,
-        timeout: phase.timeout,
-        comment: run.comment.clone(),
-    };
-    s.progress.activity(&format!(
-        "{}: phase {} via {} (script sha256 {})",
-        run.comment,
-        phase.name,
-        s.transport.name(),
-        &phase.script.sha256[..16]
-    ));
-    let sink = summary::Sink {
-        progress: s.progress,
-        secrets: s.secrets,
-    };
-    let finished = CancellationToken::new();
-    let run = async {
-        let result = s.transport.run(&job, cancel.clone(), &sink).await;
-        finished.cancel();
-        result
-    };
-    let early_delete = async {
-        let Some(name) = parameter else { return false };
-        tokio::select! {
-            () = cancel.cancelled() => {
-                let _ = delete_parameter(s, name).await;
-                true
-            }
-            () = finished.cancelled() => false,
-        }
-    };
-    let (result, deleted_early) = tokio::join!(run, early_delete);
-    let mut invocations = result.map_err(|e| (e.into(), deleted_early))?;
-    for inv in &mut invocations {
-        read_output(inv, s.secrets);
-    }
-    // Under GitHub Actions each target's output is shown once judged, in a group of its own
-    // (groups cannot interleave, so nothing was streamed).
-    if s.progress.github() && s.progress.verbosity() > crate::progress::Verbosity::Quiet {
-        for inv in &invocations {
-            s.progress.block(&crate::github::group(
-                &format!("{} · {}", phase.name, inv.target),
-                &host_output(inv),
-            ));
-        }
-    }
-    for inv in &invocations {
-        s.progress.verbose(&format!(
-            "[{}] {:?}, exit code {}, {:.1}s: {}",
-            inv.target,
-            inv.status,
-            inv.exit_code
-                .map_or_else(|| "none".to_owned(), |c| c.to_string()),
-            inv.duration.as_secs_f64(),
-            inv.outcome.unwrap_or_else(|| inv.judge()).as_str()
-        ));
-    }
-    let deployed = invocations.iter().filter(|i| i.deployed()).count();
-    s.progress.done(&format!(
-        "phase {}: {deployed} of {} target{} succeeded",
-        phase.name,
-        invocations.len(),
-        if invocations.len() == 1 { "" } else { "s" }
-    ));
-    Ok((invocations, deleted_early))
-}
-
-/// The one place output from a transport is read: redacted of secret values first, then
-/// the script's `HOIST-RESULT` line parsed from what is left, so every field taken from
-/// output (reason, health, the summary, the JSON report) is redacted too.
-fn read_output(inv: &mut Invocation, secrets: &SecretEnv) {
-    inv.stdout = secrets.redact(&inv.stdout);
-    inv.stderr = secrets.redact(&inv.stderr);
-    inv.result = outcome::parse(&inv.stdout);
-    inv.outcome = Some(inv.judge());
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -757,9 +543,12 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
+    use crate::domain::secrets::SecretEnv;
+    use crate::ops::execute::read_output;
+    use crate::output::summary::summary;
     use crate::plan::TransportKind;
     use crate::revision::Revision;
-    use crate::transport::{InvocationStatus, Outcome, OutputSink};
+    use crate::transport::{InvocationStatus, Job, Outcome, OutputSink, Transport};
 
     fn plan() -> Plan {
         let yaml = "app: web\nimage:\n  repository: web\ntargets:\n  tags:\n    Env: [prod]\n\
@@ -886,17 +675,14 @@ mod tests {
     async fn execute_with(transport: &dyn Transport, secrets: &SecretEnv) -> Report {
         let plan = plan();
         let from = plan.steps.iter().take_while(|s| s.publishes()).count();
-        let docker = Docker::connect_with_local_defaults().unwrap();
-        let progress = Reporter::plain();
-        let services = Services {
-            docker: &docker,
-            registry: None,
+        let progress = crate::domain::events::Silent;
+        let runner = Runner {
             ssm: None,
             transport,
             secrets,
             progress: &progress,
         };
-        execute(plan, from, Vec::new(), &services, CancellationToken::new())
+        execute(plan, from, Vec::new(), &runner, CancellationToken::new())
             .await
             .unwrap()
     }
@@ -945,7 +731,7 @@ mod tests {
             .result
             .as_ref()
             .expect("parsed");
-        assert_eq!(result.status, crate::outcome::ResultStatus::Failed);
+        assert_eq!(result.status, crate::domain::outcome::ResultStatus::Failed);
         assert_eq!(result.reason, "the registry refused token ***");
         assert_eq!(result.health, "probe answered ***");
         let table = summary(&report);
@@ -1048,17 +834,14 @@ mod tests {
         let secrets =
             SecretEnv::resolve(&["TOKEN".to_owned()], |_| Some("s3cr3t-value".into())).unwrap();
         let from = plan.steps.iter().take_while(|s| s.publishes()).count();
-        let docker = Docker::connect_with_local_defaults().unwrap();
-        let progress = Reporter::plain();
-        let services = Services {
-            docker: &docker,
-            registry: None,
+        let progress = crate::domain::events::Silent;
+        let runner = Runner {
             ssm: None,
             transport: &transport,
             secrets: &secrets,
             progress: &progress,
         };
-        let report = execute(plan, from, Vec::new(), &services, CancellationToken::new())
+        let report = execute(plan, from, Vec::new(), &runner, CancellationToken::new())
             .await
             .unwrap();
         (report, transport.runs.into_inner().unwrap())

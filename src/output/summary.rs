@@ -2,39 +2,12 @@
 
 use std::fmt::Write as _;
 
-use super::{PhaseReport, Report, StepStatus};
-use crate::progress::{Reporter, SCRIPT_LOG_PREFIX, Verbosity};
-use crate::secrets::SecretEnv;
-use crate::transport::{Invocation, OutputSink};
+use std::time::Duration;
 
-/// Shows the hosts' output as it arrives, redacted of secret values: the lines a script
-/// logs of its own steps (`hoist: …`) by default, every line with `--verbose`, none with
-/// `--quiet` or under GitHub Actions (where each target's output is shown in a group once
-/// judged). What the transport says (a command sent, a status change) is progress.
-pub(super) struct Sink<'a> {
-    pub progress: &'a Reporter,
-    pub secrets: &'a SecretEnv,
-}
-
-impl OutputSink for Sink<'_> {
-    fn line(&self, target: &str, line: &str) {
-        if self.progress.github() || self.progress.verbosity() == Verbosity::Quiet {
-            return;
-        }
-        let line = self.secrets.redact(line);
-        let shown = format!("[{target}] {line}");
-        if line.starts_with(SCRIPT_LOG_PREFIX) {
-            self.progress.info(&shown);
-        } else {
-            self.progress.verbose(&shown);
-        }
-    }
-
-    fn status(&self, target: &str, message: &str) {
-        self.progress
-            .info(&format!("[{target}] {}", self.secrets.redact(message)));
-    }
-}
+use crate::domain::Invocation;
+use crate::ops::execute::{PhaseReport, StepStatus};
+use crate::ops::rollback::{RollbackReport, release_of, status_of};
+use crate::ops::steps::Report;
 
 /// One target's output for people, as a GitHub Actions group shows it: stdout without the
 /// result line, then stderr, then what the transport cut.
@@ -43,7 +16,7 @@ pub fn host_output(inv: &Invocation) -> String {
     for line in inv
         .stdout
         .lines()
-        .filter(|l| !l.starts_with(crate::outcome::MARKER))
+        .filter(|l| !l.starts_with(crate::domain::outcome::MARKER))
         .chain(inv.stderr.lines())
     {
         let _ = writeln!(out, "{line}");
@@ -65,7 +38,7 @@ pub fn detail(inv: &Invocation) -> String {
             .result
             .as_ref()
             .map(|r| {
-                if r.status == crate::outcome::ResultStatus::Unchanged {
+                if r.status == crate::domain::outcome::ResultStatus::Unchanged {
                     format!("container {} already runs it, untouched", r.container)
                 } else {
                     format!("container {}; health: {}", r.container, r.health)
@@ -187,6 +160,87 @@ pub fn table(
                 let _ = writeln!(out, "{line}");
             }
         }
+    }
+    out
+}
+
+/// A rollback's per-target table: STATUS says `rolled back` where the release now runs;
+/// the release column is the one each target runs now, as its script reported.
+pub fn rollback(report: &RollbackReport) -> String {
+    let phases = [PhaseReport {
+        name: report.phase.name.clone(),
+        invocations: report.invocations.clone(),
+    }];
+    table(&phases, &|inv| release_of(inv), &|inv| {
+        status_of(inv).to_owned()
+    })
+}
+
+/// The timeline `deploy --timings` prints after the summary: what ran before the steps, each
+/// step, each target's script and the phases it reported, and the overhead.
+pub fn timeline(report: &Report) -> String {
+    let mut out = String::from("\ntimings:\n");
+    let ms = |d: Duration| format!("{:>7} ms", d.as_millis());
+    if let Some(t) = &report.timings {
+        let _ = writeln!(
+            out,
+            "  {}  preflight, registry login, engine ping (at once), the lock",
+            ms(t.before_steps)
+        );
+    }
+    for step in &report.steps {
+        let what = match &step.phase {
+            Some(phase) => format!("{} {phase}", step.step.as_str()),
+            None => step.step.as_str().to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "  {}  {what} ({})",
+            ms(step.duration),
+            step.status.as_str()
+        );
+        let Some(phase) = step
+            .phase
+            .as_ref()
+            .and_then(|name| report.phases.iter().find(|p| &p.name == name))
+        else {
+            continue;
+        };
+        for inv in &phase.invocations {
+            let marks = inv
+                .result
+                .as_ref()
+                .map(|r| {
+                    r.marks
+                        .iter()
+                        .map(|(name, at)| {
+                            format!("{name} +{:.2}s", Duration::from_millis(*at).as_secs_f64())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {}    script on {}{}",
+                ms(inv.duration),
+                inv.target,
+                if marks.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {marks}")
+                }
+            );
+        }
+    }
+    if let Some(t) = &report.timings {
+        let _ = writeln!(
+            out,
+            "  {}  in all; hoist's overhead {} ms (wall less build, push and each phase's \
+             slowest script)",
+            ms(t.wall),
+            t.overhead.as_millis()
+        );
     }
     out
 }

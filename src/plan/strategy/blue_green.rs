@@ -10,17 +10,13 @@
 //! retire on each host, `max_concurrency` hosts at a time.
 
 use super::{PhaseInputs, Strategy, one_host_phase, two_phases};
-use crate::config::{self, Rollout};
+use crate::config::Rollout;
 use crate::plan::Phase;
-use crate::script::Body;
+use crate::plan::script::Body;
 
 pub struct BlueGreen;
 
 impl Strategy for BlueGreen {
-    fn kind(&self) -> config::Strategy {
-        config::Strategy::BlueGreen
-    }
-
     fn phases(&self, inputs: &PhaseInputs<'_>) -> Vec<Phase> {
         match inputs.config.rollout {
             Rollout::OnePhase => vec![one_host_phase(Body::BlueGreen, inputs)],
@@ -44,7 +40,6 @@ mod tests {
             ".".as_ref(),
         )
         .unwrap();
-        assert_eq!(super::super::of(config.strategy).kind(), config.strategy);
         let plan = build(
             &config,
             &Inputs::new(
@@ -154,7 +149,7 @@ mod tests {
                 .contains("\nHOIST_ENV_SECRETS=('TOKEN')\n")
         );
         assert_eq!(
-            crate::strategy::tests::steps_from_the_put(&plan),
+            crate::plan::strategy::tests::steps_from_the_put(&plan),
             [
                 "put-secret-parameter",
                 "run-phase stage",

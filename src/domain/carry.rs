@@ -24,10 +24,10 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::script::{Script, quote, sha256_hex};
+use super::script::{Script, quote, sha256_hex};
 
 /// The SSM bootstrap's source: decode, check, `exec` (see the module's documentation).
-pub const BOOTSTRAP: &str = include_str!("scripts/bootstrap.sh");
+pub const BOOTSTRAP: &str = include_str!("../scripts/bootstrap.sh");
 /// Its path in the repository, as the plan names it.
 pub const BOOTSTRAP_FILE: &str = "src/scripts/bootstrap.sh";
 

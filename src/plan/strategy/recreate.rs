@@ -8,17 +8,13 @@
 //! release on the targets it staged, `max_concurrency` at a time. There is nothing to discard.
 
 use super::{PhaseInputs, Strategy, one_host_phase, pull_then_switch};
-use crate::config::{self, Rollout};
+use crate::config::Rollout;
 use crate::plan::Phase;
-use crate::script::Body;
+use crate::plan::script::Body;
 
 pub struct Recreate;
 
 impl Strategy for Recreate {
-    fn kind(&self) -> config::Strategy {
-        config::Strategy::Recreate
-    }
-
     fn phases(&self, inputs: &PhaseInputs<'_>) -> Vec<Phase> {
         match inputs.config.rollout {
             Rollout::OnePhase => vec![one_host_phase(Body::Recreate, inputs)],
@@ -84,7 +80,7 @@ mod tests {
         assert_eq!(switch.when, PhaseWhen::Passed("stage".into()));
         assert_eq!(switch.policy.max_concurrency, Rate::Count(1));
         assert_eq!(
-            crate::strategy::tests::steps_from_the_put(&plan),
+            crate::plan::strategy::tests::steps_from_the_put(&plan),
             [
                 "put-secret-parameter",
                 "run-phase stage",

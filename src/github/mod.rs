@@ -22,14 +22,24 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use crate::deploy::{self, Report, StepStatus};
-use crate::plan::{self, Format, Plan};
-use crate::rollback::{self, RollbackReport};
-use crate::secrets::SecretEnv;
-use crate::status::StatusReport;
-use crate::transport::{Invocation, Outcome};
+mod summary;
+mod workflow;
+
+use std::sync::Arc;
+
+use crate::domain::secrets::SecretEnv;
+use crate::domain::{Invocation, Phase};
+use crate::ops::build::Built;
+use crate::ops::rollback::{self, RollbackReport};
+use crate::ops::status::StatusReport;
+use crate::ops::steps::Report;
+use crate::ops::{Error, Events, LockStatus, Output};
+use crate::output::progress::{Reporter, Verbosity};
+use crate::output::summary as deploy;
+use crate::plan::{Format, Plan};
+pub use summary::*;
+pub use workflow::*;
 
 /// The runner's files and directories, from its environment.
 pub struct Actions {
@@ -316,30 +326,6 @@ impl Actions {
     }
 }
 
-/// What `result` says of a deploy: `deployed` when it succeeded; `rolled-back` when it
-/// failed and every target that did not end deployed was observed back on its previous
-/// release; `failed` otherwise.
-pub fn deploy_result(report: &Report) -> &'static str {
-    if report.ok() {
-        return "deployed";
-    }
-    let mut failed = report
-        .phases
-        .iter()
-        .flat_map(|p| &p.invocations)
-        .filter(|i| !i.deployed())
-        .peekable();
-    if failed.peek().is_some() && failed.all(|i| outcome(i) == Outcome::RolledBack) {
-        "rolled-back"
-    } else {
-        "failed"
-    }
-}
-
-fn outcome(inv: &Invocation) -> Outcome {
-    inv.outcome.unwrap_or_else(|| inv.judge())
-}
-
 /// The `image` and `digest` outputs of a plan: the reference hosts run, and its digest when
 /// the reference is a registry's (`…@sha256:…`).
 fn image_outputs(plan: &Plan) -> (String, String) {
@@ -384,351 +370,111 @@ fn warn(what: &str, path: &Path, e: &std::io::Error) {
     );
 }
 
-/// Command data as the runner reads it back: `%`, CR and LF escaped.
-pub fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+/// Progress under GitHub Actions: secret values masked first; hosts' output never shown
+/// live, but each target's once the target is judged, in a group of its own (groups cannot
+/// interleave). The rest is the plain reporter's (timestamped lines; never a spinner).
+pub struct Grouped {
+    pub actions: Arc<Actions>,
+    pub reporter: Reporter,
+    /// `--format json`: stdout is the machine's, so masks go to stderr.
+    pub json: bool,
 }
 
-/// A command property's value: as data, and `:` and `,` too (they delimit properties).
-pub fn escape_property(s: &str) -> String {
-    escape_data(s).replace(':', "%3A").replace(',', "%2C")
-}
-
-/// `::error title=…::message`, or `::error::message` without a title; one line.
-pub fn annotation(title: Option<&str>, message: &str) -> String {
-    match title {
-        Some(title) => format!(
-            "::error title={}::{}\n",
-            escape_property(title),
-            escape_data(message)
-        ),
-        None => format!("::error::{}\n", escape_data(message)),
+impl Events for Grouped {
+    fn activity(&self, msg: &str) {
+        self.reporter.activity(msg);
     }
-}
-
-/// The `::add-mask::` commands for one value: the value whole, and each non-empty line of a
-/// value of several lines (the runner matches log lines one at a time). None for an empty
-/// value.
-pub fn mask_commands(value: &str) -> Vec<String> {
-    let mut masked: Vec<&str> = Vec::new();
-    if !value.is_empty() {
-        masked.push(value);
+    fn detail(&self, msg: &str) {
+        self.reporter.detail(msg);
     }
-    if value.contains(['\n', '\r']) {
-        for line in value.split(['\n', '\r']) {
-            if !line.is_empty() && !masked.contains(&line) {
-                masked.push(line);
-            }
-        }
+    fn done(&self, msg: &str) {
+        self.reporter.done(msg);
     }
-    masked
-        .into_iter()
-        .map(|v| format!("::add-mask::{}", escape_data(v)))
-        .collect()
-}
-
-/// One `$GITHUB_OUTPUT` entry: `name=value`, or for a value with a line break the heredoc
-/// form `name<<DELIMITER`, the value, `DELIMITER` (the delimiter must not occur in it).
-pub fn output_entry(name: &str, value: &str, delimiter: &str) -> String {
-    if value.contains(['\n', '\r']) {
-        format!("{name}<<{delimiter}\n{value}\n{delimiter}\n")
-    } else {
-        format!("{name}={value}\n")
+    fn info(&self, msg: &str) {
+        self.reporter.info(msg);
     }
-}
-
-/// A random heredoc delimiter that does not occur in `value`.
-fn delimiter_for(value: &str) -> String {
-    loop {
-        let delimiter = format!("ghadelimiter_{}", random_hex());
-        if !value.contains(&delimiter) {
-            return delimiter;
+    fn warn(&self, msg: &str) {
+        self.reporter.warn(msg);
+    }
+    fn verbose(&self, msg: &str) {
+        self.reporter.verbose(msg);
+    }
+    fn host_line(&self, _: &str, _: &str) {}
+    fn secrets(&self, secrets: &SecretEnv) {
+        self.actions.mask(secrets, self.json);
+    }
+    fn judged(&self, phase: &str, inv: &Invocation) {
+        if self.reporter.verbosity() > Verbosity::Quiet {
+            self.reporter.block(&group(
+                &format!("{phase} · {}", inv.target),
+                &deploy::host_output(inv),
+            ));
         }
     }
 }
 
-/// 128 random bits, in hex (the clock and pid when `/dev/urandom` cannot be read).
-fn random_hex() -> String {
-    use std::io::Read;
-    let mut bytes = [0u8; 16];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .is_err()
-    {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        bytes = (nanos ^ u128::from(std::process::id()).rotate_left(64)).to_be_bytes();
+/// Results under GitHub Actions: what `inner` prints (result tables fenced so the runner
+/// acts on nothing in them), then the runner's outputs, job summary and annotations.
+pub struct Reported {
+    pub actions: Arc<Actions>,
+    pub inner: Box<dyn Output>,
+}
+
+impl Output for Reported {
+    fn plan(&self, command: &str, plan: &Plan, saved: Option<&Path>) {
+        self.inner.plan(command, plan, saved);
+        self.actions.plan(command, plan, saved);
     }
-    hex::encode(bytes)
-}
-
-/// A collapsible group of the log titled `title`, holding `body` as text: the runner acts
-/// on no workflow command in it (`::stop-commands::` with a random token around it).
-pub fn group(title: &str, body: &str) -> String {
-    let token = format!("hoist-{}", random_hex());
-    let mut out = format!(
-        "::group::{}\n::stop-commands::{token}\n",
-        escape_data(title)
-    );
-    out.push_str(body);
-    if !body.is_empty() && !body.ends_with('\n') {
-        out.push('\n');
+    fn reviewed(&self, plan: &Plan) {
+        self.inner.reviewed(plan);
     }
-    let _ = writeln!(out, "::{token}::\n::endgroup::");
-    out
-}
-
-/// `text` shown as it is, with no workflow command in it acted on (a host's stderr in the
-/// summary table could hold one).
-pub fn inert(text: &str) -> String {
-    if text.is_empty() {
-        return String::new();
+    fn deploy(&self, report: &Report, applied: Option<&Path>) {
+        self.inner.deploy(report, applied);
+        self.actions.deploy(report, applied);
     }
-    let token = format!("hoist-{}", random_hex());
-    let mut out = format!("::stop-commands::{token}\n{text}");
-    if !text.ends_with('\n') {
-        out.push('\n');
+    fn built(&self, built: &Built) {
+        self.inner.built(built);
+        self.actions
+            .build(&built.release, &built.image, built.digest.as_deref());
     }
-    let _ = writeln!(out, "::{token}::");
-    out
-}
-
-/// A markdown table cell: text with every character markdown or HTML acts on escaped
-/// (`|` included), hidden characters shown as escapes, and line breaks as `<br>`.
-pub fn md_cell(s: &str) -> String {
-    s.split('\n')
-        .map(|line| plan::md_text(line.strip_suffix('\r').unwrap_or(line)))
-        .collect::<Vec<_>>()
-        .join("<br>")
-}
-
-/// `text` in a fenced code block no line of it can close.
-fn md_fence(text: &str) -> String {
-    let text = crate::config::text::escape(text, true);
-    let fence = "`".repeat(3.max(plan::longest_run(&text, &['`', '~']) + 1));
-    format!("{fence}text\n{text}\n{fence}\n")
-}
-
-fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
-    let _ = writeln!(out, "| {} |", header.join(" | "));
-    let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
-    for row in rows {
-        let cells: Vec<String> = row.iter().map(|c| md_cell(c)).collect();
-        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    fn status(&self, report: &StatusReport, invocations: &[Invocation]) {
+        self.inner.status(report, invocations);
+        self.actions.status(report, invocations);
     }
-}
-
-fn seconds(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
-}
-
-/// A deploy's job summary: heading (app, release, result), per-target table, timeline.
-pub fn deploy_summary(report: &Report, result: &str) -> String {
-    let mut out = format!(
-        "### hoist deploy: {} release {}: {}\n\n",
-        plan::md_code(&report.app),
-        plan::md_code(&report.release),
-        md_cell(result)
-    );
-    if let Some(lock) = &report.lock {
-        let _ = writeln!(
-            out,
-            "Fleet lock {}: {}\n",
-            plan::md_code(&lock.parameter),
-            if lock.waited.is_zero() {
-                "taken at once, released at the end".to_owned()
-            } else {
-                format!(
-                    "waited {} for it, released at the end",
-                    seconds(lock.waited)
-                )
-            }
-        );
+    fn rollback(&self, report: &RollbackReport) {
+        self.inner.rollback(report);
+        self.actions.rollback(report);
     }
-    if let Some(ms) = report.mixed_version_window_ms {
-        let _ = writeln!(
-            out,
-            "Mixed-version window: {} (from the first target's switch to the last's)\n",
-            seconds(Duration::from_millis(ms))
-        );
+    fn rollback_script(&self, app: &str, to: Option<&str>, phase: &Phase) {
+        self.inner.rollback_script(app, to, phase);
     }
-    let several = report.phases.len() > 1;
-    let rows: Vec<Vec<String>> = report
-        .phases
-        .iter()
-        .flat_map(|phase| {
-            phase.invocations.iter().map(move |inv| {
-                let status = outcome(inv).as_str();
-                vec![
-                    inv.target.clone(),
-                    if several {
-                        format!("{}: {status}", phase.name)
-                    } else {
-                        status.to_owned()
-                    },
-                    report.release.clone(),
-                    seconds(inv.duration),
-                    deploy::detail(inv),
-                ]
-            })
-        })
-        .collect();
-    table(
-        &mut out,
-        &["target", "status", "release", "duration", "detail"],
-        &rows,
-    );
-    out.push_str("\n#### Timeline\n\n");
-    let steps: Vec<Vec<String>> = report
-        .steps
-        .iter()
-        .map(|s| {
-            vec![
-                match &s.phase {
-                    Some(phase) => format!("{} {phase}", s.step.as_str()),
-                    None => s.step.as_str().to_owned(),
-                },
-                s.status.as_str().to_owned(),
-                seconds(s.duration),
-                s.detail.clone(),
-            ]
-        })
-        .collect();
-    table(&mut out, &["step", "status", "duration", "detail"], &steps);
-    if let Some(pairs) = &report.reviewed {
-        out.push_str("\n#### Reviewed plan\n\n");
-        let rows: Vec<Vec<String>> = pairs
-            .iter()
-            .map(|p| {
-                vec![
-                    p.phase.clone(),
-                    p.reviewed_sha256.clone(),
-                    p.executed_sha256.clone(),
-                ]
-            })
-            .collect();
-        table(
-            &mut out,
-            &["phase", "reviewed script sha256", "executed script sha256"],
-            &rows,
-        );
-        out.push_str(
-            "\nThe executed scripts differ from the reviewed ones only in the image reference \
-             (`HOIST_IMAGE`, `HOIST_IMAGE_LABEL`, `HOIST_REGISTRY`).\n",
-        );
+    fn lock(&self, status: &LockStatus) {
+        self.inner.lock(status);
+        self.actions
+            .note("lock", "hoist lock status", &status.to_text());
     }
-    out
-}
-
-/// A rollback's job summary, shaped as a deploy's: its one phase is the timeline.
-pub fn rollback_summary(report: &RollbackReport, result: &str) -> String {
-    let to = match &report.to {
-        Some(release) => format!("release {}", plan::md_code(release)),
-        None => "the previous release".to_owned(),
-    };
-    let mut out = format!(
-        "### hoist rollback: {} to {to}: {}\n\n",
-        plan::md_code(&report.app),
-        md_cell(result)
-    );
-    let rows: Vec<Vec<String>> = report
-        .invocations
-        .iter()
-        .map(|inv| {
-            vec![
-                inv.target.clone(),
-                rollback::status_of(inv).to_owned(),
-                rollback::release_of(inv),
-                seconds(inv.duration),
-                deploy::detail(inv),
-            ]
-        })
-        .collect();
-    table(
-        &mut out,
-        &["target", "status", "release", "duration", "detail"],
-        &rows,
-    );
-    out.push_str("\n#### Timeline\n\n");
-    let status = if report.ok() {
-        StepStatus::Done
-    } else {
-        StepStatus::Failed
-    };
-    let longest = report
-        .invocations
-        .iter()
-        .map(|i| i.duration)
-        .max()
-        .unwrap_or_default();
-    table(
-        &mut out,
-        &["step", "status", "duration", "detail"],
-        &[vec![
-            format!("run-phase {}", report.phase.name),
-            status.as_str().to_owned(),
-            seconds(longest),
-            format!(
-                "{} of {} target(s) rolled back",
-                report.rolled_back,
-                report.invocations.len()
-            ),
-        ]],
-    );
-    out
-}
-
-/// A status's job summary: one row per target.
-pub fn status_summary(report: &StatusReport) -> String {
-    let mut out = format!("### hoist status: {}\n\n", plan::md_code(&report.app));
-    let rows: Vec<Vec<String>> = report
-        .targets
-        .iter()
-        .map(|t| {
-            let running = t.host.as_ref().and_then(|h| h.running.as_ref());
-            match (&t.error, running) {
-                (Some(e), _) => vec![
-                    t.target.clone(),
-                    "?".into(),
-                    format!("error: {e}"),
-                    String::new(),
-                    String::new(),
-                ],
-                (None, None) => vec![
-                    t.target.clone(),
-                    "(none)".into(),
-                    "-".into(),
-                    String::new(),
-                    String::new(),
-                ],
-                (None, Some(r)) => vec![
-                    t.target.clone(),
-                    match &r.color {
-                        Some(color) => format!("{} ({color})", r.release),
-                        None => r.release.clone(),
-                    },
-                    r.health.clone(),
-                    r.since.clone(),
-                    r.digest.clone().unwrap_or_else(|| r.image.clone()),
-                ],
-            }
-        })
-        .collect();
-    table(
-        &mut out,
-        &["target", "release", "health", "since", "image"],
-        &rows,
-    );
-    out
+    fn unlock(&self, text: &str) {
+        self.inner.unlock(text);
+        self.actions.note("unlock", "hoist unlock", text);
+    }
+    fn failed(&self, command: &str, error: &Error) {
+        self.inner.failed(command, error);
+        let message = match error {
+            Error::Failed => None,
+            Error::Config(e) | Error::ConfigReported(e) => Some(e.headlines()),
+            e => Some(e.to_string()),
+        };
+        self.actions.failed(command, message.as_deref());
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use super::summary::table;
     use super::*;
+    use crate::ops::execute::StepStatus;
 
     #[test]
     fn annotation_data_and_properties_are_escaped_as_the_runner_reads_them() {
@@ -849,7 +595,7 @@ mod tests {
             outcome: None,
             command_id: command.map(str::to_owned),
         };
-        inv.result = crate::outcome::parse(&inv.stdout);
+        inv.result = crate::domain::outcome::parse(&inv.stdout);
         inv
     }
 
@@ -861,7 +607,7 @@ mod tests {
             steps: Vec::new(),
             deployed: invocations.iter().filter(|i| i.deployed()).count(),
             failed: invocations.iter().filter(|i| !i.deployed()).count(),
-            phases: vec![crate::deploy::PhaseReport {
+            phases: vec![crate::ops::execute::PhaseReport {
                 name: "deploy".into(),
                 invocations,
             }],
@@ -901,7 +647,7 @@ mod tests {
             None,
         );
         let mut deploy = report(vec![back.clone()]);
-        deploy.steps.push(crate::deploy::StepReport {
+        deploy.steps.push(crate::ops::execute::StepReport {
             step: crate::plan::StepKind::RunPhase,
             phase: Some("deploy".into()),
             status: StepStatus::Failed,
@@ -955,7 +701,8 @@ mod tests {
         let rollback = RollbackReport {
             app: "web".into(),
             to: None,
-            phase: rollback::phase(&config, crate::plan::TransportKind::Local, None).unwrap(),
+            phase: crate::plan::rollback_phase(&config, crate::plan::TransportKind::Local, None)
+                .unwrap(),
             invocations: vec![rolled],
             rolled_back: 1,
             failed: 0,

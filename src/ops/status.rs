@@ -1,11 +1,18 @@
 //! `hoist status`: what runs on each target, read on the host from Docker's labels and the
 //! app's history by `status.sh`, which prints one `HOIST-STATUS {json}` line.
 
-use std::fmt::Write as _;
-
 use serde::{Deserialize, Serialize};
 
-use crate::transport::{Invocation, InvocationStatus};
+use std::path::Path;
+
+use tokio_util::sync::CancellationToken;
+
+use super::error::Error;
+use super::prepare;
+use crate::config;
+use crate::domain::{Events, Invocation, InvocationStatus};
+use crate::plan;
+use crate::transport::{Job, LocalTransport, OutputSink, SsmTransport, Transport};
 
 pub const MARKER: &str = "HOIST-STATUS ";
 
@@ -88,7 +95,7 @@ pub struct Staged {
 
 /// The last `HOIST-STATUS` line of a script's stdout.
 pub fn parse(stdout: &str) -> Option<HostStatus> {
-    crate::outcome::last_marked(stdout, MARKER)
+    crate::domain::outcome::last_marked(stdout, MARKER)
 }
 
 /// One target, as `hoist status` reports it.
@@ -136,104 +143,79 @@ impl StatusReport {
     pub fn ok(&self) -> bool {
         self.targets.iter().all(|t| t.error.is_none())
     }
-
-    /// The table people read: one row per target, then each target's retained releases.
-    pub fn to_text(&self) -> String {
-        let mut rows =
-            vec![["TARGET", "RELEASE", "HEALTH", "SINCE", "CONTAINER", "IMAGE"].map(str::to_owned)];
-        for t in &self.targets {
-            let row = match (&t.error, t.host.as_ref().and_then(|h| h.running.as_ref())) {
-                (Some(e), _) => [
-                    t.target.clone(),
-                    "?".into(),
-                    format!("error: {e}"),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                ],
-                (None, None) => [
-                    t.target.clone(),
-                    "(none)".into(),
-                    "-".into(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                ],
-                (None, Some(r)) => [
-                    t.target.clone(),
-                    match &r.color {
-                        Some(color) => format!("{} ({color})", r.release),
-                        None => r.release.clone(),
-                    },
-                    r.health.clone(),
-                    r.since.clone(),
-                    short(&r.container).to_owned(),
-                    r.digest.clone().unwrap_or_else(|| r.image.clone()),
-                ],
-            };
-            rows.push(row);
-        }
-        let widths: Vec<usize> = (0..5)
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
-        let mut out = String::new();
-        for row in &rows {
-            for (c, w) in widths.iter().enumerate() {
-                let _ = write!(out, "{:<w$}  ", row[c]);
-            }
-            let _ = writeln!(out, "{}", row[5]);
-        }
-        for t in &self.targets {
-            let Some(host) = &t.host else { continue };
-            if let (Some(idle), Some(live)) = (&host.idle_color, &host.live_color) {
-                let _ = writeln!(
-                    out,
-                    "\n{}: nginx routes to {live}; idle color {idle}{}",
-                    t.target,
-                    host.idle_release
-                        .as_ref()
-                        .map(|r| format!(" holds release {r}"))
-                        .unwrap_or_default()
-                );
-            }
-            if host.deploying {
-                let _ = writeln!(out, "\n{}: a deploy or rollback is in progress", t.target);
-            }
-            for s in &host.staged {
-                let _ = writeln!(
-                    out,
-                    "\n{}: release {} staged{} by run {}, not serving (container {})",
-                    t.target,
-                    s.release,
-                    s.color
-                        .as_ref()
-                        .map(|c| format!(" on {c}"))
-                        .unwrap_or_default(),
-                    s.run,
-                    short(&s.container)
-                );
-            }
-            if host.retained.is_empty() {
-                continue;
-            }
-            let _ = writeln!(out, "\n{}: retained for rollback (newest first)", t.target);
-            for r in &host.retained {
-                let _ = writeln!(
-                    out,
-                    "  {}  deployed {}  container {}  {}",
-                    r.release,
-                    r.deployed_at,
-                    short(&r.container),
-                    r.image
-                );
-            }
-        }
-        crate::config::text::escape(&out, true).into_owned()
-    }
 }
 
-fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
+/// What `hoist status` reads, and the invocations that read it.
+pub struct Read {
+    pub report: StatusReport,
+    pub invocations: Vec<Invocation>,
+}
+
+/// `hoist status`: runs the plan's status phase on every target (the config's, resolved by
+/// preflight, or this machine) and reads what each runs.
+pub async fn read(
+    file: &Path,
+    local: bool,
+    events: &dyn Events,
+    cancel: &CancellationToken,
+) -> Result<Read, Error> {
+    let config = config::load_checked(file, config::Files::None)?;
+    let phase = plan::status_phase(&config, prepare::transport_kind(local))
+        .map_err(|e| Error::Plan(e.into()))?;
+    let (targets, aws) = prepare::resolve_targets(phase.transport, &config, events, cancel).await?;
+    let job = Job {
+        script: &phase.script,
+        secrets: None,
+        targets: &targets,
+        policy: phase.policy,
+        timeout: phase.timeout,
+        comment: format!("hoist status {}", config.app),
+    };
+    events.activity(&format!("reading {} target(s)", targets.len()));
+    let invocations = match aws {
+        None => {
+            LocalTransport::default()
+                .run(&job, cancel.clone(), &Quiet)
+                .await
+        }
+        Some(aws) => {
+            SsmTransport::new(aws.ssm)
+                .run(&job, cancel.clone(), &Quiet)
+                .await
+        }
+    }
+    .map_err(|e| Error::Deploy(e.into()))?;
+    events.done(&format!("{} target(s) answered", invocations.len()));
+    if cancel.is_cancelled() {
+        return Err(Error::Interrupted("while reading the targets"));
+    }
+    let report = StatusReport {
+        app: config.app.clone(),
+        targets: invocations
+            .iter()
+            .map(TargetStatus::from_invocation)
+            .collect(),
+    };
+    Ok(Read {
+        report,
+        invocations,
+    })
+}
+
+/// How a status read ends the command: `Ok` when every target answered.
+pub fn verdict(report: &StatusReport) -> Result<(), Error> {
+    let unread = report.targets.iter().filter(|t| t.error.is_some()).count();
+    if unread > 0 {
+        return Err(Error::Unread(unread, report.targets.len()));
+    }
+    Ok(())
+}
+
+/// Drops hosts' output lines (status reads only the result).
+struct Quiet;
+
+impl OutputSink for Quiet {
+    fn line(&self, _target: &str, _line: &str) {}
 }
 
 #[cfg(test)]

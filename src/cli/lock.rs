@@ -1,0 +1,86 @@
+//! `hoist lock status` and `hoist unlock`: the app's fleet-wide deploy lock.
+
+use clap::{Args, Subcommand};
+
+use super::LOCK_STATUS_EXIT;
+use super::args::ConfigArgs;
+use super::session::Session;
+use super::validate::TextOrJson;
+use crate::config;
+use crate::lock;
+use crate::ops::Error;
+use crate::ops::prepare::Aws;
+use crate::plan::Format;
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    #[command(subcommand)]
+    command: LockCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum LockCommand {
+    /// Who holds the app's fleet-wide deploy lock over SSM (holder, release, since, lease),
+    /// and whether it is stale.
+    #[command(after_help = LOCK_STATUS_EXIT)]
+    Status(LockStatusArgs),
+}
+
+#[derive(Debug, Args)]
+struct LockStatusArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Output format: `json` prints `{app, parameter, locked, stale, holder}`.
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    format: TextOrJson,
+}
+
+impl LockArgs {
+    pub async fn run(self, session: &Session) -> Result<(), Error> {
+        let LockCommand::Status(args) = self.command;
+        let config = config::load_checked(&args.config.file, config::Files::None)?;
+        let aws = Aws::new(&config).await;
+        let status = lock::status(&aws.ssm, &config).await?;
+        let format = match args.format {
+            TextOrJson::Text => Format::Text,
+            TextOrJson::Json => Format::Json,
+        };
+        session.output(Some(format)).lock(&status);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+impl UnlockArgs {
+    /// Breaks the app's fleet-wide lock, saying whose it was.
+    pub async fn run(self, session: &Session) -> Result<(), Error> {
+        let config = config::load_checked(&self.config.file, config::Files::None)?;
+        let aws = Aws::new(&config).await;
+        let parameter = crate::domain::lock_parameter(&config);
+        let text = match lock::unlock(&aws.ssm, &config).await? {
+            None => format!("{parameter}: not locked, nothing to break\n"),
+            Some(was) => match &was.holder {
+                Some(r) => format!(
+                    "broke the deploy lock {parameter}, held by {}{}\n",
+                    r.describe(),
+                    if was.stale {
+                        ": its lease had expired"
+                    } else {
+                        ": its lease had NOT expired, that deploy may still be running"
+                    }
+                ),
+                None => format!(
+                    "broke the deploy lock {parameter}, which held a value hoist cannot read ({})\n",
+                    was.unreadable.as_deref().unwrap_or_default()
+                ),
+            },
+        };
+        session.output(Some(Format::Text)).unlock(&text);
+        Ok(())
+    }
+}

@@ -1,0 +1,198 @@
+//! The command line: parses arguments, runs one command, maps every outcome to an exit code
+//! (0 ok, 1 deploy failed, 2 bad input or config, 3 the fleet lock is held, 130 interrupted;
+//! each subcommand's `--help` lists its own), and under GitHub Actions reports to the runner
+//! too ([`crate::github`]).
+//!
+//! One file per subcommand: its arguments, and a `run` that builds a request, calls one
+//! [`crate::ops`] function and hands what it returns to the [`Session`]'s output.
+
+mod args;
+mod build;
+mod completions;
+mod deploy;
+mod lock;
+mod plan;
+mod rollback;
+mod session;
+mod status;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::ops::Error;
+use crate::output::progress::Verbosity;
+use session::Session;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hoist",
+    version,
+    about = "Deploy containers to EC2 through SSM: \
+    reviewable plans, ephemeral secrets, no SSH"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Print only results and errors (and warnings): no progress lines, no hosts' output.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print every line the hosts and the build print, as it arrives (by default only
+    /// the steps each host's script logs, `hoist: …`).
+    #[arg(short, long, global = true)]
+    verbose: bool,
+}
+
+/// Each subcommand's exit codes, shown by its `--help` (and tabled in README.md).
+pub(crate) const VALIDATE_EXIT: &str = "Exit codes:
+  0  the config is valid
+  2  the config is invalid or cannot be read (every problem is listed)";
+pub(crate) const PLAN_EXIT: &str = "Exit codes:
+  0  the plan was printed (or written to --out)
+  1  --resolve-targets: SSM could not be asked, or a target is not usable (preflight)
+  2  bad input or config, or --out cannot be written";
+pub(crate) const DEPLOY_EXIT: &str = "Exit codes:
+  0    every target deployed (or --dry-run printed the plan)
+  1    a target did not deploy (the table says which, and whether it rolled back), or
+       Docker, the build, ECR, SSM or preflight failed
+  2    bad input or config: nothing was changed
+  3    another deploy holds the fleet-wide lock (or a stale one does): nothing was changed
+  130  interrupted (Ctrl-C, SIGTERM): the scripts were stopped and roll back";
+pub(crate) const BUILD_EXIT: &str = "Exit codes:
+  0    the image was built (and pushed): its reference is on stdout
+  1    Docker, the build, ECR or the push failed
+  2    bad input or config
+  130  interrupted";
+pub(crate) const STATUS_EXIT: &str = "Exit codes:
+  0    every target was read
+  1    a target could not be read, or SSM or preflight failed
+  2    bad input or config
+  130  interrupted";
+pub(crate) const ROLLBACK_EXIT: &str = "Exit codes:
+  0    every target runs the release it was asked to go back to (or --dry-run)
+  1    a target did not roll back (the table says which, and whether the release that ran
+       is back), or SSM or preflight failed
+  2    bad input or config (--to not a release id): nothing was changed
+  3    another deploy holds the fleet-wide lock (or a stale one does): nothing was changed
+  130  interrupted";
+pub(crate) const LOCK_STATUS_EXIT: &str = "Exit codes:
+  0  the lock was read (locked, stale or not locked)
+  1  SSM could not be asked
+  2  bad input or config";
+pub(crate) const UNLOCK_EXIT: &str = "Exit codes:
+  0  the lock was broken, or there was none
+  1  SSM could not be asked
+  2  bad input or config";
+pub(crate) const COMPLETIONS_EXIT: &str = "Exit codes:
+  0  the script was printed
+  2  unknown shell
+
+Example: hoist completions bash > /etc/bash_completion.d/hoist";
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check hoist.yaml and print every problem found.
+    #[command(after_help = VALIDATE_EXIT)]
+    Validate(validate::ValidateArgs),
+    /// Print what a deploy would do, without touching Docker, AWS or the network.
+    #[command(after_help = PLAN_EXIT)]
+    Plan(plan::PlanArgs),
+    /// Build the image and roll it out (or apply a reviewed plan with --plan).
+    #[command(after_help = DEPLOY_EXIT)]
+    Deploy(deploy::DeployArgs),
+    /// Build the image and push it to ECR; print what hosts would run
+    /// (`registry/repository@sha256:…`), for `hoist deploy --image` to several environments.
+    #[command(after_help = BUILD_EXIT)]
+    Build(build::BuildArgs),
+    /// Show what runs on each target: release, image, health, and what is retained.
+    #[command(after_help = STATUS_EXIT)]
+    Status(status::StatusArgs),
+    /// Start a retained release again on every target (no build, no secret sent).
+    #[command(after_help = ROLLBACK_EXIT)]
+    Rollback(rollback::RollbackArgs),
+    /// The app's fleet-wide deploy lock (an SSM parameter): `hoist lock status`.
+    Lock(lock::LockArgs),
+    /// Break the app's fleet-wide deploy lock (a stale one, left by a killed hoist): says
+    /// whose lock it was.
+    #[command(after_help = UNLOCK_EXIT)]
+    Unlock(lock::UnlockArgs),
+    /// Print the shell completion script for bash, zsh, fish or powershell.
+    #[command(after_help = COMPLETIONS_EXIT)]
+    Completions(completions::CompletionsArgs),
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Validate(_) => "validate",
+            Command::Plan(_) => "plan",
+            Command::Deploy(_) => "deploy",
+            Command::Build(_) => "build",
+            Command::Status(_) => "status",
+            Command::Rollback(_) => "rollback",
+            Command::Lock(_) => "lock",
+            Command::Unlock(_) => "unlock",
+            Command::Completions(_) => "completions",
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    no_core_dumps();
+    let cli = Cli::parse();
+    let command = cli.command.name();
+    let verbosity = if cli.quiet {
+        Verbosity::Quiet
+    } else if cli.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        let session = Session::new(verbosity);
+        let result = run(cli.command, &session).await;
+        if let Err(err) = &result {
+            session.output(None).failed(command, err);
+        }
+        result
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => ExitCode::from(err.exit_code()),
+    }
+}
+
+async fn run(command: Command, session: &Session) -> Result<(), Error> {
+    match command {
+        Command::Validate(args) => args.run(),
+        Command::Completions(args) => {
+            args.run();
+            Ok(())
+        }
+        Command::Plan(args) => args.run(session).await,
+        Command::Deploy(args) => Box::pin(args.run(session)).await,
+        Command::Build(args) => args.run(session).await,
+        Command::Status(args) => args.run(session).await,
+        Command::Rollback(args) => args.run(session).await,
+        Command::Lock(args) => args.run(session).await,
+        Command::Unlock(args) => args.run(session).await,
+    }
+}
+
+/// Sets the core file size limit to 0 (soft and hard) for hoist and everything it starts, so
+/// a crash never writes secret values (hoist's environment, the script's stdin) to disk.
+fn no_core_dumps() {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit(2) reads the struct we pass; no other memory is involved.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_CORE, &raw const zero);
+    }
+}

@@ -1,0 +1,65 @@
+//! `hoist plan`: what a deploy would do, printed or saved for review.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::args::ConfigArgs;
+use super::session::Session;
+use crate::ops::{self, Error};
+use crate::plan::Format;
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Output format on stdout (with --out: nothing on stdout unless a format is given).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Save the plan for review as JSON in this file; `hoist deploy --plan FILE` applies
+    /// exactly it. Over SSM it needs --resolve-targets: a reviewed plan names its instances.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Plan for the local transport (this machine is the host).
+    #[arg(long)]
+    local: bool,
+    /// Release id to use instead of the commit's short SHA.
+    #[arg(long)]
+    release: Option<String>,
+    /// Ask SSM which instances the targets are now (needs AWS credentials), and check them
+    /// as a deploy's preflight would. Without it the plan is made offline.
+    #[arg(long, conflicts_with = "local")]
+    resolve_targets: bool,
+}
+
+impl PlanArgs {
+    pub async fn run(self, session: &Session) -> Result<(), Error> {
+        let request = ops::plan::Request {
+            file: self.config.file,
+            local: self.local,
+            release: self.release,
+            out: self.out.clone(),
+            resolve_targets: self.resolve_targets,
+        };
+        let plan = ops::plan::run(request).await?;
+        let format = match &self.out {
+            None => Some(self.format.unwrap_or(Format::Text)),
+            Some(_) => self.format,
+        };
+        session
+            .output(format)
+            .plan("plan", &plan, self.out.as_deref());
+        if let Some(path) = &self.out {
+            eprintln!(
+                "saved the plan for review in {} (sha256 {}): release {}, {} phase(s); apply \
+                 it with `hoist deploy --plan {}`",
+                path.display(),
+                crate::domain::sha256_hex(plan.render(Format::Json).as_bytes()),
+                plan.release,
+                plan.phases().count(),
+                path.display()
+            );
+        }
+        Ok(())
+    }
+}

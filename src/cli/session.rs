@@ -1,0 +1,99 @@
+//! What every command runs with besides its arguments, resolved once: the verbosity, GitHub
+//! Actions mode, where progress and results go, and the cancel token Ctrl-C and SIGTERM
+//! trip.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::github::{self, Actions};
+use crate::ops::{Events, Output};
+use crate::output::json::Json;
+use crate::output::progress::{Reporter, Verbosity};
+use crate::output::text::{Nothing, Text};
+use crate::plan::Format;
+
+pub struct Session {
+    verbosity: Verbosity,
+    /// GitHub Actions mode (`GITHUB_ACTIONS=true`).
+    github: Option<Arc<Actions>>,
+    /// Cancelled by Ctrl-C or SIGTERM.
+    cancel: CancellationToken,
+}
+
+impl Session {
+    /// The session of this process; watches for Ctrl-C and SIGTERM from now on (inside
+    /// the runtime).
+    pub fn new(verbosity: Verbosity) -> Session {
+        let cancel = CancellationToken::new();
+        let interrupted = cancel.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            interrupted.cancel();
+        });
+        Session {
+            verbosity,
+            github: Actions::from_env().map(Arc::new),
+            cancel,
+        }
+    }
+
+    /// Progress on stderr at the command line's verbosity: plain lines under `--format json`
+    /// (stdout is the machine's) and GitHub Actions, a spinner on a terminal otherwise.
+    pub fn events(&self, format: Format) -> Arc<dyn Events> {
+        let json = format == Format::Json;
+        let reporter = Reporter::with(self.verbosity, self.github.is_none() && !json);
+        match &self.github {
+            Some(actions) => Arc::new(github::Grouped {
+                actions: actions.clone(),
+                reporter,
+                json,
+            }),
+            None => Arc::new(reporter),
+        }
+    }
+
+    /// Where a command's result goes: text or JSON on stdout (`None`: nothing on stdout),
+    /// and under GitHub Actions the runner's outputs, summary and annotations as well.
+    pub fn output(&self, format: Option<Format>) -> Box<dyn Output> {
+        self.output_with(format, false)
+    }
+
+    /// As [`Session::output`], with `deploy --timings`'s timeline after a deploy's summary.
+    pub fn output_with(&self, format: Option<Format>, timings: bool) -> Box<dyn Output> {
+        let inner: Box<dyn Output> = match format {
+            None => Box::new(Nothing),
+            Some(Format::Json) => Box::new(Json),
+            Some(format) => {
+                let mut text = Text::new(format);
+                text.timings = timings;
+                if self.github.is_some() {
+                    // Result tables show hosts' stderr: the runner acts on nothing in them.
+                    text.fence = github::inert;
+                }
+                Box::new(text)
+            }
+        };
+        match &self.github {
+            Some(actions) => Box::new(github::Reported {
+                actions: actions.clone(),
+                inner,
+            }),
+            None => inner,
+        }
+    }
+
+    /// The token Ctrl-C or SIGTERM cancels.
+    pub fn cancel(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

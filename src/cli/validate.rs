@@ -1,0 +1,65 @@
+//! `hoist validate`: the config and the files it names, checked; as text or JSON.
+
+use clap::{Args, ValueEnum};
+
+use super::args::ConfigArgs;
+use crate::config;
+use crate::ops::Error;
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Output format: `json` prints `{file, valid, app, strategy}`, or when invalid
+    /// `{file, valid, errors: [{file, line, column, field, message, help}]}` (exit 2).
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    format: TextOrJson,
+}
+
+/// The formats of a command whose result has no markdown form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    Text,
+    Json,
+}
+
+impl ValidateArgs {
+    pub fn run(&self) -> Result<(), Error> {
+        let file = &self.config.file;
+        let loaded = config::load_checked(file, config::Files::Context);
+        if self.format == TextOrJson::Text {
+            let config = loaded?;
+            println!(
+                "{} is valid: app {}, {} strategy",
+                file.display(),
+                config.app,
+                config.strategy.as_str()
+            );
+            return Ok(());
+        }
+        let (json, result) = match loaded {
+            Ok(config) => (
+                serde_json::json!({
+                    "file": file.display().to_string(),
+                    "valid": true,
+                    "app": config.app,
+                    "strategy": config.strategy.as_str(),
+                }),
+                Ok(()),
+            ),
+            Err(e) => (
+                serde_json::json!({
+                    "file": file.display().to_string(),
+                    "valid": false,
+                    "errors": e.to_json(),
+                }),
+                Err(Error::ConfigReported(e)),
+            ),
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).expect("JSON serializes")
+        );
+        result
+    }
+}

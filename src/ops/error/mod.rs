@@ -1,0 +1,102 @@
+//! What ends a command early: every error the use cases return, and the exit code each
+//! means (0 ok, 1 deploy failed, 2 bad input or config, 3 the fleet lock is held, 130
+//! interrupted).
+
+use std::path::PathBuf;
+
+use super::steps::DeployError;
+use crate::config::ConfigError;
+use crate::domain::secrets::SecretError;
+use crate::lock::LockError;
+use crate::plan;
+use crate::revision::RevisionError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A config error already reported on stdout (`validate --format json`).
+    #[error(transparent)]
+    ConfigReported(ConfigError),
+    #[error(transparent)]
+    Revision(#[from] RevisionError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+    #[error("cannot connect to the Docker engine: {0}")]
+    Docker(bollard::errors::Error),
+    #[error("cannot write {}: {cause}", path.display())]
+    Write {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error(transparent)]
+    Preflight(crate::transport::ssm::SsmError),
+    #[error("deploy failed")]
+    Failed,
+    #[error("interrupted {0}")]
+    Interrupted(&'static str),
+    #[error("--to `{0}` is not a release id (letters, digits, _ . -, at most 64)")]
+    BadTo(String),
+    #[error("{0} of {1} target(s) could not be read")]
+    Unread(usize, usize),
+    #[error("cannot read {}: {cause}", path.display())]
+    Read {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error(transparent)]
+    PlanFile(#[from] plan::ReadError),
+    #[error(
+        "--out saves a plan for review, and a reviewed SSM plan names the instances it was \
+         reviewed for: add --resolve-targets (it asks SSM, with AWS credentials)"
+    )]
+    OutNeedsTargets,
+    #[error(
+        "no AWS region: set `region:` in the config, or AWS_REGION (or a profile's region) \
+         where hoist runs; nothing was changed"
+    )]
+    NoRegion,
+    #[error(transparent)]
+    Lock(#[from] LockError),
+}
+
+impl Error {
+    /// The exit code a command that ended in this error exits with.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_)
+            | Error::ConfigReported(_)
+            | Error::Revision(_)
+            | Error::Secret(_)
+            | Error::Plan(_)
+            | Error::Write { .. }
+            | Error::BadTo(_)
+            | Error::Read { .. }
+            | Error::PlanFile(_)
+            | Error::OutNeedsTargets
+            | Error::NoRegion
+            | Error::Deploy(
+                DeployError::Plan(_)
+                | DeployError::BadImage(..)
+                | DeployError::Reviewed(_)
+                | DeployError::WrongRevision { .. },
+            ) => 2,
+            Error::Interrupted(_) | Error::Lock(LockError::Interrupted(_)) => 130,
+            Error::Lock(e) if e.is_contention() => 3,
+            Error::Deploy(_)
+            | Error::Docker(_)
+            | Error::Preflight(_)
+            | Error::Unread(..)
+            | Error::Lock(_)
+            | Error::Failed => 1,
+        }
+    }
+}
+
+/// Every error prints its cause once (see the crate's documentation on errors).
+#[cfg(test)]
+mod tests;
