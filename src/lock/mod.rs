@@ -28,8 +28,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ssm::Client;
-use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ssm::types::{ParameterTier, ParameterType, Tag};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -39,6 +37,13 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::domain::Events;
 use crate::domain::LockSpec;
+
+mod error;
+mod store;
+
+pub use error::LockError;
+use error::whole;
+use store::{Current, Put, delete, put, read};
 
 /// What the lock parameter holds (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,101 +153,6 @@ fn hostname() -> String {
         .unwrap_or_else(|| "unknown-host".into())
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    #[error(
-        "the deploy lock {parameter} is held by {}{}; nothing was changed{}",
-        .record.describe(),
-        waited_for(*.waited),
-        if .waited.is_some() { "" } else { " (wait for it with --lock-wait DURATION)" }
-    )]
-    Held {
-        parameter: String,
-        record: Box<Record>,
-        /// With --lock-wait: how long hoist waited.
-        waited: Option<Duration>,
-    },
-    #[error(
-        "stale deploy lock {parameter} held by {} ({} of release {} since {}): its lease \
-         expired at {}, so that hoist was killed or lost SSM; break the lock with `hoist \
-         unlock` once that deploy is known dead. Nothing was changed",
-        .record.holder, .record.operation, .record.release, .record.started, .record.expires
-    )]
-    Stale {
-        parameter: String,
-        record: Box<Record>,
-    },
-    #[error(
-        "the deploy lock {parameter} holds a value hoist cannot read ({value}); break it with \
-         `hoist unlock` if no deploy holds it. Nothing was changed"
-    )]
-    Unreadable { parameter: String, value: String },
-    #[error(
-        "not allowed to call {action} on the deploy lock {parameter} ({message}): the role \
-         needs ssm:PutParameter, ssm:GetParameter and ssm:DeleteParameter on the app's \
-         parameters /hoist/<app>/* (see examples/github-actions/iam/ci-deploy-role.json)"
-    )]
-    AccessDenied {
-        action: &'static str,
-        parameter: String,
-        message: String,
-    },
-    #[error("SSM {operation} of the deploy lock {parameter} failed: {message}")]
-    Api {
-        operation: &'static str,
-        parameter: String,
-        message: String,
-    },
-    #[error("interrupted while waiting for the deploy lock {0}: nothing was changed")]
-    Interrupted(String),
-}
-
-impl LockError {
-    /// Held by another deploy, or stale, or unreadable: the lock is in the way (exit 3).
-    pub fn is_contention(&self) -> bool {
-        matches!(
-            self,
-            LockError::Held { .. } | LockError::Stale { .. } | LockError::Unreadable { .. }
-        )
-    }
-}
-
-fn waited_for(waited: Option<Duration>) -> String {
-    waited.map_or_else(String::new, |w| {
-        format!(
-            " (waited {} for it)",
-            crate::config::duration::format(whole(w))
-        )
-    })
-}
-
-fn whole(d: Duration) -> Duration {
-    Duration::from_secs(d.as_secs())
-}
-
-fn error<E>(operation: &'static str, parameter: &str, e: &SdkError<E>) -> LockError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let message = crate::aws::error_message(e);
-    match e.code() {
-        Some("AccessDeniedException" | "AccessDenied") => LockError::AccessDenied {
-            action: match operation {
-                "PutParameter" => "ssm:PutParameter",
-                "GetParameter" => "ssm:GetParameter",
-                _ => "ssm:DeleteParameter",
-            },
-            parameter: parameter.to_owned(),
-            message,
-        },
-        _ => LockError::Api {
-            operation,
-            parameter: parameter.to_owned(),
-            message,
-        },
-    }
-}
-
 /// How the lock is polled and renewed. The defaults: a poll every 2 to 5 s (at random, so
 /// waiting hoists do not call in step), a renewal every third of the lease.
 #[derive(Debug, Clone, Copy)]
@@ -263,105 +173,6 @@ impl Default for Timing {
             say_every: Duration::from_secs(30),
             renew_every: None,
         }
-    }
-}
-
-/// What the lock parameter holds now.
-enum Current {
-    Absent,
-    Held(Box<Record>),
-    Unreadable(String),
-}
-
-async fn read(client: &Client, parameter: &str) -> Result<Current, LockError> {
-    match crate::aws::retry(|| client.get_parameter().name(parameter).send()).await {
-        Ok(out) => {
-            let value = out
-                .parameter()
-                .and_then(|p| p.value())
-                .unwrap_or_default()
-                .to_owned();
-            Ok(match serde_json::from_str::<Record>(&value) {
-                Ok(record) => Current::Held(Box::new(record)),
-                Err(_) => Current::Unreadable(
-                    crate::config::text::escape(&clip(&value), false).into_owned(),
-                ),
-            })
-        }
-        Err(e) if e.code() == Some("ParameterNotFound") => Ok(Current::Absent),
-        Err(e) => Err(error("GetParameter", parameter, &e)),
-    }
-}
-
-fn clip(s: &str) -> String {
-    if s.chars().count() > 80 {
-        format!("{}…", s.chars().take(80).collect::<String>())
-    } else {
-        s.to_owned()
-    }
-}
-
-/// How a put of the lock ended.
-enum Put {
-    Done,
-    /// Overwrite off, and the parameter exists.
-    Exists,
-    /// `TooManyUpdates`: another put of the parameter was under way.
-    Busy,
-}
-
-async fn put(
-    client: &Client,
-    parameter: &str,
-    record: &Record,
-    overwrite: bool,
-) -> Result<Put, LockError> {
-    let value = serde_json::to_string(record).expect("a record serializes");
-    let tags = [("hoist:app", app_of(parameter)), ("hoist:lock", "true")]
-        .into_iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .expect("key and value are set")
-        })
-        .collect::<Vec<_>>();
-    let res = crate::aws::retry(|| {
-        let req = client
-            .put_parameter()
-            .name(parameter)
-            .value(&value)
-            .r#type(ParameterType::String)
-            .tier(ParameterTier::Standard)
-            .overwrite(overwrite)
-            .description("hoist: the fleet-wide deploy lock; `hoist unlock` breaks it");
-        // Parameter Store refuses tags with an overwrite; the lock keeps the ones it got.
-        if overwrite {
-            req.send()
-        } else {
-            req.set_tags(Some(tags.clone())).send()
-        }
-    })
-    .await;
-    match res {
-        Ok(_) => Ok(Put::Done),
-        Err(e) if e.code() == Some("ParameterAlreadyExists") => Ok(Put::Exists),
-        Err(e) if e.code() == Some("TooManyUpdates") => Ok(Put::Busy),
-        Err(e) => Err(error("PutParameter", parameter, &e)),
-    }
-}
-
-/// The app a lock parameter belongs to (`/hoist/<app>/lock/…`).
-fn app_of(parameter: &str) -> &str {
-    parameter.split('/').nth(2).unwrap_or_default()
-}
-
-async fn delete(client: &Client, parameter: &str) -> Result<bool, LockError> {
-    match crate::aws::retry(|| client.delete_parameter().name(parameter).send()).await {
-        Ok(_) => Ok(true),
-        Err(e) if e.code() == Some("ParameterNotFound") => Ok(false),
-        Err(e) => Err(error("DeleteParameter", parameter, &e)),
     }
 }
 
