@@ -1,4 +1,3 @@
-
 use std::sync::Mutex;
 
 use async_trait::async_trait;

@@ -4,7 +4,8 @@
 //!
 //! A custom harness (`harness = false`) so the world is made once and its
 //! teardown is itself checked. `cargo test -p hoist-fleet --test world -- NAME`
-//! runs only the checks whose name contains NAME.
+//! runs only the checks whose name contains NAME. Listed (`--list`), the run is one
+//! test, `world`, which is how cargo-nextest runs it: every check, in one process.
 //!
 //! Needs root, a running Docker engine, `ip`, `nsenter`, `openssl`,
 //! Debian's `docker-registry` and the AWS CLI: when one is missing the checks
@@ -149,6 +150,9 @@ const CHECKS: &[(&str, Check)] = &[
 
 mod checks;
 
+/// The name the whole run is listed under.
+const WHOLE: &str = "world";
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // libtest's options that take a value (the value is not a filter).
@@ -169,14 +173,17 @@ fn main() {
             filter = Some(a.clone());
         }
     }
+    // To a runner that lists the tests and runs each in a process of its own (cargo-nextest),
+    // the checks are one test, `world`: they share one world, which one process brings up.
+    // None is ignored.
     if args.iter().any(|a| a == "--list") {
-        for (name, _) in CHECKS {
-            println!("{name}: test");
+        if !args.iter().any(|a| a == "--ignored") {
+            println!("{WHOLE}: test");
         }
-        println!("down_leaves_nothing_behind: test");
-        println!("light_instances_at_scale: test");
-        println!("down_after_a_crashed_up: test");
         return;
+    }
+    if filter.as_deref() == Some(WHOLE) {
+        filter = None;
     }
     if let Some(reason) = prerequisites_missing() {
         if std::env::var("CI").as_deref() == Ok("true") {

@@ -11,7 +11,7 @@
 //! The tools are Python packages (`tests/run` installs them): skipped with a reason where
 //! missing, required in CI.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

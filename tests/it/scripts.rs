@@ -3,7 +3,7 @@
 //! library's exit codes, stdout bound, throttling retries and background jobs are what the
 //! real SSM agent needs.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -762,7 +762,7 @@ fn every_variant() -> Vec<(String, Script)> {
 /// SSM's quota is 64 KB for the document and its parameters together; hoist keeps what
 /// `SendCommand` carries for every script (its bootstrap and the gzipped script, as JSON
 /// parameters) at half of it, so that the scripts have room to grow. Prints every size
-/// (`cargo test --test scripts every_variant_fits -- --nocapture`).
+/// (`cargo test --test it scripts::every_variant_fits -- --nocapture`).
 #[test]
 fn every_variant_fits_in_32_kib_of_sendcommand_parameters() {
     const BUDGET: usize = 32 * 1024;

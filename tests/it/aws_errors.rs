@@ -1,7 +1,7 @@
 //! What hoist says when an AWS endpoint answers with something that is not AWS: a proxy's
 //! HTML error page is reported by its HTTP status and endpoint, not as a parse error.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

@@ -1,6 +1,6 @@
 //! `hoist plan`: deterministic, complete, secret-free, and offline.
 
-mod common;
+use crate::common;
 
 use common::{DockerTrap, Hoist, Run, run_phase};
 use sha2::{Digest, Sha256};

@@ -1,6 +1,6 @@
 //! Bad configs: each exits 2, names <file:line> and the field, and never calls Docker.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,14 +5,14 @@
 //! Needs what `ssm_deploy.rs` needs (root, Docker, iproute2, docker-registry, the AWS CLI):
 //! skipped with a reason without them, required in CI.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::fleet::{App, World, assert_serves, get, leaks, ready, serial};
+use common::fleet::{App, World, assert_serves, get, leaks, ready};
 use common::{Run, git, hoist};
 use serde_json::Value;
 
@@ -109,7 +109,6 @@ const SHORT_LEASE: &str = "lock:\n  lease: 10s\n";
 
 #[test]
 fn two_deploys_at_once_one_proceeds_and_the_other_fails_or_waits_for_it() {
-    let _serial = serial();
     if !ready() {
         return;
     }
@@ -216,7 +215,6 @@ fn two_deploys_at_once_one_proceeds_and_the_other_fails_or_waits_for_it() {
 
 #[test]
 fn a_killed_hoist_leaves_a_stale_lock_that_unlock_breaks_and_ctrl_c_releases_it() {
-    let _serial = serial();
     if !ready() {
         return;
     }

@@ -16,11 +16,11 @@
 //! command's instances at a time (SSM `MaxConcurrency`), which keeps the scripts' own
 //! `timeout 10 docker …` calls from starving. The CPU the instances used is printed too.
 //!
-//! Needs what `tests/ssm_deploy.rs` needs (root, Docker, iproute2, docker-registry, the AWS CLI,
+//! Needs what `tests/it/ssm_deploy.rs` needs (root, Docker, iproute2, docker-registry, the AWS CLI,
 //! the hoist-fleet binary) and python3: skipped with a reason on a laptop without them,
 //! required in CI. It takes several minutes on a 2-core machine.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -29,6 +29,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::fleet::fleet_bin;
 use common::{Run, git, hoist};
 use serde_json::Value;
 
@@ -36,12 +37,6 @@ use serde_json::Value;
 /// (60 in the suite, to keep CI short; `bench/speed.py` measures the control plane at 200.)
 const N: usize = 60;
 const PER_COMMAND: usize = 50;
-
-fn fleet_bin() -> PathBuf {
-    // target/debug/deps/fleet_scale-… → target/debug/hoist-fleet (built by `cargo test --workspace`)
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("hoist-fleet")
-}
 
 fn ready() -> bool {
     let tools = common::have_command("ip")

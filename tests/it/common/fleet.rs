@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
 
@@ -21,16 +20,8 @@ pub fn leaks(text: &str) -> bool {
     text.contains(SECRET) || text.contains(&json[1..json.len() - 1])
 }
 
-pub static SERIAL: Mutex<()> = Mutex::new(());
-
-pub fn serial() -> MutexGuard<'static, ()> {
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 pub fn fleet_bin() -> PathBuf {
-    // target/debug/deps/<test>-… → target/debug/hoist-fleet (built by `cargo test --workspace`)
+    // target/debug/deps/it-… → target/debug/hoist-fleet (built by `cargo test --workspace`)
     let exe = std::env::current_exe().unwrap();
     exe.parent().unwrap().parent().unwrap().join("hoist-fleet")
 }

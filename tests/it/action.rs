@@ -1,12 +1,12 @@
 //! The GitHub Action (action.yml and action/*.sh), run step by step as GitHub's runner runs
-//! it (tests/common/action.rs): hoist installed from the `path` input, from a release
+//! it (tests/it/common/action.rs): hoist installed from the `path` input, from a release
 //! (served by a local HTTP server standing in for GitHub's release downloads: the
 //! test-built binary in a tarball, with SHA256SUMS), refused when the tarball does not match
 //! its checksum, built from the action's checkout when a release has no binary for the
 //! platform; the inputs reaching hoist as words, never as shell code; and, against the
 //! emulated AWS fleet, a deploy with every output and the job summary.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
@@ -685,8 +685,7 @@ fn the_runner_reads_outputs_in_both_forms() {
 /// summary's per-target table, and the secret masked first and written to neither file.
 #[test]
 fn a_deploy_through_the_action_sets_every_output_and_the_job_summary_and_masks_the_secret() {
-    use common::fleet::{App, SECRET, World, assert_serves, leaks, ready, serial};
-    let _serial = serial();
+    use common::fleet::{App, SECRET, World, assert_serves, leaks, ready};
     if !ready() {
         return;
     }

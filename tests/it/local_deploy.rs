@@ -5,7 +5,7 @@
 //! in CI. Every test uses its own app name and port and removes its containers and images
 //! when it ends, also when it fails.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! The command line's everyday conventions: shell completions, exit codes in `--help`,
 //! `--quiet`/`--verbose` parsing.
 
-mod common;
+use crate::common;
 
 use common::Hoist;
 

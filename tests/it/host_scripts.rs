@@ -7,7 +7,7 @@
 //! test uses its own app name and port, and removes its containers, images and host state
 //! when it ends, also when it fails.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

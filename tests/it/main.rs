@@ -1,0 +1,26 @@
+//! hoist's integration tests, one binary with a module per area (one link of the AWS SDK and
+//! bollard instead of one per file). `sudo tests/run` runs them under cargo-nextest, each
+//! test in a process of its own; `.config/nextest.toml` groups them by what they share (the
+//! emulated fleet, Docker) and by how many may run at once.
+//!
+//! - `cli`, `config_errors`, `config_fuzz`, `plan`, `scripts`, `aws_errors`, `workflows`:
+//!   the binary and the library with no Docker (real bash, shellcheck and linters);
+//! - `local_deploy`, `host_scripts`: real Docker on this machine;
+//! - `ssm_deploy`, `fleet_lock`, `fleet_scale`, `action`: the emulated AWS fleet
+//!   (tests/fleet), with the GitHub Action end to end.
+
+mod common;
+
+mod action;
+mod aws_errors;
+mod cli;
+mod config_errors;
+mod config_fuzz;
+mod fleet_lock;
+mod fleet_scale;
+mod host_scripts;
+mod local_deploy;
+mod plan;
+mod scripts;
+mod ssm_deploy;
+mod workflows;
