@@ -9,21 +9,21 @@ use crate::config;
 use crate::plan::Format;
 
 #[derive(Debug, Args)]
-pub struct ConfigArgs {
+pub(super) struct ConfigArgs {
     /// The config file.
     #[arg(short = 'f', long = "file", default_value = config::DEFAULT_FILE)]
     pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]
-pub struct FormatArg {
+pub(super) struct FormatArg {
     /// Output format of the result (and of the plan or script with --dry-run).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
 #[derive(Debug, Args)]
-pub struct LockWaitArgs {
+pub(super) struct LockWaitArgs {
     /// When another deploy holds the fleet-wide lock, wait up to this long for it (`5m`)
     /// instead of failing at once (a stale lock fails at once all the same).
     #[arg(long, value_name = "DURATION", value_parser = lock_wait, conflicts_with = "local")]
@@ -36,7 +36,7 @@ fn lock_wait(text: &str) -> Result<Duration, String> {
 }
 
 #[derive(Debug, Args)]
-pub struct TransportArgs {
+pub(super) struct TransportArgs {
     /// This machine is the host (the local transport, its Docker engine) instead of the
     /// EC2 targets over SSM.
     #[arg(long)]

@@ -7,7 +7,7 @@ use super::session::Session;
 use crate::ops::{self, Error};
 
 #[derive(Debug, Args)]
-pub struct BuildArgs {
+pub(super) struct BuildArgs {
     #[command(flatten)]
     config: ConfigArgs,
     /// Build only, into this machine's engine (no ECR): prints the image id.
@@ -21,7 +21,7 @@ pub struct BuildArgs {
 }
 
 impl BuildArgs {
-    pub async fn run(self, session: &Session) -> Result<(), Error> {
+    pub(super) async fn run(self, session: &Session) -> Result<(), Error> {
         let format = self.format.format;
         let request = ops::build::Request {
             file: self.config.file,

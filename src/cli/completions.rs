@@ -3,14 +3,14 @@
 use clap::{Args, CommandFactory};
 
 #[derive(Debug, Args)]
-pub struct CompletionsArgs {
+pub(super) struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     shell: clap_complete::Shell,
 }
 
 impl CompletionsArgs {
-    pub fn run(&self) {
+    pub(super) fn run(&self) {
         clap_complete::generate(
             self.shell,
             &mut super::Cli::command(),

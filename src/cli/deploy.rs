@@ -10,7 +10,7 @@ use crate::ops::Error;
 use crate::ops::deploy::{self, Deployed};
 
 #[derive(Debug, Args)]
-pub struct DeployArgs {
+pub(super) struct DeployArgs {
     #[command(flatten)]
     config: ConfigArgs,
     #[command(flatten)]
@@ -46,7 +46,7 @@ pub struct DeployArgs {
 }
 
 impl DeployArgs {
-    pub async fn run(self, session: &Session) -> Result<(), Error> {
+    pub(super) async fn run(self, session: &Session) -> Result<(), Error> {
         let format = self.format.format;
         let output = session.output_with(Some(format), self.timings);
         let request = deploy::Request {

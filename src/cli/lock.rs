@@ -13,7 +13,7 @@ use crate::ops::prepare::Aws;
 use crate::plan::Format;
 
 #[derive(Debug, Args)]
-pub struct LockArgs {
+pub(super) struct LockArgs {
     #[command(subcommand)]
     command: LockCommand,
 }
@@ -36,7 +36,7 @@ struct LockStatusArgs {
 }
 
 impl LockArgs {
-    pub async fn run(self, session: &Session) -> Result<(), Error> {
+    pub(super) async fn run(self, session: &Session) -> Result<(), Error> {
         let LockCommand::Status(args) = self.command;
         let config = config::load_checked(&args.config.file, config::Files::None)?;
         let aws = Aws::new(&config).await;
@@ -51,14 +51,14 @@ impl LockArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct UnlockArgs {
+pub(super) struct UnlockArgs {
     #[command(flatten)]
     config: ConfigArgs,
 }
 
 impl UnlockArgs {
     /// Breaks the app's fleet-wide lock, saying whose it was.
-    pub async fn run(self, session: &Session) -> Result<(), Error> {
+    pub(super) async fn run(self, session: &Session) -> Result<(), Error> {
         let config = config::load_checked(&self.config.file, config::Files::None)?;
         let aws = Aws::new(&config).await;
         let parameter = crate::domain::lock_parameter(&config);

@@ -10,7 +10,7 @@ use crate::ops::{self, Error};
 use crate::plan::Format;
 
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub(super) struct PlanArgs {
     #[command(flatten)]
     config: ConfigArgs,
     /// Output format on stdout (with --out: nothing on stdout unless a format is given).
@@ -33,7 +33,7 @@ pub struct PlanArgs {
 }
 
 impl PlanArgs {
-    pub async fn run(self, session: &Session) -> Result<(), Error> {
+    pub(super) async fn run(self, session: &Session) -> Result<(), Error> {
         let request = ops::plan::Request {
             file: self.config.file,
             local: self.local,

@@ -8,7 +8,7 @@ use crate::ops::Error;
 use crate::ops::rollback::{self, RolledBack};
 
 #[derive(Debug, Args)]
-pub struct RollbackArgs {
+pub(super) struct RollbackArgs {
     #[command(flatten)]
     config: ConfigArgs,
     #[command(flatten)]
@@ -27,7 +27,7 @@ pub struct RollbackArgs {
 }
 
 impl RollbackArgs {
-    pub async fn run(self, session: &Session) -> Result<(), Error> {
+    pub(super) async fn run(self, session: &Session) -> Result<(), Error> {
         let format = self.format.format;
         let output = session.output(Some(format));
         let request = rollback::Request {

@@ -13,7 +13,7 @@ use crate::output::progress::{Reporter, Verbosity};
 use crate::output::text::{Nothing, Text};
 use crate::plan::Format;
 
-pub struct Session {
+pub(super) struct Session {
     verbosity: Verbosity,
     /// GitHub Actions mode (`GITHUB_ACTIONS=true`).
     github: Option<Arc<Actions>>,
@@ -24,7 +24,7 @@ pub struct Session {
 impl Session {
     /// The session of this process; watches for Ctrl-C and SIGTERM from now on (inside
     /// the runtime).
-    pub fn new(verbosity: Verbosity) -> Session {
+    pub(super) fn new(verbosity: Verbosity) -> Session {
         let cancel = CancellationToken::new();
         let interrupted = cancel.clone();
         tokio::spawn(async move {
@@ -40,7 +40,7 @@ impl Session {
 
     /// Progress on stderr at the command line's verbosity: plain lines under `--format json`
     /// (stdout is the machine's) and GitHub Actions, a spinner on a terminal otherwise.
-    pub fn events(&self, format: Format) -> Arc<dyn Events> {
+    pub(super) fn events(&self, format: Format) -> Arc<dyn Events> {
         let json = format == Format::Json;
         let reporter = Reporter::with(self.verbosity, self.github.is_none() && !json);
         match &self.github {
@@ -55,12 +55,12 @@ impl Session {
 
     /// Where a command's result goes: text or JSON on stdout (`None`: nothing on stdout),
     /// and under GitHub Actions the runner's outputs, summary and annotations as well.
-    pub fn output(&self, format: Option<Format>) -> Box<dyn Output> {
+    pub(super) fn output(&self, format: Option<Format>) -> Box<dyn Output> {
         self.output_with(format, false)
     }
 
     /// As [`Session::output`], with `deploy --timings`'s timeline after a deploy's summary.
-    pub fn output_with(&self, format: Option<Format>, timings: bool) -> Box<dyn Output> {
+    pub(super) fn output_with(&self, format: Option<Format>, timings: bool) -> Box<dyn Output> {
         let inner: Box<dyn Output> = match format {
             None => Box::new(Nothing),
             Some(Format::Json) => Box::new(Json),
@@ -84,7 +84,7 @@ impl Session {
     }
 
     /// The token Ctrl-C or SIGTERM cancels.
-    pub fn cancel(&self) -> CancellationToken {
+    pub(super) fn cancel(&self) -> CancellationToken {
         self.cancel.clone()
     }
 }

@@ -7,7 +7,7 @@ use super::session::Session;
 use crate::ops::{self, Error};
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(super) struct StatusArgs {
     #[command(flatten)]
     config: ConfigArgs,
     #[command(flatten)]
@@ -17,7 +17,7 @@ pub struct StatusArgs {
 }
 
 impl StatusArgs {
-    pub async fn run(self, session: &Session) -> Result<(), Error> {
+    pub(super) async fn run(self, session: &Session) -> Result<(), Error> {
         let format = self.format.format;
         let events = session.events(format);
         let cancel = session.cancel();

@@ -7,7 +7,7 @@ use crate::config;
 use crate::ops::Error;
 
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub(super) struct ValidateArgs {
     #[command(flatten)]
     config: ConfigArgs,
     /// Output format: `json` prints `{file, valid, app, strategy}`, or when invalid
@@ -18,13 +18,13 @@ pub struct ValidateArgs {
 
 /// The formats of a command whose result has no markdown form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TextOrJson {
+pub(super) enum TextOrJson {
     Text,
     Json,
 }
 
 impl ValidateArgs {
-    pub fn run(&self) -> Result<(), Error> {
+    pub(super) fn run(&self) -> Result<(), Error> {
         let file = &self.config.file;
         let loaded = config::load_checked(file, config::Files::Context);
         if self.format == TextOrJson::Text {

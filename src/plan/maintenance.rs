@@ -10,20 +10,20 @@ use crate::config::Config;
 use crate::plan::script::{self, Body, Param, Script};
 
 /// Where hosts keep an app's history and a run's state file (as a deploy's header says).
-pub const STATE_DIR: &str = "/var/lib/hoist";
+pub(super) const STATE_DIR: &str = "/var/lib/hoist";
 /// Where hosts keep an app's lock and private tmpfs (as a deploy's header says).
-pub const RUN_DIR: &str = "/run/hoist";
+pub(super) const RUN_DIR: &str = "/run/hoist";
 /// How many history records a status shows.
-pub const HISTORY_LIMIT: u32 = 10;
+pub(super) const HISTORY_LIMIT: u32 = 10;
 /// A status's health probe budget, at most: a look, not a gate.
-pub const STATUS_PROBE: Duration = Duration::from_secs(5);
+pub(super) const STATUS_PROBE: Duration = Duration::from_secs(5);
 
 use super::{blue_green_params, secs};
 use crate::domain::carry::{Carried, TooLarge};
 use crate::domain::{Phase, PhaseTargets, PhaseWhen, RolloutPolicy, TransportKind};
 
 /// How long one host may take to answer `hoist status`.
-pub const STATUS_TIMEOUT: Duration = Duration::from_secs(120);
+pub(super) const STATUS_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The one phase of `hoist status`: every target at once, none of them a failure that
 /// stops the others; refused when its transport would refuse the script.

@@ -13,7 +13,7 @@ use crate::config::Rate;
 
 /// How SSM spreads `n` targets at `max_concurrency`: the batch size and the number of
 /// batches (a percentage rounds up, to at least one target).
-pub fn batches(max_concurrency: Rate, n: usize) -> (usize, usize) {
+pub(super) fn batches(max_concurrency: Rate, n: usize) -> (usize, usize) {
     let size = match max_concurrency {
         Rate::Count(c) => c as usize,
         Rate::Percent(p) => (n * p as usize).div_ceil(100),

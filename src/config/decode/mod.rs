@@ -32,14 +32,14 @@ pub use names::{is_app_name, is_env_name, is_tag};
 
 /// Where fields that name files were written, for checks made after decoding.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Origins {
+pub(super) struct Origins {
     pub context: Option<Loc>,
     pub dockerfile: Option<Loc>,
 }
 
 /// Decodes a parsed document. `base_dir` is the config file's directory (contexts resolve
 /// against it). Returns the config only when there is no issue at all.
-pub fn decode(root: &Node, base_dir: &Path) -> Result<(Config, Origins), Vec<Issue>> {
+pub(super) fn decode(root: &Node, base_dir: &Path) -> Result<(Config, Origins), Vec<Issue>> {
     let mut d = Decoder::default();
     d.check_text(root, "");
     let config = d.config(root, base_dir);

@@ -14,7 +14,7 @@ use crate::config::Rollout;
 use crate::plan::Phase;
 use crate::plan::script::Body;
 
-pub struct BlueGreen;
+pub(crate) struct BlueGreen;
 
 impl Strategy for BlueGreen {
     fn phases(&self, inputs: &PhaseInputs<'_>) -> Vec<Phase> {

@@ -17,8 +17,8 @@ mod recreate;
 
 use std::time::Duration;
 
-pub use blue_green::BlueGreen;
-pub use recreate::Recreate;
+pub(super) use blue_green::BlueGreen;
+pub(super) use recreate::Recreate;
 
 use crate::config::{self, Config};
 use crate::domain::carry::Carried;
@@ -26,7 +26,7 @@ use crate::plan::script::{self, Body, Param};
 use crate::plan::{Phase, PhaseTargets, PhaseWhen, RolloutPolicy, TransportKind};
 
 /// What every phase of a deploy shares, resolved by the plan.
-pub struct PhaseInputs<'a> {
+pub(super) struct PhaseInputs<'a> {
     pub config: &'a Config,
     /// The deploy run (`<run>` in a plan made without one): a staged container's label.
     pub run: &'a str,
@@ -43,13 +43,13 @@ pub struct PhaseInputs<'a> {
     pub policy: RolloutPolicy,
 }
 
-pub trait Strategy: Sync {
+pub(super) trait Strategy: Sync {
     /// The phases of a deploy, in the order they run.
     fn phases(&self, inputs: &PhaseInputs<'_>) -> Vec<Phase>;
 }
 
 /// The strategy the config chose.
-pub fn of(kind: config::Strategy) -> &'static dyn Strategy {
+pub(super) fn of(kind: config::Strategy) -> &'static dyn Strategy {
     match kind {
         config::Strategy::Recreate => &Recreate,
         config::Strategy::BlueGreen => &BlueGreen,
@@ -217,7 +217,7 @@ mod tests {
 
     /// A plan's steps' kinds in order from its put-secret-parameter step on, a phase's with
     /// its name (`run-phase stage`).
-    pub fn steps_from_the_put(plan: &Plan) -> Vec<String> {
+    pub(super) fn steps_from_the_put(plan: &Plan) -> Vec<String> {
         plan.steps
             .iter()
             .skip_while(|s| !matches!(s, Step::PutSecretParameter { .. }))

@@ -12,7 +12,7 @@ use crate::config::Rollout;
 use crate::plan::Phase;
 use crate::plan::script::Body;
 
-pub struct Recreate;
+pub(crate) struct Recreate;
 
 impl Strategy for Recreate {
     fn phases(&self, inputs: &PhaseInputs<'_>) -> Vec<Phase> {

@@ -159,6 +159,6 @@ impl Transport for SsmTransport {
 #[cfg(test)]
 mod testing {
     /// The output of a script that deployed.
-    pub const DEPLOYED: &str =
+    pub(super) const DEPLOYED: &str =
         "hoist: healthy\nHOIST-RESULT {\"status\":\"deployed\",\"release\":\"r1\"}\n";
 }

@@ -35,7 +35,7 @@ use serde_json::Value;
 ///     .run();
 /// assert!(outcome.ok, "{}", outcome.log);
 /// ```
-pub struct Action {
+pub(crate) struct Action {
     /// Where action.yml is: `GITHUB_ACTION_PATH`.
     dir: PathBuf,
     inputs: BTreeMap<String, String>,
@@ -47,7 +47,7 @@ pub struct Action {
 }
 
 /// What a run did.
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Every step that ran succeeded.
     pub ok: bool,
     /// The id (or name) of the step that failed.
@@ -77,7 +77,7 @@ pub struct Outcome {
     _scratch: Option<tempfile::TempDir>,
 }
 
-pub struct StepRecord {
+pub(crate) struct StepRecord {
     pub id: String,
     pub outcome: &'static str,
     pub outputs: BTreeMap<String, String>,
@@ -89,7 +89,7 @@ pub struct StepRecord {
 impl Outcome {
     /// The step recorded under `id`.
     #[track_caller]
-    pub fn step(&self, id: &str) -> &StepRecord {
+    pub(crate) fn step(&self, id: &str) -> &StepRecord {
         self.steps
             .iter()
             .find(|s| s.id == id)
@@ -99,11 +99,11 @@ impl Outcome {
 
 impl Action {
     /// The repository's own action.yml.
-    pub fn repository() -> Action {
+    pub(crate) fn repository() -> Action {
         Action::at(Path::new(env!("CARGO_MANIFEST_DIR")))
     }
 
-    pub fn at(dir: &Path) -> Action {
+    pub(crate) fn at(dir: &Path) -> Action {
         let github = [
             ("server_url", "https://github.com"),
             ("action_repository", ""),
@@ -126,14 +126,14 @@ impl Action {
     }
 
     /// An input (`with:` of the workflow step that uses the action).
-    pub fn input(mut self, name: &str, value: impl AsRef<str>) -> Self {
+    pub(crate) fn input(mut self, name: &str, value: impl AsRef<str>) -> Self {
         self.inputs
             .insert(name.to_owned(), value.as_ref().to_owned());
         self
     }
 
     /// A property of the `github` context (`server_url`, `action_repository`, ...).
-    pub fn github(mut self, name: &str, value: impl AsRef<str>) -> Self {
+    pub(crate) fn github(mut self, name: &str, value: impl AsRef<str>) -> Self {
         self.github
             .insert(name.to_owned(), value.as_ref().to_owned());
         self
@@ -141,32 +141,32 @@ impl Action {
 
     /// A variable of the job's environment (the workflow's `env:`), which is also the `env`
     /// context.
-    pub fn env(mut self, name: &str, value: impl AsRef<str>) -> Self {
+    pub(crate) fn env(mut self, name: &str, value: impl AsRef<str>) -> Self {
         self.env.insert(name.to_owned(), value.as_ref().to_owned());
         self
     }
 
     /// `GITHUB_WORKSPACE`, where steps run by default (a scratch directory if not set).
-    pub fn workspace(mut self, dir: &Path) -> Self {
+    pub(crate) fn workspace(mut self, dir: &Path) -> Self {
         self.workspace = Some(dir.to_path_buf());
         self
     }
 
     /// Where `RUNNER_TEMP` (`DIR/temp`) and `RUNNER_TOOL_CACHE` (`DIR/tool-cache`) are: a
     /// test that runs the action twice on one "runner" passes the same directory.
-    pub fn runner_dir(mut self, dir: &Path) -> Self {
+    pub(crate) fn runner_dir(mut self, dir: &Path) -> Self {
         self.runner_dir = Some(dir.to_path_buf());
         self
     }
 
     /// The longest a step may run before the test fails.
-    pub fn timeout(mut self, limit: Duration) -> Self {
+    pub(crate) fn timeout(mut self, limit: Duration) -> Self {
         self.timeout = limit;
         self
     }
 
     /// Runs every step as the runner would, and says what happened.
-    pub fn run(self) -> Outcome {
+    pub(crate) fn run(self) -> Outcome {
         let text = std::fs::read_to_string(self.dir.join("action.yml")).expect("action.yml");
         let action: Value = serde_saphyr::from_str(&text).expect("action.yml is YAML");
         let runs = &action["runs"];
@@ -495,7 +495,7 @@ fn run_with_timeout(
 
 /// `name=value` lines and `name<<DELIMITER` … `DELIMITER` blocks, as the runner reads
 /// `GITHUB_OUTPUT` and `GITHUB_ENV`.
-pub fn parse_file_command(text: &str, step: &str, what: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_file_command(text: &str, step: &str, what: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     while let Some(line) = lines.next() {
@@ -535,7 +535,7 @@ pub fn parse_file_command(text: &str, step: &str, what: &str) -> BTreeMap<String
 }
 
 /// The data of a workflow command, unescaped as the runner does.
-pub fn unescape_command_data(s: &str) -> String {
+pub(crate) fn unescape_command_data(s: &str) -> String {
     s.replace("%0D", "\r")
         .replace("%0A", "\n")
         .replace("%25", "%")
@@ -550,13 +550,13 @@ fn mask(masks: &[String], text: &str) -> String {
 // ------------------------------------------------------------------------ expressions
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Val {
+pub(crate) enum Val {
     Null,
     Bool(bool),
     Str(String),
 }
 
-pub fn truthy(v: &Val) -> bool {
+pub(crate) fn truthy(v: &Val) -> bool {
     match v {
         Val::Null => false,
         Val::Bool(b) => *b,
@@ -593,7 +593,7 @@ fn equal(a: &Val, b: &Val) -> bool {
 }
 
 /// The contexts an expression reads.
-pub struct Context {
+pub(crate) struct Context {
     pub inputs: BTreeMap<String, String>,
     pub github: BTreeMap<String, String>,
     pub runner: BTreeMap<String, String>,
@@ -797,7 +797,7 @@ impl Parser<'_> {
 
 impl Context {
     /// Evaluates an expression (without `${{ }}`).
-    pub fn eval(&self, expr: &str) -> Val {
+    pub(crate) fn eval(&self, expr: &str) -> Val {
         let mut p = Parser {
             tokens: tokenize(expr),
             at: 0,
@@ -814,7 +814,7 @@ impl Context {
     }
 
     /// A step's `if:`: an expression, bare or wrapped whole in `${{ }}`.
-    pub fn eval_condition(&self, cond: &str) -> Val {
+    pub(crate) fn eval_condition(&self, cond: &str) -> Val {
         let c = cond.trim();
         let inner = match c.strip_prefix("${{").and_then(|c| c.strip_suffix("}}")) {
             Some(inner) => inner,
@@ -828,7 +828,7 @@ impl Context {
     }
 
     /// Replaces each `${{ expr }}` in `text` with its value.
-    pub fn substitute(&self, text: &str) -> String {
+    pub(crate) fn substitute(&self, text: &str) -> String {
         let mut out = String::new();
         let mut rest = text;
         while let Some(start) = rest.find("${{") {

@@ -12,21 +12,21 @@ use super::{Run, git, hoist};
 
 /// Awkward on purpose: a quote, a backslash, a double quote, a dollar and a tab, which shell
 /// quoting, xtrace and JSON all write differently.
-pub const SECRET: &str = "hoist-ssm-'secret\\value\"$HOME\t5be2";
+pub(crate) const SECRET: &str = "hoist-ssm-'secret\\value\"$HOME\t5be2";
 
 /// Whether `text` holds the secret as it is or as JSON escapes it.
-pub fn leaks(text: &str) -> bool {
+pub(crate) fn leaks(text: &str) -> bool {
     let json = serde_json::to_string(SECRET).unwrap();
     text.contains(SECRET) || text.contains(&json[1..json.len() - 1])
 }
 
-pub fn fleet_bin() -> PathBuf {
+pub(crate) fn fleet_bin() -> PathBuf {
     // target/debug/deps/it-… → target/debug/hoist-fleet (built by `cargo test --workspace`)
     let exe = std::env::current_exe().unwrap();
     exe.parent().unwrap().parent().unwrap().join("hoist-fleet")
 }
 
-pub fn ready() -> bool {
+pub(crate) fn ready() -> bool {
     let tools = super::have_command("ip")
         && super::have_command("docker-registry")
         && super::have_command("aws");
@@ -37,7 +37,7 @@ pub fn ready() -> bool {
     )
 }
 
-pub struct Instance {
+pub(crate) struct Instance {
     pub id: String,
     pub address: String,
     pub docker_host: String,
@@ -49,7 +49,7 @@ pub struct Instance {
 }
 
 /// A running world; `down` when dropped.
-pub struct World {
+pub(crate) struct World {
     pub dir: PathBuf,
     pub env: Vec<(String, String)>,
     pub registry_password: String,
@@ -57,7 +57,7 @@ pub struct World {
 }
 
 impl World {
-    pub fn up(tag: &str) -> World {
+    pub(crate) fn up(tag: &str) -> World {
         let dir = PathBuf::from(format!(
             "/var/tmp/hoist-ssm-tests/{tag}-{}",
             std::process::id()
@@ -115,11 +115,11 @@ impl World {
         world
     }
 
-    pub fn instances(&self) -> &[Instance] {
+    pub(crate) fn instances(&self) -> &[Instance] {
         &self.instances
     }
 
-    pub fn fault(&self, args: &[&str]) {
+    pub(crate) fn fault(&self, args: &[&str]) {
         let out = Command::new(fleet_bin())
             .args(["fault", "--dir"])
             .arg(&self.dir)
@@ -129,7 +129,7 @@ impl World {
         assert!(out.status.success(), "fault {args:?}: {out:?}");
     }
 
-    pub fn journal(&self) -> Vec<Value> {
+    pub(crate) fn journal(&self) -> Vec<Value> {
         std::fs::read_to_string(self.dir.join("run/journal.jsonl"))
             .unwrap_or_default()
             .lines()
@@ -137,7 +137,7 @@ impl World {
             .collect()
     }
 
-    pub fn calls(&self, operation: &str) -> usize {
+    pub(crate) fn calls(&self, operation: &str) -> usize {
         self.journal()
             .iter()
             .filter(|l| l["operation"] == operation && l["error"].is_null())
@@ -147,7 +147,7 @@ impl World {
     /// A shell command inside an instance's mount and network namespaces (as its root sees
     /// the machine).
     #[allow(clippy::unused_self)] // read as the world's: `world.on_instance(inst, …)`
-    pub fn on_instance(&self, inst: &Instance, script: &str) -> String {
+    pub(crate) fn on_instance(&self, inst: &Instance, script: &str) -> String {
         let holder = inst.holder_pid;
         assert!(holder > 0, "{} has a namespace holder", inst.id);
         let out = Command::new("nsenter")
@@ -162,7 +162,7 @@ impl World {
 
     /// `docker` against one instance's own engine.
     #[allow(clippy::unused_self)] // read as the world's: `world.docker(inst, …)`
-    pub fn docker(&self, inst: &Instance, args: &[&str]) -> String {
+    pub(crate) fn docker(&self, inst: &Instance, args: &[&str]) -> String {
         let out = Command::new("docker")
             .arg("-H")
             .arg(&inst.docker_host)
@@ -189,14 +189,14 @@ impl Drop for World {
 
 /// A scratch copy of examples/hello as its own git repository, targeting the world's
 /// instances (tag Env=test).
-pub struct App {
+pub(crate) struct App {
     pub name: String,
     pub root: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl App {
-    pub fn new(tag: &str) -> App {
+    pub(crate) fn new(tag: &str) -> App {
         let name = format!("ssm-{tag}");
         let (dir, root) = super::example_app();
         let app = App {
@@ -208,12 +208,12 @@ impl App {
         app
     }
 
-    pub fn configure(&self, version: &str, start_period: &str, max_errors: &str) {
+    pub(crate) fn configure(&self, version: &str, start_period: &str, max_errors: &str) {
         self.configure_with(version, start_period, max_errors, "2s", "");
     }
 
     /// `container_extra`: more `container:` lines, each indented by two spaces.
-    pub fn configure_with(
+    pub(crate) fn configure_with(
         &self,
         version: &str,
         start_period: &str,
@@ -238,7 +238,7 @@ impl App {
         );
     }
 
-    pub fn cmd(&self, world: &World, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, world: &World, args: &[&str]) -> Command {
         let mut cmd = hoist();
         cmd.current_dir(&self.root)
             .arg("deploy")
@@ -249,14 +249,14 @@ impl App {
         cmd
     }
 
-    pub fn deploy(&self, world: &World, args: &[&str]) -> Run {
+    pub(crate) fn deploy(&self, world: &World, args: &[&str]) -> Run {
         let run: Run = self.cmd(world, args).output().expect("hoist runs").into();
         assert!(!leaks(&run.stdout) && !leaks(&run.stderr));
         run
     }
 }
 
-pub fn get(address: &str, path: &str) -> Option<String> {
+pub(crate) fn get(address: &str, path: &str) -> Option<String> {
     let out = Command::new("curl")
         .args(["-fsS", "--max-time", "3"])
         .arg(format!("http://{address}:8080{path}"))
@@ -267,7 +267,7 @@ pub fn get(address: &str, path: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-pub fn assert_serves(inst: &Instance, version: &str) {
+pub(crate) fn assert_serves(inst: &Instance, version: &str) {
     assert_eq!(
         get(&inst.address, "/version").as_deref(),
         Some(version),
@@ -277,7 +277,7 @@ pub fn assert_serves(inst: &Instance, version: &str) {
     );
 }
 
-pub fn assert_ok(run: &Run) {
+pub(crate) fn assert_ok(run: &Run) {
     assert_eq!(
         run.code, 0,
         "deploy failed\nstdout:\n{}\nstderr:\n{}",

@@ -2,8 +2,8 @@
 //! `fleet`: the emulated AWS fleet as the tests drive it; `action`: a runner for action.yml.
 #![allow(dead_code)]
 
-pub mod action;
-pub mod fleet;
+pub(crate) mod action;
+pub(crate) mod fleet;
 
 use std::ffi::OsStr;
 use std::os::unix::net::UnixListener;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// The hoist binary, with none of the GitHub Actions runner's variables a test run inside
 /// a workflow would pass on (tests that want GitHub Actions mode set their own).
-pub fn hoist() -> Command {
+pub(crate) fn hoist() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hoist"));
     for name in [
         "GITHUB_ACTIONS",
@@ -39,7 +39,7 @@ pub fn hoist() -> Command {
 ///     .stdout_has("\"schema\"")
 ///     .stderr_lacks("warning");
 /// ```
-pub struct Hoist {
+pub(crate) struct Hoist {
     command: Command,
     timeout: Option<Duration>,
 }
@@ -51,19 +51,19 @@ impl Default for Hoist {
 }
 
 impl Hoist {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Hoist {
             command: hoist(),
             timeout: None,
         }
     }
 
-    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+    pub(crate) fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
         self.command.arg(arg);
         self
     }
 
-    pub fn args<I, S>(mut self, args: I) -> Self
+    pub(crate) fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -72,31 +72,31 @@ impl Hoist {
         self
     }
 
-    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+    pub(crate) fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
         self.command.env(key, value);
         self
     }
 
-    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
+    pub(crate) fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
         self.command.env_remove(key);
         self
     }
 
-    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+    pub(crate) fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.command.current_dir(dir);
         self
     }
 
     /// Fails the test (killing hoist) if it has not finished within `limit`: a run that
     /// hangs fails its test, not the whole suite.
-    pub fn timeout(mut self, limit: Duration) -> Self {
+    pub(crate) fn timeout(mut self, limit: Duration) -> Self {
         self.timeout = Some(limit);
         self
     }
 
     /// Runs hoist to the end. Its arguments and directory go to the test's captured output,
     /// which the test harness shows when the test fails.
-    pub fn run(mut self) -> Run {
+    pub(crate) fn run(mut self) -> Run {
         eprintln!(
             "running hoist {:?} in {}",
             self.command.get_args().collect::<Vec<_>>(),
@@ -149,7 +149,7 @@ impl Hoist {
 }
 
 /// What a run of hoist did.
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -178,12 +178,12 @@ impl Run {
 
     /// Exit code 0.
     #[track_caller]
-    pub fn success(&self) -> &Self {
+    pub(crate) fn success(&self) -> &Self {
         self.code(0)
     }
 
     #[track_caller]
-    pub fn code(&self, want: i32) -> &Self {
+    pub(crate) fn code(&self, want: i32) -> &Self {
         if self.code != want {
             self.fail(&format!("hoist exited {}, not {want}", self.code));
         }
@@ -191,7 +191,7 @@ impl Run {
     }
 
     #[track_caller]
-    pub fn stdout_has(&self, text: impl AsRef<str>) -> &Self {
+    pub(crate) fn stdout_has(&self, text: impl AsRef<str>) -> &Self {
         let text = text.as_ref();
         if !self.stdout.contains(text) {
             self.fail(&format!("stdout does not contain {text:?}"));
@@ -200,7 +200,7 @@ impl Run {
     }
 
     #[track_caller]
-    pub fn stdout_lacks(&self, text: impl AsRef<str>) -> &Self {
+    pub(crate) fn stdout_lacks(&self, text: impl AsRef<str>) -> &Self {
         let text = text.as_ref();
         if self.stdout.contains(text) {
             self.fail(&format!("stdout contains {text:?}"));
@@ -209,7 +209,7 @@ impl Run {
     }
 
     #[track_caller]
-    pub fn stdout_is_empty(&self) -> &Self {
+    pub(crate) fn stdout_is_empty(&self) -> &Self {
         if !self.stdout.is_empty() {
             self.fail("stdout is not empty");
         }
@@ -217,7 +217,7 @@ impl Run {
     }
 
     #[track_caller]
-    pub fn stderr_has(&self, text: impl AsRef<str>) -> &Self {
+    pub(crate) fn stderr_has(&self, text: impl AsRef<str>) -> &Self {
         let text = text.as_ref();
         if !self.stderr.contains(text) {
             self.fail(&format!("stderr does not contain {text:?}"));
@@ -226,7 +226,7 @@ impl Run {
     }
 
     #[track_caller]
-    pub fn stderr_lacks(&self, text: impl AsRef<str>) -> &Self {
+    pub(crate) fn stderr_lacks(&self, text: impl AsRef<str>) -> &Self {
         let text = text.as_ref();
         if self.stderr.contains(text) {
             self.fail(&format!("stderr contains {text:?}"));
@@ -236,7 +236,7 @@ impl Run {
 
     /// Stdout parsed as JSON.
     #[track_caller]
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| self.fail(&format!("stdout is not JSON: {e}")))
     }
@@ -244,14 +244,14 @@ impl Run {
 
 /// A fake Docker endpoint: a unix socket nobody answers on. Tests point `DOCKER_HOST` at it
 /// and then check that hoist never connected.
-pub struct DockerTrap {
+pub(crate) struct DockerTrap {
     pub listener: UnixListener,
     pub url: String,
     _dir: tempfile::TempDir,
 }
 
 impl DockerTrap {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("docker.sock");
         let listener = UnixListener::bind(&path).unwrap();
@@ -263,13 +263,13 @@ impl DockerTrap {
         }
     }
 
-    pub fn was_called(&self) -> bool {
+    pub(crate) fn was_called(&self) -> bool {
         self.listener.accept().is_ok()
     }
 }
 
 /// Runs `git` in `dir`, panicking with its output on failure.
-pub fn git(dir: &Path, args: &[&str]) {
+pub(crate) fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -286,7 +286,7 @@ pub fn git(dir: &Path, args: &[&str]) {
 }
 
 /// A scratch directory holding a git repository with the given files committed.
-pub fn repo_with(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn repo_with(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     for (name, text) in files {
@@ -301,7 +301,7 @@ pub fn repo_with(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// A scratch copy of `examples/hello` as a fresh git repository (nothing committed yet).
-pub fn example_app() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn example_app() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
@@ -320,7 +320,7 @@ pub fn example_app() -> (tempfile::TempDir, PathBuf) {
 
 /// Root and a running Docker engine (required in CI, else skipped with a reason), plus the
 /// example's base image, made locally by `tests/support/base-image.sh`.
-pub fn docker_with_base_image(also: bool, what: &str) -> bool {
+pub(crate) fn docker_with_base_image(also: bool, what: &str) -> bool {
     let root = unsafe { libc::geteuid() } == 0;
     let docker = Command::new("docker")
         .arg("info")
@@ -337,7 +337,7 @@ pub fn docker_with_base_image(also: bool, what: &str) -> bool {
 
 /// Whether a prerequisite is there. Without it a test skips with a printed reason on a
 /// developer machine, and fails loudly in CI (`CI=true`), where everything must run.
-pub fn prerequisite(ok: bool, what: &str) -> bool {
+pub(crate) fn prerequisite(ok: bool, what: &str) -> bool {
     if ok {
         return true;
     }
@@ -349,7 +349,7 @@ pub fn prerequisite(ok: bool, what: &str) -> bool {
     false
 }
 
-pub fn have_command(name: &str) -> bool {
+pub(crate) fn have_command(name: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
         .output()
@@ -358,7 +358,7 @@ pub fn have_command(name: &str) -> bool {
 
 /// The first run-phase step of a JSON plan (`hoist plan --format json`, or a report's
 /// `plan`).
-pub fn run_phase(plan: &serde_json::Value) -> &serde_json::Value {
+pub(crate) fn run_phase(plan: &serde_json::Value) -> &serde_json::Value {
     plan["steps"]
         .as_array()
         .expect("a plan has steps")
