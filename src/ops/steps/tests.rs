@@ -447,3 +447,141 @@ async fn a_switch_that_stopped_early_leaves_nothing_staged() {
     assert!(!report.ok());
     assert_eq!((report.deployed, report.failed), (0, 3));
 }
+
+/// What a run told its events, in order: what `-q`, `-v` and GitHub Actions mode show is
+/// chosen from these calls (`output::progress`, `github::Grouped`).
+#[derive(Default)]
+struct Recording(Mutex<Vec<String>>);
+
+impl Recording {
+    fn push(&self, line: String) {
+        self.0.lock().unwrap().push(line);
+    }
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl crate::domain::Events for Recording {
+    fn activity(&self, msg: &str) {
+        self.push(format!("activity {msg}"));
+    }
+    fn detail(&self, msg: &str) {
+        self.push(format!("detail {msg}"));
+    }
+    fn done(&self, msg: &str) {
+        self.push(format!("done {msg}"));
+    }
+    fn info(&self, msg: &str) {
+        self.push(format!("info {msg}"));
+    }
+    fn warn(&self, msg: &str) {
+        self.push(format!("warn {msg}"));
+    }
+    fn verbose(&self, msg: &str) {
+        self.push(format!("verbose {msg}"));
+    }
+    fn host_line(&self, target: &str, line: &str) {
+        self.push(format!("line {target} {line}"));
+    }
+    fn host_status(&self, target: &str, message: &str) {
+        self.push(format!("status {target} {message}"));
+    }
+    fn judged(&self, phase: &str, inv: &Invocation) {
+        self.push(format!(
+            "judged {phase} {} {}",
+            inv.target,
+            inv.stdout.trim_end()
+        ));
+    }
+}
+
+/// A transport whose targets print a secret value as they go (a line each, and a status of
+/// the transport's own), then finish: `a` deployed, `b` failed.
+struct Chatty(&'static str);
+
+#[async_trait]
+impl Transport for Chatty {
+    fn name(&self) -> &'static str {
+        "chatty"
+    }
+
+    async fn run(
+        &self,
+        job: &Job<'_>,
+        _cancel: CancellationToken,
+        sink: &dyn OutputSink,
+    ) -> Result<Vec<Invocation>, crate::transport::TransportError> {
+        let mut done = Vec::new();
+        for (i, target) in ["a", "b"].into_iter().enumerate() {
+            sink.status(target, &format!("command sent with {}", self.0));
+            sink.line(target, &format!("hoist: logging in with {}", self.0));
+            let status = if i == 0 { "deployed" } else { "failed" };
+            let mut inv = invocation(
+                if i == 0 {
+                    InvocationStatus::Success
+                } else {
+                    InvocationStatus::Failed
+                },
+                status,
+            );
+            inv.target = target.into();
+            inv.stdout = format!(
+                "hoist: logging in with {}\nHOIST-RESULT {{\"status\":\"{status}\"}}\n",
+                self.0
+            );
+            done.push(inv);
+        }
+        assert_eq!(
+            job.targets.len(),
+            1,
+            "the plan's one target, answered as two"
+        );
+        Ok(done)
+    }
+}
+
+/// In process, with a fake transport: each target's lines reach the events as they come and
+/// before the target is judged, each target is judged once with its whole output, and no
+/// event carries a secret value (lines, statuses and judged output are redacted first).
+#[tokio::test]
+async fn events_see_each_targets_lines_then_its_judgement_redacted() {
+    let value = "hoist-inproc-secret-7a1c";
+    let secrets = SecretEnv::resolve(&["TOKEN".to_owned()], |_| Some(value.into())).unwrap();
+    let plan = plan();
+    let from = plan.steps.iter().take_while(|s| s.publishes()).count();
+    let events = Recording::default();
+    let transport = Chatty(value);
+    let runner = Runner {
+        ssm: None,
+        transport: &transport,
+        secrets: &secrets,
+        progress: &events,
+    };
+    let report = execute(plan, from, Vec::new(), &runner, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!((report.deployed, report.failed), (1, 1));
+    let lines = events.lines();
+    assert!(lines.iter().all(|l| !l.contains(value)), "{lines:#?}");
+    for target in ["a", "b"] {
+        let at = |prefix: &str| {
+            lines
+                .iter()
+                .position(|l| l.starts_with(&format!("{prefix} {target} ")))
+                .unwrap_or_else(|| panic!("no {prefix} for {target}: {lines:#?}"))
+        };
+        assert!(at("status") < at("line"), "{lines:#?}");
+        let judged: Vec<_> = lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("judged deploy {target} ")))
+            .collect();
+        assert_eq!(judged.len(), 1, "{lines:#?}");
+        assert!(at("line") < at("judged deploy"), "{lines:#?}");
+        assert!(
+            judged[0].contains("logging in with ***") && judged[0].contains("HOIST-RESULT"),
+            "{}",
+            judged[0]
+        );
+    }
+}
