@@ -4,8 +4,9 @@
 //! dockerd — through the emulated SSM Run Command. Only AWS's API is emulated.
 //!
 //! Needs root, Docker, iproute2 and Debian's docker-registry: skipped with a reason on a
-//! laptop without them, required in CI. Tests run one at a time (each starts its own world);
-//! every world is torn down when its test ends, also when it fails.
+//! laptop without them, required in CI. Each test starts its own world (at most two at once
+//! under `tests/run`: .config/nextest.toml); every world is torn down when its test ends, also
+//! when it fails.
 
 use crate::common;
 
