@@ -58,7 +58,7 @@ pub(crate) const DEPLOY_EXIT: &str = "Exit codes:
        Docker, the build, ECR, SSM or preflight failed
   2    bad input or config: nothing was changed
   3    another deploy holds the fleet-wide lock (or a stale one does): nothing was changed
-  130  interrupted (Ctrl-C, SIGTERM): the scripts were stopped and roll back";
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP): the scripts were stopped and roll back";
 pub(crate) const BUILD_EXIT: &str = "Exit codes:
   0    the image was built (and pushed): its reference is on stdout
   1    Docker, the build, ECR or the push failed

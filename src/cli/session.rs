@@ -1,5 +1,5 @@
 //! What every command runs with besides its arguments, resolved once: the verbosity, GitHub
-//! Actions mode, where progress and results go, and the cancel token Ctrl-C and SIGTERM
+//! Actions mode, where progress and results go, and the cancel token Ctrl-C, SIGTERM and SIGHUP
 //! trip.
 
 use std::sync::Arc;
@@ -17,12 +17,12 @@ pub(super) struct Session {
     verbosity: Verbosity,
     /// GitHub Actions mode (`GITHUB_ACTIONS=true`).
     github: Option<Arc<Actions>>,
-    /// Cancelled by Ctrl-C or SIGTERM.
+    /// Cancelled by Ctrl-C, SIGTERM or SIGHUP.
     cancel: CancellationToken,
 }
 
 impl Session {
-    /// The session of this process; watches for Ctrl-C and SIGTERM from now on (inside
+    /// The session of this process; watches for Ctrl-C, SIGTERM and SIGHUP from now on (inside
     /// the runtime).
     pub(super) fn new(verbosity: Verbosity) -> Session {
         let cancel = CancellationToken::new();
@@ -83,17 +83,43 @@ impl Session {
         }
     }
 
-    /// The token Ctrl-C or SIGTERM cancels.
+    /// The token Ctrl-C, SIGTERM or SIGHUP cancels.
     pub(super) fn cancel(&self) -> CancellationToken {
         self.cancel.clone()
     }
 }
 
+/// Ctrl-C, SIGTERM, or SIGHUP (the terminal or the session went away, a runner lost its
+/// shell): each interrupts the command the same way. Unhandled, a hangup would kill hoist
+/// without cancelling the commands it sent.
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+        _ = hup.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// A hangup ends the wait (and so cancels the command) as SIGTERM and Ctrl-C do; before,
+    /// its default action killed hoist outright, and this test with it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hangup_interrupts_like_sigterm() {
+        let waiting = tokio::spawn(super::wait_for_signal());
+        // Until the handlers are in place (the spawned task registers them when it first runs).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!waiting.is_finished());
+        // SAFETY: raise(3) on this process, whose SIGHUP tokio now handles.
+        assert_eq!(unsafe { libc::raise(libc::SIGHUP) }, 0);
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the hangup ends the wait")
+            .unwrap();
     }
 }

@@ -37,8 +37,9 @@ pub enum LockError {
     Unreadable { parameter: String, value: String },
     #[error(
         "not allowed to call {action} on the deploy lock {parameter} ({message}): the role \
-         needs ssm:PutParameter, ssm:GetParameter and ssm:DeleteParameter on the app's \
-         parameters /hoist/<app>/* (see examples/github-actions/iam/ci-deploy-role.json)"
+         needs ssm:PutParameter, ssm:AddTagsToResource (the lock is created with its tags), \
+         ssm:GetParameter and ssm:DeleteParameter on the app's parameters /hoist/<app>/* \
+         (see examples/github-actions/iam/ci-deploy-role.json)"
     )]
     AccessDenied {
         action: &'static str,

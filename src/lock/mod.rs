@@ -434,9 +434,22 @@ pub async fn renew(
         Current::Held(r) if r.token == record.token => {
             let mut next = record.clone();
             next.expires = rfc3339(OffsetDateTime::now_utc() + spec.lease);
-            put(client, &spec.parameter, &next, true).await?;
-            *record = next;
-            Ok(Renewal::Renewed(record.expires.clone()))
+            match put(client, &spec.parameter, &next, true).await? {
+                Put::Done => {
+                    *record = next;
+                    Ok(Renewal::Renewed(record.expires.clone()))
+                }
+                // Nothing was written: the lease still ends when it did.
+                Put::Busy | Put::Exists => Err(LockError::Api {
+                    operation: "PutParameter",
+                    parameter: spec.parameter.clone(),
+                    message: format!(
+                        "another write of the parameter was under way (TooManyUpdates); the \
+                         lease was not renewed and still ends at {}",
+                        record.expires
+                    ),
+                }),
+            }
         }
         Current::Held(r) => Ok(Renewal::Lost(format!("it is now held by {}", r.describe()))),
         Current::Absent => Ok(Renewal::Lost(
@@ -456,11 +469,15 @@ async fn renew_loop(
     stop: CancellationToken,
     progress: Arc<dyn Events>,
 ) {
+    // After a renewal that failed, the next try comes sooner: two in a row a third of the
+    // lease apart would let it lapse.
+    let mut wait = every;
     loop {
         tokio::select! {
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(wait) => {}
             () = stop.cancelled() => return,
         }
+        wait = every;
         let mut current = record.lock().expect("not poisoned").clone();
         match renew(&client, &spec, &mut current).await {
             Ok(Renewal::Renewed(until)) => {
@@ -480,11 +497,14 @@ async fn renew_loop(
                 ));
                 return;
             }
-            Err(e) => progress.warn(&format!(
-                "warning: could not renew the deploy lock {}: {e}; trying again in {}",
-                spec.parameter,
-                crate::config::duration::format(every)
-            )),
+            Err(e) => {
+                wait = (every / 4).max(Duration::from_millis(1));
+                progress.warn(&format!(
+                    "warning: could not renew the deploy lock {}: {e}; trying again in {}",
+                    spec.parameter,
+                    crate::config::duration::format(wait)
+                ));
+            }
         }
     }
 }

@@ -26,6 +26,8 @@ struct Store {
     throttle_puts: usize,
     /// Every put answered `AccessDeniedException`.
     deny_puts: bool,
+    /// Puts answered `TooManyUpdates` (another write under way) before one goes through.
+    busy_puts: usize,
     puts: Vec<(String, bool)>,
     deletes: usize,
 }
@@ -45,6 +47,13 @@ fn client(store: &Arc<Mutex<Store>>) -> (Client, [Rule; 3]) {
                 "User: arn:aws:sts::123456789012:assumed-role/ci/x is not authorized to \
                  perform: ssm:PutParameter on resource: arn:aws:ssm:us-east-1:123456789012:\
                  parameter/hoist/web/lock/0123456789ab",
+            )));
+        }
+        if st.busy_puts > 0 {
+            st.busy_puts -= 1;
+            return MockResponse::Error(PutParameterError::generic(meta(
+                "TooManyUpdates",
+                "There are concurrent updates for the resource that you are trying to modify.",
             )));
         }
         if st.throttle_puts > 0 {
@@ -360,6 +369,7 @@ async fn access_denied_names_the_parameter_and_the_permission() {
         text.contains("not allowed to call ssm:PutParameter on the deploy lock")
             && text.contains(NAME)
             && text.contains("ssm:GetParameter")
+            && text.contains("ssm:AddTagsToResource")
             && text.contains("AccessDeniedException"),
         "{text}"
     );
@@ -431,6 +441,36 @@ async fn renewal_extends_our_lease_and_notices_a_lock_that_is_no_longer_ours() {
     );
     assert!(stored(&store).is_none());
     assert_eq!(store.lock().unwrap().puts.len(), puts);
+    held.release().await;
+}
+
+/// A renewal whose write was refused (`TooManyUpdates`: another write under way) is no
+/// renewal: an error, and the record still ends when the stored lease does.
+#[tokio::test]
+async fn a_renewal_that_wrote_nothing_is_not_a_renewal() {
+    let store = Arc::new(Mutex::new(Store::default()));
+    let (client, _rules) = client(&store);
+    let held = take(&client, "alice@laptop", None).await.unwrap();
+    let mut record = stored(&store).unwrap();
+    let before = record.expires.clone();
+    store.lock().unwrap().busy_puts = 1;
+    let longer = LockSpec {
+        lease: Duration::from_secs(900),
+        ..spec()
+    };
+    let err = renew(&client, &longer, &mut record).await.unwrap_err();
+    assert!(err.to_string().contains("TooManyUpdates"), "{err}");
+    assert!(err.to_string().contains("not renewed"), "{err}");
+    assert_eq!(record.expires, before, "the record keeps the lease it has");
+    assert_eq!(
+        stored(&store).unwrap().expires,
+        before,
+        "nothing was written"
+    );
+    // The next try writes.
+    let renewed = renew(&client, &longer, &mut record).await.unwrap();
+    assert!(matches!(renewed, Renewal::Renewed(_)), "{renewed:?}");
+    assert_ne!(stored(&store).unwrap().expires, before);
     held.release().await;
 }
 
