@@ -53,11 +53,10 @@ mod tests {
                     .iter()
                     .flat_map(|&m| {
                         if m == "adapters" {
-                            ADAPTERS
+                            ADAPTERS.to_vec()
                         } else {
-                            std::slice::from_ref(&m)
+                            vec![m]
                         }
-                        .to_vec()
                     })
                     .collect();
                 (module, may)

@@ -1283,6 +1283,26 @@ struct Observed {
     versions: Vec<String>,
 }
 
+impl Observed {
+    /// The first version seen was `first`, the last `last`, and none but `only` was seen.
+    fn assert_versions(&self, first: &str, last: &str, only: &[&str]) {
+        assert_eq!(
+            self.versions.first().map(String::as_str),
+            Some(first),
+            "{self:?}"
+        );
+        assert_eq!(
+            self.versions.last().map(String::as_str),
+            Some(last),
+            "{self:?}"
+        );
+        assert!(
+            self.versions.iter().all(|v| only.contains(&v.as_str())),
+            "{self:?}"
+        );
+    }
+}
+
 impl Load {
     fn start(instances: &[Instance]) -> Load {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1411,20 +1431,7 @@ fn blue_green_switches_without_failed_requests_and_undoes_bad_releases() {
     assert_ok(&deployed);
     assert_no_failed_requests(&observed, "v1 -> v2");
     for o in &observed {
-        assert_eq!(
-            o.versions.first().map(String::as_str),
-            Some("1.0.0"),
-            "{o:?}"
-        );
-        assert_eq!(
-            o.versions.last().map(String::as_str),
-            Some("2.0.0"),
-            "{o:?}"
-        );
-        assert!(
-            o.versions.iter().all(|v| v == "1.0.0" || v == "2.0.0"),
-            "{o:?}"
-        );
+        o.assert_versions("1.0.0", "2.0.0", &["1.0.0", "2.0.0"]);
     }
 
     // A release whose health check fails: traffic never moves.
@@ -1781,20 +1788,7 @@ fn two_phase_blue_green_switches_only_when_staging_passed_everywhere() {
     for o in &observed {
         // From v1 to v2 (right after a graceful reload nginx's old worker may still answer a
         // request or two: README, blue-green's switch).
-        assert_eq!(
-            o.versions.first().map(String::as_str),
-            Some("1.0.0"),
-            "{o:?}"
-        );
-        assert_eq!(
-            o.versions.last().map(String::as_str),
-            Some("2.0.0"),
-            "{o:?}"
-        );
-        assert!(
-            o.versions.iter().all(|v| v == "1.0.0" || v == "2.0.0"),
-            "{o:?}"
-        );
+        o.assert_versions("1.0.0", "2.0.0", &["1.0.0", "2.0.0"]);
     }
     for inst in instances {
         assert_serves(inst, "2.0.0");
@@ -2124,21 +2118,8 @@ fn a_canary_that_fails_its_window_is_switched_back_and_nothing_else_changes() {
         if inst.id == canary.id {
             // v1, v2, v1 again (right after a graceful reload nginx's old worker may still
             // answer a request or two: README, blue-green's switch).
-            assert_eq!(
-                o.versions.first().map(String::as_str),
-                Some("1.0.0"),
-                "{o:?}"
-            );
-            assert_eq!(
-                o.versions.last().map(String::as_str),
-                Some("1.0.0"),
-                "{o:?}"
-            );
+            o.assert_versions("1.0.0", "1.0.0", &["1.0.0", "2.0.0"]);
             assert!(o.versions.iter().any(|v| v == "2.0.0"), "{o:?}");
-            assert!(
-                o.versions.iter().all(|v| v == "1.0.0" || v == "2.0.0"),
-                "{o:?}"
-            );
         } else {
             assert_eq!(o.versions, ["1.0.0"], "{o:?}");
         }
