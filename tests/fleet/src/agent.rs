@@ -532,12 +532,28 @@ fn reboot_blocking(world: &World, inst: &Instance) {
             });
         }
         if let Some(ino) = sys::ns_inode(holder, "mnt") {
-            for pid in sys::pids_in_namespaces("mnt", &[ino]) {
-                if pid != holder {
-                    sys::signal(pid, libc::SIGKILL);
-                    sys::reap(pid);
-                }
-            }
+            // SIGKILL is not instant: a process in the middle of a write (on a
+            // busy machine, containerd dumping its stacks after the engine's
+            // SIGTERM) could still create a file in /tmp after the wipe below.
+            // A real reboot leaves nothing running, so wait until it is so.
+            let others = || {
+                sys::pids_in_namespaces("mnt", &[ino])
+                    .into_iter()
+                    .filter(|p| *p != holder)
+                    .collect::<Vec<_>>()
+            };
+            let _ = sys::wait_until(
+                "the instance's processes to die",
+                Duration::from_secs(15),
+                || {
+                    let left = others();
+                    for &pid in &left {
+                        sys::signal(pid, libc::SIGKILL);
+                        sys::reap(pid);
+                    }
+                    left.is_empty()
+                },
+            );
         }
         if let Some(cg) = &world.cgroup {
             sys::kill_cgroup(&cg.join(format!("i{}", inst.index)), 0);

@@ -1329,6 +1329,8 @@ pub fn light_scale() {
     let mut guard = crate::support::Guard::up(
         "light",
         &[
+            "--index",
+            "98",
             "--instances",
             "0",
             "--light",

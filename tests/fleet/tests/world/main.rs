@@ -218,6 +218,11 @@ fn main() {
         let mut guard = Guard::up(
             "main",
             &[
+                // Its own index, from the top: the hoist suite's worlds take the
+                // first free ones and could take a number this one just gave
+                // back, and the check after down would find their bridge.
+                "--index",
+                "99",
                 "--instances",
                 "3",
                 "--light",

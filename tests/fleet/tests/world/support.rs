@@ -262,7 +262,7 @@ pub fn crashed_up_then_down() {
     let dir = world_dir("crash");
     let d = dir.to_string_lossy().into_owned();
     let mut child = Command::new(BIN)
-        .args(["up", "--dir", &d, "--instances", "2"])
+        .args(["up", "--dir", &d, "--index", "97", "--instances", "2"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
