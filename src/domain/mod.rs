@@ -7,7 +7,8 @@
 //! - [`names`]: release ids, secret parameters, the lock's parameter and scope;
 //! - [`invocation`] and [`outcome`]: what a target's run reports and how it is judged;
 //! - [`events`]: what the layers below the command line report as it happens;
-//! - [`revision`]: the commit a deploy is built from.
+//! - [`revision`]: the commit a deploy is built from;
+//! - [`waves`]: how a phase spreads over SSM commands and waves, and how long it may take.
 
 pub mod carry;
 pub mod events;
@@ -19,6 +20,7 @@ pub mod revision;
 pub mod script;
 pub mod secrets;
 pub mod ser;
+pub mod waves;
 
 pub use events::Events;
 pub use invocation::{Invocation, InvocationStatus, Outcome};

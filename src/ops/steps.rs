@@ -464,8 +464,11 @@ fn mixed_version_window(phases: &[PhaseReport]) -> Option<u64> {
 /// How long the run's secret parameter may live: every delivery and run of every phase,
 /// and a margin; the sweep of a later deploy deletes it after that.
 fn secret_lifetime(plan: &Plan) -> Duration {
+    let n = plan.targets.resolved.as_ref().map_or(1, Vec::len);
     plan.phases()
-        .map(|p| crate::transport::ssm::DELIVERY_TIMEOUT + p.timeout)
+        .map(|p| {
+            crate::domain::waves::Spread::of(p.policy.max_concurrency, n).worst_case(p.timeout)
+        })
         .sum::<Duration>()
         + Duration::from_secs(15 * 60)
 }

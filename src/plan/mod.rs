@@ -298,6 +298,59 @@ pub enum PlanError {
     BadRelease(String),
     #[error(transparent)]
     TooLarge(#[from] crate::domain::carry::TooLarge),
+    #[error(
+        "phase {phase}: {targets} target(s) at max concurrency {concurrency} take {waves} \
+         wave(s) in one SSM command, each up to the phase's timeout ({budget}): the command \
+         would need an SSM timeout of {needed}, past SSM's largest (30 days); raise \
+         targets.max_concurrency or shorten the phase's timeouts"
+    )]
+    RolloutTooLong {
+        phase: String,
+        targets: usize,
+        concurrency: crate::config::Rate,
+        waves: usize,
+        budget: String,
+        needed: String,
+    },
+}
+
+/// Past this, a rollout outlives a GitHub-hosted job (stopped after 6 hours).
+const LONG_ROLLOUT: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// Over SSM, with the targets known: refuses a phase whose waves need a command timeout SSM
+/// does not take, and warns when the whole rollout may outlast a CI job.
+fn check_durations(
+    phases: &[Phase],
+    targets: usize,
+    warnings: &mut Vec<String>,
+) -> Result<(), PlanError> {
+    use crate::domain::waves::{Spread, too_long};
+    let format = crate::config::duration::format;
+    let mut total = std::time::Duration::ZERO;
+    for phase in phases {
+        let spread = Spread::of(phase.policy.max_concurrency, targets);
+        if let Some(needed) = too_long(&spread, phase.timeout) {
+            return Err(PlanError::RolloutTooLong {
+                phase: phase.name.clone(),
+                targets,
+                concurrency: phase.policy.max_concurrency,
+                waves: spread.waves.iter().copied().max().unwrap_or(0),
+                budget: format(phase.timeout),
+                needed: format(needed),
+            });
+        }
+        total += spread.worst_case(phase.timeout);
+    }
+    if total > LONG_ROLLOUT {
+        warnings.push(format!(
+            "with every host using its whole timeout, this rollout takes up to {} over {targets} \
+             target(s): longer than a GitHub-hosted job may run (6 h); a runner stopped \
+             mid-rollout leaves its SSM commands running (the lock names them); raise \
+             targets.max_concurrency or shorten the timeouts",
+            format(total)
+        ));
+    }
+    Ok(())
 }
 
 /// Builds the plan. Pure: no clock, no environment, no file system.
@@ -457,6 +510,9 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
     // What SSM would refuse is refused here, before anything changes.
     for phase in &mut phases {
         phase.carried = phase.measure().check(&phase.script)?;
+    }
+    if let (TransportKind::Ssm, Some(ids)) = (inputs.transport, &inputs.instances) {
+        check_durations(&phases, ids.len(), &mut warnings)?;
     }
 
     let mut steps = Vec::new();

@@ -9,18 +9,8 @@
 use std::fmt::Write as _;
 
 use super::{Plan, Step, TransportKind};
-use crate::config::Rate;
+use crate::domain::waves::{Spread, command_timeout};
 
-/// How SSM spreads `n` targets at `max_concurrency`: the batch size and the number of
-/// batches (a percentage rounds up, to at least one target).
-pub(super) fn batches(max_concurrency: Rate, n: usize) -> (usize, usize) {
-    let size = match max_concurrency {
-        Rate::Count(c) => c as usize,
-        Rate::Percent(p) => (n * p as usize).div_ceil(100),
-    }
-    .max(1);
-    (size, n.div_ceil(size))
-}
 use crate::config::text::escape;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -261,13 +251,27 @@ impl Plan {
                         (phase.transport, &self.targets.resolved)
                     {
                         let n = self.at_most(phase, ids.len());
-                        let (size, count) = batches(phase.policy.max_concurrency, n);
-                        if count <= 1 {
-                            let _ = write!(s, "; {} target(s) at once", n.min(size));
+                        let spread = Spread::of(phase.policy.max_concurrency, n);
+                        let waves = spread.total_waves();
+                        if waves <= 1 {
+                            let _ = write!(s, "; {n} target(s) at once");
                         } else {
                             let _ = write!(
                                 s,
-                                "; in batches of {size}: {count} batches for {n} target(s)"
+                                "; in batches of {}: {waves} batches for {n} target(s)",
+                                spread.at_once
+                            );
+                        }
+                        let commands = spread.commands.len();
+                        if commands > 1 {
+                            let _ = write!(
+                                s,
+                                " as {commands} SSM commands of at most 50 instances, {}",
+                                if spread.one_after_another {
+                                    "one after another (SSM counts max concurrency per command)"
+                                } else {
+                                    "at once (each at its share)"
+                                }
                             );
                         }
                     }
@@ -276,6 +280,23 @@ impl Plan {
                     }
                     if !phase.reads_secrets && self.env.delivery != super::Delivery::None {
                         s.push_str("; reads no secret");
+                    }
+                    if let (TransportKind::Ssm, Some(ids)) =
+                        (phase.transport, &self.targets.resolved)
+                    {
+                        let n = self.at_most(phase, ids.len());
+                        let spread = Spread::of(phase.policy.max_concurrency, n);
+                        if let Some(&most) = spread.waves.iter().max() {
+                            let _ = write!(
+                                s,
+                                "; SSM timeout {} per command, at most {} in all",
+                                crate::config::duration::format(command_timeout(
+                                    most,
+                                    phase.timeout
+                                )),
+                                crate::config::duration::format(spread.worst_case(phase.timeout))
+                            );
+                        }
                     }
                     s
                 }

@@ -203,3 +203,72 @@ fn a_local_image_resolved_to_its_id_is_pinned_and_shows_name_and_id() {
         "{text}"
     );
 }
+
+fn ssm_plan(yaml_extra: &str, hosts: usize) -> Result<Plan, PlanError> {
+    let yaml = format!(
+        "app: web\nimage:\n  repository: web\ntargets:\n  tags:\n    Env: [prod]\n{yaml_extra}\
+         container:\n  port: 8080\n"
+    );
+    let config = crate::config::parse(&yaml, "hoist.yaml".as_ref(), ".".as_ref()).unwrap();
+    let mut inputs = inputs(TransportKind::Ssm, "web:1", Some(DIGEST));
+    inputs.instances = Some((0..hosts).map(|n| format!("i-{n:017x}")).collect());
+    build(&config, &inputs)
+}
+
+/// The plan says how a count spreads over SSM's 50-instance commands, and the timeout each
+/// command gets for its waves.
+#[test]
+fn the_plan_tells_the_waves_commands_and_timeouts_of_a_count() {
+    let plan = ssm_plan("  max_concurrency: 2\n", 120).unwrap();
+    let text = plan.render(Format::Text);
+    assert!(
+        text.contains(
+            "in batches of 2: 60 batches for 120 target(s) as 3 SSM commands of at most 50 \
+             instances, one after another"
+        ),
+        "{text}"
+    );
+    let timeout = plan.phases().next().unwrap().timeout;
+    let per_command =
+        crate::config::duration::format(std::time::Duration::from_secs(600) + timeout * 25);
+    assert!(
+        text.contains(&format!("SSM timeout {per_command} per command")),
+        "{text}"
+    );
+    let share = ssm_plan("  max_concurrency: 10%\n", 120).unwrap();
+    assert!(
+        share
+            .render(Format::Text)
+            .contains("in batches of 12: 10 batches for 120 target(s) as 3 SSM commands of at most 50 instances, at once"),
+        "{}",
+        share.render(Format::Text)
+    );
+}
+
+/// A rollout that may outlast a CI job is warned of; one whose waves need a command timeout
+/// past SSM's largest is refused before anything changes.
+#[test]
+fn a_rollout_too_long_for_a_job_warns_and_one_too_long_for_ssm_is_refused() {
+    let short = ssm_plan("  max_concurrency: 1\n", 3).unwrap();
+    assert!(
+        !short.warnings.iter().any(|w| w.contains("6 h")),
+        "{:?}",
+        short.warnings
+    );
+    let long = ssm_plan("  max_concurrency: 1\n", 500).unwrap();
+    assert!(
+        long.warnings
+            .iter()
+            .any(|w| w.contains("longer than a GitHub-hosted job may run (6 h)")),
+        "{:?}",
+        long.warnings
+    );
+    let slow = "  max_concurrency: 1\nhealthcheck:\n  timeout: 24h\n";
+    let err = ssm_plan(slow, 60).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, PlanError::RolloutTooLong { .. }), "{message}");
+    assert!(
+        message.contains("past SSM's largest (30 days)"),
+        "{message}"
+    );
+}

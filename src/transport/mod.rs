@@ -66,6 +66,10 @@ pub trait OutputSink: Send + Sync {
     fn status(&self, target: &str, message: &str) {
         self.line(target, message);
     }
+
+    /// A command went out (SSM's command id): the fleet lock records it, so that whoever
+    /// finds the lock can ask SSM whether the run is still going.
+    fn command_sent(&self, _command_id: &str) {}
 }
 
 #[async_trait]

@@ -534,3 +534,124 @@ fn twenty_hosts_reading_their_secrets_under_parameter_store_throttling_all_deplo
         "every host read each of its secrets once"
     );
 }
+
+/// `max_concurrency` as a count holds across SSM's 50-instance commands. SSM applies
+/// `MaxConcurrency` per command, so 120 targets at 2 sent as three commands at once ran 6
+/// hosts at a time; they now go one after another. The hosts' own marks (each script writes
+/// its start and end time to the instance's /run) never overlap more than 2 deep, and the
+/// plan's text says what runs: 60 batches of 2, as 3 commands one after another.
+#[test]
+fn a_count_of_max_concurrency_holds_across_the_50_instance_commands() {
+    const HOSTS: usize = 120;
+    if !ready() {
+        return;
+    }
+    let world = World::up("waves", HOSTS);
+    let app = App::new("waves");
+    app.configure_with("1.0.0", "2", "");
+
+    // The plan, against the world's 120 instances.
+    let plan = hoist()
+        .current_dir(&app.root)
+        .args(["plan", "--resolve-targets"])
+        .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("hoist plan runs");
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        plan.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    assert!(
+        text.contains(
+            "in batches of 2: 60 batches for 120 target(s) as 3 SSM commands of at most 50 \
+             instances, one after another"
+        ),
+        "{text}"
+    );
+
+    // The transport the deploy uses, with a script that marks its start and end.
+    for (k, v) in &world.env {
+        // SAFETY: nextest runs each test in a process of its own, and no other thread of
+        // this one reads the environment yet.
+        unsafe { std::env::set_var(k, v) };
+    }
+    let text = "#!/bin/bash\nset -eu\ndate +%s%N >/run/hoist-wave-start\nsleep 0.3\n\
+                date +%s%N >/run/hoist-wave-end\n";
+    let script = hoist::domain::Script {
+        body: "waves.sh".into(),
+        sha256: hoist::domain::sha256_hex(text.as_bytes()),
+        text: text.into(),
+        modules: Vec::new(),
+    };
+    let world_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(world.dir.join("world.json")).unwrap())
+            .unwrap();
+    let instances = world_json["instances"].as_array().unwrap();
+    let ids: Vec<String> = instances
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let out = rt.block_on(async {
+        let config = hoist::aws::sdk_config(Some("us-east-1")).await;
+        let transport = hoist::transport::SsmTransport::new(hoist::aws::ssm(&config));
+        let job = hoist::transport::Job {
+            script: &script,
+            secrets: None,
+            targets: &ids,
+            policy: hoist::domain::RolloutPolicy {
+                max_concurrency: hoist::config::Rate::Count(2),
+                max_errors: hoist::config::Rate::Count(0),
+            },
+            timeout: Duration::from_secs(60),
+            comment: "waves".into(),
+        };
+        struct Quiet;
+        impl hoist::transport::OutputSink for Quiet {
+            fn line(&self, _: &str, _: &str) {}
+        }
+        hoist::transport::Transport::run(
+            &transport,
+            &job,
+            tokio_util::sync::CancellationToken::new(),
+            &Quiet,
+        )
+        .await
+        .expect("the run")
+    });
+    let failed: Vec<_> = out
+        .iter()
+        .filter(|i| i.status != hoist::transport::InvocationStatus::Success)
+        .map(|i| format!("{} {:?} {}", i.target, i.status, i.stderr))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+
+    // Every host's (start, end), from its own marks; then the deepest overlap.
+    let mut events: Vec<(u128, i32)> = Vec::new();
+    for i in instances {
+        let run = PathBuf::from(i["root"].as_str().unwrap()).join("run");
+        let read = |name: &str| -> u128 {
+            std::fs::read_to_string(run.join(name))
+                .unwrap_or_else(|e| panic!("{} {name}: {e}", i["id"]))
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        events.push((read("hoist-wave-start"), 1));
+        events.push((read("hoist-wave-end"), -1));
+    }
+    // An end and a start at the same instant: the end first.
+    events.sort();
+    let (mut running, mut deepest) = (0, 0);
+    for (_, step) in &events {
+        running += step;
+        deepest = deepest.max(running);
+    }
+    assert_eq!(events.len(), 2 * HOSTS);
+    assert_eq!(
+        deepest, 2,
+        "at most 2 hosts ran the script at once, saw {deepest}"
+    );
+}

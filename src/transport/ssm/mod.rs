@@ -28,8 +28,7 @@ use super::{Invocation, Job, OutputSink, Transport, TransportError};
 pub use judge::{allowed_errors, classify, parse_elapsed};
 pub use preflight::{ManagedInstance, judge_preflight, preflight};
 
-/// SSM accepts at most 50 instance ids in one `SendCommand`.
-pub const MAX_IDS_PER_COMMAND: usize = 50;
+pub use crate::domain::waves::{DELIVERY_TIMEOUT, MAX_IDS_PER_COMMAND};
 /// The most of a stream SSM hands back: the agent keeps at most 24,000 bytes of stdout (a
 /// longer one is cut to 23,980 bytes and [`TRUNCATED`] is appended), and
 /// `GetCommandInvocation` returns at most 8,000 characters of stderr. Bytes, not characters:
@@ -45,8 +44,6 @@ pub(super) fn truncated(text: &str, limit: usize) -> bool {
     text.ends_with(TRUNCATED) || text.len() >= limit
 }
 
-/// How long an instance may take to pick the command up before SSM gives up on it.
-pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(600);
 /// After `CancelCommand`, how long to wait for instances to settle before reporting.
 const CANCEL_SETTLE: Duration = Duration::from_secs(30);
 

@@ -13,14 +13,22 @@ use tokio_util::sync::CancellationToken;
 
 use super::judge::{allowed_errors, classify, not_finished, parse_elapsed, report_output};
 use super::{
-    CANCEL_SETTLE, DELIVERY_TIMEOUT, MAX_IDS_PER_COMMAND, STDERR_LIMIT, STDOUT_LIMIT, SsmError,
-    SsmTransport, api_error, retry_throttled, truncated,
+    CANCEL_SETTLE, MAX_IDS_PER_COMMAND, STDERR_LIMIT, STDOUT_LIMIT, SsmError, SsmTransport,
+    api_error, retry_throttled, truncated,
 };
 use crate::aws::is_throttling;
+use crate::domain::waves::{SETTLE_MARGIN, Spread, command_timeout};
 use crate::transport::{Invocation, InvocationStatus, Job, OutputSink, TransportError};
 
 impl SsmTransport {
-    async fn send(&self, job: &Job<'_>, ids: &[String]) -> Result<String, SsmError> {
+    /// Sends the script to `ids` (at most 50) with `timeout` as SSM's `TimeoutSeconds`
+    /// (the command's delivery timeout, its waves included: [`crate::domain::waves`]).
+    async fn send(
+        &self,
+        job: &Job<'_>,
+        ids: &[String],
+        timeout: Duration,
+    ) -> Result<String, SsmError> {
         let comment: String = job.comment.chars().take(100).collect();
         // The same parameters the plan counted against SSM's quota (`crate::carry`).
         let parameters = crate::domain::carry::ssm_parameters(job.script, job.timeout);
@@ -32,7 +40,7 @@ impl SsmTransport {
                 })
                 .document_name("AWS-RunShellScript")
                 .set_instance_ids(Some(ids.to_vec()))
-                .timeout_seconds(i32::try_from(DELIVERY_TIMEOUT.as_secs()).expect("600 s"))
+                .timeout_seconds(timeout_seconds(timeout))
                 .comment(comment.clone())
                 .max_concurrency(job.policy.max_concurrency.to_string())
                 .max_errors(job.policy.max_errors.to_string())
@@ -317,8 +325,12 @@ impl SsmTransport {
                     ),
                 }
             }
-            let done = states.values().filter(|(_, t)| t.is_some()).count();
-            if done == commands.iter().map(|(_, ids)| ids.len()).sum::<usize>() {
+            // Only these commands' instances: `states` also holds earlier commands'.
+            let done = commands
+                .iter()
+                .flat_map(|(_, ids)| ids)
+                .all(|id| states.get(id).is_some_and(|(_, t)| t.is_some()));
+            if done {
                 return WaitEnd::Done;
             }
             if let Some(allowed) = allowed {
@@ -362,6 +374,15 @@ enum WaitEnd {
     Deadline,
 }
 
+/// SSM's `TimeoutSeconds` for a command: within the API's bounds (30 s to 30 days; the plan
+/// refuses a rollout whose waves need more).
+fn timeout_seconds(timeout: Duration) -> i32 {
+    let secs = timeout
+        .as_secs()
+        .clamp(30, crate::domain::waves::MAX_TIMEOUT_SECONDS);
+    i32::try_from(secs).unwrap_or(i32::MAX)
+}
+
 impl SsmTransport {
     pub(super) async fn run_commands(
         &self,
@@ -370,25 +391,59 @@ impl SsmTransport {
         sink: &dyn OutputSink,
         started: Instant,
     ) -> Result<Vec<Invocation>, TransportError> {
-        // One command per 50 instances, sent at once. A chunk SSM refused is reported on its
-        // instances; the others' commands run on (only when every send failed is it an
-        // error, and then nothing was sent).
-        let chunks: Vec<&[String]> = job.targets.chunks(MAX_IDS_PER_COMMAND).collect();
+        // One command per 50 instances. SSM applies MaxConcurrency per command, so with a
+        // count the commands go one after another (three at once would run three times the
+        // count); with a percentage, at once (`crate::domain::waves`). A command SSM refused
+        // is reported on its instances and the others run on (only when every send failed is
+        // it an error, and then nothing was sent). Past max_errors, on Ctrl-C or the
+        // deadline, the commands not sent yet are not sent.
+        let spread = Spread::of(job.policy.max_concurrency, job.targets.len());
+        let chunks: Vec<(usize, &[String])> = job
+            .targets
+            .chunks(MAX_IDS_PER_COMMAND)
+            .enumerate()
+            .collect();
+        let groups: Vec<Vec<(usize, &[String])>> = if spread.one_after_another {
+            chunks.into_iter().map(|c| vec![c]).collect()
+        } else {
+            vec![chunks]
+        };
+        let total = spread.commands.len();
+        let allowed = allowed_errors(job.policy.max_errors, job.targets.len());
         let mut commands: Vec<(String, Vec<String>)> = Vec::new();
         let mut unsent: Vec<Invocation> = Vec::new();
-        if !cancel.is_cancelled() {
-            let sent =
-                futures_util::future::join_all(chunks.iter().map(|chunk| self.send(job, chunk)))
-                    .await;
+        let mut states = BTreeMap::new();
+        for group in groups {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let timeouts: Vec<Duration> = group
+                .iter()
+                .map(|(n, _)| command_timeout(spread.waves[*n], job.timeout))
+                .collect();
+            let sent = futures_util::future::join_all(
+                group
+                    .iter()
+                    .zip(&timeouts)
+                    .map(|((_, chunk), timeout)| self.send(job, chunk, *timeout)),
+            )
+            .await;
             let mut first_error = None;
-            for (chunk, result) in chunks.iter().zip(sent) {
+            let mut these: Vec<(String, Vec<String>)> = Vec::new();
+            for ((n, chunk), result) in group.iter().zip(sent) {
                 match result {
                     Ok(id) => {
+                        let which = if total > 1 {
+                            format!(" (command {} of {total})", n + 1)
+                        } else {
+                            String::new()
+                        };
                         sink.status(
                             "ssm",
-                            &format!("sent command {id} to {} instance(s)", chunk.len()),
+                            &format!("sent command {id} to {} instance(s){which}", chunk.len()),
                         );
-                        commands.push((id, chunk.to_vec()));
+                        sink.command_sent(&id);
+                        these.push((id, chunk.to_vec()));
                     }
                     Err(e) => {
                         sink.status("ssm", &e.to_string());
@@ -402,58 +457,22 @@ impl SsmTransport {
                 }
             }
             if let Some(e) = first_error
+                && these.is_empty()
                 && commands.is_empty()
             {
                 return Err(e.into());
             }
-        }
-        let mut states = BTreeMap::new();
-        let deadline = Instant::now() + DELIVERY_TIMEOUT + job.timeout + Duration::from_secs(60);
-        let allowed = allowed_errors(job.policy.max_errors, job.targets.len());
-        let mut end = if commands.is_empty() {
-            WaitEnd::Cancelled
-        } else {
-            self.wait(
-                &commands,
-                &mut states,
-                cancel,
-                deadline,
-                Some(allowed),
-                sink,
-            )
-            .await
-        };
-        if let WaitEnd::TooManyErrors(n) = end {
-            sink.status(
-                "ssm",
-                &format!(
-                    "{n} instance(s) failed, more than max_errors ({allowed}): stopping the \
-                     rollout; instances already deploying finish"
-                ),
-            );
-            self.cancel_pending(&commands, &states, sink).await;
-            end = self
-                .wait(&commands, &mut states, cancel, deadline, None, sink)
+            if these.is_empty() {
+                continue;
+            }
+            let longest = timeouts.iter().max().copied().unwrap_or_default();
+            let deadline = Instant::now() + longest + SETTLE_MARGIN;
+            let stop = self
+                .finish(&these, &mut states, cancel, deadline, allowed, sink)
                 .await;
-        }
-        match end {
-            WaitEnd::Done | WaitEnd::TooManyErrors(_) => {}
-            WaitEnd::Cancelled | WaitEnd::Deadline => {
-                if let WaitEnd::Deadline = end {
-                    sink.status("ssm", "the command ran past its deadline");
-                }
-                self.cancel_all(&commands, sink).await;
-                let settle = Instant::now() + CANCEL_SETTLE;
-                let _ = self
-                    .wait(
-                        &commands,
-                        &mut states,
-                        &CancellationToken::new(),
-                        settle,
-                        None,
-                        sink,
-                    )
-                    .await;
+            commands.extend(these);
+            if stop {
+                break;
             }
         }
         // Each finished instance's output, FETCH_CONCURRENCY at a time, in target order.
@@ -468,7 +487,7 @@ impl SsmTransport {
             .collect()
             .await;
         out.extend(unsent);
-        // Instances never sent to (cancelled before their chunk went out).
+        // Instances never sent to (cancelled, or stopped, before their command went out).
         for id in job.targets {
             if !out.iter().any(|i| &i.target == id) {
                 out.push(Invocation {
@@ -479,6 +498,61 @@ impl SsmTransport {
         }
         out.sort_by_key(|inv| job.targets.iter().position(|t| t == &inv.target));
         Ok(out)
+    }
+
+    /// Waits for `commands` (sent together) to end: past `allowed` errors (counted over the
+    /// whole run) stops what has not started and lets the rest finish; on Ctrl-C or the
+    /// deadline cancels them. True when the run must not go on to further commands.
+    async fn finish(
+        &self,
+        commands: &[(String, Vec<String>)],
+        states: &mut BTreeMap<String, (CommandInvocationStatus, Option<InvocationStatus>)>,
+        cancel: &CancellationToken,
+        deadline: Instant,
+        allowed: usize,
+        sink: &dyn OutputSink,
+    ) -> bool {
+        let mut end = self
+            .wait(commands, states, cancel, deadline, Some(allowed), sink)
+            .await;
+        if let WaitEnd::TooManyErrors(n) = end {
+            sink.status(
+                "ssm",
+                &format!(
+                    "{n} instance(s) failed, more than max_errors ({allowed}): stopping the \
+                     rollout; instances already deploying finish"
+                ),
+            );
+            self.cancel_pending(commands, states, sink).await;
+            end = self
+                .wait(commands, states, cancel, deadline, None, sink)
+                .await;
+            if let WaitEnd::Done = end {
+                return true;
+            }
+        }
+        match end {
+            WaitEnd::Done => false,
+            WaitEnd::TooManyErrors(_) => true,
+            WaitEnd::Cancelled | WaitEnd::Deadline => {
+                if let WaitEnd::Deadline = end {
+                    sink.status("ssm", "the command ran past its deadline");
+                }
+                self.cancel_all(commands, sink).await;
+                let settle = Instant::now() + CANCEL_SETTLE;
+                let _ = self
+                    .wait(
+                        commands,
+                        states,
+                        &CancellationToken::new(),
+                        settle,
+                        None,
+                        sink,
+                    )
+                    .await;
+                true
+            }
+        }
     }
 }
 

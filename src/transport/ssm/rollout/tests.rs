@@ -126,6 +126,99 @@ async fn sends_at_most_50_instances_per_command() {
     assert_eq!(commands[119], "cmd-3");
 }
 
+/// A count of max concurrency holds across commands: SSM applies `MaxConcurrency` per
+/// command, so 120 targets at 2 go as three commands one after another, each sent once the
+/// one before has ended (at once they ran 6 hosts at a time), and each with a `TimeoutSeconds`
+/// that covers its waves (delivery + waves × the per-host timeout), not a fixed 600 s.
+#[tokio::test]
+async fn a_count_sends_the_commands_one_after_another_with_timeouts_for_their_waves() {
+    let log: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let sent: Arc<std::sync::Mutex<Vec<Vec<String>>>> = Arc::default();
+    let (seen, said) = (sent.clone(), log.clone());
+    let send = mock!(aws_sdk_ssm::Client::send_command).then_compute_output(move |r| {
+        let mut sent = seen.lock().unwrap();
+        sent.push(r.instance_ids().to_vec());
+        said.lock().unwrap().push(format!(
+            "send {} ({} instances, TimeoutSeconds {}, MaxConcurrency {})",
+            sent.len(),
+            r.instance_ids().len(),
+            r.timeout_seconds().unwrap_or_default(),
+            r.max_concurrency().unwrap_or_default()
+        ));
+        SendCommandOutput::builder()
+            .command(
+                Command::builder()
+                    .command_id(format!("cmd-{}", sent.len()))
+                    .build(),
+            )
+            .build()
+    });
+    let polls: Arc<std::sync::Mutex<BTreeMap<usize, usize>>> = Arc::default();
+    let (commands, said) = (sent.clone(), log.clone());
+    let list = mock!(aws_sdk_ssm::Client::list_command_invocations).then_compute_output(move |r| {
+        let n: usize = r.command_id().unwrap()[4..].parse().unwrap();
+        let mut polls = polls.lock().unwrap();
+        let count = polls.entry(n).or_default();
+        *count += 1;
+        // Running at the first poll, ended from the second on.
+        let status = if *count == 1 {
+            CommandInvocationStatus::InProgress
+        } else {
+            if *count == 2 {
+                said.lock().unwrap().push(format!("command {n} ended"));
+            }
+            CommandInvocationStatus::Success
+        };
+        let rows = commands.lock().unwrap()[n - 1]
+            .iter()
+            .map(|id| {
+                CommandInvocation::builder()
+                    .instance_id(id)
+                    .status(status.clone())
+                    .status_details(status.as_str())
+                    .build()
+            })
+            .collect();
+        ListCommandInvocationsOutput::builder()
+            .set_command_invocations(Some(rows))
+            .build()
+    });
+    let get = mock!(aws_sdk_ssm::Client::get_command_invocation).then_compute_output(|r| {
+        GetCommandInvocationOutput::builder()
+            .instance_id(r.instance_id().unwrap_or_default())
+            .status("Success".into())
+            .status_details("Success")
+            .response_code(0)
+            .standard_output_content(DEPLOYED)
+            .build()
+    });
+    let client = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[&send, &list, &get]);
+    let ids: Vec<String> = (0..120).map(|n| format!("i-{n:017x}")).collect();
+    let script = render(Body::Recreate, &[], &[]);
+    let mut job = job(&script, &ids, Rate::Count(0));
+    job.policy.max_concurrency = Rate::Count(2);
+    let out = fast(client)
+        .run(
+            &job,
+            CancellationToken::new(),
+            &Lines(std::sync::Mutex::default()),
+        )
+        .await
+        .unwrap();
+    assert!(parsed(out).iter().all(Invocation::deployed));
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "send 1 (50 instances, TimeoutSeconds 2100, MaxConcurrency 2)",
+            "command 1 ended",
+            "send 2 (50 instances, TimeoutSeconds 2100, MaxConcurrency 2)",
+            "command 2 ended",
+            "send 3 (20 instances, TimeoutSeconds 1200, MaxConcurrency 2)",
+            "command 3 ended",
+        ]
+    );
+}
+
 fn fast(client: aws_sdk_ssm::Client) -> SsmTransport {
     SsmTransport::new(client).with_poll(Poll {
         first: Duration::from_millis(1),

@@ -569,6 +569,17 @@ async fn dispatch(app: Arc<App>, id: String, window: usize) {
             } else {
                 None
             };
+            // TimeoutSeconds: "If this time is reached and the command hasn't already
+            // started running, it won't run." A wave still waiting for its turn when the
+            // command's timeout has passed never starts (the stricter reading: rate
+            // control's queue counts).
+            if stop.is_none()
+                && clock::now() >= cmd.requested + cmd.timeout_seconds as f64
+                && cmd.invocations[idx].phase == Phase::Pending
+            {
+                cmd.invocations[idx].finish(Phase::DeliveryTimedOut, clock::now());
+                continue;
+            }
             if let Some(phase) = stop {
                 let now = clock::now();
                 for inv in cmd.invocations[idx..].iter_mut() {

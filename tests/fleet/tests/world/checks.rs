@@ -1234,11 +1234,18 @@ pub fn faults(ctx: &Ctx) {
 }
 
 /// Takes light 5 offline (agent stopped) and sends it a command with the
-/// shortest TimeoutSeconds; the last check sees it end DeliveryTimedOut.
+/// shortest TimeoutSeconds; the last check sees it end DeliveryTimedOut. A second command,
+/// at MaxConcurrency 1, goes to light 5 then light 4: light 4's wave waits its turn behind
+/// the offline instance until the command's TimeoutSeconds has passed, and so never starts.
 pub fn delivery_timeout_start(ctx: &Ctx) {
     let i = ctx.light[5].id.clone();
     ctx.fault(&["offline", &i]);
     let id = ctx.send(&[&i], &["echo never"], |r| r.timeout_seconds(30));
+    let waiting = ctx.light[4].id.clone();
+    let queued = ctx.send(&[&i, &waiting], &["echo never"], |r| {
+        r.timeout_seconds(30).max_concurrency("1")
+    });
+    *ctx.queued.lock().expect("lock") = Some((queued, waiting));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let got = ctx.rt.block_on(
@@ -1274,6 +1281,20 @@ pub fn delivery_timeout_finish(ctx: &Ctx) {
         describe(&got)
     );
     assert_eq!(got.response_code(), -1);
+    let (queued, waiting) = ctx
+        .queued
+        .lock()
+        .expect("lock")
+        .take()
+        .expect("queued command");
+    let got = ctx.wait(&queued, &waiting, Duration::from_secs(20));
+    assert_eq!(
+        status_of(&got),
+        pair("TimedOut", "DeliveryTimedOut"),
+        "a wave still waiting when TimeoutSeconds passed must never start: {}",
+        describe(&got)
+    );
+    assert_eq!(stdout_of(&got), "");
 }
 
 /// Bad input is an error with a message and exit code 1, never a panic.

@@ -316,6 +316,9 @@ pub struct Ctx {
     pub sts: aws_sdk_sts::Client,
     /// A command sent by the first check and checked by the last.
     pub delivery: std::sync::Mutex<Option<(String, String, Instant)>>,
+    /// The rate-controlled command whose second wave waits behind the offline instance:
+    /// (command id, the waiting instance).
+    pub queued: std::sync::Mutex<Option<(String, String)>>,
 }
 
 impl Ctx {
@@ -385,6 +388,7 @@ impl Ctx {
             rt,
             env,
             delivery: std::sync::Mutex::new(None),
+            queued: std::sync::Mutex::new(None),
         }
     }
 
