@@ -54,6 +54,13 @@ impl LockArgs {
 pub(super) struct UnlockArgs {
     #[command(flatten)]
     config: ConfigArgs,
+    /// When the lock's run still has SSM commands going: cancel them, then break the lock.
+    #[arg(long, conflicts_with = "force")]
+    cancel_commands: bool,
+    /// When the lock's run still has SSM commands going: break the lock anyway and leave
+    /// them running (the next deploy may then run beside them).
+    #[arg(long)]
+    force: bool,
 }
 
 impl UnlockArgs {
@@ -62,16 +69,31 @@ impl UnlockArgs {
         let config = config::load_checked(&self.config.file, config::Files::None)?;
         let aws = Aws::new(&config).await;
         let parameter = crate::domain::lock_parameter(&config);
-        let text = match lock::unlock(&aws.ssm, &config).await? {
+        let breaking = match (self.cancel_commands, self.force) {
+            (true, _) => lock::Breaking::CancelCommands,
+            (_, true) => lock::Breaking::Force,
+            _ => lock::Breaking::Refuse,
+        };
+        let text = match lock::unlock(&aws.ssm, &config, breaking).await? {
             None => format!("{parameter}: not locked, nothing to break\n"),
             Some(was) => match &was.holder {
                 Some(r) => format!(
                     "broke the deploy lock {parameter}, held by {}{}\n",
                     r.describe(),
-                    if was.stale {
-                        ": its lease had expired"
-                    } else {
-                        ": its lease had NOT expired, that deploy may still be running"
+                    match (was.live_commands.is_empty(), breaking, was.stale) {
+                        (false, lock::Breaking::CancelCommands, _) => format!(
+                            ": cancelled its SSM command(s) {}",
+                            lock::LiveCommand::describe(&was.live_commands)
+                        ),
+                        (false, _, _) => format!(
+                            ": its SSM command(s) {} are STILL RUNNING (--force)",
+                            lock::LiveCommand::describe(&was.live_commands)
+                        ),
+                        (true, _, true) => ": its lease had expired".to_owned(),
+                        (true, _, false) => {
+                            ": its lease had NOT expired, that deploy may still be running"
+                                .to_owned()
+                        }
                     }
                 ),
                 None => format!(

@@ -22,13 +22,35 @@ pub enum LockError {
     },
     #[error(
         "stale deploy lock {parameter} held by {} ({} of release {} since {}): its lease \
-         expired at {}, so that hoist was killed or lost SSM; break the lock with `hoist \
-         unlock` once that deploy is known dead. Nothing was changed",
+         expired at {} and none of its SSM commands still runs, so that hoist was killed or \
+         lost SSM and its rollout is over; break the lock with `hoist unlock`. Nothing was \
+         changed",
         .record.holder, .record.operation, .record.release, .record.started, .record.expires
     )]
     Stale {
         parameter: String,
         record: Box<Record>,
+    },
+    #[error(
+        "the deploy lock {parameter} is held by {} ({} of release {} since {}), and its run is \
+         still going: SSM command(s) {} have not ended{}. {}. Nothing was changed",
+        .record.holder, .record.operation, .record.release, .record.started,
+        super::LiveCommand::describe(.commands),
+        if .record.expired_now() { " (its lease expired: that hoist is gone, its commands are not)" } else { "" },
+        if *.unlocking {
+            "Wait for them to end, or `hoist unlock --cancel-commands` to cancel them and break \
+             the lock (`--force` breaks it and leaves them running)"
+        } else {
+            "Wait for them to end (`hoist lock status` names them), or cancel them with \
+             `hoist unlock --cancel-commands`"
+        }
+    )]
+    Live {
+        parameter: String,
+        record: Box<Record>,
+        commands: Vec<super::LiveCommand>,
+        /// Said to `hoist unlock` (which offers --force).
+        unlocking: bool,
     },
     #[error(
         "the deploy lock {parameter} holds a value hoist cannot read ({value}); break it with \
@@ -61,7 +83,10 @@ impl LockError {
     pub fn is_contention(&self) -> bool {
         matches!(
             self,
-            LockError::Held { .. } | LockError::Stale { .. } | LockError::Unreadable { .. }
+            LockError::Held { .. }
+                | LockError::Stale { .. }
+                | LockError::Live { .. }
+                | LockError::Unreadable { .. }
         )
     }
 }
@@ -89,6 +114,8 @@ where
             action: match operation {
                 "PutParameter" => "ssm:PutParameter",
                 "GetParameter" => "ssm:GetParameter",
+                "ListCommandInvocations" => "ssm:ListCommandInvocations",
+                "CancelCommand" => "ssm:CancelCommand",
                 _ => "ssm:DeleteParameter",
             },
             parameter: parameter.to_owned(),

@@ -38,9 +38,11 @@ use crate::config::Config;
 use crate::domain::Events;
 use crate::domain::LockSpec;
 
+mod commands;
 mod error;
 mod store;
 
+pub use commands::LiveCommand;
 pub use error::LockError;
 use error::whole;
 use store::{Current, Put, delete, put, read};
@@ -66,12 +68,20 @@ pub struct Record {
     pub token: String,
     #[serde(default)]
     pub hoist_version: String,
+    /// The SSM commands the run sent, as it sends them: whoever finds the lock asks SSM
+    /// whether they still run ([`commands::live`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
 }
 
 impl Record {
     /// Whether the lease ended before `now` (an unreadable time counts as ended).
     pub fn expired(&self, now: OffsetDateTime) -> bool {
         OffsetDateTime::parse(&self.expires, &Rfc3339).map_or(true, |t| t < now)
+    }
+
+    fn expired_now(&self) -> bool {
+        self.expired(OffsetDateTime::now_utc())
     }
 
     /// `alice@ci-1 (deploy of release 5cddb29209fa since 2026-12-06T17:00:00Z, lease until
@@ -120,6 +130,7 @@ impl Request {
             expires: rfc3339(now + lease),
             token: token.to_owned(),
             hoist_version: env!("CARGO_PKG_VERSION").to_owned(),
+            commands: Vec::new(),
         }
     }
 }
@@ -206,11 +217,23 @@ pub struct Held {
     record: Arc<std::sync::Mutex<Record>>,
     waited: Duration,
     renewal: Option<(CancellationToken, JoinHandle<()>)>,
+    /// Wakes the renewal to write the record at once (a command was added).
+    write_now: Arc<tokio::sync::Notify>,
     progress: Arc<dyn Events>,
     released: bool,
 }
 
 impl Held {
+    /// Records the commands the run sends, for the transport's sink: each is written to the
+    /// lock at once (by the renewal, which checks the lock is still ours). A hoist killed
+    /// between `SendCommand`'s answer and that write leaves that one id out: one API call's
+    /// window.
+    pub fn recorder(&self) -> CommandRecorder {
+        CommandRecorder {
+            record: self.record.clone(),
+            write_now: self.write_now.clone(),
+        }
+    }
     pub fn report(&self) -> LockReport {
         LockReport {
             parameter: self.parameter.clone(),
@@ -335,6 +358,16 @@ pub async fn acquire(
             return Ok(held(client, spec, *current, started, timing, progress));
         }
         if current.expired(OffsetDateTime::now_utc()) {
+            // A lease that ran out is not a run that ended: its commands may still run.
+            let running = commands::live(client, p, &current).await?;
+            if !running.is_empty() {
+                return Err(LockError::Live {
+                    parameter: p.clone(),
+                    record: current,
+                    commands: running,
+                    unlocking: false,
+                });
+            }
             return Err(LockError::Stale {
                 parameter: p.clone(),
                 record: current,
@@ -393,12 +426,13 @@ fn held(
     let record = Arc::new(std::sync::Mutex::new(record));
     let stop = CancellationToken::new();
     let every = timing.renew_every.unwrap_or(spec.lease / 3);
+    let write_now = Arc::new(tokio::sync::Notify::new());
     let task = tokio::spawn(renew_loop(
         client.clone(),
         spec.clone(),
         record.clone(),
         every,
-        stop.clone(),
+        (stop.clone(), write_now.clone()),
         progress.clone(),
     ));
     let held = Held {
@@ -408,11 +442,36 @@ fn held(
         record,
         waited,
         renewal: Some((stop, task)),
+        write_now,
         progress,
         released: false,
     };
     held.progress.done(&held.report().to_string());
     held
+}
+
+/// Adds the commands a run sends to its lock (see [`Held::recorder`]).
+#[derive(Clone)]
+pub struct CommandRecorder {
+    record: Arc<std::sync::Mutex<Record>>,
+    write_now: Arc<tokio::sync::Notify>,
+}
+
+impl CommandRecorder {
+    pub fn record(&self, command_id: &str) {
+        self.record
+            .lock()
+            .expect("not poisoned")
+            .commands
+            .push(command_id.to_owned());
+        self.write_now.notify_one();
+    }
+}
+
+impl fmt::Debug for CommandRecorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CommandRecorder")
+    }
 }
 
 /// How one renewal ended.
@@ -466,15 +525,16 @@ async fn renew_loop(
     spec: LockSpec,
     record: Arc<std::sync::Mutex<Record>>,
     every: Duration,
-    stop: CancellationToken,
+    (stop, write_now): (CancellationToken, Arc<tokio::sync::Notify>),
     progress: Arc<dyn Events>,
 ) {
     // After a renewal that failed, the next try comes sooner: two in a row a third of the
-    // lease apart would let it lapse.
+    // lease apart would let it lapse. A command recorded is written at once.
     let mut wait = every;
     loop {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
+            () = write_now.notified() => {}
             () = stop.cancelled() => return,
         }
         wait = every;
@@ -485,7 +545,12 @@ async fn renew_loop(
                     "renewed the deploy lock {} until {until}",
                     spec.parameter
                 ));
-                *record.lock().expect("not poisoned") = current;
+                // Only the lease: commands recorded meanwhile stay (and are written next).
+                let mut shared = record.lock().expect("not poisoned");
+                shared.expires = current.expires;
+                if shared.commands.len() > current.commands.len() {
+                    write_now.notify_one();
+                }
             }
             Ok(Renewal::Lost(why)) => {
                 // The deploy goes on: stopping it mid-switch would do more harm.
@@ -515,8 +580,13 @@ pub struct Status {
     pub app: String,
     pub parameter: String,
     pub locked: bool,
-    /// The lease ended: its hoist is gone (or cannot reach SSM).
+    /// The lease ended and no command of its run still runs: its hoist is gone, and so is
+    /// its rollout.
     pub stale: bool,
+    /// Commands of its run that have not ended (asked of SSM): the lock is live, whatever
+    /// its lease says.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub live_commands: Vec<LiveCommand>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holder: Option<Record>,
     /// A value hoist cannot read.
@@ -540,9 +610,20 @@ impl Status {
                 r.started,
                 r.expires,
                 if self.stale {
-                    " (expired: break it with `hoist unlock` once that deploy is known dead)"
+                    " (expired, and none of its SSM commands runs: break it with `hoist unlock`)"
+                        .to_owned()
+                } else if self.live_commands.is_empty() {
+                    String::new()
                 } else {
-                    ""
+                    format!(
+                        "\n  still running: SSM command(s) {}{}",
+                        LiveCommand::describe(&self.live_commands),
+                        if r.expired(OffsetDateTime::now_utc()) {
+                            " (its lease expired: that hoist is gone, its commands are not)"
+                        } else {
+                            ""
+                        }
+                    )
                 }
             ),
             (None, Some(v)) => format!(
@@ -564,22 +645,61 @@ pub async fn status(client: &Client, config: &Config) -> Result<Status, LockErro
         Current::Held(r) => (Some(*r), None),
         Current::Unreadable(v) => (None, Some(v)),
     };
+    let live_commands = match &holder {
+        Some(r) => commands::live(client, &parameter, r).await?,
+        None => Vec::new(),
+    };
     Ok(Status {
         app: config.app.clone(),
         locked: holder.is_some() || unreadable.is_some(),
-        stale: holder.as_ref().is_some_and(|r| r.expired(now)),
+        stale: holder.as_ref().is_some_and(|r| r.expired(now)) && live_commands.is_empty(),
+        live_commands,
         holder,
         unreadable,
         parameter,
     })
 }
 
-/// `hoist unlock`: deletes whatever lock is there; returns what it held (`None`: nothing
-/// was there).
-pub async fn unlock(client: &Client, config: &Config) -> Result<Option<Status>, LockError> {
+/// What `hoist unlock` does with a lock whose run still has commands going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Breaking {
+    /// Refuse (the default).
+    #[default]
+    Refuse,
+    /// Cancel the commands, then break the lock.
+    CancelCommands,
+    /// Break the lock and leave the commands running.
+    Force,
+}
+
+/// `hoist unlock`: deletes the lock; returns what it held (`None`: nothing was there). A lock
+/// whose run still has commands going is refused unless `breaking` says otherwise.
+pub async fn unlock(
+    client: &Client,
+    config: &Config,
+    breaking: Breaking,
+) -> Result<Option<Status>, LockError> {
     let before = status(client, config).await?;
     if !before.locked {
         return Ok(None);
+    }
+    if let Some(record) = &before.holder
+        && !before.live_commands.is_empty()
+    {
+        match breaking {
+            Breaking::Refuse => {
+                return Err(LockError::Live {
+                    parameter: before.parameter.clone(),
+                    record: Box::new(record.clone()),
+                    commands: before.live_commands.clone(),
+                    unlocking: true,
+                });
+            }
+            Breaking::CancelCommands => {
+                commands::cancel(client, &before.parameter, &before.live_commands).await?;
+            }
+            Breaking::Force => {}
+        }
     }
     Ok(delete(client, &before.parameter).await?.then_some(before))
 }

@@ -6,10 +6,14 @@ use std::sync::Mutex;
 
 use aws_sdk_ssm::config::retry::RetryConfig;
 use aws_sdk_ssm::error::ErrorMetadata;
+use aws_sdk_ssm::operation::cancel_command::CancelCommandOutput;
 use aws_sdk_ssm::operation::delete_parameter::{DeleteParameterError, DeleteParameterOutput};
 use aws_sdk_ssm::operation::get_parameter::{GetParameterError, GetParameterOutput};
+use aws_sdk_ssm::operation::list_command_invocations::{
+    ListCommandInvocationsError, ListCommandInvocationsOutput,
+};
 use aws_sdk_ssm::operation::put_parameter::{PutParameterError, PutParameterOutput};
-use aws_sdk_ssm::types::Parameter;
+use aws_sdk_ssm::types::{CommandInvocation, CommandInvocationStatus, Parameter};
 use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
 
 use super::*;
@@ -30,6 +34,9 @@ struct Store {
     busy_puts: usize,
     puts: Vec<(String, bool)>,
     deletes: usize,
+    /// SSM commands by id: the status of their one invocation (absent: SSM knows none).
+    commands: std::collections::BTreeMap<String, CommandInvocationStatus>,
+    cancels: Vec<String>,
 }
 
 fn meta(code: &str, message: &str) -> ErrorMetadata {
@@ -37,7 +44,7 @@ fn meta(code: &str, message: &str) -> ErrorMetadata {
 }
 
 /// An SSM client over `store`, without the SDK's own retries (hoist's are what is tested).
-fn client(store: &Arc<Mutex<Store>>) -> (Client, [Rule; 3]) {
+fn client(store: &Arc<Mutex<Store>>) -> (Client, [Rule; 5]) {
     let s = store.clone();
     let put = mock!(aws_sdk_ssm::Client::put_parameter).then_compute_response(move |r| {
         let mut st = s.lock().unwrap();
@@ -102,13 +109,45 @@ fn client(store: &Arc<Mutex<Store>>) -> (Client, [Rule; 3]) {
             }
         }
     });
+    let s = store.clone();
+    let list =
+        mock!(aws_sdk_ssm::Client::list_command_invocations).then_compute_response(move |r| {
+            let st = s.lock().unwrap();
+            let id = r.command_id().unwrap_or_default();
+            match st.commands.get(id) {
+                Some(status) => MockResponse::Output(
+                    ListCommandInvocationsOutput::builder()
+                        .command_invocations(
+                            CommandInvocation::builder()
+                                .command_id(id)
+                                .instance_id("i-0123456789abcdef0")
+                                .status(status.clone())
+                                .build(),
+                        )
+                        .build(),
+                ),
+                None => MockResponse::Error(ListCommandInvocationsError::generic(meta(
+                    "InvalidCommandId",
+                    "",
+                ))),
+            }
+        });
+    let s = store.clone();
+    let cancel = mock!(aws_sdk_ssm::Client::cancel_command).then_compute_response(move |r| {
+        let mut st = s.lock().unwrap();
+        let id = r.command_id().unwrap_or_default().to_owned();
+        st.commands
+            .insert(id.clone(), CommandInvocationStatus::Cancelled);
+        st.cancels.push(id);
+        MockResponse::Output(CancelCommandOutput::builder().build())
+    });
     let client = mock_client!(
         aws_sdk_ssm,
         RuleMode::MatchAny,
-        [&put, &get, &delete],
+        [&put, &get, &delete, &list, &cancel],
         |c| c.retry_config(RetryConfig::disabled())
     );
-    (client, [put, get, delete])
+    (client, [put, get, delete, list, cancel])
 }
 
 fn spec() -> LockSpec {
@@ -137,6 +176,13 @@ fn fast() -> Timing {
     }
 }
 
+/// Another hoist's lock naming `commands`, whose lease ends `lease_left` from now.
+fn theirs_with(lease_left: i64, commands: &[&str]) -> String {
+    let mut record: Record = serde_json::from_str(&theirs(lease_left)).unwrap();
+    record.commands = commands.iter().map(|c| (*c).to_owned()).collect();
+    serde_json::to_string(&record).unwrap()
+}
+
 /// Another hoist's lock, whose lease ends `lease_left` from now (negative: ended).
 fn theirs(lease_left: i64) -> String {
     let now = OffsetDateTime::now_utc();
@@ -151,6 +197,7 @@ fn theirs(lease_left: i64) -> String {
         expires: rfc3339(now + time::Duration::seconds(lease_left)),
         token: "their-token".into(),
         hoist_version: "0.1.0".into(),
+        commands: Vec::new(),
     })
     .unwrap()
 }
@@ -208,7 +255,7 @@ async fn a_held_lock_fails_at_once_naming_its_holder() {
         value: Some(theirs(240)),
         ..Store::default()
     }));
-    let (client, [put, get, delete]) = client(&store);
+    let (client, [put, get, delete, ..]) = client(&store);
     let Err(err) = take(&client, "alice@laptop", None).await else {
         panic!("taken although held")
     };
@@ -515,7 +562,7 @@ async fn status_and_unlock_say_whose_lock_it_is() {
     let yaml = "app: web\ntargets:\n  tags:\n    Env: [prod]\n";
     let config = crate::config::parse(yaml, "hoist.yaml".as_ref(), ".".as_ref()).unwrap();
     let store = Arc::new(Mutex::new(Store::default()));
-    let (client, [.., delete]) = client(&store);
+    let (client, [_, _, delete, ..]) = client(&store);
     let free = status(&client, &config).await.unwrap();
     assert!(!free.locked && !free.stale && free.holder.is_none());
     assert!(
@@ -524,7 +571,10 @@ async fn status_and_unlock_say_whose_lock_it_is() {
         free.to_text()
     );
     assert!(
-        unlock(&client, &config).await.unwrap().is_none(),
+        unlock(&client, &config, Breaking::Refuse)
+            .await
+            .unwrap()
+            .is_none(),
         "nothing to break"
     );
     store.lock().unwrap().value = Some(theirs(240));
@@ -542,7 +592,7 @@ async fn status_and_unlock_say_whose_lock_it_is() {
     let json = serde_json::to_value(&stale).unwrap();
     assert_eq!(json["holder"]["holder"], "octo/web run 42 attempt 1 (mona)");
     assert_eq!(json["stale"], true);
-    let broken = unlock(&client, &config)
+    let broken = unlock(&client, &config, Breaking::Refuse)
         .await
         .unwrap()
         .expect("a lock was broken");
@@ -617,4 +667,125 @@ fn a_record_says_who_and_is_expired_only_past_its_lease() {
         text.starts_with("octo/web run 42 attempt 1 (mona) (deploy of release aaaabbbbcccc since "),
         "{text}"
     );
+}
+
+/// A lock whose lease ended while a command of its run still runs is live, not stale: the
+/// next deploy refuses it naming the command, `lock status` says so, and `unlock` refuses it
+/// unless told to cancel the commands (then cancels them and breaks it) or to force it.
+/// Once every command ended, the same lock is stale.
+#[tokio::test]
+async fn a_lock_whose_commands_still_run_is_live_whatever_its_lease() {
+    let yaml = "app: web\ntargets:\n  tags:\n    Env: [prod]\n";
+    let config = crate::config::parse(yaml, "hoist.yaml".as_ref(), ".".as_ref()).unwrap();
+    let store = Arc::new(Mutex::new(Store::default()));
+    let (client, [_, _, delete, ..]) = client(&store);
+    let spec = LockSpec {
+        parameter: parameter(&config),
+        lease: Duration::from_secs(300),
+    };
+    {
+        let mut st = store.lock().unwrap();
+        st.value = Some(theirs_with(-5, &["cmd-done", "cmd-running"]));
+        st.commands
+            .insert("cmd-done".into(), CommandInvocationStatus::Success);
+        st.commands
+            .insert("cmd-running".into(), CommandInvocationStatus::InProgress);
+    }
+    let err = acquire(
+        &client,
+        &spec,
+        &request("ci"),
+        None,
+        fast(),
+        Arc::new(Silent),
+        &CancellationToken::new(),
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert!(
+        matches!(err, LockError::Live { .. }) && err.is_contention(),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("SSM command(s) cmd-running (InProgress on 1) have not ended")
+            && !message.contains("cmd-done")
+            && message.contains("its lease expired: that hoist is gone, its commands are not"),
+        "{message}"
+    );
+    let live = status(&client, &config).await.unwrap();
+    assert!(live.locked && !live.stale, "{:?}", live.live_commands);
+    assert!(
+        live.to_text()
+            .contains("still running: SSM command(s) cmd-running (InProgress on 1)"),
+        "{}",
+        live.to_text()
+    );
+    let refused = unlock(&client, &config, Breaking::Refuse)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("--cancel-commands"),
+        "{refused}"
+    );
+    assert!(stored(&store).is_some() && delete.num_calls() == 0);
+
+    let broken = unlock(&client, &config, Breaking::CancelCommands)
+        .await
+        .unwrap()
+        .expect("broken");
+    assert_eq!(broken.live_commands.len(), 1);
+    assert_eq!(store.lock().unwrap().cancels, ["cmd-running"]);
+    assert!(stored(&store).is_none());
+
+    // Forced: broken, the command left alone.
+    store.lock().unwrap().value = Some(theirs_with(240, &["cmd-other"]));
+    store
+        .lock()
+        .unwrap()
+        .commands
+        .insert("cmd-other".into(), CommandInvocationStatus::Pending);
+    assert!(
+        unlock(&client, &config, Breaking::Force)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.lock().unwrap().cancels, ["cmd-running"]);
+
+    // Every command ended: stale.
+    store.lock().unwrap().value = Some(theirs_with(-5, &["cmd-done"]));
+    let stale = status(&client, &config).await.unwrap();
+    assert!(stale.stale && stale.live_commands.is_empty());
+}
+
+/// A command the run sends is written to its lock at once, not at the next renewal (an
+/// hour away here), and the lease is renewed with it.
+#[tokio::test]
+async fn a_recorded_command_is_written_to_the_lock_at_once() {
+    let store = Arc::new(Mutex::new(Store::default()));
+    let (client, _rules) = client(&store);
+    let held = acquire(
+        &client,
+        &spec(),
+        &request("ci"),
+        None,
+        fast(),
+        Arc::new(Silent),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert!(stored(&store).unwrap().commands.is_empty());
+    let recorder = held.recorder();
+    recorder.record("cmd-1");
+    recorder.record("cmd-2");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stored(&store).unwrap().commands != ["cmd-1", "cmd-2"] {
+        assert!(Instant::now() < deadline, "{:?}", stored(&store));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    held.release().await;
+    assert!(stored(&store).is_none());
 }

@@ -187,11 +187,13 @@ pub async fn run(
         }
         let transport = SsmTransport::new(aws.ssm.clone());
         let publisher = Publisher::new(&docker, Some(&registry), events.as_ref());
+        let recorder = lock.as_ref().map(lock::Held::recorder);
         let runner = Runner {
             ssm: Some(&aws.ssm),
             transport: &transport,
             secrets: &secrets,
             progress: events.as_ref(),
+            commands: recorder.as_ref(),
         };
         // Parameters that killed runs of this app left behind, once they expired: swept
         // while the deploy runs (they are no run's).
@@ -216,6 +218,7 @@ pub async fn run(
             transport: &transport,
             secrets: &secrets,
             progress: events.as_ref(),
+            commands: None,
         };
         apply(&config, inputs, publisher, &runner, cancel).await
     };

@@ -23,6 +23,8 @@ pub struct Runner<'a> {
     pub transport: &'a dyn Transport,
     pub secrets: &'a SecretEnv,
     pub progress: &'a dyn Events,
+    /// Over SSM, under the fleet lock: where the commands the phases send are recorded.
+    pub commands: Option<&'a crate::lock::CommandRecorder>,
 }
 
 /// How one step ended.
@@ -72,6 +74,7 @@ pub struct PhaseReport {
 struct Sink<'a> {
     progress: &'a dyn Events,
     secrets: &'a SecretEnv,
+    commands: Option<&'a crate::lock::CommandRecorder>,
 }
 
 impl OutputSink for Sink<'_> {
@@ -82,6 +85,12 @@ impl OutputSink for Sink<'_> {
     fn status(&self, target: &str, message: &str) {
         self.progress
             .host_status(target, &self.secrets.redact(message));
+    }
+
+    fn command_sent(&self, command_id: &str) {
+        if let Some(commands) = self.commands {
+            commands.record(command_id);
+        }
     }
 }
 
@@ -175,6 +184,7 @@ pub async fn run_phase(
     let sink = Sink {
         progress: s.progress,
         secrets: s.secrets,
+        commands: s.commands,
     };
     let finished = CancellationToken::new();
     let run = async {

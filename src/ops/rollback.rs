@@ -158,6 +158,7 @@ pub async fn run_request(
     let secrets = SecretEnv::default();
     let local = LocalTransport::default();
     let remote = aws.map(|aws| SsmTransport::new(aws.ssm));
+    let recorder = lock.as_ref().map(lock::Held::recorder);
     let runner = Runner {
         ssm: None,
         transport: match &remote {
@@ -166,6 +167,7 @@ pub async fn run_request(
         },
         secrets: &secrets,
         progress: events.as_ref(),
+        commands: recorder.as_ref(),
     };
     let mut report = run(
         &config.app,

@@ -213,46 +213,99 @@ fn two_deploys_at_once_one_proceeds_and_the_other_fails_or_waits_for_it() {
     assert_eq!(lock_status(&app, &world)["locked"], false);
 }
 
+/// A hoist SIGKILLed mid-rollout (max concurrency 1 over the three instances) leaves its SSM
+/// command running. Its lock names the command; while the command runs the lock is live,
+/// even past its lease: `lock status` says so, the next deploy and a plain `unlock` refuse.
+/// Once the command ended the lock is stale and `unlock` breaks it. A Ctrl-C releases it.
 #[test]
-fn a_killed_hoist_leaves_a_stale_lock_that_unlock_breaks_and_ctrl_c_releases_it() {
+fn a_killed_hoist_leaves_a_live_then_stale_lock_that_unlock_breaks_and_ctrl_c_releases_it() {
     if !ready() {
         return;
     }
     let world = World::up("lock-kill");
     let app = App::new("lock-kill");
-    // A short lease; v1 sits in its health gate long enough to be killed mid-rollout.
+    // A short lease; v1 sits in its health gate on each host, one host at a time.
     app.configure("1.0.0", "20s", "0");
+    let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
+    let one_at_a_time = yaml.replace("max_concurrency: \"3\"", "max_concurrency: \"1\"");
+    assert_ne!(yaml, one_at_a_time);
+    std::fs::write(app.root.join("hoist.yaml"), one_at_a_time).unwrap();
     config(&app, "hoist.yaml", "1.0.0", "v1", SHORT_LEASE);
     let lock = planned_lock(&app, "hoist.yaml");
 
     let mut killed = spawn(&app, &world, &["--release", "v1"], "erin");
+    // Killed once the lock names the command it sent.
     let deadline = Instant::now() + Duration::from_secs(180);
-    while world.calls("SendCommand") == 0 {
-        assert!(Instant::now() < deadline, "hoist never sent the command");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let command = loop {
+        let status = lock_status(&app, &world);
+        if let Some(id) = status["holder"]["commands"][0].as_str() {
+            break id.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lock never named a command: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     killed.child.kill().unwrap();
     killed.child.wait().unwrap();
-    // Held, and not stale while its lease runs; stale once it ended.
+    assert_eq!(world.calls("SendCommand"), 1);
+    // Past its 10 s lease, the lock is live: its command still runs.
+    std::thread::sleep(Duration::from_secs(12));
     let status = lock_status(&app, &world);
     assert_eq!(status["locked"], true, "{status}");
-    assert!(
-        status["holder"]["holder"]
-            .as_str()
-            .unwrap()
-            .starts_with("erin@"),
+    assert_eq!(status["stale"], false, "{status}");
+    assert_eq!(
+        status["live_commands"][0]["command_id"],
+        command.as_str(),
         "{status}"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = hoist_in(&app, &world, &["lock", "status"]);
+    assert!(
+        text.stdout
+            .contains(&format!("still running: SSM command(s) {command}"))
+            && text
+                .stdout
+                .contains("its lease expired: that hoist is gone"),
+        "{}",
+        text.stdout
+    );
+
+    // The next deploy refuses, naming the command, and changes nothing; so does `unlock`.
+    let next = finish(spawn(&app, &world, &[], "frank"));
+    assert_eq!(next.code, 3, "{}", next.stderr);
+    assert!(
+        next.stderr
+            .contains(&format!("the deploy lock {lock} is held by erin@"))
+            && next.stderr.contains(&format!("SSM command(s) {command} (")),
+        "{}",
+        next.stderr
+    );
+    assert_eq!(world.calls("SendCommand"), 1);
+    let refused = hoist_in(&app, &world, &["unlock"]);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("--cancel-commands") && refused.stderr.contains(&command),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(lock_status(&app, &world)["locked"], true);
+
+    // Once the command ended (the hosts finished v1), the lock is stale.
+    let deadline = Instant::now() + Duration::from_secs(240);
     while lock_status(&app, &world)["stale"] != true {
-        assert!(Instant::now() < deadline, "the lease never ended");
+        assert!(Instant::now() < deadline, "the command never ended");
         std::thread::sleep(Duration::from_millis(500));
     }
-
-    // The next deploy reports the stale lock with its holder, and changes nothing, even
-    // when it may wait.
+    let text = hoist_in(&app, &world, &["lock", "status"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.contains("STALE, locked by erin@") && text.stdout.contains("release v1"),
+        "{}",
+        text.stdout
+    );
     let sent = world.calls("SendCommand");
-    let next = finish(spawn(&app, &world, &["--lock-wait", "5m"], "frank"));
+    let next = finish(spawn(&app, &world, &[], "frank"));
     assert_eq!(next.code, 3, "{}", next.stderr);
     assert!(
         next.stderr
@@ -262,13 +315,6 @@ fn a_killed_hoist_leaves_a_stale_lock_that_unlock_breaks_and_ctrl_c_releases_it(
         next.stderr
     );
     assert_eq!(world.calls("SendCommand"), sent);
-    let text = hoist_in(&app, &world, &["lock", "status"]);
-    assert_eq!(text.code, 0, "{}", text.stderr);
-    assert!(
-        text.stdout.contains("STALE, locked by erin@") && text.stdout.contains("release v1"),
-        "{}",
-        text.stdout
-    );
 
     // `hoist unlock` breaks it, saying whose it was; then nothing is locked.
     let unlock = hoist_in(&app, &world, &["unlock"]);

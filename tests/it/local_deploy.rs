@@ -447,6 +447,7 @@ fn the_script_executed_is_byte_identical_to_the_plan() {
         transport: &transport,
         secrets: &secrets,
         progress: &progress,
+        commands: None,
     };
     let report = tokio::runtime::Runtime::new()
         .unwrap()

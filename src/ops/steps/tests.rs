@@ -141,6 +141,7 @@ async fn execute_with(transport: &dyn Transport, secrets: &SecretEnv) -> Report 
         transport,
         secrets,
         progress: &progress,
+        commands: None,
     };
     execute(plan, from, Vec::new(), &runner, CancellationToken::new())
         .await
@@ -300,6 +301,7 @@ async fn two_phase(
         transport: &transport,
         secrets: &secrets,
         progress: &progress,
+        commands: None,
     };
     let report = execute(plan, from, Vec::new(), &runner, CancellationToken::new())
         .await
@@ -557,6 +559,7 @@ async fn events_see_each_targets_lines_then_its_judgement_redacted() {
         transport: &transport,
         secrets: &secrets,
         progress: &events,
+        commands: None,
     };
     let report = execute(plan, from, Vec::new(), &runner, CancellationToken::new())
         .await

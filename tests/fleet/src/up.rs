@@ -337,7 +337,13 @@ fn trust_on_host(ledger: &Ledger, registry: &str, ca: &Path) -> Result<()> {
             ledger.record(Resource::HostDir {
                 path: d.to_path_buf(),
             })?;
-            std::fs::create_dir(d).map_err(FleetError::io(format!("creating {}", d.display())))?;
+            // Another world's `up` may make /etc/docker or certs.d at the same moment.
+            match std::fs::create_dir(d) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(FleetError::io(format!("creating {}", d.display()))(e));
+                }
+                _ => {}
+            }
         }
     }
     let file = dir.join("ca.crt");
