@@ -38,7 +38,7 @@ pub(super) async fn live(
 ) -> Result<Vec<LiveCommand>, LockError> {
     let mut live = Vec::new();
     for id in &record.commands {
-        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+        let mut counts = std::collections::BTreeMap::<String, usize>::default();
         let mut listed = 0;
         let mut token = None;
         loop {

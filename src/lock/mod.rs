@@ -45,7 +45,7 @@ mod store;
 pub use commands::LiveCommand;
 pub use error::LockError;
 use error::whole;
-use store::{Current, Put, delete, put, read};
+use store::{Current, Put, put, read};
 
 /// What the lock parameter holds (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,13 +259,9 @@ impl Held {
         let p = &self.parameter;
         let expires = self.record.lock().expect("not poisoned").expires.clone();
         match read(&self.client, p).await {
-            Ok(Current::Held(r)) if r.token == self.token => match delete(&self.client, p).await {
-                Ok(_) => self.progress.done(&format!("released the deploy lock {p}")),
-                Err(e) => self.progress.warn(&format!(
-                    "warning: could not release the deploy lock {p}: {e}; it goes stale at \
-                         {expires}, then break it with `hoist unlock`"
-                )),
-            },
+            Ok(Current::Held(r)) if r.token == self.token => {
+                self.delete_ours(&expires).await;
+            }
             Ok(Current::Held(r)) => self.progress.warn(&format!(
                 "warning: the deploy lock {p} was not released: it is now held by {} (it was \
                  broken with `hoist unlock` and taken again); left alone",
@@ -284,6 +280,55 @@ impl Held {
                  {expires}, then break it with `hoist unlock`"
             )),
         }
+    }
+}
+
+impl Held {
+    /// Deletes the lock, read as ours just before: one call at a time, never retried blind.
+    /// When a delete's answer is lost, the lock is read again: gone means the delete went
+    /// through; ours means it did not, and it is deleted again; someone else's means it went
+    /// through and another hoist took the lock since, which stays theirs.
+    async fn delete_ours(&self, expires: &str) {
+        let p = &self.parameter;
+        let failed = |e: &dyn fmt::Display| {
+            self.progress.warn(&format!(
+                "warning: could not release the deploy lock {p}: {e}; it goes stale at \
+                 {expires}, then break it with `hoist unlock`"
+            ));
+        };
+        for _ in 0..3 {
+            let lost = match store::delete_once(&self.client, p).await {
+                Ok(store::Deleted::Done | store::Deleted::Absent) => {
+                    self.progress.done(&format!("released the deploy lock {p}"));
+                    return;
+                }
+                Ok(store::Deleted::Unknown(e)) => e,
+                Err(e) => return failed(&e),
+            };
+            match read(&self.client, p).await {
+                Ok(Current::Absent) => {
+                    self.progress.done(&format!(
+                        "released the deploy lock {p} (DeleteParameter's answer was lost: \
+                         {lost}; the lock is gone)"
+                    ));
+                    return;
+                }
+                Ok(Current::Held(r)) if r.token == self.token => {}
+                Ok(Current::Held(r)) => {
+                    self.progress.done(&format!(
+                        "released the deploy lock {p} (DeleteParameter's answer was lost: \
+                         {lost}; it is now held by {}, left alone)",
+                        r.describe()
+                    ));
+                    return;
+                }
+                Ok(Current::Unreadable(v)) => {
+                    return failed(&format!("it now holds a value hoist cannot read ({v})"));
+                }
+                Err(e) => return failed(&e),
+            }
+        }
+        failed(&"DeleteParameter's answer was lost three times");
     }
 }
 
@@ -701,7 +746,30 @@ pub async fn unlock(
             Breaking::Force => {}
         }
     }
-    Ok(delete(client, &before.parameter).await?.then_some(before))
+    // One delete at a time, never retried blind (see `Held::delete_ours`): a lost answer is
+    // settled by reading the lock again.
+    let p = &before.parameter;
+    let was = before.holder.as_ref().map(|r| r.token.clone());
+    let mut lost = None;
+    for _ in 0..3 {
+        lost = match store::delete_once(client, p).await? {
+            store::Deleted::Done => return Ok(Some(before)),
+            store::Deleted::Absent => return Ok(None),
+            store::Deleted::Unknown(e) => Some(e),
+        };
+        match read(client, p).await? {
+            // Still the lock it read: the delete did not go through.
+            Current::Held(r) if Some(&r.token) == was.as_ref() => {}
+            Current::Unreadable(v) if before.unreadable.as_ref() == Some(&v) => {}
+            // Gone, or broken and taken again since (the new lock stays).
+            _ => return Ok(Some(before)),
+        }
+    }
+    Err(lost.unwrap_or_else(|| LockError::Api {
+        operation: "DeleteParameter",
+        parameter: p.clone(),
+        message: "no answer".into(),
+    }))
 }
 
 fn new_token() -> String {

@@ -98,10 +98,40 @@ pub(super) fn app_of(parameter: &str) -> &str {
     parameter.split('/').nth(2).unwrap_or_default()
 }
 
-pub(super) async fn delete(client: &Client, parameter: &str) -> Result<bool, LockError> {
-    match crate::aws::retry(|| client.delete_parameter().name(parameter).send()).await {
-        Ok(_) => Ok(true),
-        Err(e) if e.code() == Some("ParameterNotFound") => Ok(false),
+/// How a single delete of the lock ended.
+pub(super) enum Deleted {
+    Done,
+    /// `ParameterNotFound`.
+    Absent,
+    /// No answer came back (the connection broke, or timed out): the call may or may not
+    /// have been carried out.
+    Unknown(LockError),
+}
+
+/// Deletes the lock with exactly one call that may be carried out: the SDK's own retries are
+/// off (hoist's retry of a throttled call stays: a throttled call was not carried out). A
+/// retried delete whose first answer was lost could remove a lock another hoist took in
+/// between; the caller reads the lock again instead ([`super::Held::release`]).
+pub(super) async fn delete_once(client: &Client, parameter: &str) -> Result<Deleted, LockError> {
+    let once = aws_sdk_ssm::config::Builder::default()
+        .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled());
+    let res = crate::aws::retry(|| {
+        client
+            .delete_parameter()
+            .name(parameter)
+            .customize()
+            .config_override(once.clone())
+            .send()
+    })
+    .await;
+    match res {
+        Ok(_) => Ok(Deleted::Done),
+        Err(e) if e.code() == Some("ParameterNotFound") => Ok(Deleted::Absent),
+        Err(
+            e @ (aws_sdk_ssm::error::SdkError::DispatchFailure(_)
+            | aws_sdk_ssm::error::SdkError::ResponseError(_)
+            | aws_sdk_ssm::error::SdkError::TimeoutError(_)),
+        ) => Ok(Deleted::Unknown(error("DeleteParameter", parameter, &e))),
         Err(e) => Err(error("DeleteParameter", parameter, &e)),
     }
 }

@@ -213,7 +213,7 @@ fn two_deploys_at_once_one_proceeds_and_the_other_fails_or_waits_for_it() {
     assert_eq!(lock_status(&app, &world)["locked"], false);
 }
 
-/// A hoist SIGKILLed mid-rollout (max concurrency 1 over the three instances) leaves its SSM
+/// A hoist `SIGKILLed` mid-rollout (max concurrency 1 over the three instances) leaves its SSM
 /// command running. Its lock names the command; while the command runs the lock is live,
 /// even past its lease: `lock status` says so, the next deploy and a plain `unlock` refuse.
 /// Once the command ended the lock is stale and `unlock` breaks it. A Ctrl-C releases it.
@@ -404,4 +404,116 @@ fn a_killed_hoist_leaves_a_live_then_stale_lock_that_unlock_breaks_and_ctrl_c_re
             std::thread::sleep(Duration::from_millis(250));
         }
     }
+}
+
+/// A release whose `DeleteParameter` was carried out but whose answer was lost (the emulator
+/// holds the connection 4 s, then closes it) while a second hoist waits for the lock: the
+/// second takes the lock in that time, and the first must not delete it (a retried delete
+/// did, leaving the second deploy running without a lock a third could then take).
+#[test]
+fn a_lost_delete_answer_never_removes_the_next_holders_lock() {
+    if !ready() {
+        return;
+    }
+    let world = World::up_with("lock-lost", &["--instances", "0", "--light", "1"]);
+    for (k, v) in &world.env {
+        // SAFETY: nextest runs each test in a process of its own, before any other thread
+        // of it reads the environment.
+        unsafe { std::env::set_var(k, v) };
+    }
+    let config = hoist::config::parse(
+        "app: lost\nimage:\n  repository: lost\ntargets:\n  tags:\n    Env: [light]\n",
+        "hoist.yaml".as_ref(),
+        ".".as_ref(),
+    )
+    .unwrap();
+    let spec = hoist::domain::LockSpec::of(&config);
+    let timing = hoist::lock::Timing {
+        poll_min: Duration::from_millis(200),
+        poll_max: Duration::from_millis(400),
+        ..hoist::lock::Timing::default()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sdk = hoist::aws::sdk_config(Some("us-east-1")).await;
+        let client = hoist::aws::ssm(&sdk);
+        let quiet: std::sync::Arc<dyn hoist::domain::Events> =
+            std::sync::Arc::new(hoist::domain::events::Silent);
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let request = |who: &str| hoist::lock::Request {
+            operation: "deploy".into(),
+            release: "r1".into(),
+            run: None,
+            holder: who.into(),
+            host: "test".into(),
+        };
+        let first = hoist::lock::acquire(
+            &client,
+            &spec,
+            &request("first"),
+            None,
+            timing,
+            quiet.clone(),
+            &cancel,
+        )
+        .await
+        .unwrap();
+        let second = tokio::spawn({
+            let (client, spec, quiet, cancel) =
+                (client.clone(), spec.clone(), quiet.clone(), cancel.clone());
+            let request = request("second");
+            async move {
+                hoist::lock::acquire(
+                    &client,
+                    &spec,
+                    &request,
+                    Some(Duration::from_secs(60)),
+                    timing,
+                    quiet,
+                    &cancel,
+                )
+                .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        world.fault(&["drop-response", "DeleteParameter", "--hold-ms", "4000"]);
+        first.release().await;
+        let second = second
+            .await
+            .unwrap()
+            .expect("the second hoist takes the lock");
+        let status = hoist::lock::status(&client, &config).await.unwrap();
+        assert!(
+            status.locked,
+            "the second hoist's lock was deleted: {status:?}"
+        );
+        assert_eq!(
+            status.holder.as_ref().unwrap().holder,
+            "second",
+            "{status:?}"
+        );
+        // A third hoist finds it held.
+        let third = hoist::lock::acquire(
+            &client,
+            &spec,
+            &request("third"),
+            None,
+            timing,
+            quiet.clone(),
+            &cancel,
+        )
+        .await;
+        assert!(
+            matches!(third, Err(hoist::lock::LockError::Held { .. })),
+            "two holders: {:?}",
+            third.err()
+        );
+        second.release().await;
+    });
+    assert_eq!(
+        world.calls("DeleteParameter"),
+        2,
+        "{:?}",
+        world.journal().len()
+    );
 }

@@ -535,6 +535,13 @@ fn twenty_hosts_reading_their_secrets_under_parameter_store_throttling_all_deplo
     );
 }
 
+/// Where the transport's output goes when a test does not read it.
+struct Quiet;
+
+impl hoist::transport::OutputSink for Quiet {
+    fn line(&self, _: &str, _: &str) {}
+}
+
 /// `max_concurrency` as a count holds across SSM's 50-instance commands. SSM applies
 /// `MaxConcurrency` per command, so 120 targets at 2 sent as three commands at once ran 6
 /// hosts at a time; they now go one after another. The hosts' own marks (each script writes
@@ -608,10 +615,6 @@ fn a_count_of_max_concurrency_holds_across_the_50_instance_commands() {
             timeout: Duration::from_secs(60),
             comment: "waves".into(),
         };
-        struct Quiet;
-        impl hoist::transport::OutputSink for Quiet {
-            fn line(&self, _: &str, _: &str) {}
-        }
         hoist::transport::Transport::run(
             &transport,
             &job,
@@ -643,7 +646,7 @@ fn a_count_of_max_concurrency_holds_across_the_50_instance_commands() {
         events.push((read("hoist-wave-end"), -1));
     }
     // An end and a start at the same instant: the end first.
-    events.sort();
+    events.sort_unstable();
     let (mut running, mut deepest) = (0, 0);
     for (_, step) in &events {
         running += step;

@@ -157,7 +157,16 @@ enum FaultCmd {
         #[arg(value_enum)]
         mode: EngineMode,
     },
-    /// Clear throttling, latency and offline faults.
+    /// Carry out the next N calls of OPERATION, then hold each connection HOLD ms and close
+    /// it without an answer (a lost response: the SDK sees a connection error).
+    DropResponse {
+        operation: String,
+        #[arg(long, default_value_t = 1)]
+        next: u32,
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
+    },
+    /// Clear throttling, latency, offline and dropped-response faults.
     Clear,
 }
 
@@ -199,6 +208,13 @@ fn fault_json(f: FaultCmd) -> serde_json::Value {
         }
         FaultCmd::Engine { instance, mode } => {
             json!({"kind": "engine", "instance": instance, "mode": lower(&mode)})
+        }
+        FaultCmd::DropResponse {
+            operation,
+            next,
+            hold_ms,
+        } => {
+            json!({"kind": "dropresponse", "operation": operation, "next": next, "hold_ms": hold_ms})
         }
         FaultCmd::Clear => json!({"kind": "clear"}),
     }

@@ -32,6 +32,9 @@ pub struct Faults {
     /// By operation name (`SendCommand`) or `*` for every operation.
     pub throttle: HashMap<String, Throttle>,
     pub latency_ms: HashMap<String, u64>,
+    /// By operation: the next N calls are carried out, then their connection is held for
+    /// the given milliseconds and closed without an answer (a response lost on the way).
+    pub drop_response: HashMap<String, (u32, u64)>,
     pub offline: HashMap<String, Offline>,
     pub disk: HashMap<String, String>,
     pub engine: HashMap<String, String>,
@@ -51,6 +54,16 @@ impl Throttle {
 }
 
 impl Faults {
+    /// Called once a call was carried out: `Some(hold)` when its answer is to be lost.
+    pub fn drop_answer(&mut self, op: &str) -> Option<u64> {
+        let (next, hold) = self.drop_response.get_mut(op)?;
+        if *next == 0 {
+            return None;
+        }
+        *next -= 1;
+        Some(*hold)
+    }
+
     /// Called for every API call: `None` to throttle it, else the latency to add.
     pub fn before_call(&mut self, op: &str) -> Option<u64> {
         for key in [op, "*"] {

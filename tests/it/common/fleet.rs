@@ -58,6 +58,11 @@ pub(crate) struct World {
 
 impl World {
     pub(crate) fn up(tag: &str) -> World {
+        World::up_with(tag, &["--instances", "3"])
+    }
+
+    /// A world of the given instances (`hoist-fleet up` flags).
+    pub(crate) fn up_with(tag: &str, instances: &[&str]) -> World {
         let dir = PathBuf::from(format!(
             "/var/tmp/hoist-ssm-tests/{tag}-{}",
             std::process::id()
@@ -68,7 +73,9 @@ impl World {
             .output();
         std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
         let out = Command::new(fleet_bin())
-            .args(["up", "--instances", "3", "--format", "json", "--dir"])
+            .arg("up")
+            .args(instances)
+            .args(["--format", "json", "--dir"])
             .arg(&dir)
             .output()
             .expect("hoist-fleet runs");

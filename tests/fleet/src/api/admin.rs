@@ -37,6 +37,11 @@ pub enum Fault {
         instance: String,
         mode: String,
     },
+    DropResponse {
+        operation: String,
+        next: u32,
+        hold_ms: u64,
+    },
     Clear,
 }
 
@@ -85,6 +90,13 @@ fn apply(app: &App, fault: Fault) -> Result<Value, String> {
         Fault::Latency { operation, ms } => {
             faults.latency_ms.insert(operation, ms);
         }
+        Fault::DropResponse {
+            operation,
+            next,
+            hold_ms,
+        } => {
+            faults.drop_response.insert(operation, (next, hold_ms));
+        }
         Fault::Offline { instance, mode } => {
             find(&instance)?;
             faults
@@ -98,6 +110,7 @@ fn apply(app: &App, fault: Fault) -> Result<Value, String> {
             faults.throttle.clear();
             faults.latency_ms.clear();
             faults.offline.clear();
+            faults.drop_response.clear();
         }
         Fault::Disk { instance, mode } => {
             let inst = find(&instance)?;

@@ -11,7 +11,6 @@ mod ssm;
 mod sts;
 mod throttle;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -126,7 +125,19 @@ fn json_error(e: &AwsError) -> Response<Body> {
     r
 }
 
-async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+/// A call whose answer the `drop-response` fault loses: hyper closes the connection.
+#[derive(Debug)]
+struct LostAnswer;
+
+impl std::fmt::Display for LostAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the answer was dropped (fault)")
+    }
+}
+
+impl std::error::Error for LostAnswer {}
+
+async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, LostAnswer> {
     let path = req.uri().path().to_string();
     let headers = req.headers().clone();
     let body = match req.into_body().collect().await {
@@ -201,6 +212,12 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>,
             &redacted(service, op, &params),
             result.as_ref().err().map(|e| e.code),
         );
+        // Carried out; its answer lost on the way back.
+        let lost = app.faults.lock().expect("faults").drop_answer(op);
+        if let Some(hold) = lost {
+            tokio::time::sleep(std::time::Duration::from_millis(hold)).await;
+            return Err(LostAnswer);
+        }
         return Ok(match result {
             Ok(v) => response(
                 200,
