@@ -291,12 +291,18 @@ mod tests {
                 post_switch_check: Duration::from_secs(10),
                 install_proxy: false,
                 ports: [18080, 28080],
+                proxy: Proxy {
+                    max_body: None,
+                    read_timeout: Duration::from_secs(3600),
+                    ipv6: true,
+                },
             }
         );
         assert_eq!(bg.switch_time(), Duration::from_secs(20));
         let bg = blue_green(
             "container:\n  publish: 80\nblue_green:\n  drain: 0s\n  \
-             post_switch_check: 1m\n  install_proxy: true\n  ports: [9001, 9002]\n",
+             post_switch_check: 1m\n  install_proxy: true\n  ports: [9001, 9002]\n  \
+             proxy:\n    max_body: 10M\n    read_timeout: 90s\n    ipv6: false\n",
         );
         assert_eq!(
             bg,
@@ -305,8 +311,19 @@ mod tests {
                 post_switch_check: Duration::from_secs(60),
                 install_proxy: true,
                 ports: [9001, 9002],
+                proxy: Proxy {
+                    max_body: Some(10 << 20),
+                    read_timeout: Duration::from_secs(90),
+                    ipv6: false,
+                },
             }
         );
+        for (written, bytes) in [("0", None), ("512", Some(512)), ("2k", Some(2048))] {
+            let bg = blue_green(&format!(
+                "container:\n  publish: 80\nblue_green:\n  proxy: {{max_body: {written}}}\n"
+            ));
+            assert_eq!(bg.proxy.max_body, bytes, "{written}");
+        }
         // An empty section is the defaults.
         assert_eq!(
             blue_green("container:\n  publish: 80\nblue_green:\n").ports,

@@ -384,6 +384,42 @@ pub struct BlueGreen {
     pub install_proxy: bool,
     /// The loopback ports of the two colors, `[blue, green]`.
     pub ports: [u16; 2],
+    /// The HTTP contract nginx gives the app.
+    #[serde(default)]
+    pub proxy: Proxy,
+}
+
+/// `blue_green.proxy:`: what nginx lets through to the app. The defaults are what a port of
+/// the app's own would give: no body limit, idle connections (`WebSockets`, server-sent events,
+/// long polls) kept for an hour, IPv6 as well as IPv4.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proxy {
+    /// The largest request body nginx passes on, in bytes (`None`: no limit).
+    pub max_body: Option<u64>,
+    /// How long a request may wait for the app, or a response for the client, with nothing
+    /// sent either way (nginx's read, send and client send timeouts).
+    #[serde(with = "secs")]
+    pub read_timeout: Duration,
+    /// Whether nginx also listens on IPv6 (`[::]:<publish>`) on hosts that have IPv6.
+    pub ipv6: bool,
+}
+
+impl Proxy {
+    pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(3600);
+    pub const MIN_READ_TIMEOUT: Duration = Duration::from_secs(1);
+    pub const MAX_READ_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+    /// The largest `max_body` (1024g), far beyond any upload nginx would buffer.
+    pub const MAX_BODY: u64 = 1 << 40;
+}
+
+impl Default for Proxy {
+    fn default() -> Self {
+        Proxy {
+            max_body: None,
+            read_timeout: Self::DEFAULT_READ_TIMEOUT,
+            ipv6: true,
+        }
+    }
 }
 
 impl BlueGreen {

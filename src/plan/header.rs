@@ -130,7 +130,8 @@ pub(crate) fn secs(d: std::time::Duration) -> String {
 
 /// The blue-green parameters of a deploy's, a status's and a rollback's header (none for
 /// another strategy): the colors' loopback ports `(blue green)`, the drain and post-switch
-/// check in seconds, whether to install nginx, and the nginx file hoist owns.
+/// check in seconds, whether to install nginx, the proxy's body limit (bytes, 0: none), idle
+/// timeout (seconds) and IPv6 listen, and the nginx file hoist owns.
 pub(crate) fn blue_green_params(config: &Config) -> Vec<(&'static str, Param)> {
     let Some(bg) = &config.blue_green else {
         return Vec::new();
@@ -152,6 +153,15 @@ pub(crate) fn blue_green_params(config: &Config) -> Vec<(&'static str, Param)> {
         (
             "HOIST_BG_INSTALL_PROXY",
             if bg.install_proxy { "true" } else { "false" }.into(),
+        ),
+        (
+            "HOIST_BG_MAX_BODY",
+            bg.proxy.max_body.unwrap_or(0).to_string().into(),
+        ),
+        ("HOIST_BG_READ_TIMEOUT", secs(bg.proxy.read_timeout).into()),
+        (
+            "HOIST_BG_DUAL_STACK",
+            if bg.proxy.ipv6 { "true" } else { "false" }.into(),
         ),
         (
             "HOIST_NGINX_CONF",

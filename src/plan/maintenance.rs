@@ -232,6 +232,9 @@ mod tests {
             "HOIST_BG_DRAIN='60'",
             "HOIST_BG_POST_SWITCH_CHECK='10'",
             "HOIST_BG_INSTALL_PROXY='true'",
+            "HOIST_BG_MAX_BODY='0'",
+            "HOIST_BG_READ_TIMEOUT='3600'",
+            "HOIST_BG_DUAL_STACK='true'",
             "HOIST_NGINX_CONF='/etc/nginx/conf.d/hoist-web.conf'",
         ];
         let status = status_script(&config);

@@ -165,6 +165,9 @@ pub struct BlueGreenPlan {
     pub drain: std::time::Duration,
     /// Whether a host without nginx gets it installed (otherwise the deploy fails there).
     pub install_proxy: bool,
+    /// What nginx lets through: the body limit, the idle timeout, IPv6.
+    #[serde(default)]
+    pub proxy: crate::config::Proxy,
 }
 
 impl BlueGreenPlan {
@@ -176,6 +179,7 @@ impl BlueGreenPlan {
             post_switch_check: bg.post_switch_check,
             drain: bg.drain,
             install_proxy: bg.install_proxy,
+            proxy: bg.proxy.clone(),
         }
     }
 }

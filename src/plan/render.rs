@@ -47,13 +47,13 @@ impl Plan {
     }
 
     /// With blue-green: where nginx listens, its file, the colors' loopback ports, the
-    /// post-switch check and the drain.
+    /// post-switch check and the drain, and what nginx lets through (`blue_green.proxy`).
     fn proxy_line(&self) -> Option<String> {
         let bg = self.blue_green.as_ref()?;
         let format = crate::config::duration::format;
         Some(format!(
             "nginx on port {} ({}) -> blue 127.0.0.1:{}, green 127.0.0.1:{}; post-switch \
-             check {}, drain {}; {}",
+             check {}, drain {}; {}; {}, idle timeout {}, {}",
             bg.listen,
             bg.nginx_conf,
             bg.ports[0],
@@ -64,6 +64,16 @@ impl Plan {
                 "nginx is installed where missing"
             } else {
                 "hosts must have nginx"
+            },
+            match bg.proxy.max_body {
+                None => "no body limit".to_owned(),
+                Some(bytes) => format!("body limit {}", size(bytes)),
+            },
+            format(bg.proxy.read_timeout),
+            if bg.proxy.ipv6 {
+                "IPv4 and IPv6 (where the host has it)"
+            } else {
+                "IPv4 only"
             }
         ))
     }
@@ -513,6 +523,16 @@ pub(crate) fn md_text(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// A byte count as nginx writes sizes: `10m` when it is whole mebibytes, and so on.
+fn size(bytes: u64) -> String {
+    for (shift, unit) in [(30, "g"), (20, "m"), (10, "k")] {
+        if bytes.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes} bytes")
 }
 
 #[cfg(test)]

@@ -66,12 +66,15 @@ fn a_blue_green_plan_gets_its_parameters_timeout_and_section() {
     let plan = build(&config, &inputs(TransportKind::Ssm, "web:1", Some(DIGEST))).unwrap();
     let header = header(&plan);
     assert_eq!(
-        header[header.len() - 6..],
+        header[header.len() - 9..],
         [
             "HOIST_BG_PORTS=('18080' '28080')",
             "HOIST_BG_DRAIN='1'",
             "HOIST_BG_POST_SWITCH_CHECK='15'",
             "HOIST_BG_INSTALL_PROXY='false'",
+            "HOIST_BG_MAX_BODY='0'",
+            "HOIST_BG_READ_TIMEOUT='3600'",
+            "HOIST_BG_DUAL_STACK='true'",
             "HOIST_NGINX_CONF='/etc/nginx/conf.d/hoist-web.conf'",
             "HOIST_RUN='<run>'",
         ]
@@ -90,6 +93,7 @@ fn a_blue_green_plan_gets_its_parameters_timeout_and_section() {
             post_switch_check: std::time::Duration::from_secs(15),
             drain: std::time::Duration::from_millis(1500),
             install_proxy: false,
+            proxy: crate::config::Proxy::default(),
         })
     );
     assert!(
@@ -104,7 +108,8 @@ fn a_blue_green_plan_gets_its_parameters_timeout_and_section() {
         text.contains(
             "  proxy     nginx on port 8080 (/etc/nginx/conf.d/hoist-web.conf) -> blue \
                  127.0.0.1:18080, green 127.0.0.1:28080; post-switch check 15s, drain \
-                 1500ms; hosts must have nginx\n"
+                 1500ms; hosts must have nginx; no body limit, idle timeout 1h, IPv4 and \
+                 IPv6 (where the host has it)\n"
         ),
         "{text}"
     );

@@ -279,6 +279,62 @@ const CASES: &[(&str, &str, u32, &str, &str)] = &[
         "no unit",
     ),
     (
+        "blue-green proxy body size unreadable",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  proxy:\n    max_body: 10 MB\n",
+        9,
+        "blue_green.proxy.max_body",
+        "`10 MB` is not a size",
+    ),
+    (
+        "blue-green proxy body size too large",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  proxy: {max_body: 2048g}\n",
+        8,
+        "blue_green.proxy.max_body",
+        "more than the largest size, 1024g",
+    ),
+    (
+        "blue-green proxy body size a list",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  proxy:\n    max_body: [1]\n",
+        9,
+        "blue_green.proxy.max_body",
+        "expected a size",
+    ),
+    (
+        "blue-green proxy read timeout zero",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  proxy:\n    read_timeout: 0s\n",
+        9,
+        "blue_green.proxy.read_timeout",
+        "0s is out of range (1s-24h)",
+    ),
+    (
+        "blue-green proxy ipv6 not a boolean",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  proxy:\n    ipv6: auto\n",
+        9,
+        "blue_green.proxy.ipv6",
+        "expected true or false",
+    ),
+    (
+        "blue-green proxy unknown key",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  proxy:\n    max_bdy: 1m\n",
+        9,
+        "blue_green.proxy.max_bdy",
+        "did you mean `max_body`",
+    ),
+    (
+        "blue-green proxy not a mapping",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
+         blue_green:\n  proxy: nginx\n",
+        8,
+        "blue_green.proxy",
+        "expected a mapping",
+    ),
+    (
         "blue-green post-switch check zero",
         "app: web\ntargets:\n  tags: {Env: [a]}\nstrategy: blue-green\ncontainer:\n  publish: 80\n\
          blue_green:\n  post_switch_check: 0s\n",
@@ -820,6 +876,7 @@ fn a_blue_green_config_is_valid_with_its_defaults() {
             "post_switch_check": "10s",
             "drain": "10s",
             "install_proxy": false,
+            "proxy": {"max_body": null, "read_timeout": "1h", "ipv6": true},
         })
     );
     assert!(!trap.was_called());

@@ -608,6 +608,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use hoist::plan::script::{self, Body, Param};
 
+/// What nginx lets through to the app, and the restore that reloads nginx.
+mod proxy;
+
 /// An nginx of the test's own: its `nginx.conf` keeps its pid file, logs and temp files in a
 /// temporary directory and includes only that directory's `conf.d/*.conf`, so it never reads
 /// or changes the machine's configuration. Not started here: the first blue-green deploy
@@ -699,6 +702,9 @@ struct BgKnobs {
     drain: u32,
     health_timeout: u32,
     consecutive: u32,
+    /// `blue_green.proxy`: the body limit in bytes (0: none) and the idle timeout, seconds.
+    max_body: u64,
+    read_timeout: u32,
 }
 
 const KNOBS: BgKnobs = BgKnobs {
@@ -706,6 +712,8 @@ const KNOBS: BgKnobs = BgKnobs {
     drain: 1,
     health_timeout: 20,
     consecutive: 2,
+    max_body: 0,
+    read_timeout: 3600,
 };
 
 impl BlueGreen {
@@ -750,6 +758,12 @@ impl BlueGreen {
                 knobs.post_switch_check.to_string().into(),
             ),
             ("HOIST_BG_INSTALL_PROXY", "false".into()),
+            ("HOIST_BG_MAX_BODY", knobs.max_body.to_string().into()),
+            (
+                "HOIST_BG_READ_TIMEOUT",
+                knobs.read_timeout.to_string().into(),
+            ),
+            ("HOIST_BG_DUAL_STACK", "true".into()),
             ("HOIST_NGINX_CONF", self.conf().display().to_string().into()),
             ("HOIST_NGINX_BIN", self.nginx.bin.as_str().into()),
             ("HOIST_NGINX_ARGS", self.nginx.args().into()),
@@ -1171,7 +1185,7 @@ fn blue_green_deploys_and_rolls_back_behind_nginx_with_no_failed_request() {
     let var = host.app.replace('-', "_");
     for want in [
         format!("upstream hoist_{} {{", host.app),
-        format!("server 127.0.0.1:{};", bg.blue),
+        format!("server 127.0.0.1:{} max_fails=0;", bg.blue),
         format!("listen {} default_server;", host.port),
         format!("map $http_upgrade $hoist_{var}_connection {{"),
         "proxy_http_version 1.1;".to_owned(),
@@ -1212,7 +1226,7 @@ fn blue_green_deploys_and_rolls_back_behind_nginx_with_no_failed_request() {
     assert_eq!((v1_state.as_str(), v1_policy.as_str()), ("exited", "no"));
     assert!(
         bg.conf_text()
-            .contains(&format!("server 127.0.0.1:{};", bg.green))
+            .contains(&format!("server 127.0.0.1:{} max_fails=0;", bg.green))
     );
     assert_eq!(host.history().pop().unwrap()["status"], "deployed");
 
@@ -1766,7 +1780,7 @@ fn a_canary_that_stops_during_its_window_is_switched_back() {
     assert!(started.elapsed() >= Duration::from_secs(4));
     assert_eq!(http_get(host.port, "/version").as_deref(), Ok("v3"));
     let conf = bg.conf_text();
-    assert!(!conf.contains(" backup;"), "{conf}");
+    assert!(!conf.contains(" backup"), "{conf}");
     assert!(
         run.stdout.contains("is no longer its backup"),
         "{}",

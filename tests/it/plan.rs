@@ -440,6 +440,9 @@ fn a_blue_green_plan_shows_the_proxy_and_reads_back() {
             "HOIST_BG_DRAIN='10'\n",
             "HOIST_BG_POST_SWITCH_CHECK='10'\n",
             "HOIST_BG_INSTALL_PROXY='false'\n",
+            "HOIST_BG_MAX_BODY='0'\n",
+            "HOIST_BG_READ_TIMEOUT='3600'\n",
+            "HOIST_BG_DUAL_STACK='true'\n",
             "HOIST_NGINX_CONF='/etc/nginx/conf.d/hoist-web.conf'\n",
         ] {
             assert!(script.contains(param), "{param}{script}");
@@ -453,7 +456,8 @@ fn a_blue_green_plan_shows_the_proxy_and_reads_back() {
         assert_eq!(read.blue_green.as_ref().unwrap().ports, [18080, 28080]);
     }
     let proxy = "nginx on port 8080 (/etc/nginx/conf.d/hoist-web.conf) -> blue 127.0.0.1:18080, \
-                 green 127.0.0.1:28080; post-switch check 10s, drain 10s; hosts must have nginx";
+                 green 127.0.0.1:28080; post-switch check 10s, drain 10s; hosts must have nginx; \
+                 no body limit, idle timeout 1h, IPv4 and IPv6 (where the host has it)";
     plan(&root, &trap, &[])
         .success()
         .stdout_has("(blue-green strategy, ssm transport)")

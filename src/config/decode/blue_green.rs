@@ -6,11 +6,15 @@ use std::time::Duration;
 use super::fields::{Field, keys};
 use super::{Decoder, empty_map};
 use crate::config::duration;
-use crate::config::schema::{BlueGreen, Strategy};
+use crate::config::schema::{BlueGreen, Proxy, Strategy};
 use crate::config::yaml::{Loc, Node, Value};
 
 keys! {
-    BlueGreenKeys { drain, post_switch_check, install_proxy, ports }
+    BlueGreenKeys { drain, post_switch_check, install_proxy, ports, proxy }
+}
+
+keys! {
+    ProxyKeys { max_body, read_timeout, ipv6 }
 }
 
 impl Decoder {
@@ -88,6 +92,7 @@ impl Decoder {
                     post_switch_check: section.post_switch_check.ok_or(Reported)?,
                     install_proxy: section.install_proxy.ok_or(Reported)?,
                     ports: ports.ok_or(Reported)?,
+                    proxy: section.proxy.ok_or(Reported)?,
                 };
                 Ok(Some(blue_green))
             }
@@ -142,6 +147,10 @@ impl Decoder {
                 .color_ports(n, &k.ports.path)
                 .map_or(Ports::Invalid, Ports::Given),
         };
+        let proxy = match k.proxy.node {
+            None => Some(Proxy::default()),
+            Some(n) => self.proxy(n, &k.proxy.path),
+        };
         self.finish(f);
         Some(Section {
             drain,
@@ -149,7 +158,91 @@ impl Decoder {
             install_proxy,
             ports,
             ports_path: k.ports.path,
+            proxy,
         })
+    }
+
+    /// `proxy: {max_body, read_timeout, ipv6}`, each defaulted to what a port of the app's
+    /// own gives; `None` when any is invalid (reported).
+    fn proxy(&mut self, node: &Node, path: &str) -> Option<Proxy> {
+        let (f, k) = self.section::<ProxyKeys>(node, path)?;
+        let defaults = Proxy::default();
+        let max_body = match k.max_body.node {
+            None => Some(defaults.max_body.unwrap_or(0)),
+            Some(n) => self.size(n, &k.max_body.path),
+        };
+        let read_timeout = match k.read_timeout.node {
+            None => Some(defaults.read_timeout),
+            Some(n) => self.duration_in(
+                n,
+                &k.read_timeout.path,
+                Proxy::MIN_READ_TIMEOUT..=Proxy::MAX_READ_TIMEOUT,
+                "how long a request or response may sit idle between the client, nginx and \
+                 the app (default 1h, long enough for WebSockets and server-sent events)",
+            ),
+        };
+        let ipv6 = match k.ipv6.node {
+            None => Some(defaults.ipv6),
+            Some(n) => self.boolean(n, &k.ipv6.path),
+        };
+        self.finish(f);
+        Some(Proxy {
+            max_body: Some(max_body?).filter(|bytes| *bytes > 0),
+            read_timeout: read_timeout?,
+            ipv6: ipv6?,
+        })
+    }
+
+    /// A body size as nginx writes one: bytes, or a number with `k`, `m` or `g` (1024-based),
+    /// at most [`Proxy::MAX_BODY`] (`0`: no limit).
+    fn size(&mut self, node: &Node, path: &str) -> Option<u64> {
+        const HELP: &str = "a size as nginx writes one: bytes, or a number with k, m or g \
+                            (e.g. `10m`); 0 or absent: no limit";
+        let text = match &node.value {
+            Value::Int(i) => i.to_string(),
+            Value::Str(s) => s.clone(),
+            _ => {
+                self.wrong_type(path, node, "a size such as \"10m\"");
+                return None;
+            }
+        };
+        let (digits, unit) = match text.char_indices().last() {
+            Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], Some(c.to_ascii_lowercase())),
+            _ => (text.as_str(), None),
+        };
+        let shift = match unit {
+            None => Some(0),
+            Some('k') => Some(10),
+            Some('m') => Some(20),
+            Some('g') => Some(30),
+            Some(_) => None,
+        };
+        let bytes = match (digits.parse::<u64>(), shift) {
+            (Ok(n), Some(shift)) if digits.bytes().all(|b| b.is_ascii_digit()) => {
+                n.checked_mul(1 << shift)
+            }
+            _ => {
+                self.issue_help(
+                    path,
+                    node.loc,
+                    format!("`{text}` is not a size"),
+                    HELP.into(),
+                );
+                return None;
+            }
+        };
+        match bytes {
+            Some(b) if b <= Proxy::MAX_BODY => Some(b),
+            _ => {
+                self.issue_help(
+                    path,
+                    node.loc,
+                    format!("`{text}` is more than the largest size, 1024g"),
+                    HELP.into(),
+                );
+                None
+            }
+        }
     }
 
     /// `ports: [blue, green]`: two distinct ports, neither `container.publish`.
@@ -227,6 +320,7 @@ struct Section {
     ports: Ports,
     /// Where a port that cannot be derived is reported.
     ports_path: String,
+    proxy: Option<Proxy>,
 }
 
 /// `blue_green.ports` as read.

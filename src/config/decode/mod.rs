@@ -68,6 +68,7 @@ pub fn schema_keys() -> impl Iterator<Item = &'static str> {
         rollout::RolloutKeys::NAMES,
         env::SourceKeys::NAMES,
         blue_green::BlueGreenKeys::NAMES,
+        blue_green::ProxyKeys::NAMES,
     ]
     .into_iter()
     .flatten()

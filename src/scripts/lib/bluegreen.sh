@@ -38,7 +38,9 @@ bluegreen_globals
 # Checks the blue-green parameters and sets the run's nginx settings from them: HOIST_PUBLISH
 # (the port nginx listens on), HOIST_BG_PORTS=(blue green), HOIST_BG_DRAIN and
 # HOIST_BG_POST_SWITCH_CHECK (seconds), HOIST_BG_INSTALL_PROXY (true/false), HOIST_NGINX_CONF
-# (an absolute path ending in .conf); optional HOIST_NGINX_BIN (default `nginx`) and
+# (an absolute path ending in .conf); the proxy's HOIST_BG_MAX_BODY (bytes, default 0: no
+# limit), HOIST_BG_READ_TIMEOUT (seconds, default 3600) and HOIST_BG_DUAL_STACK (true/false,
+# default true: see bg_conf_text); optional HOIST_NGINX_BIN (default `nginx`) and
 # HOIST_NGINX_ARGS (default none; e.g. `-c FILE` for an nginx of its own, as the tests run
 # one): with either set, nginx is started by running that binary, never through systemd.
 bg_params() {
@@ -64,6 +66,12 @@ bg_params() {
         true | false) ;;
         *) finish invalid "parameter HOIST_BG_INSTALL_PROXY is '$HOIST_BG_INSTALL_PROXY'" ;;
     esac
+    HOIST_BG_MAX_BODY=${HOIST_BG_MAX_BODY:-0} HOIST_BG_READ_TIMEOUT=${HOIST_BG_READ_TIMEOUT:-3600}
+    [[ $HOIST_BG_MAX_BODY =~ ^[0-9]{1,15}$ && $HOIST_BG_READ_TIMEOUT =~ ^[1-9][0-9]{0,6}$ ]] ||
+        finish invalid "parameters HOIST_BG_MAX_BODY and HOIST_BG_READ_TIMEOUT are '$HOIST_BG_MAX_BODY' and '$HOIST_BG_READ_TIMEOUT'"
+    HOIST_BG_DUAL_STACK=${HOIST_BG_DUAL_STACK:-true}
+    [[ $HOIST_BG_DUAL_STACK == true || $HOIST_BG_DUAL_STACK == false ]] ||
+        finish invalid "parameter HOIST_BG_DUAL_STACK is '$HOIST_BG_DUAL_STACK'"
     if ! declare -p HOIST_NGINX_ARGS >/dev/null 2>&1; then HOIST_NGINX_ARGS=(); fi
     BG_NGINX_BIN=${HOIST_NGINX_BIN:-nginx}
     BG_NGINX_ARGS=(${HOIST_NGINX_ARGS[@]+"${HOIST_NGINX_ARGS[@]}"})
@@ -185,7 +193,7 @@ bg_begin() {
     note_state nginx_conf "$BG_CONF"
     note_state nginx_port "$BG_NGINX_PORT"
     note_state nginx_bin "$BG_NGINX_BIN"
-    note_state nginx_hold "$BG_NGINX_LOCK"
+    note_state nginx_lock "$BG_NGINX_LOCK"
     for id in ${BG_NGINX_ARGS[@]+"${BG_NGINX_ARGS[@]}"}; do note_state nginx_arg "$id"; done
     note_state drain "$BG_DRAIN"
     note_state policy "$BG_POLICY"
@@ -385,7 +393,7 @@ restore_blue_green() {
             return 0
             ;;
     esac
-    local switching=0 id policy deadline color path want
+    local switching=0 reloaded_back=0 id policy deadline color path want
     case $PHASE in switch | verify) switching=1 ;; esac
     if [[ -z $TARGET_ID ]] && ((!switching)); then return 0; fi
     if ! wait_engine "$ENGINE_WAIT"; then
@@ -403,6 +411,11 @@ restore_blue_green() {
                 return 1
             fi
             SWITCHED_BACK=1
+        elif [[ -n $BG_BACKUP ]] && nginx_test; then
+            # This run never reloaded, but the new file was in place, unlocked once the run
+            # died: another app's reload may have loaded it. A running nginx reloads the
+            # previous one (one that does not run loaded neither).
+            if nginx_run -s reload </dev/null >/dev/null 2>&1; then reloaded_back=1; fi
         fi
         nginx_let_go
         # Recreate releases stopped for nginx's port: started again once nginx lets go of it.
@@ -419,7 +432,7 @@ restore_blue_green() {
             done
         done
     fi
-    if ((SWITCHED_BACK)) && [[ -n $TARGET_ID ]]; then
+    if ((SWITCHED_BACK || reloaded_back)) && [[ -n $TARGET_ID ]]; then
         # nginx must no longer route to the target before it goes.
         if [[ -n $BG_OLD_UPSTREAM ]] && ((${#PREV_IDS[@]})); then
             IFS='|' read -r _ _ path want <<<"$(bg_labels "${PREV_IDS[0]}")"
@@ -445,6 +458,8 @@ restore_blue_green() {
             ROLLED_BACK=true
             if ((SWITCHED_BACK)); then
                 RESTORE_NOTE="nginx routes to $PREV_NAME ($color) again ($HEALTH)"
+            elif ((reloaded_back)); then
+                RESTORE_NOTE="nginx routes to $PREV_NAME ($color), its file put back and reloaded ($HEALTH)"
             else
                 RESTORE_NOTE="nginx never left $PREV_NAME ($color), which serves ($HEALTH)"
             fi

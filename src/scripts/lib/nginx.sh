@@ -29,23 +29,37 @@ nginx_globals
 # shellcheck disable=SC2317 # a library: a script calls only some of its functions
 {
 
-# nginx is on this host; else, with HOIST_BG_INSTALL_PROXY=true, installs it (dnf, yum or
-# apt-get), else the run is refused before anything changes.
+# nginx is on this host; else, with HOIST_BG_INSTALL_PROXY=true, installs it (dnf, yum —
+# on Amazon Linux 2, whose yum has no nginx, from amazon-linux-extras' nginx1 — or apt-get),
+# else the run is refused before anything changes. An install through apt-get disables the
+# distribution's default site (sites-enabled/default beside the app file's conf.d): it is
+# the default server for port 80, which hoist's file is, and a welcome page elsewhere.
 bg_require_proxy() {
     if command -v "$BG_NGINX_BIN" >/dev/null; then return 0; fi
     if [[ $HOIST_BG_INSTALL_PROXY != true ]]; then
         finish invalid "nginx is not installed on this host; install it (dnf/yum/apt-get install nginx) or set blue_green.install_proxy: true"
     fi
     log "installing nginx (blue_green.install_proxy: true)"
-    local out
+    local out site
     if command -v dnf >/dev/null; then
         out=$(dnf install -y nginx 2>&1 9>&-) || fail "dnf install nginx failed: $(tail -n 3 <<<"$out")"
     elif command -v yum >/dev/null; then
-        out=$(yum install -y nginx 2>&1 9>&-) || fail "yum install nginx failed: $(tail -n 3 <<<"$out")"
+        if ! out=$(yum install -y nginx 2>&1 9>&-); then
+            command -v amazon-linux-extras >/dev/null ||
+                fail "yum install nginx failed: $(tail -n 3 <<<"$out")"
+            log "yum has no nginx here (Amazon Linux 2): installing amazon-linux-extras' nginx1"
+            out=$(amazon-linux-extras install -y nginx1 2>&1 9>&-) ||
+                fail "amazon-linux-extras install nginx1 failed: $(tail -n 3 <<<"$out")"
+        fi
     elif command -v apt-get >/dev/null; then
         out=$({ DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=120 nginx ||
             { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=120 nginx; }; } 2>&1 9>&-) ||
             fail "apt-get install nginx failed: $(tail -n 3 <<<"$out")"
+        site="${BG_CONF%/*/*}/sites-enabled/default"
+        if [[ -e $site || -L $site ]]; then
+            rm -f "$site" || fail "could not disable nginx's default site $site"
+            log "disabled nginx's default site ($site)"
+        fi
     else
         fail "nginx is not installed on this host, and there is no dnf, yum or apt-get to install it with"
     fi
@@ -131,22 +145,35 @@ nginx_apply() {
 # app's name, so two apps never collide; `-` becomes `_` in variable names (nginx allows no
 # `-` there, and an app name has no `_`, so that is one-to-one).
 #
+# The app's HTTP contract is what a port of its own would give: no body limit unless
+# HOIST_BG_MAX_BODY says (bytes, 0: none), reads and writes idle for up to
+# HOIST_BG_READ_TIMEOUT seconds (WebSockets, server-sent events, long polls), responses
+# streamed as the app writes them (no buffering), IPv6 too where the host has it
+# (HOIST_BG_DUAL_STACK), and the app's own answers, 502 and 504 included, passed through.
+#
 # With $5 (the old color's port, while it still runs: from the switch until the new color is
-# verified), the old color is the upstream's backup: a request the new color fails to answer
-# (connection error, timeout, 502, 504) is passed to the old one instead — idempotent ones
-# only, as nginx does — so a release that crashes after the switch costs no request before it
-# is switched back. Probes see which one answered ($upstream_addr, the last one tried). Once
-# the new color is verified the file is written again without the backup (a backup that no
-# longer runs would turn one failed request into ten seconds of 502s).
+# verified), the old color is the upstream's backup: a request the new color cannot answer at
+# all (no connection within 5 s, or the connection failed or went silent for the whole read
+# timeout before a response header) is passed to the old one instead — idempotent ones only,
+# as nginx does — so a release that crashes after the switch costs no request before it is
+# switched back. Neither color is ever marked down (max_fails=0): an answer, whatever its
+# status, is the app's, and the next request goes to the new color again. Probes see which
+# one answered ($upstream_addr, the last one tried). Once the new color is verified the file
+# is written again without the backup.
 bg_conf_text() {
     local color=$1 port=$2 release=$3 name=$4 backup=${5:-} v=${HOIST_APP//-/_}
-    local backup_server="" next_upstream=""
+    local backup_server="" next_upstream="" listen6="" max_body=${HOIST_BG_MAX_BODY:-0}
+    local timeout=${HOIST_BG_READ_TIMEOUT:-3600}
     if [[ -n $backup ]]; then
         backup_server="
-    server 127.0.0.1:$backup backup;"
+    server 127.0.0.1:$backup backup max_fails=0;"
         next_upstream="
-        proxy_next_upstream error timeout http_502 http_504;
+        proxy_next_upstream error timeout;
         proxy_next_upstream_tries 2;"
+    fi
+    if bg_ipv6; then
+        listen6="
+    listen [::]:$BG_NGINX_PORT default_server;"
     fi
     cat <<NGINX
 # Written by hoist for app $HOIST_APP (strategy blue-green). Every deploy and rollback of the
@@ -160,21 +187,22 @@ map \$http_upgrade \$hoist_${v}_connection {
     ''      '';
 }
 
-# Which color answered (the address nginx reached last), for hoist's own probes only (they
-# send X-Hoist-Probe).
-map \$http_x_hoist_probe \$hoist_${v}_upstream {
+# Which color answered (the address nginx reached last), for hoist's own probes only: those
+# that send X-Hoist-Probe from the host itself.
+map "\$remote_addr \$http_x_hoist_probe" \$hoist_${v}_upstream {
     default '';
-    '~.'    \$upstream_addr;
+    "~^(127\.0\.0\.1|::1) ." \$upstream_addr;
 }
 
 upstream hoist_$HOIST_APP {
-    server 127.0.0.1:$port;$backup_server
+    server 127.0.0.1:$port max_fails=0;$backup_server
     keepalive 16;
 }
 
 server {
-    listen $BG_NGINX_PORT default_server;
+    listen $BG_NGINX_PORT default_server;$listen6
     server_name _;
+    client_max_body_size $max_body;
 
     location / {
         proxy_pass http://hoist_$HOIST_APP;
@@ -186,13 +214,23 @@ server {
         proxy_set_header X-Forwarded-Host \$host;
         proxy_set_header Upgrade \$http_upgrade;
         proxy_set_header Connection \$hoist_${v}_connection;
+        proxy_buffering off;
         proxy_connect_timeout 5s;
-        proxy_send_timeout 60s;
-        proxy_read_timeout 60s;$next_upstream
+        proxy_send_timeout ${timeout}s;
+        proxy_read_timeout ${timeout}s;
+        send_timeout ${timeout}s;$next_upstream
+        proxy_hide_header X-Hoist-Upstream;
         add_header X-Hoist-Upstream \$hoist_${v}_upstream always;
     }
 }
 NGINX
+}
+
+# Whether nginx also listens on IPv6: HOIST_BG_DUAL_STACK (default true) and the host has
+# it (an IPv6 address, ::1 at least; a kernel without IPv6 has none, and nginx could not
+# bind [::]).
+bg_ipv6() {
+    [[ ${HOIST_BG_DUAL_STACK:-true} == true ]] && grep -q . /proc/net/if_inet6 2>/dev/null
 }
 
 # One request through nginx to path $1, as hoist's probe: sets NGINX_CODE (000: no answer)
