@@ -1508,14 +1508,19 @@ impl App {
     /// `hoist deploy --local` with `GITHUB_ACTIONS=true` and the runner's files in a
     /// scratch directory.
     fn deploy_on_github(&self, args: &[&str]) -> GithubRun {
+        let mut cmd = self.deploy_cmd();
+        cmd.args(args);
+        Self::on_github(cmd)
+    }
+
+    /// `cmd` (a `hoist deploy`) run as a GitHub Actions step.
+    fn on_github(mut cmd: Command) -> GithubRun {
         let dir = tempfile::tempdir().unwrap();
         let output = dir.path().join("github-output");
         let step_summary = dir.path().join("step-summary.md");
         std::fs::write(&output, "").unwrap();
         std::fs::write(&step_summary, "").unwrap();
-        let run: Run = self
-            .deploy_cmd()
-            .args(args)
+        let run: Run = cmd
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_OUTPUT", &output)
             .env("GITHUB_STEP_SUMMARY", &step_summary)
@@ -1893,4 +1898,200 @@ fn timings_show_each_step_the_scripts_phases_and_the_overhead() {
         "marks within the script's run: {marks:?}, {inv}"
     );
     assert_eq!(ms("slowest_scripts_ms"), inv["duration"].as_u64().unwrap());
+}
+
+/// A value the host reads itself (`{ssm: …}`: hoist never knows it), with a slash, an `@`
+/// and a space, so that its JSON and URL forms differ from it.
+const HOST_SECRET: &str = "h0st-s3cret/p@ss word-7c2e";
+
+/// The app of the host-secret test: it prints its `DB_URL` as an app that fails to connect
+/// would (as is, in a JSON log line with `\/`, percent-encoded in a URL), then serves
+/// without the health path, so that its gate fails.
+const LEAKY_APP: &str = "#!/bin/sh\n\
+echo \"connecting to $DB_URL: connection refused\"\n\
+echo \"{\\\"dsn\\\":\\\"$(echo \"$DB_URL\" | sed 's,/,\\\\/,g')\\\"}\"\n\
+echo \"url=postgres://app:$(echo \"$DB_URL\" | sed 's,%,%25,g; s,/,%2F,g; s,@,%40,g; s, ,%20,g')@db:5432/app\"\n\
+exec busybox httpd -f -p 8080 -h /www\n";
+
+/// A value the host resolved itself is masked on the host in the container's log lines a
+/// failed gate relays: it is in no output of hoist (text with `--verbose`, `--format json`,
+/// GitHub mode and the files it writes there), nor in what the script itself printed (the
+/// invocation's output, kept by a `bash` first on PATH), while the relayed lines are there,
+/// masked. The host's `aws` is a stand-in that answers the parameter's value; it also
+/// records the TMPDIR the script gave it, which is in the run's private tmpfs.
+#[test]
+fn a_host_resolved_secret_the_app_prints_is_masked_in_every_output() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("hostsecret");
+    std::fs::write(app.root.join("leaky.sh"), LEAKY_APP).unwrap();
+    let dockerfile = std::fs::read_to_string(app.root.join("Dockerfile")).unwrap();
+    std::fs::write(
+        app.root.join("Dockerfile"),
+        format!("{dockerfile}COPY leaky.sh /leaky.sh\n"),
+    )
+    .unwrap();
+    let yaml = format!(
+        "app: {name}\n\
+         image:\n  repository: hoist-e2e/{name}\n\
+         targets:\n  tags:\n    Env: [test]\n\
+         container:\n  port: 8080\n  publish: {port}\n  stop_timeout: 2s\n  \
+         command: [sh, /leaky.sh]\n\
+         healthcheck:\n  path: /does-not-exist\n  interval: 1s\n  timeout: 4s\n\
+         env:\n  secret:\n    - HELLO_API_TOKEN\n    - DB_URL: {{ssm: /e2e/db-url}}\n",
+        name = app.name,
+        port = app.port,
+    );
+    std::fs::write(app.root.join("hoist.yaml"), yaml).unwrap();
+    git(&app.root, &["add", "-A"]);
+    git(&app.root, &["commit", "-qm", "leaky"]);
+
+    // The host's tools: `aws` answers the parameter (and notes its TMPDIR), `bash` keeps what
+    // the transport's script prints (the invocation's output), then passes it on.
+    let tools = tempfile::tempdir().unwrap();
+    let bin = tools.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let kept = tools.path().join("invocation");
+    let tmp_note = tools.path().join("tmpdir");
+    let real_bash = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v bash"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let write_tool = |name: &str, text: String| {
+        let path = bin.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    };
+    write_tool(
+        "aws",
+        format!(
+            "#!/bin/sh\n\
+             case \"$*\" in *'get-parameter'*'--with-decryption'*'--name /e2e/db-url'*) ;; \
+             *) echo \"unexpected: aws $*\" >&2; exit 255 ;; esac\n\
+             t=$(mktemp) && printf '%s %s %s\\n' \"$TMPDIR\" \"$(stat -f -c %T \"$t\")\" \"$t\" >'{note}' && rm -f \"$t\"\n\
+             printf '%s\\n' '{HOST_SECRET}'\n",
+            note = tmp_note.display(),
+        ),
+    );
+    write_tool(
+        "bash",
+        format!(
+            "#!/bin/sh\n\
+             if [ \"$1\" = --noprofile ]; then\n  \
+             {bash} \"$@\" >'{kept}.out' 2>'{kept}.err'; code=$?\n  \
+             cat '{kept}.out'; cat '{kept}.err' >&2; exit $code\nfi\n\
+             exec {bash} \"$@\"\n",
+            bash = real_bash.trim(),
+            kept = kept.display(),
+        ),
+    );
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let forms = [
+        HOST_SECRET.to_owned(),
+        HOST_SECRET.replace('/', "\\/"),
+        HOST_SECRET
+            .replace('/', "%2F")
+            .replace('@', "%40")
+            .replace(' ', "%20"),
+        "p@ss word".to_owned(),
+    ];
+    let invocation = |what: &str| {
+        let out = std::fs::read_to_string(format!("{}.out", kept.display())).unwrap();
+        let err = std::fs::read_to_string(format!("{}.err", kept.display())).unwrap();
+        for form in &forms {
+            assert!(
+                !out.contains(form.as_str()) && !err.contains(form.as_str()),
+                "{what}: the invocation's output holds {form:?}:\n{out}\n{err}"
+            );
+        }
+        // The relayed lines are there, masked (not left out).
+        for masked in [
+            "  | connecting to ***: connection refused",
+            "  | {\"dsn\":\"***\"}",
+            "  | url=postgres://app:***@db:5432/app",
+        ] {
+            assert!(err.contains(masked), "{what}: no {masked:?} in:\n{err}");
+        }
+    };
+    let no_secret = |what: &str, text: &str| {
+        for form in &forms {
+            assert!(
+                !text.contains(form.as_str()),
+                "{what} holds {form:?}:\n{text}"
+            );
+        }
+    };
+
+    // Text, with every host line (--verbose).
+    let mut cmd = app.deploy_cmd();
+    cmd.env("PATH", &path).arg("--verbose");
+    let run: Run = cmd.output().unwrap().into();
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    no_secret("text stdout", &run.stdout);
+    no_secret("text stderr", &run.stderr);
+    assert!(
+        run.stderr.contains("connecting to ***: connection refused"),
+        "the relayed log, masked:\n{}",
+        run.stderr
+    );
+    invocation("text");
+    let note = std::fs::read_to_string(&tmp_note).unwrap();
+    let private = Path::new("/run/hoist").join(&app.name).join("tmp");
+    let mut note = note.split_whitespace();
+    assert_eq!(
+        note.next(),
+        Some(private.to_str().unwrap()),
+        "the script's TMPDIR"
+    );
+    assert_eq!(note.next(), Some("tmpfs"), "where mktemp writes");
+    assert!(app.run_dir_is_empty(), "the private tmpfs is gone");
+    assert!(app.containers().is_empty(), "the failed release is removed");
+
+    // JSON.
+    let mut cmd = app.deploy_cmd();
+    cmd.env("PATH", &path).args(["--format", "json"]);
+    let run: Run = cmd.output().unwrap().into();
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    no_secret("json stdout", &run.stdout);
+    no_secret("json stderr", &run.stderr);
+    serde_json::from_str::<serde_json::Value>(&run.stdout).expect("a JSON report");
+    invocation("json");
+
+    // GitHub Actions.
+    let mut cmd = app.deploy_cmd();
+    cmd.env("PATH", &path);
+    let gh = App::on_github(cmd);
+    assert_eq!(gh.run.code, 1, "{}\n{}", gh.run.stdout, gh.run.stderr);
+    no_secret("GitHub stdout", &gh.run.stdout);
+    no_secret("GitHub stderr", &gh.run.stderr);
+    no_secret("GITHUB_OUTPUT", &gh.output_text);
+    no_secret("GITHUB_STEP_SUMMARY", &gh.step_summary);
+    for file in walkdir::WalkDir::new(gh.dir.path()) {
+        let file = file.unwrap();
+        if file.file_type().is_file() {
+            let text = String::from_utf8_lossy(&std::fs::read(file.path()).unwrap()).into_owned();
+            no_secret(&file.path().display().to_string(), &text);
+        }
+    }
+    assert!(
+        gh.run
+            .stderr
+            .contains("connecting to ***: connection refused"),
+        "the relayed log in the target's group:\n{}",
+        gh.run.stderr
+    );
+    invocation("GitHub");
+    let history = std::fs::read_to_string(
+        Path::new("/var/lib/hoist")
+            .join(&app.name)
+            .join("history.jsonl"),
+    )
+    .unwrap();
+    no_secret("history.jsonl", &history);
 }

@@ -3,8 +3,9 @@
 //! test in a process of its own; `.config/nextest.toml` groups them by what they share (the
 //! emulated fleet, Docker) and by how many may run at once.
 //!
-//! - `cli`, `config_errors`, `config_fuzz`, `plan`, `scripts`, `aws_errors`, `workflows`:
-//!   the binary and the library with no Docker (real bash, shellcheck and linters);
+//! - `cli`, `config_errors`, `config_fuzz`, `plan`, `scripts`, `script_secrets`, `aws_errors`,
+//!   `workflows`: the binary and the library with no Docker (real bash, shellcheck and
+//!   linters);
 //! - `local_deploy`, `host_scripts`: real Docker on this machine;
 //! - `ssm_deploy`, `fleet_lock`, `fleet_scale`, `action`: the emulated AWS fleet
 //!   (tests/fleet), with the GitHub Action end to end.
@@ -21,6 +22,7 @@ mod fleet_scale;
 mod host_scripts;
 mod local_deploy;
 mod plan;
+mod script_secrets;
 mod scripts;
 mod ssm_deploy;
 mod workflows;

@@ -67,6 +67,14 @@ RUN_ID_RE='^([A-Za-z0-9][A-Za-z0-9_.-]{0,63}|<run>)$'
 LOG_LINE_MAX=300
 LOG_STDOUT_MAX=12000
 LOG_STDOUT_BYTES=0
+# The run's secret values (secrets.sh's write_env_file), in memory only, and each of them in
+# the forms an app may print it (mask_forms): relay_log (state.sh) masks them in the
+# container's log. Values shorter than MASK_MIN bytes cannot be masked (masking every `on`
+# or `42` would shred the lines, as hoist's own redaction says): while the run has one, the
+# log is not relayed at all.
+SECRET_VALUES=()
+MASK_FORMS=()
+MASK_MIN=4
 
 # shellcheck disable=SC2317 # a library: a script calls only some of its functions
 {
@@ -213,6 +221,66 @@ fail() { finish failed "$1"; }
 snooze() {
     sleep "$1" 8>&- 9>&- &
     wait $! || true
+}
+
+# Sets MASK_FORMS to every value of SECRET_VALUES in each form an app may print it: as is,
+# JSON-escaped (also with `\/`), percent-encoded (a password in a URL); longest first, so
+# that a value holding another one is masked whole. Returns 1 when a value is shorter than
+# MASK_MIN bytes (it cannot be masked). No value is written to a file or given to a
+# program's command line: builtins only. (Reached through the EXIT trap.)
+mask_forms() {
+    local v json pct hex c i
+    MASK_FORMS=()
+    for v in ${SECRET_VALUES[@]+"${SECRET_VALUES[@]}"}; do
+        [[ -n $v ]] || continue
+        ((${#v} >= MASK_MIN)) || return 1
+        json=${v//\\/\\\\}
+        json=${json//\"/\\\"}
+        json=${json//$'\t'/\\t}
+        pct=""
+        for ((i = 0; i < ${#v}; i++)); do
+            c=${v:i:1}
+            case $c in
+                [A-Za-z0-9._~-]) pct+=$c ;;
+                *)
+                    printf -v hex '%02X' "'$c"
+                    pct+="%${hex: -2}"
+                    ;;
+            esac
+        done
+        add_mask_form "$v"
+        add_mask_form "$json"
+        add_mask_form "${json//\//\\/}"
+        add_mask_form "$pct"
+    done
+}
+
+# Adds $1 to MASK_FORMS, which stays sorted longest first, once. (Reached through the EXIT
+# trap.)
+add_mask_form() {
+    local i=0 n=${#MASK_FORMS[@]}
+    while ((i < n)) && ((${#MASK_FORMS[i]} >= ${#1})); do
+        [[ ${MASK_FORMS[i]} != "$1" ]] || return 0
+        i=$((i + 1))
+    done
+    MASK_FORMS=(${MASK_FORMS[@]+"${MASK_FORMS[@]:0:i}"} "$1" ${MASK_FORMS[@]+"${MASK_FORMS[@]:i}"})
+}
+
+# Copies stdin to stdout, each line indented with `  | ` and every form in MASK_FORMS
+# replaced with `***`. (Reached through the EXIT trap.)
+mask_lines() {
+    local line form
+    while IFS= read -r line || [[ -n $line ]]; do
+        for form in ${MASK_FORMS[@]+"${MASK_FORMS[@]}"}; do
+            line=${line//"$form"/***}
+        done
+        printf '  | %s\n' "$line"
+    done
+}
+
+forget_secrets() {
+    SECRET_VALUES=()
+    MASK_FORMS=()
 }
 
 shred_file() { shred -u "$1" 2>/dev/null || rm -f "$1"; }

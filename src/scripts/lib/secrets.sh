@@ -31,7 +31,8 @@ read_secrets() {
 }
 
 # Writes the release's env file (clear values, secrets from the channel, secrets the host
-# reads itself) on the private tmpfs; sets ENV_FILE.
+# reads itself) on the private tmpfs; sets ENV_FILE, and keeps the secret values in
+# SECRET_VALUES (in memory: what relay_log masks).
 write_env_file() {
     private_dir
     ENV_FILE="$PRIVATE_DIR/$HOIST_RELEASE.env"
@@ -42,15 +43,22 @@ write_env_file() {
     done
     if ((${#HOIST_ENV_SECRETS[@]})); then
         local line name seen=" " missing=()
-        while IFS= read -r line || [[ -n $line ]]; do
+        # Through a pipe into this shell (lastpipe: the loop's variables stay set). Secrets
+        # never go through a here-string or a here-document, which bash before 5.1 writes to
+        # a temporary file, nor a process substitution (a named pipe in TMPDIR where
+        # /dev/fd is missing); tests/it/script_secrets.rs checks it.
+        shopt -s lastpipe
+        read_secrets | while IFS= read -r line || [[ -n $line ]]; do
             [[ -z $line ]] && continue
             name=${line%%=*}
             if [[ $line != *=* || ! " ${HOIST_ENV_SECRETS[*]} " == *" $name "* ]]; then
                 fail "the secret channel carried an unexpected entry (${name:0:40})"
             fi
             printf '%s\n' "$line" >>"$ENV_FILE"
+            SECRET_VALUES+=("${line#*=}")
             seen+="$name "
-        done < <(read_secrets)
+        done
+        shopt -u lastpipe
         for name in "${HOIST_ENV_SECRETS[@]}"; do
             [[ $seen == *" $name "* ]] || missing+=("$name")
         done
@@ -64,6 +72,7 @@ write_env_file() {
         [[ $value != *$'\n'* && $value != *$'\r'* ]] ||
             fail "secret $name from $(describe_source "$kind" "$id" "$key") holds a line break; an env file holds one NAME=value per line"
         printf '%s=%s\n' "$name" "$value" >>"$ENV_FILE"
+        SECRET_VALUES+=("$value")
     done
     value=""
     rm -f "$PRIVATE_DIR/fetch.err"

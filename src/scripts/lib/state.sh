@@ -33,6 +33,8 @@ SWITCHED_BACK=0
 # The run's private tmpfs directory (private_dir), and the tmpfs this run mounted there.
 PRIVATE_DIR=""
 ENV_MOUNT=""
+# TMPDIR as the run found it (private_dir points TMPDIR into the tmpfs; on_exit puts it back).
+OUTER_TMPDIR=""
 LOCK_FILE=""
 LOCK_HELD=0
 STATE_FILE=""
@@ -119,7 +121,7 @@ sweep_private() {
     if [[ -n ${STATE_PRIVATE:-} && -d $STATE_PRIVATE ]]; then
         local f
         while IFS= read -r -d '' f; do shred_file "$f"; done < <(find "$STATE_PRIVATE" -type f -print0)
-        rm -rf "${STATE_PRIVATE:?}"/docker.*
+        rm -rf "${STATE_PRIVATE:?}"/docker.* "${STATE_PRIVATE:?}/tmp"
     fi
     if [[ -n ${STATE_MOUNTED:-} ]]; then umount "$STATE_MOUNTED" && rmdir "$STATE_MOUNTED"; fi
     STATE_PRIVATE=""
@@ -245,8 +247,9 @@ take_lock() {
     fi
 }
 
-# Starts the run's state file (HOIST_RELEASE and HOIST_IMAGE name what it deploys) and its
-# watchdog. From here on, every way the run can end restores what PHASE says.
+# Starts the run's state file (HOIST_RELEASE and HOIST_IMAGE name what it deploys), its
+# watchdog and its private tmpfs. From here on, every way the run can end restores what PHASE
+# says.
 begin_state() {
     {
         printf 'started %s\nrelease %s\nimage %s\n' "$STARTED_EPOCH" "$HOIST_RELEASE" "$HOIST_IMAGE"
@@ -262,10 +265,18 @@ begin_state() {
     else
         warn "setsid is missing: a deploy killed by its transport (cancel, timeout) cannot restore the previous release"
     fi
+    # The private tmpfs and TMPDIR in it, from here on (the first moment the run may: the
+    # lock is held and an interrupted run's tmpfs is swept). The watchdog, started above,
+    # keeps the TMPDIR it was given: it outlives the tmpfs.
+    private_dir optional || true
 }
 
 # The run's private directory for secrets (env file, registry login): always tmpfs,
-# mounted here when /run is not one. Emptied on every exit path.
+# mounted here when /run is not one. Emptied on every exit path. From here on TMPDIR is its
+# `tmp` directory, so that whatever the run starts puts its temporary files there too
+# (mktemp, here-documents and here-strings of bash before 5.1). begin_state calls it with
+# `optional` (it then returns 1 where there is no tmpfs, for a run that may have no secret);
+# a run that writes a secret calls it again without, and fails there.
 private_dir() {
     if [[ -n $PRIVATE_DIR ]]; then return 0; fi
     local dir="$HOIST_RUN_DIR/$HOIST_APP"
@@ -276,10 +287,39 @@ private_dir() {
             ENV_MOUNT=$dir
             note_state mounted "$dir"
         fi
-        [[ $(stat -f -c %T "$dir") == tmpfs ]] || fail "refusing to write secrets outside tmpfs: $dir is not tmpfs and mounting one failed"
+        if [[ $(stat -f -c %T "$dir") != tmpfs ]]; then
+            [[ ${1:-} != optional ]] || return 1
+            fail "refusing to write secrets outside tmpfs: $dir is not tmpfs and mounting one failed"
+        fi
     fi
     PRIVATE_DIR=$dir
     note_state private "$dir"
+    mkdir -p "$dir/tmp"
+    OUTER_TMPDIR=${TMPDIR:-}
+    export TMPDIR="$dir/tmp"
+}
+
+# Shreds what TMPDIR holds in the private directory, removes it and puts TMPDIR back.
+# (Reached through the EXIT trap.)
+remove_private_tmp() {
+    if [[ -z $PRIVATE_DIR || ! -d $PRIVATE_DIR/tmp ]]; then return 0; fi
+    local f
+    while IFS= read -r -d '' f; do shred_file "$f"; done < <(find "$PRIVATE_DIR/tmp" -type f -print0)
+    rm -rf "${PRIVATE_DIR:?}/tmp"
+    if [[ -n $OUTER_TMPDIR ]]; then export TMPDIR=$OUTER_TMPDIR; else unset TMPDIR; fi
+}
+
+# The last lines of container $1's log (named $2) on stderr, every secret value of the run
+# masked in them; not at all when the run has a value too short to be masked. The host knew
+# the values it read itself, and hoist never did: this is the only place they can be masked.
+# (Reached through the EXIT trap.)
+relay_log() {
+    if ! mask_forms; then
+        warn "last log lines of $2: not shown (a secret of this run is shorter than $MASK_MIN bytes and could not be masked in them)"
+        return 0
+    fi
+    warn "last log lines of $2:"
+    timeout 10 docker logs --tail 20 "$1" 2>&1 | mask_lines >&2
 }
 
 # Whether the run did what its body is for: deployed, found the release already running
@@ -316,10 +356,7 @@ on_exit() {
             REASON="$REASON; release ${HOIST_RELEASE:-} had passed its health gate and stays"
         fi
     elif [[ $STATUS == failed ]]; then
-        if [[ -n $TARGET_ID ]]; then
-            warn "last log lines of $TARGET_NAME:"
-            timeout 10 docker logs --tail 20 "$TARGET_ID" 2>&1 | sed 's/^/  | /' >&2
-        fi
+        if [[ -n $TARGET_ID ]]; then relay_log "$TARGET_ID" "$TARGET_NAME"; fi
         if restore; then
             if [[ $ROLLED_BACK == true ]]; then
                 REASON="$REASON; rolled back: $RESTORE_NOTE"
@@ -329,6 +366,8 @@ on_exit() {
             REASON="$REASON; rolling back to ${PREV_NAME:-the previous release} FAILED: $RESTORE_NOTE"
         fi
     fi
+    forget_secrets
+    remove_private_tmp
     if [[ -n $ENV_MOUNT ]]; then
         umount "$ENV_MOUNT" 2>/dev/null && rmdir "$ENV_MOUNT" 2>/dev/null
     fi
