@@ -31,20 +31,23 @@ use aws_sdk_ssm::Client;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
 use crate::domain::Events;
 use crate::domain::LockSpec;
 
 mod commands;
 mod error;
+mod held;
+mod status;
 mod store;
 
 pub use commands::LiveCommand;
 pub use error::LockError;
 use error::whole;
+use held::hold;
+pub use held::{CommandRecorder, Held, Renewal, renew};
+pub use status::{Breaking, Status, status, unlock};
 use store::{Current, Put, put, read};
 
 /// What the lock parameter holds (JSON).
@@ -206,150 +209,6 @@ impl fmt::Display for LockReport {
     }
 }
 
-/// A lock this hoist holds. Renewed in the background until released; released by
-/// [`Held::release`] or, on any path that did not, when dropped (which blocks the thread
-/// for the calls: on a multi-threaded runtime only).
-pub struct Held {
-    client: Client,
-    parameter: String,
-    token: String,
-    /// When the lease of the last renewal ends (for messages).
-    record: Arc<std::sync::Mutex<Record>>,
-    waited: Duration,
-    renewal: Option<(CancellationToken, JoinHandle<()>)>,
-    /// Wakes the renewal to write the record at once (a command was added).
-    write_now: Arc<tokio::sync::Notify>,
-    progress: Arc<dyn Events>,
-    released: bool,
-}
-
-impl Held {
-    /// Records the commands the run sends, for the transport's sink: each is written to the
-    /// lock at once (by the renewal, which checks the lock is still ours). A hoist killed
-    /// between `SendCommand`'s answer and that write leaves that one id out: one API call's
-    /// window.
-    pub fn recorder(&self) -> CommandRecorder {
-        CommandRecorder {
-            record: self.record.clone(),
-            write_now: self.write_now.clone(),
-        }
-    }
-    pub fn report(&self) -> LockReport {
-        LockReport {
-            parameter: self.parameter.clone(),
-            waited: self.waited,
-        }
-    }
-
-    /// Stops the renewal, then deletes the lock if it is still ours; says what it did.
-    pub async fn release(mut self) {
-        self.release_now().await;
-    }
-
-    async fn release_now(&mut self) {
-        if self.released {
-            return;
-        }
-        self.released = true;
-        if let Some((stop, task)) = self.renewal.take() {
-            stop.cancel();
-            // A renewal under way ends first: nothing puts the lock after it was deleted.
-            let _ = task.await;
-        }
-        let p = &self.parameter;
-        let expires = self.record.lock().expect("not poisoned").expires.clone();
-        match read(&self.client, p).await {
-            Ok(Current::Held(r)) if r.token == self.token => {
-                self.delete_ours(&expires).await;
-            }
-            Ok(Current::Held(r)) => self.progress.warn(&format!(
-                "warning: the deploy lock {p} was not released: it is now held by {} (it was \
-                 broken with `hoist unlock` and taken again); left alone",
-                r.describe()
-            )),
-            Ok(Current::Absent) => self.progress.warn(&format!(
-                "warning: the deploy lock {p} was already gone when this deploy ended (broken \
-                 with `hoist unlock`?)"
-            )),
-            Ok(Current::Unreadable(v)) => self.progress.warn(&format!(
-                "warning: the deploy lock {p} now holds a value hoist cannot read ({v}); left \
-                 alone"
-            )),
-            Err(e) => self.progress.warn(&format!(
-                "warning: could not release the deploy lock {p}: {e}; it goes stale at \
-                 {expires}, then break it with `hoist unlock`"
-            )),
-        }
-    }
-}
-
-impl Held {
-    /// Deletes the lock, read as ours just before: one call at a time, never retried blind.
-    /// When a delete's answer is lost, the lock is read again: gone means the delete went
-    /// through; ours means it did not, and it is deleted again; someone else's means it went
-    /// through and another hoist took the lock since, which stays theirs.
-    async fn delete_ours(&self, expires: &str) {
-        let p = &self.parameter;
-        let failed = |e: &dyn fmt::Display| {
-            self.progress.warn(&format!(
-                "warning: could not release the deploy lock {p}: {e}; it goes stale at \
-                 {expires}, then break it with `hoist unlock`"
-            ));
-        };
-        for _ in 0..3 {
-            let lost = match store::delete_once(&self.client, p).await {
-                Ok(store::Deleted::Done | store::Deleted::Absent) => {
-                    self.progress.done(&format!("released the deploy lock {p}"));
-                    return;
-                }
-                Ok(store::Deleted::Unknown(e)) => e,
-                Err(e) => return failed(&e),
-            };
-            match read(&self.client, p).await {
-                Ok(Current::Absent) => {
-                    self.progress.done(&format!(
-                        "released the deploy lock {p} (DeleteParameter's answer was lost: \
-                         {lost}; the lock is gone)"
-                    ));
-                    return;
-                }
-                Ok(Current::Held(r)) if r.token == self.token => {}
-                Ok(Current::Held(r)) => {
-                    self.progress.done(&format!(
-                        "released the deploy lock {p} (DeleteParameter's answer was lost: \
-                         {lost}; it is now held by {}, left alone)",
-                        r.describe()
-                    ));
-                    return;
-                }
-                Ok(Current::Unreadable(v)) => {
-                    return failed(&format!("it now holds a value hoist cannot read ({v})"));
-                }
-                Err(e) => return failed(&e),
-            }
-        }
-        failed(&"DeleteParameter's answer was lost three times");
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        if self.released {
-            return;
-        }
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| handle.block_on(self.release_now()));
-            }
-            _ => self.progress.warn(&format!(
-                "warning: the deploy lock {} could not be released here; it goes stale when \
-                 its lease ends, then break it with `hoist unlock`",
-                self.parameter
-            )),
-        }
-    }
-}
-
 /// Takes the lock `spec` for `request`: at once, or, with `wait`, as soon as its holder
 /// releases it within that time (polling every 2 to 5 s, saying whom it waits for). A lock
 /// whose lease ended is stale: never taken over, reported with its holder.
@@ -371,7 +230,7 @@ pub async fn acquire(
     loop {
         let record = request.record(&token, spec.lease, OffsetDateTime::now_utc());
         match put(client, p, &record, false).await? {
-            Put::Done => return Ok(held(client, spec, record, started, timing, progress)),
+            Put::Done => return Ok(hold(client, spec, record, started, timing, progress)),
             Put::Exists | Put::Busy => {}
         }
         let current = match read(client, p).await? {
@@ -400,7 +259,7 @@ pub async fn acquire(
         absent = 0;
         // Our own put, whose answer was lost and retried.
         if current.token == token {
-            return Ok(held(client, spec, *current, started, timing, progress));
+            return Ok(hold(client, spec, *current, started, timing, progress));
         }
         if current.expired(OffsetDateTime::now_utc()) {
             // A lease that ran out is not a run that ended: its commands may still run.
@@ -456,320 +315,6 @@ pub async fn acquire(
             () = cancel.cancelled() => return Err(LockError::Interrupted(p.clone())),
         }
     }
-}
-
-fn held(
-    client: &Client,
-    spec: &LockSpec,
-    record: Record,
-    started: Instant,
-    timing: Timing,
-    progress: Arc<dyn Events>,
-) -> Held {
-    let waited = started.elapsed();
-    let token = record.token.clone();
-    let record = Arc::new(std::sync::Mutex::new(record));
-    let stop = CancellationToken::new();
-    let every = timing.renew_every.unwrap_or(spec.lease / 3);
-    let write_now = Arc::new(tokio::sync::Notify::new());
-    let task = tokio::spawn(renew_loop(
-        client.clone(),
-        spec.clone(),
-        record.clone(),
-        every,
-        (stop.clone(), write_now.clone()),
-        progress.clone(),
-    ));
-    let held = Held {
-        client: client.clone(),
-        parameter: spec.parameter.clone(),
-        token,
-        record,
-        waited,
-        renewal: Some((stop, task)),
-        write_now,
-        progress,
-        released: false,
-    };
-    held.progress.done(&held.report().to_string());
-    held
-}
-
-/// Adds the commands a run sends to its lock (see [`Held::recorder`]).
-#[derive(Clone)]
-pub struct CommandRecorder {
-    record: Arc<std::sync::Mutex<Record>>,
-    write_now: Arc<tokio::sync::Notify>,
-}
-
-impl CommandRecorder {
-    pub fn record(&self, command_id: &str) {
-        self.record
-            .lock()
-            .expect("not poisoned")
-            .commands
-            .push(command_id.to_owned());
-        self.write_now.notify_one();
-    }
-}
-
-impl fmt::Debug for CommandRecorder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CommandRecorder")
-    }
-}
-
-/// How one renewal ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Renewal {
-    /// Still ours: the lease now ends at this time.
-    Renewed(String),
-    /// No longer ours: why (gone, or whose it is now).
-    Lost(String),
-}
-
-/// Renews the lock if it still holds `record`'s token: its lease then ends `lease` from now.
-pub async fn renew(
-    client: &Client,
-    spec: &LockSpec,
-    record: &mut Record,
-) -> Result<Renewal, LockError> {
-    match read(client, &spec.parameter).await? {
-        Current::Held(r) if r.token == record.token => {
-            let mut next = record.clone();
-            next.expires = rfc3339(OffsetDateTime::now_utc() + spec.lease);
-            match put(client, &spec.parameter, &next, true).await? {
-                Put::Done => {
-                    *record = next;
-                    Ok(Renewal::Renewed(record.expires.clone()))
-                }
-                // Nothing was written: the lease still ends when it did.
-                Put::Busy | Put::Exists => Err(LockError::Api {
-                    operation: "PutParameter",
-                    parameter: spec.parameter.clone(),
-                    message: format!(
-                        "another write of the parameter was under way (TooManyUpdates); the \
-                         lease was not renewed and still ends at {}",
-                        record.expires
-                    ),
-                }),
-            }
-        }
-        Current::Held(r) => Ok(Renewal::Lost(format!("it is now held by {}", r.describe()))),
-        Current::Absent => Ok(Renewal::Lost(
-            "it is gone (broken with `hoist unlock`?)".into(),
-        )),
-        Current::Unreadable(v) => Ok(Renewal::Lost(format!(
-            "it now holds a value hoist cannot read ({v})"
-        ))),
-    }
-}
-
-async fn renew_loop(
-    client: Client,
-    spec: LockSpec,
-    record: Arc<std::sync::Mutex<Record>>,
-    every: Duration,
-    (stop, write_now): (CancellationToken, Arc<tokio::sync::Notify>),
-    progress: Arc<dyn Events>,
-) {
-    // After a renewal that failed, the next try comes sooner: two in a row a third of the
-    // lease apart would let it lapse. A command recorded is written at once.
-    let mut wait = every;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = write_now.notified() => {}
-            () = stop.cancelled() => return,
-        }
-        wait = every;
-        let mut current = record.lock().expect("not poisoned").clone();
-        match renew(&client, &spec, &mut current).await {
-            Ok(Renewal::Renewed(until)) => {
-                progress.verbose(&format!(
-                    "renewed the deploy lock {} until {until}",
-                    spec.parameter
-                ));
-                // Only the lease: commands recorded meanwhile stay (and are written next).
-                let mut shared = record.lock().expect("not poisoned");
-                shared.expires = current.expires;
-                if shared.commands.len() > current.commands.len() {
-                    write_now.notify_one();
-                }
-            }
-            Ok(Renewal::Lost(why)) => {
-                // The deploy goes on: stopping it mid-switch would do more harm.
-                progress.warn(&format!(
-                    "WARNING: this deploy no longer holds the deploy lock {}: {why}. Another \
-                     deploy of this app to these targets may run at the same time; the hosts' \
-                     own lock still keeps two off one host",
-                    spec.parameter
-                ));
-                return;
-            }
-            Err(e) => {
-                wait = (every / 4).max(Duration::from_millis(1));
-                progress.warn(&format!(
-                    "warning: could not renew the deploy lock {}: {e}; trying again in {}",
-                    spec.parameter,
-                    crate::config::duration::format(wait)
-                ));
-            }
-        }
-    }
-}
-
-/// What `hoist lock status` prints.
-#[derive(Debug, Serialize)]
-pub struct Status {
-    pub app: String,
-    pub parameter: String,
-    pub locked: bool,
-    /// The lease ended and no command of its run still runs: its hoist is gone, and so is
-    /// its rollout.
-    pub stale: bool,
-    /// Commands of its run that have not ended (asked of SSM): the lock is live, whatever
-    /// its lease says.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub live_commands: Vec<LiveCommand>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub holder: Option<Record>,
-    /// A value hoist cannot read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unreadable: Option<String>,
-}
-
-impl Status {
-    pub fn to_text(&self) -> String {
-        match (&self.holder, &self.unreadable) {
-            (Some(r), _) => format!(
-                "{}: {}locked by {}\n  {} of release {}{}\n  since {}\n  lease until {}{}\n",
-                self.parameter,
-                if self.stale { "STALE, " } else { "" },
-                r.holder,
-                r.operation,
-                r.release,
-                r.run
-                    .as_deref()
-                    .map_or_else(String::new, |run| format!(" (run {run})")),
-                r.started,
-                r.expires,
-                if self.stale {
-                    " (expired, and none of its SSM commands runs: break it with `hoist unlock`)"
-                        .to_owned()
-                } else if self.live_commands.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "\n  still running: SSM command(s) {}{}",
-                        LiveCommand::describe(&self.live_commands),
-                        if r.expired(OffsetDateTime::now_utc()) {
-                            " (its lease expired: that hoist is gone, its commands are not)"
-                        } else {
-                            ""
-                        }
-                    )
-                }
-            ),
-            (None, Some(v)) => format!(
-                "{}: locked, with a value hoist cannot read ({v})\n",
-                self.parameter
-            ),
-            (None, None) => format!("{}: not locked\n", self.parameter),
-        }
-    }
-}
-
-/// `hoist lock status`: who holds the lock, if anyone.
-pub async fn status(client: &Client, config: &Config) -> Result<Status, LockError> {
-    let parameter = crate::domain::lock_parameter(config);
-    let current = read(client, &parameter).await?;
-    let now = OffsetDateTime::now_utc();
-    let (holder, unreadable) = match current {
-        Current::Absent => (None, None),
-        Current::Held(r) => (Some(*r), None),
-        Current::Unreadable(v) => (None, Some(v)),
-    };
-    let live_commands = match &holder {
-        Some(r) => commands::live(client, &parameter, r).await?,
-        None => Vec::new(),
-    };
-    Ok(Status {
-        app: config.app.clone(),
-        locked: holder.is_some() || unreadable.is_some(),
-        stale: holder.as_ref().is_some_and(|r| r.expired(now)) && live_commands.is_empty(),
-        live_commands,
-        holder,
-        unreadable,
-        parameter,
-    })
-}
-
-/// What `hoist unlock` does with a lock whose run still has commands going.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Breaking {
-    /// Refuse (the default).
-    #[default]
-    Refuse,
-    /// Cancel the commands, then break the lock.
-    CancelCommands,
-    /// Break the lock and leave the commands running.
-    Force,
-}
-
-/// `hoist unlock`: deletes the lock; returns what it held (`None`: nothing was there). A lock
-/// whose run still has commands going is refused unless `breaking` says otherwise.
-pub async fn unlock(
-    client: &Client,
-    config: &Config,
-    breaking: Breaking,
-) -> Result<Option<Status>, LockError> {
-    let before = status(client, config).await?;
-    if !before.locked {
-        return Ok(None);
-    }
-    if let Some(record) = &before.holder
-        && !before.live_commands.is_empty()
-    {
-        match breaking {
-            Breaking::Refuse => {
-                return Err(LockError::Live {
-                    parameter: before.parameter.clone(),
-                    record: Box::new(record.clone()),
-                    commands: before.live_commands.clone(),
-                    unlocking: true,
-                });
-            }
-            Breaking::CancelCommands => {
-                commands::cancel(client, &before.parameter, &before.live_commands).await?;
-            }
-            Breaking::Force => {}
-        }
-    }
-    // One delete at a time, never retried blind (see `Held::delete_ours`): a lost answer is
-    // settled by reading the lock again.
-    let p = &before.parameter;
-    let was = before.holder.as_ref().map(|r| r.token.clone());
-    let mut lost = None;
-    for _ in 0..3 {
-        lost = match store::delete_once(client, p).await? {
-            store::Deleted::Done => return Ok(Some(before)),
-            store::Deleted::Absent => return Ok(None),
-            store::Deleted::Unknown(e) => Some(e),
-        };
-        match read(client, p).await? {
-            // Still the lock it read: the delete did not go through.
-            Current::Held(r) if Some(&r.token) == was.as_ref() => {}
-            Current::Unreadable(v) if before.unreadable.as_ref() == Some(&v) => {}
-            // Gone, or broken and taken again since (the new lock stays).
-            _ => return Ok(Some(before)),
-        }
-    }
-    Err(lost.unwrap_or_else(|| LockError::Api {
-        operation: "DeleteParameter",
-        parameter: p.clone(),
-        message: "no answer".into(),
-    }))
 }
 
 fn new_token() -> String {
