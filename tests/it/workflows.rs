@@ -374,13 +374,21 @@ fn pascal(name: &str) -> String {
 }
 
 /// The production text of each source file under `src/`: a file's tests come last, under
-/// `#[cfg(test)]` (hoist's convention), and files named `tests.rs` are test modules.
+/// `#[cfg(test)]` (hoist's convention), and files named `tests.rs` or under a `tests/`
+/// directory are test modules.
 fn production_sources() -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(root().join("src")) {
+    let src = root().join("src");
+    for entry in walkdir::WalkDir::new(&src) {
         let entry = entry.unwrap();
         let path = entry.path();
-        if path.extension().is_none_or(|e| e != "rs") || path.file_name().unwrap() == "tests.rs" {
+        let in_tests = path
+            .strip_prefix(&src)
+            .is_ok_and(|p| p.components().any(|c| c.as_os_str() == "tests"));
+        if path.extension().is_none_or(|e| e != "rs")
+            || path.file_name().unwrap() == "tests.rs"
+            || in_tests
+        {
             continue;
         }
         let text = std::fs::read_to_string(path).unwrap();
