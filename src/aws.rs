@@ -229,6 +229,7 @@ pub(crate) fn jitter() -> f64 {
 pub fn ssm(config: &SdkConfig) -> aws_sdk_ssm::Client {
     let conf = aws_sdk_ssm::config::Builder::from(config)
         .interceptor(RecordEndpoint)
+        .interceptor(AwsClock)
         .build();
     aws_sdk_ssm::Client::from_conf(conf)
 }
@@ -238,6 +239,57 @@ pub fn ecr(config: &SdkConfig) -> aws_sdk_ecr::Client {
         .interceptor(RecordEndpoint)
         .build();
     aws_sdk_ecr::Client::from_conf(conf)
+}
+
+/// How far AWS's clock is ahead of this machine's (milliseconds; negative: behind), from the
+/// `Date` header of the last SSM response; 0 until one came.
+static AWS_CLOCK_AHEAD_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// The time as AWS tells it: this machine's clock corrected by the `Date` of the last SSM
+/// response (to the second). What the lock's staleness is judged by, so that a runner whose
+/// clock is off neither breaks a live lock nor waits on a dead one.
+pub fn aws_now() -> std::time::SystemTime {
+    let ahead = AWS_CLOCK_AHEAD_MS.load(std::sync::atomic::Ordering::Relaxed);
+    let now = std::time::SystemTime::now();
+    let by = Duration::from_millis(ahead.unsigned_abs());
+    if ahead >= 0 { now + by } else { now - by }
+}
+
+/// An HTTP `Date` (`Mon, 07 Dec 2026 17:00:00 GMT`) as a time.
+fn http_date(value: &str) -> Option<std::time::SystemTime> {
+    let t = aws_sdk_ssm::primitives::DateTime::from_str(
+        value,
+        aws_sdk_ssm::primitives::DateTimeFormat::HttpDate,
+    )
+    .ok()?;
+    std::time::SystemTime::try_from(t).ok()
+}
+
+/// Reads AWS's clock off every SSM response ([`aws_now`]).
+#[derive(Debug)]
+struct AwsClock;
+
+impl aws_sdk_ssm::config::Intercept for AwsClock {
+    fn name(&self) -> &'static str {
+        "hoist::aws::AwsClock"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &aws_sdk_ssm::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &aws_sdk_ssm::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_ssm::config::ConfigBag,
+    ) -> Result<(), aws_sdk_ssm::error::BoxError> {
+        if let Some(aws) = context.response().headers().get("date").and_then(http_date) {
+            let local = std::time::SystemTime::now();
+            let ahead = match aws.duration_since(local) {
+                Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+                Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+            };
+            AWS_CLOCK_AHEAD_MS.store(ahead, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
 }
 
 /// A response header hoist adds to unsuccessful responses: the URL the request went to, so
@@ -548,5 +600,14 @@ mod tests {
         );
         let long = "x".repeat(500);
         assert!(describe_body(None, Some(long.as_bytes())).len() < 200);
+    }
+
+    /// The `Date` of a response, read as AWS's clock (what the lock's staleness goes by).
+    #[test]
+    fn an_http_date_reads_as_the_time_it_names() {
+        let t = super::http_date("Mon, 07 Dec 2026 17:00:00 GMT").unwrap();
+        let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        assert_eq!(secs, 1_796_662_800);
+        assert!(super::http_date("yesterday").is_none());
     }
 }

@@ -230,6 +230,9 @@ mod tests {
         let root = dir.path();
         std::fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
         std::fs::write(root.join("app.txt"), "hi").unwrap();
+        // Big enough that packing is still under way when the runtime first looks (a tiny
+        // context could be packed before that, and the task spawned before never run).
+        std::fs::write(root.join("big.bin"), vec![7u8; 32 << 20]).unwrap();
         let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let seen = ran.clone();
         let ticker = tokio::spawn(async move {

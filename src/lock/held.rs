@@ -236,7 +236,7 @@ pub async fn renew(
     match read(client, &spec.parameter).await? {
         Current::Held(r) if r.token == record.token => {
             let mut next = record.clone();
-            next.expires = rfc3339(OffsetDateTime::now_utc() + spec.lease);
+            next.expires = rfc3339(OffsetDateTime::from(crate::aws::aws_now()) + spec.lease);
             match put(client, &spec.parameter, &next, true).await? {
                 Put::Done => {
                     *record = next;

@@ -75,16 +75,30 @@ pub struct Record {
     /// whether they still run ([`commands::live`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<String>,
+    /// The lease's length in seconds: with the parameter's `LastModifiedDate` (AWS's clock
+    /// when it was last written), when the lease ends by AWS's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_secs: Option<u64>,
+    /// When the parameter was last written, as AWS says (`LastModifiedDate`); not stored.
+    #[serde(skip)]
+    pub written: Option<OffsetDateTime>,
 }
 
 impl Record {
-    /// Whether the lease ended before `now` (an unreadable time counts as ended).
+    /// Whether the lease ended before `now`: by AWS's clock when the record was read from
+    /// Parameter Store (its last write plus the lease), else by the end the holder wrote (an
+    /// unreadable time counts as ended).
     pub fn expired(&self, now: OffsetDateTime) -> bool {
+        if let (Some(written), Some(lease)) = (self.written, self.lease_secs) {
+            let lease = i64::try_from(lease).unwrap_or(i64::MAX);
+            return written.saturating_add(time::Duration::seconds(lease)) < now;
+        }
         OffsetDateTime::parse(&self.expires, &Rfc3339).map_or(true, |t| t < now)
     }
 
-    fn expired_now(&self) -> bool {
-        self.expired(OffsetDateTime::now_utc())
+    /// [`Record::expired`] now, by AWS's clock ([`crate::aws::aws_now`]).
+    pub fn expired_now(&self) -> bool {
+        self.expired(OffsetDateTime::from(crate::aws::aws_now()))
     }
 
     /// `alice@ci-1 (deploy of release 5cddb29209fa since 2026-12-06T17:00:00Z, lease until
@@ -134,6 +148,8 @@ impl Request {
             token: token.to_owned(),
             hoist_version: env!("CARGO_PKG_VERSION").to_owned(),
             commands: Vec::new(),
+            lease_secs: Some(lease.as_secs()),
+            written: None,
         }
     }
 }
@@ -228,7 +244,11 @@ pub async fn acquire(
     let p = &spec.parameter;
     progress.activity(&format!("taking the deploy lock {p}"));
     loop {
-        let record = request.record(&token, spec.lease, OffsetDateTime::now_utc());
+        let record = request.record(
+            &token,
+            spec.lease,
+            OffsetDateTime::from(crate::aws::aws_now()),
+        );
         match put(client, p, &record, false).await? {
             Put::Done => return Ok(hold(client, spec, record, started, timing, progress)),
             Put::Exists | Put::Busy => {}
@@ -261,7 +281,7 @@ pub async fn acquire(
         if current.token == token {
             return Ok(hold(client, spec, *current, started, timing, progress));
         }
-        if current.expired(OffsetDateTime::now_utc()) {
+        if current.expired_now() {
             // A lease that ran out is not a run that ended: its commands may still run.
             let running = commands::live(client, p, &current).await?;
             if !running.is_empty() {

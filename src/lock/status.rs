@@ -2,7 +2,6 @@
 
 use aws_sdk_ssm::Client;
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use super::store::{self, Current, read};
 use super::{LiveCommand, LockError, Record, commands};
@@ -52,7 +51,7 @@ impl Status {
                     format!(
                         "\n  still running: SSM command(s) {}{}",
                         LiveCommand::describe(&self.live_commands),
-                        if r.expired(OffsetDateTime::now_utc()) {
+                        if r.expired_now() {
                             " (its lease expired: that hoist is gone, its commands are not)"
                         } else {
                             ""
@@ -73,7 +72,6 @@ impl Status {
 pub async fn status(client: &Client, config: &Config) -> Result<Status, LockError> {
     let parameter = crate::domain::lock_parameter(config);
     let current = read(client, &parameter).await?;
-    let now = OffsetDateTime::now_utc();
     let (holder, unreadable) = match current {
         Current::Absent => (None, None),
         Current::Held(r) => (Some(*r), None),
@@ -86,7 +84,7 @@ pub async fn status(client: &Client, config: &Config) -> Result<Status, LockErro
     Ok(Status {
         app: config.app.clone(),
         locked: holder.is_some() || unreadable.is_some(),
-        stale: holder.as_ref().is_some_and(|r| r.expired(now)) && live_commands.is_empty(),
+        stale: holder.as_ref().is_some_and(Record::expired_now) && live_commands.is_empty(),
         live_commands,
         holder,
         unreadable,

@@ -22,8 +22,13 @@ pub(super) async fn read(client: &Client, parameter: &str) -> Result<Current, Lo
                 .and_then(|p| p.value())
                 .unwrap_or_default()
                 .to_owned();
+            let written = out
+                .parameter()
+                .and_then(|p| p.last_modified_date())
+                .and_then(|t| std::time::SystemTime::try_from(*t).ok())
+                .map(time::OffsetDateTime::from);
             Ok(match serde_json::from_str::<Record>(&value) {
-                Ok(record) => Current::Held(Box::new(record)),
+                Ok(record) => Current::Held(Box::new(Record { written, ..record })),
                 Err(_) => Current::Unreadable(
                     crate::config::text::escape(&clip(&value), false).into_owned(),
                 ),

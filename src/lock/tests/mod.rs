@@ -198,6 +198,8 @@ fn theirs(lease_left: i64) -> String {
         token: "their-token".into(),
         hoist_version: "0.1.0".into(),
         commands: Vec::new(),
+        lease_secs: None,
+        written: None,
     })
     .unwrap()
 }
@@ -623,3 +625,28 @@ fn a_record_says_who_and_is_expired_only_past_its_lease() {
 }
 
 mod live;
+
+/// Staleness goes by AWS's clock when the record came from Parameter Store: its last write
+/// (`LastModifiedDate`) plus the lease, whatever end the holder's own clock wrote.
+#[test]
+fn staleness_is_judged_by_when_aws_says_the_lock_was_written() {
+    let now = OffsetDateTime::now_utc();
+    let mut record: Record = serde_json::from_str(&theirs(3600)).unwrap();
+    record.lease_secs = Some(300);
+    // The holder's clock ran an hour fast: its `expires` is far off, but AWS wrote the lock
+    // ten minutes ago with a 5-minute lease.
+    record.written = Some(now - Duration::from_secs(600));
+    assert!(record.expired(now));
+    // The holder's clock ran slow: its `expires` has passed, but AWS wrote it a minute ago.
+    let mut slow: Record = serde_json::from_str(&theirs(-600)).unwrap();
+    slow.lease_secs = Some(300);
+    slow.written = Some(now - Duration::from_secs(60));
+    assert!(!slow.expired(now));
+    // A record from an older hoist (no lease length) goes by its `expires`.
+    slow.lease_secs = None;
+    assert!(slow.expired(now));
+    // What is stored carries the lease, never the time it was read with.
+    let json = serde_json::to_value(&record).unwrap();
+    assert_eq!(json["lease_secs"], 300);
+    assert!(json.get("written").is_none());
+}
