@@ -143,10 +143,30 @@ fn two_deploys_at_once_one_proceeds_and_the_other_fails_or_waits_for_it() {
     let lock = report["lock"]["parameter"].as_str().unwrap().to_owned();
     assert_eq!(lock, planned_lock(&app, "hoist.yaml"));
     assert_eq!(world.calls("SendCommand"), 1, "the loser sent no command");
+    // The winner's lock, its secret, and the lock again naming the command it sent.
+    let puts: Vec<String> = world
+        .journal()
+        .iter()
+        .filter(|l| l["operation"] == "PutParameter" && l["error"].is_null())
+        .map(|l| {
+            format!(
+                "{} overwrite={}",
+                l["params"]["Name"].as_str().unwrap_or_default(),
+                l["params"]["Overwrite"].as_bool().unwrap_or(false)
+            )
+        })
+        .collect();
     assert_eq!(
-        world.calls("PutParameter"),
+        puts.len(),
+        3,
+        "the winner's lock, secret and command only: {puts:?}"
+    );
+    assert_eq!(
+        puts.iter()
+            .filter(|p| p.starts_with(&format!("{lock} ")))
+            .count(),
         2,
-        "the winner's lock and secret only"
+        "{puts:?}"
     );
     for inst in world.instances() {
         assert_serves(inst, "1.0.0");
