@@ -15,6 +15,16 @@ pub(super) struct ConfigArgs {
     pub file: PathBuf,
 }
 
+impl ConfigArgs {
+    /// The file, with the environment the command line selects (`-e`).
+    pub(super) fn source(&self, session: &super::session::Session) -> config::Source {
+        config::Source {
+            file: self.file.clone(),
+            environment: session.environment().map(str::to_owned),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(super) struct FormatArg {
     /// Output format of the result (and of the plan or script with --dry-run).

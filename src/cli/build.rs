@@ -24,7 +24,7 @@ impl BuildArgs {
     pub(super) async fn run(self, session: &Session) -> Result<(), Error> {
         let format = self.format.format;
         let request = ops::build::Request {
-            file: self.config.file,
+            file: self.config.source(session),
             local: self.local,
             release: self.release,
         };

@@ -50,7 +50,7 @@ impl DeployArgs {
         let format = self.format.format;
         let output = session.output_with(Some(format), self.timings);
         let request = deploy::Request {
-            file: self.config.file,
+            file: self.config.source(session),
             local: self.transport.local,
             dry_run: self.dry_run,
             release: self.release,

@@ -38,7 +38,7 @@ struct LockStatusArgs {
 impl LockArgs {
     pub(super) async fn run(self, session: &Session) -> Result<(), Error> {
         let LockCommand::Status(args) = self.command;
-        let config = config::load_checked(&args.config.file, config::Files::None)?;
+        let config = args.config.source(session).load(config::Files::None)?;
         let aws = Aws::new(&config).await;
         let status = lock::status(&aws.ssm, &config).await?;
         let format = match args.format {
@@ -66,7 +66,7 @@ pub(super) struct UnlockArgs {
 impl UnlockArgs {
     /// Breaks the app's fleet-wide lock, saying whose it was.
     pub(super) async fn run(self, session: &Session) -> Result<(), Error> {
-        let config = config::load_checked(&self.config.file, config::Files::None)?;
+        let config = self.config.source(session).load(config::Files::None)?;
         let aws = Aws::new(&config).await;
         let parameter = crate::domain::lock_parameter(&config);
         let breaking = match (self.cancel_commands, self.force) {

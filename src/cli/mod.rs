@@ -42,6 +42,11 @@ pub struct Cli {
     /// the steps each host's script logs, `hoist: …`).
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// The environment to act on: merges `hoist.NAME.yaml` (beside the config file) over
+    /// it, and scopes the app's SSM names (lock, secret parameters) to
+    /// `/hoist/<app>/NAME/`. An `environment:` key in the files must name the same one.
+    #[arg(short, long, global = true, value_name = "NAME")]
+    environment: Option<String>,
 }
 
 /// Each subcommand's exit codes, shown by its `--help` (and tabled in README.md).
@@ -154,7 +159,7 @@ pub fn main() -> ExitCode {
         .build()
         .expect("tokio runtime");
     let result = runtime.block_on(async {
-        let session = Session::new(verbosity);
+        let session = Session::new(verbosity, cli.environment);
         let result = run(cli.command, &session).await;
         if let Err(err) = &result {
             session.output(None).failed(command, err);
@@ -169,7 +174,7 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command, session: &Session) -> Result<(), Error> {
     match command {
-        Command::Validate(args) => args.run(),
+        Command::Validate(args) => args.run(session),
         Command::Completions(args) => {
             args.run();
             Ok(())

@@ -35,7 +35,7 @@ pub(super) struct PlanArgs {
 impl PlanArgs {
     pub(super) async fn run(self, session: &Session) -> Result<(), Error> {
         let request = ops::plan::Request {
-            file: self.config.file,
+            file: self.config.source(session),
             local: self.local,
             release: self.release,
             out: self.out.clone(),

@@ -31,7 +31,7 @@ impl RollbackArgs {
         let format = self.format.format;
         let output = session.output(Some(format));
         let request = rollback::Request {
-            file: self.config.file,
+            file: self.config.source(session),
             local: self.transport.local,
             to: self.to.clone(),
             dry_run: self.dry_run,

@@ -19,12 +19,14 @@ pub(super) struct Session {
     github: Option<Arc<Actions>>,
     /// Cancelled by Ctrl-C, SIGTERM or SIGHUP.
     cancel: CancellationToken,
+    /// `-e/--environment`: the environment whose overlay is merged over the config file.
+    environment: Option<String>,
 }
 
 impl Session {
     /// The session of this process; watches for Ctrl-C, SIGTERM and SIGHUP from now on (inside
     /// the runtime).
-    pub(super) fn new(verbosity: Verbosity) -> Session {
+    pub(super) fn new(verbosity: Verbosity, environment: Option<String>) -> Session {
         let cancel = CancellationToken::new();
         let interrupted = cancel.clone();
         tokio::spawn(async move {
@@ -35,7 +37,13 @@ impl Session {
             verbosity,
             github: Actions::from_env().map(Arc::new),
             cancel,
+            environment,
         }
+    }
+
+    /// The environment `-e/--environment` selects, if any.
+    pub(super) fn environment(&self) -> Option<&str> {
+        self.environment.as_deref()
     }
 
     /// Progress on stderr at the command line's verbosity: plain lines under `--format json`

@@ -22,7 +22,7 @@ impl StatusArgs {
         let events = session.events(format);
         let cancel = session.cancel();
         let read = ops::status::read(
-            &self.config.file,
+            &self.config.source(session),
             self.transport.local,
             events.as_ref(),
             &cancel,

@@ -24,9 +24,9 @@ pub(super) enum TextOrJson {
 }
 
 impl ValidateArgs {
-    pub(super) fn run(&self) -> Result<(), Error> {
+    pub(super) fn run(&self, session: &super::session::Session) -> Result<(), Error> {
         let file = &self.config.file;
-        let loaded = config::load_checked(file, config::Files::Context);
+        let loaded = self.config.source(session).load(config::Files::Context);
         if self.format == TextOrJson::Text {
             let config = loaded?;
             println!(

@@ -38,12 +38,33 @@ pub enum ConfigError {
         super::MAX_FILE_BYTES
     )]
     TooLarge { path: PathBuf },
-    #[error("{} has {} error{}", file.display(), issues.len(), if issues.len() == 1 { "" } else { "s" })]
+    #[error(
+        "environment `{environment}` is selected but its overlay {} does not exist: create \
+         it (it may be empty) beside the config file, or select another environment",
+        path.display()
+    )]
+    NoOverlay { path: PathBuf, environment: String },
+    #[error(
+        "`{environment}` is not a valid environment name: use 1-32 lowercase letters, digits \
+         and hyphens, starting with a letter and not ending with a hyphen"
+    )]
+    BadEnvironment { environment: String },
+    #[error("{} has {} error{}", files(file, overlay.as_ref()), issues.len(), if issues.len() == 1 { "" } else { "s" })]
     Invalid {
         file: PathBuf,
         text: String,
         issues: Vec<Issue>,
+        /// With an environment: its overlay file and text, where the issues whose
+        /// location is in file 1 are.
+        overlay: Option<(PathBuf, String)>,
     },
+}
+
+fn files(file: &std::path::Path, overlay: Option<&(PathBuf, String)>) -> String {
+    match overlay {
+        Some((o, _)) => format!("{} with {}", file.display(), o.display()),
+        None => file.display().to_string(),
+    }
 }
 
 impl ConfigError {
@@ -57,31 +78,46 @@ impl ConfigError {
     /// Every issue's `file:line:column: field: message` line, then the error's own line
     /// (`FILE has N errors`); the error's message alone when it is not about issues.
     pub fn headlines(&self) -> String {
-        let ConfigError::Invalid { file, issues, .. } = self else {
+        let ConfigError::Invalid { issues, .. } = self else {
             return escape(&self.to_string(), true).into_owned();
         };
-        let name = escape(&file.display().to_string(), false).into_owned();
         let mut out = String::new();
         for issue in issues {
+            let (file, _) = self.file_of(issue);
+            let name = escape(&file.display().to_string(), false).into_owned();
             let _ = writeln!(out, "{}", headline(&name, issue));
         }
         let _ = write!(out, "{self}");
         out
     }
 
+    /// The file an issue is in, and its text: the overlay's for a location in file 1.
+    fn file_of(&self, issue: &Issue) -> (&std::path::Path, &str) {
+        match self {
+            ConfigError::Invalid {
+                overlay: Some((path, text)),
+                ..
+            } if issue.loc.is_some_and(|l| l.file == 1) => (path, text),
+            ConfigError::Invalid { file, text, .. } => (file, text),
+            _ => unreachable!("only an Invalid error has issues"),
+        }
+    }
+
     /// The errors as `hoist validate --format json` reports them: one object per issue
     /// (`file`, `line`, `column`, `field`, `message`, `help`; no location for an error that
     /// is not about one place in the file, such as an unreadable file).
     pub fn to_json(&self) -> Vec<serde_json::Value> {
-        let ConfigError::Invalid { file, issues, .. } = self else {
+        let ConfigError::Invalid { issues, .. } = self else {
             let file = match self {
                 ConfigError::Read { path, .. }
                 | ConfigError::NotAFile { path, .. }
-                | ConfigError::TooLarge { path } => path,
-                ConfigError::Invalid { file, .. } => file,
+                | ConfigError::NoOverlay { path, .. }
+                | ConfigError::TooLarge { path } => path.display().to_string(),
+                ConfigError::BadEnvironment { .. } => String::new(),
+                ConfigError::Invalid { file, .. } => file.display().to_string(),
             };
             return vec![serde_json::json!({
-                "file": file.display().to_string(),
+                "file": file,
                 "line": null,
                 "column": null,
                 "field": "",
@@ -93,7 +129,7 @@ impl ConfigError {
             .iter()
             .map(|issue| {
                 serde_json::json!({
-                    "file": file.display().to_string(),
+                    "file": self.file_of(issue).0.display().to_string(),
                     "line": issue.loc.map(|l| l.line),
                     "column": issue.loc.map(|l| l.column),
                     "field": issue.field,
@@ -109,21 +145,22 @@ impl ConfigError {
     /// and the help. Each message is printed once: the snippet under its headline shows
     /// where, not the message again.
     pub fn render(&self, color: bool) -> String {
-        let ConfigError::Invalid { file, text, issues } = self else {
+        let ConfigError::Invalid { issues, .. } = self else {
             return format!("error: {}\n", escape(&self.to_string(), true));
         };
-        // Nothing from the file reaches the terminal unescaped: a value holding an ANSI
-        // escape or a carriage return must not rewrite the report about it.
-        let text = sanitize_same_len(text).into_owned();
         let theme = if color {
             GraphicalTheme::unicode()
         } else {
             GraphicalTheme::unicode_nocolor()
         };
         let handler = GraphicalReportHandler::new_themed(theme).with_context_lines(1);
-        let name = escape(&file.display().to_string(), false).into_owned();
         let mut out = String::new();
         for issue in issues {
+            let (file, text) = self.file_of(issue);
+            let name = escape(&file.display().to_string(), false).into_owned();
+            // Nothing from the file reaches the terminal unescaped: a value holding an ANSI
+            // escape or a carriage return must not rewrite the report about it.
+            let text = sanitize_same_len(text).into_owned();
             let help = issue.help.as_deref().map(|h| escape(h, false).into_owned());
             let _ = writeln!(out, "error: {}", headline(&name, issue));
             if let Some(loc) = issue.loc {

@@ -32,6 +32,30 @@ pub enum Files {
     ContextAndDockerfile,
 }
 
+/// Where a command's config comes from: the file (`--file`) and the environment selected
+/// on the command line (`--environment`), whose overlay is merged over the file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Source {
+    pub file: PathBuf,
+    pub environment: Option<String>,
+}
+
+impl Source {
+    /// The file alone, no environment selected on the command line.
+    pub fn file(file: impl Into<PathBuf>) -> Source {
+        Source {
+            file: file.into(),
+            environment: None,
+        }
+    }
+
+    /// Reads and validates the config, as [`load_checked`] does, with the environment's
+    /// overlay merged over the file when one is selected.
+    pub fn load(&self, files: Files) -> Result<Config, ConfigError> {
+        load_environment(&self.file, self.environment.as_deref(), files)
+    }
+}
+
 /// Reads and validates a config file. On failure the error holds every issue found.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     load_checked(path, Files::None)
@@ -39,12 +63,68 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// [`load`], then checks that the paths the config names exist, as `files` asks.
 pub fn load_checked(path: &Path, files: Files) -> Result<Config, ConfigError> {
+    load_environment(path, None, files)
+}
+
+/// The overlay of environment `environment` for the config file `path`: beside it, the
+/// environment's name before the extension (`hoist.yaml` → `hoist.staging.yaml`).
+pub fn overlay_path(path: &Path, environment: &str) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "hoist".into(), |s| s.to_string_lossy().into_owned());
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.{environment}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{environment}"),
+    };
+    path.with_file_name(name)
+}
+
+/// [`load_checked`] with environment `environment` selected (`--environment`): its overlay
+/// ([`overlay_path`]) must exist and is merged over the file ([`yaml::merge`]), and an
+/// `environment:` key, in either file, must name the same environment.
+pub fn load_environment(
+    path: &Path,
+    environment: Option<&str>,
+    files: Files,
+) -> Result<Config, ConfigError> {
+    if let Some(e) = environment
+        && !is_app_name(e)
+    {
+        return Err(ConfigError::BadEnvironment {
+            environment: text::escape(e, false).into_owned(),
+        });
+    }
     let text = read(path)?;
     let base_dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    parse_checked(&text, path, &base_dir, files)
+    let overlay = match environment {
+        Some(e) => {
+            let overlay = overlay_path(path, e);
+            match std::fs::symlink_metadata(&overlay) {
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(ConfigError::NoOverlay {
+                        path: overlay,
+                        environment: e.to_owned(),
+                    });
+                }
+                _ => {}
+            }
+            let overlay_text = read(&overlay)?;
+            Some((overlay, overlay_text))
+        }
+        None => None,
+    };
+    parse_files(
+        &text,
+        path,
+        overlay
+            .as_ref()
+            .map(|(p, t)| (p.as_path(), t.as_str(), environment.unwrap_or_default())),
+        &base_dir,
+        files,
+    )
 }
 
 /// Reads a config file: a regular file of at most [`MAX_FILE_BYTES`] of UTF-8. A FIFO or a
@@ -128,20 +208,44 @@ fn parse_checked(
     base_dir: &Path,
     files: Files,
 ) -> Result<Config, ConfigError> {
+    parse_files(text, path, None, base_dir, files)
+}
+
+/// Parses the config file's `text` and, with an environment, its overlay's (path, text,
+/// environment), merges the overlay over it and decodes the result. Each file's syntax
+/// errors are reported in that file; every other issue in the file that wrote the value.
+fn parse_files(
+    text: &str,
+    path: &Path,
+    overlay: Option<(&Path, &str, &str)>,
+    base_dir: &Path,
+    files: Files,
+) -> Result<Config, ConfigError> {
+    let environment = overlay.as_ref().map(|(_, _, e)| *e);
+    let overlay_file = overlay.map(|(p, t, _)| (p.to_path_buf(), t.to_owned()));
     let invalid = |issues| ConfigError::Invalid {
         file: path.to_path_buf(),
         text: text.to_owned(),
         issues,
+        overlay: overlay_file.clone(),
     };
-    let root = yaml::parse(text).map_err(|e| {
-        invalid(vec![Issue {
-            field: String::new(),
-            loc: yaml::Loc::of_error(&e, text),
-            message: syntax_message(&e),
-            help: None,
-        }])
-    })?;
-    let (config, origins) = decode::decode(&root, base_dir).map_err(invalid)?;
+    let syntax = |e: &serde_saphyr::Error, text: &str, file: u8| Issue {
+        field: String::new(),
+        loc: yaml::Loc::of_error(e, text).map(|l| yaml::Loc { file, ..l }),
+        message: syntax_message(e),
+        help: None,
+    };
+    let mut root = yaml::parse(text).map_err(|e| invalid(vec![syntax(&e, text, 0)]))?;
+    if let Some((_, overlay_text, _)) = overlay {
+        let mut over =
+            yaml::parse(overlay_text).map_err(|e| invalid(vec![syntax(&e, overlay_text, 1)]))?;
+        yaml::set_file(&mut over, 1);
+        // An empty overlay changes nothing.
+        if over.value != yaml::Value::Null {
+            root = yaml::merge(root, over);
+        }
+    }
+    let (config, origins) = decode::decode(&root, base_dir, environment).map_err(invalid)?;
     let issues = check_files(&config, &origins, files);
     if issues.is_empty() {
         Ok(config)
@@ -240,6 +344,9 @@ fn syntax_message(e: &serde_saphyr::Error) -> String {
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s).trim()
 }
+
+#[cfg(test)]
+mod environment_tests;
 
 #[cfg(test)]
 mod tests {

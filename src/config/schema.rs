@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
     pub app: String,
+    /// The environment (`--environment`, or `environment:`): it scopes the app's SSM names
+    /// (`/hoist/<app>/<environment>/…`). `None`: the names of an app without environments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     pub region: Option<String>,
     pub image: Image,
     pub targets: Targets,

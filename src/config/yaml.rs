@@ -19,6 +19,9 @@ pub struct Loc {
     pub column: u64,
     pub offset: usize,
     pub len: usize,
+    /// Which file: 0 the config file, 1 the environment's overlay merged over it
+    /// ([`merge`]).
+    pub file: u8,
 }
 
 impl Loc {
@@ -30,6 +33,7 @@ impl Loc {
             offset: usize::try_from(span.byte_offset().unwrap_or(span.offset()))
                 .unwrap_or(usize::MAX),
             len: usize::try_from(span.byte_len().unwrap_or(span.len())).unwrap_or(usize::MAX),
+            file: 0,
         }
     }
 
@@ -170,6 +174,67 @@ impl From<Spanned<Value>> for Node {
     }
 }
 
+/// Marks every location in `node` as being in file `file` (1: an overlay).
+pub fn set_file(node: &mut Node, file: u8) {
+    node.loc.file = file;
+    node.defined.file = file;
+    match &mut node.value {
+        Value::Seq(items) => items.iter_mut().for_each(|n| set_file(n, file)),
+        Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+            set_file(k, file);
+            set_file(v, file);
+        }),
+        _ => {}
+    }
+}
+
+/// Merges `overlay` over `base`: two mappings merge key by key, recursively; anything else
+/// (a scalar, a sequence, a null, a mapping over a non-mapping) replaces what `base` had,
+/// key and value, so a value keeps the location of the file that set it. A key the
+/// overlay repeats is kept repeated, for the decoder to report.
+pub fn merge(base: Node, overlay: Node) -> Node {
+    match (base.value, overlay.value) {
+        (Value::Map(mut entries), Value::Map(over)) => {
+            let mut merged: Vec<bool> = vec![false; entries.len()];
+            for (k, v) in over {
+                let at = match &k.value {
+                    Value::Str(key) => entries
+                        .iter()
+                        .position(|(bk, _)| bk.value == Value::Str(key.clone())),
+                    _ => None,
+                };
+                match at {
+                    Some(i) if !merged[i] => {
+                        merged[i] = true;
+                        let (bk, bv) = std::mem::replace(
+                            &mut entries[i],
+                            (
+                                Node::synthetic(Value::Null, Loc::default()),
+                                Node::synthetic(Value::Null, Loc::default()),
+                            ),
+                        );
+                        entries[i] =
+                            if matches!((&bv.value, &v.value), (Value::Map(_), Value::Map(_))) {
+                                (bk, merge(bv, v))
+                            } else {
+                                (k, v)
+                            };
+                    }
+                    _ => {
+                        entries.push((k, v));
+                        merged.push(true);
+                    }
+                }
+            }
+            Node {
+                value: Value::Map(entries),
+                ..base
+            }
+        }
+        (_, value) => Node { value, ..overlay },
+    }
+}
+
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(ValueVisitor)
@@ -305,6 +370,54 @@ mod tests {
         );
         assert_eq!(raw(&entries[4].1), None, "strings need no raw text");
         assert_eq!(raw(&entries[5].1), Some("~".into()));
+    }
+
+    #[test]
+    fn merging_maps_key_by_key_replacing_scalars_and_lists_keeping_the_setters_file() {
+        let base = parse("a: 1\nm:\n  xx: 1\n  yy: [1, 2]\n  zz: {k: v}\nl: [1]\n").unwrap();
+        let mut over = parse("m:\n  yy: [3]\n  zz: 7\n  ww: new\nl: ~\n").unwrap();
+        set_file(&mut over, 1);
+        let merged = merge(base, over);
+        let Value::Map(top) = &merged.value else {
+            panic!()
+        };
+        let get = |entries: &[(Node, Node)], key: &str| -> Node {
+            entries
+                .iter()
+                .find(|(k, _)| k.value == Value::Str(key.into()))
+                .map_or_else(|| panic!("no {key}"), |(_, v)| v.clone())
+        };
+        let keys: Vec<_> = top.iter().map(|(k, _)| k.value.clone()).collect();
+        assert_eq!(
+            keys,
+            ["a", "m", "l"].map(|k| Value::Str(k.into())),
+            "the file's order, its keys kept"
+        );
+        assert_eq!(get(top, "a").value, Value::Int(1));
+        assert_eq!(get(top, "a").loc.file, 0);
+        assert_eq!(get(top, "l").value, Value::Null, "null replaces");
+        let m = get(top, "m");
+        assert_eq!(
+            m.loc.file, 0,
+            "a merged mapping stays where the file wrote it"
+        );
+        let Value::Map(inner) = &m.value else {
+            panic!()
+        };
+        assert_eq!(get(inner, "xx").value, Value::Int(1));
+        let y = get(inner, "yy");
+        let Value::Seq(items) = &y.value else {
+            panic!()
+        };
+        assert_eq!(items.len(), 1, "a list is replaced, not appended to");
+        assert_eq!((y.loc.file, y.loc.line), (1, 2), "where the overlay set it");
+        assert_eq!(
+            get(inner, "zz").value,
+            Value::Int(7),
+            "a scalar over a mapping"
+        );
+        let w = get(inner, "ww");
+        assert_eq!((w.loc.file, w.loc.line), (1, 4));
     }
 
     #[test]

@@ -25,8 +25,8 @@ pub mod waves;
 pub use events::Events;
 pub use invocation::{Invocation, InvocationStatus, Outcome};
 pub use names::{
-    LockSpec, REVISION_LABEL, is_content_addressed, is_release_id, lock_parameter, lock_scope,
-    secret_parameter, secret_parameter_root,
+    LockSpec, REVISION_LABEL, is_content_addressed, is_release_id, is_secret_parameter_of,
+    lock_parameter, lock_scope, parameter_root, secret_parameter,
 };
 pub use phase::{
     Phase, PhaseTargets, PhaseWhen, RepositoryTag, RolloutPolicy, Step, StepKind, TransportKind,

@@ -450,7 +450,7 @@ pub fn short_id(id: &str) -> &str {
 /// What `hoist build` was asked.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
-    pub file: std::path::PathBuf,
+    pub file: crate::config::Source,
     /// Build into this machine's engine only (no ECR).
     pub local: bool,
     pub release: Option<String>,

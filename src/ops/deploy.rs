@@ -29,7 +29,7 @@ use crate::transport::{LocalTransport, secret_parameter};
 /// What `hoist deploy` was asked.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
-    pub file: PathBuf,
+    pub file: crate::config::Source,
     pub local: bool,
     pub dry_run: bool,
     pub release: Option<String>,
@@ -199,7 +199,12 @@ pub async fn run(
         // while the deploy runs (they are no run's).
         let (result, ()) = tokio::join!(
             apply(&config, inputs, publisher, &runner, cancel),
-            prepare::sweep(&aws.ssm, &config.app, events.as_ref())
+            prepare::sweep(
+                &aws.ssm,
+                &config.app,
+                config.environment.as_deref(),
+                events.as_ref()
+            )
         );
         result
     } else {

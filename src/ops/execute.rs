@@ -110,12 +110,13 @@ pub(super) async fn put_parameter(
         name: name.to_owned(),
         tier,
         tags: [
-            ("hoist:app", plan.app.as_str()),
-            ("hoist:release", plan.release.as_str()),
-            ("hoist:run", plan.run.as_deref().unwrap_or_default()),
+            ("hoist:app", Some(plan.app.as_str())),
+            ("hoist:environment", plan.environment.as_deref()),
+            ("hoist:release", Some(plan.release.as_str())),
+            ("hoist:run", Some(plan.run.as_deref().unwrap_or_default())),
         ]
         .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
         .collect(),
     };
     secret_parameter::put(ssm, &parameter, &s.secrets.payload(), lifetime)

@@ -15,7 +15,7 @@ use crate::transport::ssm;
 /// What `hoist plan` was asked.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
-    pub file: PathBuf,
+    pub file: crate::config::Source,
     pub local: bool,
     pub release: Option<String>,
     /// `--out`: save the plan for review (as JSON) in this file.

@@ -32,12 +32,12 @@ pub fn transport_kind(local: bool) -> TransportKind {
 /// Loads the config and checks the files it names (`files`), then reads the revision (git,
 /// off the async runtime's workers).
 pub async fn prepare(
-    file: &Path,
+    file: &config::Source,
     files: config::Files,
     transport: TransportKind,
     release: Option<String>,
 ) -> Result<(Config, Inputs), Error> {
-    let config = config::load_checked(file, files)?;
+    let config = file.load(files)?;
     let context = config.image.context.clone();
     let revision = tokio::task::spawn_blocking(move || revision::resolve(&context))
         .await
@@ -122,10 +122,15 @@ pub async fn take_lock(
     .await?)
 }
 
-/// Deletes the secret parameters of `app` that killed runs left behind, once expired; a
-/// failure is a warning.
-pub async fn sweep(ssm: &aws_sdk_ssm::Client, app: &str, progress: &dyn Events) {
-    match secret_parameter::sweep(ssm, app).await {
+/// Deletes the secret parameters of `app` in `environment` that killed runs left behind,
+/// once expired; a failure is a warning.
+pub async fn sweep(
+    ssm: &aws_sdk_ssm::Client,
+    app: &str,
+    environment: Option<&str>,
+    progress: &dyn Events,
+) {
+    match secret_parameter::sweep(ssm, app, environment).await {
         Ok(swept) if swept.is_empty() => {}
         Ok(swept) => progress.done(&format!(
             "swept {} expired secret parameter{} left by killed deploys: {}",

@@ -10,7 +10,6 @@
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,7 +103,7 @@ pub async fn run(
 /// What `hoist rollback` was asked.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
-    pub file: PathBuf,
+    pub file: crate::config::Source,
     pub local: bool,
     /// `--to`: the release to go back to.
     pub to: Option<String>,
@@ -128,7 +127,7 @@ pub async fn run_request(
     events: Arc<dyn Events>,
     cancel: CancellationToken,
 ) -> Result<RolledBack, Error> {
-    let config = config::load_checked(&request.file, config::Files::None)?;
+    let config = request.file.load(config::Files::None)?;
     if let Some(to) = &request.to
         && !plan::is_release_id(to)
     {

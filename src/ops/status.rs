@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use std::path::Path;
-
 use tokio_util::sync::CancellationToken;
 
 use super::error::Error;
@@ -154,12 +152,12 @@ pub struct Read {
 /// `hoist status`: runs the plan's status phase on every target (the config's, resolved by
 /// preflight, or this machine) and reads what each runs.
 pub async fn read(
-    file: &Path,
+    file: &config::Source,
     local: bool,
     events: &dyn Events,
     cancel: &CancellationToken,
 ) -> Result<Read, Error> {
-    let config = config::load_checked(file, config::Files::None)?;
+    let config = file.load(config::Files::None)?;
     let phase = plan::status_phase(&config, prepare::transport_kind(local))
         .map_err(|e| Error::Plan(e.into()))?;
     let (targets, aws) = prepare::resolve_targets(phase.transport, &config, events, cancel).await?;

@@ -21,7 +21,7 @@ use strategy::PhaseInputs;
 
 pub use crate::domain::{
     LockSpec, Phase, PhaseTargets, PhaseWhen, RepositoryTag, RolloutPolicy, Step, StepKind,
-    TransportKind, is_content_addressed, is_release_id, secret_parameter, secret_parameter_root,
+    TransportKind, is_content_addressed, is_release_id, secret_parameter,
 };
 use header::header_params;
 pub(crate) use header::{blue_green_params, secs};
@@ -125,6 +125,10 @@ pub struct Plan {
     pub run: Option<String>,
     pub hoist_version: String,
     pub app: String,
+    /// The environment the deploy is for (`--environment`, `environment:`): it scopes the
+    /// lock's and the secret parameter's names. Absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     /// The sha256 of the decoded config (every setting, defaults filled in, as JSON): a
     /// reviewed plan applies only with the config it was made from.
     pub config_sha256: String,
@@ -581,6 +585,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         run: inputs.run.clone(),
         hoist_version: inputs.hoist_version.clone(),
         app: config.app.clone(),
+        environment: config.environment.clone(),
         config_sha256: config_sha256(config),
         release,
         revision: inputs.revision.clone(),

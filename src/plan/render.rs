@@ -347,8 +347,13 @@ impl Plan {
             o.push_str(&escape(&line, false));
             o.push('\n');
         };
+        let environment = self
+            .environment
+            .as_ref()
+            .map(|e| format!(" (environment {e})"))
+            .unwrap_or_default();
         put(format!(
-            "Plan for {} release {} ({} strategy, {} transport)",
+            "Plan for {}{environment} release {} ({} strategy, {} transport)",
             self.app,
             self.release,
             self.strategy.as_str(),
@@ -421,6 +426,9 @@ impl Plan {
             md_code(&self.release)
         );
         let _ = writeln!(o, "| | |\n|---|---|");
+        if let Some(environment) = &self.environment {
+            let _ = writeln!(o, "| environment | {} |", md_cell(environment));
+        }
         let _ = writeln!(o, "| strategy | {} |", md_cell(self.strategy.as_str()));
         let _ = writeln!(o, "| transport | {} |", md_cell(self.transport.as_str()));
         let _ = writeln!(o, "| revision | {} |", md_cell(&self.revision.sha));

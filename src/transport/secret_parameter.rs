@@ -1,6 +1,7 @@
 //! The `SecureString` parameter that carries one deploy run's secret env to its instances.
 //!
-//! One parameter per run (`/hoist/<app>/<release>/<run>/env`), created with overwrite off so
+//! One parameter per run (`/hoist/<app>/<release>/<run>/env`, or
+//! `/hoist/<app>/<env>/runs/<release>/<run>/env` in an environment), created with overwrite off so
 //! that two runs can never deliver or delete each other's secrets, tagged with its app,
 //! release, run and an expiry. It is deleted as soon as no instance can still need it (every
 //! invocation ended, or a cancel started); a run killed before that leaves it behind, and
@@ -94,11 +95,19 @@ pub async fn delete(client: &Client, name: &str) -> Result<(), SsmError> {
     }
 }
 
-/// Deletes every parameter under `/hoist/<app>/` whose `hoist:expires` has passed (a killed
-/// run's), and returns their names. Parameters of runs still in their lifetime are kept: a
-/// concurrent deploy of the app to another fleet may be using one.
-pub async fn sweep(client: &Client, app: &str) -> Result<Vec<String>, SsmError> {
-    let root = crate::domain::secret_parameter_root(app);
+/// Deletes every run's secret parameter of the app in `environment` (under `/hoist/<app>/`,
+/// or `/hoist/<app>/<env>/`) whose `hoist:expires` has passed (a killed run's), and returns
+/// their names. Parameters of runs still in their lifetime are kept: a concurrent deploy of
+/// the app to another fleet may be using one. Only names of this environment's run
+/// parameters are considered ([`crate::domain::is_secret_parameter_of`]): never a lock, and
+/// never another environment's (an app without an environment looks under the root that
+/// holds every environment's, and leaves them to their own sweeps).
+pub async fn sweep(
+    client: &Client,
+    app: &str,
+    environment: Option<&str>,
+) -> Result<Vec<String>, SsmError> {
+    let root = crate::domain::parameter_root(app, environment);
     let mut names = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -121,7 +130,9 @@ pub async fn sweep(client: &Client, app: &str) -> Result<Vec<String>, SsmError> 
         names.extend(
             page.parameters()
                 .iter()
-                .filter_map(|p| p.name().map(str::to_owned)),
+                .filter_map(|p| p.name())
+                .filter(|n| crate::domain::is_secret_parameter_of(n, app, environment))
+                .map(str::to_owned),
         );
         token = page.next_token().map(str::to_owned);
         if token.is_none() {

@@ -529,6 +529,16 @@ fn the_ci_roles_allow_exactly_the_aws_calls_hoist_makes() {
         &needed,
         "the SDK operations src/ calls, what they imply, and what a push asks of ECR",
     );
+    // One deploy role per environment: the same calls, on the environment's names only.
+    for env in ["staging", "production"] {
+        let name = format!("iam/ci-deploy-role-{env}.json");
+        assert_same(
+            &name,
+            &allowed(&root().join("examples/github-actions").join(&name)),
+            &needed,
+            "an environment's deploy role makes the same calls as the app's",
+        );
+    }
 
     // `hoist plan --resolve-targets` runs preflight, and nothing else that calls AWS.
     let preflight: BTreeSet<String> = sdk_calls(Some("src/transport/ssm/preflight.rs"))
@@ -603,4 +613,163 @@ fn the_instance_role_allows_exactly_what_the_host_scripts_call() {
         "the aws commands and docker pulls of src/scripts/*.sh and src/scripts/lib/*.sh, and \
          kms:Decrypt",
     );
+}
+
+/// Whether an IAM resource pattern matches `arn`: `*` any run of characters (`/` too), `?`
+/// one character.
+fn arn_matches(pattern: &str, arn: &str) -> bool {
+    let (p, a): (Vec<char>, Vec<char>) = (pattern.chars().collect(), arn.chars().collect());
+    // matched[j]: the pattern so far matches the first j characters of the ARN.
+    let mut matched = vec![false; a.len() + 1];
+    matched[0] = true;
+    for c in p {
+        let mut next = vec![false; a.len() + 1];
+        for j in 0..=a.len() {
+            next[j] = match c {
+                '*' => matched[j] || (j > 0 && next[j - 1]),
+                '?' => j > 0 && matched[j - 1],
+                c => j > 0 && matched[j - 1] && a[j - 1] == c,
+            };
+        }
+        matched = next;
+    }
+    matched[a.len()]
+}
+
+/// The parameter actions `policy` allows on the parameter `name` (statements that name the
+/// parameter's ARN, not those on `*`, which only list).
+fn parameter_actions(policy: &Value, name: &str) -> BTreeSet<String> {
+    let arn = format!("arn:aws:ssm:us-east-1:123456789012:parameter{name}");
+    let list = |v: &Value| -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().unwrap().to_owned())
+                .collect(),
+            _ => panic!("{v}"),
+        }
+    };
+    let mut out = BTreeSet::new();
+    for s in policy["Statement"].as_array().unwrap() {
+        assert_eq!(s["Effect"], "Allow", "the examples only allow");
+        let resources = list(&s["Resource"]);
+        if resources.iter().any(|r| r != "*" && arn_matches(r, &arn)) {
+            out.extend(list(&s["Action"]));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_arn_matcher_matches_as_iam_does() {
+    assert!(arn_matches(
+        "a:parameter/hoist/hello/*",
+        "a:parameter/hoist/hello/x/y"
+    ));
+    assert!(arn_matches(
+        "a:parameter/hoist/hello/*",
+        "a:parameter/hoist/hello/"
+    ));
+    assert!(!arn_matches(
+        "a:parameter/hoist/hello/*",
+        "a:parameter/hoist/hello"
+    ));
+    assert!(!arn_matches(
+        "a:parameter/hoist/hello/*",
+        "a:parameter/hoist/hello2/x"
+    ));
+    assert!(arn_matches("a:?/b", "a:x/b") && !arn_matches("a:?/b", "a:xy/b"));
+    assert!(arn_matches("*", "anything"));
+}
+
+/// An environment's deploy role acts on its own environment's lock and secret parameters,
+/// and on no other environment's (nor on those of the app without an environment), and
+/// sends commands only to its environment's instances. The names are hoist's own.
+#[test]
+fn an_environments_deploy_role_cannot_touch_another_environments_lock_or_secrets() {
+    let names = |environment: Option<&str>| {
+        let mut config = hoist::config::parse(
+            "app: hello\ntargets:\n  tags:\n    Env: [staging]\n",
+            Path::new("hoist.yaml"),
+            Path::new("."),
+        )
+        .unwrap();
+        config.environment = environment.map(str::to_owned);
+        let release = "0123456789abcdef0123456789abcdef01234567";
+        (
+            hoist::domain::lock_parameter(&config),
+            hoist::plan::secret_parameter(&config, release, Some("20261206T170000Z-1a2b3c4d")),
+        )
+    };
+    let set = |actions: &[&str]| -> BTreeSet<String> {
+        actions.iter().map(|a| format!("ssm:{a}")).collect()
+    };
+    let on_lock = set(&[
+        "AddTagsToResource",
+        "DeleteParameter",
+        "GetParameter",
+        "ListTagsForResource",
+        "PutParameter",
+    ]);
+    let on_secret = set(&[
+        "AddTagsToResource",
+        "DeleteParameter",
+        "ListTagsForResource",
+        "PutParameter",
+    ]);
+    let environments = [Some("staging"), Some("production"), None];
+    for env in ["staging", "production"] {
+        let path = root().join(format!(
+            "examples/github-actions/iam/ci-deploy-role-{env}.json"
+        ));
+        let policy = json(&path);
+        for other in environments {
+            let (lock, secret) = names(other);
+            let (lock_actions, secret_actions) = (
+                parameter_actions(&policy, &lock),
+                parameter_actions(&policy, &secret),
+            );
+            if other == Some(env) {
+                assert_eq!(lock_actions, on_lock, "{env}'s role on its lock {lock}");
+                assert_eq!(
+                    secret_actions, on_secret,
+                    "{env}'s role on its secret {secret}"
+                );
+            } else {
+                assert!(
+                    lock_actions.is_empty(),
+                    "{env}'s role on {lock}: {lock_actions:?}"
+                );
+                assert!(
+                    secret_actions.is_empty(),
+                    "{env}'s role on {secret}: {secret_actions:?}"
+                );
+            }
+        }
+        let tags: Vec<&Value> = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["Condition"]["StringEquals"].get("ssm:resourceTag/Env"))
+            .collect();
+        assert_eq!(
+            tags,
+            [&Value::from(env)],
+            "{env}: commands to its instances only"
+        );
+    }
+    // The app's role, without environments, reaches every environment's names: why an
+    // environment needs its own.
+    let app_role = json(&root().join("examples/github-actions/iam/ci-deploy-role.json"));
+    for env in environments {
+        let (lock, secret) = names(env);
+        for name in [lock, secret] {
+            let actions = parameter_actions(&app_role, &name);
+            assert!(
+                actions.contains("ssm:PutParameter") && actions.contains("ssm:DeleteParameter"),
+                "{name}: {actions:?}"
+            );
+        }
+    }
 }

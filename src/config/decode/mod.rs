@@ -38,15 +38,24 @@ pub(super) struct Origins {
 }
 
 /// Decodes a parsed document. `base_dir` is the config file's directory (contexts resolve
-/// against it). Returns the config only when there is no issue at all.
-pub(super) fn decode(root: &Node, base_dir: &Path) -> Result<(Config, Origins), Vec<Issue>> {
-    let mut d = Decoder::default();
+/// against it); `selected` the environment chosen on the command line, which an
+/// `environment:` key must agree with. Returns the config only when there is no issue at all.
+pub(super) fn decode(
+    root: &Node,
+    base_dir: &Path,
+    selected: Option<&str>,
+) -> Result<(Config, Origins), Vec<Issue>> {
+    let mut d = Decoder {
+        selected: selected.map(str::to_owned),
+        ..Decoder::default()
+    };
     d.check_text(root, "");
     let config = d.config(root, base_dir);
     match config {
         Some(config) if d.issues.is_empty() => Ok((config, d.origins)),
         _ => {
-            d.issues.sort_by_key(|i| i.loc.map(|l| (l.line, l.column)));
+            d.issues
+                .sort_by_key(|i| i.loc.map(|l| (l.file, l.line, l.column)));
             Err(d.issues)
         }
     }
@@ -81,6 +90,8 @@ struct Decoder {
     origins: Origins,
     /// `container.publish` as written: where, and its port when valid (for blue-green).
     publish: Option<(Loc, Option<u16>)>,
+    /// The environment selected on the command line, if any.
+    selected: Option<String>,
 }
 
 impl Decoder {

@@ -18,6 +18,7 @@ use crate::config::yaml::{Loc, Node, Value};
 keys! {
     TopKeys {
         app,
+        environment,
         region,
         image,
         targets,
@@ -53,6 +54,7 @@ impl Decoder {
         let app = self
             .required(&f, &k.app, "the application's name")
             .and_then(|n| self.app_name(n, &k.app.path));
+        let environment = self.environment(k.environment.node, &k.environment.path);
         let region = k.region.node.and_then(|n| self.region(n, &k.region.path));
         let image = self.image(
             k.image.node,
@@ -117,6 +119,7 @@ impl Decoder {
         self.finish(f);
         Some(Config {
             app: app?,
+            environment: environment.ok()?,
             region,
             image: image?,
             targets: targets?,
@@ -147,6 +150,45 @@ impl Decoder {
                     .into(),
             );
             None
+        }
+    }
+
+    /// The environment: the one selected on the command line, or `environment:`'s; when
+    /// both are given they must agree. `Ok(None)`: no environment; `Err`: reported.
+    fn environment(&mut self, node: Option<&Node>, field: &str) -> Result<Option<String>, ()> {
+        let Some(node) = node else {
+            return Ok(self.selected.clone());
+        };
+        let name = self.string(node, field).ok_or(())?;
+        if !is_app_name(&name) {
+            self.issue_help(
+                field,
+                node.loc,
+                format!("`{name}` is not a valid environment name"),
+                "use 1-32 lowercase letters, digits and hyphens, starting with a letter and \
+                 not ending with a hyphen (it names the environment's SSM parameters and its \
+                 overlay file)"
+                    .into(),
+            );
+            return Err(());
+        }
+        match self.selected.clone() {
+            Some(selected) if selected != name => {
+                self.issue_help(
+                    field,
+                    node.loc,
+                    format!(
+                        "the file is for environment `{name}`, but --environment selects \
+                         `{selected}`"
+                    ),
+                    format!(
+                        "deploy it with `-e {name}`, or drop `environment:` from the file and \
+                         keep what differs per environment in hoist.<environment>.yaml"
+                    ),
+                );
+                Err(())
+            }
+            _ => Ok(Some(name)),
         }
     }
 
