@@ -809,40 +809,65 @@ impl World {
     }
 }
 
-/// The same commit deployed at once by two configs of one app to two disjoint sets of
-/// instances, each with its own secret value (staging and production): every host's
-/// container holds its own config's value, both deploys succeed, and no parameter is left.
+/// One app's staging and production environments (`-e staging`, `-e production`: overlays
+/// `hoist.staging.yaml` and `hoist.production.yaml` over one `hoist.yaml`) deployed at once
+/// to disjoint instances, each with its own secret value. Each takes its own lock (neither
+/// waits for the other), puts its secret under its own `/hoist/<app>/<env>/`, sweeps only its
+/// own environment's expired parameters, and every host's container holds its own
+/// environment's value; no parameter is left but the other's planted one.
 #[test]
-fn one_commit_deployed_at_once_to_two_fleets_keeps_each_fleets_secret() {
+fn staging_and_production_deploy_at_once_each_with_its_own_names_secret_and_sweep() {
     if !ready() {
         return;
     }
-    let world = World::up("twofleets");
-    let app = App::new("twofleets");
+    let world = World::up("twoenvs");
+    let app = App::new("twoenvs");
     let instances = world.instances();
-    let config = |file: &str, ids: &[&Instance]| {
-        let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
+    let overlay = |env: &str, ids: &[&Instance]| {
         let ids: Vec<&str> = ids.iter().map(|i| i.id.as_str()).collect();
-        let yaml = yaml.replace(
-            "  tags:\n    Env: [test]\n",
-            &format!("  instance_ids: [{}]\n", ids.join(", ")),
+        let yaml = format!(
+            "targets:\n  tags: ~\n  instance_ids: [{}]\n",
+            ids.join(", ")
         );
-        std::fs::write(app.root.join(file), yaml).unwrap();
+        std::fs::write(app.root.join(format!("hoist.{env}.yaml")), yaml).unwrap();
     };
-    config("staging.yaml", &[&instances[0]]);
-    config("production.yaml", &[&instances[1], &instances[2]]);
+    overlay("staging", &[&instances[0]]);
+    overlay("production", &[&instances[1], &instances[2]]);
     git(&app.root, &["add", "-A"]);
-    git(&app.root, &["commit", "-qm", "two fleets"]);
-    let spawn = |file: &str, secret: &str| {
-        app.cmd(&world, &["-f", file])
+    git(&app.root, &["commit", "-qm", "two environments"]);
+
+    // An expired run parameter a killed deploy left in each environment.
+    let planted = |env: &str| {
+        format!(
+            "/hoist/{}/{env}/runs/old/20200101T000000Z-0000dead/env",
+            app.name
+        )
+    };
+    for env in ["staging", "production"] {
+        world.aws(&[
+            "ssm",
+            "put-parameter",
+            "--name",
+            &planted(env),
+            "--type",
+            "SecureString",
+            "--value",
+            "x",
+            "--tags",
+            &format!("Key=hoist:app,Value={}", app.name),
+            "Key=hoist:expires,Value=2020-01-01T00:00:00Z",
+        ]);
+    }
+    let spawn = |env: &str, secret: &str| {
+        app.cmd(&world, &["-e", env, "--format", "json"])
             .env("HELLO_API_TOKEN", secret)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
     };
-    let staging = spawn("staging.yaml", "staging-secret-value-81c2");
-    let production = spawn("production.yaml", "production-secret-value-f07d");
+    let staging = spawn("staging", "staging-secret-value-81c2");
+    let production = spawn("production", "production-secret-value-f07d");
     let staging: Run = staging.wait_with_output().unwrap().into();
     let production: Run = production.wait_with_output().unwrap().into();
     assert_ok(&staging);
@@ -862,7 +887,59 @@ fn one_commit_deployed_at_once_to_two_fleets_keeps_each_fleets_secret() {
         );
     }
     for run in [&staging, &production] {
-        assert!(!run.stdout.contains("secret-value") && !run.stderr.contains("secret-value"));
+        for text in [&run.stdout, &run.stderr] {
+            assert!(!text.contains("secret-value-81c2") && !text.contains("secret-value-f07d"));
+        }
+    }
+    // Each its own lock, taken at once (neither waited), and its own secret parameter.
+    for (env, run) in [("staging", &staging), ("production", &production)] {
+        let report: Value = serde_json::from_str(&run.stdout).unwrap();
+        let lock = report["lock"]["parameter"].as_str().unwrap();
+        assert!(
+            lock.starts_with(&format!("/hoist/{}/{env}/lock/", app.name)),
+            "{lock}"
+        );
+        assert!(
+            !run.stderr.contains("waiting for the deploy lock"),
+            "{}",
+            run.stderr
+        );
+        // It swept its own environment's expired parameter, and not the other's.
+        let other = if env == "staging" {
+            "production"
+        } else {
+            "staging"
+        };
+        assert!(
+            run.stderr.contains("swept 1 expired secret parameter")
+                && run.stderr.contains(&planted(env))
+                && !run.stderr.contains(&planted(other)),
+            "{}",
+            run.stderr
+        );
+    }
+    let created: Vec<String> = world
+        .journal()
+        .iter()
+        .filter(|l| {
+            l["operation"] == "PutParameter"
+                && l["error"].is_null()
+                && l["params"]["Type"] == "SecureString"
+                && !l["params"]["Name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("/runs/old/")
+        })
+        .map(|l| l["params"]["Name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(created.len(), 2, "{created:?}");
+    for env in ["staging", "production"] {
+        let root = format!("/hoist/{}/{env}/runs/", app.name);
+        assert_eq!(
+            created.iter().filter(|n| n.starts_with(&root)).count(),
+            1,
+            "{created:?}"
+        );
     }
     assert_eq!(world.hoist_parameters(), Vec::<String>::new());
 }
