@@ -693,6 +693,8 @@ struct BlueGreen {
     nginx: Nginx,
     blue: u16,
     green: u16,
+    /// Whether a two-phase rollout's phases build their release "broken" (see `Host::build`).
+    broken_phases: std::cell::Cell<bool>,
 }
 
 /// What a blue-green run is given beyond the app's config.
@@ -731,6 +733,7 @@ impl BlueGreen {
             nginx: Nginx::new(),
             blue: free_port(),
             green: free_port(),
+            broken_phases: std::cell::Cell::new(false),
         })
     }
 
@@ -848,7 +851,7 @@ impl BlueGreen {
         window: u64,
         during: impl FnOnce() + Send + 'static,
     ) -> (Run, Value) {
-        let (_, image_id) = self.host.build(release, false);
+        let (_, image_id) = self.host.build(release, self.broken_phases.get());
         let text = self
             .phase_script(Body::BgSwitch, release, &image_id, run)
             .replacen(
@@ -865,7 +868,7 @@ impl BlueGreen {
 
     /// Runs phase `body` of a two-phase rollout of `release` (built first) by run `run`.
     fn phase(&self, body: Body, release: &str, run: &str) -> (Run, Value) {
-        let (_, image_id) = self.host.build(release, false);
+        let (_, image_id) = self.host.build(release, self.broken_phases.get());
         let stdin = if body == Body::BgStage {
             format!("HS_TOKEN={SECRET}\n")
         } else {

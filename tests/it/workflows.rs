@@ -606,13 +606,53 @@ fn the_instance_role_allows_exactly_what_the_host_scripts_call() {
     // Decrypting a SecureString or a secret under a customer managed key (through SSM or
     // Secrets Manager only): not a call of the scripts, but of the services on their behalf.
     needed.insert("kms:Decrypt".to_owned());
-    assert_same(
-        "iam/instance-role.json",
-        &allowed(&root().join("examples/github-actions/iam/instance-role.json")),
-        &needed,
-        "the aws commands and docker pulls of src/scripts/*.sh and src/scripts/lib/*.sh, and \
-         kms:Decrypt",
-    );
+    for file in [
+        "instance-role.json",
+        "instance-role-staging.json",
+        "instance-role-production.json",
+    ] {
+        assert_same(
+            &format!("iam/{file}"),
+            &allowed(&root().join("examples/github-actions/iam").join(file)),
+            &needed,
+            "the aws commands and docker pulls of src/scripts/*.sh and src/scripts/lib/*.sh, \
+             and kms:Decrypt",
+        );
+    }
+}
+
+/// An environment's instance role reads its own environment's run parameters and no other
+/// environment's (staging hosts cannot read production's secrets).
+#[test]
+fn an_environments_instance_role_reads_only_its_own_run_parameters() {
+    let secret = |environment: Option<&str>| {
+        let mut config = hoist::config::parse(
+            "app: hello\ntargets:\n  tags:\n    Env: [staging]\n",
+            Path::new("hoist.yaml"),
+            Path::new("."),
+        )
+        .unwrap();
+        config.environment = environment.map(str::to_owned);
+        hoist::plan::secret_parameter(&config, "abc1234", Some("20261206T170000Z-1a2b3c4d"))
+    };
+    for env in ["staging", "production"] {
+        let policy = json(&root().join(format!(
+            "examples/github-actions/iam/instance-role-{env}.json"
+        )));
+        for other in [Some("staging"), Some("production"), None] {
+            let name = secret(other);
+            let actions = parameter_actions(&policy, &name);
+            if other == Some(env) {
+                assert_eq!(
+                    actions,
+                    BTreeSet::from(["ssm:GetParameter".to_owned()]),
+                    "{env}'s hosts on {name}"
+                );
+            } else {
+                assert!(actions.is_empty(), "{env}'s hosts on {name}: {actions:?}");
+            }
+        }
+    }
 }
 
 /// Whether an IAM resource pattern matches `arn`: `*` any run of characters (`/` too), `?`

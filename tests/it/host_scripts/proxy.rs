@@ -279,6 +279,75 @@ fn an_app_answering_its_own_502_is_deployed_with_nothing_replayed_on_the_old_col
     assert_eq!((a.status, a.body.trim()), (200, "524288"), "{a:?}");
 }
 
+/// The same app through a canary's window: v2 staged, then switched as a canary watched for
+/// 6 s while a client asks /flaky, which v2 answers with its own 502 every time. Every 502
+/// reaches the client as v2's answer, nothing is replayed on v1, and the canary holds (no
+/// switch back), as it must for an app whose 502s are its own.
+#[test]
+fn a_canary_of_an_app_answering_its_own_502_holds_with_nothing_replayed() {
+    let Some(bg) = cgi_app("pxcanary") else {
+        return;
+    };
+    let host = &bg.host;
+    let (run, r) = bg.deploy("v1", false, KNOBS);
+    assert_ok(&run);
+    assert_eq!(r["status"], "deployed", "{r}");
+    bg.broken_phases.set(true);
+    let (run, r) = bg.phase(Body::BgStage, "v2", "run-canary");
+    assert_eq!(r["status"], "staged", "{r}\n{}", run.stderr);
+
+    let port = host.port;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let (run, r) = bg.canary("v2", "run-canary", 6, move || {
+        let until = Instant::now() + Duration::from_secs(9);
+        while Instant::now() < until {
+            let answer = request(local(port), "/cgi-bin/flaky", &[], None);
+            log.lock()
+                .unwrap()
+                .push(answer.map(|a| (a.status, a.body.trim().to_owned())));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    assert_eq!(
+        (&r["status"], &r["rolled_back"]),
+        (&"deployed".into(), &false.into()),
+        "{r}\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("canary: held for 6s after its switch"),
+        "{r}"
+    );
+    let seen = seen.lock().unwrap();
+    let failed: Vec<_> = seen.iter().filter(|a| a.is_err()).collect();
+    assert!(failed.is_empty(), "requests with no answer: {failed:?}");
+    let answers: Vec<&(u16, String)> = seen.iter().filter_map(|a| a.as_ref().ok()).collect();
+    let v2: Vec<_> = answers.iter().filter(|(_, b)| b == "v2").collect();
+    let v1_count = answers.iter().filter(|(_, b)| b == "v1").count();
+    assert!(
+        v2.len() > 20,
+        "{} answers from v2 and {v1_count} from v1 (v2's 502s replayed on v1?)",
+        v2.len()
+    );
+    assert!(v2.iter().all(|(s, _)| *s == 502), "{v2:?}");
+    let v1 = v1_count;
+    let (v1_id, _, _, _) = host.release("v1");
+    let (v2_id, _, _, _) = host.release("v2");
+    let hits = |id: &str, v: &str| {
+        container_log(id)
+            .lines()
+            .filter(|l| *l == format!("flaky-hit {v}"))
+            .count()
+    };
+    assert_eq!(hits(&v2_id, "v2"), v2.len(), "v2's requests");
+    assert_eq!(hits(&v1_id, "v1"), v1, "v1's requests");
+}
+
 /// What a port of the app's own would give, through nginx with the defaults: a 5 MB upload
 /// passes; a server-sent stream silent for 70 s (past nginx's old 60 s read timeout) gets
 /// each event as it is sent and ends whole after 90 s; IPv6 answers where the host has it; and
