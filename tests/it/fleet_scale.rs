@@ -548,7 +548,8 @@ impl hoist::transport::OutputSink for Quiet {
 /// `MaxConcurrency` per command, so 120 targets at 2 sent as three commands at once ran 6
 /// hosts at a time; they now go one after another. The hosts' own marks (each script writes
 /// its start and end time to the instance's /run) never overlap more than 2 deep, and the
-/// plan's text says what runs: 60 batches of 2, as 3 commands one after another.
+/// plan's text says what runs: 60 batches of 2, as 3 commands one after another; and each
+/// command's SSM timeout covers its waves.
 #[test]
 fn a_count_of_max_concurrency_holds_across_the_50_instance_commands() {
     const HOSTS: usize = 120;
@@ -659,4 +660,13 @@ fn a_count_of_max_concurrency_holds_across_the_50_instance_commands() {
         deepest, 2,
         "at most 2 hosts ran the script at once, saw {deepest}"
     );
+    // Each command's TimeoutSeconds (SSM's delivery timeout, which a queued wave must start
+    // within) covers its waves: delivery 600 s + waves x the 60 s per-host timeout, not 600.
+    let timeouts: Vec<u64> = world
+        .journal()
+        .iter()
+        .filter(|l| l["operation"] == "SendCommand" && l["error"].is_null())
+        .map(|l| l["params"]["TimeoutSeconds"].as_u64().unwrap_or_default())
+        .collect();
+    assert_eq!(timeouts, [600 + 25 * 60, 600 + 25 * 60, 600 + 10 * 60]);
 }
