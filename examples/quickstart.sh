@@ -18,7 +18,7 @@ bash tests/support/base-image.sh
 export HELLO_API_TOKEN="${HELLO_API_TOKEN:-demo-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')}"
 
 cargo build --quiet
-./target/debug/hoist deploy --local -f examples/hello/hoist.yaml
+"${CARGO_TARGET_DIR:-target}/debug/hoist" deploy --local -f examples/hello/hoist.yaml
 
 port=8080
 echo
@@ -26,4 +26,4 @@ echo "http://127.0.0.1:$port/version answers: $(curl -fsS "http://127.0.0.1:$por
 echo "Run this again: the demo secret is new each time, so a new container replaces this one"
 echo "(which stays stopped for rollback); with the same HELLO_API_TOKEN and no new commit the"
 echo "deploy reports the host unchanged (--force replaces it anyway);"
-echo "see what would run with: ./target/debug/hoist plan -f examples/hello/hoist.yaml"
+echo "see what would run with: ${CARGO_TARGET_DIR:-./target}/debug/hoist plan -f examples/hello/hoist.yaml"
