@@ -621,20 +621,27 @@ fn the_instance_role_allows_exactly_what_the_host_scripts_call() {
     }
 }
 
+/// The example app's lock and a run's secret parameter, as hoist names them, in `environment`.
+fn hoist_names(environment: Option<&str>) -> (String, String) {
+    let mut config = hoist::config::parse(
+        "app: hello\ntargets:\n  tags:\n    Env: [staging]\n",
+        Path::new("hoist.yaml"),
+        Path::new("."),
+    )
+    .unwrap();
+    config.environment = environment.map(str::to_owned);
+    let release = "0123456789abcdef0123456789abcdef01234567";
+    (
+        hoist::domain::lock_parameter(&config),
+        hoist::plan::secret_parameter(&config, release, Some("20261206T170000Z-1a2b3c4d")),
+    )
+}
+
 /// An environment's instance role reads its own environment's run parameters and no other
 /// environment's (staging hosts cannot read production's secrets).
 #[test]
 fn an_environments_instance_role_reads_only_its_own_run_parameters() {
-    let secret = |environment: Option<&str>| {
-        let mut config = hoist::config::parse(
-            "app: hello\ntargets:\n  tags:\n    Env: [staging]\n",
-            Path::new("hoist.yaml"),
-            Path::new("."),
-        )
-        .unwrap();
-        config.environment = environment.map(str::to_owned);
-        hoist::plan::secret_parameter(&config, "abc1234", Some("20261206T170000Z-1a2b3c4d"))
-    };
+    let secret = |environment: Option<&str>| hoist_names(environment).1;
     for env in ["staging", "production"] {
         let policy = json(&root().join(format!(
             "examples/github-actions/iam/instance-role-{env}.json"
@@ -728,20 +735,7 @@ fn the_arn_matcher_matches_as_iam_does() {
 /// sends commands only to its environment's instances. The names are hoist's own.
 #[test]
 fn an_environments_deploy_role_cannot_touch_another_environments_lock_or_secrets() {
-    let names = |environment: Option<&str>| {
-        let mut config = hoist::config::parse(
-            "app: hello\ntargets:\n  tags:\n    Env: [staging]\n",
-            Path::new("hoist.yaml"),
-            Path::new("."),
-        )
-        .unwrap();
-        config.environment = environment.map(str::to_owned);
-        let release = "0123456789abcdef0123456789abcdef01234567";
-        (
-            hoist::domain::lock_parameter(&config),
-            hoist::plan::secret_parameter(&config, release, Some("20261206T170000Z-1a2b3c4d")),
-        )
-    };
+    let names = hoist_names;
     let set = |actions: &[&str]| -> BTreeSet<String> {
         actions.iter().map(|a| format!("ssm:{a}")).collect()
     };

@@ -188,6 +188,20 @@ fn container_log(id: &str) -> String {
     )
 }
 
+/// Each color's /flaky was hit exactly as often as the client got an answer from it
+/// (`v1_answers`, `v2_answers`): no request was passed on from one color to the other.
+fn assert_each_color_saw_its_answers(host: &Host, v1_answers: usize, v2_answers: usize) {
+    let hits = |release: &str| {
+        let (id, _, _, _) = host.release(release);
+        container_log(&id)
+            .lines()
+            .filter(|l| *l == format!("flaky-hit {release}"))
+            .count()
+    };
+    assert_eq!(hits("v2"), v2_answers, "v2's requests");
+    assert_eq!(hits("v1"), v1_answers, "v1's requests");
+}
+
 /// v2's /flaky answers its own 502 to every request, under a client's load, from its switch
 /// through its post-switch check: nginx passes each 502 to the client as v2's answer, never
 /// marks v2 down, replays nothing on v1 (each color saw exactly the requests the client got
@@ -259,16 +273,7 @@ fn an_app_answering_its_own_502_is_deployed_with_nothing_replayed_on_the_old_col
     let v1_answers = answers.iter().filter(|(_, _, b)| *b == "v1").count();
     // Each color saw exactly the requests whose answers the client got from it: none was
     // passed on from v2 to v1.
-    let (v1, _, _, _) = host.release("v1");
-    let (v2, _, _, _) = host.release("v2");
-    let hits = |id: &str, v: &str| {
-        container_log(id)
-            .lines()
-            .filter(|l| *l == format!("flaky-hit {v}"))
-            .count()
-    };
-    assert_eq!(hits(&v2, "v2"), v2_answers.len(), "v2's requests");
-    assert_eq!(hits(&v1, "v1"), v1_answers, "v1's requests");
+    assert_each_color_saw_its_answers(host, v1_answers, v2_answers.len());
 
     // max_body: 1m.
     let big = vec![b'x'; 2 << 20];
@@ -335,17 +340,7 @@ fn a_canary_of_an_app_answering_its_own_502_holds_with_nothing_replayed() {
         v2.len()
     );
     assert!(v2.iter().all(|(s, _)| *s == 502), "{v2:?}");
-    let v1 = v1_count;
-    let (v1_id, _, _, _) = host.release("v1");
-    let (v2_id, _, _, _) = host.release("v2");
-    let hits = |id: &str, v: &str| {
-        container_log(id)
-            .lines()
-            .filter(|l| *l == format!("flaky-hit {v}"))
-            .count()
-    };
-    assert_eq!(hits(&v2_id, "v2"), v2.len(), "v2's requests");
-    assert_eq!(hits(&v1_id, "v1"), v1, "v1's requests");
+    assert_each_color_saw_its_answers(host, v1_count, v2.len());
 }
 
 /// What a port of the app's own would give, through nginx with the defaults: a 5 MB upload
