@@ -87,15 +87,7 @@ async fn sends_at_most_50_instances_per_command() {
             .set_command_invocations(Some(rows))
             .build()
     });
-    let get = mock!(aws_sdk_ssm::Client::get_command_invocation).then_compute_output(|r| {
-        GetCommandInvocationOutput::builder()
-            .instance_id(r.instance_id().unwrap_or_default())
-            .status("Success".into())
-            .status_details("Success")
-            .response_code(0)
-            .standard_output_content(DEPLOYED)
-            .build()
-    });
+    let get = deployed_everywhere();
     let client = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[&send, &list, &get]);
     let transport = fast(client);
     let script = render(Body::Recreate, &[], &[]);
@@ -183,15 +175,7 @@ async fn a_count_sends_the_commands_one_after_another_with_timeouts_for_their_wa
             .set_command_invocations(Some(rows))
             .build()
     });
-    let get = mock!(aws_sdk_ssm::Client::get_command_invocation).then_compute_output(|r| {
-        GetCommandInvocationOutput::builder()
-            .instance_id(r.instance_id().unwrap_or_default())
-            .status("Success".into())
-            .status_details("Success")
-            .response_code(0)
-            .standard_output_content(DEPLOYED)
-            .build()
-    });
+    let get = deployed_everywhere();
     let client = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, &[&send, &list, &get]);
     let ids: Vec<String> = (0..120).map(|n| format!("i-{n:017x}")).collect();
     let script = render(Body::Recreate, &[], &[]);
@@ -217,6 +201,19 @@ async fn a_count_sends_the_commands_one_after_another_with_timeouts_for_their_wa
             "command 3 ended",
         ]
     );
+}
+
+/// `GetCommandInvocation`: every instance ended Success, its output a deployed result.
+fn deployed_everywhere() -> aws_smithy_mocks::Rule {
+    mock!(aws_sdk_ssm::Client::get_command_invocation).then_compute_output(|r| {
+        GetCommandInvocationOutput::builder()
+            .instance_id(r.instance_id().unwrap_or_default())
+            .status("Success".into())
+            .status_details("Success")
+            .response_code(0)
+            .standard_output_content(DEPLOYED)
+            .build()
+    })
 }
 
 fn fast(client: aws_sdk_ssm::Client) -> SsmTransport {
@@ -383,15 +380,7 @@ async fn a_refused_command_fails_its_instances_and_the_others_run() {
             .set_command_invocations(Some(rows))
             .build()
     });
-    let get = mock!(aws_sdk_ssm::Client::get_command_invocation).then_compute_output(|r| {
-        GetCommandInvocationOutput::builder()
-            .instance_id(r.instance_id().unwrap_or_default())
-            .status("Success".into())
-            .status_details("Success")
-            .response_code(0)
-            .standard_output_content(DEPLOYED)
-            .build()
-    });
+    let get = deployed_everywhere();
     let client = mock_client!(
         aws_sdk_ssm,
         RuleMode::MatchAny,
