@@ -108,6 +108,45 @@ pub fn resolve(dir: &Path) -> Result<Revision, RevisionError> {
     })
 }
 
+/// The git tree of HEAD in the repository holding `dir`, and, with `listing`, each tracked
+/// path's blob id (the whole repository, whatever `dir` is).
+pub fn tree(
+    dir: &Path,
+    listing: bool,
+) -> Result<(String, std::collections::BTreeMap<String, String>), RevisionError> {
+    let out = git(dir)
+        .args(["rev-parse", "--verify", "HEAD^{tree}"])
+        .output()?;
+    let tree = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() || !is_object_id(&tree) {
+        return Err(RevisionError::NotGit {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let mut files = std::collections::BTreeMap::new();
+    if listing {
+        let out = git(dir)
+            .args(["ls-tree", "-r", "-z", "--full-tree", "HEAD"])
+            .output()?;
+        if !out.status.success() {
+            return Err(RevisionError::NotGit {
+                dir: dir.to_path_buf(),
+            });
+        }
+        // `<mode> <type> <id>\t<path>\0`
+        for entry in out.stdout.split(|&b| b == 0).filter(|e| !e.is_empty()) {
+            let entry = String::from_utf8_lossy(entry);
+            if let Some((meta, path)) = entry.split_once('\t') {
+                let mut meta = meta.split(' ');
+                let mode = meta.next().unwrap_or_default();
+                let id = meta.nth(1).unwrap_or_default();
+                files.insert(path.to_owned(), format!("{mode} {id}"));
+            }
+        }
+    }
+    Ok((tree, files))
+}
+
 /// A full SHA-1 or SHA-256 object id, as `git rev-parse` prints it: the release id and the
 /// image tag are cut from it, and plans print it.
 fn is_object_id(s: &str) -> bool {

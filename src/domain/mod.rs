@@ -31,5 +31,5 @@ pub use names::{
 pub use phase::{
     Phase, PhaseTargets, PhaseWhen, RepositoryTag, RolloutPolicy, Step, StepKind, TransportKind,
 };
-pub use revision::Revision;
+pub use revision::{PathChanges, Revision, SourceDigest};
 pub use script::{Param, Script, Source, quote, sha256_hex};

@@ -124,13 +124,78 @@ pub async fn pack_blocking(
 /// Tars the context directory. Returns the archive and the number of files in it. Blocking:
 /// from async code, use [`pack_blocking`].
 pub fn pack(context: &Path, dockerfile: &str) -> Result<(Vec<u8>, usize), ContextError> {
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.follow_symlinks(false);
+    let count = walk(context, dockerfile, |path, rel_path, _| {
+        tar.append_path_with_name(path, rel_path).map_err(io(path))
+    })?;
+    let bytes = tar.into_inner().map_err(io(context))?;
+    Ok((bytes, count))
+}
+
+/// The build context's content digest: the sha256 over each entry Docker would receive (its
+/// path, kind, executable bit and content, or a link's target), in order, and each file's
+/// own digest (16 hex digits) by path. Unlike the tar it does not depend on times or
+/// owners: two checkouts of the same content digest alike. Blocking.
+pub fn digest(
+    context: &Path,
+    dockerfile: &str,
+) -> Result<(String, usize, std::collections::BTreeMap<String, String>), ContextError> {
+    use sha2::{Digest as _, Sha256};
+    let mut all = Sha256::new();
+    let mut files = std::collections::BTreeMap::new();
+    let count = walk(context, dockerfile, |path, rel_path, kind| {
+        let rel = rel_path.to_string_lossy().replace('\\', "/");
+        let (tag, content) = if kind.is_symlink() {
+            let target = std::fs::read_link(path).map_err(io(path))?;
+            ("l", target.to_string_lossy().into_owned().into_bytes())
+        } else if kind.is_dir() {
+            ("d", Vec::new())
+        } else {
+            let executable = {
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = std::fs::metadata(path)
+                    .map_err(io(path))?
+                    .permissions()
+                    .mode();
+                mode & 0o111 != 0
+            };
+            let tag = if executable { "x" } else { "f" };
+            (tag, std::fs::read(path).map_err(io(path))?)
+        };
+        let own = crate::domain::sha256_hex(&content);
+        all.update(format!("{tag} {} {own}\n", rel.len()));
+        all.update(rel.as_bytes());
+        all.update(b"\n");
+        if tag != "d" {
+            files.insert(rel, format!("{tag} {}", &own[..16]));
+        }
+        Ok(())
+    })?;
+    let sum = all.finalize().iter().fold(String::new(), |mut hex, b| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+        hex
+    });
+    Ok((sum, count, files))
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ContextError + use<> {
+    let path = path.to_path_buf();
+    move |cause| ContextError::Io { path, cause }
+}
+
+/// Visits what Docker receives of the context directory (what `.dockerignore` lets through,
+/// the Dockerfile and `.dockerignore` always) in name order, with each entry's path, its
+/// path in the context and its kind; returns the number of files (not directories).
+fn walk(
+    context: &Path,
+    dockerfile: &str,
+    mut visit: impl FnMut(&Path, &Path, std::fs::FileType) -> Result<(), ContextError>,
+) -> Result<usize, ContextError> {
     if !context.is_dir() {
         return Err(ContextError::Missing(context.to_path_buf()));
     }
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |cause| ContextError::Io { path, cause }
-    };
     let dockerfile_rel = clean(dockerfile);
     if !context.join(&dockerfile_rel).is_file() {
         return Err(ContextError::NoDockerfile(context.join(dockerfile)));
@@ -143,8 +208,6 @@ pub fn pack(context: &Path, dockerfile: &str) -> Result<(Vec<u8>, usize), Contex
     };
     let always = |rel: &str| rel == dockerfile_rel || rel == ".dockerignore";
 
-    let mut tar = tar::Builder::new(Vec::new());
-    tar.follow_symlinks(false);
     let mut count = 0;
     let mut walker = walkdir::WalkDir::new(context)
         .follow_links(false)
@@ -170,14 +233,12 @@ pub fn pack(context: &Path, dockerfile: &str) -> Result<(Vec<u8>, usize), Contex
             }
             continue;
         }
-        tar.append_path_with_name(entry.path(), rel_path)
-            .map_err(io(entry.path()))?;
+        visit(entry.path(), rel_path, entry.file_type())?;
         if !entry.file_type().is_dir() {
             count += 1;
         }
     }
-    let bytes = tar.into_inner().map_err(io(context))?;
-    Ok((bytes, count))
+    Ok(count)
 }
 
 #[cfg(test)]
@@ -219,6 +280,42 @@ mod tests {
         names.sort();
         assert_eq!(names, [".dockerignore", "Dockerfile", "app.txt"]);
         assert_eq!(count, 3);
+    }
+
+    /// The digest is the content Docker receives: not times, not what `.dockerignore`
+    /// leaves out; a changed byte, a new file or an executable bit changes it.
+    #[test]
+    fn the_digest_follows_content_not_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(root.join(".dockerignore"), "secrets\n").unwrap();
+        std::fs::write(root.join("app.sh"), "hi").unwrap();
+        let (first, count, files) = digest(root, "Dockerfile").unwrap();
+        assert_eq!(count, 3);
+        assert_eq!(
+            files.keys().collect::<Vec<_>>(),
+            [".dockerignore", "Dockerfile", "app.sh"]
+        );
+        let file = std::fs::File::options()
+            .write(true)
+            .open(root.join("app.sh"))
+            .unwrap();
+        file.set_modified(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap();
+        std::fs::create_dir(root.join("secrets")).unwrap();
+        std::fs::write(root.join("secrets/key"), "k").unwrap();
+        assert_eq!(digest(root, "Dockerfile").unwrap().0, first);
+
+        std::fs::write(root.join("app.sh"), "hj").unwrap();
+        let (changed, _, by_path) = digest(root, "Dockerfile").unwrap();
+        assert_ne!(changed, first);
+        assert_ne!(by_path["app.sh"], files["app.sh"]);
+        std::fs::write(root.join("app.sh"), "hi").unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(root.join("app.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        assert_ne!(digest(root, "Dockerfile").unwrap().0, first);
     }
 
     /// Off the runtime: on a current-thread runtime, waiting for the packing frees the one

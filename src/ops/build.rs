@@ -483,6 +483,7 @@ pub async fn run_request(
         crate::config::Files::ContextAndDockerfile,
         transport,
         request.release,
+        super::prepare::Source::Digest,
     )
     .await?;
     let docker = Docker::connect_with_local_defaults().map_err(Error::Docker)?;

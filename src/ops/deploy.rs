@@ -65,18 +65,25 @@ pub async fn run(
         None => config::Files::ContextAndDockerfile,
     };
     let reviewed = request.plan.as_deref().map(read_plan).transpose()?;
-    let (config, mut inputs) =
-        prepare::prepare(&request.file, files, transport, request.release.clone()).await?;
+    let source = match reviewed {
+        Some(_) => prepare::Source::Listing,
+        None => prepare::Source::Digest,
+    };
+    let (config, mut inputs) = prepare::prepare(
+        &request.file,
+        files,
+        transport,
+        request.release.clone(),
+        source,
+    )
+    .await?;
     if let Some(uri) = &request.image {
         check_image_flag(uri)?;
         inputs.prebuilt = Some(uri.clone());
     }
     inputs.force = request.force;
-    // A reviewed plan fixes the release and the deploy run (its secret parameter's name).
-    if let Some(r) = &reviewed {
-        inputs.release = Some(r.release.clone());
-        inputs.run.clone_from(&r.run);
-    }
+    // A reviewed plan fixes what runs, not the release or the run: like the image, they are
+    // this checkout's and this attempt's (a re-run of a failed apply is a new run).
     // Every input is checked before anything changes: config, revision, secrets, plan.
     let secrets = SecretEnv::from_env(&config.env.from_environment())?;
     events.secrets(&secrets);
@@ -136,10 +143,13 @@ pub async fn run(
         }
         check_reviewed(r, path, &config, &inputs)?;
         events.done(&format!(
-            "{} applies: the config, commit {}, strategy, targets and hoist's scripts are the \
-             reviewed ones",
+            "{} applies: the source tree{}, the build context, the config, strategy, targets \
+             and hoist's scripts are the reviewed ones",
             path.display(),
-            &r.revision.sha[..r.revision.sha.len().min(12)]
+            r.source
+                .as_ref()
+                .map(|s| format!(" {}", &s.tree[..s.tree.len().min(12)]))
+                .unwrap_or_default(),
         ));
         if request.dry_run {
             return Ok(Deployed::Reviewed(r.clone()));
@@ -212,10 +222,8 @@ pub async fn run(
             // Hosts run the image id, not a tag that could move under the deploy.
             inputs.image_id = Some(resolve_local_image(&docker, uri, events.as_ref()).await?);
         }
-        // The run names what a two-phase rollout stages (a reviewed plan keeps its own).
-        if reviewed.is_none() {
-            inputs.run = Some(secret_parameter::new_run_id());
-        }
+        // The run names what a two-phase rollout stages.
+        inputs.run = Some(secret_parameter::new_run_id());
         let transport = LocalTransport::default();
         let publisher = Publisher::new(&docker, None, events.as_ref());
         let runner = Runner {

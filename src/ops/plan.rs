@@ -9,7 +9,6 @@ use crate::aws;
 use crate::config;
 use crate::domain::TransportKind;
 use crate::plan::{self, Format, Plan};
-use crate::transport::secret_parameter;
 use crate::transport::ssm;
 
 /// What `hoist plan` was asked.
@@ -36,6 +35,11 @@ pub async fn run(request: Request) -> Result<Plan, Error> {
         config::Files::ContextAndDockerfile,
         transport,
         request.release,
+        if saving {
+            prepare::Source::Listing
+        } else {
+            prepare::Source::Digest
+        },
     )
     .await?;
     // A plan saved for review is the deploy it describes: its region is the one the deploy's
@@ -55,10 +59,6 @@ pub async fn run(request: Request) -> Result<Plan, Error> {
             .await
             .map_err(Error::Preflight)?;
         inputs.instances = Some(ids);
-    }
-    // A plan saved for review is the deploy run it describes: its secret parameter is named.
-    if saving && transport == TransportKind::Ssm {
-        inputs.run = Some(secret_parameter::new_run_id());
     }
     let plan = plan::build(&config, &inputs)?;
     if let Some(path) = &request.out {

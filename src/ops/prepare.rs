@@ -2,6 +2,7 @@
 //! revision, resolve and check the targets (preflight), log in to the registry, take the
 //! fleet-wide lock, and check a reviewed plan against the plan made now.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,26 +30,66 @@ pub fn transport_kind(local: bool) -> TransportKind {
     }
 }
 
-/// Loads the config and checks the files it names (`files`), then reads the revision (git,
-/// off the async runtime's workers).
+/// How much of the source a command reads besides the revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The tree and the build context's digest.
+    Digest,
+    /// Also each path's content id: a plan saved for review, or applying one (so that a
+    /// refusal names the paths that differ).
+    Listing,
+}
+
+/// Loads the config and checks the files it names (`files`), then reads the revision and,
+/// with a Dockerfile to build, the source's digest (git and the context, off the async
+/// runtime's workers).
 pub async fn prepare(
     file: &config::Source,
     files: config::Files,
     transport: TransportKind,
     release: Option<String>,
+    source: Source,
 ) -> Result<(Config, Inputs), Error> {
     let config = file.load(files)?;
     let context = config.image.context.clone();
-    let revision = tokio::task::spawn_blocking(move || revision::resolve(&context))
-        .await
-        .expect("git's task does not panic")?;
+    let dockerfile = config.image.dockerfile.clone();
+    let building = files == config::Files::ContextAndDockerfile;
+    let (revision, source) = tokio::task::spawn_blocking(move || {
+        let revision = revision::resolve(&context)?;
+        let source = if building {
+            Some(digest(&context, &dockerfile, source == Source::Listing)?)
+        } else {
+            None
+        };
+        Ok::<_, Error>((revision, source))
+    })
+    .await
+    .expect("git's task does not panic")?;
     Ok((
         config,
         Inputs {
             release,
+            source,
             ..Inputs::new(revision, transport)
         },
     ))
+}
+
+/// The checkout's tree and build context, as a reviewed plan binds them.
+fn digest(
+    context: &Path,
+    dockerfile: &str,
+    listing: bool,
+) -> Result<crate::domain::SourceDigest, Error> {
+    let (tree, files) = revision::tree(context, listing)?;
+    let (context_sha256, context_files, by_path) = crate::image::digest(context, dockerfile)?;
+    Ok(crate::domain::SourceDigest {
+        tree,
+        context_sha256,
+        context_files,
+        files,
+        context: if listing { by_path } else { BTreeMap::new() },
+    })
 }
 
 /// The AWS clients of the configuration a command resolved: one SDK configuration, built
@@ -189,8 +230,9 @@ pub fn read_plan(path: &Path) -> Result<Plan, Error> {
     Ok(Plan::read(&text, &path.display().to_string())?)
 }
 
-/// Checks a reviewed plan against the plan made now from the same inputs (no image yet, no
-/// registry): equal, or refused with every difference.
+/// Checks a reviewed plan against the checkout and the plan made now from the same inputs
+/// (no image yet, no registry) with the reviewed execution values: the same source tree and
+/// build context, and then the same plan, or refused with every difference.
 pub fn check_reviewed(
     reviewed: &Plan,
     path: &Path,
@@ -201,10 +243,11 @@ pub fn check_reviewed(
         config,
         &Inputs {
             registry: None,
-            ..inputs.clone()
+            ..plan::review::as_reviewed(reviewed, inputs)
         },
     )?;
-    let differences = plan::review::differences(reviewed, &now);
+    let mut differences = plan::review::source_differences(reviewed, inputs.source.as_ref());
+    differences.extend(plan::review::differences(reviewed, &now));
     if differences.is_empty() {
         Ok(())
     } else {

@@ -149,15 +149,20 @@ async fn publish_then_execute(
     let draft = plan::build(config, &inputs)?;
     let mut publisher = publisher;
     let (published, reports) = publish(&draft, &mut publisher, &cancel).await?;
+    let executed_inputs = match publisher.published() {
+        Some(image) => Inputs {
+            image_id: Some(image.reference),
+            registry: image.registry.or(inputs.registry.clone()),
+            ..inputs
+        },
+        None => inputs,
+    };
+    let (executed_image, executed_registry) = (
+        executed_inputs.image_id.clone(),
+        executed_inputs.registry.clone(),
+    );
     let plan = match publisher.published() {
-        Some(image) => plan::build(
-            config,
-            &Inputs {
-                image_id: Some(image.reference),
-                registry: image.registry.or(inputs.registry.clone()),
-                ..inputs
-            },
-        )?,
+        Some(_) => plan::build(config, &executed_inputs)?,
         None => draft,
     };
     if plan.steps.get(..published.len()) != Some(published.as_slice()) {
@@ -168,15 +173,27 @@ async fn publish_then_execute(
     let Some(reviewed) = reviewed else {
         return execute(plan, published.len(), reports, runner, cancel).await;
     };
-    let pairs = plan::review::image_only(reviewed.plan, &plan).map_err(|differences| {
-        plan::review::Refusal {
-            path: reviewed.path.to_owned(),
-            differences,
-        }
-    })?;
+    // Built with the reviewed commit, release and run, the executed plan must be the
+    // reviewed one but for the image.
+    let as_reviewed = plan::build(
+        config,
+        &Inputs {
+            image_id: executed_image,
+            registry: executed_registry,
+            ..plan::review::as_reviewed(reviewed.plan, &executed_inputs)
+        },
+    )?;
+    let pairs =
+        plan::review::image_only(reviewed.plan, &as_reviewed, &plan).map_err(|differences| {
+            plan::review::Refusal {
+                path: reviewed.path.to_owned(),
+                differences,
+            }
+        })?;
     for pair in &pairs {
         runner.progress.done(&format!(
-            "{} script: sha256 {} reviewed, {} executed (only {} differ: the image)",
+            "{} script: sha256 {} reviewed, {} executed (they differ only in the image ({}), \
+             and in the commit, release and run, which are this apply's own)",
             pair.phase,
             short_id(&pair.reviewed_sha256),
             short_id(&pair.executed_sha256),

@@ -31,7 +31,7 @@ pub(crate) use render::{longest_run, md_code, md_text};
 pub use strategy::stage_only;
 
 /// The JSON schema identifier; bump on any incompatible change to the serialized plan.
-pub const SCHEMA: &str = "hoist.plan/v5";
+pub const SCHEMA: &str = "hoist.plan/v6";
 
 /// Inputs resolved outside the plan (git, the image build, the CLI).
 #[derive(Debug, Clone)]
@@ -63,6 +63,9 @@ pub struct Inputs {
     /// the one the SDK resolved. `None`: none is known (an offline plan on a machine with no
     /// region configured).
     pub region: Option<String>,
+    /// The checkout's tree and build context (a reviewed plan binds its source by them);
+    /// `None` where nothing was read (unit tests).
+    pub source: Option<crate::domain::SourceDigest>,
     pub hoist_version: String,
 }
 
@@ -81,6 +84,7 @@ impl Inputs {
             run: None,
             force: false,
             region: None,
+            source: None,
             hoist_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
@@ -134,6 +138,9 @@ pub struct Plan {
     pub config_sha256: String,
     pub release: String,
     pub revision: Revision,
+    /// The checkout's git tree and build-context digest: what a reviewed plan is bound by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::domain::SourceDigest>,
     pub strategy: Strategy,
     /// With the blue-green strategy: the proxy and the colors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -589,6 +596,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         config_sha256: config_sha256(config),
         release,
         revision: inputs.revision.clone(),
+        source: inputs.source.clone(),
         strategy: config.strategy,
         blue_green: config
             .blue_green

@@ -11,7 +11,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{Plan, TransportKind};
+use super::{Inputs, Plan, TransportKind};
+use crate::domain::{PathChanges, SourceDigest};
 use crate::plan::script::sha256_hex;
 
 /// Header parameters that name the image, known only once it is built and pushed: the one
@@ -33,11 +34,22 @@ pub enum Difference {
         reviewed: TransportKind,
         now: TransportKind,
     },
-    /// The commit checked out is not the reviewed one.
-    Commit {
+    /// The checkout's tree is not the reviewed one: the paths that differ (when both
+    /// listings are known).
+    Tree {
         reviewed: String,
         now: String,
+        changes: PathChanges,
     },
+    /// The build context (what `.dockerignore` lets through, tracked or not) differs.
+    Context {
+        reviewed: String,
+        now: String,
+        changes: PathChanges,
+    },
+    /// The plan records no source tree (not saved for review by this hoist), or this deploy
+    /// builds nothing to compare it with.
+    Unbound,
     /// The plan was made from a checkout with uncommitted changes.
     ReviewedDirty,
     /// The checkout has uncommitted changes now.
@@ -105,9 +117,44 @@ impl fmt::Display for Difference {
                 reviewed.as_str(),
                 now.as_str()
             ),
-            Difference::Commit { reviewed, now } => write!(
+            Difference::Tree {
+                reviewed,
+                now,
+                changes,
+            } => {
+                write!(
+                    f,
+                    "source changed: the plan was reviewed on tree {}, the checkout's is {}",
+                    short(reviewed),
+                    short(now)
+                )?;
+                if changes.is_empty() {
+                    write!(f, " (the plan lists no paths to compare)")
+                } else {
+                    write!(f, ": {}", changes.describe(10))
+                }
+            }
+            Difference::Context {
+                reviewed,
+                now,
+                changes,
+            } => {
+                write!(
+                    f,
+                    "build context changed (files git does not track, or .dockerignore): \
+                     sha256 {} reviewed, {} now",
+                    short(reviewed),
+                    short(now)
+                )?;
+                if !changes.is_empty() {
+                    write!(f, ": {}", changes.describe(10))?;
+                }
+                Ok(())
+            }
+            Difference::Unbound => write!(
                 f,
-                "commit changed: the plan was reviewed at {reviewed}, the checkout is at {now}"
+                "the plan records no source tree to apply it to: make it with `hoist plan \
+                 --out FILE` (and apply it to a deploy that builds the image)"
             ),
             Difference::ReviewedDirty => write!(
                 f,
@@ -208,6 +255,53 @@ pub struct ScriptPair {
     pub executed_sha256: String,
 }
 
+/// `inputs` with the execution values of `reviewed`: its commit, release and run. Built
+/// from them, this checkout's plan must be the reviewed one; executed, it gets its own
+/// (the checkout's commit, its release, a fresh run), as it gets its own image.
+pub fn as_reviewed(reviewed: &Plan, inputs: &Inputs) -> Inputs {
+    Inputs {
+        revision: crate::domain::Revision {
+            dirty: inputs.revision.dirty,
+            ..reviewed.revision.clone()
+        },
+        release: Some(reviewed.release.clone()),
+        run: reviewed.run.clone(),
+        source: reviewed.source.clone(),
+        ..inputs.clone()
+    }
+}
+
+/// Whether the checkout (`now`) holds the reviewed source: the same git tree and the same
+/// build context. The commit id does not count: a squash merge, a merge commit or a rebase
+/// of the reviewed tree is the reviewed source.
+pub fn source_differences(reviewed: &Plan, now: Option<&SourceDigest>) -> Vec<Difference> {
+    let (Some(r), Some(n)) = (&reviewed.source, now) else {
+        return vec![Difference::Unbound];
+    };
+    let mut found = Vec::new();
+    if r.tree != n.tree {
+        found.push(Difference::Tree {
+            reviewed: r.tree.clone(),
+            now: n.tree.clone(),
+            changes: if r.files.is_empty() || n.files.is_empty() {
+                PathChanges::default()
+            } else {
+                PathChanges::between(&r.files, &n.files)
+            },
+        });
+    }
+    // With the same tree, what else reaches the build: untracked files, and .dockerignore
+    // rules the tree does not hold (another tree's paths are named above).
+    if r.tree == n.tree && r.context_sha256 != n.context_sha256 {
+        found.push(Difference::Context {
+            reviewed: r.context_sha256.clone(),
+            now: n.context_sha256.clone(),
+            changes: PathChanges::between(&r.context, &n.context),
+        });
+    }
+    found
+}
+
 /// Every difference between the reviewed plan and the plan made now from the same inputs
 /// (the image not yet known in either). Empty when the reviewed plan applies.
 pub fn differences(reviewed: &Plan, now: &Plan) -> Vec<Difference> {
@@ -231,12 +325,6 @@ pub fn differences(reviewed: &Plan, now: &Plan) -> Vec<Difference> {
             now: now.transport,
         });
     }
-    if reviewed.revision.sha != now.revision.sha {
-        found.push(Difference::Commit {
-            reviewed: reviewed.revision.sha.clone(),
-            now: now.revision.sha.clone(),
-        });
-    }
     if reviewed.revision.dirty {
         found.push(Difference::ReviewedDirty);
     }
@@ -257,7 +345,6 @@ pub fn differences(reviewed: &Plan, now: &Plan) -> Vec<Difference> {
     }
     if now.transport == TransportKind::Ssm {
         match (&reviewed.targets.resolved, &now.targets.resolved) {
-            _ if reviewed.run.is_none() => found.push(Difference::Unresolved),
             (None, _) => found.push(Difference::Unresolved),
             (Some(r), Some(n)) => {
                 let r: BTreeSet<&String> = r.iter().collect();
@@ -296,10 +383,15 @@ pub fn differences(reviewed: &Plan, now: &Plan) -> Vec<Difference> {
     found
 }
 
-/// Checks that `executed` (the plan with the image pinned) differs from `reviewed` only in
-/// the image reference; returns each phase's two script hashes.
-pub fn image_only(reviewed: &Plan, executed: &Plan) -> Result<Vec<ScriptPair>, Vec<Difference>> {
-    let found = differences(&without_image(reviewed), &without_image(executed));
+/// Checks that `as_reviewed` (the plan with the image pinned, built with the reviewed
+/// execution values: [`as_reviewed`]) differs from `reviewed` only in the image reference;
+/// returns each phase's reviewed hash and the hash of the script `executed` runs.
+pub fn image_only(
+    reviewed: &Plan,
+    as_reviewed: &Plan,
+    executed: &Plan,
+) -> Result<Vec<ScriptPair>, Vec<Difference>> {
+    let found = differences(&without_image(reviewed), &without_image(as_reviewed));
     if !found.is_empty() {
         return Err(found);
     }
@@ -482,162 +574,4 @@ fn clip(line: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Config;
-    use crate::plan::{Inputs, build};
-    use crate::revision::Revision;
-
-    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
-
-    fn config(extra: &str) -> Config {
-        let yaml = format!(
-            "app: web\nimage:\n  repository: web\ntargets:\n  tags:\n    Env: [prod]\n\
-             container:\n  port: 8080\n  publish: 80\nenv:\n  secret: [TOKEN]\n{extra}"
-        );
-        crate::config::parse(&yaml, "hoist.yaml".as_ref(), ".".as_ref()).unwrap()
-    }
-
-    fn inputs(sha: &str, instances: &[&str]) -> Inputs {
-        Inputs {
-            instances: Some(instances.iter().map(|s| (*s).to_owned()).collect()),
-            run: Some("20261126T010203Z-0a1b2c3d".into()),
-            ..Inputs::new(Revision::clean(sha), TransportKind::Ssm)
-        }
-    }
-
-    fn reviewed() -> Plan {
-        build(&config(""), &inputs(SHA, &["i-1", "i-2"])).unwrap()
-    }
-
-    #[test]
-    fn the_same_inputs_make_the_same_plan() {
-        assert_eq!(
-            differences(&reviewed(), &reviewed()),
-            Vec::<Difference>::new()
-        );
-    }
-
-    #[test]
-    fn each_change_is_named() {
-        let r = reviewed();
-        let commit = build(&config(""), &inputs(&"f".repeat(40), &["i-1", "i-2"])).unwrap();
-        assert!(matches!(
-            differences(&r, &commit)[0],
-            Difference::Commit { .. }
-        ));
-
-        let health = build(
-            &config("healthcheck:\n  path: /ready\n"),
-            &inputs(SHA, &["i-1", "i-2"]),
-        )
-        .unwrap();
-        let found = differences(&r, &health);
-        assert!(matches!(found[0], Difference::Config { .. }), "{found:?}");
-        assert!(
-            found
-                .iter()
-                .any(|d| matches!(d, Difference::Header { names, .. }
-                if names == &["HOIST_HEALTH_PATH".to_owned()])),
-            "{found:?}"
-        );
-
-        let bg = build(
-            &config("strategy: blue-green\n"),
-            &inputs(SHA, &["i-1", "i-2"]),
-        )
-        .unwrap();
-        assert!(
-            differences(&r, &bg)
-                .iter()
-                .any(|d| matches!(d, Difference::Strategy { .. }))
-        );
-
-        let more = build(&config(""), &inputs(SHA, &["i-1", "i-2", "i-3"])).unwrap();
-        assert_eq!(
-            differences(&r, &more),
-            vec![Difference::Targets {
-                added: vec!["i-3".into()],
-                removed: vec![],
-            }]
-        );
-        assert_eq!(
-            differences(&r, &more)[0].to_string(),
-            "targets changed (as SSM resolves them now): added i-3"
-        );
-
-        let mut offline = r.clone();
-        offline.targets.resolved = None;
-        assert_eq!(differences(&offline, &r), vec![Difference::Unresolved]);
-    }
-
-    #[test]
-    fn another_hoists_script_body_is_named_with_its_line() {
-        let r = reviewed();
-        let mut other = r.clone();
-        let super::super::Step::RunPhase(phase) = other
-            .steps
-            .iter_mut()
-            .find(|s| matches!(s, super::super::Step::RunPhase(_)))
-            .unwrap()
-        else {
-            unreachable!()
-        };
-        phase.script.text = phase.script.text.replacen("set -", "set -x; set -", 1);
-        phase.script.sha256 = sha256_hex(phase.script.text.as_bytes());
-        let found = differences(&other, &r);
-        assert_eq!(found.len(), 1, "{found:?}");
-        let Difference::ScriptBody { line, reviewed, .. } = &found[0] else {
-            panic!("{found:?}")
-        };
-        let text = &other.phases().next().unwrap().script.text;
-        assert_eq!(text.lines().nth(line - 1), Some(reviewed.as_str()));
-        assert!(reviewed.contains("set -x"), "{reviewed}");
-
-        // An edit without a new hash is tampering.
-        let super::super::Step::RunPhase(phase) = other
-            .steps
-            .iter_mut()
-            .find(|s| matches!(s, super::super::Step::RunPhase(_)))
-            .unwrap()
-        else {
-            unreachable!()
-        };
-        phase.script.sha256 = r.phases().next().unwrap().script.sha256.clone();
-        assert!(
-            differences(&other, &r)
-                .iter()
-                .any(|d| matches!(d, Difference::Tampered { .. }))
-        );
-    }
-
-    #[test]
-    fn the_pinned_image_is_the_only_difference_allowed() {
-        let r = reviewed();
-        let registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
-        let executed = build(
-            &config(""),
-            &Inputs {
-                registry: Some(registry.into()),
-                image_id: Some(format!("{registry}/web@sha256:{}", "b".repeat(64))),
-                ..inputs(SHA, &["i-1", "i-2"])
-            },
-        )
-        .unwrap();
-        assert_ne!(r, executed);
-        let pairs = image_only(&r, &executed).unwrap();
-        assert_eq!(pairs.len(), 1);
-        assert_ne!(pairs[0].reviewed_sha256, pairs[0].executed_sha256);
-
-        let other_commit = build(
-            &config(""),
-            &Inputs {
-                registry: Some(registry.into()),
-                image_id: Some(format!("{registry}/web@sha256:{}", "b".repeat(64))),
-                ..inputs(&"e".repeat(40), &["i-1", "i-2"])
-            },
-        )
-        .unwrap();
-        assert!(image_only(&r, &other_commit).is_err());
-    }
-}
+mod tests;

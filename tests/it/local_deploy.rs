@@ -1319,10 +1319,12 @@ fn status_and_rollback_locally() {
     assert_eq!(app.running().len(), 1);
 }
 
-/// A plan saved for review (`plan --out`) applies with `deploy --plan` while nothing changed,
-/// and is refused — exit 2, nothing changed, the difference named — when the commit, the
-/// config, the strategy, or the script hoist would run is not the reviewed one. Applied, the
-/// executed script differs from the reviewed one only in the image reference.
+/// A plan saved for review (`plan --out`) on a pull request's branch applies with `deploy
+/// --plan` to any commit of the reviewed tree (a squash merge, a merge commit, a rebase),
+/// and is refused — exit 2, nothing changed, the difference named — when a file, the config,
+/// the strategy, or the script hoist would run is not the reviewed one. Applied, the release
+/// is the merged commit's, and the executed script differs from the reviewed one only in
+/// the image reference and the release.
 #[test]
 fn a_reviewed_plan_applies_only_while_nothing_changed() {
     if !docker_ready() {
@@ -1332,6 +1334,12 @@ fn a_reviewed_plan_applies_only_while_nothing_changed() {
     let saved = tempfile::tempdir().unwrap();
     let reviewed_path = saved.path().join("plan.json");
     let reviewed_file = reviewed_path.to_str().unwrap();
+    // The pull request: one commit on a branch, planned there.
+    git(&app.root, &["branch", "-M", "main"]);
+    git(&app.root, &["checkout", "-qb", "feature"]);
+    std::fs::write(app.root.join("CHANGELOG"), "the feature\n").unwrap();
+    git(&app.root, &["add", "-A"]);
+    git(&app.root, &["commit", "-qm", "feature"]);
     let out = hoist()
         .current_dir(&app.root)
         .args(["plan", "--local", "--out", reviewed_file])
@@ -1345,6 +1353,7 @@ fn a_reviewed_plan_applies_only_while_nothing_changed() {
         serde_json::from_str(&std::fs::read_to_string(&reviewed_path).unwrap()).unwrap();
     let reviewed_commit = reviewed["revision"]["sha"].as_str().unwrap().to_owned();
     let reviewed_script = run_phase(&reviewed)["script"].clone();
+    git(&app.root, &["checkout", "-q", "main"]);
 
     let apply = |plan: &str, extra: &[&str]| -> Run {
         app.deploy_cmd()
@@ -1365,18 +1374,80 @@ fn a_reviewed_plan_applies_only_while_nothing_changed() {
         );
         assert!(app.containers().is_empty(), "{why}: nothing changed");
     };
+    let head = || {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&app.root)
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let applies = |how: &str| {
+        assert_ne!(head(), reviewed_commit, "{how}: a new commit");
+        let dry = apply(reviewed_file, &["--dry-run"]);
+        assert_eq!(dry.code, 0, "{how}: {}", dry.stderr);
+        assert!(dry.stderr.contains("applies"), "{how}: {}", dry.stderr);
+        assert!(
+            app.containers().is_empty(),
+            "{how}: --dry-run changes nothing"
+        );
+    };
 
-    // Another commit (not touching the config): only the commit is named.
+    // Main has not moved: a squash merge, a merge commit and a rebase are new commits of
+    // the reviewed tree, and the plan applies to each.
+    git(&app.root, &["merge", "-q", "--squash", "feature"]);
+    git(&app.root, &["commit", "-qm", "squashed feature (#1)"]);
+    applies("squash merge");
+    git(&app.root, &["reset", "-q", "--hard", "HEAD~1"]);
+    git(
+        &app.root,
+        &[
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            "Merge pull request #1",
+            "feature",
+        ],
+    );
+    applies("merge commit");
+    git(&app.root, &["reset", "-q", "--hard", "HEAD~1"]);
+    git(&app.root, &["cherry-pick", "--allow-empty", "feature"]);
+    if head() == reviewed_commit {
+        // Same second, same parent: cherry-pick made the very same commit; amend its time.
+        git(
+            &app.root,
+            &[
+                "commit",
+                "-q",
+                "--amend",
+                "--no-edit",
+                "--date=2030-01-01T00:00:00",
+            ],
+        );
+    }
+    applies("rebase");
+    git(&app.root, &["reset", "-q", "--hard", "HEAD~1"]);
+
+    // One more file than reviewed: the file is named.
+    git(&app.root, &["merge", "-q", "--squash", "feature"]);
     std::fs::write(app.root.join("NOTES"), "later\n").unwrap();
     git(&app.root, &["add", "-A"]);
-    git(&app.root, &["commit", "-qm", "notes"]);
+    git(&app.root, &["commit", "-qm", "feature and notes"]);
     let run = apply(reviewed_file, &[]);
-    refused(
-        &run,
-        &format!("commit changed: the plan was reviewed at {reviewed_commit}"),
-    );
+    refused(&run, "source changed: the plan was reviewed on tree");
+    assert!(run.stderr.contains(": added NOTES"), "{}", run.stderr);
     assert!(!run.stderr.contains("config changed"), "{}", run.stderr);
+    // An untracked file in the build context, with the reviewed tree: named too.
     git(&app.root, &["reset", "-q", "--hard", "HEAD~1"]);
+    git(&app.root, &["merge", "-q", "--squash", "feature"]);
+    git(&app.root, &["commit", "-qm", "squashed feature (#1)"]);
+    std::fs::write(app.root.join("stray.txt"), "not in git\n").unwrap();
+    let run = apply(reviewed_file, &[]);
+    refused(&run, "build context changed");
+    assert!(run.stderr.contains("added stray.txt"), "{}", run.stderr);
+    std::fs::remove_file(app.root.join("stray.txt")).unwrap();
 
     // Another config (and so another commit): the config, and the header line it changes.
     let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
@@ -1445,11 +1516,15 @@ fn a_reviewed_plan_applies_only_while_nothing_changed() {
     let dry = apply(reviewed_file, &["--dry-run"]);
     dry.success().stderr_has("applies");
     assert!(app.containers().is_empty());
+    let squashed = head();
+    assert_ne!(squashed, reviewed_commit);
     let run = apply(reviewed_file, &["--format", "json"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(app.get("/version").as_deref(), Some("1.0.0"));
     let report = run.json();
-    assert_eq!(report["release"], reviewed["release"]);
+    // The release is the merged commit's, not the one written in the file.
+    assert_eq!(report["release"], squashed[..12]);
+    assert_ne!(report["release"], reviewed["release"]);
     assert_eq!(
         report["reviewed"][0]["reviewed_sha256"],
         reviewed_script["sha256"]
@@ -1465,10 +1540,18 @@ fn a_reviewed_plan_applies_only_while_nothing_changed() {
     let differing: Vec<&str> = r
         .lines()
         .zip(e.lines())
-        .filter(|(a, b)| a != b)
+        .filter(|(a, b)| a != b && !a.starts_with('#'))
         .map(|(a, _)| a.split('=').next().unwrap())
         .collect();
-    assert_eq!(differing, ["HOIST_IMAGE"], "{r}\n---\n{e}");
+    assert_eq!(
+        differing,
+        ["HOIST_RELEASE", "HOIST_IMAGE", "HOIST_IMAGE_LABEL"],
+        "{r}\n---\n{e}"
+    );
+    assert!(
+        e.contains(&format!("# source revision {squashed}\n")),
+        "{e}"
+    );
 }
 
 /// A deploy run as a GitHub Actions step: its environment, and what it left for the

@@ -46,7 +46,7 @@ fn json_plan_holds_the_script_and_its_hash_and_is_byte_identical() {
     assert_eq!(first.stdout, second.stdout, "same inputs, same bytes");
 
     let json = first.success().json();
-    assert_eq!(json["schema"], "hoist.plan/v5");
+    assert_eq!(json["schema"], "hoist.plan/v6");
     assert_eq!(json["app"], "hello");
     let script = run_phase(&json)["script"]["text"].as_str().unwrap();
     let sha = run_phase(&json)["script"]["sha256"].as_str().unwrap();
@@ -182,7 +182,7 @@ fn deploy_dry_run_prints_the_plan_and_changes_nothing() {
             .env("HELLO_API_TOKEN", "s3cr3t-never-printed")
             .run();
         let json = run.success().stdout_lacks("s3cr3t-never-printed").json();
-        assert_eq!(json["schema"], "hoist.plan/v5");
+        assert_eq!(json["schema"], "hoist.plan/v6");
     }
     assert!(!trap.was_called(), "no Docker call");
     assert!(aws.accept().is_err(), "no AWS call");
@@ -296,6 +296,7 @@ fn text_and_markdown_escape_hidden_characters_from_any_source() {
         force: false,
         run: None,
         region: Some("us-east-1\u{1b}[2K".into()),
+        source: None,
         hoist_version: "0.0.0".into(),
     };
     let plan = hoist::plan::build(&config, &inputs).unwrap();
@@ -383,15 +384,15 @@ fn a_json_plan_reads_back_into_the_same_plan() {
         assert!(!read.scripts().is_empty());
     }
     let run = plan(&root, &trap, &["--format", "json"]);
-    let old = run.stdout.replace("hoist.plan/v5", "hoist.plan/v1");
+    let old = run.stdout.replace("hoist.plan/v6", "hoist.plan/v1");
     let err = hoist::plan::Plan::read(&old, "old.json")
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("old.json") && err.contains("hoist.plan/v1") && err.contains("hoist.plan/v5"),
+        err.contains("old.json") && err.contains("hoist.plan/v1") && err.contains("hoist.plan/v6"),
         "{err}"
     );
-    let err = hoist::plan::Plan::read("{\"schema\": \"hoist.plan/v5\"}", "cut.json")
+    let err = hoist::plan::Plan::read("{\"schema\": \"hoist.plan/v6\"}", "cut.json")
         .unwrap_err()
         .to_string();
     assert!(

@@ -1716,13 +1716,15 @@ fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image
     let mut ids: Vec<String> = world.instances().iter().map(|i| i.id.clone()).collect();
     ids.sort();
     assert_eq!(reviewed["targets"]["resolved"], serde_json::json!(ids));
-    let run_id = reviewed["run"].as_str().unwrap().to_owned();
+    // The run is each apply's own: the reviewed plan names its secret parameter's pattern.
+    assert!(reviewed.get("run").is_none(), "{reviewed}");
     assert!(
         reviewed["env"]["parameter"]
             .as_str()
             .unwrap()
-            .contains(&run_id),
-        "the reviewed plan names its secret parameter"
+            .ends_with("/<run>/env"),
+        "{}",
+        reviewed["env"]["parameter"]
     );
 
     // Reviewed when only two instances matched: the third is named, nothing is called.
@@ -1748,14 +1750,41 @@ fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image
         assert_eq!(world.calls(operation), 0, "{operation}: nothing changed");
     }
 
-    // Nothing changed: applied. The executed script is the reviewed one but for the image.
+    // An apply that fails (one instance's Docker engine is down), then re-run as it was:
+    // each attempt is its own run, with its own secret parameter; the re-run works.
+    let put_names = || -> Vec<String> {
+        world
+            .journal()
+            .iter()
+            .filter(|l| l["operation"] == "PutParameter" && l["error"].is_null())
+            .filter_map(|l| l["params"]["Name"].as_str().map(str::to_owned))
+            .filter(|n| n.ends_with("/env"))
+            .collect()
+    };
+    let down = &world.instances()[0].id;
+    world.fault(&["engine", down, "down"]);
+    let failed = app.deploy(&world, &["--plan", file]);
+    world.fault(&["engine", down, "ok"]);
+    assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
+    let first = put_names();
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    // Applied. The executed script is the reviewed one but for the image and the run.
     let applied = app.deploy(&world, &["--plan", file, "--format", "json"]);
     assert_ok(&applied);
     for inst in world.instances() {
         assert_serves(inst, "1.0.0");
     }
     let report: Value = serde_json::from_str(&applied.stdout).unwrap();
-    assert_eq!(report["plan"]["run"], run_id.as_str());
+    let run_id = report["plan"]["run"].as_str().unwrap().to_owned();
+    let puts = put_names();
+    assert_eq!(puts.len(), 2, "{puts:?}");
+    assert_ne!(puts[0], puts[1], "a re-run is a new run");
+    assert!(puts[1].contains(&run_id), "{puts:?} {run_id}");
+    assert_eq!(
+        report["plan"]["env"]["parameter"].as_str(),
+        Some(puts[1].as_str())
+    );
     let (r, e) = (
         run_phase(&reviewed)["script"]["text"].as_str().unwrap(),
         run_phase(&report["plan"])["script"]["text"]
@@ -1771,7 +1800,12 @@ fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image
     assert_eq!(r.lines().count(), e.lines().count());
     assert_eq!(
         differing,
-        ["HOIST_IMAGE", "HOIST_IMAGE_LABEL", "HOIST_REGISTRY"]
+        [
+            "HOIST_IMAGE",
+            "HOIST_IMAGE_LABEL",
+            "HOIST_SECRET_PARAMETER",
+            "HOIST_REGISTRY"
+        ]
     );
     assert_eq!(
         report["reviewed"][0]["reviewed_sha256"],

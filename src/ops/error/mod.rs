@@ -20,6 +20,9 @@ pub enum Error {
     ConfigReported(ConfigError),
     #[error(transparent)]
     Revision(#[from] RevisionError),
+    /// The build context could not be read (for its digest).
+    #[error(transparent)]
+    Context(#[from] crate::image::ContextError),
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error(transparent)]
@@ -71,6 +74,7 @@ impl Error {
             Error::Config(_)
             | Error::ConfigReported(_)
             | Error::Revision(_)
+            | Error::Context(_)
             | Error::Secret(_)
             | Error::Plan(_)
             | Error::Write { .. }
