@@ -9,10 +9,11 @@
 #   - the `path` input: that local binary (tests, self-hosted runners);
 #   - the `version` input, or else the action's ref when it is a vX.Y.Z tag: that release's
 #     prebuilt binary for the runner's OS and architecture;
-#   - else (the action used at a commit sha or a branch, or as a local action), the release
-#     the action's own tree records in action/release.txt, checked against the checksums the
-#     tree holds in action/SHA256SUMS; a tree that records none for this platform has its
-#     own checkout built (`cargo install --locked --path $GITHUB_ACTION_PATH`);
+#   - else (the action used at a commit sha or a branch), the release the action's own tree
+#     records in action/release.txt, checked against the checksums the tree holds in
+#     action/SHA256SUMS; a tree that records none for this platform, and a local action
+#     (uses: ./), has its own checkout built (`cargo install --locked --path
+#     $GITHUB_ACTION_PATH`);
 #   - `version: latest` only when asked for by name, with a warning: it follows whatever was
 #     released last, not the action's pin.
 # A release's tarball is checked against action/SHA256SUMS whenever the action's tree
@@ -172,14 +173,14 @@ install_release() {
   local version=$HOIST_VERSION target=$HOIST_TARGET dir=$HOIST_DIR
   local asset="hoist-$version-$target.tar.gz"
   local base="$HOIST_SERVER_URL/$HOIST_REPOSITORY/releases/download/v$version"
-  local work tree_version expected="" source
+  local work tree_version expected="" against
   work=$(mktemp -d "$RUNNER_TEMP/hoist-install.XXXXXX")
   tree_release
   if [[ $tree_version == "$version" ]]; then
     expected=$(tree_checksum "$asset")
     [[ -n $expected ]] ||
       die "action/SHA256SUMS records hoist $version but not $asset: refusing to install it unchecked"
-    source="action/SHA256SUMS (the action's tree)"
+    against="action/SHA256SUMS (the action's tree)"
   else
     local code
     code=$(fetch "$base/SHA256SUMS" "$work/SHA256SUMS")
@@ -189,9 +190,9 @@ install_release() {
       note "release v$version has no $asset"
       return 0
     fi
-    source="SHA256SUMS of v$version"
+    against="SHA256SUMS of v$version"
   fi
-  [[ $expected =~ ^[0-9a-f]{64}$ ]] || die "$source lists $asset with a malformed checksum"
+  [[ $expected =~ ^[0-9a-f]{64}$ ]] || die "$against lists $asset with a malformed checksum"
   mkdir -p "$dir"
   if [[ -f $dir/$asset ]]; then
     note "using $asset from the tool cache"
@@ -206,9 +207,9 @@ install_release() {
   if [[ $actual != "$expected" ]]; then
     rm -f "$dir/$asset"
     rm -rf "$work"
-    die "checksum mismatch for $asset: $source says $expected, the file is $actual; refusing to install it"
+    die "checksum mismatch for $asset: $against says $expected, the file is $actual; refusing to install it"
   fi
-  note "verified $asset against $source: sha256 $actual"
+  note "verified $asset against $against: sha256 $actual"
   tar -xzf "$dir/$asset" -C "$work" --no-same-owner
   local extracted="$work/hoist-$version-$target/hoist"
   [[ -f $extracted ]] || die "$asset does not hold hoist-$version-$target/hoist"
