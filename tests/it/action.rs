@@ -665,6 +665,75 @@ fn a_sha_ref_installs_the_release_its_tree_records_checked_against_the_trees_che
     );
 }
 
+/// A release record the tree holds only half of, or a version that is no version, fails the
+/// resolve step naming the file: it is never taken for "no record" (which would build the
+/// checkout instead of what the tree says). record-release.sh refuses bad input likewise.
+#[test]
+fn a_half_or_malformed_release_record_fails_naming_the_file() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (_dir, root) = app();
+    let (checkout, _) = recorded_checkout(scratch.path());
+    let server = two_releases(tarball(), &sums_of(tarball()));
+    let sums = checkout.join("action/SHA256SUMS");
+    let release = checkout.join("action/release.txt");
+
+    std::fs::rename(&sums, scratch.path().join("sums")).unwrap();
+    let half = remote_at(&checkout, &server, SHA_REF, scratch.path(), &root).run();
+    assert!(!half.ok);
+    assert_eq!(half.failed_step.as_deref(), Some("resolve"));
+    assert!(
+        half.stdout
+            .contains("the action's tree has only one of action/release.txt and action/SHA256SUMS"),
+        "{}",
+        half.log
+    );
+    std::fs::rename(scratch.path().join("sums"), &sums).unwrap();
+
+    std::fs::write(&release, "# a comment\nnext\n").unwrap();
+    let odd = remote_at(&checkout, &server, SHA_REF, scratch.path(), &root).run();
+    assert!(!odd.ok);
+    assert!(
+        odd.stdout
+            .contains("action/release.txt does not hold a release version (1.2.3): `next`"),
+        "{}",
+        odd.log
+    );
+    assert!(odd.path.is_empty());
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert!(
+        !scratch.path().join("cargo.log").exists(),
+        "nothing was built"
+    );
+
+    let record = |args: &[&str]| {
+        Command::new("bash")
+            .arg(checkout.join("action/record-release.sh"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let empty = scratch.path().join("empty-dist");
+    std::fs::create_dir_all(&empty).unwrap();
+    let none = record(&["1.2.3", empty.to_str().unwrap()]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains(&format!(
+            "{} holds no hoist-1.2.3-*.tar.gz",
+            empty.display()
+        )),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
+    let bad = record(&["main", empty.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`main` is not a release version"));
+    assert_eq!(
+        std::fs::read_to_string(&release).unwrap(),
+        "# a comment\nnext\n",
+        "a refused record changes nothing"
+    );
+}
+
 /// A tarball that does not match the checksum the action's tree records is refused, even
 /// when the release's own SHA256SUMS was replaced to match it, at a sha and at a release
 /// tag alike: no hoist on PATH, nothing kept in the tool cache, nothing built instead.
