@@ -5,11 +5,22 @@
 #                        $GITHUB_OUTPUT (the cache step between the two is keyed on them)
 #   install.sh install   installs it, puts `hoist` on $GITHUB_PATH, prints `hoist --version`
 #
-# What is installed, in order: the `path` input (a local binary: tests, self-hosted runners);
-# else the prebuilt release binary for the runner's OS and architecture, downloaded from the
-# action's own repository with SHA256SUMS and verified against it (a mismatch fails the step:
-# never a fallback); else, when there is no prebuilt binary for the platform or the version
-# is not a release, the action's own checkout built with `cargo install --locked`.
+# What is installed is what the action is pinned to, never more:
+#   - the `path` input: that local binary (tests, self-hosted runners);
+#   - the `version` input, or else the action's ref when it is a vX.Y.Z tag: that release's
+#     prebuilt binary for the runner's OS and architecture;
+#   - else (the action used at a commit sha or a branch), the release the action's own tree
+#     records in action/release.txt, checked against the checksums the tree holds in
+#     action/SHA256SUMS; a tree that records none for this platform, and a local action
+#     (uses: ./), has its own checkout built (`cargo install --locked --path
+#     $GITHUB_ACTION_PATH`);
+#   - `version: latest` only when asked for by name, with a warning: it follows whatever was
+#     released last, not the action's pin.
+# A release's tarball is checked against action/SHA256SUMS whenever the action's tree
+# records that version (the release's own SHA256SUMS is then not even fetched), else against
+# the release's SHA256SUMS. A mismatch fails the step: never a fallback to anything.
+# action/release.txt and action/SHA256SUMS are written by action/record-release.sh, which
+# release.yml runs after publishing a release (see there).
 #
 # Every input arrives in the environment (action.yml passes them through `env:`, never into
 # this script's text):
@@ -63,6 +74,28 @@ latest_release() {
   version=${tag#v}
 }
 
+# The release the action's tree records (action/release.txt, written with action/SHA256SUMS
+# by action/record-release.sh when a release is published): sets `tree_version`, empty when
+# the tree records none. A record that is malformed or half there fails: it is never ignored.
+tree_release() {
+  tree_version=
+  local dir=${GITHUB_ACTION_PATH:?}/action
+  [[ -f $dir/release.txt || -f $dir/SHA256SUMS ]] || return 0
+  [[ -f $dir/release.txt && -f $dir/SHA256SUMS ]] ||
+    die "the action's tree has only one of action/release.txt and action/SHA256SUMS: a release is recorded with both"
+  tree_version=$(grep -v -e '^#' -e '^[[:space:]]*$' "$dir/release.txt" | head -n 1 | tr -d '[:space:]')
+  [[ $tree_version =~ $release_pattern ]] ||
+    die "action/release.txt does not hold a release version (1.2.3): \`$tree_version\`"
+  tree_version=${tree_version#v}
+}
+
+# The checksum action/SHA256SUMS holds for the tarball $1, or nothing.
+tree_checksum() {
+  local sums=${GITHUB_ACTION_PATH:?}/action/SHA256SUMS
+  [[ -f $sums ]] || return 0
+  awk -v f="$1" '$2 == f || $2 == "*" f { print $1; exit }' "$sums"
+}
+
 resolve() {
   local kind version="" target dir=""
   target=$(prebuilt_target)
@@ -70,14 +103,27 @@ resolve() {
   if [[ -n ${HOIST_INPUT_PATH:-} ]]; then
     kind=path
   else
-    local wanted=${HOIST_INPUT_VERSION:-}
+    local wanted=${HOIST_INPUT_VERSION:-} tree_version
+    tree_release
     if [[ -z $wanted ]]; then
       if [[ $ref =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
         wanted=$ref
-      elif [[ -z $repository ]]; then
-        wanted=source # a local action (uses: ./): nothing to download
+      elif [[ -n $repository && -n $tree_version && -n $target &&
+        -n $(tree_checksum "hoist-$tree_version-$target.tar.gz") ]]; then
+        wanted=$tree_version
+        note "the action at ${ref:-its checkout} records hoist $tree_version (action/release.txt), checked against action/SHA256SUMS"
       else
-        wanted=latest
+        # A sha or a branch with no release recorded for this platform, or a local action
+        # (uses: ./, nothing to download from): the checkout itself, never whatever was
+        # released last.
+        wanted=source
+        if [[ -z $repository ]]; then
+          note "a local action: building its checkout"
+        elif [[ -n $tree_version ]]; then
+          note "action/SHA256SUMS records no hoist $tree_version for ${target:-${RUNNER_OS:-?}/${RUNNER_ARCH:-?}}: building the action's checkout"
+        else
+          note "the action at ${ref:-its checkout} records no release (action/release.txt): building the action's checkout"
+        fi
       fi
     fi
     if [[ $wanted == source || ($wanted == "$ref" && ! $wanted =~ $release_pattern) ]]; then
@@ -85,6 +131,8 @@ resolve() {
     elif [[ $wanted == latest ]]; then
       kind=release
       latest_release
+      printf '::warning title=hoist install::version: latest installs the last hoist released (v%s), not what the action is pinned to (%s); pin a version, or drop the input to install what the action records\n' \
+        "$version" "${ref:-its checkout}"
     elif [[ $wanted =~ $release_pattern ]]; then
       kind=release
       version=${wanted#v}
@@ -116,29 +164,40 @@ fetch() {
 }
 
 # Installs the release HOIST_VERSION for HOIST_TARGET into HOIST_DIR (the tool cache, which
-# the cache step may have restored): the tarball is verified against the release's
-# SHA256SUMS every time, also when it came from the cache. Sets `binary`, left empty when
-# the release has no binary for this platform.
+# the cache step may have restored). The tarball is verified every time, also when it came
+# from the cache: against action/SHA256SUMS when the action's tree records this version
+# (the release's own SHA256SUMS is not fetched: whoever can replace a release's assets can
+# replace that file too), else against the release's SHA256SUMS. Sets `binary`, left empty
+# when the release has no binary for this platform.
 install_release() {
   local version=$HOIST_VERSION target=$HOIST_TARGET dir=$HOIST_DIR
   local asset="hoist-$version-$target.tar.gz"
   local base="$HOIST_SERVER_URL/$HOIST_REPOSITORY/releases/download/v$version"
-  local work
+  local work tree_version expected="" against
   work=$(mktemp -d "$RUNNER_TEMP/hoist-install.XXXXXX")
-  local code
-  code=$(fetch "$base/SHA256SUMS" "$work/SHA256SUMS")
-  [[ $code == 200 ]] || die "cannot download $base/SHA256SUMS (HTTP $code): is v$version a hoist release?"
-  local expected
-  expected=$(awk -v f="$asset" '$2 == f || $2 == "*" f { print $1 }' "$work/SHA256SUMS")
-  if [[ -z $expected ]]; then
-    note "release v$version has no $asset"
-    return 0
+  tree_release
+  if [[ $tree_version == "$version" ]]; then
+    expected=$(tree_checksum "$asset")
+    [[ -n $expected ]] ||
+      die "action/SHA256SUMS records hoist $version but not $asset: refusing to install it unchecked"
+    against="action/SHA256SUMS (the action's tree)"
+  else
+    local code
+    code=$(fetch "$base/SHA256SUMS" "$work/SHA256SUMS")
+    [[ $code == 200 ]] || die "cannot download $base/SHA256SUMS (HTTP $code): is v$version a hoist release?"
+    expected=$(awk -v f="$asset" '$2 == f || $2 == "*" f { print $1 }' "$work/SHA256SUMS")
+    if [[ -z $expected ]]; then
+      note "release v$version has no $asset"
+      return 0
+    fi
+    against="SHA256SUMS of v$version"
   fi
-  [[ $expected =~ ^[0-9a-f]{64}$ ]] || die "SHA256SUMS of v$version lists $asset with a malformed checksum"
+  [[ $expected =~ ^[0-9a-f]{64}$ ]] || die "$against lists $asset with a malformed checksum"
   mkdir -p "$dir"
   if [[ -f $dir/$asset ]]; then
     note "using $asset from the tool cache"
   else
+    local code
     code=$(fetch "$base/$asset" "$work/$asset")
     [[ $code == 200 ]] || die "cannot download $base/$asset (HTTP $code)"
     mv "$work/$asset" "$dir/$asset"
@@ -147,9 +206,10 @@ install_release() {
   actual=$(sha256sum "$dir/$asset" | awk '{ print $1 }')
   if [[ $actual != "$expected" ]]; then
     rm -f "$dir/$asset"
-    die "checksum mismatch for $asset: SHA256SUMS of v$version says $expected, the file is $actual; refusing to install it"
+    rm -rf "$work"
+    die "checksum mismatch for $asset: $against says $expected, the file is $actual; refusing to install it"
   fi
-  note "verified $asset: sha256 $actual"
+  note "verified $asset against $against: sha256 $actual"
   tar -xzf "$dir/$asset" -C "$work" --no-same-owner
   local extracted="$work/hoist-$version-$target/hoist"
   [[ -f $extracted ]] || die "$asset does not hold hoist-$version-$target/hoist"

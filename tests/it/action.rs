@@ -3,7 +3,8 @@
 //! (served by a local HTTP server standing in for GitHub's release downloads: the
 //! test-built binary in a tarball, with SHA256SUMS), refused when the tarball does not match
 //! its checksum, built from the action's checkout when a release has no binary for the
-//! platform; the inputs reaching hoist as words, never as shell code; and, against the
+//! platform; at a commit sha or a branch, the release the action's tree records checked
+//! against the tree's checksums, else the checkout built, never the latest release; the inputs reaching hoist as words, never as shell code; and, against the
 //! emulated AWS fleet, a deploy with every output and the job summary.
 
 use crate::common;
@@ -237,8 +238,25 @@ fn stub_cargo(dir: &Path) -> PathBuf {
 /// The action as a remote action of {REPOSITORY} at `action_ref`, served by `server`, with a
 /// stub cargo first on PATH (whose log is `cargo_log`), the actions cache off.
 fn remote(server: &Server, action_ref: &str, scratch: &Path, workspace: &Path) -> Action {
+    remote_at(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        server,
+        action_ref,
+        scratch,
+        workspace,
+    )
+}
+
+/// [`remote`] with the action's checkout at `checkout` (see [`recorded_checkout`]).
+fn remote_at(
+    checkout: &Path,
+    server: &Server,
+    action_ref: &str,
+    scratch: &Path,
+    workspace: &Path,
+) -> Action {
     let stub = stub_cargo(scratch);
-    Action::repository()
+    Action::at(checkout)
         .github("server_url", &server.url)
         .github("action_repository", REPOSITORY)
         .github("action_ref", action_ref)
@@ -413,7 +431,7 @@ fn a_release_is_downloaded_verified_cached_and_put_on_path() {
     assert_eq!(installed(&out), binary);
     assert!(
         out.log.contains(&format!(
-            "verified {}: sha256 {}",
+            "verified {} against SHA256SUMS of v{VERSION}: sha256 {}",
             asset(),
             sha256_hex(tarball())
         )),
@@ -449,28 +467,145 @@ fn a_release_is_downloaded_verified_cached_and_put_on_path() {
     );
 }
 
+/// A commit sha the action may be pinned to.
+const SHA_REF: &str = "5cddb29209fa4bd5e0e3a1f0c7d2b8a9e6f4c3d2";
+/// The release `/releases/latest` leads to in [`two_releases`]: not the one a pin records.
+const LATEST: &str = "99.0.0";
+
+fn latest_asset() -> String {
+    format!("hoist-{LATEST}-{}.tar.gz", target())
+}
+
+/// Releases v{VERSION} (`tarball` and a SHA256SUMS of `sums`) and v{LATEST} (a tarball and
+/// its SHA256SUMS), `/releases/latest` leading to v{LATEST}.
+fn two_releases(tarball: &[u8], sums: &str) -> Server {
+    let mut routes = HashMap::new();
+    routes.insert(download(&asset()), Route::File(tarball.to_vec()));
+    routes.insert(
+        download("SHA256SUMS"),
+        Route::File(sums.as_bytes().to_vec()),
+    );
+    let latest = |p: &str| format!("/{REPOSITORY}/releases/download/v{LATEST}/{p}");
+    let other = b"another release".to_vec();
+    routes.insert(latest(&latest_asset()), Route::File(other.clone()));
+    routes.insert(
+        latest("SHA256SUMS"),
+        Route::File(format!("{}  {}\n", sha256_hex(&other), latest_asset()).into_bytes()),
+    );
+    routes.insert(
+        format!("/{REPOSITORY}/releases/latest"),
+        Route::Redirect(format!("/{REPOSITORY}/releases/tag/v{LATEST}")),
+    );
+    routes.insert(
+        format!("/{REPOSITORY}/releases/tag/v{LATEST}"),
+        Route::File(b"a release page".to_vec()),
+    );
+    Server::start(routes)
+}
+
+/// Requests for `/releases/latest` or for anything of another release than v{VERSION}.
+fn beyond_the_pin(server: &Server) -> Vec<String> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.ends_with("/releases/latest") || r.contains(&format!("v{LATEST}")))
+        .collect()
+}
+
+/// A copy of the action (action.yml and action/) under `dir` whose tree records release
+/// v{VERSION}, as release.yml does after publishing it: action/record-release.sh run on the
+/// release's tarball. Returns the checkout and what action/SHA256SUMS says.
+fn recorded_checkout(dir: &Path) -> (PathBuf, String) {
+    let checkout = dir.join("action-checkout");
+    std::fs::create_dir_all(checkout.join("action")).unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(repo.join("action.yml"), checkout.join("action.yml")).unwrap();
+    for script in ["install.sh", "run.sh", "record-release.sh"] {
+        std::fs::copy(
+            repo.join("action").join(script),
+            checkout.join("action").join(script),
+        )
+        .unwrap();
+    }
+    let dist = dir.join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(dist.join(asset()), tarball()).unwrap();
+    let out = Command::new("bash")
+        .arg(checkout.join("action/record-release.sh"))
+        .arg(format!("v{VERSION}"))
+        .arg(&dist)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let release = std::fs::read_to_string(checkout.join("action/release.txt")).unwrap();
+    assert_eq!(release.lines().last(), Some(VERSION), "{release}");
+    let sums = std::fs::read_to_string(checkout.join("action/SHA256SUMS")).unwrap();
+    assert_eq!(sums, format!("{}  {}\n", sha256_hex(tarball()), asset()));
+    (checkout, sums)
+}
+
 #[test]
-fn the_default_version_is_the_actions_own_tag_else_the_latest_release() {
+fn the_default_version_is_the_actions_own_tag_else_its_checkout_never_the_latest_release() {
     let scratch = tempfile::tempdir().unwrap();
     let (_dir, root) = app();
-    let server = release(Some(tarball().to_vec()), &sums_of(tarball()));
+    let server = two_releases(tarball(), &sums_of(tarball()));
 
     let tagged = remote(&server, &format!("v{VERSION}"), scratch.path(), &root).run();
     assert!(tagged.ok, "{}", tagged.log);
     assert_eq!(tagged.step("resolve").outputs["version"], VERSION);
     installed(&tagged);
-    assert!(
-        !server
-            .requests()
-            .iter()
-            .any(|r| r.ends_with("/releases/latest")),
+    assert_eq!(
+        beyond_the_pin(&server),
+        Vec::<String>::new(),
         "a tag needs no look-up"
     );
 
-    let branch = remote(&server, "main", scratch.path(), &root).run();
-    assert!(branch.ok, "{}", branch.log);
-    assert_eq!(branch.step("resolve").outputs["version"], VERSION);
-    installed(&branch);
+    // At a sha or a branch, a tree that records no release: its own checkout, built.
+    for pin in [SHA_REF, "main"] {
+        let cargo_log = scratch.path().join("cargo.log");
+        let _ = std::fs::remove_file(&cargo_log);
+        let before = server.requests().len();
+        let out = remote(&server, pin, scratch.path(), &root).run();
+        assert!(out.ok, "{}", out.log);
+        assert_eq!(out.step("resolve").outputs["kind"], "source", "{pin}");
+        assert_eq!(out.step("resolve").outputs["version"], "", "{pin}");
+        assert!(
+            out.log.contains(
+                "records no release (action/release.txt): building the action's checkout"
+            ),
+            "{}",
+            out.log
+        );
+        let args = std::fs::read_to_string(&cargo_log).expect("cargo ran");
+        let args: Vec<&str> = args.lines().collect();
+        assert_eq!(
+            args[..4],
+            ["install", "--locked", "--path", env!("CARGO_MANIFEST_DIR")]
+        );
+        installed(&out);
+        assert!(
+            server.requests()[before..].is_empty(),
+            "{pin}: nothing downloaded: {:?}",
+            server.requests()
+        );
+    }
+
+    // `latest` only when asked for by name, and then it says so.
+    let latest = remote(&server, SHA_REF, scratch.path(), &root)
+        .input("version", "latest")
+        .run();
+    assert_eq!(latest.step("resolve").outputs["version"], LATEST);
+    assert!(
+        latest.stdout.contains(&format!(
+            "::warning title=hoist install::version: latest installs the last hoist released (v{LATEST}), not what the action is pinned to ({SHA_REF})"
+        )),
+        "{}",
+        latest.log
+    );
     assert!(
         server
             .requests()
@@ -489,6 +624,163 @@ fn the_default_version_is_the_actions_own_tag_else_the_latest_release() {
         odd.log.contains("version `feature-x` is neither a release"),
         "{}",
         odd.log
+    );
+}
+
+/// Pinned to a sha whose tree records v{VERSION}: that release, checked against the tree's
+/// checksums; neither `/releases/latest` nor the release's own SHA256SUMS is asked for.
+#[test]
+fn a_sha_ref_installs_the_release_its_tree_records_checked_against_the_trees_checksums() {
+    let scratch = tempfile::tempdir().unwrap();
+    let runner = scratch.path().join("runner");
+    let (_dir, root) = app();
+    let (checkout, _) = recorded_checkout(scratch.path());
+    // The release's own SHA256SUMS is garbage: it is not what the action checks.
+    let server = two_releases(tarball(), "not a checksum file\n");
+    for pin in [SHA_REF, "main"] {
+        let before = server.requests().len();
+        let out = remote_at(&checkout, &server, pin, scratch.path(), &root)
+            .runner_dir(&runner.join(pin))
+            .run();
+        assert!(out.ok, "{}", out.log);
+        let resolved = &out.step("resolve").outputs;
+        assert_eq!(resolved["kind"], "release");
+        assert_eq!(resolved["version"], VERSION);
+        assert!(
+            out.log.contains(&format!(
+                "verified {} against action/SHA256SUMS (the action's tree): sha256 {}",
+                asset(),
+                sha256_hex(tarball())
+            )),
+            "{}",
+            out.log
+        );
+        installed(&out);
+        assert_eq!(server.requests()[before..], [download(&asset())], "{pin}");
+    }
+    assert_eq!(beyond_the_pin(&server), Vec::<String>::new());
+    assert!(
+        !scratch.path().join("cargo.log").exists(),
+        "nothing was built"
+    );
+}
+
+/// A release record the tree holds only half of, or a version that is no version, fails the
+/// resolve step naming the file: it is never taken for "no record" (which would build the
+/// checkout instead of what the tree says). record-release.sh refuses bad input likewise.
+#[test]
+fn a_half_or_malformed_release_record_fails_naming_the_file() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (_dir, root) = app();
+    let (checkout, _) = recorded_checkout(scratch.path());
+    let server = two_releases(tarball(), &sums_of(tarball()));
+    let sums = checkout.join("action/SHA256SUMS");
+    let release = checkout.join("action/release.txt");
+
+    std::fs::rename(&sums, scratch.path().join("sums")).unwrap();
+    let half = remote_at(&checkout, &server, SHA_REF, scratch.path(), &root).run();
+    assert!(!half.ok);
+    assert_eq!(half.failed_step.as_deref(), Some("resolve"));
+    assert!(
+        half.stdout
+            .contains("the action's tree has only one of action/release.txt and action/SHA256SUMS"),
+        "{}",
+        half.log
+    );
+    std::fs::rename(scratch.path().join("sums"), &sums).unwrap();
+
+    std::fs::write(&release, "# a comment\nnext\n").unwrap();
+    let odd = remote_at(&checkout, &server, SHA_REF, scratch.path(), &root).run();
+    assert!(!odd.ok);
+    assert!(
+        odd.stdout
+            .contains("action/release.txt does not hold a release version (1.2.3): `next`"),
+        "{}",
+        odd.log
+    );
+    assert!(odd.path.is_empty());
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert!(
+        !scratch.path().join("cargo.log").exists(),
+        "nothing was built"
+    );
+
+    let record = |args: &[&str]| {
+        Command::new("bash")
+            .arg(checkout.join("action/record-release.sh"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let empty = scratch.path().join("empty-dist");
+    std::fs::create_dir_all(&empty).unwrap();
+    let none = record(&["1.2.3", empty.to_str().unwrap()]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains(&format!(
+            "{} holds no hoist-1.2.3-*.tar.gz",
+            empty.display()
+        )),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
+    let bad = record(&["main", empty.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`main` is not a release version"));
+    assert_eq!(
+        std::fs::read_to_string(&release).unwrap(),
+        "# a comment\nnext\n",
+        "a refused record changes nothing"
+    );
+}
+
+/// A tarball that does not match the checksum the action's tree records is refused, even
+/// when the release's own SHA256SUMS was replaced to match it, at a sha and at a release
+/// tag alike: no hoist on PATH, nothing kept in the tool cache, nothing built instead.
+#[test]
+fn a_tarball_that_does_not_match_the_trees_checksums_is_refused_with_no_fallback() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (_dir, root) = app();
+    let (checkout, _) = recorded_checkout(scratch.path());
+    let mut tampered = tarball().to_vec();
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x01;
+    let server = two_releases(&tampered, &sums_of(&tampered));
+    for pin in [SHA_REF.to_owned(), format!("v{VERSION}")] {
+        let runner = scratch.path().join("runner").join(&pin);
+        let out = remote_at(&checkout, &server, &pin, scratch.path(), &root)
+            .runner_dir(&runner)
+            .run();
+        assert!(!out.ok, "{pin}: {}", out.log);
+        assert_eq!(out.failed_step.as_deref(), Some("install"), "{pin}");
+        assert!(
+            out.stdout.contains(&format!(
+                "::error title=hoist install::checksum mismatch for {}: action/SHA256SUMS (the action's tree) says {}, the file is {}; refusing to install it",
+                asset(),
+                sha256_hex(tarball()),
+                sha256_hex(&tampered)
+            )),
+            "{pin}: {}",
+            out.log
+        );
+        assert!(out.path.is_empty(), "GITHUB_PATH: {:?}", out.path);
+        let cache = runner.join("tool-cache/hoist").join(VERSION).join(target());
+        assert!(!cache.join("bin/hoist").exists(), "{pin}");
+        assert!(
+            !cache.join(asset()).exists(),
+            "{pin}: the bad tarball is not kept"
+        );
+        assert!(!root.join("hoist-plan.json").exists(), "hoist did not run");
+    }
+    assert!(
+        !server.requests().contains(&download("SHA256SUMS")),
+        "the release's own SHA256SUMS is not consulted: {:?}",
+        server.requests()
+    );
+    assert_eq!(beyond_the_pin(&server), Vec::<String>::new());
+    assert!(
+        !scratch.path().join("cargo.log").exists(),
+        "no fallback to building after a checksum failure"
     );
 }
 

@@ -3,7 +3,8 @@
 //! shellcheck on each `run:`), check-jsonschema with GitHub's schemas (vendored in it: no
 //! network) on action.yml and the workflows, parliament on every IAM policy of the examples,
 //! shellcheck on the action's scripts; and checks of our own: no `run:` script interpolates
-//! `${{ }}`, the trust policies admit one repository's environment or pull requests, and
+//! `${{ }}`, the trust policies admit one repository's environment or pull requests (and the
+//! jobs assuming the deploy role run in an environment, the plan role's only read), and
 //! the policies allow exactly the AWS calls hoist makes — derived from the code (the SDK
 //! operations `src/` calls, the `aws` commands the host scripts run), so adding a call
 //! without updating the policy fails here, and so does a policy action nothing calls.
@@ -218,9 +219,12 @@ fn parliament_finds_nothing_in_the_iam_policies() {
     }
 }
 
-#[test]
-fn the_trust_policies_admit_one_repositorys_environment_or_its_pull_requests() {
-    let mut seen = BTreeMap::new();
+/// The `sub` values a trust policy admits, per file name, after checking each statement
+/// admits GitHub's OIDC tokens for `sts.amazonaws.com` by exact match only: no condition
+/// operator but `StringEquals` (no `StringLike`, no `ForAnyValue:`), no wildcard, one
+/// repository per subject.
+fn trust_subjects() -> BTreeMap<String, Vec<String>> {
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for path in policies() {
         let policy = json(&path);
         if !is_trust_policy(&policy) {
@@ -247,33 +251,160 @@ fn the_trust_policies_admit_one_repositorys_environment_or_its_pull_requests() {
                 eq["token.actions.githubusercontent.com:aud"], "sts.amazonaws.com",
                 "{name}"
             );
-            let sub = eq["token.actions.githubusercontent.com:sub"]
-                .as_str()
-                .unwrap();
-            assert!(!sub.contains('*') && !sub.contains('?'), "{name}: {sub}");
-            let parts: Vec<&str> = sub.split(':').collect();
-            assert_eq!(parts[0], "repo", "{name}: {sub}");
-            assert_eq!(
-                parts[1].split('/').count(),
-                2,
-                "{name}: one repository: {sub}"
+            let subs: Vec<String> = match &eq["token.actions.githubusercontent.com:sub"] {
+                Value::String(one) => vec![one.clone()],
+                Value::Array(many) => many
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_owned())
+                    .collect(),
+                other => panic!("{name}: no sub condition: {other}"),
+            };
+            for sub in subs {
+                assert!(!sub.contains('*') && !sub.contains('?'), "{name}: {sub}");
+                let parts: Vec<&str> = sub.split(':').collect();
+                assert_eq!(parts[0], "repo", "{name}: {sub}");
+                assert_eq!(
+                    parts[1].split('/').count(),
+                    2,
+                    "{name}: one repository: {sub}"
+                );
+                seen.entry(name.clone())
+                    .or_default()
+                    .push(parts[2..].join(":"));
+            }
+        }
+    }
+    seen
+}
+
+/// A deploy role is assumed only by jobs of a protected GitHub environment: its trust
+/// policy names environment subjects and nothing else (a branch, a tag, a pull request or a
+/// workflow would skip the environment's branch rule and reviewers). The plan role is
+/// assumed only by pull requests. Each per-environment deploy role has its own trust policy,
+/// naming that environment only.
+#[test]
+fn the_trust_policies_admit_one_repositorys_protected_environment_or_its_pull_requests() {
+    let seen = trust_subjects();
+    let one = |s: &str| vec![s.to_owned()];
+    let mut expected = BTreeMap::from([
+        (
+            "ci-trust-policy.json".to_owned(),
+            one("environment:staging"),
+        ),
+        ("ci-plan-trust-policy.json".to_owned(), one("pull_request")),
+    ]);
+    // ci-deploy-role-<env>.json is trusted by ci-trust-policy-<env>.json, for <env> only.
+    for path in policies() {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if let Some(env) = name
+            .strip_prefix("ci-deploy-role-")
+            .and_then(|n| n.strip_suffix(".json"))
+        {
+            expected.insert(
+                format!("ci-trust-policy-{env}.json"),
+                one(&format!("environment:{env}")),
             );
-            seen.insert(name.clone(), parts[2..].join(":"));
+        }
+    }
+    assert!(expected.contains_key("ci-trust-policy-production.json"));
+    for (name, subjects) in &seen {
+        if name == "ci-plan-trust-policy.json" {
+            continue;
+        }
+        for sub in subjects {
+            let env = sub.strip_prefix("environment:");
+            assert!(
+                env.is_some_and(|e| !e.is_empty() && !e.contains(':')),
+                "{name}: a deploy role trusts environments only, not `{sub}`"
+            );
+        }
+    }
+    assert_eq!(seen, expected);
+}
+
+/// The plan role only reads: every action it allows is a `Get`, `Describe`, `List` or `BatchGet`.
+#[test]
+fn the_plan_role_can_only_read() {
+    let allowed = allowed(&root().join("examples/github-actions/iam/ci-plan-role.json"));
+    assert!(!allowed.is_empty());
+    for action in &allowed {
+        let (_, verb) = action.split_once(':').unwrap();
+        assert!(
+            ["Get", "Describe", "List", "BatchGet"]
+                .iter()
+                .any(|read| verb.starts_with(read)),
+            "ci-plan-role.json allows {action}, which is not read-only"
+        );
+    }
+}
+
+/// The jobs of `workflow` that assume the role in the variable `role` (`role-to-assume:
+/// ${{ vars.ROLE }}`), with their `environment:` (`None` when they have none).
+fn jobs_assuming(workflow: &Value, role: &str) -> Vec<(String, Option<String>)> {
+    let wanted = format!("${{{{ vars.{role} }}}}");
+    let mut out = Vec::new();
+    for (name, job) in workflow["jobs"].as_object().unwrap() {
+        let assumes = job["steps"].as_array().is_some_and(|steps| {
+            steps
+                .iter()
+                .any(|s| s["with"]["role-to-assume"].as_str() == Some(wanted.as_str()))
+        });
+        if assumes {
+            let env = match &job["environment"] {
+                Value::Null => None,
+                Value::String(e) => Some(e.clone()),
+                Value::Object(o) => o.get("name").and_then(Value::as_str).map(str::to_owned),
+                other => panic!("{name}: environment: {other}"),
+            };
+            out.push((name.clone(), env.filter(|e| !e.is_empty())));
+        }
+    }
+    out
+}
+
+/// The examples' jobs that assume the deploy role run in an environment (so the token's
+/// `sub` is the environment's, the one the trust policy admits, and the environment's
+/// branch rule and reviewers apply); plan.yml's job, which assumes the plan role, runs in
+/// none (its `sub` is `pull_request`). And the README says how to protect the environment.
+#[test]
+fn the_deploy_role_is_assumed_in_an_environment_and_the_plan_role_in_none() {
+    let mut deploy = BTreeSet::new();
+    let mut plan = BTreeSet::new();
+    for path in files("examples/github-actions", "yml") {
+        let workflow = yaml(&path);
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        for (job, env) in jobs_assuming(&workflow, "HOIST_ROLE_ARN") {
+            assert!(
+                env.is_some(),
+                "{file}: job {job} assumes the deploy role outside an environment"
+            );
+            deploy.insert(file.clone());
+        }
+        for (job, env) in jobs_assuming(&workflow, "HOIST_PLAN_ROLE_ARN") {
+            assert_eq!(env, None, "{file}: job {job} assumes the plan role");
+            plan.insert(file.clone());
         }
     }
     assert_eq!(
-        seen,
-        BTreeMap::from([
-            (
-                "ci-trust-policy.json".to_owned(),
-                "environment:staging".to_owned()
-            ),
-            (
-                "ci-plan-trust-policy.json".to_owned(),
-                "pull_request".to_owned()
-            ),
-        ])
+        deploy,
+        BTreeSet::from(
+            ["apply.yml", "deploy.yml", "rollback.yml", "unlock.yml"].map(str::to_owned)
+        )
     );
+    assert_eq!(plan, BTreeSet::from(["plan.yml".to_owned()]));
+
+    let readme = std::fs::read_to_string(root().join("examples/github-actions/README.md")).unwrap();
+    for needed in [
+        "Deployment branches and tags",
+        "Selected branches",
+        "Required reviewers",
+        "ci-trust-policy-production.json",
+    ] {
+        assert!(
+            readme.contains(needed),
+            "examples/github-actions/README.md does not say `{needed}`"
+        );
+    }
 }
 
 #[test]
