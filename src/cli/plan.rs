@@ -30,6 +30,12 @@ pub(super) struct PlanArgs {
     /// as a deploy's preflight would. Without it the plan is made offline.
     #[arg(long, conflicts_with = "local")]
     resolve_targets: bool,
+    /// Read what runs on each target now (a read-only script, over SSM or on this machine
+    /// with --local) and show per target what the deploy would change: release, image, env
+    /// keys, settings, color, or `unchanged`. With --out the plan records it, and `deploy
+    /// --plan` refuses a target that moved since.
+    #[arg(long)]
+    against_live: bool,
 }
 
 impl PlanArgs {
@@ -40,8 +46,10 @@ impl PlanArgs {
             release: self.release,
             out: self.out.clone(),
             resolve_targets: self.resolve_targets,
+            against_live: self.against_live,
         };
-        let plan = ops::plan::run(request).await?;
+        let events = session.events(self.format.unwrap_or(Format::Text));
+        let plan = ops::plan::run(request, events.as_ref(), &session.cancel()).await?;
         let format = match &self.out {
             None => Some(self.format.unwrap_or(Format::Text)),
             Some(_) => self.format,

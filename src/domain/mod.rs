@@ -8,11 +8,13 @@
 //! - [`invocation`] and [`outcome`]: what a target's run reports and how it is judged;
 //! - [`events`]: what the layers below the command line report as it happens;
 //! - [`revision`]: the commit a deploy is built from;
+//! - [`live`]: what runs on a target now, as a plan against live state reads it;
 //! - [`waves`]: how a phase spreads over SSM commands and waves, and how long it may take.
 
 pub mod carry;
 pub mod events;
 pub mod invocation;
+pub mod live;
 pub mod names;
 pub mod outcome;
 pub mod phase;

@@ -286,6 +286,7 @@ mod tests {
     /// leaves out; a changed byte, a new file or an executable bit changes it.
     #[test]
     fn the_digest_follows_content_not_times() {
+        use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::write(root.join("Dockerfile"), "FROM scratch\n").unwrap();
@@ -312,7 +313,6 @@ mod tests {
         assert_ne!(changed, first);
         assert_ne!(by_path["app.sh"], files["app.sh"]);
         std::fs::write(root.join("app.sh"), "hi").unwrap();
-        use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(root.join("app.sh"), std::fs::Permissions::from_mode(0o755))
             .unwrap();
         assert_ne!(digest(root, "Dockerfile").unwrap().0, first);

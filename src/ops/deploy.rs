@@ -142,6 +142,23 @@ pub async fn run(
             inputs.instances = Some(ids.clone());
         }
         check_reviewed(r, path, &config, &inputs)?;
+        // Made against live state: every target must still be as the plan found it.
+        if r.live.is_some() {
+            let ssm = remote.as_ref().map(|(aws, ..)| &aws.ssm);
+            events.activity("reading what runs on each target now");
+            let now =
+                super::live::read(&config, transport, &ids, ssm, events.as_ref(), &cancel).await?;
+            let drift = plan::review::drift(r, &now.hosts);
+            if !drift.is_empty() {
+                return Err(Error::Deploy(DeployError::Reviewed(
+                    plan::review::Refusal {
+                        path: path.display().to_string(),
+                        differences: drift,
+                    },
+                )));
+            }
+            events.done("every target is as the plan found it");
+        }
         events.done(&format!(
             "{} applies: the source tree{}, the build context, the config, strategy, targets \
              and hoist's scripts are the reviewed ones",

@@ -6,6 +6,7 @@ pub mod build;
 pub mod deploy;
 pub mod error;
 pub mod execute;
+pub mod live;
 pub mod output;
 pub mod plan;
 pub mod prepare;

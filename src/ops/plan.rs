@@ -21,13 +21,23 @@ pub struct Request {
     pub out: Option<PathBuf>,
     /// Ask SSM which instances the targets are, and check them.
     pub resolve_targets: bool,
+    /// Read what runs on each target now and compare (resolves the targets over SSM).
+    pub against_live: bool,
 }
 
 /// Makes the plan (and saves it, with `--out`).
-pub async fn run(request: Request) -> Result<Plan, Error> {
+pub async fn run(
+    request: Request,
+    events: &dyn crate::domain::Events,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<Plan, Error> {
     let transport = prepare::transport_kind(request.local);
     let saving = request.out.is_some();
-    if saving && transport == TransportKind::Ssm && !request.resolve_targets {
+    if saving
+        && transport == TransportKind::Ssm
+        && !request.resolve_targets
+        && !request.against_live
+    {
         return Err(Error::OutNeedsTargets);
     }
     let (config, mut inputs) = prepare::prepare(
@@ -53,12 +63,31 @@ pub async fn run(request: Request) -> Result<Plan, Error> {
     if transport == TransportKind::Ssm && saving && inputs.region.is_none() {
         return Err(Error::NoRegion);
     }
-    if request.resolve_targets {
+    let mut ssm_client = None;
+    if request.resolve_targets || (request.against_live && transport == TransportKind::Ssm) {
         let aws = prepare::Aws::new(&config).await;
         let ids = ssm::preflight(&aws.ssm, &config.targets)
             .await
             .map_err(Error::Preflight)?;
         inputs.instances = Some(ids);
+        ssm_client = Some(aws.ssm);
+    }
+    if request.against_live {
+        let targets = inputs
+            .instances
+            .clone()
+            .unwrap_or_else(|| vec!["local".to_owned()]);
+        inputs.live = Some(
+            super::live::read(
+                &config,
+                transport,
+                &targets,
+                ssm_client.as_ref(),
+                events,
+                cancel,
+            )
+            .await?,
+        );
     }
     let plan = plan::build(&config, &inputs)?;
     if let Some(path) = &request.out {

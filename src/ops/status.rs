@@ -65,6 +65,15 @@ pub struct Running {
     /// Blue-green: `blue` or `green`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub color: Option<String>,
+    /// The commit its image was built from; empty when the image does not say.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub revision: String,
+    /// Its `hoist.settings` and `hoist.env` labels (JSON text); empty on a release an older
+    /// hoist made.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub settings: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub env: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,26 +167,46 @@ pub async fn read(
     cancel: &CancellationToken,
 ) -> Result<Read, Error> {
     let config = file.load(config::Files::None)?;
-    let phase = plan::status_phase(&config, prepare::transport_kind(local))
-        .map_err(|e| Error::Plan(e.into()))?;
-    let (targets, aws) = prepare::resolve_targets(phase.transport, &config, events, cancel).await?;
+    let transport = prepare::transport_kind(local);
+    let (targets, aws) = prepare::resolve_targets(transport, &config, events, cancel).await?;
+    read_targets(
+        &config,
+        transport,
+        &targets,
+        aws.map(|a| a.ssm),
+        events,
+        cancel,
+    )
+    .await
+}
+
+/// Runs the status phase on `targets` (over SSM with `ssm`, else on this machine).
+pub async fn read_targets(
+    config: &config::Config,
+    transport: crate::domain::TransportKind,
+    targets: &[String],
+    ssm: Option<aws_sdk_ssm::Client>,
+    events: &dyn Events,
+    cancel: &CancellationToken,
+) -> Result<Read, Error> {
+    let phase = plan::status_phase(config, transport).map_err(|e| Error::Plan(e.into()))?;
     let job = Job {
         script: &phase.script,
         secrets: None,
-        targets: &targets,
+        targets,
         policy: phase.policy,
         timeout: phase.timeout,
         comment: format!("hoist status {}", config.app),
     };
     events.activity(&format!("reading {} target(s)", targets.len()));
-    let invocations = match aws {
+    let invocations = match ssm {
         None => {
             LocalTransport::default()
                 .run(&job, cancel.clone(), &Quiet)
                 .await
         }
-        Some(aws) => {
-            SsmTransport::new(aws.ssm)
+        Some(ssm) => {
+            SsmTransport::new(ssm)
                 .run(&job, cancel.clone(), &Quiet)
                 .await
         }

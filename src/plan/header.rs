@@ -118,6 +118,18 @@ pub(super) fn header_params(
         ),
         ("HOIST_RUN_DIR", "/run/hoist".into()),
         ("HOIST_STATE_DIR", "/var/lib/hoist".into()),
+        (
+            "HOIST_SETTINGS",
+            serde_json::to_string(&super::live::settings(config))
+                .expect("strings serialize")
+                .into(),
+        ),
+        (
+            "HOIST_ENV_LABEL",
+            serde_json::to_string(&super::live::env(config))
+                .expect("strings serialize")
+                .into(),
+        ),
     ];
     params.extend(blue_green_params(config));
     params

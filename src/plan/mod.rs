@@ -4,6 +4,7 @@
 //! inputs always give byte-identical output, and the script a host runs is the one shown.
 
 mod header;
+pub mod live;
 mod maintenance;
 mod render;
 pub mod review;
@@ -66,6 +67,8 @@ pub struct Inputs {
     /// The checkout's tree and build context (a reviewed plan binds its source by them);
     /// `None` where nothing was read (unit tests).
     pub source: Option<crate::domain::SourceDigest>,
+    /// `--against-live`: each target's live state and the fleet lock's holder, as read.
+    pub live: Option<live::LiveInputs>,
     pub hoist_version: String,
 }
 
@@ -85,6 +88,7 @@ impl Inputs {
             force: false,
             region: None,
             source: None,
+            live: None,
             hoist_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
@@ -156,6 +160,10 @@ pub struct Plan {
     /// What `deploy` executes, in order; each step carries its own inputs.
     pub steps: Vec<Step>,
     pub warnings: Vec<String>,
+    /// `--against-live`: what the deploy would change on each target, against what runs
+    /// there now (and, saved for review, what `deploy --plan` must still find there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<live::LivePlan>,
 }
 
 /// How a blue-green deploy switches on each host: nginx listens on `listen` and proxies to
@@ -587,7 +595,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         steps.push(Step::DeleteSecretParameter { name: name.clone() });
     }
 
-    Ok(Plan {
+    let mut plan = Plan {
         schema: SCHEMA.to_owned(),
         run: inputs.run.clone(),
         hoist_version: inputs.hoist_version.clone(),
@@ -621,7 +629,13 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         lock: (inputs.transport == TransportKind::Ssm).then(|| crate::domain::LockSpec::of(config)),
         steps,
         warnings,
-    })
+        live: None,
+    };
+    plan.live = inputs
+        .live
+        .as_ref()
+        .map(|found| live::compare(&plan, config, found));
+    Ok(plan)
 }
 
 /// The sha256 of `config` as JSON: what a reviewed plan binds its config by. Comments and

@@ -371,6 +371,14 @@ impl Plan {
         if let Some(rollout) = self.rollout_line() {
             put(format!("  rollout   {rollout}"));
         }
+        if let Some(live) = &self.live {
+            put(String::new());
+            put("Against what runs now:".into());
+            for line in live.lines() {
+                put(format!("  {line}"));
+            }
+            put(String::new());
+        }
         for phase in self.phases() {
             put(format!(
                 "  script    {} sha256 {} (phase {}; {})",
@@ -452,6 +460,13 @@ impl Plan {
                 md_cell(&phase.script.sha256),
                 md_cell(&phase.carried.describe())
             );
+        }
+        if let Some(live) = &self.live {
+            let _ = writeln!(o, "\n**Against what runs now**\n");
+            for line in live.lines() {
+                let indent = if line.starts_with("  ") { "  " } else { "" };
+                let _ = writeln!(o, "{indent}- {}", md_code(line.trim_start()));
+            }
         }
         let _ = writeln!(o, "\n**Environment**\n");
         let env = self.env_lines();

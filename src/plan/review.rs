@@ -91,6 +91,12 @@ pub enum Difference {
         reviewed: Vec<String>,
         now: Vec<String>,
     },
+    /// A target moved since the plan was made against it (`--against-live`): someone
+    /// deployed, rolled back or changed it.
+    Drift {
+        target: String,
+        moved: Vec<String>,
+    },
     /// Anything else, by JSON path.
     Field {
         path: String,
@@ -222,6 +228,12 @@ impl fmt::Display for Difference {
                 reviewed.join(", "),
                 now.join(", ")
             ),
+            Difference::Drift { target, moved } => write!(
+                f,
+                "{target} moved since the plan was made against it: {}; plan again against \
+                 what runs now",
+                moved.join("; ")
+            ),
             Difference::Field { path } => write!(f, "the plan differs at {path}"),
         }
     }
@@ -302,6 +314,31 @@ pub fn source_differences(reviewed: &Plan, now: Option<&SourceDigest>) -> Vec<Di
     found
 }
 
+/// The targets a plan made against live state (`--against-live`) found otherwise than
+/// `now`: each named with what moved. Empty for a plan made without it.
+pub fn drift(reviewed: &Plan, now: &[crate::domain::live::HostLive]) -> Vec<Difference> {
+    let Some(live) = &reviewed.live else {
+        return Vec::new();
+    };
+    live.targets
+        .iter()
+        .filter_map(|t| {
+            let moved = match now.iter().find(|h| h.target == t.target) {
+                None => vec!["it was not read now".to_owned()],
+                Some(h) if h.error.is_some() => vec![format!(
+                    "it could not be read now: {}",
+                    h.error.as_deref().unwrap_or_default()
+                )],
+                Some(h) => h.moved_since(&t.live),
+            };
+            (!moved.is_empty()).then(|| Difference::Drift {
+                target: t.target.clone(),
+                moved,
+            })
+        })
+        .collect()
+}
+
 /// Every difference between the reviewed plan and the plan made now from the same inputs
 /// (the image not yet known in either). Empty when the reviewed plan applies.
 pub fn differences(reviewed: &Plan, now: &Plan) -> Vec<Difference> {
@@ -377,6 +414,8 @@ pub fn differences(reviewed: &Plan, now: &Plan) -> Vec<Difference> {
             now: names(now),
         });
     }
+    // What a plan against live state read is compared by [`drift`], with what runs now.
+    let (reviewed, now) = (&without_live(reviewed), &without_live(now));
     if found.is_empty() && reviewed != now {
         found.extend(field_differences(reviewed, now));
     }
@@ -438,6 +477,13 @@ fn without_image(plan: &Plan) -> Plan {
         }
     }
     plan
+}
+
+fn without_live(plan: &Plan) -> Plan {
+    Plan {
+        live: None,
+        ..plan.clone()
+    }
 }
 
 /// `NAME` of a header line `NAME=…` (upper case and `_`), else `None`.

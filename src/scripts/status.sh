@@ -22,7 +22,9 @@
 # the idle color: what stands there, null when none); null for recreate. `staged`: releases a
 # two-phase rollout staged (label hoist.staged-by) that run unserved: waiting for their run's
 # switch, or left by a run that died between its phases (the next deploy's stage removes
-# those); each with release, container, name, color and run.
+# those); each with release, container, name, color and run. The running release also has
+# revision (its image's org.opencontainers.image.revision), settings and env (the labels
+# hoist.settings and hoist.env, JSON text; "" on a release an older hoist made).
 
 RUNNING_JSON=null
 RETAINED_JSON=""
@@ -156,10 +158,15 @@ while IFS='|' read -r id state release name image image_id deployed_at started r
         restart=${restart%:0}
         health=$(health_now "$id")
         digest=$(docker image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' "$image_id" 2>/dev/null || true)
-        RUNNING_JSON=$(printf '{"release":%s,"container":%s,"name":%s,"image":%s,"image_id":%s,"digest":%s,"health":%s,"since":%s,"restart":%s,"color":%s}' \
+        # How the release was made: its image's commit and the settings and env hoist
+        # labelled it with, each a JSON string as Docker encodes it (one a line).
+        made=()
+        mapfile -t made < <(docker inspect --format "{{json (index .Config.Labels \"org.opencontainers.image.revision\")}}{{\"\\n\"}}{{json (index .Config.Labels \"hoist.settings\")}}{{\"\\n\"}}{{json (index .Config.Labels \"hoist.env\")}}" "$id" 2>/dev/null || true)
+        RUNNING_JSON=$(printf '{"release":%s,"container":%s,"name":%s,"image":%s,"image_id":%s,"digest":%s,"health":%s,"since":%s,"restart":%s,"color":%s,"revision":%s,"settings":%s,"env":%s}' \
             "$(json_str "$release")" "$(json_str "$id")" "$(json_str "$name")" "$(json_str "$image")" \
             "$(json_str "$image_id")" "$(json_or_null "${digest%% *}")" "$(json_str "$health")" \
-            "$(json_str "$started")" "$(json_str "$restart")" "$(json_or_null "$color")")
+            "$(json_str "$started")" "$(json_str "$restart")" "$(json_or_null "$color")" \
+            "${made[0]:-\"\"}" "${made[1]:-\"\"}" "${made[2]:-\"\"}")
     elif [[ $state == running && -n $(staged_run "$id") ]]; then
         STAGED_JSON+="${STAGED_JSON:+,}$(printf '{"release":%s,"container":%s,"name":%s,"color":%s,"run":%s}' \
             "$(json_str "$release")" "$(json_str "$id")" "$(json_str "$name")" "$(json_or_null "$color")" \

@@ -2178,3 +2178,128 @@ fn a_host_resolved_secret_the_app_prints_is_masked_in_every_output() {
     .unwrap();
     no_secret("history.jsonl", &history);
 }
+
+/// `plan --against-live` reads what runs now: right after a deploy every target is
+/// `unchanged`; a changed clear env value shows only that key (with the new value, and no
+/// secret's value anywhere); saved with `--out`, a target changed by hand since is refused
+/// by `deploy --plan`, naming the target and what moved, and nothing changes.
+#[test]
+fn a_plan_against_live_state_shows_what_changes_and_refuses_a_target_that_moved() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("live");
+    let plan = |args: &[&str]| -> Run {
+        hoist()
+            .current_dir(&app.root)
+            .args(["plan", "--local", "--against-live"])
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    // Nothing runs yet: a first deploy.
+    let first = plan(&["--format", "json"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let json = first.json();
+    assert_eq!(
+        json["live"]["targets"][0]["verdict"], "first-deploy",
+        "{json}"
+    );
+    assert_ok(&app.deploy());
+
+    // Right after the deploy: unchanged, in text, markdown and JSON.
+    let json = plan(&["--format", "json"]).json();
+    let target = &json["live"]["targets"][0];
+    assert_eq!(target["target"], "local");
+    assert_eq!(target["verdict"], "unchanged", "{target}");
+    assert_eq!(target["changes"], serde_json::json!([]), "{target}");
+    let text = plan(&[]);
+    text.success();
+    assert!(text.stdout.contains("local: unchanged"), "{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains("1 target(s): 1 unchanged, 0 to change"),
+        "{}",
+        text.stdout
+    );
+    let md = plan(&["--format", "markdown"]);
+    assert!(md.stdout.contains("`local: unchanged"), "{}", md.stdout);
+
+    // A clear env value changed (uncommitted: the same commit, release `…-dirty`): the env
+    // shows only that key, with its new value.
+    let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
+    std::fs::write(
+        app.root.join("hoist.yaml"),
+        yaml.replace("GREETING: hi", "GREETING: hello"),
+    )
+    .unwrap();
+    let json = plan(&["--format", "json"]).json();
+    let target = &json["live"]["targets"][0];
+    assert_eq!(target["verdict"], "changes", "{target}");
+    let changes: Vec<&str> = target["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let env: Vec<&&str> = changes.iter().filter(|c| c.starts_with("env")).collect();
+    assert_eq!(
+        env,
+        [&"env ~ GREETING=hello (was another value)"],
+        "{changes:?}"
+    );
+    assert!(changes.iter().all(|c| !c.contains(SECRET)), "{changes:?}");
+    assert!(
+        !changes
+            .iter()
+            .any(|c| c.contains("memory") || c.contains("restart")),
+        "no setting changed: {changes:?}"
+    );
+    std::fs::write(app.root.join("hoist.yaml"), &yaml).unwrap();
+
+    // Saved against live state, then the live release stopped by hand: refused.
+    let saved = tempfile::tempdir().unwrap();
+    let file = saved.path().join("plan.json");
+    plan(&["--out", file.to_str().unwrap()]).success();
+    let (name, ..) = app.running().into_iter().next().expect("a release runs");
+    let before = app.containers();
+    docker_out(&["stop", "-t", "1", &name]);
+    let refused: Run = app
+        .deploy_cmd()
+        .args(["--plan", file.to_str().unwrap()])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("local moved since the plan was made against it: release"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("no release runs now"),
+        "{}",
+        refused.stderr
+    );
+    let after = app.containers();
+    assert_eq!(before.len(), after.len(), "nothing was created: {after:?}");
+    // Back as it was: the plan applies.
+    docker_out(&["start", &name]);
+    let applied: Run = app
+        .deploy_cmd()
+        .args(["--plan", file.to_str().unwrap()])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(applied.code, 0, "{}\n{}", applied.stdout, applied.stderr);
+    assert!(
+        applied
+            .stderr
+            .contains("every target is as the plan found it"),
+        "{}",
+        applied.stderr
+    );
+}

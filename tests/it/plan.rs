@@ -297,6 +297,7 @@ fn text_and_markdown_escape_hidden_characters_from_any_source() {
         run: None,
         region: Some("us-east-1\u{1b}[2K".into()),
         source: None,
+        live: None,
         hoist_version: "0.0.0".into(),
     };
     let plan = hoist::plan::build(&config, &inputs).unwrap();

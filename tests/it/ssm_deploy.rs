@@ -1812,6 +1812,57 @@ fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image
         run_phase(&reviewed)["script"]["sha256"]
     );
 
+    // Against live state, right after the deploy: every instance unchanged.
+    let live_path = saved.path().join("live.json");
+    let live_file = live_path.to_str().unwrap();
+    plan_cmd(&["--against-live", "--out", live_file]).success();
+    let live: Value = serde_json::from_str(&std::fs::read_to_string(&live_path).unwrap()).unwrap();
+    let verdicts: Vec<&str> = live["live"]["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["unchanged"; 3], "{}", live["live"]);
+    // One instance changed by hand (its release stopped): the apply is refused naming it
+    // alone, and nothing is deployed.
+    let (changed, others) = world.instances().split_first().unwrap();
+    let container = world.docker(
+        changed,
+        &[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=hoist.app={}", app.name),
+        ],
+    );
+    world.docker(changed, &["stop", "-t", "1", container.trim()]);
+    let puts = world.calls("PutParameter");
+    let refused = app.deploy(&world, &["--plan", live_file]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&format!(
+            "{} moved since the plan was made against it",
+            changed.id
+        )),
+        "{}",
+        refused.stderr
+    );
+    for other in others {
+        assert!(
+            !refused.stderr.contains(&format!("{} moved", other.id)),
+            "{}",
+            refused.stderr
+        );
+        assert_serves(other, "1.0.0");
+    }
+    assert_eq!(
+        world.calls("PutParameter"),
+        puts,
+        "no secret parameter was put"
+    );
+    world.docker(changed, &["start", container.trim()]);
+
     // `hoist build` prints what hosts run: the registry already holds this commit's image.
     let built: Run = hoist()
         .current_dir(&app.root)

@@ -112,6 +112,8 @@ create_release() {
         --label "hoist.health-path=$HOIST_HEALTH_PATH"
         --label "hoist.health-status=$HOIST_HEALTH_STATUS"
         --label "hoist.spec=${SPEC:-}"
+        --label "hoist.settings=${HOIST_SETTINGS:-}"
+        --label "hoist.env=${HOIST_ENV_LABEL:-}"
         --label "$RELEASE_LABEL=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
         "$@"
     )
