@@ -178,23 +178,53 @@ fn sends_and_secrets(world: &World) -> (usize, usize) {
     (world.calls("SendCommand"), secrets)
 }
 
-/// The first deploy of a commit builds, pushes and records the digest; the second reuses
-/// that digest with no build. The commit's tag pushed over by hand, with a label forged to
-/// match the commit, is refused naming the repository, the tag, both digests and the record
-/// (exit 2, nothing pushed or sent, lock released, no secret parameter left), and every
-/// instance still serves the old release. A commit whose tag somebody pushed before hoist
-/// did (no record) is built, pushed over and recorded. A config claiming immutable tags for
-/// the MUTABLE repository is refused before anything changes.
+fn build_step(report: &Value) -> Value {
+    report["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "build")
+        .cloned()
+        .unwrap()
+}
+
+fn digest_of(reference: &str) -> String {
+    reference.rsplit_once('@').unwrap().1.to_owned()
+}
+
+/// The image reference the app's running container on each instance was created from.
+fn running_images(world: &World, app: &App) -> Vec<String> {
+    world
+        .instances()
+        .iter()
+        .map(|inst| {
+            world.docker(
+                inst,
+                &[
+                    "ps",
+                    "--filter",
+                    &format!("label=hoist.app={}", app.name),
+                    "--format",
+                    "{{.Label \"hoist.image-ref\"}}",
+                ],
+            )
+        })
+        .collect()
+}
+
+/// The commit's tag pushed over by hand after hoist pushed it, with a label forged to match
+/// the commit: the next deploy of the commit is refused naming the repository, the tag, both
+/// digests and the record (exit 2; nothing pushed or sent, the lock released, no secret
+/// parameter left), and every instance still serves the old release from the recorded
+/// digest. (Before the record, hoist trusted the tag and its label and shipped it.)
 #[test]
-fn an_image_is_reused_only_by_the_digest_hoist_recorded_pushing_it() {
+fn a_tag_pushed_over_with_a_forged_label_is_refused_and_every_instance_keeps_its_release() {
     if !ready() {
         return;
     }
-    let world = World::up("reuse");
-    let app = App::new("reuse");
+    let world = World::up("forged");
+    let app = App::new("forged");
     let repository = format!("e2e/{}", app.name);
-
-    // v1: built, pushed and recorded.
     let v1 = app.deploy(&world, &["--format", "json"]);
     assert_ok(&v1);
     let v1_report = report(&v1);
@@ -202,80 +232,20 @@ fn an_image_is_reused_only_by_the_digest_hoist_recorded_pushing_it() {
         .as_str()
         .unwrap()
         .to_owned();
-    let record = format!("/hoist/{}/images/{commit}", app.name);
     let v1_reference = v1_report["plan"]["image"]["reference"]
         .as_str()
         .unwrap()
         .to_owned();
-    let v1_digest = v1_reference.rsplit_once('@').unwrap().1.to_owned();
-    let build = v1_report["plan"]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "build")
-        .unwrap()
-        .clone();
-    assert_eq!(build["reuse"]["record"], record.as_str(), "{build}");
-    assert_eq!(
-        parameter(&world, &record),
-        Some(format!("{repository}@{v1_digest}")),
-        "the push recorded its digest"
-    );
-    assert!(
-        step(&v1_report, "push")["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&format!(
-                "recorded sha256:{} in {record}",
-                &v1_digest[7..19]
-            )),
-        "{}",
-        v1_report["steps"]
-    );
+    let v1_digest = digest_of(&v1_reference);
     for inst in world.instances() {
         assert_serves(inst, "1.0.0");
     }
-    // The plan says what is reused, and where the record is.
-    let planned: Run = hoist()
-        .current_dir(&app.root)
-        .arg("plan")
-        .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap()
-        .into();
-    assert_eq!(planned.code, 0, "{}", planned.stderr);
-    assert!(
-        planned
-            .stdout
-            .contains(&format!("digest hoist recorded in {record}")),
-        "{}",
-        planned.stdout
-    );
 
-    // The same commit again: the recorded digest, no build, no push.
-    let again = app.deploy(&world, &["--format", "json"]);
-    assert_ok(&again);
-    let again_report = report(&again);
-    assert_eq!(step(&again_report, "build")["status"], "skipped");
-    assert!(
-        step(&again_report, "build")["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("holds the digest hoist recorded in {record}")),
-        "{}",
-        again_report["steps"]
-    );
-    assert_eq!(
-        again_report["plan"]["image"]["reference"],
-        v1_reference.as_str()
-    );
-    assert!(!again.stderr.contains("building"), "{}", again.stderr);
-
-    // The commit's tag pushed over by hand, the label forged to match: refused.
-    let forged = push_forged(&world, &repository, &commit, "forged-1");
+    let forged = push_forged(&world, &repository, &commit, "forged");
     assert_ne!(forged, v1_digest);
     let before = sends_and_secrets(&world);
     let refused = app.deploy(&world, &[]);
+    let record = format!("/hoist/{}/images/{commit}", app.name);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     for part in [
         &format!("tag {commit} of ECR repository {repository} holds {forged}, not {v1_digest}"),
@@ -298,55 +268,138 @@ fn an_image_is_reused_only_by_the_digest_hoist_recorded_pushing_it() {
     assert_eq!(
         transient_parameters(&world),
         Vec::<String>::new(),
-        "lock released"
+        "the lock released, no secret parameter left"
     );
     for inst in world.instances() {
         assert_serves(inst, "1.0.0");
-        let image = world.docker(
-            inst,
-            &[
-                "ps",
-                "--filter",
-                &format!("label=hoist.app={}", app.name),
-                "--format",
-                "{{.Label \"hoist.image-ref\"}}",
-            ],
-        );
-        assert_eq!(image, v1_reference, "{}", inst.id);
     }
+    assert_eq!(running_images(&world, &app), vec![v1_reference; 3]);
+}
 
-    // A new commit whose tag somebody pushed before hoist did: no record, so the tag is not
-    // trusted; hoist builds, pushes over it and records its own digest.
-    app.configure("2.0.0", "0s", "0");
-    let commit2 = head(&app);
-    let forged2 = push_forged(&world, &repository, &commit2, "forged-2");
-    let v2 = app.deploy(&world, &["--format", "json"]);
-    assert_ok(&v2);
+/// A commit whose tag somebody pushed before hoist ever did (a forged label, no record): the
+/// tag is not trusted, hoist builds, pushes over it and records its own digest, and every
+/// instance serves the app. The second deploy of the commit reuses that recorded digest with
+/// no build and no push, and the plan names the record.
+#[test]
+fn a_tag_hoist_did_not_push_is_built_over_and_the_recorded_digest_is_reused() {
+    if !ready() {
+        return;
+    }
+    let world = World::up("prepushed");
+    let app = App::new("prepushed");
+    let repository = format!("e2e/{}", app.name);
+    let commit = head(&app);
+    let record = format!("/hoist/{}/images/{commit}", app.name);
+    let forged = push_forged(&world, &repository, &commit, "prepushed");
+
+    let v1 = app.deploy(&world, &["--format", "json"]);
+    assert_ok(&v1);
+    for inst in world.instances() {
+        assert_serves(inst, "1.0.0");
+    }
     assert!(
-        v2.stderr.contains("no record of hoist pushing") && v2.stderr.contains("pushed"),
+        v1.stderr
+            .contains(&format!("no record of hoist pushing {repository}:"))
+            && v1.stderr.contains("building")
+            && v1.stderr.contains("pushed"),
         "{}",
-        v2.stderr
+        v1.stderr
     );
-    let v2_reference = report(&v2)["plan"]["image"]["reference"]
+    let v1_report = report(&v1);
+    let v1_reference = v1_report["plan"]["image"]["reference"]
         .as_str()
         .unwrap()
         .to_owned();
-    let v2_digest = v2_reference.rsplit_once('@').unwrap().1;
-    assert_ne!(v2_digest, forged2);
+    let v1_digest = digest_of(&v1_reference);
+    assert_ne!(v1_digest, forged);
     assert_eq!(
-        tag_digest(&world, &repository, &commit2).as_deref(),
-        Some(v2_digest)
+        tag_digest(&world, &repository, &commit).as_deref(),
+        Some(v1_digest.as_str()),
+        "hoist's push moved the tag"
     );
     assert_eq!(
-        parameter(&world, &format!("/hoist/{}/images/{commit2}", app.name)),
-        Some(format!("{repository}@{v2_digest}"))
+        parameter(&world, &record),
+        Some(format!("{repository}@{v1_digest}")),
+        "the push recorded its digest"
     );
-    for inst in world.instances() {
-        assert_serves(inst, "2.0.0");
-    }
+    assert_eq!(build_step(&v1_report)["reuse"]["record"], record.as_str());
+    assert!(
+        step(&v1_report, "push")["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(
+                "recorded sha256:{} in {record}",
+                &v1_digest[7..19]
+            )),
+        "{}",
+        v1_report["steps"]
+    );
 
-    // The config claims immutable tags; the repository's are MUTABLE: refused before
-    // anything changes, naming both settings and the fixes.
+    // The same commit again: the recorded digest, no build, no push.
+    let again = app.deploy(&world, &["--format", "json"]);
+    assert_ok(&again);
+    let again_report = report(&again);
+    assert_eq!(step(&again_report, "build")["status"], "skipped");
+    assert_eq!(step(&again_report, "push")["status"], "skipped");
+    assert!(
+        step(&again_report, "build")["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("holds the digest hoist recorded in {record}")),
+        "{}",
+        again_report["steps"]
+    );
+    assert_eq!(
+        again_report["plan"]["image"]["reference"],
+        v1_reference.as_str()
+    );
+    assert!(
+        !again.stderr.contains("building") && !again.stderr.contains("pushing"),
+        "{}",
+        again.stderr
+    );
+
+    // The plan says what may be reused, and where the record is.
+    let planned: Run = hoist()
+        .current_dir(&app.root)
+        .arg("plan")
+        .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    assert!(
+        planned
+            .stdout
+            .contains(&format!("digest hoist recorded in {record}")),
+        "{}",
+        planned.stdout
+    );
+}
+
+/// `image.immutable_tags: true` against an existing repository whose tags are MUTABLE: the
+/// deploy is refused before anything changes (exit 2; no push, no command, no secret, the
+/// lock released), naming the repository, both settings and the two fixes.
+#[test]
+fn immutable_tags_are_checked_against_the_repository() {
+    if !ready() {
+        return;
+    }
+    let world = World::up("mutable");
+    let app = App::new("mutable");
+    let repository = format!("e2e/{}", app.name);
+    aws(
+        &world,
+        &[
+            "ecr",
+            "create-repository",
+            "--repository-name",
+            &repository,
+            "--image-tag-mutability",
+            "MUTABLE",
+        ],
+    )
+    .expect("the repository is created");
     let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
     std::fs::write(
         app.root.join("hoist.yaml"),
@@ -354,8 +407,8 @@ fn an_image_is_reused_only_by_the_digest_hoist_recorded_pushing_it() {
     )
     .unwrap();
     common::git(&app.root, &["commit", "-qam", "immutable tags"]);
-    let commit3 = head(&app);
-    let before = sends_and_secrets(&world);
+    let commit = head(&app);
+
     let refused = app.deploy(&world, &[]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     for part in [
@@ -373,14 +426,15 @@ fn an_image_is_reused_only_by_the_digest_hoist_recorded_pushing_it() {
         assert!(refused.stderr.contains(part), "{part}:\n{}", refused.stderr);
     }
     assert!(!refused.stderr.contains("building"), "{}", refused.stderr);
-    assert_eq!(sends_and_secrets(&world), before, "no command, no secret");
-    assert_eq!(tag_digest(&world, &repository, &commit3), None, "no push");
+    assert_eq!(sends_and_secrets(&world), (0, 0), "no command, no secret");
+    assert_eq!(tag_digest(&world, &repository, &commit), None, "no push");
     assert_eq!(
         transient_parameters(&world),
         Vec::<String>::new(),
-        "lock released"
+        "the lock released"
     );
     for inst in world.instances() {
-        assert_serves(inst, "2.0.0");
+        let containers = world.docker(inst, &["ps", "-aq"]);
+        assert!(containers.is_empty(), "{} changed: {containers}", inst.id);
     }
 }
