@@ -290,6 +290,12 @@ fn a_tag_hoist_did_not_push_is_built_over_and_the_recorded_digest_is_reused() {
     let repository = format!("e2e/{}", app.name);
     let commit = head(&app);
     let record = format!("/hoist/{}/images/{commit}", app.name);
+    // ECR takes pushes only to a repository that exists.
+    aws(
+        &world,
+        &["ecr", "create-repository", "--repository-name", &repository],
+    )
+    .expect("the repository is created");
     let forged = push_forged(&world, &repository, &commit, "prepushed");
 
     let v1 = app.deploy(&world, &["--format", "json"]);
