@@ -1,4 +1,5 @@
-//! ECR: the account's registry and its credentials, the repository, and what a tag holds.
+//! ECR: the account's registry and its credentials, the repository, what a tag holds, and
+//! the record of what hoist pushed ([`record`]).
 //!
 //! The registry host comes from `GetAuthorizationToken`'s `proxyEndpoint`, so an endpoint
 //! override (`AWS_ENDPOINT_URL_ECR`, an emulator) needs no other setting. Every call is made
@@ -10,6 +11,9 @@ use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMu
 use base64::Engine as _;
 
 use crate::aws::retry;
+
+mod record;
+pub use record::{ImageRecords, Recorded};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EcrError {
@@ -31,6 +35,28 @@ pub enum EcrError {
         tag: String,
         digest: String,
     },
+    #[error(
+        "image.immutable_tags is true, but ECR repository {repository} has tag mutability \
+         {mutability}: its tags can be pushed over, so nothing was changed. Make the \
+         repository's tags immutable (aws ecr put-image-tag-mutability --repository-name \
+         {repository} --image-tag-mutability IMMUTABLE), or set image.immutable_tags: false"
+    )]
+    MutableRepository {
+        repository: String,
+        mutability: String,
+    },
+    #[error("SSM {operation} on the image record {parameter} failed: {message}")]
+    Record {
+        operation: &'static str,
+        parameter: String,
+        message: String,
+    },
+    #[error(
+        "the image record {parameter} holds {value:?}, not <repository>@sha256:<digest> as \
+         hoist writes it: nothing was changed (delete the parameter to have hoist build, push \
+         and record the image again)"
+    )]
+    BadRecord { parameter: String, value: String },
 }
 
 fn api_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
@@ -118,7 +144,8 @@ impl Ecr {
     }
 
     /// Finds the repository, creating it (with the configured tag mutability and scan on
-    /// push) when it does not exist.
+    /// push) when it does not exist. An existing repository whose tags are not `IMMUTABLE`
+    /// when `immutable` says they must be is refused ([`EcrError::MutableRepository`]).
     pub async fn ensure_repository(
         &self,
         name: &str,
@@ -134,12 +161,21 @@ impl Ecr {
         .await
         {
             Ok(resp) => {
-                let repo = resp.repositories().first();
+                let mutability = resp
+                    .repositories()
+                    .first()
+                    .and_then(|r| r.image_tag_mutability())
+                    .map_or("MUTABLE", ImageTagMutability::as_str);
+                // IMMUTABLE_WITH_EXCLUSION leaves the tags its filters match mutable.
+                if immutable && mutability != "IMMUTABLE" {
+                    return Err(EcrError::MutableRepository {
+                        repository: name.to_owned(),
+                        mutability: mutability.to_owned(),
+                    });
+                }
                 Ok(Repository {
                     name: name.to_owned(),
-                    immutable: repo
-                        .and_then(|r| r.image_tag_mutability())
-                        .is_some_and(|m| m.as_str().starts_with("IMMUTABLE")),
+                    immutable: mutability.starts_with("IMMUTABLE"),
                     created: false,
                 })
             }
@@ -305,6 +341,51 @@ mod tests {
             }
         );
         assert_eq!(rule.num_calls(), 3);
+    }
+
+    /// `immutable_tags: true` is checked against the repository, not assumed: a MUTABLE
+    /// one (or one whose exclusions leave tags mutable) is refused, naming both settings
+    /// and the fix.
+    #[tokio::test]
+    async fn a_config_claiming_immutable_tags_refuses_a_mutable_repository() {
+        for (found, refused) in [
+            (ImageTagMutability::Mutable, true),
+            (ImageTagMutability::MutableWithExclusion, true),
+            (ImageTagMutability::ImmutableWithExclusion, true),
+            (ImageTagMutability::Immutable, false),
+        ] {
+            let mutability = found.clone();
+            let rule = mock!(aws_sdk_ecr::Client::describe_repositories).then_output(move || {
+                DescribeRepositoriesOutput::builder()
+                    .repositories(
+                        EcrRepository::builder()
+                            .repository_name("web")
+                            .image_tag_mutability(mutability.clone())
+                            .build(),
+                    )
+                    .build()
+            });
+            let client = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, [&rule]);
+            let ecr = Ecr::new(client);
+            let result = ecr.ensure_repository("web", true, false).await;
+            if refused {
+                let message = result.unwrap_err().to_string();
+                for part in [
+                    "web",
+                    found.as_str(),
+                    "image.immutable_tags is true",
+                    "aws ecr put-image-tag-mutability --repository-name web \
+                     --image-tag-mutability IMMUTABLE",
+                    "image.immutable_tags: false",
+                ] {
+                    assert!(message.contains(part), "{part}: {message}");
+                }
+            } else {
+                assert!(result.unwrap().immutable);
+            }
+            // A config that does not ask for immutable tags takes the repository as it is.
+            assert!(ecr.ensure_repository("web", false, false).await.is_ok());
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! - [`phase`]: a plan's steps and phases, where they run and how they spread;
 //! - [`script`] and [`carry`]: a rendered script, and how a transport carries it;
-//! - [`names`]: release ids, secret parameters, the lock's parameter and scope;
+//! - [`names`]: release ids, secret parameters, the lock's parameter and scope, image records;
 //! - [`invocation`] and [`outcome`]: what a target's run reports and how it is judged;
 //! - [`events`]: what the layers below the command line report as it happens;
 //! - [`revision`]: the commit a deploy is built from;
@@ -27,8 +27,8 @@ pub mod waves;
 pub use events::Events;
 pub use invocation::{Invocation, InvocationStatus, Outcome};
 pub use names::{
-    LockSpec, REVISION_LABEL, is_content_addressed, is_release_id, is_secret_parameter_of,
-    lock_parameter, lock_scope, parameter_root, secret_parameter,
+    LockSpec, REVISION_LABEL, image_record_parameter, is_content_addressed, is_release_id,
+    is_secret_parameter_of, lock_parameter, lock_scope, parameter_root, secret_parameter,
 };
 pub use phase::{
     Phase, PhaseTargets, PhaseWhen, RepositoryTag, RolloutPolicy, Step, StepKind, TransportKind,

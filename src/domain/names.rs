@@ -1,5 +1,6 @@
 //! Names hoist gives things, each a pure function of the config and the run: release ids,
-//! secret parameters, the deploy lock's parameter and scope, image labels.
+//! secret parameters, the deploy lock's parameter and scope, image labels, the record of an
+//! image hoist pushed.
 
 use std::time::Duration;
 
@@ -35,6 +36,15 @@ pub fn parameter_root(app: &str, environment: Option<&str>) -> String {
         None => format!("/hoist/{app}/"),
         Some(env) => format!("/hoist/{app}/{env}/"),
     }
+}
+
+/// Where hoist records the digest it pushed for `commit`: `/hoist/<app>/images/<commit>`, or
+/// `/hoist/<app>/<env>/images/<commit>` in an environment, under the environment's own root
+/// ([`parameter_root`]) so that IAM lets only that environment's deploy role write it. A
+/// later deploy of the commit reuses the image only when the commit's tag still holds this
+/// digest: a tag anyone who may push can move; this parameter only hoist writes.
+pub fn image_record_parameter(app: &str, environment: Option<&str>, commit: &str) -> String {
+    format!("{}images/{commit}", parameter_root(app, environment))
 }
 
 /// Whether `name` has the shape of a run's secret parameter of `app` (in `environment`):
@@ -138,6 +148,7 @@ mod tests {
     }
 
     const RUN: &str = "20261206T170000Z-1a2b3c4d";
+    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
     #[test]
     fn without_an_environment_the_names_are_the_apps_as_before() {
@@ -149,6 +160,10 @@ mod tests {
             format!("/hoist/hello/abc1234/{RUN}/env")
         );
         assert_eq!(parameter_root("hello", None), "/hoist/hello/");
+        assert_eq!(
+            image_record_parameter("hello", None, SHA),
+            format!("/hoist/hello/images/{SHA}")
+        );
     }
 
     #[test]
@@ -165,6 +180,10 @@ mod tests {
         assert_eq!(
             secret_parameter(&c, "abc1234", None),
             format!("{root}runs/abc1234/<run>/env")
+        );
+        assert_eq!(
+            image_record_parameter("hello", Some("staging"), SHA),
+            format!("{root}images/{SHA}")
         );
         // Same targets, another environment: another lock.
         assert_ne!(
@@ -195,6 +214,11 @@ mod tests {
             (lock_parameter(&staging), None),
             (lock_parameter(&staging), Some("staging")),
             (lock_parameter(&production), Some("staging")),
+            (image_record_parameter("hello", None, SHA), None),
+            (
+                image_record_parameter("hello", Some("staging"), SHA),
+                Some("staging"),
+            ),
             (secret_parameter(&staging, "abc1234", None), Some("staging")),
             ("/hoist/hello2/abc1234/x/env".to_owned(), None),
             ("/hoist/hello/abc1234/env".to_owned(), None),

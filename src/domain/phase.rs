@@ -29,8 +29,10 @@ pub enum Step {
         build_args: BTreeMap<String, String>,
         labels: BTreeMap<String, String>,
         tags: Vec<String>,
-        /// When the registry already holds this tag, it holds this commit's image: the
-        /// build (and the push) are skipped. Set only for tags named after a clean commit.
+        /// When this tag still holds the digest hoist recorded when it pushed this commit's
+        /// image, the build (and the push) are skipped and that digest is deployed; a tag
+        /// that holds another digest is refused; without a record hoist builds, pushes and
+        /// records. Set only for tags named after a clean commit.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reuse: Option<RepositoryTag>,
     },
@@ -108,6 +110,9 @@ impl StepKind {
 pub struct RepositoryTag {
     pub repository: String,
     pub tag: String,
+    /// The parameter where hoist records the digest it pushed under the tag
+    /// ([`super::names::image_record_parameter`]): only that digest is ever reused.
+    pub record: String,
 }
 
 /// One script run on a set of targets, with its own timeout and rollout policy.

@@ -8,14 +8,17 @@ use bollard::Docker;
 use super::execute::StepStatus;
 use super::steps::DeployError;
 use crate::domain::Events;
-use crate::ecr::{self, Ecr, EcrError, Login};
+use crate::domain::RepositoryTag;
+use crate::ecr::{self, Ecr, EcrError, ImageRecords, Login, Recorded};
 use crate::image::{self, BuildError, BuildRequest, PushError};
 use crate::plan::{self, Step};
 
-/// The account's registry: its ECR API and the login pushes use.
+/// The account's registry: its ECR API, the login pushes use, and where hoist records the
+/// digests it pushed.
 pub struct Registry<'a> {
     pub ecr: &'a Ecr,
     pub login: Login,
+    pub records: ImageRecords,
 }
 
 /// The image hosts run, once the publishing steps ran (or `--image` was resolved).
@@ -39,6 +42,8 @@ pub struct Publisher<'a> {
     built: Option<String>,
     /// `repository` and the digest it holds the image under, once known.
     digest: Option<(String, String)>,
+    /// Where the push records the digest it left (the build step's record), if anywhere.
+    record: Option<String>,
 }
 
 impl<'a> Publisher<'a> {
@@ -54,6 +59,7 @@ impl<'a> Publisher<'a> {
             immutable: false,
             built: None,
             digest: None,
+            record: None,
         }
     }
 
@@ -94,51 +100,24 @@ impl<'a> Publisher<'a> {
                 };
                 Ok((StepStatus::Done, detail))
             }
-            Step::Build {
-                reuse,
-                tags,
-                labels,
-                ..
-            } => {
+            Step::Build { reuse, tags, .. } => {
                 if let Some(reuse) = reuse {
                     let registry = self.registry("build")?;
-                    if let Some(content) = registry
-                        .ecr
-                        .tag_content(&reuse.repository, &reuse.tag)
-                        .await?
-                    {
-                        // The tag is named after the commit; the image must say so too (a
-                        // mutable tag may have been pushed over by hand).
-                        let image = format!(
-                            "{}/{}@{}",
-                            registry.login.registry, reuse.repository, content.digest
-                        );
-                        let expected = labels.get(image::REVISION_LABEL).cloned();
-                        let creds = image::Credentials {
-                            registry: &registry.login.registry,
-                            username: &registry.login.username,
-                            password: &registry.login.password,
-                        };
-                        let found =
-                            image::revision_of(self.docker, &image, &creds, self.progress).await?;
-                        if found != expected {
-                            return Err(DeployError::WrongRevision {
-                                image,
-                                found: found.unwrap_or_else(|| "(none)".into()),
-                                expected: expected.unwrap_or_default(),
-                            });
-                        }
+                    if let Some(digest) = self.vouched(registry, reuse).await? {
                         let line = format!(
-                            "{}/{}:{} already holds this commit's image ({}): no build, no push",
+                            "{}/{}:{} holds the digest hoist recorded in {} ({}): no build, no \
+                             push",
                             registry.login.registry,
                             reuse.repository,
                             short_tag(&reuse.tag),
-                            short_digest(&content.digest)
+                            reuse.record,
+                            short_digest(&digest)
                         );
                         self.progress.done(&line);
-                        self.digest = Some((reuse.repository.clone(), content.digest));
+                        self.digest = Some((reuse.repository.clone(), digest));
                         return Ok((StepStatus::Skipped, line));
                     }
+                    self.record = Some(reuse.record.clone());
                 }
                 let id = build_image(self.docker, step, self.progress).await?;
                 let detail = format!("built {} ({})", tags[0], short_id(&id));
@@ -152,6 +131,46 @@ impl<'a> Publisher<'a> {
                 "{} is not a publishing step",
                 other.kind().as_str()
             ))),
+        }
+    }
+
+    /// The digest to reuse for a commit's tag: the one hoist recorded pushing, when the tag
+    /// still holds it. `None` (build, push and record) when there is no record (the tag
+    /// alone is not trusted, whoever pushed it), or the tag is gone. A tag that holds
+    /// another digest than the record is refused: somebody pushed over it.
+    async fn vouched(
+        &self,
+        registry: &Registry<'_>,
+        reuse: &RepositoryTag,
+    ) -> Result<Option<String>, DeployError> {
+        let tag = format!("{}:{}", reuse.repository, short_tag(&reuse.tag));
+        let recorded = registry.records.read(&reuse.record).await?;
+        let Some(recorded) = recorded.filter(|r| r.repository == reuse.repository) else {
+            self.progress.info(&format!(
+                "no record of hoist pushing {tag} in {}: building (a tag alone is not trusted)",
+                reuse.record
+            ));
+            return Ok(None);
+        };
+        match registry
+            .ecr
+            .tag_content(&reuse.repository, &reuse.tag)
+            .await?
+        {
+            Some(c) if c.digest == recorded.digest => Ok(Some(c.digest)),
+            Some(c) => Err(DeployError::TagMoved {
+                repository: reuse.repository.clone(),
+                tag: reuse.tag.clone(),
+                found: c.digest,
+                recorded: recorded.digest,
+                parameter: reuse.record.clone(),
+            }),
+            None => {
+                self.progress.info(&format!(
+                    "{tag} is gone from the registry: building and pushing it again"
+                ));
+                Ok(None)
+            }
         }
     }
 
@@ -238,14 +257,33 @@ impl<'a> Publisher<'a> {
                     .digest
             }
         };
+        let mut recorded_note = String::new();
+        if let Some(record) = &self.record {
+            let recorded = Recorded {
+                repository: repository.to_owned(),
+                digest: digest.clone(),
+            };
+            registry.records.write(record, &recorded).await?;
+            self.progress.done(&format!(
+                "recorded {} in {record}: later deploys of this commit reuse only that digest",
+                short_digest(&digest)
+            ));
+            recorded_note = format!("; recorded {} in {record}", short_digest(&digest));
+        }
         self.digest = Some((repository.to_owned(), digest));
         let held_note = format!("{} already held this image", held.join(", "));
         Ok(match (pushed.is_empty(), held.is_empty()) {
-            (true, _) => (StepStatus::Skipped, format!("every tag: {held_note}")),
-            (false, true) => (StepStatus::Done, format!("pushed {}", pushed.join(", "))),
+            (true, _) => (
+                StepStatus::Skipped,
+                format!("every tag: {held_note}{recorded_note}"),
+            ),
+            (false, true) => (
+                StepStatus::Done,
+                format!("pushed {}{recorded_note}", pushed.join(", ")),
+            ),
             (false, false) => (
                 StepStatus::Done,
-                format!("pushed {}; {held_note}", pushed.join(", ")),
+                format!("pushed {}; {held_note}{recorded_note}", pushed.join(", ")),
             ),
         })
     }
@@ -504,7 +542,11 @@ pub async fn run_request(
         let ecr = aws.ecr();
         let login =
             super::prepare::ecr_login(&ecr, events, cancel, "before anything was pushed").await?;
-        let registry = Registry { ecr: &ecr, login };
+        let registry = Registry {
+            ecr: &ecr,
+            login,
+            records: ImageRecords::new(aws.ssm.clone()),
+        };
         inputs.registry = Some(registry.login.registry.clone());
         let plan = plan::build(&config, &inputs)?;
         let mut publisher = Publisher::new(&docker, Some(&registry), events);

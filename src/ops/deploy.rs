@@ -21,6 +21,7 @@ use crate::aws;
 use crate::config::{self, Config};
 use crate::domain::secrets::SecretEnv;
 use crate::domain::{Events, TransportKind};
+use crate::ecr::ImageRecords;
 use crate::lock;
 use crate::plan::{self, Inputs, Plan};
 use crate::transport::ssm::{self, SsmTransport};
@@ -198,7 +199,11 @@ pub async fn run(
         None => steps::deploy(config, inputs, publisher, runner, cancel).await,
     };
     let result = if let Some((aws, ecr, login)) = remote {
-        let registry = Registry { ecr: &ecr, login };
+        let registry = Registry {
+            ecr: &ecr,
+            login,
+            records: ImageRecords::new(aws.ssm.clone()),
+        };
         inputs.registry = Some(registry.login.registry.clone());
         if let Some(uri) = &request.image {
             let image = tokio::select! {

@@ -49,16 +49,19 @@ pub enum DeployError {
     Interrupted,
     #[error(transparent)]
     Reviewed(#[from] plan::review::Refusal),
-    #[error(transparent)]
-    Revision(#[from] crate::image::RevisionError),
     #[error(
-        "{image} is labelled with revision {found}, not the plan's commit {expected}: the \
-         tag no longer holds the reviewed commit's image, so nothing was changed"
+        "tag {tag} of ECR repository {repository} holds {found}, not {recorded}, the digest \
+         hoist recorded in {parameter} when it pushed this commit's image: the tag was pushed \
+         over, so hoist does not trust it and nothing was changed (deploy the recorded image \
+         with --image <registry>/{repository}@{recorded}; or, if you vouch for the new \
+         image, delete {parameter} and hoist builds, pushes and records this commit again)"
     )]
-    WrongRevision {
-        image: String,
+    TagMoved {
+        repository: String,
+        tag: String,
         found: String,
-        expected: String,
+        recorded: String,
+        parameter: String,
     },
 }
 

@@ -548,7 +548,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
                 scan_on_push: config.image.scan_on_push,
             });
         }
-        // Tags named after a clean commit: a registry that holds the tag holds its image.
+        // Tags named after a clean commit: the digest hoist recorded pushing may be reused.
         let commit_tagged = config.image.tags.is_empty() && !inputs.revision.dirty;
         steps.push(Step::Build {
             builder: config.image.builder,
@@ -565,6 +565,11 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
             reuse: (ssm && commit_tagged).then(|| RepositoryTag {
                 repository: config.image.repository.clone(),
                 tag: tags[0].clone(),
+                record: crate::domain::image_record_parameter(
+                    &config.app,
+                    config.environment.as_deref(),
+                    &inputs.revision.sha,
+                ),
             }),
         });
         if ssm {

@@ -204,9 +204,11 @@ impl Plan {
                     if let Some(reuse) = reuse {
                         let _ = write!(
                             s,
-                            "; skipped when repository {} already holds tag {} (this commit's \
-                             image)",
-                            reuse.repository, reuse.tag
+                            "; skipped only when tag {} of repository {} still holds the digest \
+                             hoist recorded in {} when it pushed this commit's image (that \
+                             digest is reused; a tag that moved is refused; without a record \
+                             hoist builds, pushes and records)",
+                            reuse.tag, reuse.repository, reuse.record
                         );
                     }
                     s

@@ -143,7 +143,8 @@ fn two_deploys_at_once_one_proceeds_and_the_other_fails_or_waits_for_it() {
     let lock = report["lock"]["parameter"].as_str().unwrap().to_owned();
     assert_eq!(lock, planned_lock(&app, "hoist.yaml"));
     assert_eq!(world.calls("SendCommand"), 1, "the loser sent no command");
-    // The winner's lock, its secret, and the lock again naming the command it sent.
+    // The winner's lock, its secret, the record of the image it pushed, and the lock again
+    // naming the command it sent.
     let puts: Vec<String> = world
         .journal()
         .iter()
@@ -158,8 +159,13 @@ fn two_deploys_at_once_one_proceeds_and_the_other_fails_or_waits_for_it() {
         .collect();
     assert_eq!(
         puts.len(),
-        3,
-        "the winner's lock, secret and command only: {puts:?}"
+        4,
+        "the winner's lock, secret, image record and command only: {puts:?}"
+    );
+    assert_eq!(
+        puts.iter().filter(|p| p.contains("/images/")).count(),
+        1,
+        "{puts:?}"
     );
     assert_eq!(
         puts.iter()

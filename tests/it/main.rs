@@ -7,7 +7,7 @@
 //!   `workflows`: the binary and the library with no Docker (real bash, shellcheck and
 //!   linters);
 //! - `local_deploy`, `host_scripts`: real Docker on this machine;
-//! - `ssm_deploy`, `fleet_lock`, `fleet_scale`, `action`: the emulated AWS fleet
+//! - `ssm_deploy`, `image_reuse`, `fleet_lock`, `fleet_scale`, `action`: the emulated AWS fleet
 //!   (tests/fleet), with the GitHub Action end to end.
 
 mod common;
@@ -20,6 +20,7 @@ mod config_fuzz;
 mod fleet_lock;
 mod fleet_scale;
 mod host_scripts;
+mod image_reuse;
 mod local_deploy;
 mod plan;
 mod script_secrets;

@@ -146,7 +146,7 @@ fn builds_pushes_and_rolls_out_then_skips_what_is_already_there() {
         step("build")["detail"]
             .as_str()
             .unwrap()
-            .contains("already holds this commit's image"),
+            .contains("holds the digest hoist recorded in"),
         "{}",
         report["steps"]
     );
@@ -774,7 +774,8 @@ impl World {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    /// Names of every parameter under /hoist/.
+    /// Names of every parameter under /hoist/ but the records of the images hoist pushed
+    /// (`/hoist/<app>[/<env>]/images/<commit>`, kept: later deploys of a commit trust them).
     fn hoist_parameters(&self) -> Vec<String> {
         let out = self.aws(&[
             "ssm",
@@ -788,7 +789,7 @@ impl World {
             "text",
         ]);
         out.split_whitespace()
-            .filter(|n| *n != "None")
+            .filter(|n| *n != "None" && !n.contains("/images/"))
             .map(str::to_owned)
             .collect()
     }
@@ -1191,6 +1192,12 @@ fn secrets_the_hosts_read_themselves_never_pass_through_hoist() {
             .filter(|c| (c["caller"].as_str() == Some(host_key.as_str())) == from_host)
             .filter(|c| c["operation"] == "GetParameter" || c["operation"] == "GetSecretValue")
             .filter(|c| !is_the_lock(c))
+            // hoist reads the record of the image it pushed for the commit.
+            .filter(|c| {
+                !c["params"]["Name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(&format!("/hoist/{}/images/", app.name)))
+            })
             .count()
     };
     assert_eq!(reads(true), 0, "hoist read a secret source");
@@ -1680,8 +1687,8 @@ fn blue_green_switches_without_failed_requests_and_undoes_bad_releases() {
 /// A plan reviewed over SSM (`plan --resolve-targets --out`) is applied by `deploy --plan` on
 /// the instances it names, running the reviewed scripts but for the image reference; it is
 /// refused before any AWS call changes anything when the targets resolve to an instance it
-/// does not name, and when the image ECR holds under the commit's tag is labelled with
-/// another revision (a mutable tag pushed over by hand).
+/// does not name, and when the commit's tag no longer holds the digest hoist recorded
+/// pushing (a mutable tag pushed over by hand).
 #[test]
 fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image_changed() {
     if !ready() {
@@ -1863,7 +1870,7 @@ fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image
     );
     world.docker(changed, &["start", container.trim()]);
 
-    // `hoist build` prints what hosts run: the registry already holds this commit's image.
+    // `hoist build` prints what hosts run: the digest hoist recorded pushing for the commit.
     let built: Run = hoist()
         .current_dir(&app.root)
         .arg("build")
@@ -1878,12 +1885,13 @@ fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image
         report["plan"]["image"]["reference"].as_str().unwrap()
     );
     assert!(
-        built.stderr.contains("already holds this commit's image"),
+        built.stderr.contains("holds the digest hoist recorded in"),
         "{}",
         built.stderr
     );
 
     // The commit's tag pushed over with an image of another revision: refused, nothing sent.
+    // (image_reuse.rs pushes one whose label is forged to match the commit.)
     let registry = &world
         .env
         .iter()
@@ -1935,9 +1943,19 @@ fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image
     let sends = world.calls("SendCommand");
     let refused = app.deploy(&world, &["--plan", file]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
+    let recorded = report["plan"]["image"]["reference"]
+        .as_str()
+        .unwrap()
+        .rsplit_once('@')
+        .unwrap()
+        .1;
     assert!(
         refused.stderr.contains(&format!(
-            "is labelled with revision {other}, not the plan's commit {commit}"
+            "tag {commit} of ECR repository e2e/{} holds sha256:",
+            app.name
+        )) && refused.stderr.contains(&format!(
+            ", not {recorded}, the digest hoist recorded in /hoist/{}/images/{commit}",
+            app.name
         )),
         "{}",
         refused.stderr

@@ -583,9 +583,9 @@ fn sdk_calls(only: Option<&str>) -> BTreeMap<String, BTreeSet<String>> {
 const IMPLIED: &[(&str, &str)] = &[("ssm:PutParameter", "ssm:AddTagsToResource")];
 
 /// What a Docker Engine call in `src/` asks of ECR with the login hoist gets: a push checks
-/// which layers the repository has, uploads the others and puts the manifest; a pull (of an
-/// image ECR already holds under the commit's tag, to read its revision label) gets the
-/// manifest and the layers.
+/// which layers the repository has, uploads the others and puts the manifest; a pull would get
+/// the manifest and the layers (hoist pulls nothing: it reuses an image by the digest it
+/// recorded, without reading the image).
 const ENGINE_CALLS: &[(&str, &[&str])] = &[
     (
         ".push_image(",
@@ -752,8 +752,16 @@ fn the_instance_role_allows_exactly_what_the_host_scripts_call() {
     }
 }
 
-/// The example app's lock and a run's secret parameter, as hoist names them, in `environment`.
-fn hoist_names(environment: Option<&str>) -> (String, String) {
+/// The example app's names in `environment`, as hoist makes them.
+struct Names {
+    lock: String,
+    /// A run's secret parameter.
+    secret: String,
+    /// The record of the image hoist pushed for a commit.
+    images: String,
+}
+
+fn hoist_names(environment: Option<&str>) -> Names {
     let mut config = hoist::config::parse(
         "app: hello\ntargets:\n  tags:\n    Env: [staging]\n",
         Path::new("hoist.yaml"),
@@ -762,22 +770,27 @@ fn hoist_names(environment: Option<&str>) -> (String, String) {
     .unwrap();
     config.environment = environment.map(str::to_owned);
     let release = "0123456789abcdef0123456789abcdef01234567";
-    (
-        hoist::domain::lock_parameter(&config),
-        hoist::plan::secret_parameter(&config, release, Some("20261206T170000Z-1a2b3c4d")),
-    )
+    Names {
+        lock: hoist::domain::lock_parameter(&config),
+        secret: hoist::plan::secret_parameter(&config, release, Some("20261206T170000Z-1a2b3c4d")),
+        images: hoist::domain::image_record_parameter("hello", environment, release),
+    }
 }
 
 /// An environment's instance role reads its own environment's run parameters and no other
 /// environment's (staging hosts cannot read production's secrets).
 #[test]
 fn an_environments_instance_role_reads_only_its_own_run_parameters() {
-    let secret = |environment: Option<&str>| hoist_names(environment).1;
+    let secret = |environment: Option<&str>| hoist_names(environment).secret;
     for env in ["staging", "production"] {
         let policy = json(&root().join(format!(
             "examples/github-actions/iam/instance-role-{env}.json"
         )));
         for other in [Some("staging"), Some("production"), None] {
+            // Hosts neither read nor write image records: hoist alone vouches for images.
+            let images = hoist_names(other).images;
+            let actions = parameter_actions(&policy, &images);
+            assert!(actions.is_empty(), "{env}'s hosts on {images}: {actions:?}");
             let name = secret(other);
             let actions = parameter_actions(&policy, &name);
             if other == Some(env) {
@@ -861,11 +874,12 @@ fn the_arn_matcher_matches_as_iam_does() {
     assert!(arn_matches("*", "anything"));
 }
 
-/// An environment's deploy role acts on its own environment's lock and secret parameters,
-/// and on no other environment's (nor on those of the app without an environment), and
+/// An environment's deploy role acts on its own environment's lock, secret parameters and
+/// image records, and on no other environment's (nor on those of the app without an
+/// environment): staging's role cannot write the record production's deploys trust. It
 /// sends commands only to its environment's instances. The names are hoist's own.
 #[test]
-fn an_environments_deploy_role_cannot_touch_another_environments_lock_or_secrets() {
+fn an_environments_deploy_role_cannot_touch_another_environments_lock_secrets_or_images() {
     let names = hoist_names;
     let set = |actions: &[&str]| -> BTreeSet<String> {
         actions.iter().map(|a| format!("ssm:{a}")).collect()
@@ -890,10 +904,15 @@ fn an_environments_deploy_role_cannot_touch_another_environments_lock_or_secrets
         ));
         let policy = json(&path);
         for other in environments {
-            let (lock, secret) = names(other);
-            let (lock_actions, secret_actions) = (
+            let Names {
+                lock,
+                secret,
+                images,
+            } = names(other);
+            let (lock_actions, secret_actions, images_actions) = (
                 parameter_actions(&policy, &lock),
                 parameter_actions(&policy, &secret),
+                parameter_actions(&policy, &images),
             );
             if other == Some(env) {
                 assert_eq!(lock_actions, on_lock, "{env}'s role on its lock {lock}");
@@ -901,7 +920,16 @@ fn an_environments_deploy_role_cannot_touch_another_environments_lock_or_secrets
                     secret_actions, on_secret,
                     "{env}'s role on its secret {secret}"
                 );
+                // Reads the record, and writes it after a push (an overwrite, no tags).
+                assert!(
+                    images_actions.is_superset(&set(&["GetParameter", "PutParameter"])),
+                    "{env}'s role on its image record {images}: {images_actions:?}"
+                );
             } else {
+                assert!(
+                    images_actions.is_empty(),
+                    "{env}'s role on {images}: {images_actions:?}"
+                );
                 assert!(
                     lock_actions.is_empty(),
                     "{env}'s role on {lock}: {lock_actions:?}"
@@ -928,8 +956,12 @@ fn an_environments_deploy_role_cannot_touch_another_environments_lock_or_secrets
     // environment needs its own.
     let app_role = json(&root().join("examples/github-actions/iam/ci-deploy-role.json"));
     for env in environments {
-        let (lock, secret) = names(env);
-        for name in [lock, secret] {
+        let Names {
+            lock,
+            secret,
+            images,
+        } = names(env);
+        for name in [lock, secret, images] {
             let actions = parameter_actions(&app_role, &name);
             assert!(
                 actions.contains("ssm:PutParameter") && actions.contains("ssm:DeleteParameter"),

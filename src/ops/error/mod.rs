@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use super::steps::DeployError;
 use crate::config::ConfigError;
 use crate::domain::secrets::SecretError;
+use crate::ecr::EcrError;
 use crate::lock::LockError;
 use crate::plan;
 use crate::revision::RevisionError;
@@ -87,7 +88,8 @@ impl Error {
                 DeployError::Plan(_)
                 | DeployError::BadImage(..)
                 | DeployError::Reviewed(_)
-                | DeployError::WrongRevision { .. },
+                | DeployError::TagMoved { .. }
+                | DeployError::Ecr(EcrError::MutableRepository { .. } | EcrError::BadRecord { .. }),
             ) => 2,
             Error::Interrupted(_) | Error::Lock(LockError::Interrupted(_)) => 130,
             Error::Lock(e) if e.is_contention() => 3,

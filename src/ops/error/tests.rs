@@ -222,3 +222,49 @@ fn lock_errors_have_their_exit_codes() {
         130
     );
 }
+
+/// Refusals about the image (a tag pushed over since hoist recorded its digest, a
+/// repository whose tags are mutable against `image.immutable_tags: true`, an unreadable
+/// record) are bad input with nothing changed: exit 2. A record call that failed is a
+/// failure: exit 1, its cause printed once.
+#[test]
+fn image_refusals_exit_2_and_a_failed_record_call_1() {
+    let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+    let moved = Error::Deploy(DeployError::TagMoved {
+        repository: "hello".into(),
+        tag: "0123456789abcdef0123456789abcdef01234567".into(),
+        found: digest('f'),
+        recorded: digest('a'),
+        parameter: "/hoist/hello/images/0123456789abcdef0123456789abcdef01234567".into(),
+    });
+    let text = report(&moved, false);
+    for part in [
+        "tag 0123456789abcdef0123456789abcdef01234567 of ECR repository hello",
+        &digest('f'),
+        &digest('a'),
+        "/hoist/hello/images/0123456789abcdef0123456789abcdef01234567",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    let mutable = Error::Deploy(DeployError::Ecr(EcrError::MutableRepository {
+        repository: "hello".into(),
+        mutability: "MUTABLE".into(),
+    }));
+    let bad = Error::Deploy(DeployError::Ecr(EcrError::BadRecord {
+        parameter: "/hoist/hello/images/x".into(),
+        value: "hello@latest".into(),
+    }));
+    for refusal in [&moved, &mutable, &bad] {
+        assert_eq!(refusal.exit_code(), 2, "{refusal}");
+    }
+    let failed = Error::Deploy(DeployError::Ecr(EcrError::Record {
+        operation: "GetParameter",
+        parameter: "/hoist/hello/images/x".into(),
+        message: "AccessDeniedException: not allowed to ssm:GetParameter".into(),
+    }));
+    assert_eq!(failed.exit_code(), 1);
+    prints_each_cause_once(
+        &failed,
+        &["AccessDeniedException: not allowed to ssm:GetParameter"],
+    );
+}
