@@ -143,22 +143,11 @@ pub async fn run(
             inputs.instances = Some(ids.clone());
         }
         check_reviewed(r, path, &config, &inputs)?;
-        // Made against live state: every target must still be as the plan found it.
-        if r.live.is_some() {
+        // Made against live state: a dry run looks now; a deploy once it holds the lock, so
+        // that no other deploy moves a target between the look and its own steps.
+        if request.dry_run {
             let ssm = remote.as_ref().map(|(aws, ..)| &aws.ssm);
-            events.activity("reading what runs on each target now");
-            let now =
-                super::live::read(&config, transport, &ids, ssm, events.as_ref(), &cancel).await?;
-            let drift = plan::review::drift(r, &now.hosts);
-            if !drift.is_empty() {
-                return Err(Error::Deploy(DeployError::Reviewed(
-                    plan::review::Refusal {
-                        path: path.display().to_string(),
-                        differences: drift,
-                    },
-                )));
-            }
-            events.done("every target is as the plan found it");
+            check_drift(r, path, &config, transport, &ids, ssm, &events, &cancel).await?;
         }
         events.done(&format!(
             "{} applies: the source tree{}, the build context, the config, strategy, targets \
@@ -184,6 +173,10 @@ pub async fn run(
         }
         None => None,
     };
+    if let (Some(r), Some(path), false) = (&reviewed, &request.plan, request.dry_run) {
+        let ssm = remote.as_ref().map(|(aws, ..)| &aws.ssm);
+        check_drift(r, path, &config, transport, &ids, ssm, &events, &cancel).await?;
+    }
     let before_steps = started.elapsed();
     let applying = reviewed.as_ref().zip(request.plan.as_deref());
     let apply = async |config: &Config,
@@ -264,6 +257,37 @@ pub async fn run(
     report.lock = lock.as_ref().map(lock::Held::report);
     report.timings = Some(Timings::of(&report, before_steps, started.elapsed()));
     Ok(Deployed::Ran(Box::new(report)))
+}
+
+/// A plan made against live state (`plan --against-live --out`) applies only while every
+/// target is as the plan found it: read again now, each one that moved is named.
+#[allow(clippy::too_many_arguments)]
+async fn check_drift(
+    reviewed: &Plan,
+    path: &std::path::Path,
+    config: &Config,
+    transport: TransportKind,
+    ids: &[String],
+    ssm: Option<&aws_sdk_ssm::Client>,
+    events: &Arc<dyn Events>,
+    cancel: &CancellationToken,
+) -> Result<(), Error> {
+    if reviewed.live.is_none() {
+        return Ok(());
+    }
+    events.activity("reading what runs on each target now");
+    let now = super::live::read(config, transport, ids, ssm, events.as_ref(), cancel).await?;
+    let drift = plan::review::drift(reviewed, &now.hosts);
+    if !drift.is_empty() {
+        return Err(Error::Deploy(DeployError::Reviewed(
+            plan::review::Refusal {
+                path: path.display().to_string(),
+                differences: drift,
+            },
+        )));
+    }
+    events.done("every target is as the plan found it");
+    Ok(())
 }
 
 /// How a deploy that ran ends the command: `Ok` when every target deployed.

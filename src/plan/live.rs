@@ -89,6 +89,9 @@ pub struct LiveInputs {
 /// The plan against live state: per target what the deploy would change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LivePlan {
+    /// Whether the deploy takes a fleet-wide lock (over SSM; a local deploy has the host's
+    /// only).
+    pub fleet: bool,
     /// The fleet-wide lock's holder when the plan was made; `None`: free.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<String>,
@@ -139,6 +142,7 @@ impl Verdict {
 pub fn compare(plan: &Plan, config: &Config, live: &LiveInputs) -> LivePlan {
     let (settings, env) = (settings(config), env(config));
     LivePlan {
+        fleet: plan.lock.is_some(),
         lock: live.lock.clone(),
         targets: live
             .hosts
@@ -216,7 +220,13 @@ fn release_changes(
     if live.release != plan.release {
         changes.push(format!("release {} → {}", live.release, plan.release));
     }
-    if live.revision.as_deref() != Some(plan.revision.sha.as_str()) {
+    if plan.revision.dirty {
+        changes.push(format!(
+            "image {} → rebuilt from uncommitted changes to commit {}",
+            live.image,
+            short(&plan.revision.sha)
+        ));
+    } else if live.revision.as_deref() != Some(plan.revision.sha.as_str()) {
         changes.push(format!(
             "image {} (commit {}) → {}",
             live.image,
@@ -318,10 +328,13 @@ impl LivePlan {
     /// The section `Against what runs now`, one line per fact: the lock, then per target its
     /// verdict and each change (indented), then its notes.
     pub fn lines(&self) -> Vec<String> {
-        let mut lines = vec![match &self.lock {
-            None => "fleet lock: free".to_owned(),
-            Some(holder) => format!("fleet lock: held by {holder}"),
-        }];
+        let mut lines = Vec::new();
+        if self.fleet {
+            lines.push(match &self.lock {
+                None => "fleet lock: free".to_owned(),
+                Some(holder) => format!("fleet lock: held by {holder}"),
+            });
+        }
         let unchanged = self
             .targets
             .iter()

@@ -49,6 +49,7 @@ fn the_release_that_runs_is_unchanged() {
             .all(|t| t.verdict == Verdict::Unchanged && t.changes.is_empty()),
         "{live:?}"
     );
+    assert_eq!(live.lines()[0], "fleet lock: free");
     assert_eq!(live.lines()[1], "2 target(s): 2 unchanged, 0 to change");
 }
 
