@@ -10,7 +10,9 @@ mod args;
 mod build;
 mod completions;
 mod deploy;
+mod exec;
 mod lock;
+mod logs;
 mod plan;
 mod rollback;
 mod session;
@@ -89,6 +91,16 @@ pub(crate) const UNLOCK_EXIT: &str = "Exit codes:
   0  the lock was broken, or there was none
   1  SSM could not be asked
   2  bad input or config";
+pub(crate) const LOGS_EXIT: &str = "Exit codes:
+  0    every target's logs were read (with --follow: until interrupted)
+  1    a target could not be read, or SSM or preflight failed
+  2    bad input or config (--target not a target)";
+pub(crate) const EXEC_EXIT: &str = "Exit codes:
+  0    the command exited 0 on every target (or --dry-run printed the script)
+  1    the command failed, or could not run, on a target (the table says which), or SSM
+       or preflight failed
+  2    bad input or config (--target not a target)
+  130  interrupted";
 pub(crate) const COMPLETIONS_EXIT: &str = "Exit codes:
   0  the script was printed
   2  unknown shell
@@ -116,6 +128,12 @@ enum Command {
     /// Start a retained release again on every target (no build, no secret sent).
     #[command(after_help = ROLLBACK_EXIT)]
     Rollback(rollback::RollbackArgs),
+    /// The app container's logs on every target (or --target), secrets masked.
+    #[command(after_help = LOGS_EXIT)]
+    Logs(logs::LogsArgs),
+    /// Run a command in the live container on every target (or --target), without a TTY.
+    #[command(after_help = EXEC_EXIT)]
+    Exec(exec::ExecArgs),
     /// The app's fleet-wide deploy lock (an SSM parameter): `hoist lock status`.
     Lock(lock::LockArgs),
     /// Break the app's fleet-wide deploy lock (a stale one, left by a killed hoist): says
@@ -136,6 +154,8 @@ impl Command {
             Command::Build(_) => "build",
             Command::Status(_) => "status",
             Command::Rollback(_) => "rollback",
+            Command::Logs(_) => "logs",
+            Command::Exec(_) => "exec",
             Command::Lock(_) => "lock",
             Command::Unlock(_) => "unlock",
             Command::Completions(_) => "completions",
@@ -184,6 +204,8 @@ async fn run(command: Command, session: &Session) -> Result<(), Error> {
         Command::Build(args) => args.run(session).await,
         Command::Status(args) => args.run(session).await,
         Command::Rollback(args) => args.run(session).await,
+        Command::Logs(args) => args.run(session).await,
+        Command::Exec(args) => args.run(session).await,
         Command::Lock(args) => args.run(session).await,
         Command::Unlock(args) => args.run(session).await,
     }

@@ -26,7 +26,10 @@ pub use crate::domain::{
 };
 use header::header_params;
 pub(crate) use header::{blue_green_params, secs};
-pub use maintenance::{rollback_phase, rollback_script, status_phase, status_script};
+pub use maintenance::{
+    LOGS_MAX_BYTES, LogsRequest, exec_phase, logs_phase, rollback_phase, rollback_script,
+    status_phase, status_script,
+};
 pub use render::Format;
 pub(crate) use render::{longest_run, md_code, md_text};
 pub use strategy::stage_only;

@@ -31,6 +31,10 @@ pub enum Body {
     Status,
     /// Makes a retained release the live one again.
     Rollback,
+    /// Prints the log lines of the app's live (or a retained) release, secrets masked.
+    Logs,
+    /// Runs a command in the app's live container, its output's secrets masked.
+    Exec,
 }
 
 impl Body {
@@ -44,6 +48,8 @@ impl Body {
             Body::BgDiscard => "bg-discard.sh",
             Body::Status => "status.sh",
             Body::Rollback => "rollback.sh",
+            Body::Logs => "logs.sh",
+            Body::Exec => "exec.sh",
         }
     }
 
@@ -57,13 +63,15 @@ impl Body {
             Body::BgDiscard => include_str!("../scripts/bg-discard.sh"),
             Body::Status => include_str!("../scripts/status.sh"),
             Body::Rollback => include_str!("../scripts/rollback.sh"),
+            Body::Logs => include_str!("../scripts/logs.sh"),
+            Body::Exec => include_str!("../scripts/exec.sh"),
         }
     }
 }
 
 impl Body {
     /// Every body, in a fixed order.
-    pub const ALL: [Body; 8] = [
+    pub const ALL: [Body; 10] = [
         Body::Recreate,
         Body::RecreateStage,
         Body::BlueGreen,
@@ -72,6 +80,8 @@ impl Body {
         Body::BgDiscard,
         Body::Status,
         Body::Rollback,
+        Body::Logs,
+        Body::Exec,
     ];
 
     /// The library modules rendered above this body, in rendering order: the transitive
@@ -83,6 +93,7 @@ impl Body {
             Body::Recreate => &[Core, Engine, Look, State, Aws, Secrets, Image, Release],
             Body::RecreateStage => &[Core, State, Aws, Image],
             Body::Status => &[Core, Engine, Look],
+            Body::Logs | Body::Exec => &[Core, Look],
             Body::BlueGreen | Body::BgStage | Body::BgSwitch | Body::BgDiscard | Body::Rollback => {
                 &Module::ALL
             }

@@ -66,6 +66,13 @@ pub enum Error {
     NoRegion,
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error("--target {target} is not one of the targets: {}", targets.join(", "))]
+    NotATarget {
+        target: String,
+        targets: Vec<String>,
+    },
+    #[error("the command failed on {0} of {1} target(s)")]
+    ExecFailed(usize, usize),
 }
 
 impl Error {
@@ -83,6 +90,7 @@ impl Error {
             | Error::Read { .. }
             | Error::PlanFile(_)
             | Error::OutNeedsTargets
+            | Error::NotATarget { .. }
             | Error::NoRegion
             | Error::Deploy(
                 DeployError::Plan(_)
@@ -97,6 +105,7 @@ impl Error {
             | Error::Docker(_)
             | Error::Preflight(_)
             | Error::Unread(..)
+            | Error::ExecFailed(..)
             | Error::Lock(_)
             | Error::Failed => 1,
         }
