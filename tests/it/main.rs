@@ -7,7 +7,8 @@
 //!   `workflows`: the binary and the library with no Docker (real bash, shellcheck and
 //!   linters);
 //! - `local_deploy`, `host_scripts`: real Docker on this machine;
-//! - `ssm_deploy`, `image_reuse`, `fleet_lock`, `fleet_scale`, `action`: the emulated AWS fleet
+//! - `ssm_deploy`, `image_reuse`, `remote_commands`, `fleet_lock`, `fleet_scale`, `action`: the
+//!   emulated AWS fleet
 //!   (tests/fleet), with the GitHub Action end to end.
 
 mod common;
@@ -23,6 +24,7 @@ mod host_scripts;
 mod image_reuse;
 mod local_deploy;
 mod plan;
+mod remote_commands;
 mod script_secrets;
 mod scripts;
 mod ssm_deploy;
