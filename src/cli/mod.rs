@@ -14,6 +14,7 @@ mod exec;
 mod lock;
 mod logs;
 mod plan;
+mod remove;
 mod rollback;
 mod session;
 mod status;
@@ -101,6 +102,12 @@ pub(crate) const EXEC_EXIT: &str = "Exit codes:
        or preflight failed
   2    bad input or config (--target not a target)
   130  interrupted";
+pub(crate) const REMOVE_EXIT: &str = "Exit codes:
+  0    the app is gone from every target (or --dry-run printed the script)
+  1    a target could not be cleared (the table says which), or SSM or preflight failed
+  2    bad input or config, or no terminal to ask on and no --yes: nothing was changed
+  3    another deploy holds the fleet-wide lock: nothing was changed
+  130  interrupted, or the question answered no";
 pub(crate) const COMPLETIONS_EXIT: &str = "Exit codes:
   0  the script was printed
   2  unknown shell
@@ -134,6 +141,9 @@ enum Command {
     /// Run a command in the live container on every target (or --target), without a TTY.
     #[command(after_help = EXEC_EXIT)]
     Exec(exec::ExecArgs),
+    /// Take the app off every target: its containers, images, nginx file, state and history.
+    #[command(after_help = REMOVE_EXIT)]
+    Remove(remove::RemoveArgs),
     /// The app's fleet-wide deploy lock (an SSM parameter): `hoist lock status`.
     Lock(lock::LockArgs),
     /// Break the app's fleet-wide deploy lock (a stale one, left by a killed hoist): says
@@ -156,6 +166,7 @@ impl Command {
             Command::Rollback(_) => "rollback",
             Command::Logs(_) => "logs",
             Command::Exec(_) => "exec",
+            Command::Remove(_) => "remove",
             Command::Lock(_) => "lock",
             Command::Unlock(_) => "unlock",
             Command::Completions(_) => "completions",
@@ -206,6 +217,7 @@ async fn run(command: Command, session: &Session) -> Result<(), Error> {
         Command::Rollback(args) => args.run(session).await,
         Command::Logs(args) => args.run(session).await,
         Command::Exec(args) => args.run(session).await,
+        Command::Remove(args) => args.run(session).await,
         Command::Lock(args) => args.run(session).await,
         Command::Unlock(args) => args.run(session).await,
     }

@@ -27,6 +27,10 @@ pub struct Said {
     pub cut: bool,
     /// `logs`: where the read ended (the next `--follow` read starts there).
     pub until: String,
+    /// `remove`: the containers removed, and whether the app's nginx file was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<String>,
+    pub nginx: bool,
     pub error: Option<String>,
 }
 
@@ -164,4 +168,45 @@ struct Quiet;
 
 impl OutputSink for Quiet {
     fn line(&self, _target: &str, _line: &str) {}
+}
+
+/// `hoist remove`: over SSM under the fleet-wide lock (waiting up to `lock_wait`), the app
+/// taken off every target.
+pub async fn remove(
+    config: &config::Config,
+    targets: &[String],
+    ssm: Option<aws_sdk_ssm::Client>,
+    lock_wait: Option<Duration>,
+    events: &std::sync::Arc<dyn Events>,
+    cancel: &CancellationToken,
+) -> Result<Vec<TargetOutput>, Error> {
+    let transport = if ssm.is_some() {
+        crate::domain::TransportKind::Ssm
+    } else {
+        crate::domain::TransportKind::Local
+    };
+    let phase = crate::plan::remove_phase(config, transport).map_err(|e| Error::Plan(e.into()))?;
+    // Held until the hosts answered; released when dropped.
+    let _lock = match &ssm {
+        Some(client) => {
+            let request = crate::lock::Request::here("remove", "-", None);
+            Some(prepare::take_lock(client, config, &request, lock_wait, events, cancel).await?)
+        }
+        None => None,
+    };
+    events.activity(&format!(
+        "removing {} from {} target(s)",
+        config.app,
+        targets.len()
+    ));
+    run(
+        &phase,
+        targets,
+        ssm,
+        "HOIST-REMOVE ",
+        &SecretEnv::default(),
+        format!("hoist remove {}", config.app),
+        cancel,
+    )
+    .await
 }

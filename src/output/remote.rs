@@ -75,3 +75,22 @@ pub fn script(what: &str, phase: &crate::domain::Phase, json: bool) {
     );
     print!("{}", escape(&phase.script.text, true));
 }
+
+/// `hoist remove`'s table: per target, the containers removed and whether the app is gone.
+pub fn remove_table(outputs: &[TargetOutput]) {
+    println!("{:<22}  {:<10}  REMOVED", "TARGET", "RESULT");
+    for out in outputs {
+        let result = if out.problem.is_some() {
+            "failed"
+        } else {
+            "removed"
+        };
+        println!(
+            "{:<22}  {:<10}  {} container(s){}",
+            out.target,
+            result,
+            out.said.containers.len(),
+            if out.said.nginx { ", nginx file" } else { "" }
+        );
+    }
+}

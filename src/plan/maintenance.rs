@@ -200,7 +200,7 @@ pub fn logs_phase(
         &comment(&format!("logs of app {}", config.app)),
         &params,
     );
-    read_only_phase("logs", config, transport, LOGS_TIMEOUT, script)
+    everywhere_phase("logs", config, transport, LOGS_TIMEOUT, script)
 }
 
 /// The one phase of `hoist exec`: `argv` in the live container of every target at once,
@@ -223,7 +223,7 @@ pub fn exec_phase(
         &comment(&format!("exec in app {}", config.app)),
         &params,
     );
-    read_only_phase(
+    everywhere_phase(
         "exec",
         config,
         transport,
@@ -232,8 +232,37 @@ pub fn exec_phase(
     )
 }
 
-/// A phase on every target at once whose failures stop nothing.
-fn read_only_phase(
+/// How long one host may take to remove the app.
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The one phase of `hoist remove`: every target at once, none of them a failure that stops
+/// the others.
+pub fn remove_phase(config: &Config, transport: TransportKind) -> Result<Phase, TooLarge> {
+    let params: Vec<(&str, Param)> = vec![
+        ("HOIST_APP", config.app.as_str().into()),
+        ("HOIST_RUN_DIR", RUN_DIR.into()),
+        ("HOIST_STATE_DIR", STATE_DIR.into()),
+        (
+            "HOIST_NGINX_CONF",
+            config
+                .blue_green
+                .as_ref()
+                .map(|_| crate::config::BlueGreen::nginx_conf(&config.app))
+                .unwrap_or_default()
+                .into(),
+        ),
+    ];
+    let script = script::render(
+        Body::Remove,
+        &comment(&format!("removal of app {}", config.app)),
+        &params,
+    );
+    everywhere_phase("remove", config, transport, REMOVE_TIMEOUT, script)
+}
+
+/// A phase on every target at once whose failures stop nothing (the name says nothing of
+/// what the script does: `remove` changes hosts).
+fn everywhere_phase(
     name: &str,
     config: &Config,
     transport: TransportKind,

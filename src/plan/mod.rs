@@ -27,8 +27,8 @@ pub use crate::domain::{
 use header::header_params;
 pub(crate) use header::{blue_green_params, secs};
 pub use maintenance::{
-    LOGS_MAX_BYTES, LogsRequest, exec_phase, logs_phase, rollback_phase, rollback_script,
-    status_phase, status_script,
+    LOGS_MAX_BYTES, LogsRequest, exec_phase, logs_phase, remove_phase, rollback_phase,
+    rollback_script, status_phase, status_script,
 };
 pub use render::Format;
 pub(crate) use render::{longest_run, md_code, md_text};

@@ -35,6 +35,8 @@ pub enum Body {
     Logs,
     /// Runs a command in the app's live container, its output's secrets masked.
     Exec,
+    /// Takes the app off a host: nginx file, containers, images, state, history.
+    Remove,
 }
 
 impl Body {
@@ -50,6 +52,7 @@ impl Body {
             Body::Rollback => "rollback.sh",
             Body::Logs => "logs.sh",
             Body::Exec => "exec.sh",
+            Body::Remove => "remove.sh",
         }
     }
 
@@ -65,13 +68,14 @@ impl Body {
             Body::Rollback => include_str!("../scripts/rollback.sh"),
             Body::Logs => include_str!("../scripts/logs.sh"),
             Body::Exec => include_str!("../scripts/exec.sh"),
+            Body::Remove => include_str!("../scripts/remove.sh"),
         }
     }
 }
 
 impl Body {
     /// Every body, in a fixed order.
-    pub const ALL: [Body; 10] = [
+    pub const ALL: [Body; 11] = [
         Body::Recreate,
         Body::RecreateStage,
         Body::BlueGreen,
@@ -82,18 +86,20 @@ impl Body {
         Body::Rollback,
         Body::Logs,
         Body::Exec,
+        Body::Remove,
     ];
 
     /// The library modules rendered above this body, in rendering order: the transitive
     /// closure of the `# requires:` lines of the body and of its modules (a unit test holds
     /// this table to them, and to the functions each of them calls).
     pub fn modules(self) -> &'static [Module] {
-        use Module::{Aws, Core, Engine, Image, Look, Release, Secrets, State};
+        use Module::{Aws, Core, Engine, Image, Look, Nginx, Release, Secrets, State};
         match self {
             Body::Recreate => &[Core, Engine, Look, State, Aws, Secrets, Image, Release],
             Body::RecreateStage => &[Core, State, Aws, Image],
             Body::Status => &[Core, Engine, Look],
             Body::Logs | Body::Exec => &[Core, Look],
+            Body::Remove => &[Core, Look, Nginx],
             Body::BlueGreen | Body::BgStage | Body::BgSwitch | Body::BgDiscard | Body::Rollback => {
                 &Module::ALL
             }

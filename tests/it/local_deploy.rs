@@ -2308,9 +2308,9 @@ fn a_plan_against_live_state_shows_what_changes_and_refuses_a_target_that_moved(
 /// retained one with `--release`), each secret masked by the host itself even when hoist's
 /// environment does not hold it; a command's words arrive as written (no shell), its output
 /// masked, its exit status per target; `--dry-run` shows the quoted script; an unknown
-/// `--target` is exit 2.
+/// `--target` is exit 2. Then `hoist remove` asks first, and with `--yes` takes the app off.
 #[test]
-fn logs_and_exec_on_this_machine_mask_secrets_and_report_each_exit() {
+fn logs_exec_and_remove_on_this_machine() {
     if !docker_ready() {
         return;
     }
@@ -2429,4 +2429,30 @@ fn logs_and_exec_on_this_machine_mask_secrets_and_report_each_exit() {
         "{}",
         stray.stderr
     );
+
+    // remove: asks first (no terminal here: refused, nothing changed); --dry-run changes
+    // nothing; --yes takes the app off (containers, state, history), and again is a no-op.
+    let containers = app.containers().len();
+    assert_eq!(containers, 2, "{:?}", app.containers());
+    let asked = run(&["remove"], false);
+    assert_eq!(asked.code, 2, "{}", asked.stderr);
+    assert!(asked.stderr.contains("pass --yes"), "{}", asked.stderr);
+    run(&["remove", "--dry-run"], false).success();
+    assert_eq!(app.containers().len(), containers);
+    let removed = run(&["remove", "--yes"], false);
+    removed.success();
+    assert!(
+        removed.stdout.contains("removed     2 container(s)"),
+        "{}",
+        removed.stdout
+    );
+    assert!(app.containers().is_empty(), "{:?}", app.containers());
+    assert_eq!(app.get("/version"), None);
+    assert!(!Path::new("/var/lib/hoist").join(&app.name).exists());
+    assert!(
+        !Path::new("/run/hoist")
+            .join(format!("{}.lock", app.name))
+            .exists()
+    );
+    run(&["remove", "--yes"], false).success();
 }

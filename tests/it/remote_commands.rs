@@ -1,12 +1,13 @@
 //! `hoist logs` and `hoist exec` over SSM, on the emulated fleet: each target's lines under
 //! its id, secrets masked on each host (hoist's environment holds none here), `--target`
-//! narrowing to one instance, a command's exit status per target.
+//! narrowing to one instance, a command's exit status per target; then `hoist remove`
+//! under the fleet lock.
 
 use crate::common::fleet::{App, World, assert_ok, ready};
 use crate::common::{Run, git, hoist};
 
 #[test]
-fn logs_and_exec_over_ssm_name_each_target_and_mask_secrets_on_the_host() {
+fn logs_exec_and_remove_over_ssm() {
     if !ready() {
         return;
     }
@@ -96,5 +97,39 @@ fn logs_and_exec_over_ssm_name_each_target_and_mask_secrets_on_the_host() {
         3,
         "{}",
         ok.stdout
+    );
+
+    // remove over SSM, under the fleet lock: every instance loses the app.
+    let removed = run(&["remove", "--yes"]);
+    removed.success();
+    for inst in world.instances() {
+        let left = world.docker(
+            inst,
+            &[
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=hoist.app={}", app.name),
+            ],
+        );
+        assert_eq!(left.trim(), "", "{}: {left}", inst.id);
+        let state = world.on_instance(
+            inst,
+            &format!(
+                "test -e /var/lib/hoist/{} && echo left || echo gone",
+                app.name
+            ),
+        );
+        assert_eq!(state.trim(), "gone", "{}", inst.id);
+    }
+    assert!(
+        world
+            .journal()
+            .iter()
+            .any(|l| l["operation"] == "DeleteParameter"
+                && l["params"]["Name"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("/lock/"))),
+        "the fleet lock was taken and released"
     );
 }

@@ -73,6 +73,13 @@ pub enum Error {
     },
     #[error("the command failed on {0} of {1} target(s)")]
     ExecFailed(usize, usize),
+    #[error("the app was not removed from {0} of {1} target(s)")]
+    NotRemoved(usize, usize),
+    #[error(
+        "hoist remove asks before it removes anything, and standard input is not a terminal: \
+         pass --yes to remove without asking (nothing was changed)"
+    )]
+    NeedsYes,
 }
 
 impl Error {
@@ -91,6 +98,7 @@ impl Error {
             | Error::PlanFile(_)
             | Error::OutNeedsTargets
             | Error::NotATarget { .. }
+            | Error::NeedsYes
             | Error::NoRegion
             | Error::Deploy(
                 DeployError::Plan(_)
@@ -106,6 +114,7 @@ impl Error {
             | Error::Preflight(_)
             | Error::Unread(..)
             | Error::ExecFailed(..)
+            | Error::NotRemoved(..)
             | Error::Lock(_)
             | Error::Failed => 1,
         }
