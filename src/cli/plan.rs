@@ -36,6 +36,11 @@ pub(super) struct PlanArgs {
     /// --plan` refuses a target that moved since.
     #[arg(long)]
     against_live: bool,
+    /// Show every phase's whole script after the text or markdown plan (which otherwise
+    /// names each script by its bytes, sha256 and source files; JSON and --out always hold
+    /// the scripts).
+    #[arg(long)]
+    scripts: bool,
 }
 
 impl PlanArgs {
@@ -55,7 +60,7 @@ impl PlanArgs {
             Some(_) => self.format,
         };
         session
-            .output(format)
+            .plan_output(format, self.scripts)
             .plan("plan", &plan, self.out.as_deref());
         if let Some(path) = &self.out {
             eprintln!(

@@ -302,3 +302,21 @@ fn github_mode_needs_github_actions_true() {
     assert_eq!(on.output.as_deref(), Some(Path::new("/tmp/out")));
     assert_eq!(on.runner_temp, None, "empty is unset");
 }
+
+/// Cut to fit a comment at any size, the markdown still renders: what was open at the cut
+/// is closed, and the note follows.
+#[test]
+fn a_plan_cut_to_fit_closes_what_was_open_at_the_cut() {
+    let note = "*cut here*";
+    for plan in crate::plan::markdown_tests::plans() {
+        let full = plan.render_with(crate::plan::Format::Markdown, true);
+        for max in (200..full.len()).step_by(997) {
+            let cut = fit(&full, max, note);
+            assert!(cut.len() <= max, "{} > {max}", cut.len());
+            assert!(cut.ends_with(&format!("\n{note}\n")), "{cut}");
+            let found = crate::plan::markdown_tests::rendered(&cut).found;
+            assert!(found.is_empty(), "at {max}: {found:?}\n{cut}");
+        }
+        assert_eq!(fit(&full, full.len(), note), full);
+    }
+}

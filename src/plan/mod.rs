@@ -6,6 +6,7 @@
 mod header;
 pub mod live;
 mod maintenance;
+mod readable;
 mod render;
 pub mod review;
 pub mod script;
@@ -667,5 +668,7 @@ fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
 
+#[cfg(test)]
+pub(crate) mod markdown_tests;
 #[cfg(test)]
 mod tests;

@@ -3,9 +3,9 @@
 //! test in a process of its own; `.config/nextest.toml` groups them by what they share (the
 //! emulated fleet, Docker) and by how many may run at once.
 //!
-//! - `cli`, `config_errors`, `config_fuzz`, `plan`, `scripts`, `script_secrets`, `aws_errors`,
-//!   `workflows`: the binary and the library with no Docker (real bash, shellcheck and
-//!   linters);
+//! - `cli`, `config_errors`, `config_fuzz`, `plan`, `plan_readable`, `scripts`,
+//!   `script_secrets`, `aws_errors`, `workflows`: the binary and the library with no Docker
+//!   (real bash, shellcheck and linters);
 //! - `local_deploy`, `host_scripts`: real Docker on this machine;
 //! - `ssm_deploy`, `image_reuse`, `remote_commands`, `fleet_lock`, `fleet_scale`, `action`: the
 //!   emulated AWS fleet
@@ -24,6 +24,7 @@ mod host_scripts;
 mod image_reuse;
 mod local_deploy;
 mod plan;
+mod plan_readable;
 mod remote_commands;
 mod script_secrets;
 mod scripts;
