@@ -4,6 +4,8 @@ use super::summary::table;
 use super::*;
 use crate::ops::execute::StepStatus;
 
+mod markdown;
+
 #[test]
 fn annotation_data_and_properties_are_escaped_as_the_runner_reads_them() {
     assert_eq!(escape_data("50% done\r\nnext"), "50%25 done%0D%0Anext");
@@ -301,22 +303,4 @@ fn github_mode_needs_github_actions_true() {
     .unwrap();
     assert_eq!(on.output.as_deref(), Some(Path::new("/tmp/out")));
     assert_eq!(on.runner_temp, None, "empty is unset");
-}
-
-/// Cut to fit a comment at any size, the markdown still renders: what was open at the cut
-/// is closed, and the note follows.
-#[test]
-fn a_plan_cut_to_fit_closes_what_was_open_at_the_cut() {
-    let note = "*cut here*";
-    for plan in crate::plan::markdown_tests::plans() {
-        let full = plan.render_with(crate::plan::Format::Markdown, true);
-        for max in (200..full.len()).step_by(997) {
-            let cut = fit(&full, max, note);
-            assert!(cut.len() <= max, "{} > {max}", cut.len());
-            assert!(cut.ends_with(&format!("\n{note}\n")), "{cut}");
-            let found = crate::plan::markdown_tests::rendered(&cut).found;
-            assert!(found.is_empty(), "at {max}: {found:?}\n{cut}");
-        }
-        assert_eq!(fit(&full, full.len(), note), full);
-    }
 }

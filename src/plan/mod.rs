@@ -669,6 +669,4 @@ fn short(sha: &str) -> &str {
 }
 
 #[cfg(test)]
-pub(crate) mod markdown_tests;
-#[cfg(test)]
 mod tests;

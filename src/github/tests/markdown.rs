@@ -1,26 +1,27 @@
-//! The markdown plan renders as written, whatever its content: every fenced code block is
-//! closed, `<details>` sections balance, and nothing a value or a script holds closes one
-//! early. Checked by a `CommonMark` parser (pulldown-cmark), not by the renderer's own idea
-//! of markdown.
+//! The markdown that reaches GitHub (the plan, as a job summary and a pull request comment)
+//! renders as written, whatever its content: every fenced code block is closed, `<details>`
+//! sections balance, and nothing a value or a script holds closes one early, also when the
+//! plan is cut to fit a comment. Checked by a `CommonMark` parser (pulldown-cmark), not by
+//! the renderer's own idea of markdown.
 
 use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag};
 
-use super::{Inputs, Plan, TransportKind, build};
 use crate::domain::Revision;
-use crate::plan::Format;
+use crate::github::fit;
+use crate::plan::{Format, Inputs, Plan, TransportKind, build};
 
 /// How `md` renders, as a `CommonMark` parser reads it.
-pub(crate) struct Rendered {
+struct Rendered {
     /// What is wrong: a fenced code block that runs to the end of the document unclosed,
     /// `<details>` sections that do not balance.
-    pub(crate) found: Vec<String>,
+    found: Vec<String>,
     /// Each fenced code block's text, in order.
-    pub(crate) blocks: Vec<String>,
+    blocks: Vec<String>,
     /// How many `<details>` sections open (as markup, not as text in code).
-    pub(crate) sections: usize,
+    sections: usize,
 }
 
-pub(crate) fn rendered(md: &str) -> Rendered {
+fn rendered(md: &str) -> Rendered {
     let mut found = Vec::new();
     let mut blocks = Vec::new();
     let mut sections = 0;
@@ -97,7 +98,7 @@ fn nasty(strategy: &str) -> Plan {
 }
 
 /// The example plans with that content: recreate, blue-green, blue-green with a canary.
-pub(crate) fn plans() -> Vec<Plan> {
+fn plans() -> Vec<Plan> {
     vec![
         nasty(""),
         nasty("strategy: blue-green\n"),
@@ -149,4 +150,22 @@ fn the_checker_finds_an_open_fence_and_an_open_section() {
     );
     let closed = "<details><summary>s</summary>\n\n````\n```\n````\n\n</details>\n";
     assert!(found(closed).is_empty());
+}
+
+/// Cut to fit a comment at any size, the markdown still renders: what was open at the cut
+/// is closed, and the note follows.
+#[test]
+fn a_plan_cut_to_fit_closes_what_was_open_at_the_cut() {
+    let note = "*cut here*";
+    for plan in plans() {
+        let full = plan.render_with(Format::Markdown, true);
+        for max in (200..full.len()).step_by(997) {
+            let cut = fit(&full, max, note);
+            assert!(cut.len() <= max, "{} > {max}", cut.len());
+            assert!(cut.ends_with(&format!("\n{note}\n")), "{cut}");
+            let found = rendered(&cut).found;
+            assert!(found.is_empty(), "at {max}: {found:?}\n{cut}");
+        }
+        assert_eq!(fit(&full, full.len(), note), full);
+    }
 }
