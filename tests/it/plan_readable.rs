@@ -197,3 +197,109 @@ fn a_canary_plan_says_what_happens_when_it_fails() {
         ],
     );
 }
+
+/// plan.yml's comment step, run by node with GitHub's objects stubbed, on the summary hoist
+/// writes under GitHub Actions for a blue-green plan with a canary: one comment under
+/// 10 KB, the short plan whole (no script, no code block), then links to the artifact and to
+/// the run.
+#[test]
+fn plan_yml_comments_the_short_plan_and_links_the_artifact_and_the_run() {
+    if !common::prerequisite(
+        common::have_command("node"),
+        "node, which runs actions/github-script (tests/run installs nodejs)",
+    ) {
+        return;
+    }
+    let workflow =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/github-actions/plan.yml");
+    let workflow: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(workflow).unwrap()).unwrap();
+    let steps = workflow["jobs"]["plan"]["steps"].as_array().unwrap();
+    let comment = steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/github-script@"))
+        })
+        .expect("a github-script step");
+    let script = comment["with"]["script"].as_str().unwrap();
+    assert_eq!(
+        comment["env"]["ARTIFACT_URL"],
+        "${{ steps.artifact.outputs.artifact-url }}"
+    );
+    assert!(
+        steps.iter().any(|s| s["id"] == "artifact"
+            && s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact@"))),
+        "the upload step's id is `artifact`"
+    );
+
+    // The summary hoist writes for `command: plan`.
+    let (_tmp, root) = example_with(CANARY);
+    let trap = DockerTrap::new();
+    let gh = tempfile::tempdir().unwrap();
+    let output = gh.path().join("output");
+    crate::common::Hoist::new()
+        .current_dir(&root)
+        .args(["plan", "--local", "--out"])
+        .arg(gh.path().join("plan.json"))
+        .env("DOCKER_HOST", &trap.url)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output)
+        .env("RUNNER_TEMP", gh.path())
+        .run()
+        .success();
+    let outputs = std::fs::read_to_string(&output).unwrap();
+    let summary = outputs
+        .lines()
+        .find_map(|l| l.strip_prefix("summary="))
+        .unwrap_or_else(|| panic!("a summary output: {outputs}"));
+    let plan = std::fs::read_to_string(summary).unwrap();
+
+    let harness = format!(
+        "const context = {{ serverUrl: 'https://github.com', repo: {{ owner: 'o', repo: 'r' }}, \
+         runId: 7, issue: {{ number: 3 }} }};\n\
+         let posted = [];\n\
+         const github = {{ paginate: async () => [], rest: {{ issues: {{ listComments: null, \
+         createComment: async (c) => posted.push(c.body), updateComment: async (c) => \
+         posted.push(c.body) }} }} }};\n\
+         (async () => {{\n{script}\n}})().then(() => process.stdout.write(JSON.stringify(posted)), \
+         (e) => {{ console.error(e); process.exit(1); }});\n"
+    );
+    let file = gh.path().join("comment.js");
+    std::fs::write(&file, harness).unwrap();
+    let artifact = "https://github.com/o/r/actions/runs/7/artifacts/99";
+    let out = std::process::Command::new("node")
+        .arg(&file)
+        .env("SUMMARY", summary)
+        .env("ARTIFACT_URL", artifact)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let posted: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    let [body] = posted.as_slice() else {
+        panic!("one comment: {posted:?}")
+    };
+    assert!(body.len() < 10 * 1024, "{} bytes:\n{body}", body.len());
+    assert!(
+        body.starts_with(&format!("<!-- hoist-plan -->\n{plan}")),
+        "the plan whole:\n{body}"
+    );
+    assert!(
+        !body.contains("```") && !body.contains("<details>"),
+        "{body}"
+    );
+    assert!(body.contains("**If it fails**"), "{body}");
+    assert!(
+        body.contains(&format!("[hoist-plan]({artifact})"))
+            && body.contains("[this run](https://github.com/o/r/actions/runs/7)"),
+        "{body}"
+    );
+    assert!(!trap.was_called());
+}
