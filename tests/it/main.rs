@@ -21,6 +21,7 @@ mod fleet_lock;
 mod fleet_scale;
 mod host_scripts;
 mod image_reuse;
+mod init;
 mod local_deploy;
 mod plan;
 mod release;
