@@ -6,7 +6,8 @@
 //! - `cli`, `config_errors`, `config_fuzz`, `plan`, `release`, `scripts`, `script_secrets`,
 //!   `aws_errors`, `workflows`: the binary and the library with no Docker (real bash,
 //!   shellcheck and linters);
-//! - `local_deploy`, `host_scripts`: real Docker on this machine;
+//! - `local_deploy`, `host_scripts`: real Docker on this machine; `quickstart`: the README's
+//!   quick start as a user with sudo (a user it makes, a cold build of hoist as that user);
 //! - `ssm_deploy`, `image_reuse`, `fleet_lock`, `fleet_scale`, `action`: the emulated AWS fleet
 //!   (tests/fleet), with the GitHub Action end to end.
 
@@ -24,6 +25,7 @@ mod image_reuse;
 mod init;
 mod local_deploy;
 mod plan;
+mod quickstart;
 mod release;
 mod script_secrets;
 mod scripts;
