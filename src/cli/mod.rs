@@ -11,6 +11,7 @@ mod build;
 mod completions;
 mod deploy;
 mod exec;
+mod init;
 mod lock;
 mod logs;
 mod plan;
@@ -53,6 +54,11 @@ pub struct Cli {
 }
 
 /// Each subcommand's exit codes, shown by its `--help` (and tabled in README.md).
+pub(crate) const INIT_EXIT: &str = "Exit codes:
+  0  the file was written (it validates)
+  2  the file exists already (never overwritten), a flag is refused, or it cannot be written
+
+Example: hoist init --tags Env=staging && hoist plan";
 pub(crate) const VALIDATE_EXIT: &str = "Exit codes:
   0  the config is valid
   2  the config is invalid or cannot be read (every problem is listed)";
@@ -116,6 +122,10 @@ Example: hoist completions bash > /etc/bash_completion.d/hoist";
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Write a commented hoist.yaml for the app here: its port from the Dockerfile's
+    /// EXPOSE, its name from the git remote, its health check from a HEALTHCHECK.
+    #[command(after_help = INIT_EXIT)]
+    Init(init::InitArgs),
     /// Check hoist.yaml and print every problem found.
     #[command(after_help = VALIDATE_EXIT)]
     Validate(validate::ValidateArgs),
@@ -158,6 +168,7 @@ enum Command {
 impl Command {
     fn name(&self) -> &'static str {
         match self {
+            Command::Init(_) => "init",
             Command::Validate(_) => "validate",
             Command::Plan(_) => "plan",
             Command::Deploy(_) => "deploy",
@@ -205,6 +216,7 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command, session: &Session) -> Result<(), Error> {
     match command {
+        Command::Init(args) => args.run(),
         Command::Validate(args) => args.run(session),
         Command::Completions(args) => {
             args.run();
