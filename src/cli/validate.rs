@@ -5,6 +5,7 @@ use clap::{Args, ValueEnum};
 use super::args::ConfigArgs;
 use crate::config;
 use crate::ops::Error;
+use crate::output::write::out;
 
 #[derive(Debug, Args)]
 pub(super) struct ValidateArgs {
@@ -29,12 +30,12 @@ impl ValidateArgs {
         let loaded = self.config.source(session).load(config::Files::Context);
         if self.format == TextOrJson::Text {
             let config = loaded?;
-            println!(
-                "{} is valid: app {}, {} strategy",
+            out(&format!(
+                "{} is valid: app {}, {} strategy\n",
                 file.display(),
                 config.app,
                 config.strategy.as_str()
-            );
+            ));
             return Ok(());
         }
         let (json, result) = match loaded {
@@ -56,10 +57,10 @@ impl ValidateArgs {
                 Err(Error::ConfigReported(e)),
             ),
         };
-        println!(
-            "{}",
+        out(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&json).expect("JSON serializes")
-        );
+        ));
         result
     }
 }

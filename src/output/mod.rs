@@ -7,3 +7,4 @@ pub mod progress;
 pub mod status;
 pub mod summary;
 pub mod text;
+pub mod write;

@@ -3,7 +3,7 @@
 //! test in a process of its own; `.config/nextest.toml` groups them by what they share (the
 //! emulated fleet, Docker) and by how many may run at once.
 //!
-//! - `cli`, `config_errors`, `config_fuzz`, `plan`, `scripts`, `script_secrets`, `aws_errors`,
+//! - `cli`, `rough_edges`, `config_errors`, `config_fuzz`, `plan`, `scripts`, `script_secrets`, `aws_errors`,
 //!   `workflows`: the binary and the library with no Docker (real bash, shellcheck and
 //!   linters);
 //! - `local_deploy`, `host_scripts`: real Docker on this machine;
@@ -23,6 +23,7 @@ mod host_scripts;
 mod image_reuse;
 mod local_deploy;
 mod plan;
+mod rough_edges;
 mod script_secrets;
 mod scripts;
 mod ssm_deploy;

@@ -1863,11 +1863,7 @@ fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image
         );
         assert_serves(other, "1.0.0");
     }
-    assert_eq!(
-        put_names().len(),
-        puts,
-        "no secret parameter was put"
-    );
+    assert_eq!(put_names().len(), puts, "no secret parameter was put");
     world.docker(changed, &["start", container.trim()]);
 
     // `hoist build` prints what hosts run: the digest hoist recorded pushing for the commit.

@@ -1,0 +1,66 @@
+//! The rough edges a new user hits in the first ten minutes (issue 22): each one as the user
+//! met it, through the binary.
+
+use std::path::{Path, PathBuf};
+
+use crate::common;
+
+use common::{DockerTrap, Hoist, Run};
+
+/// The example app (examples/hello), committed in a scratch repository.
+fn example_repo() -> (tempfile::TempDir, PathBuf) {
+    let (dir, root) = common::example_app();
+    common::git(&root, &["add", "-A"]);
+    common::git(&root, &["commit", "-q", "-m", "test"]);
+    (dir, root)
+}
+
+fn plan(root: &Path, args: &[&str]) -> Run {
+    let trap = DockerTrap::new();
+    Hoist::new()
+        .current_dir(root)
+        .arg("plan")
+        .args(args)
+        .env("DOCKER_HOST", &trap.url)
+        .env("HELLO_API_TOKEN", "s3cr3t")
+        .run()
+}
+
+/// A pipe whose reader is already gone, as after `| head -1` has read its line or `less`
+/// was quit: every write to it fails with EPIPE.
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_hoist_quietly() {
+    let (_tmp, root) = example_repo();
+    let trap = DockerTrap::new();
+    for args in [
+        &["plan"][..],
+        &["plan", "--format", "json"],
+        &["validate"],
+        &["completions", "bash"],
+    ] {
+        let run = Hoist::new()
+            .current_dir(&root)
+            .args(args)
+            .env("DOCKER_HOST", &trap.url)
+            .env("HELLO_API_TOKEN", "s3cr3t")
+            .stdout(closed_pipe())
+            .run();
+        run.success()
+            .stderr_lacks("panicked")
+            .stderr_lacks("Broken pipe");
+    }
+    // Nor does a closed stderr (`2>&1 | head -1`) turn an error into a panic (exit 101).
+    Hoist::new()
+        .args(["validate", "-f", "nope.yaml"])
+        .stderr(closed_pipe())
+        .run()
+        .code(2);
+    // The plan itself is still whole when someone reads it.
+    plan(&root, &[]).success().stdout_has("hello");
+}
