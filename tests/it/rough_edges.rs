@@ -64,3 +64,23 @@ fn a_reader_that_goes_away_ends_hoist_quietly() {
     // The plan itself is still whole when someone reads it.
     plan(&root, &[]).success().stdout_has("hello");
 }
+
+fn scratch(config: &str) -> (tempfile::TempDir, PathBuf) {
+    common::repo_with(&[("hoist.yaml", config), ("Dockerfile", "FROM scratch\n")])
+}
+
+#[test]
+fn restart_no_unquoted_is_the_policy_no() {
+    let (_tmp, root) =
+        scratch("app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  restart: no\n");
+    plan(&root, &[]).success().stdout_has("HOIST_RESTART='no'");
+    let (_tmp, root) =
+        scratch("app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  restart: \"no\"\n");
+    plan(&root, &[]).success().stdout_has("HOIST_RESTART='no'");
+    // `yes` (true) has no reading as a policy: refused, naming where.
+    let (_tmp, root) =
+        scratch("app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  restart: yes\n");
+    plan(&root, &[])
+        .code(2)
+        .stderr_has("hoist.yaml:5:12: container.restart");
+}
