@@ -84,3 +84,28 @@ fn restart_no_unquoted_is_the_policy_no() {
         .code(2)
         .stderr_has("hoist.yaml:5:12: container.restart");
 }
+
+#[test]
+fn a_variable_in_a_clear_value_is_refused_unless_escaped() {
+    let (_tmp, root) = scratch(
+        "app: web\ntargets:\n  tags: {Env: [a]}\nenv:\n  clear:\n    DB_URL: \"postgres://${DB_HOST}:5432\"\n",
+    );
+    plan(&root, &[])
+        .code(2)
+        .stderr_has("hoist.yaml:6:13: env.clear.DB_URL")
+        .stderr_has("`${DB_HOST}` looks like a variable, but hoist does not interpolate")
+        .stderr_has("`$${DB_HOST}`");
+    Hoist::new()
+        .current_dir(&root)
+        .args(["validate", "--format", "json"])
+        .run()
+        .code(2)
+        .stdout_has("env.clear.DB_URL");
+    let (_tmp, root) = scratch(
+        "app: web\ntargets:\n  tags: {Env: [a]}\nenv:\n  clear:\n    TEMPLATE: \"$${HOME}/x\"\n    PRICE: 5$\n",
+    );
+    plan(&root, &[])
+        .success()
+        .stdout_has("TEMPLATE=${HOME}/x")
+        .stdout_has("PRICE=5$");
+}
