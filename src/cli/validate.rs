@@ -27,7 +27,10 @@ pub(super) enum TextOrJson {
 impl ValidateArgs {
     pub(super) fn run(&self, session: &super::session::Session) -> Result<(), Error> {
         let file = &self.config.file;
-        let loaded = self.config.source(session).load(config::Files::Context);
+        let loaded = self
+            .config
+            .source(session)
+            .load(config::Files::ContextAndDockerfile);
         if self.format == TextOrJson::Text {
             let config = loaded?;
             out(&format!(

@@ -109,3 +109,34 @@ fn a_variable_in_a_clear_value_is_refused_unless_escaped() {
         .stdout_has("TEMPLATE=${HOME}/x")
         .stdout_has("PRICE=5$");
 }
+
+#[test]
+fn validate_refuses_a_missing_dockerfile_as_plan_does() {
+    let (_tmp, root) = common::repo_with(&[(
+        "hoist.yaml",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nimage:\n  dockerfile: build/Dockerfile\n",
+    )]);
+    let refused = |args: &[&str]| {
+        let run = Hoist::new().current_dir(&root).args(args).run();
+        run.code(2).stderr_has("build/Dockerfile");
+        run
+    };
+    refused(&["plan"]);
+    refused(&["validate"]).stdout_is_empty();
+    let json = Hoist::new()
+        .current_dir(&root)
+        .args(["validate", "--format", "json"])
+        .run();
+    json.code(2);
+    let json = json.json();
+    assert_eq!(json["valid"], false);
+    assert_eq!(json["errors"][0]["field"], "image.dockerfile", "{json}");
+    std::fs::create_dir(root.join("build")).unwrap();
+    std::fs::write(root.join("build/Dockerfile"), "FROM scratch\n").unwrap();
+    Hoist::new()
+        .current_dir(&root)
+        .args(["validate"])
+        .run()
+        .success()
+        .stdout_has("hoist.yaml is valid");
+}
