@@ -140,3 +140,26 @@ fn validate_refuses_a_missing_dockerfile_as_plan_does() {
         .success()
         .stdout_has("hoist.yaml is valid");
 }
+
+#[test]
+fn a_dry_run_needs_no_secret_values_and_a_deploy_still_does() {
+    let (_tmp, root) = example_repo();
+    let trap = DockerTrap::new();
+    let deploy = |args: &[&str]| {
+        Hoist::new()
+            .current_dir(&root)
+            .args(["deploy", "--local"])
+            .args(args)
+            .env("DOCKER_HOST", &trap.url)
+            .env_remove("HELLO_API_TOKEN")
+            .run()
+    };
+    deploy(&["--dry-run"])
+        .success()
+        .stdout_has("HELLO_API_TOKEN")
+        .stderr_has("secret HELLO_API_TOKEN: <not set>");
+    deploy(&[])
+        .code(2)
+        .stderr_has("HELLO_API_TOKEN named in env.secret is not set");
+    assert!(!trap.was_called(), "neither run may reach Docker");
+}
