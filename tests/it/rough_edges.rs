@@ -163,3 +163,50 @@ fn a_dry_run_needs_no_secret_values_and_a_deploy_still_does() {
         .stderr_has("HELLO_API_TOKEN named in env.secret is not set");
     assert!(!trap.was_called(), "neither run may reach Docker");
 }
+
+#[test]
+fn a_man_page_and_completions_for_every_shell_clap_offers() {
+    Hoist::new()
+        .arg("man")
+        .run()
+        .success()
+        .stdout_has(".TH hoist 1")
+        .stdout_has("hoist\\-deploy(1)");
+    let dir = tempfile::tempdir().unwrap();
+    Hoist::new()
+        .args(["man", "--out-dir"])
+        .arg(dir.path())
+        .run()
+        .success();
+    for page in [
+        "hoist.1",
+        "hoist-deploy.1",
+        "hoist-lock-status.1",
+        "hoist-man.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(text.starts_with(".ie"), "{page}: {text}");
+    }
+    Hoist::new()
+        .args(["man", "--out-dir", "/nonexistent/man1"])
+        .run()
+        .code(2)
+        .stderr_has("cannot write /nonexistent/man1");
+    // Every shell clap_complete can write is named in the help, with its install line.
+    let help = Hoist::new().args(["completions", "--help"]).run();
+    help.success();
+    let long = Hoist::new().arg("--help").run();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        Hoist::new().args(["completions", shell]).run().success();
+        help.stdout_has(format!("hoist completions {shell} >"));
+        long.stdout_has(shell);
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        assert!(
+            readme.contains(&format!("hoist completions {shell} >")),
+            "README.md has no install line for {shell}"
+        );
+    }
+}
