@@ -26,11 +26,12 @@ pub(super) enum TextOrJson {
 
 impl ValidateArgs {
     pub(super) fn run(&self, session: &super::session::Session) -> Result<(), Error> {
-        let file = &self.config.file;
-        let loaded = self
-            .config
-            .source(session)
-            .load(config::Files::ContextAndDockerfile);
+        let source = self.config.source(session);
+        let loaded = source.load(config::Files::ContextAndDockerfile);
+        let file = match source.file.to_str() {
+            Some(config::locate::STDIN) => std::path::Path::new(config::locate::STDIN_NAME),
+            _ => source.file.as_path(),
+        };
         if self.format == TextOrJson::Text {
             let config = loaded?;
             out(&format!(

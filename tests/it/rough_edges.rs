@@ -210,3 +210,81 @@ fn a_man_page_and_completions_for_every_shell_clap_offers() {
         );
     }
 }
+
+#[test]
+fn hoist_yaml_is_found_in_a_parent_up_to_the_git_root() {
+    let (_tmp, root) = example_repo();
+    let sub = root.join("deep/er");
+    std::fs::create_dir_all(&sub).unwrap();
+    let run = Hoist::new()
+        .current_dir(&sub)
+        .args(["plan", "-v"])
+        .env("HELLO_API_TOKEN", "s3cr3t")
+        .run();
+    run.success()
+        .stdout_has("hello")
+        .stderr_has("config: ../../hoist.yaml");
+    // Without --verbose, not a word about it; validate names the file it used.
+    Hoist::new()
+        .current_dir(&sub)
+        .arg("validate")
+        .run()
+        .success()
+        .stdout_has("../../hoist.yaml is valid")
+        .stderr_lacks("config:");
+    // Not past the repository's root: a hoist.yaml above it is someone else's.
+    let outer = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outer.path().join("hoist.yaml"),
+        "app: outer\ntargets:\n  tags: {Env: [a]}\n",
+    )
+    .unwrap();
+    let repo = outer.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    common::git(&repo, &["init", "-q"]);
+    Hoist::new()
+        .current_dir(&repo)
+        .arg("validate")
+        .run()
+        .code(2)
+        .stderr_has("cannot read config file hoist.yaml");
+}
+
+#[test]
+fn dash_f_dash_reads_the_config_from_stdin() {
+    let (_tmp, root) = example_repo();
+    let stdin = |path: &Path| std::fs::File::open(path).unwrap();
+    Hoist::new()
+        .current_dir(&root)
+        .args(["validate", "-f", "-"])
+        .stdin(stdin(&root.join("hoist.yaml")))
+        .run()
+        .success()
+        .stdout_has("<stdin> is valid: app hello");
+    Hoist::new()
+        .current_dir(&root)
+        .args(["plan", "-f", "-", "--format", "json"])
+        .env("HELLO_API_TOKEN", "s3cr3t")
+        .stdin(stdin(&root.join("hoist.yaml")))
+        .run()
+        .success();
+    // Its relative paths are the current directory's: here there is no Dockerfile.
+    let sub = root.join("elsewhere");
+    std::fs::create_dir(&sub).unwrap();
+    Hoist::new()
+        .current_dir(&sub)
+        .args(["validate", "-f", "-"])
+        .stdin(stdin(&root.join("hoist.yaml")))
+        .run()
+        .code(2)
+        .stderr_has("Dockerfile");
+    // Errors name it as <stdin>, with line and column.
+    std::fs::write(root.join("bad.yaml"), "app: web\ntargets:\n  tagz: {}\n").unwrap();
+    Hoist::new()
+        .current_dir(&root)
+        .args(["validate", "-f", "-"])
+        .stdin(stdin(&root.join("bad.yaml")))
+        .run()
+        .code(2)
+        .stderr_has("<stdin>:3:3");
+}

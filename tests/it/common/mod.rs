@@ -82,6 +82,12 @@ impl Hoist {
         self
     }
 
+    /// What hoist reads on stdin (by default nothing).
+    pub(crate) fn stdin(mut self, from: impl Into<Stdio>) -> Self {
+        self.command.stdin(from);
+        self
+    }
+
     /// Where hoist's stdout goes instead of a pipe the run reads (then `Run::stdout` is empty).
     pub(crate) fn stdout(mut self, to: impl Into<Stdio>) -> Self {
         self.command.stdout(to);
