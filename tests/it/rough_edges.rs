@@ -288,3 +288,110 @@ fn dash_f_dash_reads_the_config_from_stdin() {
         .code(2)
         .stderr_has("<stdin>:3:3");
 }
+
+/// The example app in a repository without commits.
+fn uncommitted_app() -> (tempfile::TempDir, PathBuf) {
+    common::example_app()
+}
+
+fn hoist_in(root: &Path) -> Hoist {
+    Hoist::new()
+        .current_dir(root)
+        .env("HELLO_API_TOKEN", "s3cr3t")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+}
+
+#[test]
+fn git_says_why_it_has_no_commit() {
+    let (_tmp, root) = uncommitted_app();
+    hoist_in(&root)
+        .arg("plan")
+        .run()
+        .code(2)
+        .stderr_has("has no commits yet")
+        .stderr_lacks("not inside a git repository");
+    std::fs::remove_dir_all(root.join(".git")).unwrap();
+    hoist_in(&root)
+        .arg("plan")
+        .run()
+        .code(2)
+        .stderr_has("is not inside a git repository");
+    // A repository another user owns (as root in a CI container, a checkout of the runner's
+    // user): git's own reason, and the command that trusts it.
+    let root_user = unsafe { libc::geteuid() } == 0;
+    if !common::prerequisite(root_user, "root (to give the repository another owner)") {
+        return;
+    }
+    common::git(&root, &["init", "-q"]);
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "4321:4321"])
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let canonical = root.canonicalize().unwrap();
+    hoist_in(&root)
+        .arg("plan")
+        .run()
+        .code(2)
+        .stderr_has("detected dubious ownership")
+        .stderr_has(format!(
+            "git config --global --add safe.directory {}",
+            canonical.display()
+        ))
+        .stderr_lacks("not inside a git repository");
+}
+
+#[test]
+fn a_release_or_an_image_given_needs_no_commit() {
+    let (_tmp, root) = uncommitted_app();
+    let digest = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let image = format!("registry.invalid/hello@sha256:{digest}");
+    hoist_in(&root)
+        .args(["plan", "--release", "r1"])
+        .run()
+        .success()
+        .stdout_has("release r1")
+        .stdout_has("revision  unknown")
+        .stdout_has("hello:r1");
+    let json = hoist_in(&root)
+        .args([
+            "deploy",
+            "--local",
+            "--dry-run",
+            "--format",
+            "json",
+            "--image",
+        ])
+        .arg(&image)
+        .run();
+    let json = json.success().json();
+    assert_eq!(json["release"], "0123456789ab", "{json}");
+    assert_eq!(json["revision"]["sha"], "unknown", "{json}");
+    hoist_in(&root)
+        .args([
+            "deploy",
+            "--local",
+            "--dry-run",
+            "--release",
+            "r2",
+            "--image",
+        ])
+        .arg(&image)
+        .run()
+        .success()
+        .stdout_has("release r2");
+    // A tag names no release: refused, saying what would.
+    hoist_in(&root)
+        .args([
+            "deploy",
+            "--local",
+            "--dry-run",
+            "--image",
+            "registry.invalid/hello:1",
+        ])
+        .run()
+        .code(2)
+        .stderr_has("give --release ID");
+}
