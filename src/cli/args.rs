@@ -21,20 +21,16 @@ impl ConfigArgs {
     /// The file (found, when `--file` is not given: `--verbose` says which), with the
     /// environment the command line selects (`-e`).
     pub(super) fn source(&self, session: &super::session::Session) -> config::Source {
-        let file = match &self.file {
-            Some(file) => file.clone(),
-            None => {
-                let found = std::env::current_dir()
-                    .ok()
-                    .and_then(|dir| config::locate::discover(&dir));
-                match found {
-                    Some(found) => {
-                        session.verbose(&format!("config: {}", found.display()));
-                        found
-                    }
-                    None => PathBuf::from(config::DEFAULT_FILE),
-                }
+        let file = if let Some(file) = &self.file {
+            file.clone()
+        } else {
+            let found = std::env::current_dir()
+                .ok()
+                .and_then(|dir| config::locate::discover(&dir));
+            if let Some(found) = &found {
+                session.verbose(&format!("config: {}", found.display()));
             }
+            found.unwrap_or_else(|| PathBuf::from(config::DEFAULT_FILE))
         };
         config::Source {
             file,
