@@ -23,6 +23,8 @@
 //! error, and a call that fails otherwise ends as soon as the SDK's own attempts are spent
 //! (with `AWS_MAX_ATTEMPTS=2`, after two requests).
 
+mod explain;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -338,7 +340,9 @@ where
 {
     use aws_sdk_ssm::error::ProvideErrorMetadata as _;
     match (err.code(), err.message()) {
-        (Some(code), Some(msg)) => format!("{code}: {msg}"),
+        (Some(code), Some(msg)) => {
+            explain::access_denied(code, msg).unwrap_or_else(|| format!("{code}: {msg}"))
+        }
         (Some(code), None) => code.to_owned(),
         _ => match err.raw_response() {
             Some(raw) if !raw.status().is_success() => {
@@ -408,9 +412,15 @@ pub fn describe_error(err: &(dyn std::error::Error + 'static)) -> String {
     }
     let chain = parts.join(": ");
     if chain.contains("no providers in chain provided credentials") {
-        "no AWS credentials found (environment, profile or SSO, web identity, instance \
-         profile); in GitHub Actions configure them with an OIDC role"
-            .to_owned()
+        explain::no_credentials()
+    } else if let Some(missing) = chain
+        .contains("ProfileFile provider could not be built")
+        .then(explain::missing_profile)
+        .flatten()
+    {
+        missing
+    } else if chain.contains("Missing Region") {
+        explain::NO_REGION.to_owned()
     } else if chain.contains("io error") || chain.contains("Connection refused") {
         format!("cannot reach the AWS endpoint: {chain}")
     } else {

@@ -18,6 +18,31 @@ pub enum RevisionError {
         dir.display()
     )]
     NotGit { dir: std::path::PathBuf },
+    #[error(
+        "the git repository holding {} has no commits yet, so hoist cannot name the release \
+         and image tag after one; commit the app (`git add -A && git commit`), or give \
+         --release (or --image)",
+        dir.display()
+    )]
+    NoCommits { dir: std::path::PathBuf },
+    #[error(
+        "git refuses the repository holding {}: it detected dubious ownership (the \
+         repository belongs to another user than the one running hoist, common as root in a \
+         CI container); if you trust it, run `git config --global --add safe.directory {}`\
+         \n  git said: {reason}",
+        dir.display(),
+        repository.display()
+    )]
+    DubiousOwnership {
+        dir: std::path::PathBuf,
+        repository: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("git cannot read the repository holding {}: {reason}", dir.display())]
+    GitSaid {
+        dir: std::path::PathBuf,
+        reason: String,
+    },
     #[error("git named HEAD `{0}`, which is not a commit id (40 or 64 hex digits)")]
     BadHead(String),
     #[error("cannot run git: {0}")]
@@ -76,9 +101,7 @@ pub fn resolve(dir: &Path) -> Result<Revision, RevisionError> {
     }
     let head = git(dir).args(["rev-parse", "--verify", "HEAD"]).output()?;
     if !head.status.success() {
-        return Err(RevisionError::NotGit {
-            dir: dir.to_path_buf(),
-        });
+        return Err(diagnose(dir)?);
     }
     let sha = String::from_utf8_lossy(&head.stdout).trim().to_owned();
     if !is_object_id(&sha) {
@@ -109,6 +132,51 @@ pub fn resolve(dir: &Path) -> Result<Revision, RevisionError> {
         committed_at,
         source,
     })
+}
+
+/// Why HEAD cannot be read in `dir`, in git's own words where it has some: no repository,
+/// one git refuses (dubious ownership), or one without commits.
+fn diagnose(dir: &Path) -> Result<RevisionError, RevisionError> {
+    let out = git(dir).args(["rev-parse", "--git-dir"]).output()?;
+    let said = String::from_utf8_lossy(&out.stderr);
+    let reason = said
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default()
+        .trim_start_matches("fatal: ")
+        .to_owned();
+    let dir = dir.to_path_buf();
+    Ok(if out.status.success() {
+        RevisionError::NoCommits { dir }
+    } else if reason.contains("dubious ownership") {
+        // `… in repository at '/path'`: the path to trust, as git's own hint names it.
+        let repository = reason
+            .split_once(" at '")
+            .and_then(|(_, rest)| rest.strip_suffix('\''))
+            .map_or_else(|| dir.clone(), std::path::PathBuf::from);
+        RevisionError::DubiousOwnership {
+            dir,
+            repository,
+            reason,
+        }
+    } else if reason.is_empty() || reason.starts_with("not a git repository") {
+        RevisionError::NotGit { dir }
+    } else {
+        RevisionError::GitSaid { dir, reason }
+    })
+}
+
+/// Whether `err` means there is no commit to read (no repository, one git refuses, or one
+/// without commits), as opposed to git failing to run or answering nonsense.
+pub fn no_commit(err: &RevisionError) -> bool {
+    matches!(
+        err,
+        RevisionError::NotGit { .. }
+            | RevisionError::NoCommits { .. }
+            | RevisionError::DubiousOwnership { .. }
+            | RevisionError::GitSaid { .. }
+    )
 }
 
 /// The git tree of HEAD in the repository holding `dir`, and, with `listing`, each tracked

@@ -10,16 +10,30 @@ use crate::plan::Format;
 
 #[derive(Debug, Args)]
 pub(super) struct ConfigArgs {
-    /// The config file.
-    #[arg(short = 'f', long = "file", default_value = config::DEFAULT_FILE)]
-    pub file: PathBuf,
+    /// The config file, or `-` to read it from standard input (its relative paths are then
+    /// relative to the current directory) [default: hoist.yaml in the current directory or
+    /// the nearest parent, up to the git repository's root]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
 }
 
 impl ConfigArgs {
-    /// The file, with the environment the command line selects (`-e`).
+    /// The file (found, when `--file` is not given: `--verbose` says which), with the
+    /// environment the command line selects (`-e`).
     pub(super) fn source(&self, session: &super::session::Session) -> config::Source {
+        let file = if let Some(file) = &self.file {
+            file.clone()
+        } else {
+            let found = std::env::current_dir()
+                .ok()
+                .and_then(|dir| config::locate::discover(&dir));
+            if let Some(found) = &found {
+                session.verbose(&format!("config: {}", found.display()));
+            }
+            found.unwrap_or_else(|| PathBuf::from(config::DEFAULT_FILE))
+        };
         config::Source {
-            file: self.file.clone(),
+            file,
             environment: session.environment().map(str::to_owned),
         }
     }

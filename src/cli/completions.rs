@@ -11,11 +11,8 @@ pub(super) struct CompletionsArgs {
 
 impl CompletionsArgs {
     pub(super) fn run(&self) {
-        clap_complete::generate(
-            self.shell,
-            &mut super::Cli::command(),
-            "hoist",
-            &mut std::io::stdout(),
-        );
+        let mut script = Vec::new();
+        clap_complete::generate(self.shell, &mut super::Cli::command(), "hoist", &mut script);
+        crate::output::write::out(&String::from_utf8_lossy(&script));
     }
 }

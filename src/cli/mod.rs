@@ -14,6 +14,7 @@ mod exec;
 mod init;
 mod lock;
 mod logs;
+mod man;
 mod plan;
 mod remove;
 mod rollback;
@@ -118,7 +119,19 @@ pub(crate) const COMPLETIONS_EXIT: &str = "Exit codes:
   0  the script was printed
   2  unknown shell
 
-Example: hoist completions bash > /etc/bash_completion.d/hoist";
+Installing it, per shell (for your user; a package installs to the system's directories):
+  bash        hoist completions bash > ~/.local/share/bash-completion/completions/hoist
+  zsh         hoist completions zsh > ~/.zfunc/_hoist   (with fpath+=~/.zfunc before compinit)
+  fish        hoist completions fish > ~/.config/fish/completions/hoist.fish
+  powershell  hoist completions powershell >> $PROFILE
+  elvish      hoist completions elvish >> ~/.config/elvish/rc.elv";
+pub(crate) const MAN_EXIT: &str = "Exit codes:
+  0  the page was printed (or the pages written to --out-dir)
+  2  --out-dir cannot be written
+
+Examples:
+  hoist man | man -l -
+  hoist man --out-dir /usr/share/man/man1";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -160,9 +173,12 @@ enum Command {
     /// whose lock it was.
     #[command(after_help = UNLOCK_EXIT)]
     Unlock(lock::UnlockArgs),
-    /// Print the shell completion script for bash, zsh, fish or powershell.
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish.
     #[command(after_help = COMPLETIONS_EXIT)]
     Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff), or write every page into a directory.
+    #[command(after_help = MAN_EXIT)]
+    Man(man::ManArgs),
 }
 
 impl Command {
@@ -181,6 +197,7 @@ impl Command {
             Command::Lock(_) => "lock",
             Command::Unlock(_) => "unlock",
             Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 }
@@ -222,6 +239,7 @@ async fn run(command: Command, session: &Session) -> Result<(), Error> {
             args.run();
             Ok(())
         }
+        Command::Man(args) => args.run(),
         Command::Plan(args) => args.run(session).await,
         Command::Deploy(args) => Box::pin(args.run(session)).await,
         Command::Build(args) => args.run(session).await,

@@ -41,6 +41,11 @@ impl Session {
         }
     }
 
+    /// A line on stderr that only `--verbose` shows.
+    pub(super) fn verbose(&self, msg: &str) {
+        Reporter::with(self.verbosity, false).verbose(msg);
+    }
+
     /// The environment `-e/--environment` selects, if any.
     pub(super) fn environment(&self) -> Option<&str> {
         self.environment.as_deref()

@@ -5,6 +5,7 @@ use clap::{Args, ValueEnum};
 use super::args::ConfigArgs;
 use crate::config;
 use crate::ops::Error;
+use crate::output::write::out;
 
 #[derive(Debug, Args)]
 pub(super) struct ValidateArgs {
@@ -25,16 +26,20 @@ pub(super) enum TextOrJson {
 
 impl ValidateArgs {
     pub(super) fn run(&self, session: &super::session::Session) -> Result<(), Error> {
-        let file = &self.config.file;
-        let loaded = self.config.source(session).load(config::Files::Context);
+        let source = self.config.source(session);
+        let loaded = source.load(config::Files::ContextAndDockerfile);
+        let file = match source.file.to_str() {
+            Some(config::locate::STDIN) => std::path::Path::new(config::locate::STDIN_NAME),
+            _ => source.file.as_path(),
+        };
         if self.format == TextOrJson::Text {
             let config = loaded?;
-            println!(
-                "{} is valid: app {}, {} strategy",
+            out(&format!(
+                "{} is valid: app {}, {} strategy\n",
                 file.display(),
                 config.app,
                 config.strategy.as_str()
-            );
+            ));
             return Ok(());
         }
         let (json, result) = match loaded {
@@ -56,10 +61,10 @@ impl ValidateArgs {
                 Err(Error::ConfigReported(e)),
             ),
         };
-        println!(
-            "{}",
+        out(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&json).expect("JSON serializes")
-        );
+        ));
         result
     }
 }

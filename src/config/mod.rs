@@ -4,6 +4,7 @@ mod decode;
 pub mod duration;
 mod error;
 pub mod init;
+pub mod locate;
 mod schema;
 pub mod text;
 pub mod yaml;
@@ -95,14 +96,20 @@ pub fn load_environment(
             environment: text::escape(e, false).into_owned(),
         });
     }
-    let text = read(path)?;
+    // `-f -`: the text from standard input, its relative paths (and overlay) from here.
+    let stdin = path == Path::new(locate::STDIN);
+    let (text, path) = if stdin {
+        (locate::stdin_text()?, Path::new(locate::STDIN_NAME))
+    } else {
+        (read(path)?, path)
+    };
     let base_dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        Some(p) if !p.as_os_str().is_empty() && !stdin => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let overlay = match environment {
         Some(e) => {
-            let overlay = overlay_path(path, e);
+            let overlay = overlay_path(if stdin { Path::new(DEFAULT_FILE) } else { path }, e);
             match std::fs::symlink_metadata(&overlay) {
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                     return Err(ConfigError::NoOverlay {

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// What an unknown revision's `sha` says.
+pub const UNKNOWN: &str = "unknown";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revision {
     /// Full commit SHA.
@@ -32,6 +35,18 @@ impl Revision {
         }
     }
 
+    /// No commit: `--release` or `--image` was given where git has none to read (no
+    /// repository, or one without commits). Plans show the revision as `unknown`; the image
+    /// gets no revision label and is tagged with the release id.
+    pub fn unknown() -> Revision {
+        Revision::clean(UNKNOWN)
+    }
+
+    /// Whether a commit is known (not [`Revision::unknown`]).
+    pub fn is_known(&self) -> bool {
+        self.sha != UNKNOWN
+    }
+
     /// The default release id: 12 hex digits of the commit, `-dirty` when the tree was.
     pub fn release_id(&self) -> String {
         let short = &self.sha[..self.sha.len().min(12)];
@@ -50,6 +65,17 @@ impl Revision {
             self.sha.clone()
         }
     }
+}
+
+/// The release id an image pinned by digest names when there is no commit: the digest's
+/// first 12 hex digits (`…@sha256:0123456789ab…` → `0123456789ab`).
+pub fn image_release_id(uri: &str) -> Option<String> {
+    let (_, hex) = uri.split_once("@sha256:")?;
+    let short = hex.get(..12)?;
+    short
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit())
+        .then(|| short.to_owned())
 }
 
 /// What a reviewed plan binds its source by: the content, never the commit id (a squash

@@ -19,7 +19,7 @@ use super::steps::{self, DeployError, Report, Reviewed};
 use super::timings::Timings;
 use crate::aws;
 use crate::config::{self, Config};
-use crate::domain::secrets::SecretEnv;
+use crate::domain::secrets::{SecretEnv, SecretError};
 use crate::domain::{Events, TransportKind};
 use crate::ecr::ImageRecords;
 use crate::lock;
@@ -50,6 +50,28 @@ pub enum Deployed {
     Reviewed(Plan),
     /// The deploy ran; the report says how each target ended.
     Ran(Box<Report>),
+}
+
+/// The secret values named in env.secret, from hoist's environment. A dry run sends none, so
+/// it needs none: each one missing is shown as `<not set>` (a real deploy refuses them all).
+fn secrets_for(names: &[String], dry_run: bool, events: &dyn Events) -> Result<SecretEnv, Error> {
+    match SecretEnv::from_env(names) {
+        Err(SecretError::Missing(missing)) if dry_run => {
+            for name in &missing {
+                events.warn(&format!(
+                    "warning: secret {name}: <not set> in hoist's environment (a dry run needs no \
+                     value; a deploy refuses until it is exported)"
+                ));
+            }
+            let set: Vec<String> = names
+                .iter()
+                .filter(|n| !missing.contains(n))
+                .cloned()
+                .collect();
+            Ok(SecretEnv::from_env(&set)?)
+        }
+        resolved => Ok(resolved?),
+    }
 }
 
 /// Deploys as `request` says. Secret values are read from hoist's environment and given to
@@ -86,7 +108,7 @@ pub async fn run(
     // A reviewed plan fixes what runs, not the release or the run: like the image, they are
     // this checkout's and this attempt's (a re-run of a failed apply is a new run).
     // Every input is checked before anything changes: config, revision, secrets, plan.
-    let secrets = SecretEnv::from_env(&config.env.from_environment())?;
+    let secrets = secrets_for(&config.env.from_environment(), request.dry_run, &*events)?;
     events.secrets(&secrets);
     if transport == TransportKind::Ssm {
         secrets.check_parameter_size(config.secrets.tier)?;

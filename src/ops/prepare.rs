@@ -13,7 +13,7 @@ use super::error::Error;
 use super::steps::DeployError;
 use crate::aws;
 use crate::config::{self, Config};
-use crate::domain::{Events, LockSpec, TransportKind};
+use crate::domain::{Events, LockSpec, Revision, TransportKind};
 use crate::ecr::{Ecr, Login};
 use crate::lock;
 use crate::plan::{self, Inputs, Plan};
@@ -54,8 +54,16 @@ pub async fn prepare(
     let context = config.image.context.clone();
     let dockerfile = config.image.dockerfile.clone();
     let building = files == config::Files::ContextAndDockerfile;
+    // A release id given, or an image given, needs no commit: the revision is then unknown.
+    // (Not a plan saved for review or applied: it binds the source by its git tree.)
+    let no_commit_needed = (release.is_some() || !building) && source == Source::Digest;
     let (revision, source) = tokio::task::spawn_blocking(move || {
-        let revision = revision::resolve(&context)?;
+        let revision = match revision::resolve(&context) {
+            Err(e) if no_commit_needed && revision::no_commit(&e) => {
+                return Ok((Revision::unknown(), None));
+            }
+            resolved => resolved?,
+        };
         let source = if building {
             Some(digest(&context, &dockerfile, source == Source::Listing)?)
         } else {

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::write::out;
+
 use crate::domain::{Invocation, Phase};
 use crate::ops::build::Built;
 use crate::ops::rollback::RollbackReport;
@@ -16,19 +18,19 @@ use crate::plan::{Format, Plan};
 pub struct Json;
 
 fn print(value: &impl Serialize) {
-    println!(
-        "{}",
+    out(&format!(
+        "{}\n",
         serde_json::to_string_pretty(value).expect("a report serializes")
-    );
+    ));
 }
 
 impl Output for Json {
     fn plan(&self, _command: &str, plan: &Plan, _saved: Option<&Path>) {
-        print!("{}", plan.render(Format::Json));
+        out(&plan.render(Format::Json));
     }
 
     fn reviewed(&self, plan: &Plan) {
-        print!("{}", plan.render(Format::Json));
+        out(&plan.render(Format::Json));
     }
 
     fn deploy(&self, report: &Report, _applied: Option<&Path>) {
@@ -56,10 +58,10 @@ impl Output for Json {
     }
 
     fn unlock(&self, text: &str) {
-        print!("{}", crate::config::text::escape(text, true));
+        out(&crate::config::text::escape(text, true));
     }
 
     fn failed(&self, _command: &str, error: &Error) {
-        eprint!("{}", super::text::report(error, super::progress::color()));
+        super::write::err(&super::text::report(error, super::progress::color()));
     }
 }

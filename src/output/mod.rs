@@ -8,3 +8,4 @@ pub mod remote;
 pub mod status;
 pub mod summary;
 pub mod text;
+pub mod write;

@@ -87,8 +87,8 @@ impl Reporter {
         let guard = self.spinner.lock().expect("not poisoned");
         match guard.as_ref() {
             Some(bar) => bar.println(msg),
-            None if self.tty => eprintln!("{msg}"),
-            None => eprintln!("{} {msg}", timestamp()),
+            None if self.tty => super::write::err(&format!("{msg}\n")),
+            None => super::write::err(&format!("{} {msg}\n", timestamp())),
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use super::write::{err, out};
 use crate::config::text::escape;
 use crate::domain::{Invocation, Phase};
 use crate::ops::build::Built;
@@ -39,54 +40,54 @@ impl Text {
 
 impl Output for Text {
     fn plan(&self, _command: &str, plan: &Plan, _saved: Option<&Path>) {
-        print!("{}", plan.render_with(self.format, self.scripts));
+        out(&plan.render_with(self.format, self.scripts));
     }
 
     fn reviewed(&self, plan: &Plan) {
-        print!("{}", plan.render_with(self.format, self.scripts));
+        out(&plan.render_with(self.format, self.scripts));
     }
 
     fn deploy(&self, report: &Report, _applied: Option<&Path>) {
-        print!("{}", (self.fence)(&super::summary::summary(report)));
+        out(&(self.fence)(&super::summary::summary(report)));
         if self.timings {
-            print!("{}", super::summary::timeline(report));
+            out(&super::summary::timeline(report));
         }
     }
 
     fn built(&self, built: &Built) {
-        println!("{}", built.image);
+        out(&format!("{}\n", built.image));
     }
 
     fn status(&self, report: &StatusReport, _invocations: &[Invocation]) {
-        print!("{}", super::status::text(report));
+        out(&super::status::text(report));
     }
 
     fn rollback(&self, report: &RollbackReport) {
-        print!("{}", (self.fence)(&super::summary::rollback(report)));
+        out(&(self.fence)(&super::summary::rollback(report)));
     }
 
     fn rollback_script(&self, app: &str, to: Option<&str>, phase: &Phase) {
-        println!(
-            "Rollback of {app} to {} on {} via {} transport (script {} sha256 {})",
+        out(&format!(
+            "Rollback of {app} to {} on {} via {} transport (script {} sha256 {})\n",
             to.unwrap_or("the previous release"),
             phase.on,
             phase.transport.as_str(),
             phase.script.body,
             phase.script.sha256
-        );
-        print!("{}", escape(&phase.script.text, true));
+        ));
+        out(&escape(&phase.script.text, true));
     }
 
     fn lock(&self, status: &LockStatus) {
-        print!("{}", escape(&status.to_text(), true));
+        out(&escape(&status.to_text(), true));
     }
 
     fn unlock(&self, text: &str) {
-        print!("{}", escape(text, true));
+        out(&escape(text, true));
     }
 
     fn failed(&self, _command: &str, error: &Error) {
-        eprint!("{}", report(error, self.color));
+        err(&report(error, self.color));
     }
 }
 
@@ -104,7 +105,7 @@ impl Output for Nothing {
     fn lock(&self, _: &LockStatus) {}
     fn unlock(&self, _: &str) {}
     fn failed(&self, _command: &str, error: &Error) {
-        eprint!("{}", report(error, super::progress::color()));
+        err(&report(error, super::progress::color()));
     }
 }
 

@@ -323,6 +323,11 @@ impl Plan {
 pub enum PlanError {
     #[error("--release `{0}` is not a valid release id (letters, digits, _ . -, at most 64)")]
     BadRelease(String),
+    #[error(
+        "no git commit to name the release after: give --release ID (or an --image pinned \
+         by its digest, `…@sha256:…`, whose first 12 hex digits name it)"
+    )]
+    NoRelease,
     #[error(transparent)]
     TooLarge(#[from] crate::domain::carry::TooLarge),
     #[error(
@@ -385,7 +390,12 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
     let release = match &inputs.release {
         Some(r) if is_release_id(r) => r.clone(),
         Some(r) => return Err(PlanError::BadRelease(r.clone())),
-        None => inputs.revision.release_id(),
+        None if inputs.revision.is_known() => inputs.revision.release_id(),
+        None => inputs
+            .prebuilt
+            .as_deref()
+            .and_then(crate::domain::revision::image_release_id)
+            .ok_or(PlanError::NoRelease)?,
     };
     let mut warnings = Vec::new();
     if inputs.revision.dirty {
@@ -396,7 +406,9 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         ));
     }
 
-    let tags = if config.image.tags.is_empty() {
+    let tags = if config.image.tags.is_empty() && !inputs.revision.is_known() {
+        vec![release.clone()]
+    } else if config.image.tags.is_empty() {
         vec![inputs.revision.default_tag()]
     } else {
         config.image.tags.clone()
@@ -490,10 +502,12 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
     };
 
     let mut labels = BTreeMap::new();
-    labels.insert(
-        crate::domain::REVISION_LABEL.to_owned(),
-        inputs.revision.sha.clone(),
-    );
+    if inputs.revision.is_known() {
+        labels.insert(
+            crate::domain::REVISION_LABEL.to_owned(),
+            inputs.revision.sha.clone(),
+        );
+    }
     if let Some(created) = &inputs.revision.committed_at {
         labels.insert(
             "org.opencontainers.image.created".to_owned(),
@@ -553,7 +567,8 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
             });
         }
         // Tags named after a clean commit: the digest hoist recorded pushing may be reused.
-        let commit_tagged = config.image.tags.is_empty() && !inputs.revision.dirty;
+        let commit_tagged =
+            config.image.tags.is_empty() && !inputs.revision.dirty && inputs.revision.is_known();
         steps.push(Step::Build {
             builder: config.image.builder,
             context: config.image.context.display().to_string(),

@@ -17,6 +17,15 @@ const PAGE: &str = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title><
 /// A one-trick HTTP server: answers every request `502 Bad Gateway` with an HTML page, as a
 /// misconfigured proxy would. Returns its URL and the number of requests it answered.
 fn bad_gateway() -> (String, Arc<AtomicUsize>) {
+    answering("502 Bad Gateway", "text/html", PAGE)
+}
+
+/// An HTTP server that answers every request with `status`, `content_type` and `answer`.
+fn answering(
+    status: &'static str,
+    content_type: &'static str,
+    answer: &'static str,
+) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let count = Arc::new(AtomicUsize::new(0));
@@ -41,9 +50,9 @@ fn bad_gateway() -> (String, Arc<AtomicUsize>) {
             seen.fetch_add(1, Ordering::SeqCst);
             let _ = write!(
                 stream,
-                "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\
-                 Connection: close\r\n\r\n{PAGE}",
-                PAGE.len()
+                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{answer}",
+                answer.len()
             );
         }
     });
@@ -101,4 +110,112 @@ fn an_html_error_page_from_the_endpoint_is_reported_by_http_status_and_endpoint(
         "AWS_MAX_ATTEMPTS is honoured"
     );
     assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+}
+
+/// hoist run in `root` with no AWS credentials anywhere: the environment's removed, the
+/// shared files pointed at files that do not exist, the instance metadata service off. No
+/// request leaves the machine.
+fn without_credentials(root: &std::path::Path) -> Hoist {
+    let mut hoist = Hoist::new().current_dir(root);
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_SSM",
+    ] {
+        hoist = hoist.env_remove(name);
+    }
+    hoist
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", root.join("aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", root.join("aws-credentials"))
+        .timeout(Duration::from_secs(60))
+}
+
+fn scratch_app(region: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    common::repo_with(&[
+        (
+            "hoist.yaml",
+            &*format!("app: web\n{region}targets:\n  tags:\n    Env: [prod]\n"),
+        ),
+        ("Dockerfile", "FROM scratch\n"),
+    ])
+}
+
+#[test]
+fn without_credentials_hoist_says_where_it_looked_and_how_to_provide_them() {
+    let (_dir, root) = scratch_app("region: us-east-1\n");
+    let run = without_credentials(&root)
+        .args(["plan", "--resolve-targets"])
+        .run();
+    run.code(1)
+        .stderr_has("no AWS credentials found")
+        .stderr_has("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: not set")
+        .stderr_has(format!(
+            "profile `default` in {}",
+            root.join("aws-config").display()
+        ))
+        .stderr_has("web identity")
+        .stderr_has("IMDS: disabled by AWS_EC2_METADATA_DISABLED")
+        .stderr_has("export AWS_PROFILE=NAME")
+        .stderr_lacks("dispatch failure");
+    // A profile that does not exist is named as such, here and for the lock too.
+    std::fs::write(
+        root.join("aws-config"),
+        "[profile dev]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    for args in [&["plan", "--resolve-targets"][..], &["lock", "status"]] {
+        without_credentials(&root)
+            .args(args)
+            .env("AWS_PROFILE", "nosuch")
+            .run()
+            .code(1)
+            .stderr_has("profile `nosuch`, which does not exist in")
+            .stderr_has(root.join("aws-credentials").display().to_string());
+    }
+}
+
+#[test]
+fn without_a_region_hoist_says_where_to_set_one() {
+    let (_dir, root) = scratch_app("");
+    without_credentials(&root)
+        .args(["plan", "--resolve-targets"])
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "y")
+        .run()
+        .code(1)
+        .stderr_has("set `region:` in the config, or AWS_REGION")
+        .stderr_lacks("Missing Region");
+}
+
+const DENIED: &str = "{\"__type\":\"AccessDeniedException\",\"message\":\"User: \
+    arn:aws:sts::123456789012:assumed-role/ci/run is not authorized to perform: \
+    ssm:DescribeInstanceInformation on resource: arn:aws:ssm:us-east-1:123456789012:* \
+    because no identity-based policy allows the ssm:DescribeInstanceInformation action\"}";
+
+#[test]
+fn an_access_denied_names_the_action_and_the_policy_that_grants_it() {
+    let (url, _requests) = answering("400 Bad Request", "application/x-amz-json-1.1", DENIED);
+    let (_dir, root) = scratch_app("region: us-east-1\n");
+    without_credentials(&root)
+        .args(["plan", "--resolve-targets"])
+        .env("AWS_ENDPOINT_URL", &url)
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "y")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .run()
+        .code(1)
+        .stderr_has("AccessDeniedException")
+        .stderr_has("must allow `ssm:DescribeInstanceInformation`")
+        .stderr_has("examples/github-actions/iam/ci-deploy-role.json");
 }

@@ -49,6 +49,7 @@ fn each_subcommand_documents_its_exit_codes() {
         ("lock status", &["0", "1", "2"]),
         ("unlock", &["0", "1", "2"]),
         ("completions", &["0", "2"]),
+        ("man", &["0", "2"]),
     ] {
         let run = Hoist::new().args(command.split(' ')).arg("--help").run();
         run.success().stdout_has("Exit codes:");

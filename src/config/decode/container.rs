@@ -80,6 +80,9 @@ impl Decoder {
             }
         });
         let restart = match k.restart.node {
+            // `restart: no` unquoted is YAML's boolean false, which can only mean the policy
+            // `no` (`off` and `false` too); `true` has no such reading and is refused.
+            Some(n) if matches!(n.value, Value::Bool(false)) => Some("no".into()),
             Some(n) => self.string(n, &k.restart.path).and_then(|r| {
                 self.accept(r, is_restart_policy, &k.restart.path, n.loc, |r| {
                     format!(

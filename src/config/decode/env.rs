@@ -24,6 +24,43 @@ keys! {
     SourceKeys { ssm, secretsmanager, key }
 }
 
+/// A clear value as the container gets it: `$${VAR}` and `$$VAR` are a literal `${VAR}` and
+/// `$VAR`; an unescaped `${VAR}` or `$VAR` is the reference returned as the error (hoist does
+/// not interpolate, and passing it on as written would surprise whoever wrote it). Any other
+/// `$` (`$1`, `$$` before anything else, a lone `$`) is kept as it is.
+fn literal_dollars(value: &str) -> Result<String, String> {
+    let starts_name = |c: Option<char>| c.is_some_and(|c| c == '_' || c.is_ascii_alphabetic());
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let next = after.chars().next();
+        if next == Some('$')
+            && (after[1..].starts_with('{') || starts_name(after[1..].chars().next()))
+        {
+            // What follows (`{VAR}` or `VAR`) holds no `$` up front: copied as text next.
+            out.push('$');
+            rest = &after[1..];
+            continue;
+        }
+        if next == Some('{') {
+            let end = after.find('}').map_or(after.len(), |i| i + 1);
+            return Err(format!("${}", &after[..end]));
+        }
+        if starts_name(next) {
+            let end = after
+                .find(|c: char| c != '_' && !c.is_ascii_alphanumeric())
+                .unwrap_or(after.len());
+            return Err(format!("${}", &after[..end]));
+        }
+        out.push('$');
+        rest = after;
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 impl Decoder {
     pub(super) fn env(&mut self, node: &Node, path: &str) -> Option<Env> {
         let (f, k) = self.section::<EnvKeys>(node, path)?;
@@ -46,7 +83,24 @@ impl Decoder {
                         ),
                     );
                 } else {
-                    clear.insert(name, value);
+                    match literal_dollars(&value) {
+                        Ok(value) => {
+                            clear.insert(name, value);
+                        }
+                        Err(reference) => self.issue_help(
+                            &field,
+                            vloc,
+                            format!(
+                                "`{reference}` looks like a variable, but hoist does not \
+                                 interpolate: the container would get `{reference}` as written"
+                            ),
+                            format!(
+                                "write the value itself; list the variable under env.secret to \
+                                 pass it from hoist's environment; or write `${reference}` for \
+                                 a literal `{reference}`"
+                            ),
+                        ),
+                    }
                 }
             }
         }
@@ -188,5 +242,26 @@ impl Decoder {
         };
         self.finish(f);
         source
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::literal_dollars;
+
+    #[test]
+    fn only_escaped_references_pass_and_lose_one_dollar() {
+        assert_eq!(literal_dollars("$${VAR}").as_deref(), Ok("${VAR}"));
+        assert_eq!(literal_dollars("a$$HOME/b").as_deref(), Ok("a$HOME/b"));
+        assert_eq!(
+            literal_dollars("cost $5, 100$ $$ $").as_deref(),
+            Ok("cost $5, 100$ $$ $")
+        );
+        assert_eq!(
+            literal_dollars("x${DB_HOST}:5432"),
+            Err("${DB_HOST}".into())
+        );
+        assert_eq!(literal_dollars("$HOME/x"), Err("$HOME".into()));
+        assert_eq!(literal_dollars("${unclosed"), Err("${unclosed".into()));
     }
 }

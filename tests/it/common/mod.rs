@@ -82,6 +82,24 @@ impl Hoist {
         self
     }
 
+    /// What hoist reads on stdin (by default nothing).
+    pub(crate) fn stdin(mut self, from: impl Into<Stdio>) -> Self {
+        self.command.stdin(from);
+        self
+    }
+
+    /// Where hoist's stdout goes instead of a pipe the run reads (then `Run::stdout` is empty).
+    pub(crate) fn stdout(mut self, to: impl Into<Stdio>) -> Self {
+        self.command.stdout(to);
+        self
+    }
+
+    /// Where hoist's stderr goes instead of a pipe the run reads (then `Run::stderr` is empty).
+    pub(crate) fn stderr(mut self, to: impl Into<Stdio>) -> Self {
+        self.command.stderr(to);
+        self
+    }
+
     pub(crate) fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.command.current_dir(dir);
         self
