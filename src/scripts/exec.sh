@@ -1,5 +1,5 @@
 #!/bin/bash
-# requires: core look
+# requires: core engine look
 # hoist: exec. Runs the command HOIST_EXEC (an array: its words, quoted by hoist) in
 # $HOIST_APP's live container on this host, non-interactively (`docker exec`, no TTY, no
 # stdin), and prints its output, stdout and stderr merged, with every value of the secrets

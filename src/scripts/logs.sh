@@ -1,5 +1,5 @@
 #!/bin/bash
-# requires: core look
+# requires: core engine look
 # hoist: logs. Prints the log lines of $HOIST_APP's live release on this host (or of the
 # retained release HOIST_RELEASE), stdout and stderr as Docker keeps them, each line with
 # every value of the secrets the container holds (the env names in HOIST_SECRET_NAMES: from

@@ -1,5 +1,5 @@
 #!/bin/bash
-# requires: core look nginx
+# requires: core engine look nginx
 # hoist: remove. Takes $HOIST_APP off this host: under the app's lock, removes its nginx file
 # (blue-green: HOIST_NGINX_CONF) and reloads nginx, so that nothing routes to it any more,
 # then stops and removes every container of the app (live, retained and staged releases),
