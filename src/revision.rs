@@ -73,7 +73,9 @@ const GIT_ENV: &[&str] = &[
     "GIT_DISCOVERY_ACROSS_FILESYSTEM",
 ];
 
-/// `git -C dir …` in a minimal environment ([`GIT_ENV`]) and the C locale.
+/// `git -C dir …` in a minimal environment ([`GIT_ENV`]) and the C locale, taking no
+/// optional lock: hoist only reads, and `git status` would otherwise rewrite the index, as
+/// root's file in a user's checkout when the deploy runs under sudo.
 fn git(dir: &Path) -> Command {
     let mut cmd = Command::new("git");
     cmd.env_clear()
@@ -83,6 +85,7 @@ fn git(dir: &Path) -> Command {
                 .filter_map(|&name| Some((name, std::env::var_os(name)?))),
         )
         .env("LC_ALL", "C")
+        .env("GIT_OPTIONAL_LOCKS", "0")
         .arg("-C")
         .arg(dir);
     cmd
@@ -283,5 +286,38 @@ mod tests {
         assert!(env.lines().any(|l| l.starts_with("PATH=")), "{env}");
         assert!(env.lines().any(|l| l == "LC_ALL=C"), "{env}");
         assert!(!env.contains("CARGO_MANIFEST_DIR"), "{env}");
+    }
+
+    /// Reading the revision leaves the repository as it was: `git status` refreshes a stale
+    /// index by writing it again, which under sudo leaves root's file in a user's checkout.
+    #[test]
+    fn resolving_the_revision_does_not_rewrite_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(root)
+                .args(["-c", "user.name=t", "-c", "user.email=t@t.invalid"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{args:?}: {out:?}");
+        };
+        run(&["init", "-q"]);
+        std::fs::write(root.join("a.txt"), "a\n").unwrap();
+        run(&["add", "a.txt"]);
+        run(&["commit", "-q", "-m", "a"]);
+        // The file's stat data moves on, its content does not: the index is stale.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        std::fs::write(root.join("a.txt"), "a\n").unwrap();
+        let index = root.join(".git/index");
+        let before = std::fs::read(&index).unwrap();
+        resolve(root).unwrap();
+        assert_eq!(
+            std::fs::read(&index).unwrap(),
+            before,
+            "the index is unchanged"
+        );
     }
 }

@@ -10,9 +10,13 @@ mod args;
 mod build;
 mod completions;
 mod deploy;
+mod exec;
+mod init;
 mod lock;
+mod logs;
 mod man;
 mod plan;
+mod remove;
 mod rollback;
 mod session;
 mod status;
@@ -51,6 +55,11 @@ pub struct Cli {
 }
 
 /// Each subcommand's exit codes, shown by its `--help` (and tabled in README.md).
+pub(crate) const INIT_EXIT: &str = "Exit codes:
+  0  the file was written (it validates)
+  2  the file exists already (never overwritten), a flag is refused, or it cannot be written
+
+Example: hoist init --tags Env=staging && hoist plan";
 pub(crate) const VALIDATE_EXIT: &str = "Exit codes:
   0  the config is valid
   2  the config is invalid or cannot be read (every problem is listed)";
@@ -90,6 +99,22 @@ pub(crate) const UNLOCK_EXIT: &str = "Exit codes:
   0  the lock was broken, or there was none
   1  SSM could not be asked
   2  bad input or config";
+pub(crate) const LOGS_EXIT: &str = "Exit codes:
+  0    every target's logs were read (with --follow: until interrupted)
+  1    a target could not be read, or SSM or preflight failed
+  2    bad input or config (--target not a target)";
+pub(crate) const EXEC_EXIT: &str = "Exit codes:
+  0    the command exited 0 on every target (or --dry-run printed the script)
+  1    the command failed, or could not run, on a target (the table says which), or SSM
+       or preflight failed
+  2    bad input or config (--target not a target)
+  130  interrupted";
+pub(crate) const REMOVE_EXIT: &str = "Exit codes:
+  0    the app is gone from every target (or --dry-run printed the script)
+  1    a target could not be cleared (the table says which), or SSM or preflight failed
+  2    bad input or config, or no terminal to ask on and no --yes: nothing was changed
+  3    another deploy holds the fleet-wide lock: nothing was changed
+  130  interrupted, or the question answered no";
 pub(crate) const COMPLETIONS_EXIT: &str = "Exit codes:
   0  the script was printed
   2  unknown shell
@@ -110,6 +135,10 @@ Examples:
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Write a commented hoist.yaml for the app here: its port from the Dockerfile's
+    /// EXPOSE, its name from the git remote, its health check from a HEALTHCHECK.
+    #[command(after_help = INIT_EXIT)]
+    Init(init::InitArgs),
     /// Check hoist.yaml and print every problem found.
     #[command(after_help = VALIDATE_EXIT)]
     Validate(validate::ValidateArgs),
@@ -129,6 +158,15 @@ enum Command {
     /// Start a retained release again on every target (no build, no secret sent).
     #[command(after_help = ROLLBACK_EXIT)]
     Rollback(rollback::RollbackArgs),
+    /// The app container's logs on every target (or --target), secrets masked.
+    #[command(after_help = LOGS_EXIT)]
+    Logs(logs::LogsArgs),
+    /// Run a command in the live container on every target (or --target), without a TTY.
+    #[command(after_help = EXEC_EXIT)]
+    Exec(exec::ExecArgs),
+    /// Take the app off every target: its containers, images, nginx file, state and history.
+    #[command(after_help = REMOVE_EXIT)]
+    Remove(remove::RemoveArgs),
     /// The app's fleet-wide deploy lock (an SSM parameter): `hoist lock status`.
     Lock(lock::LockArgs),
     /// Break the app's fleet-wide deploy lock (a stale one, left by a killed hoist): says
@@ -146,12 +184,16 @@ enum Command {
 impl Command {
     fn name(&self) -> &'static str {
         match self {
+            Command::Init(_) => "init",
             Command::Validate(_) => "validate",
             Command::Plan(_) => "plan",
             Command::Deploy(_) => "deploy",
             Command::Build(_) => "build",
             Command::Status(_) => "status",
             Command::Rollback(_) => "rollback",
+            Command::Logs(_) => "logs",
+            Command::Exec(_) => "exec",
+            Command::Remove(_) => "remove",
             Command::Lock(_) => "lock",
             Command::Unlock(_) => "unlock",
             Command::Completions(_) => "completions",
@@ -191,6 +233,7 @@ pub fn main() -> ExitCode {
 
 async fn run(command: Command, session: &Session) -> Result<(), Error> {
     match command {
+        Command::Init(args) => args.run(),
         Command::Validate(args) => args.run(session),
         Command::Completions(args) => {
             args.run();
@@ -202,6 +245,9 @@ async fn run(command: Command, session: &Session) -> Result<(), Error> {
         Command::Build(args) => args.run(session).await,
         Command::Status(args) => args.run(session).await,
         Command::Rollback(args) => args.run(session).await,
+        Command::Logs(args) => args.run(session).await,
+        Command::Exec(args) => args.run(session).await,
+        Command::Remove(args) => args.run(session).await,
         Command::Lock(args) => args.run(session).await,
         Command::Unlock(args) => args.run(session).await,
     }

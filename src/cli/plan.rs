@@ -13,9 +13,8 @@ use crate::plan::Format;
 pub(super) struct PlanArgs {
     #[command(flatten)]
     config: ConfigArgs,
-    /// Output format on stdout (with --out: nothing on stdout unless a format is given).
-    #[arg(long, value_enum)]
-    format: Option<Format>,
+    #[command(flatten)]
+    shown: Shown,
     /// Save the plan for review as JSON in this file; `hoist deploy --plan FILE` applies
     /// exactly it. Over SSM it needs --resolve-targets: a reviewed plan names its instances.
     #[arg(long, value_name = "FILE")]
@@ -38,6 +37,19 @@ pub(super) struct PlanArgs {
     against_live: bool,
 }
 
+/// How the plan is shown on stdout.
+#[derive(Debug, Args)]
+struct Shown {
+    /// Output format on stdout (with --out: nothing on stdout unless a format is given).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Show every phase's whole script after the text or markdown plan (which otherwise
+    /// names each script by its bytes, sha256 and source files; JSON and --out always hold
+    /// the scripts).
+    #[arg(long)]
+    scripts: bool,
+}
+
 impl PlanArgs {
     pub(super) async fn run(self, session: &Session) -> Result<(), Error> {
         let request = ops::plan::Request {
@@ -48,14 +60,14 @@ impl PlanArgs {
             resolve_targets: self.resolve_targets,
             against_live: self.against_live,
         };
-        let events = session.events(self.format.unwrap_or(Format::Text));
+        let events = session.events(self.shown.format.unwrap_or(Format::Text));
         let plan = ops::plan::run(request, events.as_ref(), &session.cancel()).await?;
         let format = match &self.out {
-            None => Some(self.format.unwrap_or(Format::Text)),
-            Some(_) => self.format,
+            None => Some(self.shown.format.unwrap_or(Format::Text)),
+            Some(_) => self.shown.format,
         };
         session
-            .output(format)
+            .plan_output(format, self.shown.scripts)
             .plan("plan", &plan, self.out.as_deref());
         if let Some(path) = &self.out {
             eprintln!(

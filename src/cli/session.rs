@@ -74,12 +74,27 @@ impl Session {
 
     /// As [`Session::output`], with `deploy --timings`'s timeline after a deploy's summary.
     pub(super) fn output_with(&self, format: Option<Format>, timings: bool) -> Box<dyn Output> {
+        self.output_shown(format, |text| text.timings = timings)
+    }
+
+    /// As [`Session::output`], for `hoist plan`: with `scripts`, a text or markdown plan ends
+    /// with every phase's whole script.
+    pub(super) fn plan_output(&self, format: Option<Format>, scripts: bool) -> Box<dyn Output> {
+        self.output_shown(format, |text| text.scripts = scripts)
+    }
+
+    /// The output for `format`, its text rendering set up by `shown`.
+    fn output_shown(
+        &self,
+        format: Option<Format>,
+        shown: impl FnOnce(&mut Text),
+    ) -> Box<dyn Output> {
         let inner: Box<dyn Output> = match format {
             None => Box::new(Nothing),
             Some(Format::Json) => Box::new(Json),
             Some(format) => {
                 let mut text = Text::new(format);
-                text.timings = timings;
+                shown(&mut text);
                 if self.github.is_some() {
                     // Result tables show hosts' stderr: the runner acts on nothing in them.
                     text.fence = github::inert;

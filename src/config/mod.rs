@@ -3,6 +3,7 @@
 mod decode;
 pub mod duration;
 mod error;
+pub mod init;
 pub mod locate;
 mod schema;
 pub mod text;
@@ -11,7 +12,7 @@ pub mod yaml;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-pub use decode::{MAX_ENV_LINE, is_app_name, is_env_name, is_tag, schema_keys};
+pub use decode::{MAX_ENV_LINE, is_app_name, is_env_name, is_instance_id, is_tag, schema_keys};
 pub use error::{ConfigError, Issue};
 pub use schema::*;
 

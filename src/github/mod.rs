@@ -142,7 +142,15 @@ impl Actions {
     /// `hoist plan` (and `deploy --dry-run`): the markdown plan as the job summary, and the
     /// plan's release, image and file.
     pub fn plan(&self, command: &str, plan: &Plan, out: Option<&Path>) {
-        let summary = self.write_summary(command, &plan.render(Format::Markdown));
+        // The short plan (no script text): what a pull request comment carries, cut to fit
+        // one in the rare plan that is longer; the whole plan is the JSON file.
+        let note = format!(
+            "*The plan is cut here to fit a comment ({} KB): the whole plan, every script \
+             included, is the plan file (`hoist plan --out`), or `hoist plan --scripts`.*",
+            PLAN_SUMMARY_MAX / 1024
+        );
+        let markdown = fit(&plan.render(Format::Markdown), PLAN_SUMMARY_MAX, &note);
+        let summary = self.write_summary(command, &markdown);
         let (image, digest) = image_outputs(plan);
         self.write_outputs(&Outputs {
             release: Some(plan.release.clone()),

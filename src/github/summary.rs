@@ -263,3 +263,89 @@ pub fn status_summary(report: &StatusReport) -> String {
     );
     out
 }
+
+/// The most of the plan's markdown a pull request comment carries, in bytes: the comment
+/// stays under 10 KB with plan.yml's links.
+pub const PLAN_SUMMARY_MAX: usize = 9 * 1024;
+
+/// `markdown` in at most `max` bytes: whole when it fits; otherwise cut at the end of a
+/// line, any fenced code block and `<details>` section open there closed, then `note`. A
+/// cut inside a table, a list or a fence never leaves markup open that would swallow what
+/// follows (the note, a comment's links).
+pub fn fit(markdown: &str, max: usize, note: &str) -> String {
+    if markdown.len() <= max {
+        return markdown.to_owned();
+    }
+    let mut open = Open::default();
+    let mut kept = 0;
+    for line in markdown.split_inclusive('\n') {
+        let mut next = open.clone();
+        next.line(line.trim_end_matches('\n'));
+        // What closing after this line would take: a blank line, the fence, the sections.
+        let closing = next.closing();
+        if kept + line.len() + closing.len() + note.len() + 2 > max {
+            break;
+        }
+        kept += line.len();
+        open = next;
+    }
+    let mut out = markdown[..kept].to_owned();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&open.closing());
+    let _ = writeln!(out, "\n{note}");
+    out
+}
+
+/// What is open at a line of markdown: a fenced code block (its character and length) and
+/// how many `<details>` sections.
+#[derive(Debug, Clone, Default)]
+struct Open {
+    fence: Option<(char, usize)>,
+    details: usize,
+}
+
+impl Open {
+    /// Follows one line (without its line feed), as `CommonMark` reads fences: up to three
+    /// spaces, then three or more backticks or tildes; closed by at least as many of the
+    /// same character with nothing after them but spaces.
+    fn line(&mut self, line: &str) {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let t = &line[indent..];
+        let run = |c: char| t.chars().take_while(|&x| x == c).count();
+        if let Some((c, n)) = self.fence {
+            if indent <= 3 && run(c) >= n && t[run(c)..].trim_end_matches(' ').is_empty() {
+                self.fence = None;
+            }
+            return;
+        }
+        for c in ['`', '~'] {
+            let n = run(c);
+            // A backtick fence's info string holds no backtick.
+            if indent <= 3 && n >= 3 && !(c == '`' && t[n..].contains('`')) {
+                self.fence = Some((c, n));
+                return;
+            }
+        }
+        // A section opens and closes where an HTML block starts with its tag (markup
+        // elsewhere on a line is in a code span or escaped).
+        if t.starts_with("<details>") || t.starts_with("<details ") {
+            self.details += 1;
+        } else if t.starts_with("</details>") {
+            self.details = self.details.saturating_sub(1);
+        }
+    }
+
+    /// The lines that close what is open: the fence, then each `<details>` section.
+    fn closing(&self) -> String {
+        let mut out = String::new();
+        if let Some((c, n)) = self.fence {
+            let _ = writeln!(out, "{}", c.to_string().repeat(n));
+        }
+        for _ in 0..self.details {
+            out.push_str("\n</details>\n");
+        }
+        out
+    }
+}

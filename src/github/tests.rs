@@ -4,6 +4,8 @@ use super::summary::table;
 use super::*;
 use crate::ops::execute::StepStatus;
 
+mod markdown;
+
 #[test]
 fn annotation_data_and_properties_are_escaped_as_the_runner_reads_them() {
     assert_eq!(escape_data("50% done\r\nnext"), "50%25 done%0D%0Anext");

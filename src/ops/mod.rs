@@ -10,6 +10,7 @@ pub mod live;
 pub mod output;
 pub mod plan;
 pub mod prepare;
+pub mod remote;
 pub mod rollback;
 pub mod status;
 pub mod steps;

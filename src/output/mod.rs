@@ -4,6 +4,7 @@
 
 pub mod json;
 pub mod progress;
+pub mod remote;
 pub mod status;
 pub mod summary;
 pub mod text;

@@ -60,7 +60,7 @@ pub fn summary(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 "reviewed plan applied: {} script sha256 {} as reviewed, {} as executed \
-                 (the image reference pinned)",
+                 (the image pinned; the commit, release and run this apply's own)",
                 pair.phase, pair.reviewed_sha256, pair.executed_sha256
             );
         }

@@ -19,6 +19,8 @@ pub struct Text {
     pub format: Format,
     /// `deploy --timings`: the timeline after the summary.
     pub timings: bool,
+    /// `plan --scripts`: a plan ends with every phase's whole script.
+    pub scripts: bool,
     pub fence: fn(&str) -> String,
     /// Colour in error reports (a terminal that allows it).
     pub color: bool,
@@ -29,6 +31,7 @@ impl Text {
         Text {
             format,
             timings: false,
+            scripts: false,
             fence: str::to_owned,
             color: super::progress::color(),
         }
@@ -37,11 +40,11 @@ impl Text {
 
 impl Output for Text {
     fn plan(&self, _command: &str, plan: &Plan, _saved: Option<&Path>) {
-        out(&plan.render(self.format));
+        out(&plan.render_with(self.format, self.scripts));
     }
 
     fn reviewed(&self, plan: &Plan) {
-        out(&plan.render(self.format));
+        out(&plan.render_with(self.format, self.scripts));
     }
 
     fn deploy(&self, report: &Report, _applied: Option<&Path>) {

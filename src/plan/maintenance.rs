@@ -151,6 +151,141 @@ pub fn rollback_script(config: &Config, to: Option<&str>) -> Script {
     script::render(Body::Rollback, &comment(&what), &params)
 }
 
+/// What `hoist logs` reads on each host.
+#[derive(Debug, Clone, Default)]
+pub struct LogsRequest {
+    /// A retained release instead of the live one.
+    pub release: Option<String>,
+    /// The last lines (0: all).
+    pub tail: u32,
+    /// Docker's `--since` (a duration such as `10m`, or an RFC 3339 time).
+    pub since: Option<String>,
+    /// `--follow`'s next read: where the last one ended on each target (`target=time`).
+    pub since_by_target: Vec<String>,
+}
+
+/// How long one host may take to answer `hoist logs`.
+const LOGS_TIMEOUT: Duration = Duration::from_secs(120);
+/// The most log bytes one host prints: what SSM keeps of stdout (23,980 bytes) less room
+/// for the script's own lines.
+pub const LOGS_MAX_BYTES: u32 = 20_000;
+
+/// The one phase of `hoist logs`: every target at once, none of them a failure that stops
+/// the others.
+pub fn logs_phase(
+    config: &Config,
+    transport: TransportKind,
+    request: &LogsRequest,
+) -> Result<Phase, TooLarge> {
+    let params: Vec<(&str, Param)> = vec![
+        ("HOIST_APP", config.app.as_str().into()),
+        (
+            "HOIST_RELEASE",
+            request.release.clone().unwrap_or_default().into(),
+        ),
+        ("HOIST_TAIL", request.tail.to_string().into()),
+        (
+            "HOIST_SINCE",
+            request.since.clone().unwrap_or_default().into(),
+        ),
+        (
+            "HOIST_SINCE_BY_TARGET",
+            request.since_by_target.clone().into(),
+        ),
+        ("HOIST_SECRET_NAMES", config.env.secret.clone().into()),
+        ("HOIST_MAX_BYTES", LOGS_MAX_BYTES.to_string().into()),
+    ];
+    let script = script::render(
+        Body::Logs,
+        &comment(&format!("logs of app {}", config.app)),
+        &params,
+    );
+    everywhere_phase("logs", config, transport, LOGS_TIMEOUT, script)
+}
+
+/// The one phase of `hoist exec`: `argv` in the live container of every target at once,
+/// each for at most `timeout`, none of them a failure that stops the others.
+pub fn exec_phase(
+    config: &Config,
+    transport: TransportKind,
+    argv: &[String],
+    timeout: Duration,
+) -> Result<Phase, TooLarge> {
+    let params: Vec<(&str, Param)> = vec![
+        ("HOIST_APP", config.app.as_str().into()),
+        ("HOIST_EXEC", argv.to_vec().into()),
+        ("HOIST_EXEC_TIMEOUT", secs(timeout).into()),
+        ("HOIST_SECRET_NAMES", config.env.secret.clone().into()),
+        ("HOIST_MAX_BYTES", LOGS_MAX_BYTES.to_string().into()),
+    ];
+    let script = script::render(
+        Body::Exec,
+        &comment(&format!("exec in app {}", config.app)),
+        &params,
+    );
+    everywhere_phase(
+        "exec",
+        config,
+        transport,
+        timeout + Duration::from_secs(60),
+        script,
+    )
+}
+
+/// How long one host may take to remove the app.
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The one phase of `hoist remove`: every target at once, none of them a failure that stops
+/// the others.
+pub fn remove_phase(config: &Config, transport: TransportKind) -> Result<Phase, TooLarge> {
+    let params: Vec<(&str, Param)> = vec![
+        ("HOIST_APP", config.app.as_str().into()),
+        ("HOIST_RUN_DIR", RUN_DIR.into()),
+        ("HOIST_STATE_DIR", STATE_DIR.into()),
+        (
+            "HOIST_NGINX_CONF",
+            config
+                .blue_green
+                .as_ref()
+                .map(|_| crate::config::BlueGreen::nginx_conf(&config.app))
+                .unwrap_or_default()
+                .into(),
+        ),
+    ];
+    let script = script::render(
+        Body::Remove,
+        &comment(&format!("removal of app {}", config.app)),
+        &params,
+    );
+    everywhere_phase("remove", config, transport, REMOVE_TIMEOUT, script)
+}
+
+/// A phase on every target at once whose failures stop nothing (the name says nothing of
+/// what the script does: `remove` changes hosts).
+fn everywhere_phase(
+    name: &str,
+    config: &Config,
+    transport: TransportKind,
+    timeout: Duration,
+    script: Script,
+) -> Result<Phase, TooLarge> {
+    maintenance_phase(Phase {
+        name: name.to_owned(),
+        transport,
+        on: super::describe_on(config, transport),
+        targets: PhaseTargets::All,
+        when: PhaseWhen::Always,
+        reads_secrets: false,
+        policy: RolloutPolicy {
+            max_concurrency: crate::config::Rate::Percent(100),
+            max_errors: crate::config::Rate::Percent(100),
+        },
+        timeout,
+        script,
+        carried: Carried::default(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

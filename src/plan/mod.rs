@@ -6,6 +6,7 @@
 mod header;
 pub mod live;
 mod maintenance;
+mod readable;
 mod render;
 pub mod review;
 pub mod script;
@@ -26,7 +27,10 @@ pub use crate::domain::{
 };
 use header::header_params;
 pub(crate) use header::{blue_green_params, secs};
-pub use maintenance::{rollback_phase, rollback_script, status_phase, status_script};
+pub use maintenance::{
+    LOGS_MAX_BYTES, LogsRequest, exec_phase, logs_phase, remove_phase, rollback_phase,
+    rollback_script, status_phase, status_script,
+};
 pub use render::Format;
 pub(crate) use render::{longest_run, md_code, md_text};
 pub use strategy::stage_only;

@@ -28,12 +28,22 @@ impl Plan {
                 s.push('\n');
                 s
             }
-            Format::Text => self.to_text(),
-            Format::Markdown => self.to_markdown(),
+            Format::Text => self.to_text(false),
+            Format::Markdown => self.to_markdown(false),
         }
     }
 
-    fn image_line(&self) -> String {
+    /// As [`Plan::render`]; with `scripts`, the text and markdown renderings end with every
+    /// phase's whole script (JSON always holds them).
+    pub fn render_with(&self, format: Format, scripts: bool) -> String {
+        match format {
+            Format::Json => self.render(format),
+            Format::Text => self.to_text(scripts),
+            Format::Markdown => self.to_markdown(scripts),
+        }
+    }
+
+    pub(super) fn image_line(&self) -> String {
         if self.image.pinned {
             format!("{} ({})", self.image.name, self.image.reference)
         } else if self.steps.iter().any(|s| matches!(s, Step::Build { .. })) {
@@ -48,7 +58,7 @@ impl Plan {
 
     /// With blue-green: where nginx listens, its file, the colors' loopback ports, the
     /// post-switch check and the drain, and what nginx lets through (`blue_green.proxy`).
-    fn proxy_line(&self) -> Option<String> {
+    pub(super) fn proxy_line(&self) -> Option<String> {
         let bg = self.blue_green.as_ref()?;
         let format = crate::config::duration::format;
         Some(format!(
@@ -79,7 +89,7 @@ impl Plan {
     }
 
     /// Over SSM: the fleet-wide lock's parameter and lease.
-    fn lock_line(&self) -> Option<String> {
+    pub(super) fn lock_line(&self) -> Option<String> {
         let lock = self.lock.as_ref()?;
         Some(format!(
             "{} (lease {}, renewed while the deploy runs; another deploy of these targets \
@@ -90,7 +100,7 @@ impl Plan {
     }
 
     /// With more than one phase: how they follow each other.
-    fn rollout_line(&self) -> Option<String> {
+    pub(super) fn rollout_line(&self) -> Option<String> {
         let phases: Vec<_> = self.phases().collect();
         if phases.len() < 2 {
             return None;
@@ -105,26 +115,24 @@ impl Plan {
             return Some(format!(
                 "two-phase: stage (pull the image, touching nothing that runs) on every target \
                  at once (max errors {}), then, only if staging passed, switch the targets \
-                 staged in batches of {} (max concurrency); if staging failed on more targets \
-                 than max errors allow, nothing switches",
+                 staged in batches of {} (max concurrency)",
                 stage.policy.max_errors, switch.policy.max_concurrency
             ));
         }
         Some(match canary {
             None => format!(
                 "two-phase: stage on every target at once (max errors {}), then, only if \
-                 staging passed, switch the targets staged in batches of {} (max concurrency); \
-                 if staging failed on more targets than max errors allow, nothing switches; \
-                 phase discard then removes what stays staged where no switch started",
+                 staging passed, switch the targets staged in batches of {} (max \
+                 concurrency); then phase discard removes what stays staged where no switch \
+                 started",
                 stage.policy.max_errors, switch.policy.max_concurrency
             ),
             Some((count, window)) => format!(
                 "two-phase with a canary: stage on every target at once (max errors {}); only \
                  if staging passed, switch {count} of the staged targets first (phase canary) \
                  and watch them for {} (health through nginx, the container staying up); only \
-                 if every canary held, switch the rest in batches of {} (max concurrency). A \
-                 canary that fails switches itself back and nothing else switches; phase \
-                 discard then removes what stays staged where no switch started",
+                 if every canary held, switch the rest in batches of {} (max concurrency); \
+                 then phase discard removes what stays staged where no switch started",
                 stage.policy.max_errors,
                 crate::config::duration::format(window),
                 switch.policy.max_concurrency
@@ -134,7 +142,7 @@ impl Plan {
 
     /// How many of `n` resolved targets `phase` runs on at most: the canaries' count, the
     /// rest after them, else all.
-    fn at_most(&self, phase: &super::Phase, n: usize) -> usize {
+    pub(super) fn at_most(&self, phase: &super::Phase, n: usize) -> usize {
         use super::PhaseTargets;
         let canaries = |name: &str| {
             self.phases()
@@ -154,7 +162,7 @@ impl Plan {
         }
     }
 
-    fn targets_line(&self) -> String {
+    pub(super) fn targets_line(&self) -> String {
         let mut parts = Vec::new();
         if !self.targets.instance_ids.is_empty() {
             parts.push(self.targets.instance_ids.join(", "));
@@ -174,7 +182,7 @@ impl Plan {
         )
     }
 
-    fn step_lines(&self) -> Vec<String> {
+    pub(super) fn step_lines(&self) -> Vec<String> {
         self.steps
             .iter()
             .map(|step| match step {
@@ -319,7 +327,7 @@ impl Plan {
             .collect()
     }
 
-    fn env_lines(&self) -> Vec<String> {
+    pub(super) fn env_lines(&self) -> Vec<String> {
         let mut lines: Vec<String> = self
             .env
             .clear
@@ -340,166 +348,6 @@ impl Plan {
                 }),
         );
         lines
-    }
-
-    fn to_text(&self) -> String {
-        let mut o = String::new();
-        // Every line goes through `escape`: one printed line is one line of output.
-        let mut put = |line: String| {
-            o.push_str(&escape(&line, false));
-            o.push('\n');
-        };
-        let environment = self
-            .environment
-            .as_ref()
-            .map(|e| format!(" (environment {e})"))
-            .unwrap_or_default();
-        put(format!(
-            "Plan for {}{environment} release {} ({} strategy, {} transport)",
-            self.app,
-            self.release,
-            self.strategy.as_str(),
-            self.transport.as_str()
-        ));
-        put(format!("  revision  {}", self.revision.sha));
-        put(format!("  image     {}", self.image_line()));
-        put(format!("  targets   {}", self.targets_line()));
-        if let Some(proxy) = self.proxy_line() {
-            put(format!("  proxy     {proxy}"));
-        }
-        if let Some(lock) = self.lock_line() {
-            put(format!("  lock      {lock}"));
-        }
-        if let Some(rollout) = self.rollout_line() {
-            put(format!("  rollout   {rollout}"));
-        }
-        if let Some(live) = &self.live {
-            put(String::new());
-            put("Against what runs now:".into());
-            for line in live.lines() {
-                put(format!("  {line}"));
-            }
-            put(String::new());
-        }
-        for phase in self.phases() {
-            put(format!(
-                "  script    {} sha256 {} (phase {}; {})",
-                phase.script.body,
-                phase.script.sha256,
-                phase.name,
-                phase.carried.describe()
-            ));
-        }
-        put(String::new());
-        put("Environment:".into());
-        let env = self.env_lines();
-        if env.is_empty() {
-            put("  (none)".into());
-        }
-        for line in env {
-            put(format!("  {line}"));
-        }
-        put(String::new());
-        put("Steps:".into());
-        for (i, line) in self.step_lines().iter().enumerate() {
-            put(format!("  {}. {line}", i + 1));
-        }
-        if !self.warnings.is_empty() {
-            put(String::new());
-            put("Warnings:".into());
-            for w in &self.warnings {
-                put(format!("  ! {w}"));
-            }
-        }
-        for phase in self.phases() {
-            let text = &phase.script.text;
-            put(String::new());
-            put(format!(
-                "Script of phase {} ({} bytes):",
-                phase.name,
-                text.len()
-            ));
-            // Split on line feeds only: `lines()` would also eat a carriage return before one.
-            for line in text.strip_suffix('\n').unwrap_or(text).split('\n') {
-                put(format!("  | {line}"));
-            }
-        }
-        o
-    }
-
-    fn to_markdown(&self) -> String {
-        let mut o = String::new();
-        let _ = writeln!(
-            o,
-            "### hoist plan: {} release {}\n",
-            md_code(&self.app),
-            md_code(&self.release)
-        );
-        let _ = writeln!(o, "| | |\n|---|---|");
-        if let Some(environment) = &self.environment {
-            let _ = writeln!(o, "| environment | {} |", md_cell(environment));
-        }
-        let _ = writeln!(o, "| strategy | {} |", md_cell(self.strategy.as_str()));
-        let _ = writeln!(o, "| transport | {} |", md_cell(self.transport.as_str()));
-        let _ = writeln!(o, "| revision | {} |", md_cell(&self.revision.sha));
-        let _ = writeln!(o, "| image | {} |", md_cell(&self.image_line()));
-        let _ = writeln!(o, "| targets | {} |", md_cell(&self.targets_line()));
-        if let Some(proxy) = self.proxy_line() {
-            let _ = writeln!(o, "| proxy | {} |", md_cell(&proxy));
-        }
-        if let Some(lock) = self.lock_line() {
-            let _ = writeln!(o, "| lock | {} |", md_cell(&lock));
-        }
-        if let Some(rollout) = self.rollout_line() {
-            let _ = writeln!(o, "| rollout | {} |", md_cell(&rollout));
-        }
-        for phase in self.phases() {
-            let _ = writeln!(
-                o,
-                "| script (phase {}) | {} sha256 {} ({}) |",
-                md_cell(&phase.name),
-                md_cell(&phase.script.body),
-                md_cell(&phase.script.sha256),
-                md_cell(&phase.carried.describe())
-            );
-        }
-        if let Some(live) = &self.live {
-            let _ = writeln!(o, "\n**Against what runs now**\n");
-            for line in live.lines() {
-                let indent = if line.starts_with("  ") { "  " } else { "" };
-                let _ = writeln!(o, "{indent}- {}", md_code(line.trim_start()));
-            }
-        }
-        let _ = writeln!(o, "\n**Environment**\n");
-        let env = self.env_lines();
-        if env.is_empty() {
-            let _ = writeln!(o, "- (none)");
-        }
-        for line in env {
-            let _ = writeln!(o, "- {}", md_code(&line));
-        }
-        let _ = writeln!(o, "\n**Steps**\n");
-        for (i, line) in self.step_lines().iter().enumerate() {
-            let _ = writeln!(o, "{}. {}", i + 1, md_code(line));
-        }
-        if !self.warnings.is_empty() {
-            let _ = writeln!(o, "\n**Warnings**\n");
-            for w in &self.warnings {
-                let _ = writeln!(o, "- :warning: {}", md_text(w));
-            }
-        }
-        for phase in self.phases() {
-            let script = escape(&phase.script.text, true);
-            let fence = "`".repeat(3.max(longest_run(&script, &['`', '~']) + 1));
-            let _ = writeln!(
-                o,
-                "\n<details><summary>Script of phase {} run on each host ({} bytes)</summary>\n\n{fence}bash\n{}{fence}\n\n</details>",
-                md_text(&phase.name),
-                phase.script.text.len(),
-                script
-            );
-        }
-        o
     }
 }
 
@@ -533,7 +381,7 @@ pub(crate) fn md_code(s: &str) -> String {
 }
 
 /// A code span inside a table row: GFM splits cells on `|` even in code spans.
-fn md_cell(s: &str) -> String {
+pub(super) fn md_cell(s: &str) -> String {
     md_code(s).replace('|', "\\|")
 }
 

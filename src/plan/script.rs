@@ -31,6 +31,12 @@ pub enum Body {
     Status,
     /// Makes a retained release the live one again.
     Rollback,
+    /// Prints the log lines of the app's live (or a retained) release, secrets masked.
+    Logs,
+    /// Runs a command in the app's live container, its output's secrets masked.
+    Exec,
+    /// Takes the app off a host: nginx file, containers, images, state, history.
+    Remove,
 }
 
 impl Body {
@@ -44,6 +50,9 @@ impl Body {
             Body::BgDiscard => "bg-discard.sh",
             Body::Status => "status.sh",
             Body::Rollback => "rollback.sh",
+            Body::Logs => "logs.sh",
+            Body::Exec => "exec.sh",
+            Body::Remove => "remove.sh",
         }
     }
 
@@ -57,13 +66,16 @@ impl Body {
             Body::BgDiscard => include_str!("../scripts/bg-discard.sh"),
             Body::Status => include_str!("../scripts/status.sh"),
             Body::Rollback => include_str!("../scripts/rollback.sh"),
+            Body::Logs => include_str!("../scripts/logs.sh"),
+            Body::Exec => include_str!("../scripts/exec.sh"),
+            Body::Remove => include_str!("../scripts/remove.sh"),
         }
     }
 }
 
 impl Body {
     /// Every body, in a fixed order.
-    pub const ALL: [Body; 8] = [
+    pub const ALL: [Body; 11] = [
         Body::Recreate,
         Body::RecreateStage,
         Body::BlueGreen,
@@ -72,17 +84,22 @@ impl Body {
         Body::BgDiscard,
         Body::Status,
         Body::Rollback,
+        Body::Logs,
+        Body::Exec,
+        Body::Remove,
     ];
 
     /// The library modules rendered above this body, in rendering order: the transitive
     /// closure of the `# requires:` lines of the body and of its modules (a unit test holds
     /// this table to them, and to the functions each of them calls).
     pub fn modules(self) -> &'static [Module] {
-        use Module::{Aws, Core, Engine, Image, Look, Release, Secrets, State};
+        use Module::{Aws, Core, Engine, Image, Look, Nginx, Release, Secrets, State};
         match self {
             Body::Recreate => &[Core, Engine, Look, State, Aws, Secrets, Image, Release],
             Body::RecreateStage => &[Core, State, Aws, Image],
             Body::Status => &[Core, Engine, Look],
+            Body::Logs | Body::Exec => &[Core, Look],
+            Body::Remove => &[Core, Look, Nginx],
             Body::BlueGreen | Body::BgStage | Body::BgSwitch | Body::BgDiscard | Body::Rollback => {
                 &Module::ALL
             }

@@ -106,7 +106,7 @@ fn a_blue_green_plan_gets_its_parameters_timeout_and_section() {
     let text = plan.render(Format::Text);
     assert!(
         text.contains(
-            "  proxy     nginx on port 8080 (/etc/nginx/conf.d/hoist-web.conf) -> blue \
+            "  proxy       nginx on port 8080 (/etc/nginx/conf.d/hoist-web.conf) -> blue \
                  127.0.0.1:18080, green 127.0.0.1:28080; post-switch check 15s, drain \
                  1500ms; hosts must have nginx; no body limit, idle timeout 1h, IPv4 and \
                  IPv6 (where the host has it)\n"
@@ -129,12 +129,12 @@ fn an_ssm_plan_shows_the_fleet_lock_and_a_local_one_has_none() {
     assert_eq!(lock.lease, std::time::Duration::from_secs(120));
     let text = plan.render(Format::Text);
     assert!(
-        text.contains(&format!("  lock      {} (lease 2m,", lock.parameter)),
+        text.contains(&format!("\nLock: {} (lease 2m,", lock.parameter)),
         "{text}"
     );
     let markdown = plan.render(Format::Markdown);
     assert!(
-        markdown.contains("| lock | `/hoist/web/lock/"),
+        markdown.contains("\n**Lock**: `/hoist/web/lock/"),
         "{markdown}"
     );
     let json = plan.render(Format::Json);
@@ -145,7 +145,11 @@ fn an_ssm_plan_shows_the_fleet_lock_and_a_local_one_has_none() {
     )
     .unwrap();
     assert!(local.lock.is_none());
-    assert!(!local.render(Format::Text).contains("  lock "));
+    let text = local.render(Format::Text);
+    assert!(
+        !text.contains("Lock:") && !text.contains("fleet lock"),
+        "{text}"
+    );
 }
 
 #[test]

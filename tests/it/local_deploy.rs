@@ -2303,3 +2303,156 @@ fn a_plan_against_live_state_shows_what_changes_and_refuses_a_target_that_moved(
         applied.stderr
     );
 }
+
+/// `hoist logs` and `hoist exec` on this machine: the live release's log lines (`--tail`, a
+/// retained one with `--release`), each secret masked by the host itself even when hoist's
+/// environment does not hold it; a command's words arrive as written (no shell), its output
+/// masked, its exit status per target; `--dry-run` shows the quoted script; an unknown
+/// `--target` is exit 2. Then `hoist remove` asks first, and with `--yes` takes the app off.
+#[test]
+fn logs_exec_and_remove_on_this_machine() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("logs");
+    // An app that prints its secret as it starts (as is, and JSON-escaped).
+    let dockerfile = std::fs::read_to_string(app.root.join("Dockerfile")).unwrap();
+    let start = r#"CMD ["sh", "-c", "echo v=$(cat /www/version) token=$HELLO_API_TOKEN; echo to stderr >&2; exec busybox httpd -f -p 8080 -h /www"]"#;
+    let dockerfile: String = dockerfile
+        .lines()
+        .map(|l| if l.starts_with("CMD ") { start } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(app.root.join("Dockerfile"), dockerfile + "\n").unwrap();
+    git(
+        &app.root,
+        &["commit", "-qam", "an app that logs its secret"],
+    );
+    assert_ok(&app.deploy());
+    let first = app.running()[0].2.clone();
+    app.configure("2.0.0", "/healthz", 3, "0s");
+    assert_ok(&app.deploy());
+
+    let run = |args: &[&str], with_secret: bool| -> Run {
+        let mut cmd = hoist();
+        cmd.current_dir(&app.root)
+            .arg(args[0])
+            .arg("--local")
+            .args(&args[1..]);
+        if with_secret {
+            cmd.env("HELLO_API_TOKEN", SECRET);
+        } else {
+            cmd.env_remove("HELLO_API_TOKEN");
+        }
+        cmd.output().unwrap().into()
+    };
+    // Masked on the host: hoist's environment has no secret to mask with.
+    let logs = run(&["logs"], false);
+    logs.success();
+    assert!(
+        logs.stdout.contains("[local] v=2.0.0 token=***"),
+        "{}",
+        logs.stdout
+    );
+    assert!(logs.stdout.contains("[local] to stderr"), "{}", logs.stdout);
+    assert!(!logs.stdout.contains(SECRET) && !logs.stderr.contains(SECRET));
+    let last = run(&["logs", "--tail", "1"], true);
+    last.success();
+    assert_eq!(last.stdout.lines().count(), 1, "{}", last.stdout);
+    let old = run(&["logs", "--release", &first, "--format", "json"], false).json();
+    let output = &old["targets"][0]["output"];
+    assert!(
+        output
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "v=1.0.0 token=***"),
+        "{old}"
+    );
+
+    // exec: the words as written, the output masked, the status per target.
+    let exec = run(
+        &[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "echo \"$HELLO_API_TOKEN\"; printf '%s|' \"$@\"; echo",
+            "argv0",
+            "a b",
+            "$(touch /tmp/hoist-pwned)",
+            ";",
+        ],
+        false,
+    );
+    exec.success();
+    assert!(exec.stdout.contains("[local] ***\n"), "{}", exec.stdout);
+    assert!(
+        exec.stdout
+            .contains("[local] a b|$(touch /tmp/hoist-pwned)|;|"),
+        "{}",
+        exec.stdout
+    );
+    assert!(!Path::new("/tmp/hoist-pwned").exists());
+    let live = app.running()[0].2.clone();
+    let row = exec.stdout.lines().last().unwrap();
+    assert!(
+        row.starts_with("local") && row.contains(&live) && row.ends_with(" 0"),
+        "{row}"
+    );
+    let failed = run(&["exec", "--", "sh", "-c", "echo no; exit 3"], false);
+    assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
+    assert!(
+        failed.stderr.contains("the command exited with status 3"),
+        "{}",
+        failed.stderr
+    );
+    let table = failed.stdout.lines().last().unwrap();
+    assert!(
+        table.starts_with("local") && table.ends_with(" 3"),
+        "{table}"
+    );
+
+    let dry = run(&["exec", "--dry-run", "--", "echo", "it's"], false);
+    dry.success();
+    assert!(
+        dry.stdout.contains("HOIST_EXEC=('echo' 'it'\\''s')"),
+        "{}",
+        dry.stdout
+    );
+    let stray = run(&["exec", "--target", "i-0nosuch", "--", "true"], false);
+    assert_eq!(stray.code, 2, "{}", stray.stderr);
+    assert!(
+        stray
+            .stderr
+            .contains("--target i-0nosuch is not one of the targets: local"),
+        "{}",
+        stray.stderr
+    );
+
+    // remove: asks first (no terminal here: refused, nothing changed); --dry-run changes
+    // nothing; --yes takes the app off (containers, state, history), and again is a no-op.
+    let containers = app.containers().len();
+    assert_eq!(containers, 2, "{:?}", app.containers());
+    let asked = run(&["remove"], false);
+    assert_eq!(asked.code, 2, "{}", asked.stderr);
+    assert!(asked.stderr.contains("pass --yes"), "{}", asked.stderr);
+    run(&["remove", "--dry-run"], false).success();
+    assert_eq!(app.containers().len(), containers);
+    let removed = run(&["remove", "--yes"], false);
+    removed.success();
+    assert!(
+        removed.stdout.contains("removed     2 container(s)"),
+        "{}",
+        removed.stdout
+    );
+    assert!(app.containers().is_empty(), "{:?}", app.containers());
+    assert_eq!(app.get("/version"), None);
+    assert!(!Path::new("/var/lib/hoist").join(&app.name).exists());
+    assert!(
+        !Path::new("/run/hoist")
+            .join(format!("{}.lock", app.name))
+            .exists()
+    );
+    run(&["remove", "--yes"], false).success();
+}

@@ -5,7 +5,8 @@ use crate::common;
 use common::{DockerTrap, Hoist, Run, run_phase};
 use sha2::{Digest, Sha256};
 
-fn example_repo() -> (tempfile::TempDir, std::path::PathBuf) {
+/// examples/hello's files, as (path, text).
+pub(crate) fn example_files() -> Vec<(String, String)> {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(&src) {
@@ -20,6 +21,11 @@ fn example_repo() -> (tempfile::TempDir, std::path::PathBuf) {
             files.push((rel, std::fs::read_to_string(entry.path()).unwrap()));
         }
     }
+    files
+}
+
+pub(crate) fn example_repo() -> (tempfile::TempDir, std::path::PathBuf) {
+    let files = example_files();
     let refs: Vec<(&str, &str)> = files
         .iter()
         .map(|(a, b)| (a.as_str(), b.as_str()))
@@ -27,7 +33,7 @@ fn example_repo() -> (tempfile::TempDir, std::path::PathBuf) {
     common::repo_with(&refs)
 }
 
-fn plan(root: &std::path::Path, trap: &DockerTrap, args: &[&str]) -> Run {
+pub(crate) fn plan(root: &std::path::Path, trap: &DockerTrap, args: &[&str]) -> Run {
     Hoist::new()
         .current_dir(root)
         .arg("plan")
@@ -96,7 +102,11 @@ fn text_and_markdown_show_the_same_script_hash() {
         .stdout_has("HELLO_API_TOKEN=<secret");
     plan(&root, &trap, &["--format", "markdown"])
         .success()
-        .stdout_has(format!("sha256 `{sha}`"))
+        .stdout_has(format!("sha256 {sha}; made of src/scripts/lib/"))
+        .stdout_lacks("#!/bin/bash");
+    plan(&root, &trap, &["--format", "markdown", "--scripts"])
+        .success()
+        .stdout_has(format!("sha256 {sha}; made of src/scripts/lib/"))
         .stdout_has("```bash\n#!/bin/bash\n");
 }
 
@@ -124,7 +134,12 @@ fn out_saves_the_plan_for_review() {
         &["--local", "--out", file, "--format", "markdown"],
     )
     .success()
-    .stdout_has("```bash\n#!/bin/bash\n");
+    .stdout_has("**Scripts**")
+    .stdout_lacks("#!/bin/bash");
+    assert!(
+        json.contains("\"text\": \"#!/bin/bash\\n"),
+        "the saved plan holds the scripts"
+    );
 
     let ssm = saved.path().join("ssm.json");
     let refused = plan(&root, &trap, &["--out", ssm.to_str().unwrap()]);
@@ -234,7 +249,7 @@ fn a_fence_in_a_value_cannot_close_the_markdown_script() {
         .as_str()
         .unwrap()
         .to_owned();
-    let md = plan(&root, &trap, &["--format", "markdown"]);
+    let md = plan(&root, &trap, &["--format", "markdown", "--scripts"]);
     md.success();
     assert!(!trap.was_called());
     let (fence, shown) = fenced_script(&md.stdout);
@@ -256,9 +271,9 @@ fn markdown_puts_every_config_value_in_code_not_markup() {
                   tags: {Env: [\"x|<!--\"]}\nenv:\n  clear: {A: \"`b` <!--\"}\n";
     let md = scratch_plan(config, &["--format", "markdown"]);
     let out = &md.success().stdout;
-    // Outside the fenced script, `<!--` only ever appears inside a code span.
-    let before_script = &out[..out.find("<details>").unwrap()];
-    for line in before_script.lines().filter(|l| l.contains("<!--")) {
+    // Without the scripts, `<!--` only ever appears inside a code span.
+    assert!(!out.contains("<details>"), "{out}");
+    for line in out.lines().filter(|l| l.contains("<!--")) {
         let at = line.find("<!--").unwrap();
         let ticks_before = line[..at].matches('`').count();
         assert!(ticks_before % 2 == 1 || line[..at].contains("``"), "{line}");
@@ -463,8 +478,11 @@ fn a_blue_green_plan_shows_the_proxy_and_reads_back() {
     plan(&root, &trap, &[])
         .success()
         .stdout_has("(blue-green strategy, ssm transport)")
-        .stdout_has(format!("  proxy     {proxy}\n"))
-        .stdout_has("HOIST_BG_PORTS=('18080' '28080')");
+        .stdout_has(format!("  proxy       {proxy}\n"))
+        .stdout_lacks("HOIST_BG_PORTS=");
+    plan(&root, &trap, &["--scripts"])
+        .success()
+        .stdout_has("  | HOIST_BG_PORTS=('18080' '28080')\n");
     plan(&root, &trap, &["--format", "markdown"])
         .success()
         .stdout_has(format!("| proxy | `{proxy}` |"));

@@ -710,7 +710,8 @@ fn full_config(extra: &str) -> hoist::config::Config {
 
 /// Every script a plan sends, each named: recreate (one phase, local and SSM; two-phase stage
 /// and switch), blue-green (one phase, local and SSM; two-phase stage, switch and discard;
-/// a canary's switch), status and rollback (with and without `--to`, for both strategies).
+/// a canary's switch), status and rollback (with and without `--to`, for both strategies),
+/// logs, exec and remove.
 fn every_variant() -> Vec<(String, Script)> {
     let mut out = Vec::new();
     let inputs = |transport| Inputs {
@@ -755,6 +756,34 @@ fn every_variant() -> Vec<(String, Script)> {
             format!("rollback --to, {name}"),
             plan::rollback_script(&config, Some("v1.2.3")),
         ));
+        let phases = [
+            (
+                "logs",
+                plan::logs_phase(
+                    &config,
+                    TransportKind::Ssm,
+                    &plan::LogsRequest {
+                        release: Some("v1.2.3".into()),
+                        tail: 100,
+                        since: Some("10m".into()),
+                        since_by_target: vec![format!("i-{}=2026-12-07T10:00:00Z", "0".repeat(17))],
+                    },
+                ),
+            ),
+            (
+                "exec",
+                plan::exec_phase(
+                    &config,
+                    TransportKind::Ssm,
+                    &["sh".into(), "-c".into(), "echo \"it's\" $HOME".into()],
+                    std::time::Duration::from_secs(300),
+                ),
+            ),
+            ("remove", plan::remove_phase(&config, TransportKind::Ssm)),
+        ];
+        for (what, phase) in phases {
+            out.push((format!("{what}, {name}"), phase.unwrap().script));
+        }
     }
     out
 }

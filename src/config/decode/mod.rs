@@ -28,7 +28,7 @@ use super::yaml::{Loc, Node, Value};
 use fields::{Keys as _, join};
 
 pub use env::MAX_ENV_LINE;
-pub use names::{is_app_name, is_env_name, is_tag};
+pub use names::{is_app_name, is_env_name, is_instance_id, is_tag};
 
 /// Where fields that name files were written, for checks made after decoding.
 #[derive(Debug, Clone, Copy, Default)]

@@ -66,6 +66,20 @@ pub enum Error {
     NoRegion,
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error("--target {target} is not one of the targets: {}", targets.join(", "))]
+    NotATarget {
+        target: String,
+        targets: Vec<String>,
+    },
+    #[error("the command failed on {0} of {1} target(s)")]
+    ExecFailed(usize, usize),
+    #[error("the app was not removed from {0} of {1} target(s)")]
+    NotRemoved(usize, usize),
+    #[error(
+        "hoist remove asks before it removes anything, and standard input is not a terminal: \
+         pass --yes to remove without asking (nothing was changed)"
+    )]
+    NeedsYes,
 }
 
 impl Error {
@@ -83,6 +97,8 @@ impl Error {
             | Error::Read { .. }
             | Error::PlanFile(_)
             | Error::OutNeedsTargets
+            | Error::NotATarget { .. }
+            | Error::NeedsYes
             | Error::NoRegion
             | Error::Deploy(
                 DeployError::Plan(_)
@@ -97,6 +113,8 @@ impl Error {
             | Error::Docker(_)
             | Error::Preflight(_)
             | Error::Unread(..)
+            | Error::ExecFailed(..)
+            | Error::NotRemoved(..)
             | Error::Lock(_)
             | Error::Failed => 1,
         }

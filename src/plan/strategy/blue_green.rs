@@ -160,7 +160,7 @@ mod tests {
         );
         let text = plan.render(crate::plan::Format::Text);
         assert!(
-            text.contains("  rollout   two-phase: stage on every target at once"),
+            text.contains("; two-phase: stage on every target at once"),
             "{text}"
         );
         assert!(

@@ -224,7 +224,8 @@ snooze() {
 }
 
 # Sets MASK_FORMS to every value of SECRET_VALUES in each form an app may print it: as is,
-# JSON-escaped (also with `\/`), percent-encoded (a password in a URL); longest first, so
+# with each tab a space (word splitting), JSON-escaped (also with `\/`), percent-encoded (a
+# password in a URL); longest first, so
 # that a value holding another one is masked whole. Returns 1 when a value is shorter than
 # MASK_MIN bytes (it cannot be masked). No value is written to a file or given to a
 # program's command line: builtins only. (Reached through the EXIT trap.)
@@ -249,6 +250,8 @@ mask_forms() {
             esac
         done
         add_mask_form "$v"
+        # As an unquoted `echo $VALUE` prints it: each tab a space.
+        add_mask_form "${v//$'\t'/ }"
         add_mask_form "$json"
         add_mask_form "${json//\//\\/}"
         add_mask_form "$pct"

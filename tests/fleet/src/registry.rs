@@ -97,10 +97,19 @@ pub fn repositories(data: &Path) -> Vec<String> {
     names
 }
 
+/// A link file's digest. The registry's filesystem driver rewrites a link in place (truncate,
+/// then write), so a push of the same tag at that moment can show it empty for an instant:
+/// ECR answers from a consistent store, so an empty link is read again before it counts.
 fn read_link(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_string())
+    for _ in 0..50 {
+        let text = std::fs::read_to_string(path).ok()?;
+        let text = text.trim();
+        if !text.is_empty() {
+            return Some(text.to_string());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    None
 }
 
 fn blob(data: &Path, digest: &str) -> Option<Vec<u8>> {
