@@ -3,8 +3,8 @@
 //! test in a process of its own; `.config/nextest.toml` groups them by what they share (the
 //! emulated fleet, Docker) and by how many may run at once.
 //!
-//! - `cli`, `rough_edges`, `config_errors`, `config_fuzz`, `plan`, `plan_readable`, `release`, `scripts`,
-//!   `script_secrets`, `aws_errors`, `workflows`: the binary and the library with no Docker
+//! - `cli`, `rough_edges`, `config_errors`, `config_fuzz`, `plan`, `plan_readable`, `release`,
+//!   `scripts`, `script_secrets`, `aws_errors`, `workflows`: the binary and the library with no Docker
 //!   (real bash, shellcheck and linters);
 //! - `local_deploy`, `host_scripts`: real Docker on this machine; `quickstart`: the README's
 //!   quick start as a user with sudo (a user it makes, a cold build of hoist as that user);
