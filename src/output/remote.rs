@@ -2,6 +2,7 @@
 //! stdout (escaped: a host's output cannot move the cursor or hide text), what went wrong on
 //! stderr; or one JSON document.
 
+use super::write::{errln, outln};
 use crate::config::text::escape;
 use crate::ops::remote::TargetOutput;
 
@@ -9,7 +10,7 @@ use crate::ops::remote::TargetOutput;
 pub fn lines(outputs: &[TargetOutput]) {
     for out in outputs {
         for line in &out.output {
-            println!("[{}] {}", out.target, escape(line, false));
+            outln!("[{}] {}", out.target, escape(line, false));
         }
     }
 }
@@ -18,10 +19,10 @@ pub fn lines(outputs: &[TargetOutput]) {
 pub fn problems(outputs: &[TargetOutput], what: &str) {
     for out in outputs {
         if let Some(problem) = &out.problem {
-            eprintln!("[{}] {what}: {}", out.target, escape(problem, false));
+            errln!("[{}] {what}: {}", out.target, escape(problem, false));
         }
         if out.said.cut {
-            eprintln!(
+            errln!(
                 "[{}] the output was cut at {} bytes (what SSM returns of a command): narrow \
                  it (--tail, --since)",
                 out.target,
@@ -33,13 +34,13 @@ pub fn problems(outputs: &[TargetOutput], what: &str) {
 
 /// `hoist exec`'s table: each target's release and the command's exit status.
 pub fn exec_table(outputs: &[TargetOutput]) {
-    println!("{:<22}  {:<14}  EXIT", "TARGET", "RELEASE");
+    outln!("{:<22}  {:<14}  EXIT", "TARGET", "RELEASE");
     for out in outputs {
         let code = out
             .said
             .code
             .map_or_else(|| "-".to_owned(), |c| c.to_string());
-        println!(
+        outln!(
             "{:<22}  {:<14}  {code}",
             out.target,
             escape(&out.said.release, false)
@@ -48,7 +49,7 @@ pub fn exec_table(outputs: &[TargetOutput]) {
 }
 
 pub fn json(outputs: &[TargetOutput]) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({ "targets": outputs }))
             .expect("outputs serialize")
@@ -59,13 +60,13 @@ pub fn json(outputs: &[TargetOutput]) {
 /// JSON).
 pub fn script(what: &str, phase: &crate::domain::Phase, json: bool) {
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(phase).expect("a phase serializes")
         );
         return;
     }
-    println!(
+    outln!(
         "{} on {} via {} transport (script {} sha256 {})",
         escape(what, false),
         phase.on,
@@ -73,19 +74,19 @@ pub fn script(what: &str, phase: &crate::domain::Phase, json: bool) {
         phase.script.body,
         phase.script.sha256
     );
-    print!("{}", escape(&phase.script.text, true));
+    super::write::out(&escape(&phase.script.text, true));
 }
 
 /// `hoist remove`'s table: per target, the containers removed and whether the app is gone.
 pub fn remove_table(outputs: &[TargetOutput]) {
-    println!("{:<22}  {:<10}  REMOVED", "TARGET", "RESULT");
+    outln!("{:<22}  {:<10}  REMOVED", "TARGET", "RESULT");
     for out in outputs {
         let result = if out.problem.is_some() {
             "failed"
         } else {
             "removed"
         };
-        println!(
+        outln!(
             "{:<22}  {:<10}  {} container(s){}",
             out.target,
             result,

@@ -25,3 +25,20 @@ fn write(to: &mut impl Write, text: &str, name: &str) {
         _ => {}
     }
 }
+
+/// `println!` through [`out`]: a line on stdout that a reader who went away does not turn
+/// into a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write::out(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `eprintln!` through [`err`].
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::output::write::err(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+pub(crate) use {errln, outln};

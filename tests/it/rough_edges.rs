@@ -73,10 +73,14 @@ fn scratch(config: &str) -> (tempfile::TempDir, PathBuf) {
 fn restart_no_unquoted_is_the_policy_no() {
     let (_tmp, root) =
         scratch("app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  restart: no\n");
-    plan(&root, &[]).success().stdout_has("HOIST_RESTART='no'");
+    plan(&root, &["--format", "json"])
+        .success()
+        .stdout_has("HOIST_RESTART='no'");
     let (_tmp, root) =
         scratch("app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  restart: \"no\"\n");
-    plan(&root, &[]).success().stdout_has("HOIST_RESTART='no'");
+    plan(&root, &["--format", "json"])
+        .success()
+        .stdout_has("HOIST_RESTART='no'");
     // `yes` (true) has no reading as a policy: refused, naming where.
     let (_tmp, root) =
         scratch("app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  restart: yes\n");
@@ -353,7 +357,7 @@ fn a_release_or_an_image_given_needs_no_commit() {
         .run()
         .success()
         .stdout_has("release r1")
-        .stdout_has("revision  unknown")
+        .stdout_has("commit unknown")
         .stdout_has("hello:r1");
     let json = hoist_in(&root)
         .args([
