@@ -97,8 +97,9 @@ impl Body {
         match self {
             Body::Recreate => &[Core, Engine, Look, State, Aws, Secrets, Image, Release],
             Body::RecreateStage => &[Core, State, Aws, Image],
-            Body::Status | Body::Logs | Body::Exec => &[Core, Engine, Look],
-            Body::Remove => &[Core, Engine, Look, Nginx],
+            Body::Status => &[Core, Engine, Look],
+            Body::Logs | Body::Exec => &[Core, Look],
+            Body::Remove => &[Core, Look, Nginx],
             Body::BlueGreen | Body::BgStage | Body::BgSwitch | Body::BgDiscard | Body::Rollback => {
                 &Module::ALL
             }

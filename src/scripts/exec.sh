@@ -1,5 +1,5 @@
 #!/bin/bash
-# requires: core engine look
+# requires: core look
 # hoist: exec. Runs the command HOIST_EXEC (an array: its words, quoted by hoist) in
 # $HOIST_APP's live container on this host, non-interactively (`docker exec`, no TTY, no
 # stdin), and prints its output, stdout and stderr merged, with every value of the secrets
@@ -24,7 +24,8 @@ exec_exit() {
     set +e
     forget_secrets
     if [[ $STATUS != ok ]]; then
-        [[ -n $REASON ]] || REASON="the script stopped with exit status $code${ERR_CMD:+ at line $ERR_LINE: $ERR_CMD}"
+        # PROBE_WHY: core's reason for a failed probe, when one (nginx's) said why.
+        [[ -n $REASON ]] || REASON="${PROBE_WHY:-the script stopped with exit status $code${ERR_CMD:+ at line $ERR_LINE: $ERR_CMD}}"
         error=$(json_str "$REASON")
         warn "$STATUS: $REASON"
     fi

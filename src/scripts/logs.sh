@@ -1,5 +1,5 @@
 #!/bin/bash
-# requires: core engine look
+# requires: core look
 # hoist: logs. Prints the log lines of $HOIST_APP's live release on this host (or of the
 # retained release HOIST_RELEASE), stdout and stderr as Docker keeps them, each line with
 # every value of the secrets the container holds (the env names in HOIST_SECRET_NAMES: from
@@ -29,7 +29,8 @@ logs_exit() {
     set +e
     forget_secrets
     if [[ $STATUS != ok ]]; then
-        [[ -n $REASON ]] || REASON="the script stopped with exit status $code${ERR_CMD:+ at line $ERR_LINE: $ERR_CMD}"
+        # PROBE_WHY: core's reason for a failed probe, when one (nginx's) said why.
+        [[ -n $REASON ]] || REASON="${PROBE_WHY:-the script stopped with exit status $code${ERR_CMD:+ at line $ERR_LINE: $ERR_CMD}}"
         error=$(json_str "$REASON")
         warn "$STATUS: $REASON"
     fi

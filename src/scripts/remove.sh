@@ -1,5 +1,5 @@
 #!/bin/bash
-# requires: core engine look nginx
+# requires: core look nginx
 # hoist: remove. Takes $HOIST_APP off this host: under the app's lock, removes its nginx file
 # (blue-green: HOIST_NGINX_CONF) and reloads nginx, so that nothing routes to it any more,
 # then stops and removes every container of the app (live, retained and staged releases),
@@ -27,7 +27,8 @@ remove_exit() {
     set +e
     nginx_let_go
     if [[ $STATUS != ok ]]; then
-        [[ -n $REASON ]] || REASON="the script stopped with exit status $code${ERR_CMD:+ at line $ERR_LINE: $ERR_CMD}"
+        # PROBE_WHY: core's reason for a failed probe, when one (nginx's) said why.
+        [[ -n $REASON ]] || REASON="${PROBE_WHY:-the script stopped with exit status $code${ERR_CMD:+ at line $ERR_LINE: $ERR_CMD}}"
         error=$(json_str "$REASON")
         warn "$STATUS: $REASON"
     fi
