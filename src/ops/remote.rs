@@ -99,16 +99,15 @@ pub fn pick(all: Vec<String>, only: &[String]) -> Result<Vec<String>, Error> {
     Ok(all.into_iter().filter(|t| only.contains(t)).collect())
 }
 
-/// Runs `phase` on `targets` and reads each one's answer.
-pub async fn run(
+/// Runs `phase` on `targets` (over SSM with `ssm`, else on this machine), its hosts' lines
+/// dropped: what each target said is in its invocation.
+pub async fn invocations(
     phase: &Phase,
     targets: &[String],
     ssm: Option<aws_sdk_ssm::Client>,
-    marker: &str,
-    mask: &SecretEnv,
     comment: String,
     cancel: &CancellationToken,
-) -> Result<Vec<TargetOutput>, Error> {
+) -> Result<Vec<Invocation>, Error> {
     let job = Job {
         script: &phase.script,
         secrets: None,
@@ -117,7 +116,7 @@ pub async fn run(
         timeout: phase.timeout,
         comment,
     };
-    let invocations = match ssm {
+    match ssm {
         None => {
             LocalTransport::default()
                 .run(&job, cancel.clone(), &Quiet)
@@ -129,7 +128,20 @@ pub async fn run(
                 .await
         }
     }
-    .map_err(|e| Error::Deploy(e.into()))?;
+    .map_err(|e| Error::Deploy(e.into()))
+}
+
+/// Runs `phase` on `targets` and reads each one's answer.
+pub async fn run(
+    phase: &Phase,
+    targets: &[String],
+    ssm: Option<aws_sdk_ssm::Client>,
+    marker: &str,
+    mask: &SecretEnv,
+    comment: String,
+    cancel: &CancellationToken,
+) -> Result<Vec<TargetOutput>, Error> {
+    let invocations = invocations(phase, targets, ssm, comment, cancel).await?;
     if cancel.is_cancelled() {
         return Err(Error::Interrupted("while the targets answered"));
     }

@@ -10,7 +10,6 @@ use super::prepare;
 use crate::config;
 use crate::domain::{Events, Invocation, InvocationStatus};
 use crate::plan;
-use crate::transport::{Job, LocalTransport, OutputSink, SsmTransport, Transport};
 
 pub const MARKER: &str = "HOIST-STATUS ";
 
@@ -190,28 +189,9 @@ pub async fn read_targets(
     cancel: &CancellationToken,
 ) -> Result<Read, Error> {
     let phase = plan::status_phase(config, transport).map_err(|e| Error::Plan(e.into()))?;
-    let job = Job {
-        script: &phase.script,
-        secrets: None,
-        targets,
-        policy: phase.policy,
-        timeout: phase.timeout,
-        comment: format!("hoist status {}", config.app),
-    };
     events.activity(&format!("reading {} target(s)", targets.len()));
-    let invocations = match ssm {
-        None => {
-            LocalTransport::default()
-                .run(&job, cancel.clone(), &Quiet)
-                .await
-        }
-        Some(ssm) => {
-            SsmTransport::new(ssm)
-                .run(&job, cancel.clone(), &Quiet)
-                .await
-        }
-    }
-    .map_err(|e| Error::Deploy(e.into()))?;
+    let comment = format!("hoist status {}", config.app);
+    let invocations = super::remote::invocations(&phase, targets, ssm, comment, cancel).await?;
     events.done(&format!("{} target(s) answered", invocations.len()));
     if cancel.is_cancelled() {
         return Err(Error::Interrupted("while reading the targets"));
@@ -236,13 +216,6 @@ pub fn verdict(report: &StatusReport) -> Result<(), Error> {
         return Err(Error::Unread(unread, report.targets.len()));
     }
     Ok(())
-}
-
-/// Drops hosts' output lines (status reads only the result).
-struct Quiet;
-
-impl OutputSink for Quiet {
-    fn line(&self, _target: &str, _line: &str) {}
 }
 
 #[cfg(test)]

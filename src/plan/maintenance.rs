@@ -28,21 +28,13 @@ pub(super) const STATUS_TIMEOUT: Duration = Duration::from_secs(120);
 /// The one phase of `hoist status`: every target at once, none of them a failure that
 /// stops the others; refused when its transport would refuse the script.
 pub fn status_phase(config: &Config, transport: TransportKind) -> Result<Phase, TooLarge> {
-    maintenance_phase(Phase {
-        name: "status".to_owned(),
+    everywhere_phase(
+        "status",
+        config,
         transport,
-        on: super::describe_on(config, transport),
-        targets: PhaseTargets::All,
-        when: PhaseWhen::Always,
-        reads_secrets: false,
-        policy: RolloutPolicy {
-            max_concurrency: crate::config::Rate::Percent(100),
-            max_errors: crate::config::Rate::Percent(100),
-        },
-        timeout: STATUS_TIMEOUT,
-        script: status_script(config),
-        carried: Carried::default(),
-    })
+        STATUS_TIMEOUT,
+        status_script(config),
+    )
 }
 
 /// The one phase of a rollback; refused when its transport would refuse the script.
