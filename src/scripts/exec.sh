@@ -48,30 +48,13 @@ find_running
 CONTAINER=${PREV_IDS[0]}
 RELEASE=$(docker inspect --format '{{index .Config.Labels "hoist.release"}}' "$CONTAINER")
 
-SECRET_VALUES=()
-while IFS= read -r entry; do
-    for name in ${HOIST_SECRET_NAMES[@]+"${HOIST_SECRET_NAMES[@]}"}; do
-        if [[ ${entry%%=*} == "$name" ]]; then SECRET_VALUES+=("${entry#*=}"); fi
-    done
-done < <(docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$CONTAINER")
-entry=""
-mask_forms || fail "a secret of $HOIST_APP is shorter than $MASK_MIN bytes: its value cannot be masked, so the command is not run"
+load_container_secrets "$CONTAINER" || fail "a secret of $HOIST_APP is shorter than $MASK_MIN bytes: its value cannot be masked, so the command is not run"
 
-bytes=0
-# The command's code is the pipeline's first; lastpipe keeps the loop (and CUT) in this shell.
+# The command's code is the pipeline's first; lastpipe keeps print_masked (and CUT) in this
+# shell.
 shopt -s lastpipe
 set +e +o pipefail
-timeout "$HOIST_EXEC_TIMEOUT" docker exec "$CONTAINER" "${HOIST_EXEC[@]}" 2>&1 </dev/null | while IFS= read -r line || [[ -n $line ]]; do
-    for form in ${MASK_FORMS[@]+"${MASK_FORMS[@]}"}; do
-        line=${line//"$form"/***}
-    done
-    bytes=$((bytes + ${#line} + 1))
-    if ((bytes > HOIST_MAX_BYTES)); then
-        CUT=true
-        continue
-    fi
-    printf '%s\n' "$line"
-done
+timeout "$HOIST_EXEC_TIMEOUT" docker exec "$CONTAINER" "${HOIST_EXEC[@]}" 2>&1 </dev/null | print_masked "$HOIST_MAX_BYTES"
 CODE=${PIPESTATUS[0]}
 set -e -o pipefail
 shopt -u lastpipe

@@ -67,16 +67,7 @@ if [[ -z $CONTAINER ]]; then
     finish ok "no release of $HOIST_APP runs on this host"
 fi
 
-# The secrets' values, from the container's own environment, in memory only: a pipe into
-# read (never a file, a here-string or a command line).
-SECRET_VALUES=()
-while IFS= read -r entry; do
-    for name in ${HOIST_SECRET_NAMES[@]+"${HOIST_SECRET_NAMES[@]}"}; do
-        if [[ ${entry%%=*} == "$name" ]]; then SECRET_VALUES+=("${entry#*=}"); fi
-    done
-done < <(docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$CONTAINER")
-entry=""
-mask_forms || fail "a secret of $HOIST_APP is shorter than $MASK_MIN bytes: its value cannot be masked, so its logs are not shown"
+load_container_secrets "$CONTAINER" || fail "a secret of $HOIST_APP is shorter than $MASK_MIN bytes: its value cannot be masked, so its logs are not shown"
 
 # Where --follow left this target, if it did.
 self=${AWS_SSM_INSTANCE_ID:-local}
@@ -93,17 +84,6 @@ UNTIL=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
 args=(--until "$UNTIL")
 if ((HOIST_TAIL > 0)); then args+=(--tail "$HOIST_TAIL"); fi
 if [[ -n $HOIST_SINCE ]]; then args+=(--since "$HOIST_SINCE"); fi
-bytes=0
-while IFS= read -r line || [[ -n $line ]]; do
-    for form in ${MASK_FORMS[@]+"${MASK_FORMS[@]}"}; do
-        line=${line//"$form"/***}
-    done
-    bytes=$((bytes + ${#line} + 1))
-    if ((bytes > HOIST_MAX_BYTES)); then
-        CUT=true
-        continue
-    fi
-    printf '%s\n' "$line"
-    LINES=$((LINES + 1))
-done < <(timeout 60 docker logs "${args[@]}" "$CONTAINER" 2>&1)
+print_masked "$HOIST_MAX_BYTES" < <(timeout 60 docker logs "${args[@]}" "$CONTAINER" 2>&1)
+LINES=$PRINTED
 finish ok ""

@@ -68,4 +68,39 @@ bg_was_live() {
     grep -F -- "$key" "$file" | grep -q -E '"status":"(deployed|rolled-back)"'
 }
 
+
+# Loads, in memory only, the values container $1 holds for the env names in
+# HOIST_SECRET_NAMES (a pipe into read: never a file, a here-string or a command line) and
+# sets MASK_FORMS from them; returns 1 when a value is too short to mask (mask_forms).
+load_container_secrets() {
+    local entry name
+    SECRET_VALUES=()
+    while IFS= read -r entry; do
+        for name in ${HOIST_SECRET_NAMES[@]+"${HOIST_SECRET_NAMES[@]}"}; do
+            if [[ ${entry%%=*} == "$name" ]]; then SECRET_VALUES+=("${entry#*=}"); fi
+        done
+    done < <(docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$1")
+    entry=""
+    mask_forms
+}
+
+# Copies stdin to stdout with every form in MASK_FORMS replaced by `***`, up to $1 bytes;
+# counts the lines printed in PRINTED and sets CUT=true when it left some out. Run in the
+# current shell (a redirection, or the last command of a pipeline under lastpipe).
+print_masked() {
+    local line form bytes=0
+    PRINTED=0
+    while IFS= read -r line || [[ -n $line ]]; do
+        for form in ${MASK_FORMS[@]+"${MASK_FORMS[@]}"}; do
+            line=${line//"$form"/***}
+        done
+        bytes=$((bytes + ${#line} + 1))
+        if ((bytes > $1)); then
+            CUT=true
+            continue
+        fi
+        printf '%s\n' "$line"
+        PRINTED=$((PRINTED + 1))
+    done
+}
 }
