@@ -123,6 +123,9 @@ pub enum Verdict {
     /// the host compares those too).
     Unchanged,
     Changes,
+    /// The live release is this release of this commit, but it carries no settings or env
+    /// label (an older hoist made it): whether the deploy changes it cannot be told here.
+    Unlabelled,
     FirstDeploy,
     Unreadable,
 }
@@ -132,6 +135,7 @@ impl Verdict {
         match self {
             Verdict::Unchanged => "unchanged",
             Verdict::Changes => "changes",
+            Verdict::Unlabelled => "unlabelled",
             Verdict::FirstDeploy => "first deploy",
             Verdict::Unreadable => "unreadable",
         }
@@ -188,7 +192,9 @@ fn target(
         }
         (None, Some(live)) => {
             let found = release_changes(plan, settings, env, config, live, &mut notes);
-            if found.is_empty() {
+            if found.is_empty() && (live.settings.is_none() || live.env.is_none()) {
+                Verdict::Unlabelled
+            } else if found.is_empty() {
                 Verdict::Unchanged
             } else {
                 changes.extend(found);

@@ -121,7 +121,11 @@ fn colors_first_deploys_unlabelled_and_unreadable_targets_are_told() {
     let live = against(&c, vec![switching, old, first, unreadable]);
     let t = &live.targets;
     assert_eq!(t[0].changes.last().unwrap(), "switch blue → green");
-    assert_eq!(t[1].verdict, Verdict::Unchanged);
+    assert_eq!(
+        t[1].verdict,
+        Verdict::Unlabelled,
+        "not compared: not unchanged"
+    );
     assert_eq!(t[1].notes.len(), 2, "{:?}", t[1].notes);
     assert_eq!(t[2].verdict, Verdict::FirstDeploy);
     assert_eq!(t[2].changes.last().unwrap(), "first color: blue");
