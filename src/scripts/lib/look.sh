@@ -87,6 +87,7 @@ load_container_secrets() {
 # Copies stdin to stdout with every form in MASK_FORMS replaced by `***`, up to $1 bytes;
 # counts the lines printed in PRINTED and sets CUT=true when it left some out. Run in the
 # current shell (a redirection, or the last command of a pipeline under lastpipe).
+# shellcheck disable=SC2034 # PRINTED and CUT are read by logs.sh and exec.sh
 print_masked() {
     local line form bytes=0
     PRINTED=0
