@@ -23,7 +23,7 @@
 //! error, and a call that fails otherwise ends as soon as the SDK's own attempts are spent
 //! (with `AWS_MAX_ATTEMPTS=2`, after two requests).
 
-mod explain;
+pub mod explain;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

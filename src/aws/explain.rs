@@ -41,6 +41,37 @@ pub(super) fn no_credentials() -> String {
     )
 }
 
+/// Where the SDK's default chain takes credentials from here: the first source in its order
+/// that is set (it is the one used, when usable).
+pub fn credential_source() -> String {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if env("AWS_ACCESS_KEY_ID").is_some() && env("AWS_SECRET_ACCESS_KEY").is_some() {
+        return "the environment (AWS_ACCESS_KEY_ID)".to_owned();
+    }
+    if let Some(profile) = env("AWS_PROFILE") {
+        return format!("profile `{profile}` (AWS_PROFILE)");
+    }
+    if profile_exists("default") {
+        return format!(
+            "profile `default` ({} or {})",
+            config_file().display(),
+            credentials_file().display()
+        );
+    }
+    if env("AWS_WEB_IDENTITY_TOKEN_FILE").is_some() {
+        return format!(
+            "web identity (AWS_WEB_IDENTITY_TOKEN_FILE, role {})",
+            env("AWS_ROLE_ARN").unwrap_or_else(|| "not set".to_owned())
+        );
+    }
+    if env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
+        || env("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some()
+    {
+        return "the container credentials endpoint".to_owned();
+    }
+    "the EC2 instance profile (IMDS)".to_owned()
+}
+
 /// When `AWS_PROFILE` names a profile that neither shared file has: says so.
 pub(super) fn missing_profile() -> Option<String> {
     let profile = std::env::var("AWS_PROFILE")

@@ -10,6 +10,7 @@ mod args;
 mod build;
 mod completions;
 mod deploy;
+mod doctor;
 mod exec;
 mod init;
 mod lock;
@@ -115,6 +116,12 @@ pub(crate) const REMOVE_EXIT: &str = "Exit codes:
   2    bad input or config, or no terminal to ask on and no --yes: nothing was changed
   3    another deploy holds the fleet-wide lock: nothing was changed
   130  interrupted, or the question answered no";
+pub(crate) const DOCTOR_EXIT: &str = "Exit codes:
+  0    no check failed (warnings are shown, and pass)
+  1    a check failed on this machine or a target (the table says which and why), or SSM
+       could not be asked
+  2    bad input or config (--target not a target)
+  130  interrupted";
 pub(crate) const COMPLETIONS_EXIT: &str = "Exit codes:
   0  the script was printed
   2  unknown shell
@@ -167,6 +174,10 @@ enum Command {
     /// Take the app off every target: its containers, images, nginx file, state and history.
     #[command(after_help = REMOVE_EXIT)]
     Remove(remove::RemoveArgs),
+    /// Check this machine and every target (or --target) for what hoist needs: the SSM agent,
+    /// Docker, bash, flock, setsid, curl, the AWS CLI, tmpfs, nginx, disk, clock, parameters.
+    #[command(after_help = DOCTOR_EXIT)]
+    Doctor(doctor::DoctorArgs),
     /// The app's fleet-wide deploy lock (an SSM parameter): `hoist lock status`.
     Lock(lock::LockArgs),
     /// Break the app's fleet-wide deploy lock (a stale one, left by a killed hoist): says
@@ -194,6 +205,7 @@ impl Command {
             Command::Logs(_) => "logs",
             Command::Exec(_) => "exec",
             Command::Remove(_) => "remove",
+            Command::Doctor(_) => "doctor",
             Command::Lock(_) => "lock",
             Command::Unlock(_) => "unlock",
             Command::Completions(_) => "completions",
@@ -248,6 +260,7 @@ async fn run(command: Command, session: &Session) -> Result<(), Error> {
         Command::Logs(args) => args.run(session).await,
         Command::Exec(args) => args.run(session).await,
         Command::Remove(args) => args.run(session).await,
+        Command::Doctor(args) => args.run(session).await,
         Command::Lock(args) => args.run(session).await,
         Command::Unlock(args) => args.run(session).await,
     }

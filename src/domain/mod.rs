@@ -12,6 +12,7 @@
 //! - [`waves`]: how a phase spreads over SSM commands and waves, and how long it may take.
 
 pub mod carry;
+pub mod checks;
 pub mod events;
 pub mod invocation;
 pub mod live;

@@ -12,6 +12,14 @@ use crate::config::{Builder, Rate, SecretTier};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Step {
+    /// Check, on every target at once, that the host has what the deploy's scripts need
+    /// (tools, the engine, nginx, a tmpfs): read-only, and the deploy stops, nothing changed,
+    /// when a target fails a check.
+    CheckHosts {
+        /// What the script checks, by name (`doctor.sh`'s checks).
+        checks: Vec<String>,
+        phase: Phase,
+    },
     /// Make sure the ECR repository exists; create it with these settings when it does not
     /// (an existing repository keeps its own).
     EnsureRepository {
@@ -63,6 +71,7 @@ impl Step {
     /// The step's kind, as the JSON plan names it.
     pub fn kind(&self) -> StepKind {
         match self {
+            Step::CheckHosts { .. } => StepKind::CheckHosts,
             Step::EnsureRepository { .. } => StepKind::EnsureRepository,
             Step::Build { .. } => StepKind::Build,
             Step::Push { .. } => StepKind::Push,
@@ -70,6 +79,11 @@ impl Step {
             Step::RunPhase(_) => StepKind::RunPhase,
             Step::DeleteSecretParameter { .. } => StepKind::DeleteSecretParameter,
         }
+    }
+
+    /// Steps that run before any host is changed: the host checks and the publishing steps.
+    pub fn precedes_hosts(&self) -> bool {
+        matches!(self, Step::CheckHosts { .. }) || self.publishes()
     }
 
     /// Steps that make the image exist (before any host is touched).
@@ -84,6 +98,7 @@ impl Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepKind {
+    CheckHosts,
     EnsureRepository,
     Build,
     Push,
@@ -95,6 +110,7 @@ pub enum StepKind {
 impl StepKind {
     pub fn as_str(self) -> &'static str {
         match self {
+            StepKind::CheckHosts => "check-hosts",
             StepKind::EnsureRepository => "ensure-repository",
             StepKind::Build => "build",
             StepKind::Push => "push",

@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod deploy;
+pub mod doctor;
 pub mod error;
 pub mod execute;
 pub mod live;

@@ -47,6 +47,11 @@ pub enum DeployError {
     Unsupported(String),
     #[error("interrupted before any host was changed")]
     Interrupted,
+    #[error(
+        "host checks failed, nothing was changed (`hoist doctor` checks every host in full):\n{}",
+        .0.join("\n")
+    )]
+    HostsNotReady(Vec<String>),
     #[error(transparent)]
     Reviewed(#[from] plan::review::Refusal),
     #[error(
@@ -150,8 +155,11 @@ async fn publish_then_execute(
     cancel: CancellationToken,
 ) -> Result<Report, DeployError> {
     let draft = plan::build(config, &inputs)?;
+    // Every target has what the scripts need, before anything is built or changed.
+    let (checked, mut reports) = super::doctor::check_hosts(&draft, runner, &cancel).await?;
     let mut publisher = publisher;
-    let (published, reports) = publish(&draft, &mut publisher, &cancel).await?;
+    let (published, published_reports) = publish(&draft, &mut publisher, &cancel).await?;
+    reports.extend(published_reports);
     let executed_inputs = match publisher.published() {
         Some(image) => Inputs {
             image_id: Some(image.reference),
@@ -168,13 +176,13 @@ async fn publish_then_execute(
         Some(_) => plan::build(config, &executed_inputs)?,
         None => draft,
     };
-    if plan.steps.get(..published.len()) != Some(published.as_slice()) {
+    if plan.steps.get(checked..checked + published.len()) != Some(published.as_slice()) {
         return Err(DeployError::Unsupported(
             "the plan's publishing steps changed once the image was known".into(),
         ));
     }
     let Some(reviewed) = reviewed else {
-        return execute(plan, published.len(), reports, runner, cancel).await;
+        return execute(plan, checked + published.len(), reports, runner, cancel).await;
     };
     // Built with the reviewed commit, release and run, the executed plan must be the
     // reviewed one but for the image.
@@ -203,7 +211,7 @@ async fn publish_then_execute(
             plan::review::IMAGE_PARAMS.join(", ")
         ));
     }
-    let mut report = execute(plan, published.len(), reports, runner, cancel).await?;
+    let mut report = execute(plan, checked + published.len(), reports, runner, cancel).await?;
     report.reviewed = Some(pairs);
     Ok(report)
 }
@@ -218,6 +226,7 @@ pub async fn publish(
     let published: Vec<Step> = plan
         .steps
         .iter()
+        .skip_while(|s| matches!(s, Step::CheckHosts { .. }))
         .take_while(|s| s.publishes())
         .cloned()
         .collect();

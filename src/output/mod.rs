@@ -2,6 +2,7 @@
 //! implementation of [`crate::ops::Events`]) and what a command ends with, as text
 //! ([`text::Text`]) or JSON ([`json::Json`]), both implementations of [`crate::ops::Output`].
 
+pub mod doctor;
 pub mod json;
 pub mod progress;
 pub mod remote;

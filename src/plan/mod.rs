@@ -3,6 +3,7 @@
 //! `hoist plan` prints it; `hoist deploy` executes it. Nothing here does I/O, so the same
 //! inputs always give byte-identical output, and the script a host runs is the one shown.
 
+pub mod doctor;
 mod header;
 pub mod live;
 mod maintenance;
@@ -313,6 +314,19 @@ impl Plan {
         })
     }
 
+    /// The check-hosts step's phase: what every target must have before anything changes.
+    pub fn host_check(&self) -> Option<&Phase> {
+        self.steps.iter().find_map(|s| match s {
+            Step::CheckHosts { phase, .. } => Some(phase),
+            _ => None,
+        })
+    }
+
+    /// Every phase the plan runs on hosts, the check-hosts step's first.
+    pub fn all_phases(&self) -> impl Iterator<Item = &Phase> {
+        self.host_check().into_iter().chain(self.phases())
+    }
+
     /// Every script the plan runs on hosts, in the order its steps run them.
     pub fn scripts(&self) -> Vec<&Script> {
         self.phases().map(|p| &p.script).collect()
@@ -556,7 +570,19 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         check_durations(&phases, ids.len(), &mut warnings)?;
     }
 
-    let mut steps = Vec::new();
+    // Before anything changes: every target has what the scripts need.
+    let mut steps = vec![Step::CheckHosts {
+        checks: doctor::checks(config, inputs.transport, doctor::CheckSet::Deploy)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        phase: doctor::doctor_phase(
+            config,
+            inputs.transport,
+            doctor::CheckSet::Deploy,
+            inputs.region.as_deref().or(config.region.as_deref()),
+        )?,
+    }];
     if inputs.prebuilt.is_none() {
         let ssm = inputs.transport == TransportKind::Ssm;
         if ssm {

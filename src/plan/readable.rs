@@ -63,6 +63,16 @@ impl Plan {
             lead.push(("proxy", proxy));
         }
         lead.push(("strategy", self.strategy_line()));
+        if let Some(super::Step::CheckHosts { checks, .. }) = self.steps.first() {
+            lead.push((
+                "checks",
+                format!(
+                    "before anything changes, every target must have: {} (read-only; `hoist \
+                     doctor` checks more)",
+                    checks.join(", ")
+                ),
+            ));
+        }
         lead
     }
 
@@ -112,6 +122,7 @@ impl Plan {
             .steps
             .iter()
             .filter_map(|s| match s {
+                super::Step::CheckHosts { .. } => Some("a host check"),
                 super::Step::Build { .. } => Some("the build"),
                 super::Step::Push { .. } => Some("the push"),
                 super::Step::PutSecretParameter { .. } => Some("the secret parameter's put"),
@@ -296,11 +307,11 @@ impl Plan {
         } else {
             put(format!("Scripts ({SCRIPTS_ELSEWHERE}):"));
         }
-        for phase in self.phases() {
+        for phase in self.all_phases() {
             put(format!("  {}", Self::script_line(phase)));
         }
         if scripts {
-            for phase in self.phases() {
+            for phase in self.all_phases() {
                 let text = &phase.script.text;
                 put(String::new());
                 put(format!(
@@ -366,11 +377,11 @@ impl Plan {
         } else {
             let _ = writeln!(o, "\n**Scripts** ({})\n", md_text(SCRIPTS_ELSEWHERE));
         }
-        for phase in self.phases() {
+        for phase in self.all_phases() {
             let _ = writeln!(o, "- {}", md_code(&Self::script_line(phase)));
         }
         if scripts {
-            for phase in self.phases() {
+            for phase in self.all_phases() {
                 let script = escape(&phase.script.text, true);
                 let fence = "`".repeat(3.max(longest_run(&script, &['`', '~']) + 1));
                 let _ = writeln!(

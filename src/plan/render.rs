@@ -186,6 +186,15 @@ impl Plan {
         self.steps
             .iter()
             .map(|step| match step {
+                Step::CheckHosts { checks, phase } => format!(
+                    "check hosts: run {} (sha256 {}) on {} at once via {} transport: {}; \
+                     read-only, and a failed check stops the deploy before anything changes",
+                    phase.script.body,
+                    &phase.script.sha256[..16],
+                    phase.on,
+                    phase.transport.as_str(),
+                    checks.join(", ")
+                ),
                 Step::Build {
                     builder,
                     context,

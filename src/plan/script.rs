@@ -17,6 +17,8 @@ pub use crate::domain::script::{Param, Script, Source, quote, sha256_hex};
 pub enum Body {
     /// A deploy with the recreate strategy.
     Recreate,
+    /// The host checks (`hoist doctor`, a deploy's check-hosts step).
+    Doctor,
     /// Recreate, two-phase rollout, phase 1: the image onto every host (pull only).
     RecreateStage,
     /// A deploy with the blue-green strategy (stage, switch, verify, retire).
@@ -53,6 +55,7 @@ impl Body {
             Body::Logs => "logs.sh",
             Body::Exec => "exec.sh",
             Body::Remove => "remove.sh",
+            Body::Doctor => "doctor.sh",
         }
     }
 
@@ -69,13 +72,14 @@ impl Body {
             Body::Logs => include_str!("../scripts/logs.sh"),
             Body::Exec => include_str!("../scripts/exec.sh"),
             Body::Remove => include_str!("../scripts/remove.sh"),
+            Body::Doctor => include_str!("../scripts/doctor.sh"),
         }
     }
 }
 
 impl Body {
     /// Every body, in a fixed order.
-    pub const ALL: [Body; 11] = [
+    pub const ALL: [Body; 12] = [
         Body::Recreate,
         Body::RecreateStage,
         Body::BlueGreen,
@@ -87,6 +91,7 @@ impl Body {
         Body::Logs,
         Body::Exec,
         Body::Remove,
+        Body::Doctor,
     ];
 
     /// The library modules rendered above this body, in rendering order: the transitive
@@ -100,6 +105,7 @@ impl Body {
             Body::Status => &[Core, Engine, Look],
             Body::Logs | Body::Exec => &[Core, Look],
             Body::Remove => &[Core, Look, Nginx],
+            Body::Doctor => &[Core, Aws],
             Body::BlueGreen | Body::BgStage | Body::BgSwitch | Body::BgDiscard | Body::Rollback => {
                 &Module::ALL
             }

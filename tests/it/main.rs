@@ -18,6 +18,7 @@ mod aws_errors;
 mod cli;
 mod config_errors;
 mod config_fuzz;
+mod doctor;
 mod fleet_lock;
 mod fleet_scale;
 mod host_scripts;

@@ -133,3 +133,152 @@ fn logs_exec_and_remove_over_ssm() {
         "the fleet lock was taken and released"
     );
 }
+
+/// `hoist doctor` over SSM: the agent and every host check per instance; then an instance
+/// without `flock` fails its check, and a deploy refuses it up front, naming it, before
+/// anything changes anywhere (the release and its containers stay as they were, nothing is
+/// built, no secret is put).
+#[test]
+fn doctor_over_ssm_and_a_deploy_refused_for_a_host_without_flock() {
+    if !ready() {
+        return;
+    }
+    let world = World::up("doctor");
+    let app = App::new("doctor");
+    assert_ok(&app.deploy(&world, &[]));
+    let run = |args: &[&str]| -> Run {
+        hoist()
+            .current_dir(&app.root)
+            .args(args)
+            .envs(world.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("CI", "true")
+            .output()
+            .unwrap()
+            .into()
+    };
+    let instances = world.instances();
+    let report = run(&["doctor", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&report.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", report.stdout, report.stderr));
+    assert_eq!(report.code, 0, "{json:#}\n{}", report.stderr);
+    let targets = json["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), instances.len(), "{json:#}");
+    for target in targets {
+        let names: Vec<&str> = target["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        for want in [
+            "agent",
+            "bash",
+            "docker",
+            "flock",
+            "setsid",
+            "curl",
+            "aws",
+            "tmpfs",
+            "disk",
+            "clock",
+            "parameters",
+            "clock-offset",
+        ] {
+            assert!(names.contains(&want), "{want}: {target:#}");
+        }
+        let agent = &target["checks"][0];
+        assert_eq!(agent["status"], "ok", "{agent}");
+        assert!(
+            agent["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("Online, agent 3."),
+            "{agent}"
+        );
+    }
+    let runner: Vec<&str> = json["runner"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        runner,
+        ["docker", "git", "region", "credentials"],
+        "{json:#}"
+    );
+
+    let bare = &instances[1];
+    world.fault(&["tool", &bare.id, "flock", "missing"]);
+    let table = run(&["doctor", "--target", &bare.id]);
+    assert_eq!(table.code, 1, "{}\n{}", table.stdout, table.stderr);
+    let row = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(bare.id.as_str()) && l.contains(" flock "))
+        .unwrap_or_else(|| panic!("{}", table.stdout));
+    assert!(
+        row.contains(" fail ") && row.contains("flock is not installed on this host"),
+        "{row}"
+    );
+    assert!(
+        !table.stdout.contains(&instances[0].id),
+        "--target: one instance only\n{}",
+        table.stdout
+    );
+
+    // A new release: refused before anything changes.
+    let before: Vec<String> = instances
+        .iter()
+        .map(|i| world.docker(i, &["ps", "-aq", "--no-trunc"]))
+        .collect();
+    let sent = world.calls("SendCommand");
+    let secret_puts = || {
+        world
+            .journal()
+            .iter()
+            .filter(|l| {
+                l["operation"] == "PutParameter"
+                    && l["params"]["Name"]
+                        .as_str()
+                        .is_some_and(|n| n.ends_with("/env"))
+            })
+            .count()
+    };
+    let puts = secret_puts();
+    app.configure("2.0.0", "0s", "0");
+    let refused = app.deploy(&world, &[]);
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("host checks failed, nothing was changed")
+            && refused.stderr.contains(&format!(
+                "{}: flock: flock is not installed on this host",
+                bare.id
+            )),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        world.calls("SendCommand"),
+        sent + 1,
+        "one command: the checks"
+    );
+    for (inst, containers) in instances.iter().zip(&before) {
+        assert_eq!(
+            &world.docker(inst, &["ps", "-aq", "--no-trunc"]),
+            containers,
+            "{} changed",
+            inst.id
+        );
+        crate::common::fleet::assert_serves(inst, "1.0.0");
+    }
+    assert_eq!(secret_puts(), puts, "no secret parameter was put");
+
+    world.fault(&["tool", &bare.id, "flock", "ok"]);
+    assert_ok(&app.deploy(&world, &[]));
+    for inst in instances {
+        crate::common::fleet::assert_serves(inst, "2.0.0");
+    }
+}

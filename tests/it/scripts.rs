@@ -737,7 +737,7 @@ fn every_variant() -> Vec<(String, Script)> {
         let config = full_config(extra);
         for transport in [TransportKind::Local, TransportKind::Ssm] {
             let plan = plan::build(&config, &inputs(transport)).unwrap();
-            for phase in plan.phases() {
+            for phase in plan.all_phases() {
                 out.push((
                     format!("{name} {} ({transport:?})", phase.name),
                     phase.script.clone(),
@@ -748,6 +748,17 @@ fn every_variant() -> Vec<(String, Script)> {
     for (name, extra) in [("recreate", ""), ("blue-green", "strategy: blue-green\n")] {
         let config = full_config(extra);
         out.push((format!("status, {name}"), plan::status_script(&config)));
+        for transport in [TransportKind::Local, TransportKind::Ssm] {
+            out.push((
+                format!("doctor, {name} ({transport:?})"),
+                plan::doctor::doctor_script(
+                    &config,
+                    transport,
+                    plan::doctor::CheckSet::Doctor,
+                    Some("eu-west-1"),
+                ),
+            ));
+        }
         out.push((
             format!("rollback, {name}"),
             plan::rollback_script(&config, None),

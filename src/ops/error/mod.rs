@@ -75,6 +75,8 @@ pub enum Error {
     ExecFailed(usize, usize),
     #[error("the app was not removed from {0} of {1} target(s)")]
     NotRemoved(usize, usize),
+    #[error("{0} check(s) failed (the table says which and why)")]
+    DoctorFailed(usize),
     #[error(
         "hoist remove asks before it removes anything, and standard input is not a terminal: \
          pass --yes to remove without asking (nothing was changed)"
@@ -115,6 +117,7 @@ impl Error {
             | Error::Unread(..)
             | Error::ExecFailed(..)
             | Error::NotRemoved(..)
+            | Error::DoctorFailed(_)
             | Error::Lock(_)
             | Error::Failed => 1,
         }

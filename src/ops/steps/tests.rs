@@ -134,7 +134,7 @@ impl Transport for CancelledAfter {
 /// `transport`.
 async fn execute_with(transport: &dyn Transport, secrets: &SecretEnv) -> Report {
     let plan = plan();
-    let from = plan.steps.iter().take_while(|s| s.publishes()).count();
+    let from = plan.steps.iter().take_while(|s| s.precedes_hosts()).count();
     let progress = crate::domain::events::Silent;
     let runner = Runner {
         ssm: None,
@@ -294,7 +294,7 @@ async fn two_phase(
     };
     let secrets =
         SecretEnv::resolve(&["TOKEN".to_owned()], |_| Some("s3cr3t-value".into())).unwrap();
-    let from = plan.steps.iter().take_while(|s| s.publishes()).count();
+    let from = plan.steps.iter().take_while(|s| s.precedes_hosts()).count();
     let progress = crate::domain::events::Silent;
     let runner = Runner {
         ssm: None,
@@ -551,7 +551,7 @@ async fn events_see_each_targets_lines_then_its_judgement_redacted() {
     let value = "hoist-inproc-secret-7a1c";
     let secrets = SecretEnv::resolve(&["TOKEN".to_owned()], |_| Some(value.into())).unwrap();
     let plan = plan();
-    let from = plan.steps.iter().take_while(|s| s.publishes()).count();
+    let from = plan.steps.iter().take_while(|s| s.precedes_hosts()).count();
     let events = Recording::default();
     let transport = Chatty(value);
     let runner = Runner {

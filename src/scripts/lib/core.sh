@@ -30,6 +30,7 @@
 
 # ---------------------------------------------------------------- the run's result
 # shellcheck disable=SC2034 # alone, globals look unused here: other modules and the bodies read them
+{
 # Empty for a deploy; `rollback` is added to its result and history records as "action".
 ACTION=""
 STATUS=failed
@@ -75,6 +76,7 @@ LOG_STDOUT_BYTES=0
 SECRET_VALUES=()
 MASK_FORMS=()
 MASK_MIN=4
+}
 
 # shellcheck disable=SC2317 # a library: a script calls only some of its functions
 {

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Invocation, Job, OutputSink, Transport, TransportError};
 
 pub use judge::{allowed_errors, classify, parse_elapsed};
-pub use preflight::{ManagedInstance, judge_preflight, preflight};
+pub use preflight::{ManagedInstance, instances, judge_preflight, preflight};
 
 pub use crate::domain::waves::{DELIVERY_TIMEOUT, MAX_IDS_PER_COMMAND};
 /// The most of a stream SSM hands back: the agent keeps at most 24,000 bytes of stdout (a

@@ -15,11 +15,27 @@ pub struct ManagedInstance {
     pub id: String,
     pub ping_status: String,
     pub platform: String,
+    pub agent_version: Option<String>,
 }
 
 /// Resolves the config's targets to instance ids and checks every one is managed, online and
 /// Linux. Fails naming each instance that is not, before anything changes.
 pub async fn preflight(client: &Client, targets: &Targets) -> Result<Vec<String>, SsmError> {
+    let (ids, found) = instances(client, targets).await?;
+    let problems = judge_preflight(&ids, &found);
+    if problems.is_empty() {
+        Ok(ids)
+    } else {
+        Err(SsmError::Preflight(problems))
+    }
+}
+
+/// The instance ids the targets name (ids first, in the config's order, then the tagged
+/// ones), and what SSM reports of each one it knows. Fails only when there are none.
+pub async fn instances(
+    client: &Client,
+    targets: &Targets,
+) -> Result<(Vec<String>, BTreeMap<String, ManagedInstance>), SsmError> {
     let mut found: BTreeMap<String, ManagedInstance> = BTreeMap::new();
     if !targets.instance_ids.is_empty() {
         for chunk in targets.instance_ids.chunks(50) {
@@ -60,12 +76,7 @@ pub async fn preflight(client: &Client, targets: &Targets) -> Result<Vec<String>
     if ids.is_empty() {
         return Err(SsmError::NoTargets(describe_targets(targets)));
     }
-    let problems = judge_preflight(&ids, &found);
-    if problems.is_empty() {
-        Ok(ids)
-    } else {
-        Err(SsmError::Preflight(problems))
-    }
+    Ok((ids, found))
 }
 
 /// Pure: what is wrong with each wanted instance, given what SSM reported.
@@ -127,6 +138,7 @@ async fn describe(
                     .platform_type()
                     .map(|p| p.as_str().to_owned())
                     .unwrap_or_default(),
+                agent_version: i.agent_version().map(str::to_owned),
             });
         }
         token = resp.next_token().map(str::to_owned);
@@ -154,6 +166,7 @@ mod tests {
                     id: id.into(),
                     ping_status: ping.into(),
                     platform: platform.into(),
+                    agent_version: None,
                 },
             );
         }

@@ -124,8 +124,22 @@ enum EngineMode {
     Ok,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ToolMode {
+    Missing,
+    Ok,
+}
+
 #[derive(Debug, Subcommand)]
 enum FaultCmd {
+    /// Hide a tool (`flock`, `curl`, ...) on an instance, as on an image without it (or
+    /// bring it back).
+    Tool {
+        instance: String,
+        tool: String,
+        #[arg(value_enum)]
+        mode: ToolMode,
+    },
     /// ThrottlingException for OPERATION (or `*`): the next N calls, or above a rate.
     Throttle {
         operation: String,
@@ -208,6 +222,13 @@ fn fault_json(f: FaultCmd) -> serde_json::Value {
         }
         FaultCmd::Engine { instance, mode } => {
             json!({"kind": "engine", "instance": instance, "mode": lower(&mode)})
+        }
+        FaultCmd::Tool {
+            instance,
+            tool,
+            mode,
+        } => {
+            json!({"kind": "tool", "instance": instance, "tool": tool, "mode": lower(&mode)})
         }
         FaultCmd::DropResponse {
             operation,

@@ -38,6 +38,8 @@ pub struct Faults {
     pub offline: HashMap<String, Offline>,
     pub disk: HashMap<String, String>,
     pub engine: HashMap<String, String>,
+    /// (instance, tool): a tool hidden on an instance (`fault tool`).
+    pub tools: std::collections::BTreeSet<(String, String)>,
     /// Engines restarted after an `engine down` fault.
     #[serde(skip)]
     pub dockerd_pids: HashMap<String, u32>,

@@ -42,6 +42,11 @@ pub enum Fault {
         next: u32,
         hold_ms: u64,
     },
+    Tool {
+        instance: String,
+        tool: String,
+        mode: String,
+    },
     Clear,
 }
 
@@ -151,6 +156,58 @@ fn apply(app: &App, fault: Fault) -> Result<Value, String> {
                 faults.disk.remove(&instance);
             } else {
                 faults.disk.insert(instance, mode);
+            }
+        }
+        Fault::Tool {
+            instance,
+            tool,
+            mode,
+        } => {
+            let inst = find(&instance)?;
+            if inst.kind != Kind::Full {
+                return Err("tool faults need a full instance".into());
+            }
+            if !tool
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(format!("tool {tool:?}: a command name"));
+            }
+            let holder = inst.holder_pid.ok_or("instance has no namespace holder")?;
+            // The tool's file is hidden under an empty, non-executable one, as on an image
+            // that never installed it: `command -v` finds nothing, running it fails.
+            let blank = inst.root.join("tool-fault-blank");
+            let script = match mode.as_str() {
+                "missing" => format!(
+                    "set -e; : > '{b}'; chmod 0644 '{b}'; \
+                     for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do \
+                       f=\"$d/{tool}\"; if [ -e \"$f\" ] && ! grep -q \" $f \" /proc/self/mounts; then \
+                         mount --bind '{b}' \"$f\"; fi; done",
+                    b = blank.display()
+                ),
+                "ok" => format!(
+                    "for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do \
+                       f=\"$d/{tool}\"; while grep -q \" $f \" /proc/self/mounts; do umount \"$f\" || break; done; done; true"
+                ),
+                m => return Err(format!("tool mode {m}: use missing or ok")),
+            };
+            sys::run(
+                "nsenter",
+                &[
+                    "-t",
+                    &holder.to_string(),
+                    "-m",
+                    "--",
+                    "/bin/sh",
+                    "-c",
+                    &script,
+                ],
+            )
+            .map_err(|e| e.to_string())?;
+            if mode == "ok" {
+                faults.tools.remove(&(instance, tool));
+            } else {
+                faults.tools.insert((instance, tool));
             }
         }
         Fault::Engine { instance, mode } => {
