@@ -112,7 +112,7 @@ impl InitArgs {
         // reported as `validate` would, and nothing is written.
         config::parse(&text, file, &dir)?;
         write_new(file, &text)?;
-        eprintln!(
+        crate::output::write::errln!(
             "wrote {}: app {}, port {}, {}",
             file.display(),
             spec.app.0,
@@ -124,18 +124,18 @@ impl InitArgs {
         );
         if spec.targets.is_empty() {
             let (k, v) = init::PLACEHOLDER_TAG;
-            eprintln!(
+            crate::output::write::errln!(
                 "note: no --tags or --instance-ids: it targets the instances tagged {k}={v}; \
                  change targets: before a deploy"
             );
         }
         if dockerfile.is_none() {
-            eprintln!(
+            crate::output::write::errln!(
                 "note: no Dockerfile in {}: write one (or set image.dockerfile) before a deploy",
                 dir.display()
             );
         }
-        eprintln!(
+        crate::output::write::errln!(
             "next: hoist validate -f {0} && hoist plan -f {0}",
             file.display()
         );

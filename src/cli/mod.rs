@@ -71,7 +71,7 @@ pub(crate) const PLAN_EXIT: &str = "Exit codes:
 pub(crate) const DEPLOY_EXIT: &str = "Exit codes:
   0    every target deployed (or --dry-run printed the plan)
   1    a target did not deploy (the table says which, and whether it rolled back), or
-       Docker, the build, ECR, SSM or preflight failed
+       a host check (nothing was changed), Docker, the build, ECR, SSM or preflight failed
   2    bad input or config: nothing was changed
   3    another deploy holds the fleet-wide lock (or a stale one does): nothing was changed
   130  interrupted (Ctrl-C, SIGTERM, SIGHUP): the scripts were stopped and roll back";

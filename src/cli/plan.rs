@@ -70,7 +70,7 @@ impl PlanArgs {
             .plan_output(format, self.shown.scripts)
             .plan("plan", &plan, self.out.as_deref());
         if let Some(path) = &self.out {
-            eprintln!(
+            crate::output::write::errln!(
                 "saved the plan for review in {} (sha256 {}): release {}, {} phase(s); apply \
                  it with `hoist deploy --plan {}`",
                 path.display(),

@@ -1,6 +1,6 @@
 //! `hoist remove`: the app taken off every target.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::io::{BufRead as _, IsTerminal as _};
 
 use clap::Args;
 
@@ -89,13 +89,12 @@ fn confirm(app: &str, targets: &[String]) -> Result<(), Error> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::NeedsYes);
     }
-    eprint!(
+    crate::output::write::err(&format!(
         "Remove app {app} (its containers, images, nginx file, state and history) from {} \
          target(s): {}? [y/N] ",
         targets.len(),
         targets.join(", ")
-    );
-    let _ = std::io::stderr().flush();
+    ));
     let mut answer = String::new();
     std::io::stdin()
         .lock()

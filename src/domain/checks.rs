@@ -132,7 +132,16 @@ pub fn clock_offset(host_ms: i64, sent_ms: i64, received_ms: i64) -> Check {
         0
     };
     let window = (received_ms - sent_ms).max(0);
-    let seconds = |ms: i64| format!("{:+.1} s", ms as f64 / 1000.0);
+    // Tenths of a second, in integers: an offset is far below f64's exact range anyway.
+    let seconds = |ms: i64| {
+        let tenths = ms / 100;
+        format!(
+            "{}{}.{} s",
+            if ms < 0 { "-" } else { "+" },
+            tenths.abs() / 10,
+            tenths.abs() % 10
+        )
+    };
     let status = match offset.abs() {
         o if o > CLOCK_FAIL_MS => CheckStatus::Fail,
         o if o > CLOCK_WARN_MS => CheckStatus::Warn,
@@ -140,8 +149,9 @@ pub fn clock_offset(host_ms: i64, sent_ms: i64, received_ms: i64) -> Check {
     };
     let detail = if offset == 0 {
         format!(
-            "within {:.1} s of this machine's (the time the answer took)",
-            window as f64 / 1000.0
+            "within {}.{} s of this machine's (the time the answer took)",
+            window / 1000,
+            window % 1000 / 100
         )
     } else {
         format!(

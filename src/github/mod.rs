@@ -371,10 +371,9 @@ fn write_all(out: &mut impl std::io::Write, text: &str) {
 
 fn warn(what: &str, path: &Path, e: &std::io::Error) {
     let message = format!("cannot write {what} ({}): {e}", path.display());
-    eprintln!("warning: {message}");
     write_all(
         &mut std::io::stderr().lock(),
-        &format!("::warning::{}\n", escape_data(&message)),
+        &format!("warning: {message}\n::warning::{}\n", escape_data(&message)),
     );
 }
 

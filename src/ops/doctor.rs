@@ -260,7 +260,7 @@ pub async fn doctor(
     Ok(Report { runner, targets })
 }
 
-/// The SSM agent of one target, as DescribeInstanceInformation reports it.
+/// The SSM agent of one target, as `DescribeInstanceInformation` reports it.
 fn agent_check(found: Option<&crate::transport::ssm::ManagedInstance>) -> Check {
     match found {
         None => Check::new(

@@ -23,7 +23,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(120);
 /// Free space below which the disk checks fail (four times as much warns).
 const MIN_FREE_MB: u32 = 512;
 /// The name under the app's parameter path the doctor reads to learn whether the instance
-/// role may: it need not exist (ParameterNotFound says the read was allowed).
+/// role may: it need not exist (`ParameterNotFound` says the read was allowed).
 const PROBE_PARAMETER: &str = "hoist-doctor-probe";
 
 /// The checks of `set` for this config and transport, in the order they run.

@@ -58,6 +58,13 @@ first_line() {
     printf '%s' "${line:0:200}"
 }
 
+# The first line of $2 that matches the extended regex $1, else its first line.
+pick_line() {
+    local line
+    line=$(printf '%s\n' "$2" | grep -m1 -E "$1" || true)
+    first_line "${line:-$2}"
+}
+
 check_bash() {
     if ((BASH_VERSINFO[0] >= 4)); then
         report bash ok "bash $BASH_VERSION"
@@ -142,7 +149,7 @@ check_nginx() {
     if out=$(timeout 20 "$bin" ${HOIST_NGINX_ARGS[@]+"${HOIST_NGINX_ARGS[@]}"} -t 2>&1); then
         report nginx ok "$(first_line "$version"); nginx -t passes"
     else
-        report nginx fail "nginx -t fails: $(first_line "$(grep -m1 -E 'emerg|error|failed' <<<"$out" || printf '%s' "$out")")"
+        report nginx fail "nginx -t fails: $(pick_line 'emerg|error|failed' "$out")"
     fi
 }
 
@@ -187,7 +194,7 @@ read_parameter() {
         return 0
     fi
     if [[ $out == *ParameterNotFound* && ${2:-} != must-exist ]]; then return 0; fi
-    PARAMETER_WHY=$(first_line "$(grep -m1 -E 'error|Error|denied' <<<"$out" || printf '%s' "$out")")
+    PARAMETER_WHY=$(pick_line 'error|Error|denied' "$out")
     return 1
 }
 

@@ -142,9 +142,13 @@ fn two_deploys_at_once_one_proceeds_and_the_other_fails_or_waits_for_it() {
     assert_eq!(report["deployed"], 3);
     let lock = report["lock"]["parameter"].as_str().unwrap().to_owned();
     assert_eq!(lock, planned_lock(&app, "hoist.yaml"));
-    assert_eq!(world.calls("SendCommand"), 1, "the loser sent no command");
+    assert_eq!(
+        world.calls("SendCommand"),
+        2,
+        "the winner's host checks and its deploy; the loser sent no command"
+    );
     // The winner's lock, its secret, the record of the image it pushed, and the lock again
-    // naming the command it sent.
+    // naming each command it sent (its host checks', then its rollout's).
     let puts: Vec<String> = world
         .journal()
         .iter()
@@ -159,8 +163,8 @@ fn two_deploys_at_once_one_proceeds_and_the_other_fails_or_waits_for_it() {
         .collect();
     assert_eq!(
         puts.len(),
-        4,
-        "the winner's lock, secret, image record and command only: {puts:?}"
+        5,
+        "the winner's lock, secret, image record and commands only: {puts:?}"
     );
     assert_eq!(
         puts.iter().filter(|p| p.contains("/images/")).count(),
@@ -171,7 +175,7 @@ fn two_deploys_at_once_one_proceeds_and_the_other_fails_or_waits_for_it() {
         puts.iter()
             .filter(|p| p.starts_with(&format!("{lock} ")))
             .count(),
-        2,
+        3,
         "{puts:?}"
     );
     for inst in world.instances() {
@@ -232,7 +236,11 @@ fn two_deploys_at_once_one_proceeds_and_the_other_fails_or_waits_for_it() {
             .stderr
             .contains(&format!("lock {lock} taken (waited "))
     );
-    assert_eq!(world.calls("SendCommand"), 3);
+    assert_eq!(
+        world.calls("SendCommand"),
+        6,
+        "three deploys, each its host checks and its rollout"
+    );
     for inst in world.instances() {
         assert_serves(inst, version);
     }
@@ -260,11 +268,11 @@ fn a_killed_hoist_leaves_a_live_then_stale_lock_that_unlock_breaks_and_ctrl_c_re
     let lock = planned_lock(&app, "hoist.yaml");
 
     let mut killed = spawn(&app, &world, &["--release", "v1"], "erin");
-    // Killed once the lock names the command it sent.
+    // Killed once the lock names the deploy's command (after its host checks' command).
     let deadline = Instant::now() + Duration::from_secs(180);
     let command = loop {
         let status = lock_status(&app, &world);
-        if let Some(id) = status["holder"]["commands"][0].as_str() {
+        if let Some(id) = status["holder"]["commands"][1].as_str() {
             break id.to_owned();
         }
         assert!(
@@ -275,7 +283,7 @@ fn a_killed_hoist_leaves_a_live_then_stale_lock_that_unlock_breaks_and_ctrl_c_re
     };
     killed.child.kill().unwrap();
     killed.child.wait().unwrap();
-    assert_eq!(world.calls("SendCommand"), 1);
+    assert_eq!(world.calls("SendCommand"), 2);
     // Past its 10 s lease, the lock is live: its command still runs.
     std::thread::sleep(Duration::from_secs(12));
     let status = lock_status(&app, &world);
@@ -307,7 +315,7 @@ fn a_killed_hoist_leaves_a_live_then_stale_lock_that_unlock_breaks_and_ctrl_c_re
         "{}",
         next.stderr
     );
-    assert_eq!(world.calls("SendCommand"), 1);
+    assert_eq!(world.calls("SendCommand"), 2);
     let refused = hoist_in(&app, &world, &["unlock"]);
     assert_ne!(refused.code, 0, "{}", refused.stdout);
     assert!(
@@ -386,7 +394,8 @@ fn a_killed_hoist_leaves_a_live_then_stale_lock_that_unlock_breaks_and_ctrl_c_re
     let sent = world.calls("SendCommand");
     let interrupted = spawn(&app, &world, &["--release", "v3"], "grace");
     let deadline = Instant::now() + Duration::from_secs(180);
-    while world.calls("SendCommand") == sent {
+    // Its host checks' command, then its deploy's.
+    while world.calls("SendCommand") < sent + 2 {
         assert!(Instant::now() < deadline, "hoist never sent the command");
         std::thread::sleep(Duration::from_millis(50));
     }

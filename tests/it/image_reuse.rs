@@ -164,7 +164,8 @@ fn step(report: &Value, kind: &str) -> Value {
 }
 
 /// The calls that change something: a push (`PutImage` is the registry's, not journalled:
-/// the tag's digest is compared instead), a command, a secret parameter.
+/// the tag's digest is compared instead), a command (but the read-only host checks), a secret
+/// parameter.
 fn sends_and_secrets(world: &World) -> (usize, usize) {
     let journal = world.journal();
     let secrets = journal
@@ -175,7 +176,7 @@ fn sends_and_secrets(world: &World) -> (usize, usize) {
                 && l["params"]["Type"] == "SecureString"
         })
         .count();
-    (world.calls("SendCommand"), secrets)
+    (world.changing_commands(), secrets)
 }
 
 fn build_step(report: &Value) -> Value {

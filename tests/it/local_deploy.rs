@@ -2430,6 +2430,58 @@ fn logs_exec_and_remove_on_this_machine() {
         stray.stderr
     );
 
+    // doctor: this machine as the host, every check passing.
+    let doctor = run(&["doctor", "--format", "json"], false);
+    doctor.success();
+    let report = doctor.json();
+    let checks = report["targets"][0]["checks"].as_array().unwrap();
+    assert_eq!(report["targets"][0]["target"], "local", "{report}");
+    for want in [
+        "bash",
+        "docker",
+        "flock",
+        "setsid",
+        "curl",
+        "tmpfs",
+        "disk",
+        "clock-offset",
+    ] {
+        let check = checks
+            .iter()
+            .find(|c| c["name"] == want)
+            .unwrap_or_else(|| panic!("{want}: {report}"));
+        assert_ne!(check["status"], "fail", "{check}");
+    }
+
+    // A deploy on a machine without flock (hidden in a mount namespace of its own) is
+    // refused by its first step, before anything is built or changed.
+    let live = app.running();
+    app.configure("3.0.0", "/healthz", 3, "0s");
+    let hidden: Run = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(
+            "blank=$(mktemp) && mount --bind \"$blank\" \"$(command -v flock)\" && \
+             exec \"$0\" deploy --local",
+        )
+        .arg(env!("CARGO_BIN_EXE_hoist"))
+        .current_dir(&app.root)
+        .env("HELLO_API_TOKEN", SECRET)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(hidden.code, 1, "{}\n{}", hidden.stdout, hidden.stderr);
+    assert!(
+        hidden
+            .stderr
+            .contains("host checks failed, nothing was changed")
+            && hidden
+                .stderr
+                .contains("local: flock: flock is not installed on this host"),
+        "{}",
+        hidden.stderr
+    );
+    assert_eq!(app.running(), live, "nothing changed");
+
     // remove: asks first (no terminal here: refused, nothing changed); --dry-run changes
     // nothing; --yes takes the app off (containers, state, history), and again is a no-op.
     let containers = app.containers().len();

@@ -69,6 +69,7 @@ fn json_plan_holds_the_script_and_its_hash_and_is_byte_identical() {
     assert_eq!(
         steps,
         [
+            "check-hosts",
             "ensure-repository",
             "build",
             "push",
@@ -76,7 +77,7 @@ fn json_plan_holds_the_script_and_its_hash_and_is_byte_identical() {
             "run-phase",
             "delete-secret-parameter"
         ],
-        "the SSM plan pushes to ECR and carries the secrets in a parameter for the run"
+        "the SSM plan checks the hosts, pushes to ECR and carries the secrets in a parameter for the run"
     );
     // Secrets travel in a SecureString parameter the plan names; the value never appears.
     assert_eq!(json["env"]["delivery"], "ssm-parameter");
@@ -214,8 +215,12 @@ fn scratch_plan(config: &str, args: &[&str]) -> Run {
 
 /// The script inside the markdown's `<details>`: between the opening fence and the first
 /// line that closes it (a run of at least as many backticks, alone on its line).
+/// The markdown's fenced script of phase `deploy` (the host checks' script comes first).
 fn fenced_script(md: &str) -> (String, String) {
-    let start = md.find("bash\n").expect("a bash fence");
+    let section = md
+        .find("Script of phase deploy")
+        .expect("the deploy's script");
+    let start = section + md[section..].find("bash\n").expect("a bash fence");
     let open_line_start = md[..start].rfind('\n').unwrap() + 1;
     let fence = md[open_line_start..start].to_owned();
     assert!(

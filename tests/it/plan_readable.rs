@@ -165,7 +165,8 @@ fn the_markdown_plan_stays_under_10_kb_and_names_the_scripts_without_their_text(
                 .stdout
                 .matches("```bash\n#!/bin/bash\n")
                 .count(),
-            count
+            count + 1,
+            "the host checks' script, then each phase's"
         );
         let text = plan(&root, &trap, &[]);
         let lines = text.success().stdout.lines().count();

@@ -101,11 +101,16 @@ fn builds_pushes_and_rolls_out_then_skips_what_is_already_there() {
                 .map(|e| std::fs::read(e.path()).unwrap())
                 .collect()
         };
+        // Two commands: the host checks, then the deploy.
         let bootstraps = named("_script.sh");
-        assert_eq!(bootstraps.len(), 1, "{}", orchestration.display());
-        assert!(
-            bootstraps[0]
-                .starts_with(format!("#!/bin/sh\nHOIST_SHA256='{script_sha}'\n").as_bytes()),
+        assert_eq!(bootstraps.len(), 2, "{}", orchestration.display());
+        let deploy_prefix = format!("#!/bin/sh\nHOIST_SHA256='{script_sha}'\n");
+        assert_eq!(
+            bootstraps
+                .iter()
+                .filter(|b| b.starts_with(deploy_prefix.as_bytes()))
+                .count(),
+            1,
             "{}",
             inst.id
         );
@@ -505,7 +510,7 @@ fn immutable_tags_refuse_new_content_and_an_existing_image_deploys_without_a_bui
     // is touched.
     app.configure("2.0.0", "0s", "0");
     pin(&app);
-    let sends = world.calls("SendCommand");
+    let sends = world.changing_commands();
     let refused = app.deploy(&world, &[]);
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(
@@ -513,7 +518,7 @@ fn immutable_tags_refuse_new_content_and_an_existing_image_deploys_without_a_bui
         "{}",
         refused.stderr
     );
-    assert_eq!(world.calls("SendCommand"), sends, "no host was touched");
+    assert_eq!(world.changing_commands(), sends, "no host was touched");
     for inst in world.instances() {
         assert_serves(inst, "1.0.0");
     }
@@ -963,7 +968,7 @@ fn a_killed_deploys_parameter_is_swept_by_the_next_deploy_once_expired() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(180);
-    while world.calls("SendCommand") == 0 {
+    while world.changing_commands() == 0 {
         assert!(Instant::now() < deadline, "hoist never sent the command");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -1757,7 +1762,7 @@ fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image
         assert_eq!(world.calls(operation), 0, "{operation}: nothing changed");
     }
 
-    // An apply that fails (one instance's Docker engine is down), then re-run as it was:
+    // An apply that fails (one instance's state directory is read-only), then re-run as it was:
     // each attempt is its own run, with its own secret parameter; the re-run works.
     let put_names = || -> Vec<String> {
         world
@@ -1768,10 +1773,11 @@ fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image
             .filter(|n| n.ends_with("/env"))
             .collect()
     };
+    // (A read-only /var/lib/hoist: the host checks pass, the deploy fails there.)
     let down = &world.instances()[0].id;
-    world.fault(&["engine", down, "down"]);
+    world.fault(&["disk", down, "readonly"]);
     let failed = app.deploy(&world, &["--plan", file]);
-    world.fault(&["engine", down, "ok"]);
+    world.fault(&["disk", down, "ok"]);
     assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
     let first = put_names();
     assert_eq!(first.len(), 1, "{first:?}");
@@ -1936,7 +1942,7 @@ fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image
     );
     docker(&["push", "-q", &tag], None);
     docker(&["rmi", "--no-prune", &tag], None);
-    let sends = world.calls("SendCommand");
+    let sends = world.changing_commands();
     let refused = app.deploy(&world, &["--plan", file]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     let recorded = report["plan"]["image"]["reference"]
@@ -1956,7 +1962,7 @@ fn a_reviewed_plan_applies_over_ssm_and_is_refused_when_the_targets_or_the_image
         "{}",
         refused.stderr
     );
-    assert_eq!(world.calls("SendCommand"), sends, "no host was touched");
+    assert_eq!(world.changing_commands(), sends, "no host was touched");
     for inst in world.instances() {
         assert_serves(inst, "1.0.0");
     }
@@ -2047,9 +2053,9 @@ fn two_phase_blue_green_switches_only_when_staging_passed_everywhere() {
         .filter(|(_, c)| c["operation"] == "SendCommand" && c["error"].is_null())
         .map(|(i, _)| i)
         .collect();
-    assert_eq!(sends.len(), 2, "stage, switch: {sends:?}");
+    assert_eq!(sends.len(), 3, "host checks, stage, switch: {sends:?}");
     assert!(
-        sends[0] < deleted && deleted < sends[1],
+        sends[1] < deleted && deleted < sends[2],
         "{sends:?} {deleted}"
     );
     for inst in instances {

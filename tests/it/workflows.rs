@@ -713,6 +713,8 @@ fn host_calls() -> BTreeSet<String> {
                         continue;
                     }
                     let action = match (*service, *command) {
+                        // The CLI's own settings: no call to AWS.
+                        ("configure", _) => continue,
                         // The CLI's login helper is GetAuthorizationToken.
                         ("ecr", "get-login-password") => "ecr:GetAuthorizationToken".to_owned(),
                         (s, c) => format!("{s}:{}", pascal(c)),

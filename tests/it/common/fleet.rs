@@ -144,6 +144,21 @@ impl World {
             .collect()
     }
 
+    /// The `SendCommand`s that may change a host: every one but a deploy's host checks
+    /// (read-only; their comment ends with "host checks").
+    pub(crate) fn changing_commands(&self) -> usize {
+        self.journal()
+            .iter()
+            .filter(|l| {
+                l["operation"] == "SendCommand"
+                    && l["error"].is_null()
+                    && !l["params"]["Comment"]
+                        .as_str()
+                        .is_some_and(|c| c.ends_with("host checks"))
+            })
+            .count()
+    }
+
     pub(crate) fn calls(&self, operation: &str) -> usize {
         self.journal()
             .iter()
