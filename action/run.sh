@@ -20,8 +20,8 @@ die() {
 
 command=${HOIST_COMMAND:-deploy}
 case $command in
-  deploy | plan | rollback | status | lock | unlock) ;;
-  *) die "command \`$command\` is not one of deploy, plan, rollback, status, lock, unlock" ;;
+  deploy | plan | rollback | status | doctor | lock | unlock) ;;
+  *) die "command \`$command\` is not one of deploy, plan, rollback, status, doctor, lock, unlock" ;;
 esac
 
 args=()

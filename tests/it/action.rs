@@ -376,7 +376,7 @@ fn inputs_reach_hoist_as_words_never_as_shell_code() {
     assert!(!out.ok);
     assert!(
         out.log.contains(
-            "command `destroy` is not one of deploy, plan, rollback, status, lock, unlock"
+            "command `destroy` is not one of deploy, plan, rollback, status, doctor, lock, unlock"
         ),
         "{}",
         out.log
