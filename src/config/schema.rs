@@ -162,6 +162,87 @@ pub struct Container {
     /// zombies, so an app that ignores SIGTERM as PID 1 stops at once instead of after
     /// `stop_timeout`.
     pub init: bool,
+    /// The further `docker create` options production asks for.
+    pub docker: DockerOptions,
+}
+
+/// `container:`'s Docker options beyond the basics: each maps to one `docker create` flag.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DockerOptions {
+    /// `--log-driver` and its `--log-opt KEY=VALUE`s (`awslogs`: to `CloudWatch` Logs).
+    pub log_driver: Option<String>,
+    pub log_options: BTreeMap<String, String>,
+    /// `--user NAME|UID[:GROUP|GID]`.
+    pub user: Option<String>,
+    /// `--read-only`, with `--tmpfs PATH[:OPTIONS]` mounts for what must be written.
+    pub read_only: bool,
+    pub tmpfs: Vec<String>,
+    /// `--cap-drop` / `--cap-add`, upper case without `CAP_` (`ALL`, `NET_BIND_SERVICE`).
+    pub cap_drop: Vec<String>,
+    pub cap_add: Vec<String>,
+    /// `--ulimit NAME=SOFT[:HARD]`.
+    pub ulimits: BTreeMap<String, String>,
+    /// `--add-host NAME:ADDRESS` (an IP address or `host-gateway`).
+    pub extra_hosts: BTreeMap<String, String>,
+    /// `--network NAME` (a network that exists on each host, or `bridge`).
+    pub network: Option<String>,
+    /// `--entrypoint EXECUTABLE` (its arguments go in `command`); `""` clears the image's.
+    pub entrypoint: Option<String>,
+    /// `--shm-size SIZE`.
+    pub shm_size: Option<String>,
+    /// `--stop-signal SIGNAL`, what `docker stop` sends first.
+    pub stop_signal: Option<String>,
+}
+
+impl DockerOptions {
+    /// The `docker create` arguments, in a fixed order.
+    pub fn create_args(&self) -> Vec<String> {
+        let mut a: Vec<String> = Vec::new();
+        let mut put = |flag: &str, value: &str| {
+            a.push(flag.to_owned());
+            a.push(value.to_owned());
+        };
+        if let Some(d) = &self.log_driver {
+            put("--log-driver", d);
+        }
+        for (k, v) in &self.log_options {
+            put("--log-opt", &format!("{k}={v}"));
+        }
+        if let Some(u) = &self.user {
+            put("--user", u);
+        }
+        for t in &self.tmpfs {
+            put("--tmpfs", t);
+        }
+        for c in &self.cap_drop {
+            put("--cap-drop", c);
+        }
+        for c in &self.cap_add {
+            put("--cap-add", c);
+        }
+        for (k, v) in &self.ulimits {
+            put("--ulimit", &format!("{k}={v}"));
+        }
+        for (host, address) in &self.extra_hosts {
+            put("--add-host", &format!("{host}:{address}"));
+        }
+        if let Some(n) = &self.network {
+            put("--network", n);
+        }
+        if let Some(e) = &self.entrypoint {
+            put("--entrypoint", e);
+        }
+        if let Some(s) = &self.shm_size {
+            put("--shm-size", s);
+        }
+        if let Some(s) = &self.stop_signal {
+            put("--stop-signal", s);
+        }
+        if self.read_only {
+            a.push("--read-only".to_owned());
+        }
+        a
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

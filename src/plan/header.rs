@@ -17,26 +17,7 @@ pub(super) fn header_params(
 ) -> Vec<(&'static str, Param)> {
     let c = &config.container;
     let h = &config.healthcheck;
-    let mut run_opts: Vec<String> = Vec::new();
-    if let Some(m) = &c.memory {
-        run_opts.extend(["--memory".into(), m.clone()]);
-    }
-    if let Some(cpus) = &c.cpus {
-        run_opts.extend(["--cpus".into(), cpus.clone()]);
-    }
-    run_opts.extend([
-        "--stop-timeout".into(),
-        c.stop_timeout.as_secs().to_string(),
-    ]);
-    if c.init {
-        run_opts.push("--init".into());
-    }
-    for v in &c.volumes {
-        run_opts.extend(["--volume".into(), v.clone()]);
-    }
-    for (k, v) in &c.labels {
-        run_opts.extend(["--label".into(), format!("{k}={v}")]);
-    }
+    let run_opts = run_opts(config);
     let mut params = vec![
         ("HOIST_APP", config.app.as_str().into()),
         ("HOIST_RELEASE", release.into()),
@@ -180,4 +161,32 @@ pub(crate) fn blue_green_params(config: &Config) -> Vec<(&'static str, Param)> {
             BlueGreen::nginx_conf(&config.app).into(),
         ),
     ]
+}
+
+/// The options of a release's `docker create` (`HOIST_RUN_OPTS`): memory, CPUs, the stop
+/// timeout, an init, volumes, labels and the Docker options, in a fixed order.
+pub(super) fn run_opts(config: &Config) -> Vec<String> {
+    let c = &config.container;
+    let mut run_opts: Vec<String> = Vec::new();
+    if let Some(m) = &c.memory {
+        run_opts.extend(["--memory".into(), m.clone()]);
+    }
+    if let Some(cpus) = &c.cpus {
+        run_opts.extend(["--cpus".into(), cpus.clone()]);
+    }
+    run_opts.extend([
+        "--stop-timeout".into(),
+        c.stop_timeout.as_secs().to_string(),
+    ]);
+    if c.init {
+        run_opts.push("--init".into());
+    }
+    for v in &c.volumes {
+        run_opts.extend(["--volume".into(), v.clone()]);
+    }
+    for (k, v) in &c.labels {
+        run_opts.extend(["--label".into(), format!("{k}={v}")]);
+    }
+    run_opts.extend(c.docker.create_args());
+    run_opts
 }

@@ -46,6 +46,11 @@ pub fn settings(config: &Config) -> BTreeMap<String, String> {
         ),
     );
     put("command", list(&c.command));
+    // The Docker options, as the `docker create` arguments they become (empty: none).
+    let docker = c.docker.create_args();
+    if !docker.is_empty() {
+        put("docker", list(&docker));
+    }
     put("health_path", h.path.clone().unwrap_or_default());
     put("health_status", h.expect_status.to_string());
     s

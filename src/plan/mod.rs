@@ -3,6 +3,7 @@
 //! `hoist plan` prints it; `hoist deploy` executes it. Nothing here does I/O, so the same
 //! inputs always give byte-identical output, and the script a host runs is the one shown.
 
+mod container;
 pub mod doctor;
 mod header;
 pub mod live;
@@ -12,6 +13,7 @@ mod render;
 pub mod review;
 pub mod script;
 mod strategy;
+mod warnings;
 
 use std::collections::BTreeMap;
 
@@ -26,6 +28,7 @@ pub use crate::domain::{
     LockSpec, Phase, PhaseTargets, PhaseWhen, RepositoryTag, RolloutPolicy, Step, StepKind,
     TransportKind, is_content_addressed, is_release_id, secret_parameter,
 };
+pub use container::ContainerPlan;
 use header::header_params;
 pub(crate) use header::{blue_green_params, secs};
 pub use maintenance::{
@@ -151,6 +154,9 @@ pub struct Plan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<crate::domain::SourceDigest>,
     pub strategy: Strategy,
+    /// How the release's container runs (ports, restart policy, `docker create` options).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerPlan>,
     /// With the blue-green strategy: the proxy and the colors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blue_green: Option<BlueGreenPlan>,
@@ -457,41 +463,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         ));
     }
 
-    let health = &config.healthcheck;
-    if health.path.is_none() {
-        warnings.push(
-            "no healthcheck.path: hoist uses the image's own HEALTHCHECK if it has one, \
-             otherwise only checks that the container keeps running"
-                .into(),
-        );
-    }
-    if config.container.publish.is_none() {
-        warnings.push(
-            "container.publish is not set: the app is reachable only on the Docker network \
-             of the host"
-                .into(),
-        );
-    }
-    if inputs.transport == TransportKind::Local {
-        warnings.push("local transport: `targets` is ignored, this machine is the host".into());
-    } else if inputs.region.is_none() && config.region.is_none() {
-        warnings.push(
-            "no AWS region is known here (`region:` in the config, AWS_REGION or the \
-             profile): the hosts' script carries none; a deploy uses the region the SDK \
-             resolves, and refuses when there is none"
-                .into(),
-        );
-    }
-    if let Some(bg) = &config.blue_green
-        && bg.post_switch_check < health.interval
-    {
-        warnings.push(format!(
-            "blue_green.post_switch_check ({}) is shorter than healthcheck.interval ({}): the \
-             check after the switch has time for one probe at most",
-            crate::config::duration::format(bg.post_switch_check),
-            crate::config::duration::format(health.interval)
-        ));
-    }
+    warnings.extend(warnings::of_config(config, inputs));
 
     let from_hoist = config.env.from_environment();
     let delivery = match (inputs.transport, from_hoist.is_empty()) {
@@ -656,6 +628,7 @@ pub fn build(config: &Config, inputs: &Inputs) -> Result<Plan, PlanError> {
         revision: inputs.revision.clone(),
         source: inputs.source.clone(),
         strategy: config.strategy,
+        container: Some(ContainerPlan::of(config, header::run_opts(config))),
         blue_green: config
             .blue_green
             .as_ref()

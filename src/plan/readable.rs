@@ -59,6 +59,9 @@ impl Plan {
         }
         lead.push(("image", self.image_line()));
         lead.push(("targets", self.targets_choice()));
+        if let Some(container) = &self.container {
+            lead.push(("container", container.line()));
+        }
         if let Some(proxy) = self.proxy_line() {
             lead.push(("proxy", proxy));
         }

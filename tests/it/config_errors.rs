@@ -25,6 +25,62 @@ env:
 /// (name, config text, expected line, expected field, expected message fragment)
 const CASES: &[(&str, &str, u32, &str, &str)] = &[
     (
+        "a capability misspelt",
+        "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  cap_add: [NET_BIND_SERVIC]\n",
+        5,
+        "container.cap_add[0]",
+        "`NET_BIND_SERVIC` is not a Linux capability (did you mean `NET_BIND_SERVICE`?)",
+    ),
+    (
+        "an unknown ulimit",
+        "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  ulimits:\n    nofiles: 1024\n",
+        6,
+        "container.ulimits.nofiles",
+        "`nofiles` is not a ulimit (did you mean `nofile`?)",
+    ),
+    (
+        "an extra host that is no address",
+        "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  extra_hosts:\n    db: 10.0.0\n",
+        6,
+        "container.extra_hosts.db",
+        "`10.0.0` is not an IP address",
+    ),
+    (
+        "the host network with a published port",
+        "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  publish: 8080\n  network: host\n",
+        6,
+        "container.network",
+        "network `host` publishes no port",
+    ),
+    (
+        "an entrypoint with its arguments",
+        "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  entrypoint: /app serve\n",
+        5,
+        "container.entrypoint",
+        "has a space",
+    ),
+    (
+        "log options without a driver",
+        "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  log_options:\n    max-size: 1m\n",
+        6,
+        "container.log_options",
+        "log_options without log_driver",
+    ),
+    (
+        "a stop signal that is none",
+        "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  stop_signal: SIGSTAHP\n",
+        5,
+        "container.stop_signal",
+        "`SIGSTAHP` is not a signal",
+    ),
+    (
+        "a tmpfs that is no path",
+        "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  tmpfs: [tmp]\n",
+        5,
+        "container.tmpfs[0]",
+        "a tmpfs mount is an absolute path",
+    ),
+    (
         "yaml syntax",
         "app: web\ntargets: [\n",
         2,

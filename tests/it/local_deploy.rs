@@ -2508,3 +2508,142 @@ fn logs_exec_and_remove_on_this_machine() {
     );
     run(&["remove", "--yes"], false).success();
 }
+
+/// A Docker network, removed when dropped (after the containers on it).
+struct RemoveNetwork(String);
+
+impl Drop for RemoveNetwork {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.0])
+            .output();
+    }
+}
+
+/// The Docker options of `container:` reach `docker create` exactly, as `docker inspect`
+/// reads them back; the plan shows them; the same config again is `unchanged`, and a changed
+/// option deploys a new container.
+#[test]
+fn docker_options_reach_docker_create_as_written() {
+    if !docker_ready() {
+        return;
+    }
+    // Dropped after the app (declared before it), whose containers use it.
+    let network = format!("e2e-net-{}", std::process::id() % 100_000);
+    let _network = RemoveNetwork(network.clone());
+    let app = App::new("dockeropts");
+    let made = Command::new("docker")
+        .args(["network", "create", &network])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let yaml = |signal: &str| {
+        format!(
+            "app: {name}\n\
+             image:\n  repository: hoist-e2e/{name}\n\
+             targets:\n  tags:\n    Env: [test]\n\
+             container:\n  port: 8080\n  publish: {port}\n  stop_timeout: 2s\n  \
+             entrypoint: /bin/busybox\n  command: [httpd, -f, -p, \"8080\", -h, /www]\n  \
+             log_driver: json-file\n  log_options:\n    max-size: 1m\n    max-file: \"2\"\n  \
+             user: \"65534:65534\"\n  read_only: true\n  tmpfs: [/tmp, \"/scratch:size=1m\"]\n  \
+             cap_drop: [ALL]\n  cap_add: [cap_net_bind_service]\n  \
+             ulimits:\n    nofile: \"1024:2048\"\n  \
+             extra_hosts:\n    db.internal: 10.1.2.3\n  \
+             network: {network}\n  shm_size: 32m\n  stop_signal: {signal}\n\
+             healthcheck:\n  path: /healthz\n  interval: 1s\n  timeout: 8s\n\
+             env:\n  secret: [HELLO_API_TOKEN]\n",
+            name = app.name,
+            port = app.port,
+        )
+    };
+    std::fs::write(app.root.join("hoist.yaml"), yaml("SIGQUIT")).unwrap();
+    git(&app.root, &["commit", "-qam", "docker options"]);
+
+    let plan: Run = hoist()
+        .current_dir(&app.root)
+        .args(["plan", "--local"])
+        .env("HELLO_API_TOKEN", SECRET)
+        .output()
+        .unwrap()
+        .into();
+    plan.success().stdout_has(format!(
+        "--log-driver json-file --log-opt max-file=2 --log-opt max-size=1m --user 65534:65534 \
+         --tmpfs /tmp --tmpfs /scratch:size=1m --cap-drop ALL --cap-add NET_BIND_SERVICE \
+         --ulimit nofile=1024:2048 --add-host db.internal:10.1.2.3 --network {network} \
+         --entrypoint /bin/busybox --shm-size 32m --stop-signal SIGQUIT --read-only"
+    ));
+
+    // One release id throughout: only the options tell the deploys apart.
+    let deploy = || -> Run {
+        app.deploy_cmd()
+            .args(["--release", "opts-1"])
+            .output()
+            .unwrap()
+            .into()
+    };
+    assert_ok(&deploy());
+    assert_eq!(app.get("/version").as_deref(), Some("dev"));
+    let running = app.running();
+    assert_eq!(running.len(), 1, "{running:?}");
+    let inspect = |format: &str| -> String {
+        let out = Command::new("docker")
+            .args(["inspect", "--format", format, &running[0].0])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let host: serde_json::Value = serde_json::from_str(&inspect("{{json .HostConfig}}")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&inspect("{{json .Config}}")).unwrap();
+    assert_eq!(host["LogConfig"]["Type"], "json-file", "{host}");
+    assert_eq!(
+        host["LogConfig"]["Config"],
+        serde_json::json!({"max-size": "1m", "max-file": "2"})
+    );
+    assert_eq!(config["User"], "65534:65534");
+    assert_eq!(host["ReadonlyRootfs"], true);
+    assert_eq!(
+        host["Tmpfs"],
+        serde_json::json!({"/tmp": "", "/scratch": "size=1m"})
+    );
+    // Docker keeps a capability with or without `CAP_` (20.10 adds it to all but ALL).
+    let caps = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().trim_start_matches("CAP_").to_owned())
+            .collect()
+    };
+    assert_eq!(caps(&host["CapDrop"]), ["ALL"]);
+    assert_eq!(caps(&host["CapAdd"]), ["NET_BIND_SERVICE"]);
+    assert_eq!(
+        host["Ulimits"],
+        serde_json::json!([{"Name": "nofile", "Soft": 1024, "Hard": 2048}])
+    );
+    assert_eq!(
+        host["ExtraHosts"],
+        serde_json::json!(["db.internal:10.1.2.3"])
+    );
+    assert_eq!(host["NetworkMode"], network.as_str());
+    assert_eq!(config["Entrypoint"], serde_json::json!(["/bin/busybox"]));
+    assert_eq!(
+        config["Cmd"],
+        serde_json::json!(["httpd", "-f", "-p", "8080", "-h", "/www"])
+    );
+    assert_eq!(host["ShmSize"], 32 * 1024 * 1024);
+    assert_eq!(config["StopSignal"], "SIGQUIT");
+
+    // The same config: nothing to do. Another stop signal: a new container.
+    let again = deploy();
+    assert_ok(&again);
+    assert!(again.stdout.contains("unchanged"), "{}", again.stdout);
+    assert_eq!(app.running()[0].0, running[0].0);
+    std::fs::write(app.root.join("hoist.yaml"), yaml("SIGINT")).unwrap();
+    git(&app.root, &["commit", "-qam", "another stop signal"]);
+    assert_ok(&deploy());
+    let now = app.running();
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(
+        now[0].0, running[0].0,
+        "a changed option is a new container"
+    );
+}

@@ -137,7 +137,8 @@ fn logs_exec_and_remove_over_ssm() {
 /// `hoist doctor` over SSM: the agent and every host check per instance; then an instance
 /// without `flock` fails its check, and a deploy refuses it up front, naming it, before
 /// anything changes anywhere (the release and its containers stay as they were, nothing is
-/// built, no secret is put).
+/// built, no secret is put). Then a release with Docker options: every instance's container
+/// has them.
 #[test]
 fn doctor_over_ssm_and_a_deploy_refused_for_a_host_without_flock() {
     if !ready() {
@@ -280,5 +281,46 @@ fn doctor_over_ssm_and_a_deploy_refused_for_a_host_without_flock() {
     assert_ok(&app.deploy(&world, &[]));
     for inst in instances {
         crate::common::fleet::assert_serves(inst, "2.0.0");
+    }
+
+    // Docker options over SSM: each instance's container has them, as written.
+    app.configure_with(
+        "3.0.0",
+        "0s",
+        "0",
+        "2s",
+        "  read_only: true\n  tmpfs: [/tmp]\n  cap_drop: [ALL]\n  stop_signal: SIGQUIT\n  \
+         ulimits:\n    nofile: \"1024:2048\"\n  extra_hosts:\n    db.internal: 10.1.2.3\n",
+    );
+    assert_ok(&app.deploy(&world, &[]));
+    for inst in instances {
+        crate::common::fleet::assert_serves(inst, "3.0.0");
+        let id = world.docker(
+            inst,
+            &[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=hoist.app={}", app.name),
+            ],
+        );
+        let seen = world.docker(
+            inst,
+            &[
+                "inspect",
+                "--format",
+                "{{.HostConfig.ReadonlyRootfs}} {{json .HostConfig.Tmpfs}} \
+                 {{json .HostConfig.CapDrop}} {{.Config.StopSignal}} \
+                 {{json .HostConfig.Ulimits}} {{json .HostConfig.ExtraHosts}}",
+                id.trim(),
+            ],
+        );
+        assert_eq!(
+            seen.trim(),
+            "true {\"/tmp\":\"\"} [\"ALL\"] SIGQUIT \
+             [{\"Name\":\"nofile\",\"Hard\":2048,\"Soft\":1024}] [\"db.internal:10.1.2.3\"]",
+            "{}",
+            inst.id
+        );
     }
 }

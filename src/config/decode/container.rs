@@ -22,6 +22,19 @@ keys! {
         labels,
         stop_timeout,
         init,
+        log_driver,
+        log_options,
+        user,
+        read_only,
+        tmpfs,
+        cap_drop,
+        cap_add,
+        ulimits,
+        extra_hosts,
+        network,
+        entrypoint,
+        shm_size,
+        stop_signal,
     }
 }
 
@@ -112,6 +125,8 @@ impl Decoder {
             None => Some(Duration::from_secs(10)),
         };
         let init = self.flag(&k.init);
+        let docker = self.docker_options(&k);
+        self.check_network(&docker, &k, publish);
         self.finish(f);
         Some(Container {
             port: port?,
@@ -124,6 +139,28 @@ impl Decoder {
             labels,
             stop_timeout: stop_timeout?,
             init,
+            docker,
         })
+    }
+
+    /// A published port needs a network that publishes: `host` and `none` do not.
+    fn check_network(
+        &mut self,
+        docker: &crate::config::schema::DockerOptions,
+        k: &ContainerKeys<'_>,
+        publish: Option<u16>,
+    ) {
+        if let (Some(network), Some(n), Some(_)) = (&docker.network, k.network.node, publish)
+            && matches!(network.as_str(), "host" | "none")
+        {
+            self.issue_help(
+                &k.network.path,
+                n.loc,
+                format!(
+                    "network `{network}` publishes no port, and container.publish is set:                      hoist's health checks and nginx reach the app through the published port"
+                ),
+                "use a bridge network (the default, or one you created on each host)".into(),
+            );
+        }
     }
 }

@@ -8,6 +8,7 @@
 
 mod blue_green;
 mod container;
+mod docker;
 mod env;
 mod fields;
 mod health;
