@@ -257,6 +257,44 @@ pub struct Healthcheck {
     pub start_period: Duration,
     /// Successful probes in a row the gate needs (1-10).
     pub consecutive: u32,
+    /// A command run in the container (`docker exec`) that exits 0 when healthy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// A TCP connection to the port is the check.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tcp: bool,
+    /// The image's own `HEALTHCHECK` must report healthy (an image without one fails).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub docker: bool,
+    /// With no check at all: how long the container must keep running (same start, no
+    /// restart) to count as healthy.
+    #[serde(with = "secs")]
+    pub min_running: Duration,
+}
+
+impl Healthcheck {
+    /// The check as a release's `hoist.health-check` label holds it (what every probe of
+    /// the release uses, also after a rollback to it): empty with a path (the
+    /// `hoist.health-path` label), `command:<base64 of the words, NUL-separated>`, `tcp`,
+    /// `docker`, or `running:<seconds>` with none.
+    pub fn label(&self) -> String {
+        use base64::Engine as _;
+        if self.path.is_some() {
+            String::new()
+        } else if !self.command.is_empty() {
+            let words = self.command.join("\0");
+            format!(
+                "command:{}",
+                base64::engine::general_purpose::STANDARD.encode(words)
+            )
+        } else if self.tcp {
+            "tcp".to_owned()
+        } else if self.docker {
+            "docker".to_owned()
+        } else {
+            format!("running:{}", self.min_running.as_secs())
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -40,6 +40,7 @@ pub(super) fn header_params(
             "HOIST_HEALTH_PATH",
             h.path.clone().unwrap_or_default().into(),
         ),
+        ("HOIST_HEALTH_CHECK", h.label().into()),
         ("HOIST_HEALTH_STATUS", h.expect_status.to_string().into()),
         ("HOIST_HEALTH_INTERVAL", secs(h.interval).into()),
         ("HOIST_HEALTH_TIMEOUT", secs(h.timeout).into()),

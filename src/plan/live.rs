@@ -53,6 +53,11 @@ pub fn settings(config: &Config) -> BTreeMap<String, String> {
     }
     put("health_path", h.path.clone().unwrap_or_default());
     put("health_status", h.expect_status.to_string());
+    // A check other than a path or none (older releases have no such setting).
+    let check = h.label();
+    if !check.is_empty() && !check.starts_with("running:") {
+        put("health_check", check);
+    }
     s
 }
 

@@ -9,10 +9,10 @@ use super::{Inputs, TransportKind};
 pub(super) fn of_config(config: &Config, inputs: &Inputs) -> Vec<String> {
     let mut warnings = Vec::new();
     let health = &config.healthcheck;
-    if health.path.is_none() {
+    if health.path.is_none() && health.command.is_empty() && !health.tcp && !health.docker {
         warnings.push(
-            "no healthcheck.path: hoist uses the image's own HEALTHCHECK if it has one, \
-             otherwise only checks that the container keeps running"
+            "no health check (healthcheck.path, command, tcp or docker): hoist only checks \
+             that the container keeps running for healthcheck.min_running"
                 .into(),
         );
     }

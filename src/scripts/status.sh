@@ -77,8 +77,9 @@ json_or_null() {
 # The health of running container $1 now: healthy, unhealthy: why, or running (no health check).
 health_now() {
     local id=$1 checks
-    checks=$(docker inspect --format '{{index .Config.Labels "hoist.health-path"}}|{{if .State.Health}}docker{{end}}' "$id" 2>/dev/null || true)
-    if [[ $checks == '|' ]]; then
+    checks=$(docker inspect --format '{{index .Config.Labels "hoist.health-path"}}|{{if .State.Health}}docker{{end}}|{{index .Config.Labels "hoist.health-check"}}' "$id" 2>/dev/null || true)
+    # Path|image HEALTHCHECK|hoist.health-check: nothing but "keep running" is no check.
+    if [[ $checks == '||' || $checks == '||running:'* ]]; then
         printf 'running (no health check)'
     elif [[ $checks != '|'* ]] && ! command -v curl >/dev/null; then
         printf 'unknown: curl is not installed on this host'

@@ -25,6 +25,20 @@ env:
 /// (name, config text, expected line, expected field, expected message fragment)
 const CASES: &[(&str, &str, u32, &str, &str)] = &[
     (
+        "two health checks",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nhealthcheck:\n  path: /up\n  tcp: true\n",
+        6,
+        "healthcheck.tcp",
+        "healthcheck.path and healthcheck.tcp are both set",
+    ),
+    (
+        "running longer than the budget",
+        "app: web\ntargets:\n  tags: {Env: [a]}\nhealthcheck:\n  timeout: 5s\n  min_running: 10s\n",
+        6,
+        "healthcheck.min_running",
+        "longer than the whole budget",
+    ),
+    (
         "a capability misspelt",
         "app: web\ntargets:\n  tags: {Env: [a]}\ncontainer:\n  cap_add: [NET_BIND_SERVIC]\n",
         5,

@@ -9,7 +9,7 @@
 //! the wall times are printed beside those of a single instance, never asserted.
 //!
 //! The app has no `healthcheck.path`: a stub container has no process and serves nothing, so
-//! the gate is the scripts' "still running at the next look".
+//! the gate is the scripts' "keeps running for `healthcheck.min_running`" (1 s here).
 //!
 //! Wall times here are mostly the emulation's: 60 hosts' scripts (bash, the AWS CLI, the
 //! stub's Python) share this machine's CPUs, so the deploy config rolls out 25 % of each
@@ -190,7 +190,7 @@ impl App {
              image:\n  repository: e2e/{name}\n  build_args:\n    VERSION: \"{version}\"\n\
              targets:\n  tags:\n    Env: [light]\n  max_concurrency: \"{max_concurrency}\"\n  max_errors: \"0\"\n\
              container:\n  port: 8080\n  publish: 8080\n  stop_timeout: 2s\n\
-             healthcheck:\n  interval: 1s\n  timeout: 30s\n\
+             healthcheck:\n  interval: 1s\n  timeout: 30s\n  min_running: 1s\n\
              env:\n  clear:\n    GREETING: hi\n{secret}",
             name = self.name,
         );

@@ -2647,3 +2647,112 @@ fn docker_options_reach_docker_create_as_written() {
         "a changed option is a new container"
     );
 }
+
+/// Health checks that are not HTTP: a worker with no check must keep running
+/// `healthcheck.min_running` (one that exits after 2 s is refused, and the release that
+/// ran before keeps running); `healthcheck.command` runs in the container until it exits 0;
+/// `healthcheck.tcp` connects to the port; `healthcheck.docker` waits for the image's own
+/// HEALTHCHECK. The check is the release's: `status` probes it the same way.
+#[test]
+fn health_checks_that_are_not_http() {
+    if !docker_ready() {
+        return;
+    }
+    let app = App::new("checks");
+    let write = |container: &str, health: &str| {
+        let yaml = format!(
+            "app: {name}\n\
+             image:\n  repository: hoist-e2e/{name}\n\
+             targets:\n  tags:\n    Env: [test]\n\
+             container:\n  port: 8080\n  stop_timeout: 1s\n  init: true\n{container}\
+             healthcheck:\n  interval: 1s\n{health}\
+             env:\n  secret: [HELLO_API_TOKEN]\n",
+            name = app.name,
+        );
+        std::fs::write(app.root.join("hoist.yaml"), yaml).unwrap();
+    };
+    let deploy = |release: &str| -> Run {
+        app.deploy_cmd()
+            .args(["--release", release])
+            .output()
+            .unwrap()
+            .into()
+    };
+    let running_release = || -> Vec<String> { app.running().into_iter().map(|c| c.2).collect() };
+
+    // A worker: no port published, no check. It must keep running 3 s.
+    write(
+        "  command: [sh, -c, \"exec sleep 1000\"]\n",
+        "  min_running: 3s\n  timeout: 12s\n",
+    );
+    let started = Instant::now();
+    let worker = deploy("worker-1");
+    assert_ok(&worker);
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "judged after 3 s of running"
+    );
+    assert_eq!(running_release(), ["worker-1"]);
+    // One that crashes after 2 s fails its gate; worker-1 runs again.
+    write(
+        "  command: [sh, -c, \"sleep 2; exit 3\"]\n",
+        "  min_running: 5s\n  timeout: 12s\n",
+    );
+    let crashed = deploy("worker-2");
+    assert_eq!(crashed.code, 1, "{}\n{}", crashed.stdout, crashed.stderr);
+    assert!(
+        crashed.stdout.contains("container stopped")
+            || crashed.stderr.contains("container stopped"),
+        "{}\n{}",
+        crashed.stdout,
+        crashed.stderr
+    );
+    assert_eq!(running_release(), ["worker-1"]);
+
+    // A command in the container: healthy once it exits 0.
+    let publish = format!("  publish: {}\n", app.port);
+    write(
+        &format!(
+            "{publish}  command: [sh, -c, \"sleep 2; touch /tmp/ready; exec busybox httpd -f -p 8080 -h /www\"]\n"
+        ),
+        "  command: [test, -f, /tmp/ready]\n  timeout: 12s\n",
+    );
+    assert_ok(&deploy("command-1"));
+    assert_eq!(running_release(), ["command-1"]);
+    // A command that never passes: refused, command-1 runs again.
+    write(
+        &publish,
+        "  command: [test, -f, /tmp/never]\n  timeout: 3s\n",
+    );
+    let never = deploy("command-2");
+    assert_eq!(never.code, 1, "{}\n{}", never.stdout, never.stderr);
+    assert!(
+        format!("{}{}", never.stdout, never.stderr).contains("the health command did not exit 0"),
+        "{}\n{}",
+        never.stdout,
+        never.stderr
+    );
+    assert_eq!(running_release(), ["command-1"]);
+
+    // TCP on the published port, then the image's own HEALTHCHECK.
+    write(&publish, "  tcp: true\n  timeout: 12s\n");
+    assert_ok(&deploy("tcp-1"));
+    assert_eq!(app.get("/version").as_deref(), Some("dev"));
+    write(&publish, "  docker: true\n  timeout: 12s\n");
+    let docker = deploy("docker-1");
+    assert_ok(&docker);
+    assert_eq!(running_release(), ["docker-1"]);
+
+    // status probes the release's own check.
+    let status: Run = hoist()
+        .current_dir(&app.root)
+        .args(["status", "--local", "--format", "json"])
+        .output()
+        .unwrap()
+        .into();
+    let json = status.success().json();
+    assert_eq!(
+        json["targets"][0]["host"]["running"]["health"], "healthy",
+        "{json}"
+    );
+}

@@ -17,6 +17,10 @@ keys! {
         timeout,
         start_period,
         consecutive,
+        command,
+        tcp,
+        docker,
+        min_running,
     }
 }
 
@@ -86,6 +90,74 @@ impl Decoder {
                 );
             }
         }
+        let command = match k.command.node {
+            None => Vec::new(),
+            Some(n) => match &n.value {
+                crate::config::yaml::Value::Str(s) => {
+                    vec!["/bin/sh".into(), "-c".into(), s.clone()]
+                }
+                _ => self
+                    .string_list(n, &k.command.path)
+                    .into_iter()
+                    .map(|(s, _)| s)
+                    .collect(),
+            },
+        };
+        if command.iter().any(|w| w.contains('\0')) {
+            self.issue(
+                &k.command.path,
+                k.command.node.map_or(node.loc, |n| n.loc),
+                "a word of the command holds a NUL byte",
+            );
+        }
+        let tcp = self.flag(&k.tcp);
+        let docker = self.flag(&k.docker);
+        let kinds: Vec<&str> = [
+            ("path", url_path.is_some() || k.path.node.is_some()),
+            ("command", !command.is_empty()),
+            ("tcp", tcp),
+            ("docker", docker),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        if kinds.len() > 1 {
+            let second = match kinds[1] {
+                "command" => &k.command,
+                "tcp" => &k.tcp,
+                _ => &k.docker,
+            };
+            self.issue_help(
+                &second.path,
+                second.key_loc.unwrap_or(node.loc),
+                format!(
+                    "healthcheck.{} and healthcheck.{} are both set: a release has one check",
+                    kinds[0], kinds[1]
+                ),
+                "keep the one that says the app works: path (HTTP), command (in the \
+                 container), tcp (the port accepts) or docker (the image's HEALTHCHECK)"
+                    .into(),
+            );
+        }
+        // Unset: 10s, or the whole budget when that is shorter.
+        let min_running = match (dur(self, &k.min_running, 10), timeout) {
+            (Some((m, None)), Some((t, _))) => Some((m.min(t), None)),
+            (m, _) => m,
+        };
+        if let (Some((m, Some(mloc))), Some((t, _))) = (min_running, timeout)
+            && m > t
+        {
+            self.issue(
+                &k.min_running.path,
+                mloc,
+                format!(
+                    "the container must keep running {} to pass, longer than the whole \
+                     budget, healthcheck.timeout ({})",
+                    duration::format(m),
+                    duration::format(t)
+                ),
+            );
+        }
         self.finish(f);
         Some(Healthcheck {
             path: url_path,
@@ -94,6 +166,10 @@ impl Decoder {
             timeout: timeout?.0,
             start_period: start_period?.0,
             consecutive: consecutive?.0,
+            command,
+            tcp,
+            docker,
+            min_running: min_running?.0,
         })
     }
 }

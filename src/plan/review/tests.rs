@@ -130,7 +130,7 @@ fn each_change_is_named() {
         found
             .iter()
             .any(|d| matches!(d, Difference::Header { names, .. }
-            if names == &["HOIST_HEALTH_PATH".to_owned(), "HOIST_SETTINGS".to_owned()])),
+            if names == &["HOIST_HEALTH_CHECK".to_owned(), "HOIST_HEALTH_PATH".to_owned(), "HOIST_SETTINGS".to_owned()])),
         "{found:?}"
     );
 

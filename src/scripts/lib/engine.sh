@@ -26,22 +26,27 @@ container_status() {
 # starts the count again) or $2 seconds pass, with the check the container
 # was created with (its `hoist.health-*`, `hoist.publish` and `hoist.port` labels, so a
 # rolled-back release is judged by its own check, not the failed release's): HTTP on the
-# health path when it has one (to its published port, else its own address), else the
-# image's own HEALTHCHECK, else "still running at the next look". A container that stops
-# fails at once; one the engine cannot inspect (a daemon restarting) is unknown and probing
-# goes on until the deadline — healthy is only ever what was observed. Sets HEALTH (the last
-# observation) and PROBE_WHY (why it is not healthy).
+# health path when it has one (to its published port, else its own address); else its
+# `hoist.health-check`: `command:<base64>` (the words, NUL-separated, run with `docker exec`:
+# exit 0 is healthy), `tcp` (the port accepts a connection), `docker` (the image's
+# HEALTHCHECK must say healthy; an image without one fails), or `running:N`: the container
+# keeps running, with the same start and no restart, for N seconds (the image's HEALTHCHECK
+# is not asked). A release made before hoist labelled its check: the image's HEALTHCHECK
+# when it has one, else running until the next look. A container that stops fails at once; one the engine cannot inspect (a daemon
+# restarting) is unknown and probing goes on until the deadline — healthy is only ever what
+# was observed. Sets HEALTH (the last observation) and PROBE_WHY (why it is not healthy).
 # (Reached through the EXIT trap and the watchdog.)
 probe_health() {
     local id=$1 budget=$2 need=${3:-1} deadline state seen_running=0 ok=0 healthy
-    local status exit_code docker_health want publish port addresses path url code
+    local status exit_code docker_health want publish port addresses path url code check
+    local started restarts first_start="" first_seen=0 host need_up since up
     deadline=$((SECONDS + budget))
     HEALTH=""
     PROBE_WHY=""
     while :; do
         healthy=0
-        state=$(timeout 10 docker inspect --format '{{.State.Status}}|{{.State.ExitCode}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}|{{index .Config.Labels "hoist.health-status"}}|{{index .Config.Labels "hoist.publish"}}|{{index .Config.Labels "hoist.port"}}|{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}|{{index .Config.Labels "hoist.health-path"}}' "$id" 2>/dev/null || true)
-        IFS='|' read -r status exit_code docker_health want publish port addresses path <<<"$state" || true
+        state=$(timeout 10 docker inspect --format '{{.State.Status}}|{{.State.ExitCode}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}|{{index .Config.Labels "hoist.health-status"}}|{{index .Config.Labels "hoist.publish"}}|{{index .Config.Labels "hoist.port"}}|{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}|{{index .Config.Labels "hoist.health-path"}}|{{index .Config.Labels "hoist.health-check"}}|{{.State.StartedAt}}|{{.RestartCount}}' "$id" 2>/dev/null || true)
+        IFS='|' read -r status exit_code docker_health want publish port addresses path check started restarts <<<"$state" || true
         if [[ -z $status ]]; then
             HEALTH="unknown: the Docker engine does not answer"
         elif [[ $status != running ]]; then
@@ -65,6 +70,61 @@ probe_health() {
                     PROBE_WHY="$url answered ${code:-000} (expected ${want:-200}) for ${budget}s"
                 fi
             fi
+        elif [[ $check == command:* ]]; then
+            # The words travel base64-encoded (a label is text) and reach `docker exec` as
+            # they were written: no shell of hoist's reads them.
+            # Its output is not kept: it may hold what the container knows.
+            if printf '%s' "${check#command:}" | base64 -d |
+                timeout "$((HOIST_HEALTH_INTERVAL + 2))" xargs -0 docker exec "$id" >/dev/null 2>&1; then
+                HEALTH="command exited 0"
+                healthy=1
+            else
+                HEALTH="command failed"
+                PROBE_WHY="the health command did not exit 0 for ${budget}s"
+            fi
+        elif [[ $check == tcp ]]; then
+            host=127.0.0.1
+            if [[ -z $publish ]]; then host=${addresses%% *} publish=$port; fi
+            if [[ -z $host ]]; then
+                HEALTH="no address to probe yet"
+            elif timeout "$((HOIST_HEALTH_INTERVAL + 2))" bash -c "exec 3<>\"/dev/tcp/\$0/\$1\"" "$host" "$publish" 2>/dev/null; then
+                HEALTH="tcp $host:$publish accepts"
+                healthy=1
+            else
+                HEALTH="tcp $host:$publish refused"
+                PROBE_WHY="nothing accepted a connection on $host:$publish for ${budget}s"
+            fi
+        elif [[ $check == docker && -z $docker_health ]]; then
+            HEALTH="no HEALTHCHECK"
+            PROBE_WHY="healthcheck.docker is set, and the image has no HEALTHCHECK"
+            return 1
+        elif [[ $check == running:* ]]; then
+            # No check at all: running since its last start (the engine's StartedAt; else
+            # since the first look) for N seconds, without a restart while watched.
+            need_up=${check#running:}
+            [[ $need_up =~ ^[0-9]+$ ]] || need_up=0
+            if [[ -z $first_start ]]; then
+                first_start="$started $restarts" first_seen=$SECONDS
+            elif [[ "$started $restarts" != "$first_start" ]]; then
+                PROBE_WHY="the container restarted (restart count ${restarts:-?}) before it ran ${need_up}s"
+                HEALTH="restarted"
+                return 1
+            fi
+            # In milliseconds: whole seconds would pass a container up for 2.1 s as 3 s.
+            since=$(date -d "$started" +%s%3N 2>/dev/null || true)
+            now_ms
+            if [[ $since =~ ^[0-9]+$ ]] && ((since > 0)); then
+                up=$((NOW_MS - since))
+            else
+                up=$(((SECONDS - first_seen) * 1000))
+            fi
+            if ((up >= need_up * 1000)); then
+                HEALTH="running for $((up / 1000))s (no health check configured; ${need_up}s needed)"
+                healthy=1
+            else
+                HEALTH="running for $((up / 1000))s of ${need_up}s"
+                PROBE_WHY="it must keep running ${need_up}s"
+            fi
         elif [[ -n $docker_health ]]; then
             HEALTH="docker $docker_health"
             case $docker_health in
@@ -76,7 +136,8 @@ probe_health() {
                 *) PROBE_WHY="not healthy after ${budget}s (Docker status: $docker_health)" ;;
             esac
         else
-            # No check at all: running now and still running at the next look.
+            # A release made before hoist labelled its check: running now and still running
+            # at the next look.
             if ((seen_running)); then
                 HEALTH="running (no health check configured)"
                 healthy=1

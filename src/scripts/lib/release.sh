@@ -50,7 +50,8 @@ release_spec() {
     image_id=$(docker image inspect --format '{{.Id}}' "$HOIST_IMAGE") || fail "cannot inspect image $HOIST_IMAGE"
     {
         printf '%s\0' "$image_id" "$HOIST_RELEASE" "$1" "$HOIST_IMAGE_LABEL" "$HOIST_CONTAINER_PORT" \
-            "$HOIST_PUBLISH" "$HOIST_RESTART" "$HOIST_STOP_TIMEOUT" "$HOIST_HEALTH_PATH" "$HOIST_HEALTH_STATUS"
+            "$HOIST_PUBLISH" "$HOIST_RESTART" "$HOIST_STOP_TIMEOUT" "$HOIST_HEALTH_PATH" "$HOIST_HEALTH_STATUS" \
+            ${HOIST_HEALTH_CHECK:+"$HOIST_HEALTH_CHECK"}
         printf 'opts\0'
         printf '%s\0' ${HOIST_RUN_OPTS[@]+"${HOIST_RUN_OPTS[@]}"}
         printf 'command\0'
@@ -111,6 +112,7 @@ create_release() {
         --label "hoist.publish=$publish"
         --label "hoist.health-path=$HOIST_HEALTH_PATH"
         --label "hoist.health-status=$HOIST_HEALTH_STATUS"
+        --label "hoist.health-check=${HOIST_HEALTH_CHECK:-}"
         --label "hoist.spec=${SPEC:-}"
         --label "hoist.settings=${HOIST_SETTINGS:-}"
         --label "hoist.env=${HOIST_ENV_LABEL:-}"

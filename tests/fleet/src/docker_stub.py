@@ -236,6 +236,7 @@ SCHEMA = {
         "Config": "config",
         "HostConfig": "hostconfig",
         "NetworkSettings": "netsettings",
+        "RestartCount": "int",
     },
     "state": {"Status": "str", "ExitCode": "int", "StartedAt": "str", "Health": "health?"},
     "health": {"Status": "str"},
