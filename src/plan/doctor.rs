@@ -41,7 +41,8 @@ pub fn checks(config: &Config, transport: TransportKind, set: CheckSet) -> Vec<&
         checks.push("curl");
     }
     if ssm || host_secrets {
-        checks.push("aws");
+        // The deploy's: only that the CLI is there (it takes a second to start).
+        checks.push(if doctor { "aws" } else { "aws-cli" });
     }
     if doctor || secrets {
         checks.push("tmpfs");
@@ -175,7 +176,7 @@ mod tests {
         );
         assert_eq!(
             checks(&plain, TransportKind::Ssm, CheckSet::Deploy),
-            ["bash", "docker", "flock", "timeout", "aws"]
+            ["bash", "docker", "flock", "timeout", "aws-cli"]
         );
         let bg = config(
             "strategy: blue-green\ncontainer:\n  publish: 8080\n\
@@ -184,7 +185,7 @@ mod tests {
         assert_eq!(
             checks(&bg, TransportKind::Ssm, CheckSet::Deploy),
             [
-                "bash", "docker", "flock", "timeout", "curl", "aws", "tmpfs", "nginx"
+                "bash", "docker", "flock", "timeout", "curl", "aws-cli", "tmpfs", "nginx"
             ]
         );
     }

@@ -10,7 +10,8 @@
 #
 # Checks: bash (4 or later), docker (the CLI, the engine and its version, Docker's root),
 # flock, setsid, curl, timeout (installed), aws (the CLI, its version and the region the host's
-# calls use), tmpfs (one can be mounted under HOIST_RUN_DIR, or it is one), nginx (installed
+# calls use; aws-cli: only that it is installed, as a deploy checks it, the CLI being slow to
+# start), tmpfs (one can be mounted under HOIST_RUN_DIR, or it is one), nginx (installed
 # and `nginx -t` passes; HOIST_NGINX_INSTALL=true makes a missing one a warning: the deploy
 # installs it), disk (free space under HOIST_STATE_DIR and Docker's root: below
 # HOIST_MIN_FREE_MB fails, below four times that warns), clock (whether the host says its
@@ -89,10 +90,13 @@ check_docker() {
         report docker fail "the docker CLI is not installed on this host"
     elif ! version=$(timeout 20 docker version --format '{{.Server.Version}}' 2>&1); then
         report docker fail "the Docker engine does not answer: $(first_line "$version")"
-    else
+    elif [[ " ${HOIST_CHECKS[*]} " == *" disk "* ]]; then
+        # Docker's root, for the disk check (`docker info` is slow: only when it is asked).
         root=$(timeout 20 docker info --format '{{.DockerRootDir}}' 2>/dev/null || true)
         DOCKER_ROOT=$root
         report docker ok "Docker $version${root:+, root $root}"
+    else
+        report docker ok "Docker $version"
     fi
 }
 
@@ -248,6 +252,7 @@ for check in "${HOIST_CHECKS[@]}"; do
         curl) check_tool curl "health checks probe the app with it" ;;
         timeout) check_tool timeout "every engine call is bounded with it" ;;
         aws) check_aws ;;
+        aws-cli) check_tool aws "the host reads the run's secrets and logs in to ECR with it" ;;
         tmpfs) check_tmpfs ;;
         nginx) check_nginx ;;
         disk) check_disk ;;

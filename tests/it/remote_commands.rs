@@ -323,4 +323,24 @@ fn doctor_over_ssm_and_a_deploy_refused_for_a_host_without_flock() {
             inst.id
         );
     }
+
+    // A check that is not HTTP, over SSM: a command in each container.
+    let yaml = std::fs::read_to_string(app.root.join("hoist.yaml")).unwrap();
+    let checked = yaml.replace(
+        "healthcheck:\n  path: /healthz\n",
+        "healthcheck:\n  command: [test, -f, /www/healthz]\n",
+    );
+    assert_ne!(yaml, checked);
+    std::fs::write(app.root.join("hoist.yaml"), checked).unwrap();
+    crate::common::git(&app.root, &["commit", "-qam", "a command checks it"]);
+    assert_ok(&app.deploy(&world, &[]));
+    for inst in instances {
+        let history = world.on_instance(
+            inst,
+            &format!("tail -n 1 /var/lib/hoist/{}/history.jsonl", app.name),
+        );
+        let last: serde_json::Value = serde_json::from_str(history.trim()).unwrap();
+        assert_eq!(last["status"], "deployed", "{last}");
+        assert_eq!(last["health"], "command exited 0", "{last}");
+    }
 }
