@@ -13,8 +13,8 @@ use crate::config::{Builder, Rate, SecretTier};
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Step {
     /// Check, on every target at once, that the host has what the deploy's scripts need
-    /// (tools, the engine, nginx, a tmpfs): read-only, and the deploy stops, nothing changed,
-    /// when a target fails a check.
+    /// (tools, the engine, nginx, a tmpfs): read-only, run beside the publishing steps, and
+    /// the deploy stops before any host changes when a target fails a check.
     CheckHosts {
         /// What the script checks, by name (`doctor.sh`'s checks).
         checks: Vec<String>,

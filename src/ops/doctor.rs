@@ -1,6 +1,6 @@
 //! Host checks. A deploy's check-hosts step: the doctor script's cheap checks on every
-//! target at once, before anything changes, and the deploy refused (naming each target and
-//! what it lacks) when one fails. And `hoist doctor`: every check on every target (the SSM
+//! target at once, beside the build and before any host changes, and the deploy refused
+//! (naming each target and what it lacks) when one fails. And `hoist doctor`: every check on every target (the SSM
 //! agent, the host's tools, engine, nginx, disk, clock and parameter access) and on this
 //! machine (Docker, AWS credentials and region, git), as one report.
 
@@ -72,7 +72,7 @@ async fn run_checks(
 
 /// The plan's check-hosts step, when it has one (its first): every target checked at once.
 /// Its report, and how many steps it was (0 or 1); an error naming each target that failed a
-/// check, before anything changed.
+/// check, before any host changed.
 pub(super) async fn check_hosts(
     plan: &Plan,
     runner: &Runner<'_>,

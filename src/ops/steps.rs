@@ -48,7 +48,7 @@ pub enum DeployError {
     #[error("interrupted before any host was changed")]
     Interrupted,
     #[error(
-        "host checks failed, nothing was changed (`hoist doctor` checks every host in full):\n{}",
+        "host checks failed, no host was changed (`hoist doctor` checks every host in full):\n{}",
         .0.join("\n")
     )]
     HostsNotReady(Vec<String>),
@@ -155,10 +155,20 @@ async fn publish_then_execute(
     cancel: CancellationToken,
 ) -> Result<Report, DeployError> {
     let draft = plan::build(config, &inputs)?;
-    // Every target has what the scripts need, before anything is built or changed.
-    let (checked, mut reports) = super::doctor::check_hosts(&draft, runner, &cancel).await?;
+    // Every target has what the scripts need, checked beside the build and push (which
+    // change no host), before any step that changes a host. A failed check stops the build.
     let mut publisher = publisher;
-    let (published, published_reports) = publish(&draft, &mut publisher, &cancel).await?;
+    let publishing = cancel.child_token();
+    let check = async {
+        let checked = super::doctor::check_hosts(&draft, runner, &cancel).await;
+        if checked.is_err() {
+            publishing.cancel();
+        }
+        checked
+    };
+    let (checked, published) = tokio::join!(check, publish(&draft, &mut publisher, &publishing));
+    let (checked, mut reports) = checked?;
+    let (published, published_reports) = published?;
     reports.extend(published_reports);
     let executed_inputs = match publisher.published() {
         Some(image) => Inputs {

@@ -70,8 +70,8 @@ impl Plan {
             lead.push((
                 "checks",
                 format!(
-                    "before anything changes, every target must have: {} (read-only; `hoist \
-                     doctor` checks more)",
+                    "before any host changes, every target must have: {} (read-only, checked \
+                     beside the build; `hoist doctor` checks more)",
                     checks.join(", ")
                 ),
             ));

@@ -188,7 +188,7 @@ impl Plan {
             .map(|step| match step {
                 Step::CheckHosts { checks, phase } => format!(
                     "check hosts: run {} (sha256 {}) on {} at once via {} transport: {}; \
-                     read-only, and a failed check stops the deploy before anything changes",
+                     read-only, beside the build and push; a failed check stops the deploy before any host changes",
                     phase.script.body,
                     &phase.script.sha256[..16],
                     phase.on,

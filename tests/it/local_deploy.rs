@@ -2454,7 +2454,7 @@ fn logs_exec_and_remove_on_this_machine() {
     }
 
     // A deploy on a machine without flock (hidden in a mount namespace of its own) is
-    // refused by its first step, before anything is built or changed.
+    // refused by its first step (beside the build), before any host changes.
     let live = app.running();
     app.configure("3.0.0", "/healthz", 3, "0s");
     let hidden: Run = Command::new("unshare")
@@ -2473,7 +2473,7 @@ fn logs_exec_and_remove_on_this_machine() {
     assert!(
         hidden
             .stderr
-            .contains("host checks failed, nothing was changed")
+            .contains("host checks failed, no host was changed")
             && hidden
                 .stderr
                 .contains("local: flock: flock is not installed on this host"),

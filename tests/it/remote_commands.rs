@@ -135,10 +135,10 @@ fn logs_exec_and_remove_over_ssm() {
 }
 
 /// `hoist doctor` over SSM: the agent and every host check per instance; then an instance
-/// without `flock` fails its check, and a deploy refuses it up front, naming it, before
-/// anything changes anywhere (the release and its containers stay as they were, nothing is
-/// built, no secret is put). Then a release with Docker options: every instance's container
-/// has them.
+/// without `flock` fails its check, and a deploy refuses it up front, naming it, before any
+/// host changes (the release and its containers stay as they were, no secret is put). Then a
+/// release with Docker options (every instance's container has them), and one judged by a
+/// health command.
 #[test]
 fn doctor_over_ssm_and_a_deploy_refused_for_a_host_without_flock() {
     if !ready() {
@@ -228,7 +228,7 @@ fn doctor_over_ssm_and_a_deploy_refused_for_a_host_without_flock() {
         table.stdout
     );
 
-    // A new release: refused before anything changes.
+    // A new release: refused before any host changes.
     let before: Vec<String> = instances
         .iter()
         .map(|i| world.docker(i, &["ps", "-aq", "--no-trunc"]))
@@ -253,7 +253,7 @@ fn doctor_over_ssm_and_a_deploy_refused_for_a_host_without_flock() {
     assert!(
         refused
             .stderr
-            .contains("host checks failed, nothing was changed")
+            .contains("host checks failed, no host was changed")
             && refused.stderr.contains(&format!(
                 "{}: flock: flock is not installed on this host",
                 bare.id
