@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::maintenance::{RUN_DIR, STATE_DIR};
 use crate::config::{Config, SecretSource, Strategy};
-use crate::domain::carry::{Carried, TooLarge};
-use crate::domain::{Phase, PhaseTargets, PhaseWhen, RolloutPolicy, TransportKind, parameter_root};
+use crate::domain::carry::TooLarge;
+use crate::domain::{Phase, TransportKind, parameter_root};
 use crate::plan::script::{self, Body, Param, Script};
 
 /// Which checks: all of them (`hoist doctor`), or those a deploy cannot do without.
@@ -135,27 +135,12 @@ pub fn doctor_phase(
     set: CheckSet,
     region: Option<&str>,
 ) -> Result<Phase, TooLarge> {
-    let mut phase = Phase {
-        name: match set {
-            CheckSet::Doctor => "doctor",
-            CheckSet::Deploy => "check-hosts",
-        }
-        .to_owned(),
-        transport,
-        on: super::describe_on(config, transport),
-        targets: PhaseTargets::All,
-        when: PhaseWhen::Always,
-        reads_secrets: false,
-        policy: RolloutPolicy {
-            max_concurrency: crate::config::Rate::Percent(100),
-            max_errors: crate::config::Rate::Percent(100),
-        },
-        timeout: CHECK_TIMEOUT,
-        script: doctor_script(config, transport, set, region),
-        carried: Carried::default(),
+    let name = match set {
+        CheckSet::Doctor => "doctor",
+        CheckSet::Deploy => "check-hosts",
     };
-    phase.carried = phase.measure().check(&phase.script)?;
-    Ok(phase)
+    let script = doctor_script(config, transport, set, region);
+    super::maintenance::everywhere_phase(name, config, transport, CHECK_TIMEOUT, script)
 }
 
 #[cfg(test)]

@@ -254,7 +254,7 @@ pub fn remove_phase(config: &Config, transport: TransportKind) -> Result<Phase, 
 
 /// A phase on every target at once whose failures stop nothing (the name says nothing of
 /// what the script does: `remove` changes hosts).
-fn everywhere_phase(
+pub(super) fn everywhere_phase(
     name: &str,
     config: &Config,
     transport: TransportKind,
