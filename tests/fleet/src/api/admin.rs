@@ -139,19 +139,7 @@ fn apply(app: &App, fault: Fault) -> Result<Value, String> {
                     .to_string(),
                 m => return Err(format!("disk mode {m}: use full, readonly or ok")),
             };
-            sys::run(
-                "nsenter",
-                &[
-                    "-t",
-                    &holder.to_string(),
-                    "-m",
-                    "--",
-                    "/bin/sh",
-                    "-c",
-                    &script,
-                ],
-            )
-            .map_err(|e| e.to_string())?;
+            in_mounts(holder, &script)?;
             if mode == "ok" {
                 faults.disk.remove(&instance);
             } else {
@@ -191,19 +179,7 @@ fn apply(app: &App, fault: Fault) -> Result<Value, String> {
                 ),
                 m => return Err(format!("tool mode {m}: use missing or ok")),
             };
-            sys::run(
-                "nsenter",
-                &[
-                    "-t",
-                    &holder.to_string(),
-                    "-m",
-                    "--",
-                    "/bin/sh",
-                    "-c",
-                    &script,
-                ],
-            )
-            .map_err(|e| e.to_string())?;
+            in_mounts(holder, &script)?;
             if mode == "ok" {
                 faults.tools.remove(&(instance, tool));
             } else {
@@ -253,4 +229,23 @@ fn apply(app: &App, fault: Fault) -> Result<Value, String> {
         }
     }
     Ok(json!({"ok": true}))
+}
+
+/// Runs `script` with `sh` in the mount namespace of an instance's holder process: what the
+/// instance's scripts see of its filesystem (the disk and tool faults change it there).
+fn in_mounts(holder: u32, script: &str) -> Result<(), String> {
+    sys::run(
+        "nsenter",
+        &[
+            "-t",
+            &holder.to_string(),
+            "-m",
+            "--",
+            "/bin/sh",
+            "-c",
+            script,
+        ],
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }
